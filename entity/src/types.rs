@@ -1,0 +1,29 @@
+//! Typed shapes of the JSON columns.
+
+use sea_orm::FromJsonQueryResult;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A JSON array of strings (threats, links, licence plans, enabled services).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct StringList(pub Vec<String>);
+
+/// The per-category score figures of a snapshot, in ten-thousandths of a point.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryFigure {
+    pub category: String,
+    pub max_score: i64,
+    pub current: i64,
+    pub planned: i64,
+    pub current_license: i64,
+    pub achievable: i64,
+    pub verified: i64,
+}
+
+/// All categories of one snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct CategoryFigures(pub Vec<CategoryFigure>);
+
+/// Number of actions per status on the day of a snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct StatusCounts(pub BTreeMap<String, i64>);

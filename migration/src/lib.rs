@@ -1,0 +1,28 @@
+//! Database migrations of securescore, one area per file, each with `up` and `down`.
+//!
+//! They run on server start-up (`securescore` applies pending ones) and through the migration CLI
+//! (`cargo run -p migration --features cli -- up`). Every statement is portable between SQLite and
+//! PostgreSQL: points are stored as integers in ten-thousandths of a point (SQLite has no exact
+//! decimal type), lists as JSON, times as timestamps with time zone.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_catalog;
+mod m20261127_000002_tenants_and_access;
+mod m20261127_000003_actions;
+mod m20261127_000004_history;
+mod util;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261127_000001_catalog::Migration),
+            Box::new(m20261127_000002_tenants_and_access::Migration),
+            Box::new(m20261127_000003_actions::Migration),
+            Box::new(m20261127_000004_history::Migration),
+        ]
+    }
+}

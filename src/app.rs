@@ -1,0 +1,126 @@
+//! One start-up path shared by `main` and the tests: [`App::build`] connects and migrates the
+//! database, seeds it, binds the listener and assembles the router; [`App::run_until_stopped`]
+//! serves until SIGINT/SIGTERM (or the given shutdown future) and drains in-flight requests.
+
+use crate::config::Config;
+use crate::graphql::{self, AppSchema};
+use crate::{db, http, seed};
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub schema: AppSchema,
+}
+
+/// A built server: database ready, listener bound.
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    /// Tokens printed for the demo tenant when this start seeded demo data.
+    pub demo_tokens: Option<seed::DemoTokens>,
+}
+
+impl App {
+    /// Connects, migrates, seeds and binds.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let db = db::connect(&config).await?;
+        db::migrate(&db).await?;
+        seed::catalog::load(&db)
+            .await
+            .context("loading the control catalog failed")?;
+        let demo_tokens = if config.seed_demo {
+            seed::demo::seed_if_empty(&db, chrono::Utc::now())
+                .await
+                .context("seeding demo data failed")?
+        } else {
+            None
+        };
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .with_context(|| format!("cannot listen on LISTEN_ADDR {}", config.listen_addr))?;
+        let config = Arc::new(config);
+        let schema = graphql::build_schema(db.clone(), config.clone());
+        Ok(App {
+            listener,
+            state: AppState { db, config, schema },
+            demo_tokens,
+        })
+    }
+
+    /// The bound address (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has an address")
+    }
+
+    /// The database connection (for tools and tests that prepare data).
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.state.db
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let router = http::router(self.state);
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("server error")
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+/// `securescore serve`: build, print how to start, serve.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    let addr = app.local_addr();
+    let base = app.state.config.public_base_url();
+    tracing::info!(%addr, "listening");
+    println!("securescore is listening on http://{addr}");
+    println!("GraphQL playground: {base}/graphql");
+    if let Some(tokens) = &app.demo_tokens {
+        println!("{}", tokens.banner());
+        if let Some(path) = &app.state.config.demo_tokens_file {
+            std::fs::write(path, tokens.banner())
+                .with_context(|| format!("cannot write DEMO_TOKENS_FILE {}", path.display()))?;
+        }
+    }
+    app.run_until_stopped().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

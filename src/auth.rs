@@ -1,0 +1,87 @@
+//! Who is calling: bearer tokens (stored as SHA-256 hashes), principals and their role per
+//! tenant. Authorization itself is checked in the service layer through [`Viewer::require`].
+
+use crate::domain::enums::Role;
+use crate::domain::tokens::hash_secret;
+use crate::error::{AppError, AppResult};
+use chrono::{DateTime, Utc};
+use entity::{api_token, principal, role_grant};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use std::collections::HashMap;
+
+/// Prefix of API tokens, so they are recognisable in logs, secret scanners and config files.
+pub const TOKEN_PREFIX: &str = "ssk_";
+
+/// The authenticated caller of one request.
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    pub principal_id: i64,
+    pub name: String,
+    pub token_id: i64,
+    grants: HashMap<i64, Role>,
+}
+
+impl Viewer {
+    /// The caller's role on a tenant, if any.
+    pub fn role_on(&self, tenant_id: i64) -> Option<Role> {
+        self.grants.get(&tenant_id).copied()
+    }
+
+    /// Ids of the tenants the caller holds a role on.
+    pub fn tenant_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self.grants.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Checks that the caller may act on the tenant with at least `needed`. A tenant the caller
+    /// has no role on answers `NOT_FOUND`, exactly like one that does not exist.
+    pub fn require(&self, tenant_id: i64, needed: Role) -> AppResult<Role> {
+        match self.role_on(tenant_id) {
+            None => Err(AppError::NotFound("tenant")),
+            Some(role) if role.allows(needed) => Ok(role),
+            Some(_) => Err(AppError::Forbidden {
+                needed: needed.as_str(),
+            }),
+        }
+    }
+}
+
+/// Extracts the token from an `Authorization` header value (`Bearer <token>`).
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Resolves a presented token to its viewer. Unknown, expired and revoked tokens all answer
+/// `UNAUTHENTICATED`.
+pub async fn authenticate(db: &DatabaseConnection, token: &str, now: DateTime<Utc>) -> AppResult<Viewer> {
+    let hash = hash_secret(token);
+    let Some((token, Some(principal))) = api_token::Entity::find()
+        .filter(api_token::Column::TokenHash.eq(hash))
+        .find_also_related(principal::Entity)
+        .one(db)
+        .await?
+    else {
+        return Err(AppError::Unauthenticated);
+    };
+    if token.revoked_at.is_some() || token.expires_at.is_some_and(|at| at <= now) {
+        return Err(AppError::Unauthenticated);
+    }
+    let grants = role_grant::Entity::find()
+        .filter(role_grant::Column::PrincipalId.eq(principal.id))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|g| g.role.parse::<Role>().ok().map(|r| (g.tenant_id, r)))
+        .collect();
+    Ok(Viewer {
+        principal_id: principal.id,
+        name: principal.name,
+        token_id: token.id,
+        grants,
+    })
+}

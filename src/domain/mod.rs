@@ -1,0 +1,41 @@
+//! Pure domain logic: the rules of SPEC §1–4 and §8 as plain functions over plain data.
+//!
+//! Nothing here does I/O, reads the clock or draws randomness: callers pass `now` and the RNG.
+//! That keeps every rule testable with tables and property tests beside it, and lets the service
+//! layer (the only place that touches the database) stay a thin sequence of load → decide → write.
+//!
+//! - [`enums`]: statuses, categories, tiers, levels, roles and other closed vocabularies.
+//! - [`scoring`]: points of one action and the score views of a tenant.
+//! - [`ranking`]: priority and rank of improvement actions.
+//! - [`rules`]: who may set which status, completion/regression, exceptions, expiry.
+//! - [`licensing`]: whether an action is licensed and the seat shortfall.
+//! - [`cohort`]: seat bands, cohort statistics and k-anonymity.
+//! - [`goals`]: trends, projections and score zones.
+//! - [`tokens`]: API token and share-link secrets.
+
+pub mod cohort;
+pub mod enums;
+pub mod goals;
+pub mod licensing;
+pub mod ranking;
+pub mod rules;
+pub mod scoring;
+pub mod tokens;
+
+pub use cohort::{Distribution, SeatBand, distribution, suppressed};
+pub use enums::{
+    ActionType, Category, EventKind, ExceptionJustification, ExceptionScope, Level, Role, SharePlatform,
+    Status, Tier, UnknownValue,
+};
+pub use goals::{Zone, linear_trend, project, zone};
+pub use licensing::{HeldLicense, Licensing, licensing};
+pub use ranking::{RankInput, compare_priority, is_rankable, priority, rank};
+pub use rules::{
+    ProgressTransition, RuleViolation, check_user_status_change, exception_status, is_expired,
+    status_accepts_review_by, status_after_progress,
+};
+pub use scoring::{
+    STORAGE_SCALE, ScoreViews, ScoredAction, TenantScore, achieved_points, compute_score, from_storage,
+    progress, round2, score_impact, to_storage,
+};
+pub use tokens::{display_prefix, generate_secret, hash_secret};

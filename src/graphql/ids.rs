@@ -1,0 +1,36 @@
+//! Relay global object ids: `base64url("Type:key")`, opaque to clients.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// Encodes a global id.
+pub fn encode(type_name: &str, key: impl std::fmt::Display) -> async_graphql::ID {
+    async_graphql::ID(URL_SAFE_NO_PAD.encode(format!("{type_name}:{key}")))
+}
+
+/// Decodes a global id into its type name and key; `None` for anything malformed.
+pub fn decode(id: &str) -> Option<(String, String)> {
+    let bytes = URL_SAFE_NO_PAD.decode(id).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (ty, key) = text.split_once(':')?;
+    Some((ty.to_string(), key.to_string()))
+}
+
+/// Decodes a global id of an expected type with a numeric key.
+pub fn decode_i64(id: &str, expected_type: &str) -> Option<i64> {
+    let (ty, key) = decode(id)?;
+    (ty == expected_type).then(|| key.parse().ok()).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_ids_round_trip_and_reject_garbage() {
+        let id = encode("Tenant", 42);
+        assert_eq!(decode_i64(&id, "Tenant"), Some(42));
+        assert_eq!(decode_i64(&id, "Tag"), None, "type must match");
+        assert_eq!(decode("not base64!"), None);
+    }
+}

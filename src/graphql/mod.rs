@@ -1,0 +1,96 @@
+//! The GraphQL schema: assembled from parts by area (`query`, `mutation`), per-request context
+//! (viewer, request id, loaders), Relay ids and the playground page.
+
+pub mod ids;
+pub mod pagination;
+mod query;
+pub mod types;
+
+use crate::app::AppState;
+use crate::auth::Viewer;
+use crate::config::Config;
+use crate::error::AppError;
+use async_graphql::{Context, EmptyMutation, EmptySubscription, Schema};
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+
+pub use query::Query;
+
+/// The schema type served by the HTTP layer.
+pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// Builds the schema with its limits and long-lived data.
+pub fn build_schema(db: DatabaseConnection, config: Arc<Config>) -> AppSchema {
+    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+        .data(db)
+        .limit_depth(config.max_query_depth)
+        .limit_complexity(config.max_query_complexity)
+        .data(config)
+        .finish()
+}
+
+/// The schema without data, for printing the SDL.
+pub fn sdl() -> String {
+    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+        .finish()
+        .sdl()
+}
+
+/// What one request carries into the resolvers.
+pub struct RequestContext {
+    viewer: Result<Viewer, ()>,
+    pub request_id: String,
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+}
+
+impl RequestContext {
+    /// Context of one HTTP request.
+    pub fn new(state: &AppState, viewer: Result<Viewer, ()>, request_id: String) -> Self {
+        RequestContext {
+            viewer,
+            request_id,
+            db: state.db.clone(),
+            config: state.config.clone(),
+        }
+    }
+
+    /// Attaches this context (shared by all requests of a batch) to a request.
+    pub fn attach(&self, request: async_graphql::Request) -> async_graphql::Request {
+        request.data(RequestData {
+            viewer: self.viewer.clone(),
+            request_id: self.request_id.clone(),
+        })
+    }
+}
+
+/// Per-request data stored in the GraphQL context.
+pub struct RequestData {
+    viewer: Result<Viewer, ()>,
+    pub request_id: String,
+}
+
+/// The authenticated caller, or `UNAUTHENTICATED`.
+pub fn viewer<'a>(ctx: &'a Context<'_>) -> Result<&'a Viewer, AppError> {
+    ctx.data_opt::<RequestData>()
+        .and_then(|d| d.viewer.as_ref().ok())
+        .ok_or(AppError::Unauthenticated)
+}
+
+/// The database connection.
+pub fn db<'a>(ctx: &'a Context<'_>) -> &'a DatabaseConnection {
+    ctx.data_unchecked::<DatabaseConnection>()
+}
+
+/// The configuration.
+pub fn config<'a>(ctx: &'a Context<'_>) -> &'a Config {
+    ctx.data_unchecked::<Arc<Config>>()
+}
+
+/// The playground page (GraphiQL) with the endpoint pre-filled.
+pub fn playground_html() -> String {
+    async_graphql::http::GraphiQLSource::build()
+        .endpoint("/graphql")
+        .title("securescore playground")
+        .finish()
+}

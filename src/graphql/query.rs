@@ -1,0 +1,93 @@
+//! The query root.
+
+use crate::graphql::types::{Control, License, Node, Tenant, ViewerInfo};
+use crate::graphql::{db, ids, pagination, viewer};
+use crate::service;
+use crate::service::catalog::ControlFilter;
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, InputObject, Object, Result};
+
+#[derive(Default)]
+pub struct Query;
+
+/// Filter of the control catalog.
+#[derive(InputObject, Default)]
+pub struct ControlFilterInput {
+    /// Any of these categories.
+    pub categories: Option<Vec<String>>,
+    /// Any of these services.
+    pub services: Option<Vec<String>>,
+    /// Case-insensitive text in the id or title.
+    pub search: Option<String>,
+    /// Include deprecated controls (default false).
+    pub include_deprecated: Option<bool>,
+}
+
+#[Object]
+impl Query {
+    /// The caller: principal, roles and tenants.
+    async fn viewer(&self, ctx: &Context<'_>) -> Result<ViewerInfo> {
+        Ok(ViewerInfo(viewer(ctx)?.clone()))
+    }
+
+    /// A tenant by slug; `NOT_FOUND` when absent or not accessible.
+    async fn tenant(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Tenant>> {
+        let t = service::tenants::by_slug(db(ctx), viewer(ctx)?, &slug).await?;
+        Ok(Some(Tenant(t)))
+    }
+
+    /// Any object by its global id; `null` when it does not exist or is not accessible.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+        let viewer = viewer(ctx)?;
+        let Some((ty, key)) = ids::decode(&id) else {
+            return Ok(None);
+        };
+        let node = match ty.as_str() {
+            "Tenant" => match key.parse::<i64>() {
+                Ok(tid) => service::tenants::by_id(db(ctx), viewer, tid)
+                    .await
+                    .ok()
+                    .map(|t| Node::Tenant(Tenant(t))),
+                Err(_) => None,
+            },
+            "Control" => service::catalog::control(db(ctx), viewer, &key)
+                .await?
+                .map(|c| Node::Control(Control(c))),
+            _ => None,
+        };
+        Ok(node)
+    }
+
+    /// The control catalog, ordered by control id.
+    async fn controls(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ControlFilterInput>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<String, Control, pagination::TotalCount>> {
+        let viewer = viewer(ctx)?;
+        let f = filter.unwrap_or_default();
+        let filter = ControlFilter {
+            categories: f.categories.unwrap_or_default(),
+            services: f.services.unwrap_or_default(),
+            search: f.search,
+            include_deprecated: f.include_deprecated.unwrap_or(false),
+        };
+        let rows = service::catalog::controls(db(ctx), viewer, &filter).await?;
+        let args = pagination::PageArgs::new(first, after, last, before)?;
+        Ok(pagination::paginate(rows, &args, Control))
+    }
+
+    /// All licence SKUs and the plans they grant.
+    async fn licenses(&self, ctx: &Context<'_>) -> Result<Vec<License>> {
+        viewer(ctx)?;
+        Ok(service::catalog::licenses(db(ctx))
+            .await?
+            .into_iter()
+            .map(License)
+            .collect())
+    }
+}

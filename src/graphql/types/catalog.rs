@@ -1,0 +1,102 @@
+//! Catalog types: controls and licence SKUs.
+
+use crate::domain::from_storage;
+use crate::graphql::ids;
+use crate::graphql::types::present;
+use crate::service::catalog::LicenseWithPlans;
+use async_graphql::{ID, Object};
+use chrono::{DateTime, Utc};
+use entity::control;
+
+/// A catalog control: one recommended security configuration or task, shared by all tenants.
+pub struct Control(pub control::Model);
+
+#[Object]
+impl Control {
+    /// Global object id.
+    pub async fn id(&self) -> ID {
+        ids::encode("Control", &self.0.id)
+    }
+    /// Stable control id, e.g. `AdminMFAV2`.
+    async fn control_id(&self) -> &str {
+        &self.0.id
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    /// `IDENTITY`, `DEVICE`, `APPS`, `DATA` or `INFRASTRUCTURE`.
+    async fn category(&self) -> &str {
+        &self.0.category
+    }
+    /// Product family, as the vendor spells it (e.g. `AzureAD`, `MDO`).
+    async fn service(&self) -> &str {
+        &self.0.service
+    }
+    async fn max_points(&self) -> f64 {
+        present(from_storage(self.0.max_points))
+    }
+    /// `CORE`, `DEFENSE_IN_DEPTH` or `ADVANCED`.
+    async fn tier(&self) -> &str {
+        &self.0.tier
+    }
+    async fn user_impact(&self) -> &str {
+        &self.0.user_impact
+    }
+    async fn implementation_cost(&self) -> &str {
+        &self.0.implementation_cost
+    }
+    async fn threats(&self) -> &[String] {
+        &self.0.threats.0
+    }
+    /// `CONFIG`, `REVIEW` or `BEHAVIOR`.
+    async fn action_type(&self) -> &str {
+        &self.0.action_type
+    }
+    /// Implementation steps.
+    async fn remediation(&self) -> &str {
+        &self.0.remediation
+    }
+    async fn user_impact_description(&self) -> &str {
+        &self.0.user_impact_description
+    }
+    async fn prerequisites(&self) -> &str {
+        &self.0.prerequisites
+    }
+    /// The "Manage" deep link.
+    async fn action_url(&self) -> Option<&str> {
+        self.0.action_url.as_deref()
+    }
+    async fn learn_more_urls(&self) -> &[String] {
+        &self.0.learn_more_urls.0
+    }
+    /// Licence plans of which any one makes the control licensed; empty when none is needed.
+    async fn required_license_plans(&self) -> &[String] {
+        &self.0.required_license_plans.0
+    }
+    async fn vendor_rank(&self) -> Option<i32> {
+        self.0.vendor_rank
+    }
+    async fn deprecated(&self) -> bool {
+        self.0.deprecated
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// A purchasable licence SKU.
+pub struct License(pub LicenseWithPlans);
+
+#[Object]
+impl License {
+    async fn sku(&self) -> &str {
+        &self.0.license.sku
+    }
+    async fn name(&self) -> &str {
+        &self.0.license.name
+    }
+    /// Plans this SKU grants (e.g. `AAD_P1`).
+    async fn plans(&self) -> &[String] {
+        &self.0.plans
+    }
+}

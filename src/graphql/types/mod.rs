@@ -1,0 +1,26 @@
+//! Public API types, built from entity models and service results so the database can change
+//! without changing the API.
+
+mod catalog;
+mod tenant;
+mod viewer;
+
+pub use catalog::{Control, License};
+pub use tenant::{Tenant, TenantLicense};
+pub use viewer::{TenantAccess, ViewerInfo};
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+/// Points and percentages are exact decimals inside; the API presents them rounded to 2 places.
+pub fn present(d: Decimal) -> f64 {
+    crate::domain::round2(d).to_f64().unwrap_or(0.0)
+}
+
+/// The GraphQL `Node` interface (Relay global object identification).
+#[derive(async_graphql::Interface)]
+#[graphql(field(name = "id", ty = "async_graphql::ID", desc = "Global object id."))]
+pub enum Node {
+    Tenant(Tenant),
+    Control(Control),
+}

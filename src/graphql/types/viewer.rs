@@ -1,0 +1,44 @@
+//! The caller: principal, roles and the tenants it can see.
+
+use crate::auth::Viewer;
+use crate::graphql::types::Tenant;
+use crate::graphql::{db, ids};
+use crate::service;
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
+
+/// The authenticated caller.
+pub struct ViewerInfo(pub Viewer);
+
+#[Object(name = "Viewer")]
+impl ViewerInfo {
+    /// Global id of the principal.
+    async fn id(&self) -> ID {
+        ids::encode("Principal", self.0.principal_id)
+    }
+    /// Name of the principal.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The tenants the caller holds a role on, with that role.
+    async fn tenants(&self, ctx: &Context<'_>) -> Result<Vec<TenantAccess>> {
+        let tenants = service::tenants::accessible(db(ctx), &self.0).await?;
+        Ok(tenants
+            .into_iter()
+            .filter_map(|t| {
+                let role = self.0.role_on(t.id)?;
+                Some(TenantAccess {
+                    role: role.as_str().to_string(),
+                    tenant: Tenant(t),
+                })
+            })
+            .collect())
+    }
+}
+
+/// A tenant and the caller's role on it.
+#[derive(SimpleObject)]
+pub struct TenantAccess {
+    /// `READER`, `OPERATOR` or `ADMIN`.
+    pub role: String,
+    pub tenant: Tenant,
+}

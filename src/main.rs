@@ -1,0 +1,29 @@
+//! `securescore`: thin entry point. Parses configuration, initialises tracing and hands over to
+//! [`securescore::app`] (the same start-up path the tests use) or to a CLI subcommand.
+
+use clap::Parser;
+use securescore::config::{Cli, Command};
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    securescore::telemetry::init(&cli.config.log_filter);
+    if let Err(message) = cli.config.validate() {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => securescore::app::serve(cli.config).await,
+        Command::Migrate => securescore::cli::migrate(cli.config).await,
+        Command::CreateTenant(args) => securescore::cli::create_tenant(cli.config, args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line with the whole cause chain, never a panic or a backtrace.
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The foundation: health checks, the playground, authentication, the first slice of the schema
+//! and the committed SDL.
+
+use crate::db_test;
+use crate::helpers::*;
+use serde_json::json;
+
+db_test!(health_and_readiness_answer_ok, |app| {
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(
+        ready.headers().contains_key("x-request-id"),
+        "every response carries a request id"
+    );
+});
+
+db_test!(a_browser_gets_the_playground_on_get_graphql, |app| {
+    let resp = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("<html") && html.contains("/graphql"), "{html}");
+});
+
+db_test!(a_reader_sees_its_tenant_with_its_role_and_licences, |app| {
+    let t = app.tenant().industry("finance").seats(800).create().await;
+    let data = app
+        .gql_ok(
+            &t.reader,
+            "query($slug: String!) { viewer { name tenants { role tenant { slug } } }
+               tenant(slug: $slug) { slug industry seatCount enabledServices licenses { sku } } }",
+            json!({ "slug": t.slug }),
+        )
+        .await;
+    assert_eq!(
+        data["viewer"]["tenants"],
+        json!([{ "role": "READER", "tenant": { "slug": t.slug } }])
+    );
+    assert_eq!(data["tenant"]["industry"], "finance");
+    assert_eq!(data["tenant"]["seatCount"], 800);
+    assert_eq!(
+        data["tenant"]["enabledServices"],
+        json!(["AzureAD", "EXO", "MDO"])
+    );
+    assert_eq!(data["tenant"]["licenses"], json!([]));
+});
+
+db_test!(requests_without_a_valid_token_are_unauthenticated, |app| {
+    let t = app.tenant().create().await;
+    let q = "query($slug: String!) { tenant(slug: $slug) { slug } }";
+    let vars = json!({ "slug": t.slug });
+    for token in [None, Some("ssk_not-a-real-token"), Some("")] {
+        let body = app.gql(token, q, vars.clone()).await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("UNAUTHENTICATED"),
+            "token {token:?}: {body}"
+        );
+    }
+});
+
+db_test!(another_tenants_slug_answers_like_a_missing_one, |app| {
+    let mine = app.tenant().create().await;
+    let theirs = app.tenant().create().await;
+    let q = "query($slug: String!) { tenant(slug: $slug) { slug } }";
+    let other = app
+        .gql(Some(&mine.reader), q, json!({ "slug": theirs.slug }))
+        .await;
+    let missing = app
+        .gql(Some(&mine.reader), q, json!({ "slug": "no-such-tenant" }))
+        .await;
+    assert_eq!(error_code(&other).as_deref(), Some("NOT_FOUND"));
+    assert_eq!(other["errors"][0]["message"], missing["errors"][0]["message"]);
+    assert_eq!(other["data"], missing["data"]);
+});
+
+db_test!(the_catalog_pages_through_every_control_both_ways, |app| {
+    let t = app.tenant().create().await;
+    let q = "query($first: Int, $after: String, $last: Int, $before: String) {
+        controls(first: $first, after: $after, last: $last, before: $before) {
+          totalCount pageInfo { hasNextPage hasPreviousPage endCursor startCursor }
+          edges { node { controlId maxPoints category } } } }";
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let data = app
+            .gql_ok(&t.reader, q, json!({ "first": 20, "after": after }))
+            .await;
+        let c = &data["controls"];
+        assert_eq!(c["totalCount"], 53, "the shipped catalog has 53 controls");
+        for e in c["edges"].as_array().unwrap() {
+            seen.push(e["node"]["controlId"].as_str().unwrap().to_string());
+        }
+        if !c["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = c["pageInfo"]["endCursor"].as_str().map(str::to_string);
+    }
+    assert_eq!(seen.len(), 53);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "ordered by control id");
+
+    let last = app.gql_ok(&t.reader, q, json!({ "last": 3 })).await;
+    let tail: Vec<_> = last["controls"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["controlId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(tail, seen[50..].to_vec());
+    assert_eq!(last["controls"]["pageInfo"]["hasPreviousPage"], true);
+
+    let too_big = app.gql(Some(&t.reader), q, json!({ "first": 101 })).await;
+    assert_eq!(error_code(&too_big).as_deref(), Some("BAD_USER_INPUT"));
+});
+
+db_test!(licences_list_the_plans_they_grant, |app| {
+    let t = app.tenant().create().await;
+    let data = app
+        .gql_ok(&t.reader, "{ licenses { sku name plans } }", json!({}))
+        .await;
+    let e5 = data["licenses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["sku"] == "M365_E5")
+        .expect("M365_E5");
+    assert!(e5["plans"].as_array().unwrap().contains(&json!("AAD_P2")));
+});
+
+db_test!(
+    a_second_start_on_the_same_database_does_not_duplicate_the_catalog,
+    |app| {
+        let mut config = securescore::config::Config::for_database(app.database_url.clone());
+        config.seed_demo = false;
+        let again = securescore::app::App::build(config).await.expect("second start");
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        let controls = entity::control::Entity::find().count(again.db()).await.unwrap();
+        let licenses = entity::license::Entity::find().count(again.db()).await.unwrap();
+        assert_eq!(controls, 53);
+        assert_eq!(licenses, 16);
+    }
+);
+
+#[test]
+fn schema_graphql_is_up_to_date() {
+    let current = securescore::graphql::sdl();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    if committed != current {
+        if std::env::var("UPDATE_SCHEMA").is_ok() {
+            std::fs::write(path, &current).expect("write schema.graphql");
+            return;
+        }
+        panic!(
+            "schema.graphql is out of date with the running schema. Regenerate it with\n  \
+             UPDATE_SCHEMA=1 cargo test --test api schema_graphql_is_up_to_date\nand review the diff."
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! Test harness: `spawn_app` builds the server exactly as `main` does, on port 0, with its own
+//! database; fixture builders create tenants, principals and tokens for one test.
+
+#![allow(dead_code)]
+
+use chrono::Utc;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use securescore::app::App;
+use securescore::config::Config;
+use securescore::domain::enums::Role;
+use securescore::service::tenants::{self, NewTenant};
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body on SQLite, and on PostgreSQL too when `TEST_DATABASE_URL` is set.
+#[macro_export]
+macro_rules! db_test {
+    ($name:ident, |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await;
+                $body
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if !$crate::helpers::postgres_enabled() {
+                    eprintln!("TEST_DATABASE_URL not set: PostgreSQL variant not run");
+                    return;
+                }
+                let $app = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await;
+                $body
+            }
+        }
+    };
+}
+
+pub fn postgres_enabled() -> bool {
+    std::env::var("TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty())
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn unique_name() -> String {
+    format!(
+        "t{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub db: DatabaseConnection,
+    pub backend: Backend,
+    pub client: reqwest::Client,
+    pub database_url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A fresh database URL for one test.
+pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempDir>) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+            (url, Some(dir))
+        }
+        Backend::Postgres => {
+            let base = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
+            let schema = unique_name();
+            let admin = Database::connect(&base)
+                .await
+                .expect("connect to TEST_DATABASE_URL");
+            admin
+                .execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
+                .await
+                .expect("create test schema");
+            admin.close().await.ok();
+            let sep = if base.contains('?') { '&' } else { '?' };
+            (format!("{base}{sep}options=-c%20search_path%3D{schema}"), None)
+        }
+    }
+}
+
+/// Starts the real server on 127.0.0.1:0 with its own database.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Like [`spawn_app`], with configuration changes.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    securescore::telemetry::init("warn");
+    let (database_url, dir) = fresh_database(backend).await;
+    let mut config = Config::for_database(database_url.clone());
+    config.db_max_connections = 5;
+    adjust(&mut config);
+    let app = App::build(config).await.expect("app builds");
+    let address = format!("http://{}", app.local_addr());
+    let db = app.db().clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        db,
+        backend,
+        client: reqwest::Client::new(),
+        database_url,
+        _dir: dir,
+    }
+}
+
+/// A tenant created for one test, with a token per role.
+pub struct TenantFixture {
+    pub id: i64,
+    pub slug: String,
+    pub reader: String,
+    pub operator: String,
+    pub admin: String,
+}
+
+/// Builder of a test tenant.
+pub struct TenantBuilder<'a> {
+    app: &'a TestApp,
+    new: NewTenant,
+}
+
+impl TestApp {
+    /// Starts building a tenant (defaults: a unique slug, 250 seats, identity and email services).
+    pub fn tenant(&self) -> TenantBuilder<'_> {
+        let slug = format!("tenant-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        TenantBuilder {
+            app: self,
+            new: NewTenant {
+                name: format!("Tenant {slug}"),
+                slug,
+                industry: "technology".into(),
+                seat_count: 250,
+                active_user_count: 200,
+                enabled_services: vec!["AzureAD".into(), "EXO".into(), "MDO".into()],
+            },
+        }
+    }
+
+    /// POSTs a GraphQL request and returns the parsed body.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let resp = self
+            .post_graphql(token, &json!({ "query": query, "variables": variables }))
+            .await;
+        resp.json().await.expect("JSON body")
+    }
+
+    /// POSTs a GraphQL request and asserts it produced no errors; returns `data`.
+    pub async fn gql_ok(&self, token: &str, query: &str, variables: Value) -> Value {
+        let body = self.gql(Some(token), query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+        body["data"].clone()
+    }
+
+    /// POSTs a raw JSON body to /graphql.
+    pub async fn post_graphql(&self, token: Option<&str>, body: &Value) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, "application/graphql-response+json")
+            .json(body);
+        if let Some(t) = token {
+            req = req.header(AUTHORIZATION, format!("Bearer {t}"));
+        }
+        req.send().await.expect("request sent")
+    }
+}
+
+impl TenantBuilder<'_> {
+    pub fn slug(mut self, slug: &str) -> Self {
+        self.new.slug = slug.to_string();
+        self
+    }
+    pub fn industry(mut self, industry: &str) -> Self {
+        self.new.industry = industry.to_string();
+        self
+    }
+    pub fn seats(mut self, seats: i64) -> Self {
+        self.new.seat_count = seats;
+        self
+    }
+    pub fn services(mut self, services: &[&str]) -> Self {
+        self.new.enabled_services = services.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Creates the tenant and one principal with a token per role.
+    pub async fn create(self) -> TenantFixture {
+        let db = &self.app.db;
+        let now = Utc::now();
+        let tenant = tenants::create(db, &self.new, now).await.expect("tenant created");
+        let mut tokens = Vec::new();
+        for role in [Role::Reader, Role::Operator, Role::Admin] {
+            let p = tenants::create_principal(
+                db,
+                &format!("{} {}", role.as_str().to_lowercase(), tenant.slug),
+                "USER",
+                now,
+            )
+            .await
+            .expect("principal");
+            tenants::grant_role(db, p.id, tenant.id, role, now)
+                .await
+                .expect("grant");
+            let (secret, _) = tenants::issue_token(db, p.id, "test", None, None, now)
+                .await
+                .expect("token");
+            tokens.push(secret);
+        }
+        let admin = tokens.pop().expect("admin");
+        let operator = tokens.pop().expect("operator");
+        let reader = tokens.pop().expect("reader");
+        TenantFixture {
+            id: tenant.id,
+            slug: tenant.slug,
+            reader,
+            operator,
+            admin,
+        }
+    }
+}
+
+/// The `extensions.code` of the first error of a response.
+pub fn error_code(body: &Value) -> Option<String> {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .map(str::to_string)
+}

@@ -1,0 +1,7 @@
+//! Black-box tests over HTTP against the real server on 127.0.0.1:0. Every test gets its own
+//! database: a fresh SQLite file always, and a fresh PostgreSQL schema as well when
+//! `TEST_DATABASE_URL` is set (see `helpers.rs`).
+
+mod helpers;
+
+mod foundation;
