@@ -12,11 +12,23 @@ use sea_orm::DbErr;
 #[derive(Debug)]
 pub enum AppError {
     Unauthenticated,
-    Forbidden { needed: &'static str },
+    Forbidden {
+        needed: &'static str,
+    },
     NotFound(&'static str),
-    BadUserInput { field: Vec<String>, message: String },
+    BadUserInput {
+        field: Vec<String>,
+        message: String,
+    },
     Conflict(String),
-    RateLimited { retry_after_secs: u64 },
+    /// A business rule refused the change (`STATUS_LOCKED`, `DEVICE_STATUS_MANAGED_EXTERNALLY`, …).
+    Rule {
+        code: &'static str,
+        message: String,
+    },
+    RateLimited {
+        retry_after_secs: u64,
+    },
     Internal(anyhow::Error),
 }
 
@@ -39,6 +51,7 @@ impl AppError {
             AppError::NotFound(what) => format!("{what} not found"),
             AppError::BadUserInput { message, .. } => message.clone(),
             AppError::Conflict(message) => message.clone(),
+            AppError::Rule { message, .. } => message.clone(),
             AppError::RateLimited { retry_after_secs } => {
                 format!("too many requests; retry after {retry_after_secs} s")
             }
@@ -54,6 +67,7 @@ impl AppError {
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::BadUserInput { .. } => "BAD_USER_INPUT",
             AppError::Conflict(_) => "CONFLICT",
+            AppError::Rule { code, .. } => code,
             AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::Internal(_) => "INTERNAL",
         }

@@ -21,7 +21,7 @@ pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
 /// Builds the schema with its limits and long-lived data.
 pub fn build_schema(db: DatabaseConnection, config: Arc<Config>) -> AppSchema {
-    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+    Schema::build(Query, EmptyMutation, EmptySubscription)
         .data(db)
         .limit_depth(config.max_query_depth)
         .limit_complexity(config.max_query_complexity)
@@ -31,7 +31,7 @@ pub fn build_schema(db: DatabaseConnection, config: Arc<Config>) -> AppSchema {
 
 /// The schema without data, for printing the SDL.
 pub fn sdl() -> String {
-    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+    Schema::build(Query, EmptyMutation, EmptySubscription)
         .finish()
         .sdl()
 }

@@ -3,4 +3,5 @@
 //! here, so no entry point can forget it.
 
 pub mod catalog;
+pub mod state;
 pub mod tenants;

@@ -2,11 +2,14 @@
 //! without changing the API.
 
 mod catalog;
+pub mod enums;
 mod tenant;
+pub mod user_error;
 mod viewer;
 
 pub use catalog::{Control, License};
 pub use tenant::{Tenant, TenantLicense};
+pub use user_error::UserError;
 pub use viewer::{TenantAccess, ViewerInfo};
 
 use rust_decimal::Decimal;
@@ -18,6 +21,8 @@ pub fn present(d: Decimal) -> f64 {
 }
 
 /// The GraphQL `Node` interface (Relay global object identification).
+// Values live for one resolver call; boxing the variants would buy nothing measurable.
+#[allow(clippy::large_enum_variant)]
 #[derive(async_graphql::Interface)]
 #[graphql(field(name = "id", ty = "async_graphql::ID", desc = "Global object id."))]
 pub enum Node {

@@ -1,0 +1,189 @@
+//! The scored state of one tenant: its actions joined with their controls, licensing, points,
+//! ranks and the score views. Everything is computed from this one tenant's rows (about one row
+//! per catalog control), so the cost of reading a tenant does not grow with the number of tenants.
+//!
+//! Expiry is applied before anything is computed (see `workflow::expire_due`), so an answer
+//! never depends on when the background sweep last ran.
+
+use crate::domain::enums::{Category, Level, Status, Tier};
+use crate::domain::licensing::{HeldLicense, Licensing, licensing};
+use crate::domain::ranking::{RankInput, rank};
+use crate::domain::scoring::{ScoredAction, TenantScore, compute_score, from_storage, score_impact};
+use crate::error::{AppError, AppResult};
+use chrono::{DateTime, Utc};
+use entity::{control, improvement_action, license_plan, tenant, tenant_license};
+use rust_decimal::Decimal;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use std::collections::HashMap;
+
+/// One action as the API sees it: the row, its control and everything derived.
+#[derive(Clone, Debug)]
+pub struct ActionState {
+    pub row: improvement_action::Model,
+    pub control: control::Model,
+    pub scored: ScoredAction,
+    pub licensing: Licensing,
+    /// Points achieved (exact, rounded to storage precision by the domain).
+    pub achieved: Decimal,
+    pub points_remaining: Decimal,
+    /// Percentage points of the tenant's maximum this action would add when finished.
+    pub score_impact: Decimal,
+    /// 1 = do this first; `None` for actions that are not ranked.
+    pub rank: Option<u32>,
+}
+
+/// A tenant's actions and score, computed together.
+#[derive(Clone, Debug)]
+pub struct TenantState {
+    pub tenant: tenant::Model,
+    /// In the tenant's rank order: ranked actions first by rank, then the rest by control id.
+    pub actions: Vec<ActionState>,
+    pub score: TenantScore,
+}
+
+impl TenantState {
+    /// An action by control id.
+    pub fn action(&self, control_id: &str) -> Option<&ActionState> {
+        self.actions.iter().find(|a| a.control.id == control_id)
+    }
+
+    /// An action by row id.
+    pub fn action_by_id(&self, id: i64) -> Option<&ActionState> {
+        self.actions.iter().find(|a| a.row.id == id)
+    }
+}
+
+/// Parses a stored enum spelling; a bad value in the database is an internal error.
+pub fn parse<T: std::str::FromStr>(value: &str, what: &str) -> AppResult<T> {
+    value
+        .parse()
+        .map_err(|_| AppError::Internal(anyhow::anyhow!("unknown {what} {value:?} in the database")))
+}
+
+/// The scoring input of one action row and its control.
+pub fn scored_action(
+    row: &improvement_action::Model,
+    c: &control::Model,
+    licensed: bool,
+) -> AppResult<ScoredAction> {
+    Ok(ScoredAction {
+        control_id: c.id.clone(),
+        category: parse::<Category>(&c.category, "category")?,
+        max_points: from_storage(c.max_points),
+        deprecated: c.deprecated,
+        status: parse::<Status>(&row.status, "status")?,
+        implemented: row.implemented,
+        total: row.total,
+        licensed,
+        tier: parse::<Tier>(&c.tier, "tier")?,
+        user_impact: parse::<Level>(&c.user_impact, "level")?,
+        implementation_cost: parse::<Level>(&c.implementation_cost, "level")?,
+    })
+}
+
+/// The licences a tenant holds, with the plans they grant.
+pub async fn held_licenses<C: ConnectionTrait>(conn: &C, tenant_id: i64) -> AppResult<Vec<HeldLicense>> {
+    let held = tenant_license::Entity::find()
+        .filter(tenant_license::Column::TenantId.eq(tenant_id))
+        .all(conn)
+        .await?;
+    if held.is_empty() {
+        return Ok(Vec::new());
+    }
+    let skus: Vec<String> = held.iter().map(|h| h.license_sku.clone()).collect();
+    let mut plans: HashMap<String, Vec<String>> = HashMap::new();
+    for p in license_plan::Entity::find()
+        .filter(license_plan::Column::LicenseSku.is_in(skus))
+        .all(conn)
+        .await?
+    {
+        plans.entry(p.license_sku).or_default().push(p.plan);
+    }
+    Ok(held
+        .into_iter()
+        .map(|h| HeldLicense {
+            plans: plans.remove(&h.license_sku).unwrap_or_default(),
+            seats_purchased: h.seats_purchased,
+            expires_at: h.expires_at,
+        })
+        .collect())
+}
+
+/// Loads and scores one tenant (no authorisation here: callers check the viewer first).
+pub async fn load<C: ConnectionTrait>(
+    conn: &C,
+    tenant: tenant::Model,
+    now: DateTime<Utc>,
+) -> AppResult<TenantState> {
+    let rows: Vec<(improvement_action::Model, Option<control::Model>)> = improvement_action::Entity::find()
+        .filter(improvement_action::Column::TenantId.eq(tenant.id))
+        .find_also_related(control::Entity)
+        .all(conn)
+        .await?;
+    let held = held_licenses(conn, tenant.id).await?;
+    build(
+        tenant,
+        rows.into_iter().filter_map(|(a, c)| c.map(|c| (a, c))).collect(),
+        &held,
+        now,
+    )
+}
+
+/// Computes a tenant's state from its rows (pure; shared by reads, what-if and snapshots).
+pub fn build(
+    tenant: tenant::Model,
+    rows: Vec<(improvement_action::Model, control::Model)>,
+    held: &[HeldLicense],
+    now: DateTime<Utc>,
+) -> AppResult<TenantState> {
+    let mut actions = Vec::with_capacity(rows.len());
+    for (row, control) in rows {
+        let lic = licensing(&control.required_license_plans.0, held, row.users_affected, now);
+        let scored = scored_action(&row, &control, lic.licensed)?;
+        let achieved = if control.deprecated {
+            Decimal::ZERO
+        } else {
+            scored.achieved()
+        };
+        let points_remaining = scored.points_remaining();
+        actions.push(ActionState {
+            row,
+            control,
+            scored,
+            licensing: lic,
+            achieved,
+            points_remaining,
+            score_impact: Decimal::ZERO,
+            rank: None,
+        });
+    }
+    let score = compute_score(&actions.iter().map(|a| a.scored.clone()).collect::<Vec<_>>());
+    let ranks = rank(
+        &actions
+            .iter()
+            .map(|a| RankInput {
+                control_id: &a.control.id,
+                status: a.scored.status,
+                points_remaining: a.points_remaining,
+                tier: a.scored.tier,
+                user_impact: a.scored.user_impact,
+                implementation_cost: a.scored.implementation_cost,
+            })
+            .collect::<Vec<_>>(),
+    );
+    for (a, r) in actions.iter_mut().zip(ranks) {
+        a.rank = r;
+        a.score_impact = score_impact(a.points_remaining, score.overall.max_score);
+    }
+    actions.sort_by(|a, b| match (a.rank, b.rank) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.control.id.cmp(&b.control.id),
+    });
+    Ok(TenantState {
+        tenant,
+        actions,
+        score,
+    })
+}
