@@ -3,5 +3,6 @@
 //! here, so no entry point can forget it.
 
 pub mod catalog;
+pub mod events;
 pub mod state;
 pub mod tenants;
