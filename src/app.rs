@@ -32,6 +32,12 @@ impl App {
     /// Connects, migrates, seeds and binds.
     pub async fn build(config: Config) -> anyhow::Result<App> {
         let db = db::connect(&config).await?;
+        App::build_with_db(config, db).await
+    }
+
+    /// Like [`App::build`] on a connection made by the caller (with [`db::connect`]), e.g. one
+    /// with a metric callback that counts SQL statements in a test.
+    pub async fn build_with_db(config: Config, db: DatabaseConnection) -> anyhow::Result<App> {
         db::migrate(&db).await?;
         seed::catalog::load(&db)
             .await
@@ -69,14 +75,19 @@ impl App {
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        // Expiry is also applied on every read and write; the sweep keeps history and
+        // snapshots timely for tenants nobody looks at.
+        let sweep = crate::service::workflow::spawn_expiry_sweep(self.state.db.clone(), std::time::Duration::from_secs(60));
         let router = http::router(self.state);
-        axum::serve(
+        let result = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await
-        .context("server error")
+        .context("server error");
+        sweep.abort();
+        result
     }
 
     /// Serves until SIGINT or SIGTERM.
@@ -89,16 +100,26 @@ impl App {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     let addr = app.local_addr();
-    let base = app.state.config.public_base_url();
+    // Without PUBLIC_BASE_URL, link to the bound address: with port 0 the configured one is wrong.
+    let base = match app.state.config.public_base_url {
+        Some(_) => app.state.config.public_base_url(),
+        None => format!("http://{addr}"),
+    };
     tracing::info!(%addr, "listening");
     println!("securescore is listening on http://{addr}");
     println!("GraphQL playground: {base}/graphql");
+    let tokens_file = &app.state.config.demo_tokens_file;
     if let Some(tokens) = &app.demo_tokens {
         println!("{}", tokens.banner());
-        if let Some(path) = &app.state.config.demo_tokens_file {
-            std::fs::write(path, tokens.banner())
-                .with_context(|| format!("cannot write DEMO_TOKENS_FILE {}", path.display()))?;
+        // The tokens are on screen already, so a file that can't be written is no reason to stop.
+        match tokens.save(tokens_file) {
+            Ok(()) => println!("(also saved in {})", tokens_file.display()),
+            Err(err) => tracing::warn!("{err:#}"),
         }
+    } else if app.state.config.seed_demo
+        && let Some(notice) = seed::saved_tokens_notice(tokens_file)
+    {
+        println!("{notice}");
     }
     app.run_until_stopped().await
 }

@@ -6,11 +6,17 @@ use crate::domain::tokens::hash_secret;
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use entity::{api_token, principal, role_grant};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 /// Prefix of API tokens, so they are recognisable in logs, secret scanners and config files.
 pub const TOKEN_PREFIX: &str = "ssk_";
+
+/// `last_used_at` is written at most this often per token, so authentication does not turn
+/// every read request into a database write.
+const LAST_USED_GRANULARITY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 /// The authenticated caller of one request.
 #[derive(Clone, Debug)]
@@ -18,20 +24,33 @@ pub struct Viewer {
     pub principal_id: i64,
     pub name: String,
     pub token_id: i64,
-    grants: HashMap<i64, Role>,
+    /// Shared by the clones of one request's viewer, so a role granted by a mutation (creating a
+    /// tenant makes its creator ADMIN) is visible to the rest of that request, e.g. to the fields
+    /// of the mutation's payload.
+    grants: Arc<RwLock<HashMap<i64, Role>>>,
 }
 
 impl Viewer {
     /// The caller's role on a tenant, if any.
     pub fn role_on(&self, tenant_id: i64) -> Option<Role> {
-        self.grants.get(&tenant_id).copied()
+        // A poisoned lock only means another thread panicked while inserting; the map is
+        // still a valid map.
+        let grants = self.grants.read().unwrap_or_else(|e| e.into_inner());
+        grants.get(&tenant_id).copied()
     }
 
     /// Ids of the tenants the caller holds a role on.
     pub fn tenant_ids(&self) -> Vec<i64> {
-        let mut ids: Vec<i64> = self.grants.keys().copied().collect();
+        let grants = self.grants.read().unwrap_or_else(|e| e.into_inner());
+        let mut ids: Vec<i64> = grants.keys().copied().collect();
         ids.sort_unstable();
         ids
+    }
+
+    /// Records a role granted during this request, after the granting transaction committed.
+    pub fn granted(&self, tenant_id: i64, role: Role) {
+        let mut grants = self.grants.write().unwrap_or_else(|e| e.into_inner());
+        grants.insert(tenant_id, role);
     }
 
     /// Checks that the caller may act on the tenant with at least `needed`. A tenant the caller
@@ -71,6 +90,9 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str, now: DateTime<Ut
     if token.revoked_at.is_some() || token.expires_at.is_some_and(|at| at <= now) {
         return Err(AppError::Unauthenticated);
     }
+    if token.last_used_at.is_none_or(|at| now - at >= LAST_USED_GRANULARITY) {
+        touch_last_used(db, token.id, now).await;
+    }
     let grants = role_grant::Entity::find()
         .filter(role_grant::Column::PrincipalId.eq(principal.id))
         .all(db)
@@ -82,6 +104,24 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str, now: DateTime<Ut
         principal_id: principal.id,
         name: principal.name,
         token_id: token.id,
-        grants,
+        grants: Arc::new(RwLock::new(grants)),
     })
+}
+
+/// Records that a token was used. The condition repeats the one-minute check in SQL so that
+/// concurrent requests (or server processes) write the row once, not once each. A failure is
+/// only logged: it is bookkeeping and must not refuse an otherwise valid request.
+async fn touch_last_used(db: &DatabaseConnection, token_id: i64, now: DateTime<Utc>) {
+    let stale = Condition::any()
+        .add(api_token::Column::LastUsedAt.is_null())
+        .add(api_token::Column::LastUsedAt.lte(now - LAST_USED_GRANULARITY));
+    let result = api_token::Entity::update_many()
+        .col_expr(api_token::Column::LastUsedAt, Expr::value(now))
+        .filter(api_token::Column::Id.eq(token_id))
+        .filter(stale)
+        .exec(db)
+        .await;
+    if let Err(err) = result {
+        tracing::warn!(token_id, error = %err, "cannot record the token's last use");
+    }
 }

@@ -102,9 +102,40 @@ pub struct Config {
     #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 5_000)]
     pub max_query_complexity: usize,
 
-    /// Where to write the demo tokens file (optional); tokens are also printed on first start.
-    #[arg(long, env = "DEMO_TOKENS_FILE")]
-    pub demo_tokens_file: Option<PathBuf>,
+    /// Maximum aliased fields in one GraphQL document (1,000 aliases of a cheap field would
+    /// otherwise pass the complexity limit while doing 1,000 times the work).
+    #[arg(long, env = "MAX_ALIASES", default_value_t = 100)]
+    pub max_aliases: usize,
+
+    /// Maximum field selections written in one GraphQL document, counted before execution.
+    #[arg(long, env = "MAX_SELECTIONS", default_value_t = 1_000)]
+    pub max_selections: usize,
+
+    /// Maximum size of one GraphQL query string in bytes.
+    #[arg(long, env = "MAX_DOCUMENT_BYTES", default_value_t = 65_536)]
+    pub max_document_bytes: usize,
+
+    /// Maximum operations in one batched request.
+    #[arg(long, env = "MAX_BATCH", default_value_t = 10)]
+    pub max_batch: usize,
+
+    /// Whether introspection (`__schema`, `__type`) is answered.
+    #[arg(long, env = "ALLOW_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub allow_introspection: bool,
+
+    /// Requests per minute one API token may make. The bucket lives in each server process, so
+    /// with N processes behind a load balancer the effective limit is up to N times this.
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 6_000)]
+    pub rate_limit_per_minute: u32,
+
+    /// Requests one API token may make in a burst above the steady rate.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 300)]
+    pub rate_limit_burst: u32,
+
+    /// File where the first start saves the demo tokens it prints (mode 0600), because only their
+    /// hashes are stored; later starts print it again.
+    #[arg(long, env = "DEMO_TOKENS_FILE", default_value = "securescore-demo-tokens.txt")]
+    pub demo_tokens_file: PathBuf,
 }
 
 impl Config {
@@ -136,6 +167,12 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             return Err("MAX_BODY_BYTES must be at least 1024".into());
+        }
+        if self.rate_limit_per_minute == 0 || self.rate_limit_burst == 0 {
+            return Err("RATE_LIMIT_PER_MINUTE and RATE_LIMIT_BURST must be at least 1".into());
+        }
+        if self.max_batch == 0 || self.max_document_bytes == 0 {
+            return Err("MAX_BATCH and MAX_DOCUMENT_BYTES must be at least 1".into());
         }
         Ok(())
     }
@@ -188,6 +225,14 @@ impl fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_query_depth", &self.max_query_depth)
             .field("max_query_complexity", &self.max_query_complexity)
+            .field("demo_tokens_file", &self.demo_tokens_file)
+            .field("max_aliases", &self.max_aliases)
+            .field("max_selections", &self.max_selections)
+            .field("max_document_bytes", &self.max_document_bytes)
+            .field("max_batch", &self.max_batch)
+            .field("allow_introspection", &self.allow_introspection)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("rate_limit_burst", &self.rate_limit_burst)
             .finish()
     }
 }

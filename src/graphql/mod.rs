@@ -2,6 +2,9 @@
 //! (viewer, request id, loaders), Relay ids and the playground page.
 
 pub mod ids;
+mod limits;
+pub mod loaders;
+pub mod mutation;
 pub mod pagination;
 mod query;
 pub mod types;
@@ -10,28 +13,37 @@ use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::config::Config;
 use crate::error::AppError;
-use async_graphql::{Context, EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{Context, EmptySubscription, Schema};
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
+pub use mutation::Mutation;
 pub use query::Query;
 
 /// The schema type served by the HTTP layer.
-pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Builds the schema with its limits and long-lived data.
 pub fn build_schema(db: DatabaseConnection, config: Arc<Config>) -> AppSchema {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
+    let builder = Schema::build(Query, Mutation::default(), EmptySubscription)
         .data(db)
         .limit_depth(config.max_query_depth)
         .limit_complexity(config.max_query_complexity)
-        .data(config)
-        .finish()
+        .extension(limits::Limits::new(&config))
+        // "Did you mean …?" hints would map the schema for anyone probing it, authenticated or
+        // not; introspection (when allowed) is the deliberate way to learn it.
+        .disable_suggestions();
+    let builder = if config.allow_introspection {
+        builder
+    } else {
+        builder.disable_introspection()
+    };
+    builder.data(config).finish()
 }
 
 /// The schema without data, for printing the SDL.
 pub fn sdl() -> String {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
+    Schema::build(Query, Mutation::default(), EmptySubscription)
         .finish()
         .sdl()
 }
@@ -60,6 +72,7 @@ impl RequestContext {
         request.data(RequestData {
             viewer: self.viewer.clone(),
             request_id: self.request_id.clone(),
+            loaders: loaders::RequestLoaders::new(&self.db),
         })
     }
 }
@@ -68,6 +81,8 @@ impl RequestContext {
 pub struct RequestData {
     viewer: Result<Viewer, ()>,
     pub request_id: String,
+    /// DataLoaders and the tenant-state cache of this request only.
+    pub loaders: loaders::RequestLoaders,
 }
 
 /// The authenticated caller, or `UNAUTHENTICATED`.

@@ -53,6 +53,12 @@ impl Query {
             "Control" => service::catalog::control(db(ctx), viewer, &key)
                 .await?
                 .map(|c| Node::Control(Control(c))),
+            "ImprovementAction" => match key.parse::<i64>() {
+                Ok(aid) => crate::graphql::types::action_node(ctx, aid)
+                    .await?
+                    .map(Node::ImprovementAction),
+                Err(_) => None,
+            },
             _ => None,
         };
         Ok(node)
@@ -79,6 +85,13 @@ impl Query {
         let rows = service::catalog::controls(db(ctx), viewer, &filter).await?;
         let args = pagination::PageArgs::new(first, after, last, before)?;
         Ok(pagination::paginate(rows, &args, Control))
+    }
+
+    /// The read-only, reduced view of an action behind a share link. Needs no authentication;
+    /// unknown, expired and revoked tokens all answer `NOT_FOUND`.
+    async fn shared_action(&self, ctx: &Context<'_>, token: String) -> Result<Option<crate::graphql::types::workflow::SharedAction>> {
+        let view = service::share::open(db(ctx), &token, chrono::Utc::now()).await?;
+        Ok(Some(crate::graphql::types::workflow::SharedAction(view)))
     }
 
     /// All licence SKUs and the plans they grant.

@@ -1,6 +1,12 @@
 //! A thin GraphQL-over-HTTP handler around the schema: content negotiation between
 //! `application/graphql-response+json` and `application/json`, request errors answered with 4xx
 //! under the former, mutations refused over GET (CSRF safety), and the playground for browsers.
+//!
+//! Limits that need no parsing are checked here, before any GraphQL work: batch size and query
+//! document size (`BAD_USER_INPUT`, HTTP 400); the body size is capped earlier by the router's
+//! `DefaultBodyLimit` (HTTP 413). Limits on the parsed document (aliases, depth, complexity) and
+//! the per-token rate limit live in `graphql::limits`; a `RATE_LIMITED` answer becomes HTTP 429
+//! with `Retry-After` here.
 
 use crate::app::AppState;
 use crate::auth::{self, Viewer};
@@ -9,7 +15,7 @@ use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse};
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header::{ACCEPT, ALLOW, AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::{ACCEPT, ALLOW, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 
@@ -94,6 +100,9 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, uri: Uri) ->
         Ok(r) => r,
         Err(err) => return request_error(media, StatusCode::BAD_REQUEST, &err.to_string(), "BAD_REQUEST"),
     };
+    if let Some(refusal) = refuse_oversized(&state, std::slice::from_ref(&request), media) {
+        return refusal;
+    }
     if is_mutation(&request) {
         let mut resp = request_error(
             media,
@@ -151,7 +160,63 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
             );
         }
     };
+    let requests = match &batch {
+        BatchRequest::Single(r) => std::slice::from_ref(r),
+        BatchRequest::Batch(rs) => rs.as_slice(),
+    };
+    if let Some(refusal) = refuse_oversized(&state, requests, media) {
+        return refusal;
+    }
     execute(&state, &headers, batch, media, Method::POST).await
+}
+
+/// Refuses a batch with too many operations or a query document that is too large, before any
+/// request of it is parsed or executed.
+fn refuse_oversized(state: &AppState, requests: &[async_graphql::Request], media: MediaType) -> Option<Response> {
+    let config = &state.config;
+    if requests.len() > config.max_batch {
+        return Some(request_error(
+            media,
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "the batch holds {} operations; at most {} are allowed",
+                requests.len(),
+                config.max_batch
+            ),
+            "BAD_USER_INPUT",
+        ));
+    }
+    let largest = requests.iter().map(|r| r.query.len()).max().unwrap_or(0);
+    if largest > config.max_document_bytes {
+        return Some(request_error(
+            media,
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "the query document has {largest} bytes; at most {} are allowed",
+                config.max_document_bytes
+            ),
+            "BAD_USER_INPUT",
+        ));
+    }
+    None
+}
+
+/// The longest `retryAfterSeconds` of `RATE_LIMITED` errors in the response, if any.
+fn rate_limited(response: &BatchResponse) -> Option<u64> {
+    let responses = match response {
+        BatchResponse::Single(r) => std::slice::from_ref(r),
+        BatchResponse::Batch(rs) => rs.as_slice(),
+    };
+    responses
+        .iter()
+        .flat_map(|r| r.errors.iter())
+        .filter_map(|e| e.extensions.as_ref())
+        .filter(|x| x.get("code") == Some(&async_graphql::Value::from("RATE_LIMITED")))
+        .map(|x| match x.get("retryAfterSeconds") {
+            Some(async_graphql::Value::Number(n)) => n.as_u64().unwrap_or(1),
+            _ => 1,
+        })
+        .max()
 }
 
 fn is_mutation(request: &async_graphql::Request) -> bool {
@@ -207,7 +272,9 @@ async fn execute(
         BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(|r| ctx.attach(r)).collect()),
     };
     let response = state.schema.execute_batch(batch).await;
+    let retry_after = rate_limited(&response);
     let status = match (&response, media) {
+        _ if retry_after.is_some() => StatusCode::TOO_MANY_REQUESTS,
         (BatchResponse::Single(r), MediaType::GraphqlResponseJson) if is_request_error(r) => {
             StatusCode::BAD_REQUEST
         }
@@ -225,12 +292,16 @@ async fn execute(
             );
         }
     };
-    (
+    let mut resp = (
         status,
         [(CONTENT_TYPE, HeaderValue::from_static(media.as_str()))],
         body,
     )
-        .into_response()
+        .into_response();
+    if let Some(secs) = retry_after {
+        resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
 }
 
 /// A response whose request failed before execution (syntax or validation): no data at all and

@@ -2,6 +2,7 @@
 
 mod graphql_http;
 mod health;
+mod share;
 
 use crate::app::AppState;
 use axum::Router;
@@ -23,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphql_http::get).post(graphql_http::post))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/share/{token}", get(share::get))
         .with_state(state)
         .layer(
             ServiceBuilder::new()

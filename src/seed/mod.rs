@@ -4,6 +4,10 @@
 pub mod catalog;
 pub mod demo;
 
+use anyhow::Context;
+use std::io::Write;
+use std::path::Path;
+
 /// The ready-to-use tokens of the demo tenant, printed on first start.
 #[derive(Clone, Debug)]
 pub struct DemoTokens {
@@ -29,4 +33,38 @@ impl DemoTokens {
             m = self.msp,
         )
     }
+}
+
+impl DemoTokens {
+    /// Saves the banner to `path`, readable by the owner only (the tokens are secrets and can't be
+    /// shown again: only their hashes are stored).
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(path)
+            .with_context(|| format!("cannot write DEMO_TOKENS_FILE {}", path.display()))?;
+        // `mode` applies only when the file is created; an older file keeps its permissions.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot restrict DEMO_TOKENS_FILE {}", path.display()))?;
+        }
+        file.write_all(self.banner().as_bytes())
+            .with_context(|| format!("cannot write DEMO_TOKENS_FILE {}", path.display()))?;
+        Ok(())
+    }
+}
+
+/// What a later start says about the demo tokens: where the first start saved them, and what it
+/// saved; `None` when there is no such file.
+pub fn saved_tokens_notice(path: &Path) -> Option<String> {
+    let content = std::fs::read_to_string(path).ok()?;
+    Some(format!(
+        "demo tokens were printed on first start and saved in {}:\n{content}",
+        path.display()
+    ))
 }

@@ -91,3 +91,57 @@ pub async fn record<C: ConnectionTrait>(
     .insert(conn)
     .await?)
 }
+
+/// Filter of an event listing.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub kinds: Vec<EventKind>,
+    pub categories: Vec<String>,
+    pub control_ids: Vec<String>,
+    pub action_id: Option<i64>,
+}
+
+/// A tenant's events, newest first, with the control id of each (READER).
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    viewer: &Viewer,
+    tenant_id: i64,
+    filter: &EventFilter,
+) -> AppResult<Vec<(action_event::Model, String)>> {
+    use entity::improvement_action;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    viewer.require(tenant_id, crate::domain::enums::Role::Reader)?;
+    let mut actions = improvement_action::Entity::find().filter(improvement_action::Column::TenantId.eq(tenant_id));
+    if !filter.categories.is_empty() {
+        actions = actions.filter(improvement_action::Column::Category.is_in(filter.categories.clone()));
+    }
+    if !filter.control_ids.is_empty() {
+        actions = actions.filter(improvement_action::Column::ControlId.is_in(filter.control_ids.clone()));
+    }
+    let controls: std::collections::HashMap<i64, String> =
+        actions.all(conn).await?.into_iter().map(|a| (a.id, a.control_id)).collect();
+    let mut q = action_event::Entity::find().filter(action_event::Column::TenantId.eq(tenant_id));
+    if let Some(from) = filter.from {
+        q = q.filter(action_event::Column::OccurredAt.gte(from));
+    }
+    if let Some(to) = filter.to {
+        q = q.filter(action_event::Column::OccurredAt.lt(to));
+    }
+    if !filter.kinds.is_empty() {
+        q = q.filter(action_event::Column::Kind.is_in(filter.kinds.iter().map(|k| k.as_str())));
+    }
+    if let Some(id) = filter.action_id {
+        q = q.filter(action_event::Column::ActionId.eq(id));
+    }
+    let rows = q
+        .order_by_desc(action_event::Column::OccurredAt)
+        .order_by_desc(action_event::Column::Id)
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|e| controls.get(&e.action_id).cloned().map(|c| (e, c)))
+        .collect())
+}

@@ -2,7 +2,18 @@
 //! function that reads or writes tenant data takes the [`crate::auth::Viewer`] and checks its role
 //! here, so no entry point can forget it.
 
+pub mod access;
+pub mod actions;
 pub mod catalog;
 pub mod events;
 pub mod state;
 pub mod tenants;
+pub mod notes;
+pub mod share;
+pub mod tags;
+pub mod workflow;
+
+/// Longest note or comment, in characters (SPEC §10).
+pub const NOTE_MAX_CHARS: usize = 10_000;
+/// Most items in one bulk change.
+pub const BULK_MAX_ITEMS: usize = 500;

@@ -39,6 +39,10 @@ pub struct TenantState {
     /// In the tenant's rank order: ranked actions first by rank, then the rest by control id.
     pub actions: Vec<ActionState>,
     pub score: TenantScore,
+    /// The licences the state was computed with, so a what-if can rebuild it without the database.
+    pub held: Vec<HeldLicense>,
+    /// The time licence expiry was judged at.
+    pub computed_at: DateTime<Utc>,
 }
 
 impl TenantState {
@@ -50,6 +54,27 @@ impl TenantState {
     /// An action by row id.
     pub fn action_by_id(&self, id: i64) -> Option<&ActionState> {
         self.actions.iter().find(|a| a.row.id == id)
+    }
+
+    /// Position of an action (by row id) in [`TenantState::actions`].
+    pub fn position_of(&self, id: i64) -> Option<usize> {
+        self.actions.iter().position(|a| a.row.id == id)
+    }
+
+    /// When anything in this state last changed: the tenant or any of its action rows.
+    pub fn updated_at(&self) -> DateTime<Utc> {
+        self.actions
+            .iter()
+            .map(|a| a.row.updated_at)
+            .fold(self.tenant.updated_at, DateTime::max)
+    }
+
+    /// The rows this state was built from, for rebuilding it with hypothetical changes.
+    pub fn rows(&self) -> Vec<(improvement_action::Model, control::Model)> {
+        self.actions
+            .iter()
+            .map(|a| (a.row.clone(), a.control.clone()))
+            .collect()
     }
 }
 
@@ -185,5 +210,7 @@ pub fn build(
         tenant,
         actions,
         score,
+        held: held.to_vec(),
+        computed_at: now,
     })
 }

@@ -1,5 +1,6 @@
 //! Tenants: lookup scoped to the caller, creation (with one action row per applicable control),
-//! the licences a tenant holds, and principals with their first tokens.
+//! the licences a tenant holds, principals with their first tokens, and the ADMIN operations on
+//! tenant settings and licences (each in one transaction with its audit row).
 
 use crate::auth::{TOKEN_PREFIX, Viewer};
 use crate::domain::enums::{Role, Status};
@@ -7,11 +8,15 @@ use crate::domain::tokens::{display_prefix, generate_secret, hash_secret};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use entity::types::StringList;
-use entity::{api_token, control, improvement_action, principal, role_grant, tenant, tenant_license};
+use crate::service::access;
+use entity::{
+    api_token, control, improvement_action, license, principal, role_grant, tenant, tenant_license,
+};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    Set, TransactionTrait,
 };
+use serde_json::json;
 
 /// Tenants the caller holds a role on, ordered by name.
 pub async fn accessible(db: &DatabaseConnection, viewer: &Viewer) -> AppResult<Vec<tenant::Model>> {
@@ -23,7 +28,7 @@ pub async fn accessible(db: &DatabaseConnection, viewer: &Viewer) -> AppResult<V
 }
 
 /// A tenant by slug, if the caller may read it; otherwise `NOT_FOUND` like a missing one.
-pub async fn by_slug(db: &DatabaseConnection, viewer: &Viewer, slug: &str) -> AppResult<tenant::Model> {
+pub async fn by_slug<C: ConnectionTrait>(db: &C, viewer: &Viewer, slug: &str) -> AppResult<tenant::Model> {
     let found = tenant::Entity::find()
         .filter(tenant::Column::Slug.eq(slug))
         .one(db)
@@ -257,4 +262,289 @@ pub async fn touch<C: ConnectionTrait>(conn: &C, tenant_id: i64, now: DateTime<U
         .exec(conn)
         .await?;
     Ok(())
+}
+
+/// Creates a tenant for the caller, who becomes its ADMIN. Any authenticated principal may do
+/// this (an MSP onboarding a customer); it grants nothing on existing tenants.
+pub async fn create_for_viewer(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    new: &NewTenant,
+    now: DateTime<Utc>,
+) -> AppResult<tenant::Model> {
+    validate_new_tenant(new)?;
+    validate_services(&new.enabled_services)?;
+    let txn = db.begin().await?;
+    let tenant = create(&txn, new, now).await?;
+    grant_role(&txn, viewer.principal_id, tenant.id, Role::Admin, now).await?;
+    access::audit(
+        &txn,
+        Some(tenant.id),
+        Some(viewer.principal_id),
+        access::action::TENANT_CREATED,
+        format!("Tenant:{}", tenant.slug),
+        json!({
+            "slug": tenant.slug,
+            "name": tenant.name,
+            "industry": tenant.industry,
+            "seatCount": tenant.seat_count,
+            "activeUserCount": tenant.active_user_count,
+            "enabledServices": tenant.enabled_services.0,
+        }),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    viewer.granted(tenant.id, Role::Admin);
+    Ok(tenant)
+}
+
+/// Service names: non-empty, at most 64 characters.
+fn validate_services(services: &[String]) -> AppResult<()> {
+    if services.len() > 100 || services.iter().any(|s| s.trim().is_empty() || s.len() > 64) {
+        return Err(AppError::bad_input(
+            "enabledServices",
+            "enabledServices must hold at most 100 names of 1 to 64 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Changes to a tenant's settings; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct TenantUpdate {
+    pub slug: String,
+    pub name: Option<String>,
+    pub industry: Option<String>,
+    pub seat_count: Option<i64>,
+    pub active_user_count: Option<i64>,
+    pub enabled_services: Option<Vec<String>>,
+}
+
+/// Updates a tenant's settings (ADMIN). Enabling a service adds a `TO_ADDRESS` action for each
+/// newly applicable control; disabling one keeps the existing actions and their history.
+pub async fn update(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    change: &TenantUpdate,
+    now: DateTime<Utc>,
+) -> AppResult<tenant::Model> {
+    let current = by_slug(db, viewer, &change.slug).await?;
+    viewer.require(current.id, Role::Admin)?;
+    let mut services: Vec<String> = Vec::new();
+    for s in change
+        .enabled_services
+        .clone()
+        .unwrap_or_else(|| current.enabled_services.0.clone())
+    {
+        let s = s.trim().to_string();
+        if !services.contains(&s) {
+            services.push(s);
+        }
+    }
+    let next = NewTenant {
+        slug: current.slug.clone(),
+        name: change.name.clone().unwrap_or_else(|| current.name.clone()),
+        industry: change.industry.clone().unwrap_or_else(|| current.industry.clone()),
+        seat_count: change.seat_count.unwrap_or(current.seat_count),
+        active_user_count: change.active_user_count.unwrap_or(current.active_user_count),
+        enabled_services: services,
+    };
+    validate_new_tenant(&next)?;
+    validate_services(&next.enabled_services)?;
+
+    let txn = db.begin().await?;
+    let added: Vec<String> = next
+        .enabled_services
+        .iter()
+        .filter(|s| !current.enabled_services.0.contains(s))
+        .cloned()
+        .collect();
+    let mut detail = serde_json::Map::new();
+    let mut changed = |field: &str, from: serde_json::Value, to: serde_json::Value| {
+        if from != to {
+            detail.insert(field.to_string(), json!({ "from": from, "to": to }));
+        }
+    };
+    let name = next.name.trim().to_string();
+    let industry = next.industry.trim().to_lowercase();
+    changed("name", json!(current.name), json!(name));
+    changed("industry", json!(current.industry), json!(industry));
+    changed("seatCount", json!(current.seat_count), json!(next.seat_count));
+    changed(
+        "activeUserCount",
+        json!(current.active_user_count),
+        json!(next.active_user_count),
+    );
+    changed(
+        "enabledServices",
+        json!(current.enabled_services.0),
+        json!(next.enabled_services),
+    );
+    let tenant_id = current.id;
+    let mut active: tenant::ActiveModel = current.into();
+    active.name = Set(name);
+    active.industry = Set(industry);
+    active.seat_count = Set(next.seat_count);
+    active.active_user_count = Set(next.active_user_count);
+    active.enabled_services = Set(StringList(next.enabled_services.clone()));
+    active.update(&txn).await?;
+    if !added.is_empty() {
+        let existing: Vec<String> = improvement_action::Entity::find()
+            .filter(improvement_action::Column::TenantId.eq(tenant_id))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|a| a.control_id)
+            .collect();
+        let rows: Vec<improvement_action::ActiveModel> = control::Entity::find()
+            .filter(control::Column::Service.is_in(added))
+            .filter(control::Column::Deprecated.eq(false))
+            .all(&txn)
+            .await?
+            .iter()
+            .filter(|c| !existing.contains(&c.id))
+            .map(|c| new_action(tenant_id, c, now))
+            .collect();
+        if !rows.is_empty() {
+            improvement_action::Entity::insert_many(rows).exec(&txn).await?;
+        }
+    }
+    touch(&txn, tenant_id, now).await?;
+    access::audit(
+        &txn,
+        Some(tenant_id),
+        Some(viewer.principal_id),
+        access::action::TENANT_UPDATED,
+        format!("Tenant:{}", change.slug),
+        serde_json::Value::Object(detail),
+        now,
+    )
+    .await?;
+    let tenant = tenant::Entity::find_by_id(tenant_id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("tenant"))?;
+    txn.commit().await?;
+    Ok(tenant)
+}
+
+/// A licence holding to set.
+#[derive(Clone, Debug)]
+pub struct LicenseHolding {
+    pub tenant_slug: String,
+    pub sku: String,
+    pub seats_purchased: i64,
+    pub seats_assigned: i64,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Sets (adds or replaces) a tenant's holding of a licence SKU (ADMIN).
+pub async fn set_license(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    holding: &LicenseHolding,
+    now: DateTime<Utc>,
+) -> AppResult<(tenant::Model, tenant_license::Model)> {
+    let tenant = by_slug(db, viewer, &holding.tenant_slug).await?;
+    viewer.require(tenant.id, Role::Admin)?;
+    if holding.seats_purchased < 0 {
+        return Err(AppError::bad_input("seatsPurchased", "seatsPurchased cannot be negative"));
+    }
+    if holding.seats_assigned < 0 || holding.seats_assigned > holding.seats_purchased {
+        return Err(AppError::bad_input(
+            "seatsAssigned",
+            "seatsAssigned must be between 0 and seatsPurchased",
+        ));
+    }
+    let known = license::Entity::find_by_id(holding.sku.clone()).one(db).await?;
+    if known.is_none() {
+        return Err(AppError::bad_input(
+            "sku",
+            format!("unknown licence SKU {:?}", holding.sku),
+        ));
+    }
+    let txn = db.begin().await?;
+    let existing = tenant_license::Entity::find()
+        .filter(tenant_license::Column::TenantId.eq(tenant.id))
+        .filter(tenant_license::Column::LicenseSku.eq(&holding.sku))
+        .one(&txn)
+        .await?;
+    let row = match existing {
+        Some(row) => {
+            let mut active: tenant_license::ActiveModel = row.into();
+            active.seats_purchased = Set(holding.seats_purchased);
+            active.seats_assigned = Set(holding.seats_assigned);
+            active.expires_at = Set(holding.expires_at);
+            active.updated_at = Set(now);
+            active.update(&txn).await?
+        }
+        None => {
+            tenant_license::ActiveModel {
+                tenant_id: Set(tenant.id),
+                license_sku: Set(holding.sku.clone()),
+                seats_purchased: Set(holding.seats_purchased),
+                seats_assigned: Set(holding.seats_assigned),
+                expires_at: Set(holding.expires_at),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?
+        }
+    };
+    // Licences decide which actions are licensed, so derived scores are stale now.
+    touch(&txn, tenant.id, now).await?;
+    access::audit(
+        &txn,
+        Some(tenant.id),
+        Some(viewer.principal_id),
+        access::action::LICENSE_SET,
+        format!("TenantLicense:{}", holding.sku),
+        json!({
+            "sku": holding.sku,
+            "seatsPurchased": holding.seats_purchased,
+            "seatsAssigned": holding.seats_assigned,
+            "expiresAt": holding.expires_at,
+        }),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((tenant, row))
+}
+
+/// Removes a tenant's holding of a licence SKU (ADMIN); `NOT_FOUND` when it holds none.
+pub async fn remove_license(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    tenant_slug: &str,
+    sku: &str,
+    now: DateTime<Utc>,
+) -> AppResult<tenant::Model> {
+    let tenant = by_slug(db, viewer, tenant_slug).await?;
+    viewer.require(tenant.id, Role::Admin)?;
+    let txn = db.begin().await?;
+    let deleted = tenant_license::Entity::delete_many()
+        .filter(tenant_license::Column::TenantId.eq(tenant.id))
+        .filter(tenant_license::Column::LicenseSku.eq(sku))
+        .exec(&txn)
+        .await?;
+    if deleted.rows_affected == 0 {
+        return Err(AppError::NotFound("licence"));
+    }
+    touch(&txn, tenant.id, now).await?;
+    access::audit(
+        &txn,
+        Some(tenant.id),
+        Some(viewer.principal_id),
+        access::action::LICENSE_REMOVED,
+        format!("TenantLicense:{sku}"),
+        json!({ "sku": sku }),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(tenant)
 }

@@ -243,3 +243,77 @@ pub fn error_code(body: &Value) -> Option<String> {
         .as_str()
         .map(str::to_string)
 }
+
+/// Starts the server with demo data seeded, as a first start does; returns the demo tokens the
+/// start printed.
+pub async fn spawn_demo_app(backend: Backend) -> (TestApp, securescore::seed::DemoTokens) {
+    securescore::telemetry::init("warn");
+    let (database_url, dir) = fresh_database(backend).await;
+    let mut config = Config::for_database(database_url.clone());
+    config.db_max_connections = 5;
+    config.seed_demo = true;
+    let app = App::build(config).await.expect("app builds");
+    let tokens = app.demo_tokens.clone().expect("a first start seeds the demo");
+    let address = format!("http://{}", app.local_addr());
+    let db = app.db().clone();
+    tokio::spawn(app.run_until_stopped());
+    let test_app = TestApp {
+        address,
+        db,
+        backend,
+        client: reqwest::Client::new(),
+        database_url,
+        _dir: dir,
+    };
+    (test_app, tokens)
+}
+
+/// Like [`spawn_app`], on a connection that counts every SQL statement it runs; returns the
+/// counter (for tests that guard against N+1 queries).
+pub async fn spawn_app_counting_statements(backend: Backend) -> (TestApp, std::sync::Arc<AtomicU64>) {
+    securescore::telemetry::init("warn");
+    let (database_url, dir) = fresh_database(backend).await;
+    let mut config = Config::for_database(database_url.clone());
+    config.db_max_connections = 5;
+    // A full page of 100 actions with nested fields is more than the default complexity allows.
+    config.max_query_complexity = 1_000_000;
+    let counter = std::sync::Arc::new(AtomicU64::new(0));
+    let mut db = securescore::db::connect(&config).await.expect("connect");
+    let seen = counter.clone();
+    db.set_metric_callback(move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+    });
+    let app = App::build_with_db(config, db).await.expect("app builds");
+    let address = format!("http://{}", app.local_addr());
+    let db = app.db().clone();
+    tokio::spawn(app.run_until_stopped());
+    let test_app = TestApp {
+        address,
+        db,
+        backend,
+        client: reqwest::Client::new(),
+        database_url,
+        _dir: dir,
+    };
+    (test_app, counter)
+}
+
+impl TestApp {
+    /// Sets an action's status and progress directly in the database (a fixture: no event, no
+    /// version bump, nothing else touched).
+    pub async fn set_action(&self, tenant_id: i64, control_id: &str, status: &str, implemented: i64, total: i64) {
+        use entity::improvement_action as ia;
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let done = ia::Entity::update_many()
+            .col_expr(ia::Column::Status, Expr::value(status))
+            .col_expr(ia::Column::Implemented, Expr::value(implemented))
+            .col_expr(ia::Column::Total, Expr::value(total))
+            .filter(ia::Column::TenantId.eq(tenant_id))
+            .filter(ia::Column::ControlId.eq(control_id))
+            .exec(&self.db)
+            .await
+            .expect("action updated");
+        assert_eq!(done.rows_affected, 1, "tenant {tenant_id} has an action for {control_id}");
+    }
+}

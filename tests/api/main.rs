@@ -4,4 +4,7 @@
 
 mod helpers;
 
+mod demo;
 mod foundation;
+mod score;
+mod security;

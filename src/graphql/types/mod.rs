@@ -1,13 +1,26 @@
 //! Public API types, built from entity models and service results so the database can change
 //! without changing the API.
 
+mod access;
+mod action;
 mod catalog;
 pub mod enums;
+mod groups;
+mod score;
 mod tenant;
 pub mod user_error;
 mod viewer;
+pub mod workflow;
 
+pub use access::{ApiToken, AuditEntry};
+pub use action::{ImprovementAction, Note, Tag};
 pub use catalog::{Control, License};
+pub use groups::{
+    GroupBy, ImprovementActionFilterInput, ImprovementActionGroup, ImprovementActionOrderField,
+    ImprovementActionOrderInput, OrderDirection, WhatIfChangeInput,
+};
+pub use score::{CategoryScore, ScoreView, SecureScore};
+pub(crate) use groups::resolve::action_node;
 pub use tenant::{Tenant, TenantLicense};
 pub use user_error::UserError;
 pub use viewer::{TenantAccess, ViewerInfo};
@@ -28,4 +41,5 @@ pub fn present(d: Decimal) -> f64 {
 pub enum Node {
     Tenant(Tenant),
     Control(Control),
+    ImprovementAction(ImprovementAction),
 }

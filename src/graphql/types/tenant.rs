@@ -1,6 +1,12 @@
 //! The tenant and what hangs directly off it.
 
-use crate::graphql::{db, ids, viewer};
+use crate::graphql::types::groups::resolve;
+use crate::graphql::types::{
+    ApiToken, AuditEntry, GroupBy, ImprovementAction, ImprovementActionFilterInput, ImprovementActionGroup,
+    ImprovementActionOrderInput, SecureScore, WhatIfChangeInput,
+};
+use crate::graphql::{db, ids, pagination, viewer};
+use async_graphql::connection::{Connection, Edge};
 use crate::service;
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
@@ -46,6 +52,114 @@ impl Tenant {
     async fn licenses(&self, ctx: &Context<'_>) -> Result<Vec<TenantLicense>> {
         let rows = service::tenants::licenses(db(ctx), viewer(ctx)?, self.0.id).await?;
         Ok(rows.into_iter().map(TenantLicense).collect())
+    }
+    /// The score now: every view overall and per category.
+    async fn secure_score(&self, ctx: &Context<'_>) -> Result<SecureScore> {
+        resolve::secure_score(ctx, &self.0).await
+    }
+    /// The score views that would result from hypothetical statuses or progress of some actions;
+    /// writes nothing (OPERATOR).
+    async fn what_if(&self, ctx: &Context<'_>, changes: Vec<WhatIfChangeInput>) -> Result<SecureScore> {
+        resolve::what_if(ctx, &self.0, changes).await
+    }
+    /// The tenant's improvement actions, filtered and ordered (default: by rank, without
+    /// RISK_ACCEPTED ones).
+    #[graphql(complexity = "first.or(last).unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    #[allow(clippy::too_many_arguments)]
+    async fn improvement_actions(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ImprovementActionFilterInput>,
+        order_by: Option<ImprovementActionOrderInput>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<String, ImprovementAction, pagination::TotalCount>> {
+        resolve::improvement_actions(ctx, &self.0, filter, order_by, first, after, last, before).await
+    }
+    /// Buckets of the (filtered) improvement actions with counts and points.
+    async fn improvement_action_groups(
+        &self,
+        ctx: &Context<'_>,
+        group_by: GroupBy,
+        filter: Option<ImprovementActionFilterInput>,
+    ) -> Result<Vec<ImprovementActionGroup>> {
+        resolve::improvement_action_groups(ctx, &self.0, group_by, filter).await
+    }
+    /// One improvement action by control id; `null` when the tenant has none for it.
+    async fn improvement_action(&self, ctx: &Context<'_>, control_id: String) -> Result<Option<ImprovementAction>> {
+        resolve::improvement_action(ctx, &self.0, &control_id).await
+    }
+    /// API tokens of the principals holding a role on this tenant, newest first, including
+    /// revoked and expired ones (ADMIN only; secrets are never listed).
+    async fn api_tokens(&self, ctx: &Context<'_>) -> Result<Vec<ApiToken>> {
+        let rows = service::access::api_tokens(db(ctx), viewer(ctx)?, self.0.id).await?;
+        Ok(rows.into_iter().map(ApiToken).collect())
+    }
+    /// The tenant's tags, by name.
+    async fn tags(&self, ctx: &Context<'_>) -> Result<Vec<crate::graphql::types::Tag>> {
+        let tags = service::tags::list(db(ctx), viewer(ctx)?, self.0.id).await?;
+        Ok(tags.into_iter().map(crate::graphql::types::Tag).collect())
+    }
+    /// What changed on the tenant's actions, newest first: who, when, status and points before
+    /// and after. `from` is inclusive, `to` exclusive.
+    #[allow(clippy::too_many_arguments)]
+    async fn score_events(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        filter: Option<crate::graphql::types::workflow::EventFilterInput>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<String, crate::graphql::types::workflow::ActionEvent, pagination::TotalCount>> {
+        let args = pagination::PageArgs::new(first, after, last, before)?;
+        let f = filter.unwrap_or_default();
+        let filter = service::events::EventFilter {
+            from,
+            to,
+            kinds: f.kinds.unwrap_or_default().into_iter().map(Into::into).collect(),
+            categories: f
+                .categories
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| crate::domain::enums::Category::from(c).as_str().to_string())
+                .collect(),
+            control_ids: f.control_ids.unwrap_or_default(),
+            action_id: None,
+        };
+        let rows = service::events::list(db(ctx), viewer(ctx)?, self.0.id, &filter).await?;
+        Ok(pagination::paginate(rows, &args, |(event, control_id)| {
+            crate::graphql::types::workflow::ActionEvent { event, control_id }
+        }))
+    }
+    /// Administrative changes (tokens, settings, licences), newest first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, AuditEntry, pagination::TotalCount>> {
+        let (db, viewer) = (db(ctx), viewer(ctx)?);
+        let args = pagination::PageArgs::new(first, after, None, None)?;
+        let total = service::access::audit_log_count(db, viewer, self.0.id).await?;
+        let (start, end) = args.window(total);
+        let rows = service::access::audit_log_range(db, viewer, self.0.id, start, end).await?;
+        let mut conn = Connection::with_additional_fields(
+            start > 0,
+            end < total,
+            pagination::TotalCount { total_count: total },
+        );
+        conn.edges.extend(
+            rows.into_iter()
+                .enumerate()
+                .map(|(i, row)| Edge::new(pagination::encode_cursor(start + i), AuditEntry(row))),
+        );
+        Ok(conn)
     }
 }
 

@@ -1,0 +1,128 @@
+//! Per-request batching and caching: DataLoaders for what hangs off an improvement action (tags,
+//! notes), so a page of actions costs one query per kind instead of one per action, and the
+//! per-request cache of tenant states, so `secureScore`, `improvementActions` and the rest of one
+//! query share a single load of the tenant.
+//!
+//! Everything here is created per request (`RequestContext::attach`) and dropped with it: nothing
+//! is cached across requests, so every request sees every committed change. The loaders are only
+//! given action ids taken from a tenant state the viewer was allowed to load.
+
+use crate::auth::Viewer;
+use crate::error::AppError;
+use crate::service::actions::{self, NoteWithAuthor};
+use crate::service::state::TenantState;
+use async_graphql::Context;
+use async_graphql::dataloader::{DataLoader, Loader};
+use entity::{tag, tenant};
+use sea_orm::DatabaseConnection;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// Loader errors are shared between the waiting fields, so they must be `Clone`.
+#[derive(Clone, Debug)]
+pub struct LoadError(Arc<AppError>);
+
+impl From<LoadError> for async_graphql::Error {
+    fn from(err: LoadError) -> Self {
+        async_graphql::ErrorExtensions::extend(err.0.as_ref())
+    }
+}
+
+fn shared(err: AppError) -> LoadError {
+    LoadError(Arc::new(err))
+}
+
+/// Tags of actions, by action id.
+pub struct TagLoader(DatabaseConnection);
+
+impl Loader<i64> for TagLoader {
+    type Value = Vec<tag::Model>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        actions::tags_of_actions(&self.0, keys).await.map_err(shared)
+    }
+}
+
+/// Notes of actions (newest first, with author names), by action id.
+pub struct NoteLoader(DatabaseConnection);
+
+impl Loader<i64> for NoteLoader {
+    type Value = Vec<NoteWithAuthor>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        actions::notes_of_actions(&self.0, keys).await.map_err(shared)
+    }
+}
+
+/// Scored tenant states loaded during one request, by tenant id. An entry is reused only for the
+/// same `state_version`, so a tenant model read after a change (e.g. in a mutation payload)
+/// loads afresh instead of seeing the state from before the change.
+#[derive(Default)]
+pub struct TenantStateCache {
+    states: Mutex<HashMap<i64, Arc<TenantState>>>,
+}
+
+impl TenantStateCache {
+    /// The cached state of a tenant, or loads it (the lock is held while loading, so concurrent
+    /// resolvers of one request wait for the one load instead of repeating it).
+    pub async fn get_or_load(
+        &self,
+        db: &DatabaseConnection,
+        viewer: &Viewer,
+        tenant: &tenant::Model,
+    ) -> Result<Arc<TenantState>, AppError> {
+        let mut states = self.states.lock().await;
+        if let Some(s) = states.get(&tenant.id)
+            && s.tenant.state_version == tenant.state_version
+        {
+            viewer.require(tenant.id, crate::domain::enums::Role::Reader)?;
+            return Ok(s.clone());
+        }
+        let state = Arc::new(actions::tenant_state(db, viewer, tenant.clone(), chrono::Utc::now()).await?);
+        states.insert(tenant.id, state.clone());
+        Ok(state)
+    }
+
+    /// Forgets a tenant's state, for code that changes the tenant and reads it again in the same
+    /// request.
+    pub async fn invalidate(&self, tenant_id: i64) {
+        self.states.lock().await.remove(&tenant_id);
+    }
+}
+
+/// The loaders and caches of one request.
+pub struct RequestLoaders {
+    pub tags: DataLoader<TagLoader>,
+    pub notes: DataLoader<NoteLoader>,
+    pub states: TenantStateCache,
+}
+
+impl RequestLoaders {
+    /// Fresh loaders for one request.
+    pub fn new(db: &DatabaseConnection) -> Self {
+        RequestLoaders {
+            tags: DataLoader::new(TagLoader(db.clone()), tokio::spawn),
+            notes: DataLoader::new(NoteLoader(db.clone()), tokio::spawn),
+            states: TenantStateCache::default(),
+        }
+    }
+}
+
+/// The request's loaders (an internal error if the request was not attached to a context).
+pub fn loaders<'a>(ctx: &'a Context<'_>) -> Result<&'a RequestLoaders, AppError> {
+    ctx.data_opt::<super::RequestData>()
+        .map(|d| &d.loaders)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("request data missing from the GraphQL context")))
+}
+
+/// The scored state of a tenant the viewer may read, loaded at most once per request.
+pub async fn tenant_state(ctx: &Context<'_>, tenant: &tenant::Model) -> Result<Arc<TenantState>, AppError> {
+    let viewer = super::viewer(ctx)?;
+    loaders(ctx)?
+        .states
+        .get_or_load(super::db(ctx), viewer, tenant)
+        .await
+}

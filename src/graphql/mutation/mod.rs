@@ -1,0 +1,11 @@
+//! The mutation root, merged from parts by area. Every mutation takes one `input`, runs in one
+//! transaction in the service layer and returns a payload with the changed object and
+//! `userErrors`; authentication and authorisation failures are top-level errors (SPEC §10).
+
+mod access;
+mod tenants;
+mod workflow;
+
+/// All mutations.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Mutation(access::AccessMutation, tenants::TenantMutation, workflow::WorkflowMutation);

@@ -1,0 +1,175 @@
+//! Mutations on tenants: `createTenant` (any authenticated principal), `updateTenant`,
+//! `setTenantLicense`, `removeTenantLicense` (ADMIN).
+
+use crate::graphql::types::user_error::split;
+use crate::graphql::types::{Tenant, TenantLicense, UserError};
+use crate::graphql::{db, viewer};
+use crate::service::tenants::{self, LicenseHolding, NewTenant, TenantUpdate};
+use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+#[derive(Default)]
+pub struct TenantMutation;
+
+/// A new tenant.
+#[derive(InputObject)]
+pub struct CreateTenantInput {
+    /// Unique slug: 2 to 64 lowercase letters, digits and inner dashes.
+    pub slug: String,
+    pub name: String,
+    /// Industry code, e.g. `finance` (default `other`).
+    pub industry: Option<String>,
+    /// Licensed users (default 0).
+    pub seat_count: Option<i64>,
+    /// Active users (default 0).
+    pub active_user_count: Option<i64>,
+    /// Product families the tenant uses (`AzureAD`, `EXO`, …); default none.
+    pub enabled_services: Option<Vec<String>>,
+}
+
+/// The result of `createTenant`.
+#[derive(SimpleObject)]
+pub struct CreateTenantPayload {
+    pub tenant: Option<Tenant>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Changes to a tenant's settings; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateTenantInput {
+    /// The tenant to change.
+    pub slug: String,
+    pub name: Option<String>,
+    pub industry: Option<String>,
+    pub seat_count: Option<i64>,
+    pub active_user_count: Option<i64>,
+    /// The full new list. Newly enabled services add an action for each applicable control;
+    /// disabling one keeps existing actions and their history.
+    pub enabled_services: Option<Vec<String>>,
+}
+
+/// The result of `updateTenant`.
+#[derive(SimpleObject)]
+pub struct UpdateTenantPayload {
+    pub tenant: Option<Tenant>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// A tenant's holding of a licence SKU (replaces the existing holding of that SKU).
+#[derive(InputObject)]
+pub struct SetTenantLicenseInput {
+    pub tenant_slug: String,
+    /// A SKU from `licenses`, e.g. `M365_E5`.
+    pub sku: String,
+    pub seats_purchased: i64,
+    /// At most `seatsPurchased`.
+    pub seats_assigned: i64,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The result of `setTenantLicense`.
+#[derive(SimpleObject)]
+pub struct SetTenantLicensePayload {
+    pub tenant: Option<Tenant>,
+    pub license: Option<TenantLicense>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Which holding to remove.
+#[derive(InputObject)]
+pub struct RemoveTenantLicenseInput {
+    pub tenant_slug: String,
+    pub sku: String,
+}
+
+/// The result of `removeTenantLicense`.
+#[derive(SimpleObject)]
+pub struct RemoveTenantLicensePayload {
+    pub tenant: Option<Tenant>,
+    /// The SKU that was removed.
+    pub removed_sku: Option<String>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[Object]
+impl TenantMutation {
+    /// Creates a tenant. Any authenticated principal may create one and becomes its ADMIN (an
+    /// MSP onboards customers this way); creating a tenant grants nothing on other tenants.
+    async fn create_tenant(&self, ctx: &Context<'_>, input: CreateTenantInput) -> Result<CreateTenantPayload> {
+        let new = NewTenant {
+            slug: input.slug,
+            name: input.name,
+            industry: input.industry.unwrap_or_else(|| "other".into()),
+            seat_count: input.seat_count.unwrap_or(0),
+            active_user_count: input.active_user_count.unwrap_or(0),
+            enabled_services: input.enabled_services.unwrap_or_default(),
+        };
+        let result = tenants::create_for_viewer(db(ctx), viewer(ctx)?, &new, Utc::now()).await;
+        let (tenant, user_errors) = split(result)?;
+        Ok(CreateTenantPayload {
+            tenant: tenant.map(Tenant),
+            user_errors,
+        })
+    }
+
+    /// Changes a tenant's settings (ADMIN).
+    async fn update_tenant(&self, ctx: &Context<'_>, input: UpdateTenantInput) -> Result<UpdateTenantPayload> {
+        let change = TenantUpdate {
+            slug: input.slug,
+            name: input.name,
+            industry: input.industry,
+            seat_count: input.seat_count,
+            active_user_count: input.active_user_count,
+            enabled_services: input.enabled_services,
+        };
+        let result = tenants::update(db(ctx), viewer(ctx)?, &change, Utc::now()).await;
+        let (tenant, user_errors) = split(result)?;
+        Ok(UpdateTenantPayload {
+            tenant: tenant.map(Tenant),
+            user_errors,
+        })
+    }
+
+    /// Sets a tenant's holding of a licence SKU (ADMIN).
+    async fn set_tenant_license(
+        &self,
+        ctx: &Context<'_>,
+        input: SetTenantLicenseInput,
+    ) -> Result<SetTenantLicensePayload> {
+        let holding = LicenseHolding {
+            tenant_slug: input.tenant_slug,
+            sku: input.sku,
+            seats_purchased: input.seats_purchased,
+            seats_assigned: input.seats_assigned,
+            expires_at: input.expires_at,
+        };
+        let result = tenants::set_license(db(ctx), viewer(ctx)?, &holding, Utc::now()).await;
+        let (set, user_errors) = split(result)?;
+        let (tenant, license) = match set {
+            Some((t, l)) => (Some(Tenant(t)), Some(TenantLicense(l))),
+            None => (None, None),
+        };
+        Ok(SetTenantLicensePayload {
+            tenant,
+            license,
+            user_errors,
+        })
+    }
+
+    /// Removes a tenant's holding of a licence SKU (ADMIN).
+    async fn remove_tenant_license(
+        &self,
+        ctx: &Context<'_>,
+        input: RemoveTenantLicenseInput,
+    ) -> Result<RemoveTenantLicensePayload> {
+        let result =
+            tenants::remove_license(db(ctx), viewer(ctx)?, &input.tenant_slug, &input.sku, Utc::now()).await;
+        let (tenant, user_errors) = split(result)?;
+        let removed_sku = tenant.is_some().then_some(input.sku);
+        Ok(RemoveTenantLicensePayload {
+            tenant: tenant.map(Tenant),
+            removed_sku,
+            user_errors,
+        })
+    }
+}

@@ -1,0 +1,594 @@
+//! Workflow mutations: statuses (single, bulk, undo), device exceptions, implementation
+//! progress, notes, tags and share links. Resolvers only translate input, call one service
+//! function and shape the payload; the changed action and the tenant's new score come back in
+//! the same response.
+
+use crate::domain::enums as d;
+use crate::error::{AppError, AppResult};
+use crate::graphql::types::enums::{ExceptionJustification, ExceptionScope, SharePlatform, Status};
+use crate::graphql::types::user_error::split;
+use crate::graphql::types::workflow::{DeviceException, PlannerTask, ShareLink};
+use crate::graphql::types::{ImprovementAction, Note, SecureScore, Tag, UserError};
+use crate::graphql::{config, db, ids, viewer};
+use crate::service::actions::NoteWithAuthor;
+use crate::service::share::LinkInfo;
+use crate::service::state::TenantState;
+use crate::service::workflow::{self, ActionRef, Resolved};
+use crate::service::{notes, share, tags};
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+#[derive(Default)]
+pub struct WorkflowMutation;
+
+/// Names one action: either `actionId`, or `tenantSlug` with `controlId`.
+fn action_ref(action_id: &Option<ID>, tenant_slug: &Option<String>, control_id: &Option<String>) -> AppResult<ActionRef> {
+    match (action_id, tenant_slug, control_id) {
+        (Some(id), None, None) => ids::decode_i64(id, "ImprovementAction")
+            .map(ActionRef::Id)
+            .ok_or(AppError::NotFound("improvement action")),
+        (None, Some(slug), Some(control)) => {
+            Ok(ActionRef::Control { tenant_slug: slug.clone(), control_id: control.clone() })
+        }
+        _ => Err(AppError::bad_input("actionId", "give either actionId, or tenantSlug and controlId")),
+    }
+}
+
+fn global_id(id: &ID, ty: &str, what: &'static str) -> AppResult<i64> {
+    ids::decode_i64(id, ty).ok_or(AppError::NotFound(what))
+}
+
+/// The tenant's state after a committed change (fresh, not the request cache).
+async fn fresh(ctx: &Context<'_>, tenant: entity::tenant::Model) -> AppResult<Arc<TenantState>> {
+    Ok(Arc::new(workflow::load_state(db(ctx), tenant, Utc::now()).await?))
+}
+
+/// The changed action and the tenant's score after a change.
+async fn action_and_score(ctx: &Context<'_>, r: Resolved) -> AppResult<(Option<ImprovementAction>, SecureScore)> {
+    let state = fresh(ctx, r.tenant).await?;
+    Ok((ImprovementAction::new(state.clone(), r.action.id), SecureScore::new(state)))
+}
+
+/// Input of `setActionStatus`.
+#[derive(InputObject)]
+pub struct SetActionStatusInput {
+    pub action_id: Option<ID>,
+    pub tenant_slug: Option<String>,
+    pub control_id: Option<String>,
+    /// Any status but `COMPLETED`, which only the system sets.
+    pub status: Status,
+    /// Why; also kept as a note on the action.
+    pub comment: Option<String>,
+    /// When to review a risk acceptance or resolution; past it the action returns to `TO_ADDRESS`.
+    pub review_by: Option<DateTime<Utc>>,
+    /// The action's `version` the change is based on; a stale one gives `CONFLICT`.
+    pub expected_version: Option<i64>,
+}
+
+/// Result of a status change.
+#[derive(SimpleObject)]
+pub struct SetActionStatusPayload {
+    pub action: Option<ImprovementAction>,
+    /// The tenant's score after the change.
+    pub score: Option<SecureScore>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// One item of `bulkSetActionStatus`.
+#[derive(InputObject)]
+pub struct BulkStatusItem {
+    pub action_id: Option<ID>,
+    pub control_id: Option<String>,
+    pub status: Status,
+    pub comment: Option<String>,
+    pub review_by: Option<DateTime<Utc>>,
+    pub expected_version: Option<i64>,
+}
+
+/// Input of `bulkSetActionStatus`: all items are applied, or none.
+#[derive(InputObject)]
+pub struct BulkSetActionStatusInput {
+    /// Tenant of items that name their action by `controlId`.
+    pub tenant_slug: Option<String>,
+    pub items: Vec<BulkStatusItem>,
+}
+
+/// Result of a bulk status change.
+#[derive(SimpleObject)]
+pub struct BulkSetActionStatusPayload {
+    pub actions: Vec<ImprovementAction>,
+    pub score: Option<SecureScore>,
+    /// One entry per failing item; `field` starts with `["input", "items", "<index>"]`.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Input of `undoActionStatus`.
+#[derive(InputObject)]
+pub struct UndoActionStatusInput {
+    pub action_id: Option<ID>,
+    pub tenant_slug: Option<String>,
+    pub control_id: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// Input of `recordDeviceException`.
+#[derive(InputObject)]
+pub struct RecordDeviceExceptionInput {
+    pub action_id: Option<ID>,
+    pub tenant_slug: Option<String>,
+    pub control_id: Option<String>,
+    pub scope: ExceptionScope,
+    pub justification: ExceptionJustification,
+    pub comment: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Result of `recordDeviceException`.
+#[derive(SimpleObject)]
+pub struct RecordDeviceExceptionPayload {
+    pub exception: Option<DeviceException>,
+    pub action: Option<ImprovementAction>,
+    pub score: Option<SecureScore>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Input of `recordImplementationProgress` (what scanners and sync jobs send).
+#[derive(InputObject)]
+pub struct RecordImplementationProgressInput {
+    pub action_id: Option<ID>,
+    pub tenant_slug: Option<String>,
+    pub control_id: Option<String>,
+    pub implemented: i64,
+    pub total: i64,
+    pub implementation_status: Option<String>,
+    pub users_affected: Option<i64>,
+}
+
+/// Input of `addActionNote`.
+#[derive(InputObject)]
+pub struct AddActionNoteInput {
+    pub action_id: Option<ID>,
+    pub tenant_slug: Option<String>,
+    pub control_id: Option<String>,
+    /// 1 to 10,000 characters.
+    pub body: String,
+}
+
+/// Input of `updateActionNote`.
+#[derive(InputObject)]
+pub struct UpdateActionNoteInput {
+    pub id: ID,
+    pub body: String,
+}
+
+/// Input of `deleteActionNote`.
+#[derive(InputObject)]
+pub struct DeleteActionNoteInput {
+    pub id: ID,
+}
+
+/// Result of note mutations.
+#[derive(SimpleObject)]
+pub struct ActionNotePayload {
+    pub note: Option<Note>,
+    /// The action the note belongs to, as it stands now.
+    pub action: Option<ImprovementAction>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Input of `createTag`.
+#[derive(InputObject)]
+pub struct CreateTagInput {
+    pub tenant_slug: String,
+    /// 1 to 64 characters, unique (case-insensitively) in the tenant.
+    pub name: String,
+    /// `#rrggbb`.
+    pub color: Option<String>,
+}
+
+/// Input of `updateTag`.
+#[derive(InputObject)]
+pub struct UpdateTagInput {
+    pub id: ID,
+    pub name: Option<String>,
+    pub color: Option<String>,
+}
+
+/// Input of `deleteTag`.
+#[derive(InputObject)]
+pub struct DeleteTagInput {
+    pub id: ID,
+}
+
+/// Result of tag mutations.
+#[derive(SimpleObject)]
+pub struct TagPayload {
+    pub tag: Option<Tag>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Input of `addActionTags` / `removeActionTags`: the tags on many actions at once.
+#[derive(InputObject)]
+pub struct ActionTagsInput {
+    /// Tenant of actions named by `controlIds`.
+    pub tenant_slug: Option<String>,
+    pub action_ids: Option<Vec<ID>>,
+    pub control_ids: Option<Vec<String>>,
+    pub tag_ids: Vec<ID>,
+}
+
+/// Result of `addActionTags` / `removeActionTags`.
+#[derive(SimpleObject)]
+pub struct ActionTagsPayload {
+    pub actions: Vec<ImprovementAction>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Input of `createShareLink`.
+#[derive(InputObject)]
+pub struct CreateShareLinkInput {
+    pub action_id: Option<ID>,
+    pub tenant_slug: Option<String>,
+    pub control_id: Option<String>,
+    pub platform: SharePlatform,
+    /// Lifetime in days: default 30, at most 365.
+    pub expires_in_days: Option<i64>,
+}
+
+/// Result of `createShareLink`. `token` and `url` are shown only here, once.
+#[derive(SimpleObject)]
+pub struct CreateShareLinkPayload {
+    pub share_link: Option<ShareLink>,
+    pub token: Option<String>,
+    pub url: Option<String>,
+    /// For EMAIL: a `mailto:` URL with subject and body.
+    pub mailto_url: Option<String>,
+    /// For TEAMS: a Teams share URL carrying the link.
+    pub teams_url: Option<String>,
+    /// For PLANNER: a ready task.
+    pub planner_task: Option<PlannerTask>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Input of `revokeShareLink`.
+#[derive(InputObject)]
+pub struct RevokeShareLinkInput {
+    pub id: ID,
+}
+
+/// Result of `revokeShareLink`.
+#[derive(SimpleObject)]
+pub struct RevokeShareLinkPayload {
+    pub share_link: Option<ShareLink>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// The payload of a note mutation: the note with its author and the action as it stands now.
+async fn note_payload(ctx: &Context<'_>, result: AppResult<entity::note::Model>) -> Result<ActionNotePayload> {
+    use sea_orm::EntityTrait;
+    let (note, user_errors) = split(result)?;
+    let Some(note) = note else {
+        return Ok(ActionNotePayload { note: None, action: None, user_errors });
+    };
+    let tenant = entity::tenant::Entity::find_by_id(note.tenant_id)
+        .one(db(ctx))
+        .await
+        .map_err(AppError::from)?
+        .ok_or(AppError::NotFound("tenant"))?;
+    let author_name = match note.author_id {
+        Some(id) => entity::principal::Entity::find_by_id(id).one(db(ctx)).await.map_err(AppError::from)?.map(|p| p.name),
+        None => None,
+    };
+    let state = fresh(ctx, tenant).await?;
+    let action = ImprovementAction::new(state, note.action_id);
+    Ok(ActionNotePayload { note: Some(Note(NoteWithAuthor { note, author_name })), action, user_errors })
+}
+
+#[Object]
+impl WorkflowMutation {
+    /// Sets the status of one action (OPERATOR). Rules: `COMPLETED` is system-only, completed
+    /// actions are locked (`STATUS_LOCKED`), DEVICE actions change only through
+    /// `recordDeviceException` (`DEVICE_STATUS_MANAGED_EXTERNALLY`), a stale `expectedVersion`
+    /// gives `CONFLICT`.
+    async fn set_action_status(&self, ctx: &Context<'_>, input: SetActionStatusInput) -> Result<SetActionStatusPayload> {
+        let viewer = viewer(ctx)?;
+        let result = async {
+            let change = workflow::StatusChange {
+                action: action_ref(&input.action_id, &input.tenant_slug, &input.control_id)?,
+                status: input.status.into(),
+                comment: input.comment,
+                review_by: input.review_by,
+                expected_version: input.expected_version,
+            };
+            workflow::set_status(db(ctx), viewer, change, Utc::now()).await
+        }
+        .await;
+        let (resolved, user_errors) = split(result)?;
+        let Some(r) = resolved else {
+            return Ok(SetActionStatusPayload { action: None, score: None, user_errors });
+        };
+        let (action, score) = action_and_score(ctx, r).await?;
+        Ok(SetActionStatusPayload { action, score: Some(score), user_errors })
+    }
+
+    /// Sets the status of many actions in one call (OPERATOR): all or nothing. When any item
+    /// fails, nothing is written and `userErrors` names each failing item by its index.
+    async fn bulk_set_action_status(&self, ctx: &Context<'_>, input: BulkSetActionStatusInput) -> Result<BulkSetActionStatusPayload> {
+        let viewer = viewer(ctx)?;
+        let mut changes = Vec::with_capacity(input.items.len());
+        let mut user_errors = Vec::new();
+        for (i, item) in input.items.into_iter().enumerate() {
+            let slug = if item.control_id.is_some() { input.tenant_slug.clone() } else { None };
+            match action_ref(&item.action_id, &slug, &item.control_id) {
+                Ok(action) => changes.push(workflow::StatusChange {
+                    action,
+                    status: item.status.into(),
+                    comment: item.comment,
+                    review_by: item.review_by,
+                    expected_version: item.expected_version,
+                }),
+                Err(e) => user_errors.push(item_error(i, e)),
+            }
+        }
+        if !user_errors.is_empty() {
+            return Ok(BulkSetActionStatusPayload { actions: vec![], score: None, user_errors });
+        }
+        let outcome = workflow::bulk_set_status(db(ctx), viewer, changes, Utc::now()).await;
+        let (outcome, user_errors) = split(outcome)?;
+        match outcome {
+            None => Ok(BulkSetActionStatusPayload { actions: vec![], score: None, user_errors }),
+            Some(Err(items)) => Ok(BulkSetActionStatusPayload {
+                actions: vec![],
+                score: None,
+                user_errors: items.into_iter().map(|e| item_error(e.index, e.error)).collect(),
+            }),
+            Some(Ok(resolved)) => {
+                let mut actions = Vec::new();
+                let mut score = None;
+                let mut states: std::collections::HashMap<i64, Arc<TenantState>> = Default::default();
+                for r in resolved {
+                    let state = match states.get(&r.tenant.id) {
+                        Some(s) => s.clone(),
+                        None => {
+                            let s = fresh(ctx, r.tenant.clone()).await?;
+                            states.insert(r.tenant.id, s.clone());
+                            s
+                        }
+                    };
+                    score = Some(SecureScore::new(state.clone()));
+                    actions.extend(ImprovementAction::new(state, r.action.id));
+                }
+                Ok(BulkSetActionStatusPayload { actions, score, user_errors })
+            }
+        }
+    }
+
+    /// Restores the status before the action's last status change, as a new `UNDONE` event
+    /// (OPERATOR).
+    async fn undo_action_status(&self, ctx: &Context<'_>, input: UndoActionStatusInput) -> Result<SetActionStatusPayload> {
+        let viewer = viewer(ctx)?;
+        let result = async {
+            let action = action_ref(&input.action_id, &input.tenant_slug, &input.control_id)?;
+            workflow::undo_status(db(ctx), viewer, action, input.comment, Utc::now()).await
+        }
+        .await;
+        let (resolved, user_errors) = split(result)?;
+        let Some(r) = resolved else {
+            return Ok(SetActionStatusPayload { action: None, score: None, user_errors });
+        };
+        let (action, score) = action_and_score(ctx, r).await?;
+        Ok(SetActionStatusPayload { action, score: Some(score), user_errors })
+    }
+
+    /// Records a vulnerability-management exception on a DEVICE action (OPERATOR). `GLOBAL`
+    /// sets the matching status until `expiresAt`; `DEVICE_GROUP` is recorded and leaves the
+    /// status `TO_ADDRESS`.
+    async fn record_device_exception(&self, ctx: &Context<'_>, input: RecordDeviceExceptionInput) -> Result<RecordDeviceExceptionPayload> {
+        let viewer = viewer(ctx)?;
+        let result = async {
+            let inp = workflow::DeviceExceptionInput {
+                action: action_ref(&input.action_id, &input.tenant_slug, &input.control_id)?,
+                scope: input.scope.into(),
+                justification: input.justification.into(),
+                comment: input.comment,
+                expires_at: input.expires_at,
+            };
+            workflow::record_device_exception(db(ctx), viewer, inp, Utc::now()).await
+        }
+        .await;
+        let (done, user_errors) = split(result)?;
+        let Some((r, exception)) = done else {
+            return Ok(RecordDeviceExceptionPayload { exception: None, action: None, score: None, user_errors });
+        };
+        let (action, score) = action_and_score(ctx, r).await?;
+        Ok(RecordDeviceExceptionPayload { exception: Some(DeviceException(exception)), action, score: Some(score), user_errors })
+    }
+
+    /// Records implementation progress (OPERATOR; scanners and sync jobs). Reaching `total`
+    /// completes the action; falling back from complete regresses it (`REGRESSED` event).
+    async fn record_implementation_progress(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordImplementationProgressInput,
+    ) -> Result<SetActionStatusPayload> {
+        let viewer = viewer(ctx)?;
+        let result = async {
+            let inp = workflow::ProgressInput {
+                action: action_ref(&input.action_id, &input.tenant_slug, &input.control_id)?,
+                implemented: input.implemented,
+                total: input.total,
+                implementation_status: input.implementation_status,
+                users_affected: input.users_affected,
+            };
+            workflow::record_progress(db(ctx), viewer, inp, Utc::now()).await
+        }
+        .await;
+        let (resolved, user_errors) = split(result)?;
+        let Some(r) = resolved else {
+            return Ok(SetActionStatusPayload { action: None, score: None, user_errors });
+        };
+        let (action, score) = action_and_score(ctx, r).await?;
+        Ok(SetActionStatusPayload { action, score: Some(score), user_errors })
+    }
+
+    /// Adds a note to an action (OPERATOR).
+    async fn add_action_note(&self, ctx: &Context<'_>, input: AddActionNoteInput) -> Result<ActionNotePayload> {
+        let viewer = viewer(ctx)?;
+        let result = async {
+            let action = action_ref(&input.action_id, &input.tenant_slug, &input.control_id)?;
+            notes::add(db(ctx), viewer, action, &input.body, Utc::now()).await
+        }
+        .await;
+        note_payload(ctx, result).await
+    }
+
+    /// Edits a note (its author, or an ADMIN).
+    async fn update_action_note(&self, ctx: &Context<'_>, input: UpdateActionNoteInput) -> Result<ActionNotePayload> {
+        let viewer = viewer(ctx)?;
+        let result = async {
+            let id = global_id(&input.id, "Note", "note")?;
+            notes::update(db(ctx), viewer, id, &input.body, Utc::now()).await
+        }
+        .await;
+        note_payload(ctx, result).await
+    }
+
+    /// Deletes a note (its author, or an ADMIN); returns the deleted note.
+    async fn delete_action_note(&self, ctx: &Context<'_>, input: DeleteActionNoteInput) -> Result<ActionNotePayload> {
+        let viewer = viewer(ctx)?;
+        let result = async {
+            let id = global_id(&input.id, "Note", "note")?;
+            notes::delete(db(ctx), viewer, id, Utc::now()).await
+        }
+        .await;
+        note_payload(ctx, result).await
+    }
+
+    /// Creates a tenant-scoped tag (OPERATOR).
+    async fn create_tag(&self, ctx: &Context<'_>, input: CreateTagInput) -> Result<TagPayload> {
+        let viewer = viewer(ctx)?;
+        let result = tags::create(db(ctx), viewer, &input.tenant_slug, &input.name, input.color.as_deref(), Utc::now()).await;
+        let (tag, user_errors) = split(result)?;
+        Ok(TagPayload { tag: tag.map(Tag), user_errors })
+    }
+
+    /// Renames and/or recolours a tag (OPERATOR).
+    async fn update_tag(&self, ctx: &Context<'_>, input: UpdateTagInput) -> Result<TagPayload> {
+        let viewer = viewer(ctx)?;
+        let result = async {
+            let id = global_id(&input.id, "Tag", "tag")?;
+            tags::update(db(ctx), viewer, id, input.name.as_deref(), input.color.as_deref(), Utc::now()).await
+        }
+        .await;
+        let (tag, user_errors) = split(result)?;
+        Ok(TagPayload { tag: tag.map(Tag), user_errors })
+    }
+
+    /// Deletes a tag and detaches it from every action (OPERATOR); returns the deleted tag.
+    async fn delete_tag(&self, ctx: &Context<'_>, input: DeleteTagInput) -> Result<TagPayload> {
+        let viewer = viewer(ctx)?;
+        let result = async {
+            let id = global_id(&input.id, "Tag", "tag")?;
+            tags::delete(db(ctx), viewer, id, Utc::now()).await
+        }
+        .await;
+        let (tag, user_errors) = split(result)?;
+        Ok(TagPayload { tag: tag.map(Tag), user_errors })
+    }
+
+    /// Attaches tags to actions, all or nothing (OPERATOR; at most 50 tags per action).
+    async fn add_action_tags(&self, ctx: &Context<'_>, input: ActionTagsInput) -> Result<ActionTagsPayload> {
+        action_tags(ctx, input, true).await
+    }
+
+    /// Detaches tags from actions, all or nothing (OPERATOR).
+    async fn remove_action_tags(&self, ctx: &Context<'_>, input: ActionTagsInput) -> Result<ActionTagsPayload> {
+        action_tags(ctx, input, false).await
+    }
+
+    /// Creates a share link to one action (OPERATOR). The token is shown only in this payload.
+    async fn create_share_link(&self, ctx: &Context<'_>, input: CreateShareLinkInput) -> Result<CreateShareLinkPayload> {
+        let viewer = viewer(ctx)?;
+        let base = config(ctx).public_base_url();
+        let result = async {
+            let action = action_ref(&input.action_id, &input.tenant_slug, &input.control_id)?;
+            let platform: d::SharePlatform = input.platform.into();
+            share::create(db(ctx), viewer, action, platform, input.expires_in_days, &base, Utc::now()).await
+        }
+        .await;
+        let (created, user_errors) = split(result)?;
+        let Some(c) = created else {
+            return Ok(CreateShareLinkPayload {
+                share_link: None,
+                token: None,
+                url: None,
+                mailto_url: None,
+                teams_url: None,
+                planner_task: None,
+                user_errors,
+            });
+        };
+        let planner_task = match (c.planner_title, c.planner_description) {
+            (Some(title), Some(description)) => Some(PlannerTask { title, description }),
+            _ => None,
+        };
+        Ok(CreateShareLinkPayload {
+            share_link: Some(ShareLink(LinkInfo { link: c.link, creator: Some(viewer.name.clone()) })),
+            token: Some(c.token),
+            url: Some(c.url),
+            mailto_url: c.mailto_url,
+            teams_url: c.teams_url,
+            planner_task,
+            user_errors,
+        })
+    }
+
+    /// Revokes a share link (OPERATOR); the token then answers like an unknown one.
+    async fn revoke_share_link(&self, ctx: &Context<'_>, input: RevokeShareLinkInput) -> Result<RevokeShareLinkPayload> {
+        let viewer = viewer(ctx)?;
+        let result = async {
+            let id = global_id(&input.id, "ShareLink", "share link")?;
+            share::revoke(db(ctx), viewer, id, Utc::now()).await
+        }
+        .await;
+        let (link, user_errors) = split(result)?;
+        Ok(RevokeShareLinkPayload { share_link: link.map(|link| ShareLink(LinkInfo { link, creator: None })), user_errors })
+    }
+}
+
+fn item_error(index: usize, e: AppError) -> UserError {
+    let mut field = vec!["input".to_string(), "items".to_string(), index.to_string()];
+    if let AppError::BadUserInput { field: f, .. } = &e {
+        field.extend(f.iter().cloned());
+    }
+    UserError { field, message: e.message(), code: e.code().to_string() }
+}
+
+async fn action_tags(ctx: &Context<'_>, input: ActionTagsInput, attach: bool) -> Result<ActionTagsPayload> {
+    let viewer = viewer(ctx)?;
+    let result = async {
+        let mut refs = Vec::new();
+        for id in input.action_ids.iter().flatten() {
+            refs.push(action_ref(&Some(id.clone()), &None, &None)?);
+        }
+        for control in input.control_ids.iter().flatten() {
+            refs.push(action_ref(&None, &input.tenant_slug, &Some(control.clone()))?);
+        }
+        let mut tag_ids = Vec::new();
+        for id in &input.tag_ids {
+            tag_ids.push(global_id(id, "Tag", "tag")?);
+        }
+        tags::set_on_actions(db(ctx), viewer, refs, tag_ids, attach, Utc::now()).await
+    }
+    .await;
+    let (resolved, user_errors) = split(result)?;
+    let mut actions = Vec::new();
+    if let Some(resolved) = resolved
+        && let Some(first) = resolved.first()
+    {
+        let state = fresh(ctx, first.tenant.clone()).await?;
+        actions.extend(resolved.iter().filter_map(|r| ImprovementAction::new(state.clone(), r.action.id)));
+    }
+    Ok(ActionTagsPayload { actions, user_errors })
+}

@@ -1,0 +1,81 @@
+//! API tokens as admins see them (never the secret) and entries of the audit log.
+
+use crate::graphql::ids;
+use crate::graphql::types::enums::Role;
+use crate::service::access::{AuditEntry as AuditRow, TokenInfo};
+use async_graphql::{ID, Json, Object};
+use chrono::{DateTime, Utc};
+
+/// An API token. The secret is shown once, by `createApiToken`, and never again.
+pub struct ApiToken(pub TokenInfo);
+
+#[Object]
+impl ApiToken {
+    /// Global id (pass it to `revokeApiToken`).
+    async fn id(&self) -> ID {
+        ids::encode("ApiToken", self.0.token.id)
+    }
+    /// What the token is for.
+    async fn name(&self) -> &str {
+        &self.0.token.name
+    }
+    /// The first characters of the secret, so people can tell tokens apart.
+    async fn prefix(&self) -> &str {
+        &self.0.token.token_prefix
+    }
+    /// Name of the principal the token authenticates as.
+    async fn principal_name(&self) -> &str {
+        &self.0.principal_name
+    }
+    /// The principal's role on this tenant.
+    async fn role(&self) -> Option<Role> {
+        self.0.role.map(Role::from)
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.token.created_at
+    }
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.token.expires_at
+    }
+    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.token.revoked_at
+    }
+    /// When the token last authenticated a request (recorded at most once a minute).
+    async fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.0.token.last_used_at
+    }
+    /// Whether the token still authenticates (neither revoked nor expired).
+    async fn active(&self) -> bool {
+        self.0.token.revoked_at.is_none() && self.0.token.expires_at.is_none_or(|at| at > Utc::now())
+    }
+}
+
+/// One administrative change: who did what to which object, when.
+pub struct AuditEntry(pub AuditRow);
+
+#[Object]
+impl AuditEntry {
+    async fn id(&self) -> ID {
+        ids::encode("AuditEntry", self.0.entry.id)
+    }
+    /// `TOKEN_CREATED`, `TOKEN_REVOKED`, `TENANT_CREATED`, `TENANT_UPDATED`, `LICENSE_SET`,
+    /// `LICENSE_REMOVED`.
+    async fn action(&self) -> &str {
+        &self.0.entry.action
+    }
+    /// What was changed, e.g. `ApiToken:12` or `TenantLicense:M365_E5`.
+    async fn target(&self) -> &str {
+        &self.0.entry.target
+    }
+    /// Name of the principal who acted, when known.
+    async fn actor_name(&self) -> Option<&str> {
+        self.0.actor_name.as_deref()
+    }
+    /// Details of the change (never secrets).
+    async fn detail(&self) -> Option<Json<serde_json::Value>> {
+        self.0.entry.detail.clone().map(Json)
+    }
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.entry.occurred_at
+    }
+}

@@ -1,0 +1,269 @@
+//! The arguments of the improvement action list (filter, order, grouping, what-if changes) and
+//! the buckets of `improvementActionGroups`, converted to and from the service's plain types.
+
+use crate::graphql::types::enums::{Category, Level, Status, Tier};
+use crate::graphql::types::present;
+use crate::service::actions::{self, ActionFilter, ActionOrder, OrderField, WhatIfChange};
+use async_graphql::{Enum, InputObject, SimpleObject};
+
+/// Filter of improvement actions. Fields combine with AND; the values of one list with OR (except
+/// `tagsAll`). Without `statuses`, RISK_ACCEPTED actions are left out.
+#[derive(InputObject, Default)]
+#[graphql(name = "ImprovementActionFilter")]
+pub struct ImprovementActionFilterInput {
+    /// Any of these statuses (default: all but RISK_ACCEPTED).
+    pub statuses: Option<Vec<Status>>,
+    pub categories: Option<Vec<Category>>,
+    /// Any of these services, e.g. `AzureAD` (case-insensitive).
+    pub services: Option<Vec<String>>,
+    pub tiers: Option<Vec<Tier>>,
+    pub user_impacts: Option<Vec<Level>>,
+    pub implementation_costs: Option<Vec<Level>>,
+    /// Only actions the tenant is (`true`) or is not (`false`) licensed for.
+    pub licensed: Option<bool>,
+    /// Tagged with at least one of these tag names (case-insensitive).
+    pub tags_any: Option<Vec<String>>,
+    /// Tagged with every one of these tag names (case-insensitive).
+    pub tags_all: Option<Vec<String>>,
+    /// Only actions with (`true`) or without (`false`) points left to gain.
+    pub has_points_remaining: Option<bool>,
+    /// Case-insensitive text in the control id, title or remediation.
+    pub search: Option<String>,
+    /// Any of these threats (case-insensitive).
+    pub threats: Option<Vec<String>>,
+}
+
+fn all<T, U: From<T>>(v: Option<Vec<T>>) -> Vec<U> {
+    v.unwrap_or_default().into_iter().map(U::from).collect()
+}
+
+impl From<ImprovementActionFilterInput> for ActionFilter {
+    fn from(f: ImprovementActionFilterInput) -> Self {
+        ActionFilter {
+            statuses: all(f.statuses),
+            categories: all(f.categories),
+            services: all(f.services),
+            tiers: all(f.tiers),
+            user_impacts: all(f.user_impacts),
+            implementation_costs: all(f.implementation_costs),
+            licensed: f.licensed,
+            tags_any: all(f.tags_any),
+            tags_all: all(f.tags_all),
+            has_points_remaining: f.has_points_remaining,
+            search: f.search.filter(|s| !s.trim().is_empty()),
+            threats: all(f.threats),
+        }
+    }
+}
+
+/// What improvement actions can be ordered by.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
+pub enum ImprovementActionOrderField {
+    /// The tenant's priority order (rank 1 first); unranked actions always come last.
+    #[default]
+    Rank,
+    PointsRemaining,
+    MaxPoints,
+    ScoreImpact,
+    /// Case-insensitive.
+    Title,
+    UpdatedAt,
+}
+
+/// Sort direction.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
+pub enum OrderDirection {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// Ordering of improvement actions; ties break by control id (ascending).
+#[derive(InputObject, Default)]
+#[graphql(name = "ImprovementActionOrder")]
+pub struct ImprovementActionOrderInput {
+    #[graphql(default)]
+    pub field: ImprovementActionOrderField,
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+impl From<ImprovementActionOrderInput> for ActionOrder {
+    fn from(o: ImprovementActionOrderInput) -> Self {
+        ActionOrder {
+            field: match o.field {
+                ImprovementActionOrderField::Rank => OrderField::Rank,
+                ImprovementActionOrderField::PointsRemaining => OrderField::PointsRemaining,
+                ImprovementActionOrderField::MaxPoints => OrderField::MaxPoints,
+                ImprovementActionOrderField::ScoreImpact => OrderField::ScoreImpact,
+                ImprovementActionOrderField::Title => OrderField::Title,
+                ImprovementActionOrderField::UpdatedAt => OrderField::UpdatedAt,
+            },
+            descending: o.direction == OrderDirection::Desc,
+        }
+    }
+}
+
+/// What improvement actions can be grouped by.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "ImprovementActionGroupBy")]
+pub enum GroupBy {
+    Category,
+    Status,
+    Service,
+    Tier,
+    /// An action counts in the bucket of each of its tags; untagged ones in `(untagged)`.
+    Tag,
+}
+
+impl From<GroupBy> for actions::GroupBy {
+    fn from(g: GroupBy) -> Self {
+        match g {
+            GroupBy::Category => actions::GroupBy::Category,
+            GroupBy::Status => actions::GroupBy::Status,
+            GroupBy::Service => actions::GroupBy::Service,
+            GroupBy::Tier => actions::GroupBy::Tier,
+            GroupBy::Tag => actions::GroupBy::Tag,
+        }
+    }
+}
+
+/// One bucket of a grouping.
+#[derive(SimpleObject)]
+pub struct ImprovementActionGroup {
+    /// The category, status or tier (as its enum value), service, or tag name; `(untagged)` for
+    /// actions without tags.
+    pub key: String,
+    /// Actions in the bucket.
+    pub count: i32,
+    pub points_achieved: f64,
+    /// Σ max of the bucket's actions.
+    pub points_available: f64,
+    pub points_remaining: f64,
+}
+
+impl From<actions::Group> for ImprovementActionGroup {
+    fn from(g: actions::Group) -> Self {
+        ImprovementActionGroup {
+            key: g.key,
+            count: i32::try_from(g.count).unwrap_or(i32::MAX),
+            points_achieved: present(g.points_achieved),
+            points_available: present(g.points_available),
+            points_remaining: present(g.points_remaining),
+        }
+    }
+}
+
+/// A hypothetical change to one action. A given status is taken as is; when `implemented` or
+/// `total` is given, full progress completes the action and less regresses a completed one.
+#[derive(InputObject)]
+pub struct WhatIfChangeInput {
+    pub control_id: String,
+    pub status: Option<Status>,
+    pub implemented: Option<i64>,
+    pub total: Option<i64>,
+}
+
+impl From<WhatIfChangeInput> for WhatIfChange {
+    fn from(c: WhatIfChangeInput) -> Self {
+        WhatIfChange {
+            control_id: c.control_id,
+            status: c.status.map(Into::into),
+            implemented: c.implemented,
+            total: c.total,
+        }
+    }
+}
+
+/// Resolver bodies of the `Tenant` fields about actions and scores (kept here so the `Tenant`
+/// type stays a list of one-line fields).
+pub(crate) mod resolve {
+    use super::*;
+    use crate::graphql::loaders::tenant_state;
+    use crate::graphql::pagination::{self, PageArgs, TotalCount};
+    use crate::graphql::types::{ImprovementAction, SecureScore};
+    use crate::graphql::{db, viewer};
+    use async_graphql::connection::Connection;
+    use async_graphql::{Context, Result};
+    use entity::tenant;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    pub async fn secure_score(ctx: &Context<'_>, t: &tenant::Model) -> Result<SecureScore> {
+        Ok(SecureScore::new(tenant_state(ctx, t).await?))
+    }
+
+    pub async fn what_if(
+        ctx: &Context<'_>,
+        t: &tenant::Model,
+        changes: Vec<WhatIfChangeInput>,
+    ) -> Result<SecureScore> {
+        let state = tenant_state(ctx, t).await?;
+        let changes: Vec<WhatIfChange> = changes.into_iter().map(Into::into).collect();
+        let hypothetical = actions::what_if(viewer(ctx)?, &state, &changes)?;
+        Ok(SecureScore::new(Arc::new(hypothetical)))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn improvement_actions(
+        ctx: &Context<'_>,
+        t: &tenant::Model,
+        filter: Option<ImprovementActionFilterInput>,
+        order_by: Option<ImprovementActionOrderInput>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Connection<String, ImprovementAction, TotalCount>> {
+        let args = PageArgs::new(first, after, last, before)?;
+        let state = tenant_state(ctx, t).await?;
+        let filter: ActionFilter = filter.unwrap_or_default().into();
+        let order: ActionOrder = order_by.unwrap_or_default().into();
+        let selected = actions::list(db(ctx), viewer(ctx)?, &state, &filter, order).await?;
+        let index: HashMap<i64, usize> = state
+            .actions
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.row.id, i))
+            .collect();
+        let positions: Vec<usize> = selected
+            .iter()
+            .filter_map(|a| index.get(&a.row.id).copied())
+            .collect();
+        Ok(pagination::paginate(positions, &args, |i| {
+            ImprovementAction::at(state.clone(), i)
+        }))
+    }
+
+    pub async fn improvement_action_groups(
+        ctx: &Context<'_>,
+        t: &tenant::Model,
+        group_by: GroupBy,
+        filter: Option<ImprovementActionFilterInput>,
+    ) -> Result<Vec<ImprovementActionGroup>> {
+        let state = tenant_state(ctx, t).await?;
+        let filter: ActionFilter = filter.unwrap_or_default().into();
+        let groups = actions::groups(db(ctx), viewer(ctx)?, &state, group_by.into(), &filter).await?;
+        Ok(groups.into_iter().map(Into::into).collect())
+    }
+
+    pub async fn improvement_action(
+        ctx: &Context<'_>,
+        t: &tenant::Model,
+        control_id: &str,
+    ) -> Result<Option<ImprovementAction>> {
+        let state = tenant_state(ctx, t).await?;
+        let Some(id) = state.action(control_id).map(|a| a.row.id) else {
+            return Ok(None);
+        };
+        Ok(ImprovementAction::new(state, id))
+    }
+
+    /// `node(id)` for an `ImprovementAction:<row id>`: `None` when missing or another tenant's.
+    pub async fn action_node(ctx: &Context<'_>, action_id: i64) -> Result<Option<ImprovementAction>> {
+        let Some(t) = actions::tenant_of_action(db(ctx), viewer(ctx)?, action_id).await? else {
+            return Ok(None);
+        };
+        Ok(ImprovementAction::new(tenant_state(ctx, &t).await?, action_id))
+    }
+}

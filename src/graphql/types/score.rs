@@ -1,0 +1,115 @@
+//! The score views of a tenant (SPEC §3), overall and per category, as the API presents them:
+//! exact decimals inside, floats rounded to 2 decimal places outside.
+
+use crate::domain::scoring::ScoreViews;
+use crate::graphql::types::enums::Category;
+use crate::graphql::types::present;
+use crate::service::state::TenantState;
+use async_graphql::{Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use std::sync::Arc;
+
+/// A tenant's score: every view overall and per category.
+pub struct SecureScore {
+    state: Arc<TenantState>,
+}
+
+impl SecureScore {
+    /// The score of a computed tenant state (a live one, or a what-if).
+    pub fn new(state: Arc<TenantState>) -> SecureScore {
+        SecureScore { state }
+    }
+
+    fn overall(&self) -> &ScoreViews {
+        &self.state.score.overall
+    }
+}
+
+/// One view of the score.
+#[derive(SimpleObject, Clone, Copy, Debug, PartialEq)]
+pub struct ScoreView {
+    /// Points of this view.
+    pub points: f64,
+    /// The maximum these points are out of (the tenant's or the category's `maxScore`).
+    pub max: f64,
+    /// `points / max × 100` (0 when `max` is 0).
+    pub percentage: f64,
+}
+
+fn view(views: &ScoreViews, points: Decimal) -> ScoreView {
+    ScoreView {
+        points: present(points),
+        max: present(views.max_score),
+        percentage: present(views.percentage(points)),
+    }
+}
+
+#[Object]
+impl SecureScore {
+    /// Σ max of the applicable, non-deprecated actions (its percentage is 100, or 0 when there
+    /// are none).
+    async fn max_score(&self) -> ScoreView {
+        view(self.overall(), self.overall().max_score)
+    }
+    /// Σ points achieved.
+    async fn current(&self) -> ScoreView {
+        view(self.overall(), self.overall().current)
+    }
+    /// `current` plus what the PLANNED actions would add when done.
+    async fn planned(&self) -> ScoreView {
+        view(self.overall(), self.overall().planned)
+    }
+    /// What the licences held allow: licensed actions at max, the others as they are.
+    async fn current_license(&self) -> ScoreView {
+        view(self.overall(), self.overall().current_license)
+    }
+    /// Like `currentLicense`, except that RISK_ACCEPTED actions stay as they are.
+    async fn achievable(&self) -> ScoreView {
+        view(self.overall(), self.overall().achievable)
+    }
+    /// Points resting on confirmed implementation rather than on third-party or
+    /// alternate-mitigation claims.
+    async fn verified(&self) -> ScoreView {
+        view(self.overall(), self.overall().verified)
+    }
+    /// Every view per category, all five categories always present.
+    async fn categories(&self) -> Vec<CategoryScore> {
+        self.state
+            .score
+            .categories
+            .iter()
+            .map(|(c, v)| CategoryScore::new((*c).into(), v))
+            .collect()
+    }
+    /// When the tenant or any of its actions last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.state.updated_at()
+    }
+}
+
+/// The score views of one category.
+#[derive(SimpleObject)]
+pub struct CategoryScore {
+    pub category: Category,
+    pub max_score: ScoreView,
+    pub current: ScoreView,
+    pub planned: ScoreView,
+    pub current_license: ScoreView,
+    pub achievable: ScoreView,
+    pub verified: ScoreView,
+}
+
+impl CategoryScore {
+    fn new(category: Category, v: &ScoreViews) -> Self {
+        CategoryScore {
+            category,
+            max_score: view(v, v.max_score),
+            current: view(v, v.current),
+            planned: view(v, v.planned),
+            current_license: view(v, v.current_license),
+            achievable: view(v, v.achievable),
+            verified: view(v, v.verified),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Notes on actions: add, edit (author or an admin), delete. Each writes an event.
+
+use crate::auth::Viewer;
+use crate::domain::enums::{EventKind, Role};
+use crate::error::{AppError, AppResult};
+use crate::service::events::{self, Actor, NewEvent};
+use crate::service::workflow::{ActionRef, resolve};
+use crate::service::{NOTE_MAX_CHARS, tenants};
+use chrono::{DateTime, Utc};
+use entity::note;
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, ModelTrait, Set, TransactionTrait};
+
+fn validate_body(body: &str) -> AppResult<String> {
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(AppError::bad_input("body", "body cannot be empty"));
+    }
+    if body.chars().count() > NOTE_MAX_CHARS {
+        return Err(AppError::bad_input("body", format!("body must be at most {NOTE_MAX_CHARS} characters")));
+    }
+    Ok(body.to_string())
+}
+
+fn excerpt(body: &str) -> String {
+    body.chars().take(200).collect()
+}
+
+/// `addActionNote` (OPERATOR).
+pub async fn add(db: &DatabaseConnection, viewer: &Viewer, action: ActionRef, body: &str, now: DateTime<Utc>) -> AppResult<note::Model> {
+    let body = validate_body(body)?;
+    let txn = db.begin().await?;
+    let r = resolve(&txn, viewer, &action, Role::Operator).await?;
+    let n = note::ActiveModel {
+        tenant_id: Set(r.tenant.id),
+        action_id: Set(r.action.id),
+        author_id: Set(Some(viewer.principal_id)),
+        body: Set(body.clone()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let mut ev = NewEvent::new(r.tenant.id, r.action.id, EventKind::NoteAdded);
+    ev.comment = Some(excerpt(&body));
+    ev.data = Some(serde_json::json!({ "noteId": n.id }));
+    events::record(&txn, &Actor::of(viewer), ev, now).await?;
+    tenants::touch(&txn, r.tenant.id, now).await?;
+    txn.commit().await?;
+    Ok(n)
+}
+
+/// A note the caller may see (role on its tenant), else `NOT_FOUND`.
+async fn find<C: sea_orm::ConnectionTrait>(conn: &C, viewer: &Viewer, id: i64, needed: Role) -> AppResult<note::Model> {
+    let n = note::Entity::find_by_id(id).one(conn).await?.ok_or(AppError::NotFound("note"))?;
+    if viewer.role_on(n.tenant_id).is_none() {
+        return Err(AppError::NotFound("note"));
+    }
+    viewer.require(n.tenant_id, needed)?;
+    Ok(n)
+}
+
+/// Only the author or an admin of the tenant may edit or delete a note.
+fn check_author(viewer: &Viewer, n: &note::Model) -> AppResult<()> {
+    let is_admin = viewer.role_on(n.tenant_id) == Some(Role::Admin);
+    if n.author_id == Some(viewer.principal_id) || is_admin {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden { needed: "the note's author or ADMIN" })
+    }
+}
+
+/// `updateActionNote`.
+pub async fn update(db: &DatabaseConnection, viewer: &Viewer, id: i64, body: &str, now: DateTime<Utc>) -> AppResult<note::Model> {
+    let body = validate_body(body)?;
+    let txn = db.begin().await?;
+    let n = find(&txn, viewer, id, Role::Operator).await?;
+    check_author(viewer, &n)?;
+    let (tenant_id, action_id) = (n.tenant_id, n.action_id);
+    let mut am: note::ActiveModel = n.into();
+    am.body = Set(body.clone());
+    am.updated_at = Set(now);
+    let n = am.update(&txn).await?;
+    let mut ev = NewEvent::new(tenant_id, action_id, EventKind::NoteEdited);
+    ev.comment = Some(excerpt(&body));
+    ev.data = Some(serde_json::json!({ "noteId": id }));
+    events::record(&txn, &Actor::of(viewer), ev, now).await?;
+    tenants::touch(&txn, tenant_id, now).await?;
+    txn.commit().await?;
+    Ok(n)
+}
+
+/// `deleteActionNote`; returns the deleted note.
+pub async fn delete(db: &DatabaseConnection, viewer: &Viewer, id: i64, now: DateTime<Utc>) -> AppResult<note::Model> {
+    let txn = db.begin().await?;
+    let n = find(&txn, viewer, id, Role::Operator).await?;
+    check_author(viewer, &n)?;
+    n.clone().delete(&txn).await?;
+    let mut ev = NewEvent::new(n.tenant_id, n.action_id, EventKind::NoteDeleted);
+    ev.comment = Some(excerpt(&n.body));
+    ev.data = Some(serde_json::json!({ "noteId": id }));
+    events::record(&txn, &Actor::of(viewer), ev, now).await?;
+    tenants::touch(&txn, n.tenant_id, now).await?;
+    txn.commit().await?;
+    Ok(n)
+}

@@ -1,0 +1,630 @@
+//! Workflow on improvement actions (SPEC §2): status changes with their rules and optimistic
+//! concurrency, bulk changes, undo, device exceptions, implementation progress (completion and
+//! regression) and expiry of review dates.
+//!
+//! Every change is one transaction that updates the action row guarded by its `version`
+//! (`UPDATE … WHERE version = ?`), writes its events and bumps the tenant's state version. The
+//! version guard is what keeps concurrent writers (also in other server processes) from losing
+//! each other's updates.
+
+use crate::auth::Viewer;
+use crate::domain::enums::{Category, EventKind, ExceptionJustification, ExceptionScope, Role, Status};
+use crate::domain::rules::{
+    ProgressTransition, RuleViolation, check_user_status_change, exception_status, is_expired,
+    status_accepts_review_by, status_after_progress,
+};
+use crate::domain::scoring::{achieved_points, from_storage};
+use crate::error::{AppError, AppResult};
+use crate::service::events::{self, Actor, NewEvent};
+use crate::service::state::parse;
+use crate::service::tenants;
+use chrono::{DateTime, Utc};
+use entity::{action_event, control, device_exception, improvement_action, note, tenant};
+use rust_decimal::Decimal;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+
+/// How a mutation names an action: by global row id, or by tenant slug and control id.
+#[derive(Clone, Debug)]
+pub enum ActionRef {
+    Id(i64),
+    Control { tenant_slug: String, control_id: String },
+}
+
+/// An action row with its tenant and control, after the caller's role was checked.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub tenant: tenant::Model,
+    pub action: improvement_action::Model,
+    pub control: control::Model,
+}
+
+impl Resolved {
+    pub fn status(&self) -> AppResult<Status> {
+        parse(&self.action.status, "status")
+    }
+    pub fn category(&self) -> AppResult<Category> {
+        parse(&self.control.category, "category")
+    }
+    /// Points the action achieves in a given state.
+    pub fn points(&self, status: Status, implemented: i64, total: i64) -> Decimal {
+        if self.control.deprecated {
+            return Decimal::ZERO;
+        }
+        achieved_points(from_storage(self.control.max_points), status, implemented, total)
+    }
+    pub fn current_points(&self) -> AppResult<Decimal> {
+        Ok(self.points(self.status()?, self.action.implemented, self.action.total))
+    }
+}
+
+/// Finds an action the caller may act on with `needed`; anything else (missing, another
+/// tenant's) is `NOT_FOUND`.
+pub async fn resolve<C: ConnectionTrait>(conn: &C, viewer: &Viewer, r: &ActionRef, needed: Role) -> AppResult<Resolved> {
+    let found = match r {
+        ActionRef::Id(id) => improvement_action::Entity::find_by_id(*id)
+            .find_also_related(control::Entity)
+            .one(conn)
+            .await?,
+        ActionRef::Control { tenant_slug, control_id } => {
+            let Some(t) = tenant::Entity::find().filter(tenant::Column::Slug.eq(tenant_slug)).one(conn).await? else {
+                return Err(AppError::NotFound("improvement action"));
+            };
+            improvement_action::Entity::find()
+                .filter(improvement_action::Column::TenantId.eq(t.id))
+                .filter(improvement_action::Column::ControlId.eq(control_id))
+                .find_also_related(control::Entity)
+                .one(conn)
+                .await?
+        }
+    };
+    let Some((action, Some(control))) = found else {
+        return Err(AppError::NotFound("improvement action"));
+    };
+    if viewer.role_on(action.tenant_id).is_none() {
+        return Err(AppError::NotFound("improvement action"));
+    }
+    viewer.require(action.tenant_id, needed)?;
+    let tenant = tenant::Entity::find_by_id(action.tenant_id)
+        .one(conn)
+        .await?
+        .ok_or(AppError::NotFound("improvement action"))?;
+    Ok(Resolved { tenant, action, control })
+}
+
+fn rule(v: RuleViolation) -> AppError {
+    match v.code() {
+        "BAD_USER_INPUT" => AppError::bad_input("status", v.message()),
+        code => AppError::Rule { code, message: v.message() },
+    }
+}
+
+/// Writes a new state of an action guarded by its version. Returns the updated row, or
+/// `CONFLICT` when someone changed it since it was read.
+#[allow(clippy::too_many_arguments)]
+async fn write_action<C: ConnectionTrait>(
+    conn: &C,
+    row: &improvement_action::Model,
+    status: Status,
+    implemented: i64,
+    total: i64,
+    review_by: Option<DateTime<Utc>>,
+    extra: impl FnOnce(&mut improvement_action::ActiveModel),
+    now: DateTime<Utc>,
+) -> AppResult<improvement_action::Model> {
+    let mut am: improvement_action::ActiveModel = row.clone().into();
+    am.status = Set(status.as_str().to_string());
+    am.implemented = Set(implemented);
+    am.total = Set(total);
+    am.review_by = Set(review_by);
+    am.version = Set(row.version + 1);
+    am.updated_at = Set(now);
+    if row.status != status.as_str() {
+        am.status_changed_at = Set(now);
+    }
+    extra(&mut am);
+    let result = improvement_action::Entity::update_many()
+        .set(am)
+        .filter(improvement_action::Column::Id.eq(row.id))
+        .filter(improvement_action::Column::Version.eq(row.version))
+        .exec(conn)
+        .await?;
+    if result.rows_affected != 1 {
+        return Err(AppError::Conflict(format!(
+            "action {} was changed by someone else (version {} is stale); reload and retry",
+            row.control_id, row.version
+        )));
+    }
+    improvement_action::Entity::find_by_id(row.id)
+        .one(conn)
+        .await?
+        .ok_or(AppError::NotFound("improvement action"))
+}
+
+/// Input of a status change.
+#[derive(Clone, Debug)]
+pub struct StatusChange {
+    pub action: ActionRef,
+    pub status: Status,
+    pub comment: Option<String>,
+    pub review_by: Option<DateTime<Utc>>,
+    pub expected_version: Option<i64>,
+}
+
+fn validate_change(c: &StatusChange, r: &Resolved, now: DateTime<Utc>) -> AppResult<()> {
+    if let Some(expected) = c.expected_version
+        && expected != r.action.version
+    {
+        return Err(AppError::Conflict(format!(
+            "expectedVersion {expected} is stale: action {} is at version {}",
+            r.control.id, r.action.version
+        )));
+    }
+    check_user_status_change(r.category()?, r.status()?, c.status).map_err(rule)?;
+    if let Some(at) = c.review_by {
+        if !status_accepts_review_by(c.status) {
+            return Err(AppError::bad_input(
+                "reviewBy",
+                "reviewBy applies only to RISK_ACCEPTED, RESOLVED_THIRD_PARTY and RESOLVED_ALTERNATE_MITIGATION",
+            ));
+        }
+        if at <= now {
+            return Err(AppError::bad_input("reviewBy", "reviewBy must be in the future"));
+        }
+    }
+    if let Some(comment) = &c.comment
+        && comment.chars().count() > crate::service::NOTE_MAX_CHARS
+    {
+        return Err(AppError::bad_input("comment", "comment must be at most 10000 characters"));
+    }
+    Ok(())
+}
+
+async fn apply_change<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    c: &StatusChange,
+    r: &Resolved,
+    kind: EventKind,
+    now: DateTime<Utc>,
+) -> AppResult<improvement_action::Model> {
+    let before = r.status()?;
+    let points_before = r.current_points()?;
+    let updated = write_action(conn, &r.action, c.status, r.action.implemented, r.action.total, c.review_by, |_| {}, now)
+        .await?;
+    let mut ev = NewEvent::new(r.tenant.id, r.action.id, kind);
+    ev.status_before = Some(before);
+    ev.status_after = Some(c.status);
+    ev.points_before = Some(points_before);
+    ev.points_after = Some(r.points(c.status, r.action.implemented, r.action.total));
+    ev.comment = c.comment.clone();
+    ev.data = c.review_by.map(|at| serde_json::json!({ "reviewBy": at }));
+    events::record(conn, actor, ev, now).await?;
+    if let (Some(body), Actor::Principal { id, .. }) = (c.comment.as_ref().filter(|b| !b.trim().is_empty()), actor) {
+        note::ActiveModel {
+            tenant_id: Set(r.tenant.id),
+            action_id: Set(r.action.id),
+            author_id: Set(Some(*id)),
+            body: Set(body.clone()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(conn)
+        .await?;
+    }
+    Ok(updated)
+}
+
+/// `setActionStatus`: one user status change (OPERATOR).
+pub async fn set_status(db: &DatabaseConnection, viewer: &Viewer, c: StatusChange, now: DateTime<Utc>) -> AppResult<Resolved> {
+    let txn = db.begin().await?;
+    let mut r = resolve(&txn, viewer, &c.action, Role::Operator).await?;
+    expire_row(&txn, &mut r, now).await?;
+    validate_change(&c, &r, now)?;
+    r.action = apply_change(&txn, &Actor::of(viewer), &c, &r, EventKind::StatusChanged, now).await?;
+    tenants::touch(&txn, r.tenant.id, now).await?;
+    txn.commit().await?;
+    Ok(r)
+}
+
+/// A failure of one item of a bulk change.
+#[derive(Debug)]
+pub struct ItemError {
+    pub index: usize,
+    pub error: AppError,
+}
+
+/// `bulkSetActionStatus`: all items or none. Every item is checked before anything is written;
+/// the result names each failing item.
+pub async fn bulk_set_status(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    changes: Vec<StatusChange>,
+    now: DateTime<Utc>,
+) -> AppResult<Result<Vec<Resolved>, Vec<ItemError>>> {
+    if changes.is_empty() || changes.len() > crate::service::BULK_MAX_ITEMS {
+        return Err(AppError::bad_input(
+            "items",
+            format!("items must hold 1 to {} changes", crate::service::BULK_MAX_ITEMS),
+        ));
+    }
+    let txn = db.begin().await?;
+    let mut resolved = Vec::with_capacity(changes.len());
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (index, c) in changes.iter().enumerate() {
+        match resolve(&txn, viewer, &c.action, Role::Operator).await {
+            Ok(mut r) => {
+                if !seen.insert(r.action.id) {
+                    errors.push(ItemError {
+                        index,
+                        error: AppError::bad_input("action", "the same action appears twice in one bulk change"),
+                    });
+                    continue;
+                }
+                expire_row(&txn, &mut r, now).await?;
+                match validate_change(c, &r, now) {
+                    Ok(()) => resolved.push(r),
+                    Err(e @ (AppError::Internal(_) | AppError::Unauthenticated)) => return Err(e),
+                    Err(error) => errors.push(ItemError { index, error }),
+                }
+            }
+            Err(e @ AppError::Internal(_)) => return Err(e),
+            Err(error) => errors.push(ItemError { index, error }),
+        }
+    }
+    if !errors.is_empty() {
+        // Dropping the transaction rolls back the expiries applied while checking, too: a
+        // refused bulk change leaves everything as it was.
+        return Ok(Err(errors));
+    }
+    let actor = Actor::of(viewer);
+    let mut tenants_touched = std::collections::BTreeSet::new();
+    for (c, r) in changes.iter().zip(resolved.iter_mut()) {
+        r.action = apply_change(&txn, &actor, c, r, EventKind::StatusChanged, now).await?;
+        tenants_touched.insert(r.tenant.id);
+    }
+    for t in tenants_touched {
+        tenants::touch(&txn, t, now).await?;
+    }
+    txn.commit().await?;
+    Ok(Ok(resolved))
+}
+
+/// The status kinds of event that changed an action's status and can be undone.
+const STATUS_EVENTS: [EventKind; 4] =
+    [EventKind::StatusChanged, EventKind::Undone, EventKind::ExceptionRecorded, EventKind::Expired];
+
+/// `undoActionStatus`: back to the status before the last status change, as a new event.
+pub async fn undo_status(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    action: ActionRef,
+    comment: Option<String>,
+    now: DateTime<Utc>,
+) -> AppResult<Resolved> {
+    let txn = db.begin().await?;
+    let mut r = resolve(&txn, viewer, &action, Role::Operator).await?;
+    expire_row(&txn, &mut r, now).await?;
+    let last = action_event::Entity::find()
+        .filter(action_event::Column::ActionId.eq(r.action.id))
+        .filter(action_event::Column::Kind.is_in(STATUS_EVENTS.map(|k| k.as_str())))
+        .filter(action_event::Column::StatusBefore.is_not_null())
+        .order_by_desc(action_event::Column::OccurredAt)
+        .order_by_desc(action_event::Column::Id)
+        .one(&txn)
+        .await?;
+    let Some(previous) = last.and_then(|e| e.status_before) else {
+        return Err(AppError::bad_input("action", "this action has no status change to undo"));
+    };
+    let previous: Status = parse(&previous, "status")?;
+    let change = StatusChange { action, status: previous, comment, review_by: None, expected_version: None };
+    check_user_status_change(r.category()?, r.status()?, previous).map_err(rule)?;
+    r.action = apply_change(&txn, &Actor::of(viewer), &change, &r, EventKind::Undone, now).await?;
+    tenants::touch(&txn, r.tenant.id, now).await?;
+    txn.commit().await?;
+    Ok(r)
+}
+
+/// Input of a device exception.
+#[derive(Clone, Debug)]
+pub struct DeviceExceptionInput {
+    pub action: ActionRef,
+    pub scope: ExceptionScope,
+    pub justification: ExceptionJustification,
+    pub comment: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// `recordDeviceException`: the only way a DEVICE action's status changes by hand. A GLOBAL
+/// exception sets the matching status (until its expiry); a DEVICE_GROUP one is recorded and
+/// leaves the status as it is.
+pub async fn record_device_exception(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    input: DeviceExceptionInput,
+    now: DateTime<Utc>,
+) -> AppResult<(Resolved, device_exception::Model)> {
+    let txn = db.begin().await?;
+    let mut r = resolve(&txn, viewer, &input.action, Role::Operator).await?;
+    expire_row(&txn, &mut r, now).await?;
+    if r.category()? != Category::Device {
+        return Err(AppError::bad_input("action", "device exceptions apply only to actions of the DEVICE category"));
+    }
+    let comment = input.comment.trim();
+    if comment.is_empty() || comment.chars().count() > crate::service::NOTE_MAX_CHARS {
+        return Err(AppError::bad_input("comment", "comment must be 1 to 10000 characters"));
+    }
+    if input.expires_at.is_some_and(|at| at <= now) {
+        return Err(AppError::bad_input("expiresAt", "expiresAt must be in the future"));
+    }
+    let current = r.status()?;
+    if current == Status::Completed {
+        return Err(rule(RuleViolation::StatusLocked));
+    }
+    let exception = device_exception::ActiveModel {
+        tenant_id: Set(r.tenant.id),
+        action_id: Set(r.action.id),
+        scope: Set(input.scope.as_str().to_string()),
+        justification: Set(input.justification.as_str().to_string()),
+        comment: Set(comment.to_string()),
+        expires_at: Set(input.expires_at),
+        created_by: Set(Some(viewer.principal_id)),
+        created_at: Set(now),
+        ended_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let new_status = exception_status(input.scope, input.justification).unwrap_or(current);
+    let points_before = r.current_points()?;
+    let review_by = if new_status != current { input.expires_at } else { r.action.review_by };
+    r.action = write_action(&txn, &r.action, new_status, r.action.implemented, r.action.total, review_by, |_| {}, now)
+        .await?;
+    let mut ev = NewEvent::new(r.tenant.id, r.action.id, EventKind::ExceptionRecorded);
+    ev.status_before = Some(current);
+    ev.status_after = Some(new_status);
+    ev.points_before = Some(points_before);
+    ev.points_after = Some(r.points(new_status, r.action.implemented, r.action.total));
+    ev.comment = Some(comment.to_string());
+    ev.data = Some(serde_json::json!({
+        "exceptionId": exception.id,
+        "scope": input.scope.as_str(),
+        "justification": input.justification.as_str(),
+        "expiresAt": input.expires_at,
+    }));
+    events::record(&txn, &Actor::of(viewer), ev, now).await?;
+    tenants::touch(&txn, r.tenant.id, now).await?;
+    txn.commit().await?;
+    Ok((r, exception))
+}
+
+/// Input of `recordImplementationProgress`.
+#[derive(Clone, Debug)]
+pub struct ProgressInput {
+    pub action: ActionRef,
+    pub implemented: i64,
+    pub total: i64,
+    pub implementation_status: Option<String>,
+    pub users_affected: Option<i64>,
+}
+
+/// Validates progress numbers.
+pub fn validate_progress(implemented: i64, total: i64) -> AppResult<()> {
+    if total < 0 || implemented < 0 {
+        return Err(AppError::bad_input("implemented", "implemented and total cannot be negative"));
+    }
+    if implemented > total {
+        return Err(AppError::bad_input("implemented", "implemented cannot exceed total"));
+    }
+    Ok(())
+}
+
+/// `recordImplementationProgress`: what scanners and sync jobs send. Reaching the total
+/// completes the action; falling back from complete regresses it with a `REGRESSED` event.
+pub async fn record_progress(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    input: ProgressInput,
+    now: DateTime<Utc>,
+) -> AppResult<Resolved> {
+    validate_progress(input.implemented, input.total)?;
+    if input.users_affected.is_some_and(|u| u < 0) {
+        return Err(AppError::bad_input("usersAffected", "usersAffected cannot be negative"));
+    }
+    if input.implementation_status.as_ref().is_some_and(|s| s.chars().count() > 2000) {
+        return Err(AppError::bad_input("implementationStatus", "implementationStatus must be at most 2000 characters"));
+    }
+    let txn = db.begin().await?;
+    let mut r = resolve(&txn, viewer, &input.action, Role::Operator).await?;
+    expire_row(&txn, &mut r, now).await?;
+    apply_progress(&txn, &Actor::of(viewer), &mut r, &input, now).await?;
+    tenants::touch(&txn, r.tenant.id, now).await?;
+    txn.commit().await?;
+    Ok(r)
+}
+
+/// Applies new progress to a resolved action inside the caller's transaction (also used by
+/// imports). Writes nothing when nothing changed.
+pub async fn apply_progress<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    r: &mut Resolved,
+    input: &ProgressInput,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let before = r.status()?;
+    let points_before = r.current_points()?;
+    let (after, transition) = status_after_progress(before, input.implemented, input.total);
+    let text = input.implementation_status.clone().or_else(|| r.action.implementation_status.clone());
+    let users = input.users_affected.unwrap_or(r.action.users_affected);
+    let unchanged = after == before
+        && input.implemented == r.action.implemented
+        && input.total == r.action.total
+        && text == r.action.implementation_status
+        && users == r.action.users_affected;
+    if unchanged {
+        return Ok(());
+    }
+    let review_by = if after == before { r.action.review_by } else { None };
+    let (text2, users2) = (text.clone(), users);
+    let updated = write_action(
+        conn,
+        &r.action,
+        after,
+        input.implemented,
+        input.total,
+        review_by,
+        move |am| {
+            am.implementation_status = Set(text2);
+            am.users_affected = Set(users2);
+        },
+        now,
+    )
+    .await?;
+    let points_after = r.points(after, input.implemented, input.total);
+    let data = serde_json::json!({
+        "implementedBefore": r.action.implemented, "totalBefore": r.action.total,
+        "implemented": input.implemented, "total": input.total,
+    });
+    let mut ev = NewEvent::new(r.tenant.id, r.action.id, EventKind::ProgressChanged);
+    ev.status_before = Some(before);
+    ev.status_after = Some(after);
+    ev.points_before = Some(points_before);
+    ev.points_after = Some(points_after);
+    ev.data = Some(data.clone());
+    ev.comment = input.implementation_status.clone();
+    match transition {
+        ProgressTransition::Completed => ev.kind = EventKind::Completed,
+        ProgressTransition::Regressed => {
+            ev.kind = EventKind::Regressed;
+            ev.comment = Some(format!("regressed: {} points lost", crate::domain::round2(points_before - points_after)));
+        }
+        ProgressTransition::None => {}
+    }
+    events::record(conn, actor, ev, now).await?;
+    r.action = updated;
+    Ok(())
+}
+
+/// Returns an action whose review date has passed to `TO_ADDRESS` with an `EXPIRED` event, in
+/// the caller's transaction. A no-op for actions that are not due.
+pub async fn expire_row<C: ConnectionTrait>(conn: &C, r: &mut Resolved, now: DateTime<Utc>) -> AppResult<bool> {
+    if !is_expired(r.action.review_by, now) {
+        return Ok(false);
+    }
+    let before = r.status()?;
+    let points_before = r.current_points()?;
+    let review_by = r.action.review_by;
+    let updated = match write_action(conn, &r.action, Status::ToAddress, r.action.implemented, r.action.total, None, |_| {}, now)
+        .await
+    {
+        Ok(row) => row,
+        // Someone else (another request or process) changed or expired it first: theirs stands.
+        Err(AppError::Conflict(_)) => {
+            if let Some(row) = improvement_action::Entity::find_by_id(r.action.id).one(conn).await? {
+                r.action = row;
+            }
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut ev = NewEvent::new(r.tenant.id, r.action.id, EventKind::Expired);
+    ev.status_before = Some(before);
+    ev.status_after = Some(Status::ToAddress);
+    ev.points_before = Some(points_before);
+    ev.points_after = Some(r.points(Status::ToAddress, r.action.implemented, r.action.total));
+    ev.comment = Some("review date passed".to_string());
+    ev.data = Some(serde_json::json!({ "reviewBy": review_by }));
+    events::record(conn, &Actor::System, ev, now).await?;
+    device_exception::Entity::update_many()
+        .col_expr(device_exception::Column::EndedAt, Expr::value(now))
+        .filter(device_exception::Column::ActionId.eq(r.action.id))
+        .filter(device_exception::Column::EndedAt.is_null())
+        .filter(device_exception::Column::ExpiresAt.lte(now))
+        .exec(conn)
+        .await?;
+    r.action = updated;
+    Ok(true)
+}
+
+/// Expires every due action of one tenant (each in its own small transaction). Returns how many
+/// expired. Called before a tenant's state is read, so answers never depend on the sweep.
+pub async fn expire_due_for_tenant(db: &DatabaseConnection, tenant_id: i64, now: DateTime<Utc>) -> AppResult<usize> {
+    let due: Vec<(improvement_action::Model, Option<control::Model>)> = improvement_action::Entity::find()
+        .filter(improvement_action::Column::TenantId.eq(tenant_id))
+        .filter(improvement_action::Column::ReviewBy.lte(now))
+        .find_also_related(control::Entity)
+        .all(db)
+        .await?;
+    expire_rows(db, due, now).await
+}
+
+/// The background sweep: expires due actions of all tenants.
+pub async fn expire_all_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<usize> {
+    let due: Vec<(improvement_action::Model, Option<control::Model>)> = improvement_action::Entity::find()
+        .filter(improvement_action::Column::ReviewBy.lte(now))
+        .find_also_related(control::Entity)
+        .all(db)
+        .await?;
+    expire_rows(db, due, now).await
+}
+
+async fn expire_rows(
+    db: &DatabaseConnection,
+    due: Vec<(improvement_action::Model, Option<control::Model>)>,
+    now: DateTime<Utc>,
+) -> AppResult<usize> {
+    let mut count = 0;
+    for (action, control) in due {
+        let Some(control) = control else { continue };
+        let txn = db.begin().await?;
+        let Some(tenant) = tenant::Entity::find_by_id(action.tenant_id).one(&txn).await? else { continue };
+        let tenant_id = tenant.id;
+        let mut r = Resolved { tenant, action, control };
+        if expire_row(&txn, &mut r, now).await? {
+            tenants::touch(&txn, tenant_id, now).await?;
+            count += 1;
+        }
+        txn.commit().await?;
+    }
+    Ok(count)
+}
+
+/// Runs the expiry sweep every `every` until the process stops.
+pub fn spawn_expiry_sweep(db: DatabaseConnection, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match expire_all_due(&db, Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "expiry sweep"),
+                Err(e) => tracing::warn!(error = ?e, "expiry sweep failed"),
+            }
+        }
+    })
+}
+
+/// Loads a tenant's scored state with expiry applied first: when any of its actions is past its
+/// review date, the expiry is written (with its event) before the state is computed.
+pub async fn load_state(
+    db: &DatabaseConnection,
+    tenant: tenant::Model,
+    now: DateTime<Utc>,
+) -> AppResult<crate::service::state::TenantState> {
+    let state = crate::service::state::load(db, tenant, now).await?;
+    if !state.actions.iter().any(|a| is_expired(a.row.review_by, now)) {
+        return Ok(state);
+    }
+    expire_due_for_tenant(db, state.tenant.id, now).await?;
+    let tenant = tenant::Entity::find_by_id(state.tenant.id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("tenant"))?;
+    crate::service::state::load(db, tenant, now).await
+}

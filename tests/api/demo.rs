@@ -1,0 +1,414 @@
+//! The first start: demo tenants with history and working tokens, nothing seeded twice, the
+//! tokens saved for later starts, and configuration mistakes reported as one line.
+
+use crate::helpers::*;
+use chrono::{Days, Utc};
+use entity::{
+    action_event, action_tag, improvement_action, note, score_snapshot, tag, tenant, tenant_license,
+};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use securescore::app::App;
+use securescore::config::Config;
+use securescore::domain::enums::Status;
+use securescore::domain::{SeatBand, to_storage};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Like `db_test!`, but the server starts as a first start with `SEED_DEMO` does; the body gets
+/// the app and the demo tokens it printed.
+macro_rules! demo_test {
+    ($name:ident, |$app:ident, $tokens:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let ($app, $tokens) = spawn_demo_app(Backend::Sqlite).await;
+                $body
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if !postgres_enabled() {
+                    eprintln!("TEST_DATABASE_URL not set: PostgreSQL variant not run");
+                    return;
+                }
+                let ($app, $tokens) = spawn_demo_app(Backend::Postgres).await;
+                $body
+            }
+        }
+    };
+}
+
+demo_test!(
+    the_demo_has_tenants_of_every_size_with_every_status_and_90_days_of_history,
+    |app, _tokens| {
+        let tenants = tenant::Entity::find().all(&app.db).await.unwrap();
+        assert!(tenants.len() >= 6, "{} demo tenants", tenants.len());
+        let industries: BTreeSet<&str> = tenants.iter().map(|t| t.industry.as_str()).collect();
+        for wanted in [
+            "finance",
+            "healthcare",
+            "technology",
+            "retail",
+            "manufacturing",
+            "education",
+        ] {
+            assert!(
+                industries.contains(wanted),
+                "no {wanted} tenant in {industries:?}"
+            );
+        }
+        let bands: BTreeSet<&str> = tenants
+            .iter()
+            .map(|t| SeatBand::of(t.seat_count).as_str())
+            .collect();
+        assert_eq!(bands.len(), 6, "one tenant per seat band: {bands:?}");
+
+        let today = Utc::now().date_naive();
+        for t in &tenants {
+            let actions = improvement_action::Entity::find()
+                .filter(improvement_action::Column::TenantId.eq(t.id))
+                .all(&app.db)
+                .await
+                .unwrap();
+            for status in Status::ALL {
+                assert!(
+                    actions.iter().any(|a| a.status == status.as_str()),
+                    "{} has no {status} action",
+                    t.slug
+                );
+            }
+            for a in &actions {
+                assert_eq!(
+                    a.status == "COMPLETED",
+                    a.total > 0 && a.implemented == a.total,
+                    "{} {}: COMPLETED means all of total implemented ({}/{})",
+                    t.slug,
+                    a.control_id,
+                    a.implemented,
+                    a.total
+                );
+                assert!(a.implementation_status.is_some(), "{} {}", t.slug, a.control_id);
+            }
+            assert!(
+                actions
+                    .iter()
+                    .any(|a| a.implemented > 0 && a.implemented < a.total),
+                "{} shows partial progress",
+                t.slug
+            );
+
+            let snapshots = score_snapshot::Entity::find()
+                .filter(score_snapshot::Column::TenantId.eq(t.id))
+                .order_by_asc(score_snapshot::Column::Day)
+                .all(&app.db)
+                .await
+                .unwrap();
+            assert_eq!(snapshots.len(), 90, "{}: 90 daily snapshots", t.slug);
+            assert_eq!(snapshots[0].day, today - Days::new(90), "{}: oldest", t.slug);
+            assert_eq!(
+                snapshots[89].day,
+                today - Days::new(1),
+                "{}: newest is yesterday",
+                t.slug
+            );
+            for s in &snapshots {
+                assert_eq!(s.source, "COMPUTED");
+                assert!(
+                    0 <= s.verified
+                        && s.verified <= s.current
+                        && s.current <= s.achievable
+                        && s.achievable <= s.current_license
+                        && s.current_license <= s.max_score
+                        && s.current <= s.planned
+                        && s.planned <= s.max_score,
+                    "{} {}: score views out of order: {s:?}",
+                    t.slug,
+                    s.day
+                );
+                assert_eq!(s.categories.0.len(), 5, "every category");
+                assert_eq!(
+                    s.categories.0.iter().map(|c| c.current).sum::<i64>(),
+                    s.current,
+                    "categories add up"
+                );
+                assert_eq!(s.status_counts.0.values().sum::<i64>(), actions.len() as i64);
+            }
+            assert!(
+                snapshots[89].current > snapshots[0].current,
+                "{}: the score trends upwards ({} → {})",
+                t.slug,
+                snapshots[0].current,
+                snapshots[89].current
+            );
+            assert!(
+                snapshots.windows(2).any(|w| w[1].current < w[0].current),
+                "{}: at least one dip",
+                t.slug
+            );
+
+            // Nothing changed today, so the live score equals yesterday's snapshot.
+            let live = securescore::service::state::load(&app.db, t.clone(), Utc::now())
+                .await
+                .unwrap();
+            assert_eq!(
+                to_storage(live.score.overall.current),
+                snapshots[89].current,
+                "{}",
+                t.slug
+            );
+            assert_eq!(
+                to_storage(live.score.overall.max_score),
+                snapshots[89].max_score,
+                "{}",
+                t.slug
+            );
+
+            for (what, n) in [
+                (
+                    "notes",
+                    note::Entity::find()
+                        .filter(note::Column::TenantId.eq(t.id))
+                        .count(&app.db)
+                        .await
+                        .unwrap(),
+                ),
+                (
+                    "tags",
+                    tag::Entity::find()
+                        .filter(tag::Column::TenantId.eq(t.id))
+                        .count(&app.db)
+                        .await
+                        .unwrap(),
+                ),
+                (
+                    "events",
+                    action_event::Entity::find()
+                        .filter(action_event::Column::TenantId.eq(t.id))
+                        .count(&app.db)
+                        .await
+                        .unwrap(),
+                ),
+            ] {
+                assert!(n > 0, "{} has no {what}", t.slug);
+            }
+        }
+        assert!(
+            action_tag::Entity::find().count(&app.db).await.unwrap() > 0,
+            "tags are attached"
+        );
+        let licences = tenant_license::Entity::find().all(&app.db).await.unwrap();
+        let now = Utc::now();
+        assert!(
+            licences.iter().any(|l| l.expires_at.is_some_and(|at| at < now)),
+            "one licence has expired"
+        );
+        assert!(
+            action_event::Entity::find()
+                .filter(action_event::Column::Kind.eq("REGRESSED"))
+                .count(&app.db)
+                .await
+                .unwrap()
+                > 0,
+            "the history has regressions"
+        );
+    }
+);
+
+demo_test!(
+    the_printed_tokens_work_for_their_roles_and_the_msp_reads_every_demo_tenant,
+    |app, tokens| {
+        let query = "{ viewer { tenants { role tenant { slug } } } }";
+        for (token, role) in [
+            (&tokens.reader, "READER"),
+            (&tokens.operator, "OPERATOR"),
+            (&tokens.admin, "ADMIN"),
+        ] {
+            let data = app.gql_ok(token, query, json!({})).await;
+            assert_eq!(
+                data["viewer"]["tenants"],
+                json!([{ "role": role, "tenant": { "slug": tokens.tenant_slug } }]),
+                "the {role} token"
+            );
+        }
+        let data = app.gql_ok(&tokens.msp, query, json!({})).await;
+        let seen: BTreeSet<String> = data["viewer"]["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .inspect(|t| assert_eq!(t["role"], "READER"))
+            .map(|t| t["tenant"]["slug"].as_str().unwrap().to_string())
+            .collect();
+        let all: BTreeSet<String> = tenant::Entity::find()
+            .all(&app.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.slug)
+            .collect();
+        assert_eq!(seen, all, "the MSP reads every demo tenant");
+        assert!(
+            tokens.banner().contains(&tokens.admin),
+            "the banner shows the tokens"
+        );
+    }
+);
+
+demo_test!(
+    a_second_start_on_the_same_database_seeds_nothing,
+    |app, _tokens| {
+        let before = tenant::Entity::find().count(&app.db).await.unwrap();
+        let snapshots = score_snapshot::Entity::find().count(&app.db).await.unwrap();
+        let mut config = Config::for_database(app.database_url.clone());
+        config.db_max_connections = 2;
+        config.seed_demo = true;
+        let again = App::build(config).await.expect("second start");
+        assert!(again.demo_tokens.is_none(), "no new tokens on a second start");
+        assert_eq!(tenant::Entity::find().count(&app.db).await.unwrap(), before);
+        assert_eq!(
+            score_snapshot::Entity::find().count(&app.db).await.unwrap(),
+            snapshots
+        );
+    }
+);
+
+/// Runs the built binary with `args` and returns (exit code, stderr).
+fn run_binary(args: &[&str], dir: &std::path::Path) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_securescore"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("LISTEN_ADDR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_bad_database_url_or_listen_address_exits_non_zero_with_one_error_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("x.db").display());
+    let cases: [(&[&str], &str); 4] = [
+        (&["--database-url", "mysql://x"], "DATABASE_URL"),
+        (
+            &["--database-url", "sqlite:///nonexistent-dir/x.db"],
+            "DATABASE_URL",
+        ),
+        (&["--listen-addr", "999.1.1.1:1"], "listen-addr"),
+        // A well-formed address this machine doesn't have: binding fails after the database is up.
+        (
+            &[
+                "--database-url",
+                &db,
+                "--seed-demo",
+                "false",
+                "--listen-addr",
+                "192.0.2.1:1",
+            ],
+            "LISTEN_ADDR",
+        ),
+    ];
+    for (args, names) in cases {
+        let (code, stderr) = run_binary(args, dir.path());
+        assert!(code.is_some_and(|c| c != 0), "{args:?}: exit code {code:?}");
+        assert!(stderr.starts_with("error:"), "{args:?}: stderr {stderr:?}");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.contains(names),
+            "{args:?}: the first line names {names}: {first:?}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    assert!(
+        !dir.path().join("securescore.db").exists(),
+        "a failed start creates no default database"
+    );
+}
+
+/// Reads the server's stdout until a line contains `marker` (or two minutes pass, so a missing
+/// line fails the test instead of hanging it), then stops the server; returns what it printed.
+fn read_until_then_stop(mut child: Child, marker: &str) -> String {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen = String::new();
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(marker) {
+            break;
+        }
+    }
+    child.kill().ok();
+    child.wait().ok();
+    seen
+}
+
+#[test]
+fn the_first_start_saves_the_demo_tokens_and_later_starts_show_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("demo.db").display());
+    let file = dir.path().join("tokens.txt");
+    let start = |marker: &str| {
+        let child = Command::new(env!("CARGO_BIN_EXE_securescore"))
+            .args([
+                "--database-url",
+                &db,
+                "--listen-addr",
+                "127.0.0.1:0",
+                "--log-filter",
+                "warn",
+            ])
+            .env("DEMO_TOKENS_FILE", &file)
+            .env_remove("SEED_DEMO")
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the server starts");
+        read_until_then_stop(child, marker)
+    };
+
+    let first = start("also saved in");
+    assert!(
+        first.contains("ADMIN    ssk_"),
+        "the first start prints the tokens: {first}"
+    );
+    let saved = std::fs::read_to_string(&file).expect("tokens saved");
+    assert!(
+        first.contains(saved.trim_end()),
+        "the file holds what was printed: {saved}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "only the owner may read the tokens");
+    }
+
+    let second = start("Use one as the header");
+    assert!(
+        second.contains(&format!(
+            "demo tokens were printed on first start and saved in {}",
+            file.display()
+        )),
+        "{second}"
+    );
+    assert!(second.contains(saved.trim_end()), "{second}");
+}
