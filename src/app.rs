@@ -77,7 +77,10 @@ impl App {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         // Expiry is also applied on every read and write; the sweep keeps history and
         // snapshots timely for tenants nobody looks at.
-        let sweep = crate::service::workflow::spawn_expiry_sweep(self.state.db.clone(), std::time::Duration::from_secs(60));
+        let sweep = crate::service::workflow::spawn_expiry_sweep(
+            self.state.db.clone(),
+            std::time::Duration::from_secs(60),
+        );
         let router = http::router(self.state);
         let result = axum::serve(
             self.listener,

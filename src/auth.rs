@@ -90,7 +90,10 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str, now: DateTime<Ut
     if token.revoked_at.is_some() || token.expires_at.is_some_and(|at| at <= now) {
         return Err(AppError::Unauthenticated);
     }
-    if token.last_used_at.is_none_or(|at| now - at >= LAST_USED_GRANULARITY) {
+    if token
+        .last_used_at
+        .is_none_or(|at| now - at >= LAST_USED_GRANULARITY)
+    {
         touch_last_used(db, token.id, now).await;
     }
     let grants = role_grant::Entity::find()

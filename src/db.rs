@@ -4,7 +4,10 @@ use crate::config::Config;
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
 use std::time::Duration;
 
 /// Connects to the configured database with the pool sizes and SQLite pragmas we rely on.
@@ -37,4 +40,17 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
 /// Applies pending migrations.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None).await.context("database migration failed")
+}
+
+/// Begins a transaction that will write. On SQLite it starts as a write transaction
+/// (`BEGIN IMMEDIATE`): a deferred one that reads first and then writes fails at once with
+/// "database is locked" when another writer committed in between (the busy timeout does not
+/// apply to that upgrade), so concurrent mutations would fail instead of queueing. PostgreSQL
+/// ignores the mode.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }

@@ -57,7 +57,9 @@ impl ExtensionFactory for Limits {
 /// A request-level error with a code (no path: nothing was executed).
 fn refused(message: String, code: &'static str) -> ServerError {
     let mut err = ServerError::new(message, None);
-    err.extensions.get_or_insert_with(Default::default).set("code", code);
+    err.extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code);
     err
 }
 

@@ -6,13 +6,18 @@
 //! Everything here is created per request (`RequestContext::attach`) and dropped with it: nothing
 //! is cached across requests, so every request sees every committed change. The loaders are only
 //! given action ids taken from a tenant state the viewer was allowed to load.
+//!
+//! The loaders cache within the request, and a list resolver primes them with all the ids of its
+//! page at once ([`RequestLoaders::prime`]). Batching by the loader's short delay alone depends on
+//! timing: a slow poll of a 100-item page can split it into several queries. Priming makes "one
+//! query per page" hold by construction.
 
 use crate::auth::Viewer;
 use crate::error::AppError;
 use crate::service::actions::{self, NoteWithAuthor};
 use crate::service::state::TenantState;
 use async_graphql::Context;
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::{tag, tenant};
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
@@ -57,9 +62,10 @@ impl Loader<i64> for NoteLoader {
     }
 }
 
-/// Scored tenant states loaded during one request, by tenant id. An entry is reused only for the
-/// same `state_version`, so a tenant model read after a change (e.g. in a mutation payload)
-/// loads afresh instead of seeing the state from before the change.
+/// Scored tenant states loaded during one request, by tenant id. An entry is reused only when it
+/// is at least as new as the tenant model asked about (`state_version`), so a tenant read after
+/// a change (e.g. in a mutation payload) loads afresh instead of seeing the state from before
+/// it, while a state whose load itself applied an expiry is still reused.
 #[derive(Default)]
 pub struct TenantStateCache {
     states: Mutex<HashMap<i64, Arc<TenantState>>>,
@@ -76,7 +82,7 @@ impl TenantStateCache {
     ) -> Result<Arc<TenantState>, AppError> {
         let mut states = self.states.lock().await;
         if let Some(s) = states.get(&tenant.id)
-            && s.tenant.state_version == tenant.state_version
+            && s.tenant.state_version >= tenant.state_version
         {
             viewer.require(tenant.id, crate::domain::enums::Role::Reader)?;
             return Ok(s.clone());
@@ -95,8 +101,8 @@ impl TenantStateCache {
 
 /// The loaders and caches of one request.
 pub struct RequestLoaders {
-    pub tags: DataLoader<TagLoader>,
-    pub notes: DataLoader<NoteLoader>,
+    pub tags: DataLoader<TagLoader, HashMapCache>,
+    pub notes: DataLoader<NoteLoader, HashMapCache>,
     pub states: TenantStateCache,
 }
 
@@ -104,10 +110,29 @@ impl RequestLoaders {
     /// Fresh loaders for one request.
     pub fn new(db: &DatabaseConnection) -> Self {
         RequestLoaders {
-            tags: DataLoader::new(TagLoader(db.clone()), tokio::spawn),
-            notes: DataLoader::new(NoteLoader(db.clone()), tokio::spawn),
+            tags: DataLoader::with_cache(TagLoader(db.clone()), tokio::spawn, HashMapCache::default()),
+            notes: DataLoader::with_cache(NoteLoader(db.clone()), tokio::spawn, HashMapCache::default()),
             states: TenantStateCache::default(),
         }
+    }
+
+    /// Loads the tags and/or notes of a page of actions in one query each, so the page's items
+    /// find them cached.
+    pub async fn prime(&self, action_ids: &[i64], tags: bool, notes: bool) -> Result<(), LoadError> {
+        if tags && !action_ids.is_empty() {
+            self.tags.load_many(action_ids.iter().copied()).await?;
+        }
+        if notes && !action_ids.is_empty() {
+            self.notes.load_many(action_ids.iter().copied()).await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets cached tags and notes, for code that changes them and reads them again in the
+    /// same request (e.g. a mutation followed by another in one document).
+    pub fn forget_actions(&self) {
+        self.tags.clear::<i64>();
+        self.notes.clear::<i64>();
     }
 }
 

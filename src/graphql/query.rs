@@ -89,7 +89,11 @@ impl Query {
 
     /// The read-only, reduced view of an action behind a share link. Needs no authentication;
     /// unknown, expired and revoked tokens all answer `NOT_FOUND`.
-    async fn shared_action(&self, ctx: &Context<'_>, token: String) -> Result<Option<crate::graphql::types::workflow::SharedAction>> {
+    async fn shared_action(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+    ) -> Result<Option<crate::graphql::types::workflow::SharedAction>> {
         let view = service::share::open(db(ctx), &token, chrono::Utc::now()).await?;
         Ok(Some(crate::graphql::types::workflow::SharedAction(view)))
     }

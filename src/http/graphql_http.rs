@@ -172,7 +172,11 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
 
 /// Refuses a batch with too many operations or a query document that is too large, before any
 /// request of it is parsed or executed.
-fn refuse_oversized(state: &AppState, requests: &[async_graphql::Request], media: MediaType) -> Option<Response> {
+fn refuse_oversized(
+    state: &AppState,
+    requests: &[async_graphql::Request],
+    media: MediaType,
+) -> Option<Response> {
     let config = &state.config;
     if requests.len() > config.max_batch {
         return Some(request_error(

@@ -11,7 +11,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 pub async fn get(State(state): State<AppState>, Path(token): Path<String>, headers: HeaderMap) -> Response {
@@ -22,9 +25,15 @@ pub async fn get(State(state): State<AppState>, Path(token): Path<String>, heade
     let view = match share::open(&state.db, &token, chrono::Utc::now()).await {
         Ok(v) => v,
         Err(AppError::NotFound(_)) => {
-            let body = serde_json::json!({ "error": { "code": "NOT_FOUND", "message": "shared action not found" } });
+            let body =
+                serde_json::json!({ "error": { "code": "NOT_FOUND", "message": "shared action not found" } });
             return if json {
-                (StatusCode::NOT_FOUND, [(CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+                (
+                    StatusCode::NOT_FOUND,
+                    [(CONTENT_TYPE, "application/json")],
+                    body.to_string(),
+                )
+                    .into_response()
             } else {
                 (StatusCode::NOT_FOUND, Html("<!doctype html><title>Not found</title><p>This link is unknown, expired or revoked.</p>".to_string())).into_response()
             };

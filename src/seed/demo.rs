@@ -536,30 +536,33 @@ fn cover_every_status(plans: &mut [Plan], rng: &mut StdRng) {
     }
 }
 
-/// Today's progress and the state 90 days ago for one action.
+/// Today's progress and the state 90 days ago for one action. By default nothing changed in the
+/// window; a status chosen during the window was `TO_ADDRESS` before.
 fn plan_history(p: &mut Plan, clock: &Clock, rng: &mut StdRng) {
     let total = p.total;
     let last = HISTORY_DAYS - 1;
+    p.user_status = p.status;
+    p.start_user_status = p.status;
     match p.status {
         Status::Completed => {
             p.implemented = total;
+            // What the user had chosen before progress completed it.
             p.user_status = if rng.random_bool(0.5) {
                 Status::Planned
             } else {
                 Status::ToAddress
             };
+            p.start_user_status = p.user_status;
             if rng.random_bool(0.45) {
                 // Done before the history starts.
-                p.start_user_status = p.user_status;
                 p.start_implemented = total;
             } else {
                 // Completed during the last 90 days: this is what makes the trend go up.
                 p.progress_day = rng.random_range(8..=last);
                 p.start_implemented = rng.random_range(0..=total * 7 / 10).min(total - 1);
                 if p.user_status == Status::Planned && p.progress_day > 2 {
+                    p.start_user_status = Status::ToAddress;
                     p.status_day = rng.random_range(1..p.progress_day);
-                } else {
-                    p.start_user_status = p.user_status;
                 }
             }
         }
@@ -573,9 +576,8 @@ fn plan_history(p: &mut Plan, clock: &Clock, rng: &mut StdRng) {
             p.start_implemented = rng.random_range(0..=p.implemented);
             p.progress_day = rng.random_range(20..=last);
             if p.status == Status::Planned && rng.random_bool(0.6) {
+                p.start_user_status = Status::ToAddress;
                 p.status_day = rng.random_range(5..=last);
-            } else {
-                p.start_user_status = p.status;
             }
         }
         Status::RiskAccepted | Status::ResolvedThirdParty | Status::ResolvedAlternateMitigation => {
@@ -591,9 +593,8 @@ fn plan_history(p: &mut Plan, clock: &Clock, rng: &mut StdRng) {
             };
             p.start_implemented = p.implemented;
             if rng.random_bool(0.6) {
+                p.start_user_status = Status::ToAddress;
                 p.status_day = rng.random_range(5..=last - 4);
-            } else {
-                p.start_user_status = p.status;
             }
             p.review_by = match p.status {
                 Status::RiskAccepted if rng.random_bool(0.6) => {
@@ -710,7 +711,10 @@ async fn seed_tenant(
         .iter()
         .filter(|l| known_skus.iter().any(|s| s == l.sku))
     {
-        let expires_at = l.expires_in_days.map(|d| now + Duration::days(d));
+        // Licences run to midnight, like real subscriptions.
+        let expires_at = l
+            .expires_in_days
+            .map(|d| clock.start_of(HISTORY_DAYS) + Duration::days(d));
         held.push(HeldLicense {
             plans: plans_of.get(l.sku).cloned().unwrap_or_default(),
             seats_purchased: l.seats,

@@ -91,7 +91,10 @@ fn validate_new_token(input: &NewApiToken, now: DateTime<Utc>) -> AppResult<()> 
         return Err(AppError::bad_input("name", "name must be 1 to 100 characters"));
     }
     if input.expires_at.is_some_and(|at| at <= now) {
-        return Err(AppError::bad_input("expiresAt", "expiresAt must be in the future"));
+        return Err(AppError::bad_input(
+            "expiresAt",
+            "expiresAt must be in the future",
+        ));
     }
     Ok(())
 }

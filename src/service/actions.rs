@@ -190,7 +190,11 @@ pub fn group(actions: &[&ActionState], by: GroupBy, tags: &ActionTags) -> Vec<Gr
         let keys: Vec<(usize, String, String)> = match by {
             GroupBy::Category => {
                 let c = a.scored.category;
-                vec![(position(&Category::ALL, &c), String::new(), c.as_str().to_string())]
+                vec![(
+                    position(&Category::ALL, &c),
+                    String::new(),
+                    c.as_str().to_string(),
+                )]
             }
             GroupBy::Status => {
                 let s = a.scored.status;
@@ -263,7 +267,10 @@ pub fn what_if(viewer: &Viewer, state: &TenantState, changes: &[WhatIfChange]) -
         }
         for (name, value) in [("implemented", change.implemented), ("total", change.total)] {
             if value.is_some_and(|v| v < 0) {
-                return Err(AppError::bad_input(&field(name), format!("{name} cannot be negative")));
+                return Err(AppError::bad_input(
+                    &field(name),
+                    format!("{name} cannot be negative"),
+                ));
             }
         }
         let row = &mut rows[at].0;
@@ -366,7 +373,10 @@ pub async fn tenant_of_action<C: ConnectionTrait>(
     viewer: &Viewer,
     action_id: i64,
 ) -> AppResult<Option<tenant::Model>> {
-    let Some(row) = improvement_action::Entity::find_by_id(action_id).one(conn).await? else {
+    let Some(row) = improvement_action::Entity::find_by_id(action_id)
+        .one(conn)
+        .await?
+    else {
         return Ok(None);
     };
     if viewer.role_on(row.tenant_id).is_none() {
@@ -375,8 +385,8 @@ pub async fn tenant_of_action<C: ConnectionTrait>(
     Ok(tenant::Entity::find_by_id(row.tenant_id).one(conn).await?)
 }
 
-/// Tags of a batch of actions, by action id, sorted by name (one query). The ids must come from
-/// a tenant-scoped state.
+/// Tags of a batch of actions, by action id (every id present, untagged ones with none), sorted
+/// by name (one query). The ids must come from a tenant-scoped state.
 pub async fn tags_of_actions<C: ConnectionTrait>(
     conn: &C,
     action_ids: &[i64],
@@ -387,14 +397,19 @@ pub async fn tags_of_actions<C: ConnectionTrait>(
         .select_also(tag::Entity)
         .all(conn)
         .await?;
-    let mut out: HashMap<i64, Vec<tag::Model>> = HashMap::new();
+    let mut out: HashMap<i64, Vec<tag::Model>> = action_ids.iter().map(|&id| (id, Vec::new())).collect();
     for (link, t) in rows {
         if let Some(t) = t {
             out.entry(link.action_id).or_default().push(t);
         }
     }
     for tags in out.values_mut() {
-        tags.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then(a.id.cmp(&b.id)));
+        tags.sort_by(|a, b| {
+            a.name
+                .to_lowercase()
+                .cmp(&b.name.to_lowercase())
+                .then(a.id.cmp(&b.id))
+        });
     }
     Ok(out)
 }
@@ -406,8 +421,8 @@ pub struct NoteWithAuthor {
     pub author_name: Option<String>,
 }
 
-/// Notes of a batch of actions, newest first, with their authors (one query). The ids must come
-/// from a tenant-scoped state.
+/// Notes of a batch of actions, by action id (every id present), newest first, with their
+/// authors (one query). The ids must come from a tenant-scoped state.
 pub async fn notes_of_actions<C: ConnectionTrait>(
     conn: &C,
     action_ids: &[i64],
@@ -424,7 +439,7 @@ pub async fn notes_of_actions<C: ConnectionTrait>(
         .order_by_desc(note::Column::Id)
         .all(conn)
         .await?;
-    let mut out: HashMap<i64, Vec<NoteWithAuthor>> = HashMap::new();
+    let mut out: HashMap<i64, Vec<NoteWithAuthor>> = action_ids.iter().map(|&id| (id, Vec::new())).collect();
     for (n, p) in rows {
         out.entry(n.action_id).or_default().push(NoteWithAuthor {
             note: n,
@@ -701,7 +716,11 @@ mod tests {
             ["B", "D", "E", "A"],
             "title, case-insensitive"
         );
-        assert_eq!(by(OrderField::UpdatedAt, true), ["E", "D", "B", "A"], "updated desc");
+        assert_eq!(
+            by(OrderField::UpdatedAt, true),
+            ["E", "D", "B", "A"],
+            "updated desc"
+        );
     }
 
     #[test]

@@ -19,7 +19,10 @@ pub enum Actor {
 
 impl Actor {
     pub fn of(viewer: &Viewer) -> Actor {
-        Actor::Principal { id: viewer.principal_id, name: viewer.name.clone() }
+        Actor::Principal {
+            id: viewer.principal_id,
+            name: viewer.name.clone(),
+        }
     }
     fn id(&self) -> Option<i64> {
         match self {
@@ -113,15 +116,20 @@ pub async fn list<C: ConnectionTrait>(
     use entity::improvement_action;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
     viewer.require(tenant_id, crate::domain::enums::Role::Reader)?;
-    let mut actions = improvement_action::Entity::find().filter(improvement_action::Column::TenantId.eq(tenant_id));
+    let mut actions =
+        improvement_action::Entity::find().filter(improvement_action::Column::TenantId.eq(tenant_id));
     if !filter.categories.is_empty() {
         actions = actions.filter(improvement_action::Column::Category.is_in(filter.categories.clone()));
     }
     if !filter.control_ids.is_empty() {
         actions = actions.filter(improvement_action::Column::ControlId.is_in(filter.control_ids.clone()));
     }
-    let controls: std::collections::HashMap<i64, String> =
-        actions.all(conn).await?.into_iter().map(|a| (a.id, a.control_id)).collect();
+    let controls: std::collections::HashMap<i64, String> = actions
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.control_id))
+        .collect();
     let mut q = action_event::Entity::find().filter(action_event::Column::TenantId.eq(tenant_id));
     if let Some(from) = filter.from {
         q = q.filter(action_event::Column::OccurredAt.gte(from));

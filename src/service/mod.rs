@@ -6,11 +6,11 @@ pub mod access;
 pub mod actions;
 pub mod catalog;
 pub mod events;
-pub mod state;
-pub mod tenants;
 pub mod notes;
 pub mod share;
+pub mod state;
 pub mod tags;
+pub mod tenants;
 pub mod workflow;
 
 /// Longest note or comment, in characters (SPEC §10).

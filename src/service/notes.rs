@@ -8,7 +8,7 @@ use crate::service::workflow::{ActionRef, resolve};
 use crate::service::{NOTE_MAX_CHARS, tenants};
 use chrono::{DateTime, Utc};
 use entity::note;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, ModelTrait, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, ModelTrait, Set};
 
 fn validate_body(body: &str) -> AppResult<String> {
     let body = body.trim();
@@ -16,7 +16,10 @@ fn validate_body(body: &str) -> AppResult<String> {
         return Err(AppError::bad_input("body", "body cannot be empty"));
     }
     if body.chars().count() > NOTE_MAX_CHARS {
-        return Err(AppError::bad_input("body", format!("body must be at most {NOTE_MAX_CHARS} characters")));
+        return Err(AppError::bad_input(
+            "body",
+            format!("body must be at most {NOTE_MAX_CHARS} characters"),
+        ));
     }
     Ok(body.to_string())
 }
@@ -26,9 +29,15 @@ fn excerpt(body: &str) -> String {
 }
 
 /// `addActionNote` (OPERATOR).
-pub async fn add(db: &DatabaseConnection, viewer: &Viewer, action: ActionRef, body: &str, now: DateTime<Utc>) -> AppResult<note::Model> {
+pub async fn add(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    action: ActionRef,
+    body: &str,
+    now: DateTime<Utc>,
+) -> AppResult<note::Model> {
     let body = validate_body(body)?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let r = resolve(&txn, viewer, &action, Role::Operator).await?;
     let n = note::ActiveModel {
         tenant_id: Set(r.tenant.id),
@@ -51,8 +60,16 @@ pub async fn add(db: &DatabaseConnection, viewer: &Viewer, action: ActionRef, bo
 }
 
 /// A note the caller may see (role on its tenant), else `NOT_FOUND`.
-async fn find<C: sea_orm::ConnectionTrait>(conn: &C, viewer: &Viewer, id: i64, needed: Role) -> AppResult<note::Model> {
-    let n = note::Entity::find_by_id(id).one(conn).await?.ok_or(AppError::NotFound("note"))?;
+async fn find<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    viewer: &Viewer,
+    id: i64,
+    needed: Role,
+) -> AppResult<note::Model> {
+    let n = note::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .ok_or(AppError::NotFound("note"))?;
     if viewer.role_on(n.tenant_id).is_none() {
         return Err(AppError::NotFound("note"));
     }
@@ -66,14 +83,22 @@ fn check_author(viewer: &Viewer, n: &note::Model) -> AppResult<()> {
     if n.author_id == Some(viewer.principal_id) || is_admin {
         Ok(())
     } else {
-        Err(AppError::Forbidden { needed: "the note's author or ADMIN" })
+        Err(AppError::Forbidden {
+            needed: "the note's author or ADMIN",
+        })
     }
 }
 
 /// `updateActionNote`.
-pub async fn update(db: &DatabaseConnection, viewer: &Viewer, id: i64, body: &str, now: DateTime<Utc>) -> AppResult<note::Model> {
+pub async fn update(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    id: i64,
+    body: &str,
+    now: DateTime<Utc>,
+) -> AppResult<note::Model> {
     let body = validate_body(body)?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let n = find(&txn, viewer, id, Role::Operator).await?;
     check_author(viewer, &n)?;
     let (tenant_id, action_id) = (n.tenant_id, n.action_id);
@@ -91,8 +116,13 @@ pub async fn update(db: &DatabaseConnection, viewer: &Viewer, id: i64, body: &st
 }
 
 /// `deleteActionNote`; returns the deleted note.
-pub async fn delete(db: &DatabaseConnection, viewer: &Viewer, id: i64, now: DateTime<Utc>) -> AppResult<note::Model> {
-    let txn = db.begin().await?;
+pub async fn delete(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<note::Model> {
+    let txn = crate::db::begin_write(db).await?;
     let n = find(&txn, viewer, id, Role::Operator).await?;
     check_author(viewer, &n)?;
     n.clone().delete(&txn).await?;

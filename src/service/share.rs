@@ -17,8 +17,8 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    Set,
 };
 
 /// Prefix of share tokens.
@@ -59,9 +59,12 @@ pub async fn create(
 ) -> AppResult<CreatedLink> {
     let days = expires_in_days.unwrap_or(DEFAULT_DAYS);
     if !(1..=MAX_DAYS).contains(&days) {
-        return Err(AppError::bad_input("expiresInDays", format!("expiresInDays must be 1 to {MAX_DAYS}")));
+        return Err(AppError::bad_input(
+            "expiresInDays",
+            format!("expiresInDays must be 1 to {MAX_DAYS}"),
+        ));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let r = resolve(&txn, viewer, &action, Role::Operator).await?;
     let token = generate_secret(&mut rand::rng(), SHARE_PREFIX);
     let link = share_link::ActiveModel {
@@ -81,7 +84,9 @@ pub async fn create(
     .await?;
     let mut ev = NewEvent::new(r.tenant.id, r.action.id, EventKind::Shared);
     ev.comment = Some(format!("shared via {}", platform.as_str()));
-    ev.data = Some(serde_json::json!({ "shareLinkId": link.id, "platform": platform.as_str(), "expiresAt": link.expires_at }));
+    ev.data = Some(
+        serde_json::json!({ "shareLinkId": link.id, "platform": platform.as_str(), "expiresAt": link.expires_at }),
+    );
     events::record(&txn, &Actor::of(viewer), ev, now).await?;
     tenants::touch(&txn, r.tenant.id, now).await?;
     txn.commit().await?;
@@ -107,9 +112,15 @@ pub async fn create(
     };
     match platform {
         SharePlatform::Link => {}
-        SharePlatform::Email => created.mailto_url = Some(format!("mailto:?subject={}&body={}", enc(&subject), enc(&body))),
+        SharePlatform::Email => {
+            created.mailto_url = Some(format!("mailto:?subject={}&body={}", enc(&subject), enc(&body)))
+        }
         SharePlatform::Teams => {
-            created.teams_url = Some(format!("https://teams.microsoft.com/share?href={}&msgText={}", enc(&url), enc(&subject)))
+            created.teams_url = Some(format!(
+                "https://teams.microsoft.com/share?href={}&msgText={}",
+                enc(&url),
+                enc(&subject)
+            ))
         }
         SharePlatform::Planner => {
             created.planner_title = Some(subject);
@@ -130,7 +141,12 @@ pub struct LinkInfo {
 }
 
 /// Share links of one action (READER), newest first.
-pub async fn list<C: ConnectionTrait>(conn: &C, viewer: &Viewer, tenant_id: i64, action_id: i64) -> AppResult<Vec<LinkInfo>> {
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    viewer: &Viewer,
+    tenant_id: i64,
+    action_id: i64,
+) -> AppResult<Vec<LinkInfo>> {
     viewer.require(tenant_id, Role::Reader)?;
     let links = share_link::Entity::find()
         .filter(share_link::Column::TenantId.eq(tenant_id))
@@ -157,9 +173,17 @@ pub async fn list<C: ConnectionTrait>(conn: &C, viewer: &Viewer, tenant_id: i64,
 }
 
 /// `revokeShareLink` (OPERATOR). Revoking twice is harmless.
-pub async fn revoke(db: &DatabaseConnection, viewer: &Viewer, id: i64, now: DateTime<Utc>) -> AppResult<share_link::Model> {
-    let txn = db.begin().await?;
-    let link = share_link::Entity::find_by_id(id).one(&txn).await?.ok_or(AppError::NotFound("share link"))?;
+pub async fn revoke(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<share_link::Model> {
+    let txn = crate::db::begin_write(db).await?;
+    let link = share_link::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("share link"))?;
     if viewer.role_on(link.tenant_id).is_none() {
         return Err(AppError::NotFound("share link"));
     }
@@ -214,7 +238,10 @@ pub async fn open(db: &DatabaseConnection, token: &str, now: DateTime<Utc>) -> A
         .and_then(|(a, c)| c.map(|c| (a, c)))
         .ok_or_else(not_found)?;
     share_link::Entity::update_many()
-        .col_expr(share_link::Column::UseCount, Expr::col(share_link::Column::UseCount).add(1))
+        .col_expr(
+            share_link::Column::UseCount,
+            Expr::col(share_link::Column::UseCount).add(1),
+        )
         .col_expr(share_link::Column::LastUsedAt, Expr::value(now))
         .filter(share_link::Column::Id.eq(link.id))
         .exec(db)
@@ -226,7 +253,11 @@ pub async fn open(db: &DatabaseConnection, token: &str, now: DateTime<Utc>) -> A
         category: control.category,
         service: control.service,
         status,
-        points_achieved: if control.deprecated { Decimal::ZERO } else { achieved_points(max, status, action.implemented, action.total) },
+        points_achieved: if control.deprecated {
+            Decimal::ZERO
+        } else {
+            achieved_points(max, status, action.implemented, action.total)
+        },
         max_points: max,
         remediation: control.remediation,
         action_url: control.action_url,

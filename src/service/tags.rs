@@ -10,8 +10,8 @@ use crate::service::workflow::{ActionRef, Resolved, resolve};
 use chrono::{DateTime, Utc};
 use entity::{action_tag, tag};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ModelTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ModelTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 
 /// Longest tag name.
@@ -22,7 +22,10 @@ pub const TAGS_PER_ACTION_MAX: u64 = 50;
 fn validate_name(name: &str) -> AppResult<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > TAG_NAME_MAX {
-        return Err(AppError::bad_input("name", format!("name must be 1 to {TAG_NAME_MAX} characters")));
+        return Err(AppError::bad_input(
+            "name",
+            format!("name must be 1 to {TAG_NAME_MAX} characters"),
+        ));
     }
     Ok(name.to_string())
 }
@@ -36,7 +39,11 @@ fn validate_color(color: &str) -> AppResult<String> {
 }
 
 /// The tenant's tags by name.
-pub async fn list<C: ConnectionTrait>(conn: &C, viewer: &Viewer, tenant_id: i64) -> AppResult<Vec<tag::Model>> {
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    viewer: &Viewer,
+    tenant_id: i64,
+) -> AppResult<Vec<tag::Model>> {
     viewer.require(tenant_id, Role::Reader)?;
     Ok(tag::Entity::find()
         .filter(tag::Column::TenantId.eq(tenant_id))
@@ -45,7 +52,12 @@ pub async fn list<C: ConnectionTrait>(conn: &C, viewer: &Viewer, tenant_id: i64)
         .await?)
 }
 
-async fn name_taken<C: ConnectionTrait>(conn: &C, tenant_id: i64, name: &str, except: Option<i64>) -> AppResult<bool> {
+async fn name_taken<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: i64,
+    name: &str,
+    except: Option<i64>,
+) -> AppResult<bool> {
     let lower = name.to_lowercase();
     Ok(tag::Entity::find()
         .filter(tag::Column::TenantId.eq(tenant_id))
@@ -56,14 +68,24 @@ async fn name_taken<C: ConnectionTrait>(conn: &C, tenant_id: i64, name: &str, ex
 }
 
 /// `createTag` (OPERATOR).
-pub async fn create(db: &DatabaseConnection, viewer: &Viewer, tenant_slug: &str, name: &str, color: Option<&str>, now: DateTime<Utc>) -> AppResult<tag::Model> {
+pub async fn create(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    tenant_slug: &str,
+    name: &str,
+    color: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<tag::Model> {
     let name = validate_name(name)?;
     let color = validate_color(color.unwrap_or("#6e7781"))?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let tenant = tenants::by_slug(&txn, viewer, tenant_slug).await?;
     viewer.require(tenant.id, Role::Operator)?;
     if name_taken(&txn, tenant.id, &name, None).await? {
-        return Err(AppError::bad_input("name", format!("a tag named {name:?} already exists")));
+        return Err(AppError::bad_input(
+            "name",
+            format!("a tag named {name:?} already exists"),
+        ));
     }
     let t = tag::ActiveModel {
         tenant_id: Set(tenant.id),
@@ -81,7 +103,10 @@ pub async fn create(db: &DatabaseConnection, viewer: &Viewer, tenant_slug: &str,
 }
 
 async fn find<C: ConnectionTrait>(conn: &C, viewer: &Viewer, id: i64) -> AppResult<tag::Model> {
-    let t = tag::Entity::find_by_id(id).one(conn).await?.ok_or(AppError::NotFound("tag"))?;
+    let t = tag::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .ok_or(AppError::NotFound("tag"))?;
     if viewer.role_on(t.tenant_id).is_none() {
         return Err(AppError::NotFound("tag"));
     }
@@ -90,15 +115,25 @@ async fn find<C: ConnectionTrait>(conn: &C, viewer: &Viewer, id: i64) -> AppResu
 }
 
 /// `updateTag`: rename and/or recolour.
-pub async fn update(db: &DatabaseConnection, viewer: &Viewer, id: i64, name: Option<&str>, color: Option<&str>, now: DateTime<Utc>) -> AppResult<tag::Model> {
+pub async fn update(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    id: i64,
+    name: Option<&str>,
+    color: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<tag::Model> {
     let name = name.map(validate_name).transpose()?;
     let color = color.map(validate_color).transpose()?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let t = find(&txn, viewer, id).await?;
     if let Some(n) = &name
         && name_taken(&txn, t.tenant_id, n, Some(t.id)).await?
     {
-        return Err(AppError::bad_input("name", format!("a tag named {n:?} already exists")));
+        return Err(AppError::bad_input(
+            "name",
+            format!("a tag named {n:?} already exists"),
+        ));
     }
     let tenant_id = t.tenant_id;
     let mut am: tag::ActiveModel = t.into();
@@ -116,10 +151,18 @@ pub async fn update(db: &DatabaseConnection, viewer: &Viewer, id: i64, name: Opt
 }
 
 /// `deleteTag`: detaches it everywhere; returns the deleted tag.
-pub async fn delete(db: &DatabaseConnection, viewer: &Viewer, id: i64, now: DateTime<Utc>) -> AppResult<tag::Model> {
-    let txn = db.begin().await?;
+pub async fn delete(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<tag::Model> {
+    let txn = crate::db::begin_write(db).await?;
     let t = find(&txn, viewer, id).await?;
-    action_tag::Entity::delete_many().filter(action_tag::Column::TagId.eq(t.id)).exec(&txn).await?;
+    action_tag::Entity::delete_many()
+        .filter(action_tag::Column::TagId.eq(t.id))
+        .exec(&txn)
+        .await?;
     t.clone().delete(&txn).await?;
     tenants::touch(&txn, t.tenant_id, now).await?;
     txn.commit().await?;
@@ -142,7 +185,7 @@ pub async fn set_on_actions(
     if tag_ids.is_empty() || tag_ids.len() > TAGS_PER_ACTION_MAX as usize {
         return Err(AppError::bad_input("tagIds", "give 1 to 50 tags"));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut resolved = Vec::new();
     for a in &actions {
         resolved.push(resolve(&txn, viewer, a, Role::Operator).await?);
@@ -170,15 +213,29 @@ pub async fn set_on_actions(
         for t in &tags {
             let has = existing.contains(&t.id);
             if attach && !has {
-                action_tag::ActiveModel { action_id: Set(r.action.id), tag_id: Set(t.id), created_at: Set(now) }
-                    .insert(&txn)
-                    .await?;
+                action_tag::ActiveModel {
+                    action_id: Set(r.action.id),
+                    tag_id: Set(t.id),
+                    created_at: Set(now),
+                }
+                .insert(&txn)
+                .await?;
             } else if !attach && has {
-                action_tag::Entity::delete_by_id((r.action.id, t.id)).exec(&txn).await?;
+                action_tag::Entity::delete_by_id((r.action.id, t.id))
+                    .exec(&txn)
+                    .await?;
             } else {
                 continue;
             }
-            let mut ev = NewEvent::new(r.tenant.id, r.action.id, if attach { EventKind::TagAdded } else { EventKind::TagRemoved });
+            let mut ev = NewEvent::new(
+                r.tenant.id,
+                r.action.id,
+                if attach {
+                    EventKind::TagAdded
+                } else {
+                    EventKind::TagRemoved
+                },
+            );
             ev.comment = Some(t.name.clone());
             ev.data = Some(serde_json::json!({ "tagId": t.id }));
             events::record(&txn, &actor, ev, now).await?;
@@ -191,7 +248,10 @@ pub async fn set_on_actions(
             if count > TAGS_PER_ACTION_MAX {
                 return Err(AppError::bad_input(
                     "tagIds",
-                    format!("action {} would have {count} tags; at most {TAGS_PER_ACTION_MAX} are allowed", r.control.id),
+                    format!(
+                        "action {} would have {count} tags; at most {TAGS_PER_ACTION_MAX} are allowed",
+                        r.control.id
+                    ),
                 ));
             }
         }

@@ -6,9 +6,9 @@ use crate::auth::{TOKEN_PREFIX, Viewer};
 use crate::domain::enums::{Role, Status};
 use crate::domain::tokens::{display_prefix, generate_secret, hash_secret};
 use crate::error::{AppError, AppResult};
+use crate::service::access;
 use chrono::{DateTime, Utc};
 use entity::types::StringList;
-use crate::service::access;
 use entity::{
     api_token, control, improvement_action, license, principal, role_grant, tenant, tenant_license,
 };
@@ -345,7 +345,10 @@ pub async fn update(
     let next = NewTenant {
         slug: current.slug.clone(),
         name: change.name.clone().unwrap_or_else(|| current.name.clone()),
-        industry: change.industry.clone().unwrap_or_else(|| current.industry.clone()),
+        industry: change
+            .industry
+            .clone()
+            .unwrap_or_else(|| current.industry.clone()),
         seat_count: change.seat_count.unwrap_or(current.seat_count),
         active_user_count: change.active_user_count.unwrap_or(current.active_user_count),
         enabled_services: services,
@@ -449,7 +452,10 @@ pub async fn set_license(
     let tenant = by_slug(db, viewer, &holding.tenant_slug).await?;
     viewer.require(tenant.id, Role::Admin)?;
     if holding.seats_purchased < 0 {
-        return Err(AppError::bad_input("seatsPurchased", "seatsPurchased cannot be negative"));
+        return Err(AppError::bad_input(
+            "seatsPurchased",
+            "seatsPurchased cannot be negative",
+        ));
     }
     if holding.seats_assigned < 0 || holding.seats_assigned > holding.seats_purchased {
         return Err(AppError::bad_input(

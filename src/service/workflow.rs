@@ -23,8 +23,8 @@ use entity::{action_event, control, device_exception, improvement_action, note, 
 use rust_decimal::Decimal;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    Set,
 };
 
 /// How a mutation names an action: by global row id, or by tenant slug and control id.
@@ -63,14 +63,28 @@ impl Resolved {
 
 /// Finds an action the caller may act on with `needed`; anything else (missing, another
 /// tenant's) is `NOT_FOUND`.
-pub async fn resolve<C: ConnectionTrait>(conn: &C, viewer: &Viewer, r: &ActionRef, needed: Role) -> AppResult<Resolved> {
+pub async fn resolve<C: ConnectionTrait>(
+    conn: &C,
+    viewer: &Viewer,
+    r: &ActionRef,
+    needed: Role,
+) -> AppResult<Resolved> {
     let found = match r {
-        ActionRef::Id(id) => improvement_action::Entity::find_by_id(*id)
-            .find_also_related(control::Entity)
-            .one(conn)
-            .await?,
-        ActionRef::Control { tenant_slug, control_id } => {
-            let Some(t) = tenant::Entity::find().filter(tenant::Column::Slug.eq(tenant_slug)).one(conn).await? else {
+        ActionRef::Id(id) => {
+            improvement_action::Entity::find_by_id(*id)
+                .find_also_related(control::Entity)
+                .one(conn)
+                .await?
+        }
+        ActionRef::Control {
+            tenant_slug,
+            control_id,
+        } => {
+            let Some(t) = tenant::Entity::find()
+                .filter(tenant::Column::Slug.eq(tenant_slug))
+                .one(conn)
+                .await?
+            else {
                 return Err(AppError::NotFound("improvement action"));
             };
             improvement_action::Entity::find()
@@ -92,13 +106,20 @@ pub async fn resolve<C: ConnectionTrait>(conn: &C, viewer: &Viewer, r: &ActionRe
         .one(conn)
         .await?
         .ok_or(AppError::NotFound("improvement action"))?;
-    Ok(Resolved { tenant, action, control })
+    Ok(Resolved {
+        tenant,
+        action,
+        control,
+    })
 }
 
 fn rule(v: RuleViolation) -> AppError {
     match v.code() {
         "BAD_USER_INPUT" => AppError::bad_input("status", v.message()),
-        code => AppError::Rule { code, message: v.message() },
+        code => AppError::Rule {
+            code,
+            message: v.message(),
+        },
     }
 }
 
@@ -178,7 +199,10 @@ fn validate_change(c: &StatusChange, r: &Resolved, now: DateTime<Utc>) -> AppRes
     if let Some(comment) = &c.comment
         && comment.chars().count() > crate::service::NOTE_MAX_CHARS
     {
-        return Err(AppError::bad_input("comment", "comment must be at most 10000 characters"));
+        return Err(AppError::bad_input(
+            "comment",
+            "comment must be at most 10000 characters",
+        ));
     }
     Ok(())
 }
@@ -193,8 +217,17 @@ async fn apply_change<C: ConnectionTrait>(
 ) -> AppResult<improvement_action::Model> {
     let before = r.status()?;
     let points_before = r.current_points()?;
-    let updated = write_action(conn, &r.action, c.status, r.action.implemented, r.action.total, c.review_by, |_| {}, now)
-        .await?;
+    let updated = write_action(
+        conn,
+        &r.action,
+        c.status,
+        r.action.implemented,
+        r.action.total,
+        c.review_by,
+        |_| {},
+        now,
+    )
+    .await?;
     let mut ev = NewEvent::new(r.tenant.id, r.action.id, kind);
     ev.status_before = Some(before);
     ev.status_after = Some(c.status);
@@ -203,7 +236,9 @@ async fn apply_change<C: ConnectionTrait>(
     ev.comment = c.comment.clone();
     ev.data = c.review_by.map(|at| serde_json::json!({ "reviewBy": at }));
     events::record(conn, actor, ev, now).await?;
-    if let (Some(body), Actor::Principal { id, .. }) = (c.comment.as_ref().filter(|b| !b.trim().is_empty()), actor) {
+    if let (Some(body), Actor::Principal { id, .. }) =
+        (c.comment.as_ref().filter(|b| !b.trim().is_empty()), actor)
+    {
         note::ActiveModel {
             tenant_id: Set(r.tenant.id),
             action_id: Set(r.action.id),
@@ -220,8 +255,13 @@ async fn apply_change<C: ConnectionTrait>(
 }
 
 /// `setActionStatus`: one user status change (OPERATOR).
-pub async fn set_status(db: &DatabaseConnection, viewer: &Viewer, c: StatusChange, now: DateTime<Utc>) -> AppResult<Resolved> {
-    let txn = db.begin().await?;
+pub async fn set_status(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    c: StatusChange,
+    now: DateTime<Utc>,
+) -> AppResult<Resolved> {
+    let txn = crate::db::begin_write(db).await?;
     let mut r = resolve(&txn, viewer, &c.action, Role::Operator).await?;
     expire_row(&txn, &mut r, now).await?;
     validate_change(&c, &r, now)?;
@@ -252,7 +292,7 @@ pub async fn bulk_set_status(
             format!("items must hold 1 to {} changes", crate::service::BULK_MAX_ITEMS),
         ));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut resolved = Vec::with_capacity(changes.len());
     let mut errors = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -262,7 +302,10 @@ pub async fn bulk_set_status(
                 if !seen.insert(r.action.id) {
                     errors.push(ItemError {
                         index,
-                        error: AppError::bad_input("action", "the same action appears twice in one bulk change"),
+                        error: AppError::bad_input(
+                            "action",
+                            "the same action appears twice in one bulk change",
+                        ),
                     });
                     continue;
                 }
@@ -273,7 +316,10 @@ pub async fn bulk_set_status(
                     Err(error) => errors.push(ItemError { index, error }),
                 }
             }
-            Err(e @ AppError::Internal(_)) => return Err(e),
+            // Authorisation failures are top-level errors (SPEC §10), not item errors.
+            Err(e @ (AppError::Internal(_) | AppError::Forbidden { .. } | AppError::Unauthenticated)) => {
+                return Err(e);
+            }
             Err(error) => errors.push(ItemError { index, error }),
         }
     }
@@ -296,8 +342,12 @@ pub async fn bulk_set_status(
 }
 
 /// The status kinds of event that changed an action's status and can be undone.
-const STATUS_EVENTS: [EventKind; 4] =
-    [EventKind::StatusChanged, EventKind::Undone, EventKind::ExceptionRecorded, EventKind::Expired];
+const STATUS_EVENTS: [EventKind; 4] = [
+    EventKind::StatusChanged,
+    EventKind::Undone,
+    EventKind::ExceptionRecorded,
+    EventKind::Expired,
+];
 
 /// `undoActionStatus`: back to the status before the last status change, as a new event.
 pub async fn undo_status(
@@ -307,22 +357,32 @@ pub async fn undo_status(
     comment: Option<String>,
     now: DateTime<Utc>,
 ) -> AppResult<Resolved> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut r = resolve(&txn, viewer, &action, Role::Operator).await?;
     expire_row(&txn, &mut r, now).await?;
     let last = action_event::Entity::find()
         .filter(action_event::Column::ActionId.eq(r.action.id))
         .filter(action_event::Column::Kind.is_in(STATUS_EVENTS.map(|k| k.as_str())))
         .filter(action_event::Column::StatusBefore.is_not_null())
-        .order_by_desc(action_event::Column::OccurredAt)
+        // By id, not time: `now` is taken before the write lock is held, so under concurrent
+        // writers the last committed change need not carry the latest timestamp.
         .order_by_desc(action_event::Column::Id)
         .one(&txn)
         .await?;
     let Some(previous) = last.and_then(|e| e.status_before) else {
-        return Err(AppError::bad_input("action", "this action has no status change to undo"));
+        return Err(AppError::bad_input(
+            "action",
+            "this action has no status change to undo",
+        ));
     };
     let previous: Status = parse(&previous, "status")?;
-    let change = StatusChange { action, status: previous, comment, review_by: None, expected_version: None };
+    let change = StatusChange {
+        action,
+        status: previous,
+        comment,
+        review_by: None,
+        expected_version: None,
+    };
     check_user_status_change(r.category()?, r.status()?, previous).map_err(rule)?;
     r.action = apply_change(&txn, &Actor::of(viewer), &change, &r, EventKind::Undone, now).await?;
     tenants::touch(&txn, r.tenant.id, now).await?;
@@ -349,18 +409,27 @@ pub async fn record_device_exception(
     input: DeviceExceptionInput,
     now: DateTime<Utc>,
 ) -> AppResult<(Resolved, device_exception::Model)> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut r = resolve(&txn, viewer, &input.action, Role::Operator).await?;
     expire_row(&txn, &mut r, now).await?;
     if r.category()? != Category::Device {
-        return Err(AppError::bad_input("action", "device exceptions apply only to actions of the DEVICE category"));
+        return Err(AppError::bad_input(
+            "action",
+            "device exceptions apply only to actions of the DEVICE category",
+        ));
     }
     let comment = input.comment.trim();
     if comment.is_empty() || comment.chars().count() > crate::service::NOTE_MAX_CHARS {
-        return Err(AppError::bad_input("comment", "comment must be 1 to 10000 characters"));
+        return Err(AppError::bad_input(
+            "comment",
+            "comment must be 1 to 10000 characters",
+        ));
     }
     if input.expires_at.is_some_and(|at| at <= now) {
-        return Err(AppError::bad_input("expiresAt", "expiresAt must be in the future"));
+        return Err(AppError::bad_input(
+            "expiresAt",
+            "expiresAt must be in the future",
+        ));
     }
     let current = r.status()?;
     if current == Status::Completed {
@@ -382,9 +451,22 @@ pub async fn record_device_exception(
     .await?;
     let new_status = exception_status(input.scope, input.justification).unwrap_or(current);
     let points_before = r.current_points()?;
-    let review_by = if new_status != current { input.expires_at } else { r.action.review_by };
-    r.action = write_action(&txn, &r.action, new_status, r.action.implemented, r.action.total, review_by, |_| {}, now)
-        .await?;
+    let review_by = if new_status != current {
+        input.expires_at
+    } else {
+        r.action.review_by
+    };
+    r.action = write_action(
+        &txn,
+        &r.action,
+        new_status,
+        r.action.implemented,
+        r.action.total,
+        review_by,
+        |_| {},
+        now,
+    )
+    .await?;
     let mut ev = NewEvent::new(r.tenant.id, r.action.id, EventKind::ExceptionRecorded);
     ev.status_before = Some(current);
     ev.status_after = Some(new_status);
@@ -416,10 +498,16 @@ pub struct ProgressInput {
 /// Validates progress numbers.
 pub fn validate_progress(implemented: i64, total: i64) -> AppResult<()> {
     if total < 0 || implemented < 0 {
-        return Err(AppError::bad_input("implemented", "implemented and total cannot be negative"));
+        return Err(AppError::bad_input(
+            "implemented",
+            "implemented and total cannot be negative",
+        ));
     }
     if implemented > total {
-        return Err(AppError::bad_input("implemented", "implemented cannot exceed total"));
+        return Err(AppError::bad_input(
+            "implemented",
+            "implemented cannot exceed total",
+        ));
     }
     Ok(())
 }
@@ -434,12 +522,22 @@ pub async fn record_progress(
 ) -> AppResult<Resolved> {
     validate_progress(input.implemented, input.total)?;
     if input.users_affected.is_some_and(|u| u < 0) {
-        return Err(AppError::bad_input("usersAffected", "usersAffected cannot be negative"));
+        return Err(AppError::bad_input(
+            "usersAffected",
+            "usersAffected cannot be negative",
+        ));
     }
-    if input.implementation_status.as_ref().is_some_and(|s| s.chars().count() > 2000) {
-        return Err(AppError::bad_input("implementationStatus", "implementationStatus must be at most 2000 characters"));
+    if input
+        .implementation_status
+        .as_ref()
+        .is_some_and(|s| s.chars().count() > 2000)
+    {
+        return Err(AppError::bad_input(
+            "implementationStatus",
+            "implementationStatus must be at most 2000 characters",
+        ));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut r = resolve(&txn, viewer, &input.action, Role::Operator).await?;
     expire_row(&txn, &mut r, now).await?;
     apply_progress(&txn, &Actor::of(viewer), &mut r, &input, now).await?;
@@ -460,7 +558,10 @@ pub async fn apply_progress<C: ConnectionTrait>(
     let before = r.status()?;
     let points_before = r.current_points()?;
     let (after, transition) = status_after_progress(before, input.implemented, input.total);
-    let text = input.implementation_status.clone().or_else(|| r.action.implementation_status.clone());
+    let text = input
+        .implementation_status
+        .clone()
+        .or_else(|| r.action.implementation_status.clone());
     let users = input.users_affected.unwrap_or(r.action.users_affected);
     let unchanged = after == before
         && input.implemented == r.action.implemented
@@ -502,7 +603,10 @@ pub async fn apply_progress<C: ConnectionTrait>(
         ProgressTransition::Completed => ev.kind = EventKind::Completed,
         ProgressTransition::Regressed => {
             ev.kind = EventKind::Regressed;
-            ev.comment = Some(format!("regressed: {} points lost", crate::domain::round2(points_before - points_after)));
+            ev.comment = Some(format!(
+                "regressed: {} points lost",
+                crate::domain::round2(points_before - points_after)
+            ));
         }
         ProgressTransition::None => {}
     }
@@ -513,20 +617,36 @@ pub async fn apply_progress<C: ConnectionTrait>(
 
 /// Returns an action whose review date has passed to `TO_ADDRESS` with an `EXPIRED` event, in
 /// the caller's transaction. A no-op for actions that are not due.
-pub async fn expire_row<C: ConnectionTrait>(conn: &C, r: &mut Resolved, now: DateTime<Utc>) -> AppResult<bool> {
+pub async fn expire_row<C: ConnectionTrait>(
+    conn: &C,
+    r: &mut Resolved,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
     if !is_expired(r.action.review_by, now) {
         return Ok(false);
     }
     let before = r.status()?;
     let points_before = r.current_points()?;
     let review_by = r.action.review_by;
-    let updated = match write_action(conn, &r.action, Status::ToAddress, r.action.implemented, r.action.total, None, |_| {}, now)
-        .await
+    let updated = match write_action(
+        conn,
+        &r.action,
+        Status::ToAddress,
+        r.action.implemented,
+        r.action.total,
+        None,
+        |_| {},
+        now,
+    )
+    .await
     {
         Ok(row) => row,
         // Someone else (another request or process) changed or expired it first: theirs stands.
         Err(AppError::Conflict(_)) => {
-            if let Some(row) = improvement_action::Entity::find_by_id(r.action.id).one(conn).await? {
+            if let Some(row) = improvement_action::Entity::find_by_id(r.action.id)
+                .one(conn)
+                .await?
+            {
                 r.action = row;
             }
             return Ok(false);
@@ -554,7 +674,11 @@ pub async fn expire_row<C: ConnectionTrait>(conn: &C, r: &mut Resolved, now: Dat
 
 /// Expires every due action of one tenant (each in its own small transaction). Returns how many
 /// expired. Called before a tenant's state is read, so answers never depend on the sweep.
-pub async fn expire_due_for_tenant(db: &DatabaseConnection, tenant_id: i64, now: DateTime<Utc>) -> AppResult<usize> {
+pub async fn expire_due_for_tenant(
+    db: &DatabaseConnection,
+    tenant_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<usize> {
     let due: Vec<(improvement_action::Model, Option<control::Model>)> = improvement_action::Entity::find()
         .filter(improvement_action::Column::TenantId.eq(tenant_id))
         .filter(improvement_action::Column::ReviewBy.lte(now))
@@ -582,10 +706,16 @@ async fn expire_rows(
     let mut count = 0;
     for (action, control) in due {
         let Some(control) = control else { continue };
-        let txn = db.begin().await?;
-        let Some(tenant) = tenant::Entity::find_by_id(action.tenant_id).one(&txn).await? else { continue };
+        let txn = crate::db::begin_write(db).await?;
+        let Some(tenant) = tenant::Entity::find_by_id(action.tenant_id).one(&txn).await? else {
+            continue;
+        };
         let tenant_id = tenant.id;
-        let mut r = Resolved { tenant, action, control };
+        let mut r = Resolved {
+            tenant,
+            action,
+            control,
+        };
         if expire_row(&txn, &mut r, now).await? {
             tenants::touch(&txn, tenant_id, now).await?;
             count += 1;

@@ -167,6 +167,15 @@ demo_test!(
                 "{}",
                 t.slug
             );
+            for status in Status::ALL {
+                let rows = actions.iter().filter(|a| a.status == status.as_str()).count() as i64;
+                assert_eq!(
+                    snapshots[89].status_counts.0.get(status.as_str()).copied(),
+                    Some(rows),
+                    "{}: yesterday's {status} count is today's",
+                    t.slug
+                );
+            }
 
             for (what, n) in [
                 (

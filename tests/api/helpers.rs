@@ -268,21 +268,19 @@ pub async fn spawn_demo_app(backend: Backend) -> (TestApp, securescore::seed::De
     (test_app, tokens)
 }
 
-/// Like [`spawn_app`], on a connection that counts every SQL statement it runs; returns the
-/// counter (for tests that guard against N+1 queries).
-pub async fn spawn_app_counting_statements(backend: Backend) -> (TestApp, std::sync::Arc<AtomicU64>) {
+/// Like [`spawn_app`], on a connection that records every SQL statement it runs; returns the
+/// log (for tests that guard against N+1 queries).
+pub async fn spawn_app_recording_statements(backend: Backend) -> (TestApp, StatementLog) {
     securescore::telemetry::init("warn");
     let (database_url, dir) = fresh_database(backend).await;
     let mut config = Config::for_database(database_url.clone());
     config.db_max_connections = 5;
     // A full page of 100 actions with nested fields is more than the default complexity allows.
     config.max_query_complexity = 1_000_000;
-    let counter = std::sync::Arc::new(AtomicU64::new(0));
+    let log = StatementLog::default();
     let mut db = securescore::db::connect(&config).await.expect("connect");
-    let seen = counter.clone();
-    db.set_metric_callback(move |_| {
-        seen.fetch_add(1, Ordering::SeqCst);
-    });
+    let seen = log.clone();
+    db.set_metric_callback(move |info| seen.push(info.statement.sql.clone()));
     let app = App::build_with_db(config, db).await.expect("app builds");
     let address = format!("http://{}", app.local_addr());
     let db = app.db().clone();
@@ -295,13 +293,40 @@ pub async fn spawn_app_counting_statements(backend: Backend) -> (TestApp, std::s
         database_url,
         _dir: dir,
     };
-    (test_app, counter)
+    (test_app, log)
+}
+
+/// The SQL statements a connection ran, in order.
+#[derive(Clone, Default)]
+pub struct StatementLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl StatementLog {
+    fn push(&self, sql: String) {
+        self.0.lock().expect("statement log lock").push(sql);
+    }
+
+    /// Forgets what was recorded so far.
+    pub fn clear(&self) {
+        self.0.lock().expect("statement log lock").clear();
+    }
+
+    /// What was recorded since the last [`StatementLog::clear`].
+    pub fn statements(&self) -> Vec<String> {
+        self.0.lock().expect("statement log lock").clone()
+    }
 }
 
 impl TestApp {
     /// Sets an action's status and progress directly in the database (a fixture: no event, no
     /// version bump, nothing else touched).
-    pub async fn set_action(&self, tenant_id: i64, control_id: &str, status: &str, implemented: i64, total: i64) {
+    pub async fn set_action(
+        &self,
+        tenant_id: i64,
+        control_id: &str,
+        status: &str,
+        implemented: i64,
+        total: i64,
+    ) {
         use entity::improvement_action as ia;
         use sea_orm::sea_query::Expr;
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -314,6 +339,9 @@ impl TestApp {
             .exec(&self.db)
             .await
             .expect("action updated");
-        assert_eq!(done.rows_affected, 1, "tenant {tenant_id} has an action for {control_id}");
+        assert_eq!(
+            done.rows_affected, 1,
+            "tenant {tenant_id} has an action for {control_id}"
+        );
     }
 }

@@ -8,3 +8,4 @@ mod demo;
 mod foundation;
 mod score;
 mod security;
+mod workflow;

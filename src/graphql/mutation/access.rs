@@ -1,10 +1,10 @@
 //! Mutations on API tokens: `createApiToken`, `revokeApiToken` (ADMIN).
 
+use crate::error::AppError;
 use crate::graphql::types::enums::Role;
 use crate::graphql::types::user_error::split;
 use crate::graphql::types::{ApiToken, UserError};
 use crate::graphql::{db, ids, viewer};
-use crate::error::AppError;
 use crate::service::access::{self, NewApiToken};
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};

@@ -8,4 +8,8 @@ mod workflow;
 
 /// All mutations.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(access::AccessMutation, tenants::TenantMutation, workflow::WorkflowMutation);
+pub struct Mutation(
+    access::AccessMutation,
+    tenants::TenantMutation,
+    workflow::WorkflowMutation,
+);

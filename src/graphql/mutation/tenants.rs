@@ -95,7 +95,11 @@ pub struct RemoveTenantLicensePayload {
 impl TenantMutation {
     /// Creates a tenant. Any authenticated principal may create one and becomes its ADMIN (an
     /// MSP onboards customers this way); creating a tenant grants nothing on other tenants.
-    async fn create_tenant(&self, ctx: &Context<'_>, input: CreateTenantInput) -> Result<CreateTenantPayload> {
+    async fn create_tenant(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateTenantInput,
+    ) -> Result<CreateTenantPayload> {
         let new = NewTenant {
             slug: input.slug,
             name: input.name,
@@ -113,7 +117,11 @@ impl TenantMutation {
     }
 
     /// Changes a tenant's settings (ADMIN).
-    async fn update_tenant(&self, ctx: &Context<'_>, input: UpdateTenantInput) -> Result<UpdateTenantPayload> {
+    async fn update_tenant(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateTenantInput,
+    ) -> Result<UpdateTenantPayload> {
         let change = TenantUpdate {
             slug: input.slug,
             name: input.name,

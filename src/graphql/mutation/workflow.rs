@@ -23,15 +23,23 @@ use std::sync::Arc;
 pub struct WorkflowMutation;
 
 /// Names one action: either `actionId`, or `tenantSlug` with `controlId`.
-fn action_ref(action_id: &Option<ID>, tenant_slug: &Option<String>, control_id: &Option<String>) -> AppResult<ActionRef> {
+fn action_ref(
+    action_id: &Option<ID>,
+    tenant_slug: &Option<String>,
+    control_id: &Option<String>,
+) -> AppResult<ActionRef> {
     match (action_id, tenant_slug, control_id) {
         (Some(id), None, None) => ids::decode_i64(id, "ImprovementAction")
             .map(ActionRef::Id)
             .ok_or(AppError::NotFound("improvement action")),
-        (None, Some(slug), Some(control)) => {
-            Ok(ActionRef::Control { tenant_slug: slug.clone(), control_id: control.clone() })
-        }
-        _ => Err(AppError::bad_input("actionId", "give either actionId, or tenantSlug and controlId")),
+        (None, Some(slug), Some(control)) => Ok(ActionRef::Control {
+            tenant_slug: slug.clone(),
+            control_id: control.clone(),
+        }),
+        _ => Err(AppError::bad_input(
+            "actionId",
+            "give either actionId, or tenantSlug and controlId",
+        )),
     }
 }
 
@@ -45,9 +53,15 @@ async fn fresh(ctx: &Context<'_>, tenant: entity::tenant::Model) -> AppResult<Ar
 }
 
 /// The changed action and the tenant's score after a change.
-async fn action_and_score(ctx: &Context<'_>, r: Resolved) -> AppResult<(Option<ImprovementAction>, SecureScore)> {
+async fn action_and_score(
+    ctx: &Context<'_>,
+    r: Resolved,
+) -> AppResult<(Option<ImprovementAction>, SecureScore)> {
     let state = fresh(ctx, r.tenant).await?;
-    Ok((ImprovementAction::new(state.clone(), r.action.id), SecureScore::new(state)))
+    Ok((
+        ImprovementAction::new(state.clone(), r.action.id),
+        SecureScore::new(state),
+    ))
 }
 
 /// Input of `setActionStatus`.
@@ -265,11 +279,18 @@ pub struct RevokeShareLinkPayload {
 }
 
 /// The payload of a note mutation: the note with its author and the action as it stands now.
-async fn note_payload(ctx: &Context<'_>, result: AppResult<entity::note::Model>) -> Result<ActionNotePayload> {
+async fn note_payload(
+    ctx: &Context<'_>,
+    result: AppResult<entity::note::Model>,
+) -> Result<ActionNotePayload> {
     use sea_orm::EntityTrait;
     let (note, user_errors) = split(result)?;
     let Some(note) = note else {
-        return Ok(ActionNotePayload { note: None, action: None, user_errors });
+        return Ok(ActionNotePayload {
+            note: None,
+            action: None,
+            user_errors,
+        });
     };
     let tenant = entity::tenant::Entity::find_by_id(note.tenant_id)
         .one(db(ctx))
@@ -277,12 +298,20 @@ async fn note_payload(ctx: &Context<'_>, result: AppResult<entity::note::Model>)
         .map_err(AppError::from)?
         .ok_or(AppError::NotFound("tenant"))?;
     let author_name = match note.author_id {
-        Some(id) => entity::principal::Entity::find_by_id(id).one(db(ctx)).await.map_err(AppError::from)?.map(|p| p.name),
+        Some(id) => entity::principal::Entity::find_by_id(id)
+            .one(db(ctx))
+            .await
+            .map_err(AppError::from)?
+            .map(|p| p.name),
         None => None,
     };
     let state = fresh(ctx, tenant).await?;
     let action = ImprovementAction::new(state, note.action_id);
-    Ok(ActionNotePayload { note: Some(Note(NoteWithAuthor { note, author_name })), action, user_errors })
+    Ok(ActionNotePayload {
+        note: Some(Note(NoteWithAuthor { note, author_name })),
+        action,
+        user_errors,
+    })
 }
 
 #[Object]
@@ -291,7 +320,11 @@ impl WorkflowMutation {
     /// actions are locked (`STATUS_LOCKED`), DEVICE actions change only through
     /// `recordDeviceException` (`DEVICE_STATUS_MANAGED_EXTERNALLY`), a stale `expectedVersion`
     /// gives `CONFLICT`.
-    async fn set_action_status(&self, ctx: &Context<'_>, input: SetActionStatusInput) -> Result<SetActionStatusPayload> {
+    async fn set_action_status(
+        &self,
+        ctx: &Context<'_>,
+        input: SetActionStatusInput,
+    ) -> Result<SetActionStatusPayload> {
         let viewer = viewer(ctx)?;
         let result = async {
             let change = workflow::StatusChange {
@@ -306,20 +339,36 @@ impl WorkflowMutation {
         .await;
         let (resolved, user_errors) = split(result)?;
         let Some(r) = resolved else {
-            return Ok(SetActionStatusPayload { action: None, score: None, user_errors });
+            return Ok(SetActionStatusPayload {
+                action: None,
+                score: None,
+                user_errors,
+            });
         };
         let (action, score) = action_and_score(ctx, r).await?;
-        Ok(SetActionStatusPayload { action, score: Some(score), user_errors })
+        Ok(SetActionStatusPayload {
+            action,
+            score: Some(score),
+            user_errors,
+        })
     }
 
     /// Sets the status of many actions in one call (OPERATOR): all or nothing. When any item
     /// fails, nothing is written and `userErrors` names each failing item by its index.
-    async fn bulk_set_action_status(&self, ctx: &Context<'_>, input: BulkSetActionStatusInput) -> Result<BulkSetActionStatusPayload> {
+    async fn bulk_set_action_status(
+        &self,
+        ctx: &Context<'_>,
+        input: BulkSetActionStatusInput,
+    ) -> Result<BulkSetActionStatusPayload> {
         let viewer = viewer(ctx)?;
         let mut changes = Vec::with_capacity(input.items.len());
         let mut user_errors = Vec::new();
         for (i, item) in input.items.into_iter().enumerate() {
-            let slug = if item.control_id.is_some() { input.tenant_slug.clone() } else { None };
+            let slug = if item.control_id.is_some() {
+                input.tenant_slug.clone()
+            } else {
+                None
+            };
             match action_ref(&item.action_id, &slug, &item.control_id) {
                 Ok(action) => changes.push(workflow::StatusChange {
                     action,
@@ -332,12 +381,20 @@ impl WorkflowMutation {
             }
         }
         if !user_errors.is_empty() {
-            return Ok(BulkSetActionStatusPayload { actions: vec![], score: None, user_errors });
+            return Ok(BulkSetActionStatusPayload {
+                actions: vec![],
+                score: None,
+                user_errors,
+            });
         }
         let outcome = workflow::bulk_set_status(db(ctx), viewer, changes, Utc::now()).await;
         let (outcome, user_errors) = split(outcome)?;
         match outcome {
-            None => Ok(BulkSetActionStatusPayload { actions: vec![], score: None, user_errors }),
+            None => Ok(BulkSetActionStatusPayload {
+                actions: vec![],
+                score: None,
+                user_errors,
+            }),
             Some(Err(items)) => Ok(BulkSetActionStatusPayload {
                 actions: vec![],
                 score: None,
@@ -359,14 +416,22 @@ impl WorkflowMutation {
                     score = Some(SecureScore::new(state.clone()));
                     actions.extend(ImprovementAction::new(state, r.action.id));
                 }
-                Ok(BulkSetActionStatusPayload { actions, score, user_errors })
+                Ok(BulkSetActionStatusPayload {
+                    actions,
+                    score,
+                    user_errors,
+                })
             }
         }
     }
 
     /// Restores the status before the action's last status change, as a new `UNDONE` event
     /// (OPERATOR).
-    async fn undo_action_status(&self, ctx: &Context<'_>, input: UndoActionStatusInput) -> Result<SetActionStatusPayload> {
+    async fn undo_action_status(
+        &self,
+        ctx: &Context<'_>,
+        input: UndoActionStatusInput,
+    ) -> Result<SetActionStatusPayload> {
         let viewer = viewer(ctx)?;
         let result = async {
             let action = action_ref(&input.action_id, &input.tenant_slug, &input.control_id)?;
@@ -375,16 +440,28 @@ impl WorkflowMutation {
         .await;
         let (resolved, user_errors) = split(result)?;
         let Some(r) = resolved else {
-            return Ok(SetActionStatusPayload { action: None, score: None, user_errors });
+            return Ok(SetActionStatusPayload {
+                action: None,
+                score: None,
+                user_errors,
+            });
         };
         let (action, score) = action_and_score(ctx, r).await?;
-        Ok(SetActionStatusPayload { action, score: Some(score), user_errors })
+        Ok(SetActionStatusPayload {
+            action,
+            score: Some(score),
+            user_errors,
+        })
     }
 
     /// Records a vulnerability-management exception on a DEVICE action (OPERATOR). `GLOBAL`
     /// sets the matching status until `expiresAt`; `DEVICE_GROUP` is recorded and leaves the
     /// status `TO_ADDRESS`.
-    async fn record_device_exception(&self, ctx: &Context<'_>, input: RecordDeviceExceptionInput) -> Result<RecordDeviceExceptionPayload> {
+    async fn record_device_exception(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordDeviceExceptionInput,
+    ) -> Result<RecordDeviceExceptionPayload> {
         let viewer = viewer(ctx)?;
         let result = async {
             let inp = workflow::DeviceExceptionInput {
@@ -399,10 +476,20 @@ impl WorkflowMutation {
         .await;
         let (done, user_errors) = split(result)?;
         let Some((r, exception)) = done else {
-            return Ok(RecordDeviceExceptionPayload { exception: None, action: None, score: None, user_errors });
+            return Ok(RecordDeviceExceptionPayload {
+                exception: None,
+                action: None,
+                score: None,
+                user_errors,
+            });
         };
         let (action, score) = action_and_score(ctx, r).await?;
-        Ok(RecordDeviceExceptionPayload { exception: Some(DeviceException(exception)), action, score: Some(score), user_errors })
+        Ok(RecordDeviceExceptionPayload {
+            exception: Some(DeviceException(exception)),
+            action,
+            score: Some(score),
+            user_errors,
+        })
     }
 
     /// Records implementation progress (OPERATOR; scanners and sync jobs). Reaching `total`
@@ -426,14 +513,26 @@ impl WorkflowMutation {
         .await;
         let (resolved, user_errors) = split(result)?;
         let Some(r) = resolved else {
-            return Ok(SetActionStatusPayload { action: None, score: None, user_errors });
+            return Ok(SetActionStatusPayload {
+                action: None,
+                score: None,
+                user_errors,
+            });
         };
         let (action, score) = action_and_score(ctx, r).await?;
-        Ok(SetActionStatusPayload { action, score: Some(score), user_errors })
+        Ok(SetActionStatusPayload {
+            action,
+            score: Some(score),
+            user_errors,
+        })
     }
 
     /// Adds a note to an action (OPERATOR).
-    async fn add_action_note(&self, ctx: &Context<'_>, input: AddActionNoteInput) -> Result<ActionNotePayload> {
+    async fn add_action_note(
+        &self,
+        ctx: &Context<'_>,
+        input: AddActionNoteInput,
+    ) -> Result<ActionNotePayload> {
         let viewer = viewer(ctx)?;
         let result = async {
             let action = action_ref(&input.action_id, &input.tenant_slug, &input.control_id)?;
@@ -444,7 +543,11 @@ impl WorkflowMutation {
     }
 
     /// Edits a note (its author, or an ADMIN).
-    async fn update_action_note(&self, ctx: &Context<'_>, input: UpdateActionNoteInput) -> Result<ActionNotePayload> {
+    async fn update_action_note(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateActionNoteInput,
+    ) -> Result<ActionNotePayload> {
         let viewer = viewer(ctx)?;
         let result = async {
             let id = global_id(&input.id, "Note", "note")?;
@@ -455,7 +558,11 @@ impl WorkflowMutation {
     }
 
     /// Deletes a note (its author, or an ADMIN); returns the deleted note.
-    async fn delete_action_note(&self, ctx: &Context<'_>, input: DeleteActionNoteInput) -> Result<ActionNotePayload> {
+    async fn delete_action_note(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteActionNoteInput,
+    ) -> Result<ActionNotePayload> {
         let viewer = viewer(ctx)?;
         let result = async {
             let id = global_id(&input.id, "Note", "note")?;
@@ -468,9 +575,20 @@ impl WorkflowMutation {
     /// Creates a tenant-scoped tag (OPERATOR).
     async fn create_tag(&self, ctx: &Context<'_>, input: CreateTagInput) -> Result<TagPayload> {
         let viewer = viewer(ctx)?;
-        let result = tags::create(db(ctx), viewer, &input.tenant_slug, &input.name, input.color.as_deref(), Utc::now()).await;
+        let result = tags::create(
+            db(ctx),
+            viewer,
+            &input.tenant_slug,
+            &input.name,
+            input.color.as_deref(),
+            Utc::now(),
+        )
+        .await;
         let (tag, user_errors) = split(result)?;
-        Ok(TagPayload { tag: tag.map(Tag), user_errors })
+        Ok(TagPayload {
+            tag: tag.map(Tag),
+            user_errors,
+        })
     }
 
     /// Renames and/or recolours a tag (OPERATOR).
@@ -478,11 +596,22 @@ impl WorkflowMutation {
         let viewer = viewer(ctx)?;
         let result = async {
             let id = global_id(&input.id, "Tag", "tag")?;
-            tags::update(db(ctx), viewer, id, input.name.as_deref(), input.color.as_deref(), Utc::now()).await
+            tags::update(
+                db(ctx),
+                viewer,
+                id,
+                input.name.as_deref(),
+                input.color.as_deref(),
+                Utc::now(),
+            )
+            .await
         }
         .await;
         let (tag, user_errors) = split(result)?;
-        Ok(TagPayload { tag: tag.map(Tag), user_errors })
+        Ok(TagPayload {
+            tag: tag.map(Tag),
+            user_errors,
+        })
     }
 
     /// Deletes a tag and detaches it from every action (OPERATOR); returns the deleted tag.
@@ -494,7 +623,10 @@ impl WorkflowMutation {
         }
         .await;
         let (tag, user_errors) = split(result)?;
-        Ok(TagPayload { tag: tag.map(Tag), user_errors })
+        Ok(TagPayload {
+            tag: tag.map(Tag),
+            user_errors,
+        })
     }
 
     /// Attaches tags to actions, all or nothing (OPERATOR; at most 50 tags per action).
@@ -503,18 +635,35 @@ impl WorkflowMutation {
     }
 
     /// Detaches tags from actions, all or nothing (OPERATOR).
-    async fn remove_action_tags(&self, ctx: &Context<'_>, input: ActionTagsInput) -> Result<ActionTagsPayload> {
+    async fn remove_action_tags(
+        &self,
+        ctx: &Context<'_>,
+        input: ActionTagsInput,
+    ) -> Result<ActionTagsPayload> {
         action_tags(ctx, input, false).await
     }
 
     /// Creates a share link to one action (OPERATOR). The token is shown only in this payload.
-    async fn create_share_link(&self, ctx: &Context<'_>, input: CreateShareLinkInput) -> Result<CreateShareLinkPayload> {
+    async fn create_share_link(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateShareLinkInput,
+    ) -> Result<CreateShareLinkPayload> {
         let viewer = viewer(ctx)?;
         let base = config(ctx).public_base_url();
         let result = async {
             let action = action_ref(&input.action_id, &input.tenant_slug, &input.control_id)?;
             let platform: d::SharePlatform = input.platform.into();
-            share::create(db(ctx), viewer, action, platform, input.expires_in_days, &base, Utc::now()).await
+            share::create(
+                db(ctx),
+                viewer,
+                action,
+                platform,
+                input.expires_in_days,
+                &base,
+                Utc::now(),
+            )
+            .await
         }
         .await;
         let (created, user_errors) = split(result)?;
@@ -534,7 +683,10 @@ impl WorkflowMutation {
             _ => None,
         };
         Ok(CreateShareLinkPayload {
-            share_link: Some(ShareLink(LinkInfo { link: c.link, creator: Some(viewer.name.clone()) })),
+            share_link: Some(ShareLink(LinkInfo {
+                link: c.link,
+                creator: Some(viewer.name.clone()),
+            })),
             token: Some(c.token),
             url: Some(c.url),
             mailto_url: c.mailto_url,
@@ -545,7 +697,11 @@ impl WorkflowMutation {
     }
 
     /// Revokes a share link (OPERATOR); the token then answers like an unknown one.
-    async fn revoke_share_link(&self, ctx: &Context<'_>, input: RevokeShareLinkInput) -> Result<RevokeShareLinkPayload> {
+    async fn revoke_share_link(
+        &self,
+        ctx: &Context<'_>,
+        input: RevokeShareLinkInput,
+    ) -> Result<RevokeShareLinkPayload> {
         let viewer = viewer(ctx)?;
         let result = async {
             let id = global_id(&input.id, "ShareLink", "share link")?;
@@ -553,7 +709,10 @@ impl WorkflowMutation {
         }
         .await;
         let (link, user_errors) = split(result)?;
-        Ok(RevokeShareLinkPayload { share_link: link.map(|link| ShareLink(LinkInfo { link, creator: None })), user_errors })
+        Ok(RevokeShareLinkPayload {
+            share_link: link.map(|link| ShareLink(LinkInfo { link, creator: None })),
+            user_errors,
+        })
     }
 }
 
@@ -562,7 +721,11 @@ fn item_error(index: usize, e: AppError) -> UserError {
     if let AppError::BadUserInput { field: f, .. } = &e {
         field.extend(f.iter().cloned());
     }
-    UserError { field, message: e.message(), code: e.code().to_string() }
+    UserError {
+        field,
+        message: e.message(),
+        code: e.code().to_string(),
+    }
 }
 
 async fn action_tags(ctx: &Context<'_>, input: ActionTagsInput, attach: bool) -> Result<ActionTagsPayload> {
@@ -588,7 +751,11 @@ async fn action_tags(ctx: &Context<'_>, input: ActionTagsInput, attach: bool) ->
         && let Some(first) = resolved.first()
     {
         let state = fresh(ctx, first.tenant.clone()).await?;
-        actions.extend(resolved.iter().filter_map(|r| ImprovementAction::new(state.clone(), r.action.id)));
+        actions.extend(
+            resolved
+                .iter()
+                .filter_map(|r| ImprovementAction::new(state.clone(), r.action.id)),
+        );
     }
     Ok(ActionTagsPayload { actions, user_errors })
 }

@@ -204,19 +204,37 @@ impl ImprovementAction {
         >,
     > {
         let args = crate::graphql::pagination::PageArgs::new(first, after, None, None)?;
-        let filter = crate::service::events::EventFilter { action_id: Some(self.a().row.id), ..Default::default() };
+        let filter = crate::service::events::EventFilter {
+            action_id: Some(self.a().row.id),
+            ..Default::default()
+        };
         let viewer = crate::graphql::viewer(ctx)?;
-        let rows = crate::service::events::list(crate::graphql::db(ctx), viewer, self.a().row.tenant_id, &filter).await?;
-        Ok(crate::graphql::pagination::paginate(rows, &args, |(event, control_id)| {
-            crate::graphql::types::workflow::ActionEvent { event, control_id }
-        }))
+        let rows =
+            crate::service::events::list(crate::graphql::db(ctx), viewer, self.a().row.tenant_id, &filter)
+                .await?;
+        Ok(crate::graphql::pagination::paginate(
+            rows,
+            &args,
+            |(event, control_id)| crate::graphql::types::workflow::ActionEvent { event, control_id },
+        ))
     }
     /// Share links to this action (never their tokens).
-    async fn share_links(&self, ctx: &Context<'_>) -> Result<Vec<crate::graphql::types::workflow::ShareLink>> {
+    async fn share_links(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<crate::graphql::types::workflow::ShareLink>> {
         let viewer = crate::graphql::viewer(ctx)?;
-        let links =
-            crate::service::share::list(crate::graphql::db(ctx), viewer, self.a().row.tenant_id, self.a().row.id).await?;
-        Ok(links.into_iter().map(crate::graphql::types::workflow::ShareLink).collect())
+        let links = crate::service::share::list(
+            crate::graphql::db(ctx),
+            viewer,
+            self.a().row.tenant_id,
+            self.a().row.id,
+        )
+        .await?;
+        Ok(links
+            .into_iter()
+            .map(crate::graphql::types::workflow::ShareLink)
+            .collect())
     }
     /// Notes on the action, newest first.
     async fn notes(&self, ctx: &Context<'_>) -> Result<Vec<Note>> {

@@ -179,7 +179,7 @@ impl From<WhatIfChangeInput> for WhatIfChange {
 /// type stays a list of one-line fields).
 pub(crate) mod resolve {
     use super::*;
-    use crate::graphql::loaders::tenant_state;
+    use crate::graphql::loaders::{loaders, tenant_state};
     use crate::graphql::pagination::{self, PageArgs, TotalCount};
     use crate::graphql::types::{ImprovementAction, SecureScore};
     use crate::graphql::{db, viewer};
@@ -230,6 +230,17 @@ pub(crate) mod resolve {
             .iter()
             .filter_map(|a| index.get(&a.row.id).copied())
             .collect();
+        let (start, end) = args.window(positions.len());
+        let page: Vec<i64> = positions[start..end]
+            .iter()
+            .map(|&i| state.actions[i].row.id)
+            .collect();
+        let look = ctx.look_ahead();
+        let wants = |field: &str| {
+            look.field("nodes").field(field).exists()
+                || look.field("edges").field("node").field(field).exists()
+        };
+        loaders(ctx)?.prime(&page, wants("tags"), wants("notes")).await?;
         Ok(pagination::paginate(positions, &args, |i| {
             ImprovementAction::at(state.clone(), i)
         }))

@@ -15,12 +15,12 @@ pub mod workflow;
 pub use access::{ApiToken, AuditEntry};
 pub use action::{ImprovementAction, Note, Tag};
 pub use catalog::{Control, License};
+pub(crate) use groups::resolve::action_node;
 pub use groups::{
     GroupBy, ImprovementActionFilterInput, ImprovementActionGroup, ImprovementActionOrderField,
     ImprovementActionOrderInput, OrderDirection, WhatIfChangeInput,
 };
 pub use score::{CategoryScore, ScoreView, SecureScore};
-pub(crate) use groups::resolve::action_node;
 pub use tenant::{Tenant, TenantLicense};
 pub use user_error::UserError;
 pub use viewer::{TenantAccess, ViewerInfo};

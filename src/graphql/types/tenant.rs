@@ -6,8 +6,8 @@ use crate::graphql::types::{
     ImprovementActionOrderInput, SecureScore, WhatIfChangeInput,
 };
 use crate::graphql::{db, ids, pagination, viewer};
-use async_graphql::connection::{Connection, Edge};
 use crate::service;
+use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::{tenant, tenant_license};
@@ -88,7 +88,11 @@ impl Tenant {
         resolve::improvement_action_groups(ctx, &self.0, group_by, filter).await
     }
     /// One improvement action by control id; `null` when the tenant has none for it.
-    async fn improvement_action(&self, ctx: &Context<'_>, control_id: String) -> Result<Option<ImprovementAction>> {
+    async fn improvement_action(
+        &self,
+        ctx: &Context<'_>,
+        control_id: String,
+    ) -> Result<Option<ImprovementAction>> {
         resolve::improvement_action(ctx, &self.0, &control_id).await
     }
     /// API tokens of the principals holding a role on this tenant, newest first, including
@@ -115,7 +119,8 @@ impl Tenant {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
-    ) -> Result<Connection<String, crate::graphql::types::workflow::ActionEvent, pagination::TotalCount>> {
+    ) -> Result<Connection<String, crate::graphql::types::workflow::ActionEvent, pagination::TotalCount>>
+    {
         let args = pagination::PageArgs::new(first, after, last, before)?;
         let f = filter.unwrap_or_default();
         let filter = service::events::EventFilter {

@@ -1,7 +1,9 @@
 //! Types of the workflow: share links, action events and device exceptions.
 
 use crate::graphql::ids;
-use crate::graphql::types::enums::{Category, EventKind, ExceptionJustification, ExceptionScope, SharePlatform, Status};
+use crate::graphql::types::enums::{
+    Category, EventKind, ExceptionJustification, ExceptionScope, SharePlatform, Status,
+};
 use crate::graphql::types::present;
 use crate::service::share::{LinkInfo, SharedView};
 use crate::service::state::parse;
@@ -134,10 +136,14 @@ impl ActionEvent {
         status_of(&self.event.status_after)
     }
     async fn points_before(&self) -> Option<f64> {
-        self.event.points_before.map(|p| present(crate::domain::from_storage(p)))
+        self.event
+            .points_before
+            .map(|p| present(crate::domain::from_storage(p)))
     }
     async fn points_after(&self) -> Option<f64> {
-        self.event.points_after.map(|p| present(crate::domain::from_storage(p)))
+        self.event
+            .points_after
+            .map(|p| present(crate::domain::from_storage(p)))
     }
     /// `pointsAfter − pointsBefore` (negative for regressions).
     async fn points_delta(&self) -> Option<f64> {
@@ -167,7 +173,10 @@ impl DeviceException {
         Ok(parse::<crate::domain::enums::ExceptionScope>(&self.0.scope, "scope")?.into())
     }
     async fn justification(&self) -> Result<ExceptionJustification> {
-        Ok(parse::<crate::domain::enums::ExceptionJustification>(&self.0.justification, "justification")?.into())
+        Ok(
+            parse::<crate::domain::enums::ExceptionJustification>(&self.0.justification, "justification")?
+                .into(),
+        )
     }
     async fn comment(&self) -> &str {
         &self.0.comment
