@@ -567,7 +567,14 @@ fn plan_history(p: &mut Plan, clock: &Clock, rng: &mut StdRng) {
             }
         }
         Status::ToAddress | Status::Planned => {
-            let zero = if p.status == Status::ToAddress { 0.35 } else { 0.5 };
+            // Nobody rolls out a product they hold no licence for.
+            let zero = if !p.scored.licensed {
+                1.0
+            } else if p.status == Status::ToAddress {
+                0.35
+            } else {
+                0.5
+            };
             p.implemented = if rng.random_bool(zero) {
                 0
             } else {
