@@ -64,6 +64,24 @@ async fn action_and_score(
     ))
 }
 
+/// The payload of a change that leaves one action with a new state.
+async fn status_payload(ctx: &Context<'_>, result: AppResult<Resolved>) -> Result<SetActionStatusPayload> {
+    let (resolved, user_errors) = split(result)?;
+    let Some(r) = resolved else {
+        return Ok(SetActionStatusPayload {
+            action: None,
+            score: None,
+            user_errors,
+        });
+    };
+    let (action, score) = action_and_score(ctx, r).await?;
+    Ok(SetActionStatusPayload {
+        action,
+        score: Some(score),
+        user_errors,
+    })
+}
+
 /// Input of `setActionStatus`.
 #[derive(InputObject)]
 pub struct SetActionStatusInput {
@@ -337,20 +355,7 @@ impl WorkflowMutation {
             workflow::set_status(db(ctx), viewer, change, Utc::now()).await
         }
         .await;
-        let (resolved, user_errors) = split(result)?;
-        let Some(r) = resolved else {
-            return Ok(SetActionStatusPayload {
-                action: None,
-                score: None,
-                user_errors,
-            });
-        };
-        let (action, score) = action_and_score(ctx, r).await?;
-        Ok(SetActionStatusPayload {
-            action,
-            score: Some(score),
-            user_errors,
-        })
+        status_payload(ctx, result).await
     }
 
     /// Sets the status of many actions in one call (OPERATOR): all or nothing. When any item
@@ -438,20 +443,7 @@ impl WorkflowMutation {
             workflow::undo_status(db(ctx), viewer, action, input.comment, Utc::now()).await
         }
         .await;
-        let (resolved, user_errors) = split(result)?;
-        let Some(r) = resolved else {
-            return Ok(SetActionStatusPayload {
-                action: None,
-                score: None,
-                user_errors,
-            });
-        };
-        let (action, score) = action_and_score(ctx, r).await?;
-        Ok(SetActionStatusPayload {
-            action,
-            score: Some(score),
-            user_errors,
-        })
+        status_payload(ctx, result).await
     }
 
     /// Records a vulnerability-management exception on a DEVICE action (OPERATOR). `GLOBAL`
@@ -511,20 +503,7 @@ impl WorkflowMutation {
             workflow::record_progress(db(ctx), viewer, inp, Utc::now()).await
         }
         .await;
-        let (resolved, user_errors) = split(result)?;
-        let Some(r) = resolved else {
-            return Ok(SetActionStatusPayload {
-                action: None,
-                score: None,
-                user_errors,
-            });
-        };
-        let (action, score) = action_and_score(ctx, r).await?;
-        Ok(SetActionStatusPayload {
-            action,
-            score: Some(score),
-            user_errors,
-        })
+        status_payload(ctx, result).await
     }
 
     /// Adds a note to an action (OPERATOR).
