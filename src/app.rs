@@ -12,12 +12,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// Principals whose grants a server keeps in memory (a few hundred bytes each, plus 16 bytes per
+/// grant).
+const GRANTS_CACHE_PRINCIPALS: usize = 10_000;
+
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
     pub schema: AppSchema,
+    /// Principals' role grants kept between requests (validated on each; see `auth`).
+    pub grants: Arc<crate::auth::GrantsCache>,
 }
 
 /// A built server: database ready, listener bound.
@@ -26,6 +32,8 @@ pub struct App {
     state: AppState,
     /// Tokens printed for the demo tenant when this start seeded demo data.
     pub demo_tokens: Option<seed::DemoTokens>,
+    /// Feeds committed changes to the subscriptions; stops when the app is dropped.
+    watcher: crate::service::notify::Watcher,
 }
 
 impl App {
@@ -52,12 +60,24 @@ impl App {
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("cannot listen on LISTEN_ADDR {}", config.listen_addr))?;
+        // Listening before the app is returned: a change committed once `build` returns reaches
+        // the subscriptions of this app.
+        let (hub, watcher) = crate::service::notify::start(&db)
+            .await
+            .context("starting the change watcher failed")?;
+        crate::metrics::init();
         let config = Arc::new(config);
-        let schema = graphql::build_schema(db.clone(), config.clone());
+        let schema = graphql::build_schema(db.clone(), config.clone(), hub);
         Ok(App {
             listener,
-            state: AppState { db, config, schema },
+            state: AppState {
+                db,
+                config,
+                schema,
+                grants: Arc::new(crate::auth::GrantsCache::new(GRANTS_CACHE_PRINCIPALS)),
+            },
             demo_tokens,
+            watcher,
         })
     }
 
@@ -81,6 +101,17 @@ impl App {
             self.state.db.clone(),
             std::time::Duration::from_secs(60),
         );
+        let graph_sync = crate::service::graph_sync::spawn(self.state.db.clone(), &self.state.config);
+        // Snapshots of the days that ended; the job's lease makes it safe to run in every process.
+        let snapshots = (self.state.config.snapshot_interval_secs > 0).then(|| {
+            crate::service::snapshots::spawn_snapshot_job(
+                self.state.db.clone(),
+                std::time::Duration::from_secs(self.state.config.snapshot_interval_secs),
+                self.state.config.snapshot_retention_days,
+            )
+        });
+        let upkeep = crate::metrics::spawn_upkeep();
+        let watcher = self.watcher;
         let router = http::router(self.state);
         let result = axum::serve(
             self.listener,
@@ -90,6 +121,14 @@ impl App {
         .await
         .context("server error");
         sweep.abort();
+        if let Some(task) = snapshots {
+            task.abort();
+        }
+        upkeep.abort();
+        drop(watcher);
+        if let Some(task) = graph_sync {
+            task.abort();
+        }
         result
     }
 

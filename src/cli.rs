@@ -1,8 +1,10 @@
 //! Command-line subcommands besides `serve`.
 
-use crate::config::{Config, CreateTenantArgs};
+use crate::config::{Config, CreateTenantArgs, ImportGraphArgs, SeedScaleArgs, SnapshotArgs};
 use crate::domain::enums::Role;
 use crate::error::AppError;
+use crate::service::graph_import::{self, ImportDocuments, Importer};
+use crate::service::snapshots;
 use crate::service::tenants::{self, NewTenant};
 use crate::{db, seed};
 use anyhow::Context;
@@ -47,10 +49,152 @@ pub async fn create_tenant(config: Config, args: CreateTenantArgs) -> anyhow::Re
     Ok(())
 }
 
+/// `securescore snapshot`: snapshot one past day (default yesterday) or backfill a range, then
+/// print what was written. Existing snapshots (computed or imported) are kept.
+pub async fn snapshot(config: Config, args: SnapshotArgs) -> anyhow::Result<()> {
+    let db = db::connect(&config).await?;
+    db::migrate(&db).await?;
+    let now = chrono::Utc::now();
+    let yesterday = now.date_naive() - chrono::Days::new(1);
+    let reports = match args.backfill_from {
+        Some(from) => snapshots::backfill(&db, from, args.to.unwrap_or(yesterday), now)
+            .await
+            .map_err(into_anyhow)?,
+        None => vec![
+            snapshots::snapshot_day(&db, args.date.unwrap_or(yesterday), now)
+                .await
+                .map_err(into_anyhow)?,
+        ],
+    };
+    for r in &reports {
+        println!(
+            "{}: {} snapshot(s) written, {} already present{}",
+            r.day,
+            r.written,
+            r.existing,
+            if r.aggregated { ", cohort aggregates updated" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+/// `securescore seed-scale`: the load-test data set (see `seed::scale`).
+pub async fn seed_scale(config: Config, args: SeedScaleArgs) -> anyhow::Result<()> {
+    let db = db::connect(&config).await?;
+    db::migrate(&db).await?;
+    seed::catalog::load(&db).await?;
+    let opts = seed::scale::ScaleOptions {
+        tenants: args.tenants,
+        controls: args.controls,
+        days: args.days,
+        seed: args.seed,
+        tokens_file: args.tokens_file,
+    };
+    let r = seed::scale::seed(&db, &opts, chrono::Utc::now()).await?;
+    println!(
+        "seeded {} tenants ({}…) × {} controls: {} actions, {} snapshots in {:.1} s",
+        r.tenants,
+        r.first_slug,
+        r.controls,
+        r.actions,
+        r.snapshots,
+        r.elapsed.as_secs_f64()
+    );
+    println!("MSP token (OPERATOR on every scale tenant; shown once): {}", r.msp_token);
+    Ok(())
+}
+
 /// Keeps the cause chain of internal errors and the message of user errors.
 fn into_anyhow(err: AppError) -> anyhow::Error {
     match err {
         AppError::Internal(cause) => cause,
         other => anyhow::anyhow!(other.message()),
+    }
+}
+
+/// Reads one import file, refusing files above the import limit before reading them.
+fn read_document(path: &std::path::Path, field: &str, max_bytes: usize) -> anyhow::Result<serde_json::Value> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {field} file {}", path.display()))?
+        .len();
+    if len > max_bytes as u64 {
+        anyhow::bail!(
+            "{field} file {} is {len} bytes; at most {max_bytes} are accepted (IMPORT_MAX_BYTES)",
+            path.display()
+        );
+    }
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read {field} file {}", path.display()))?;
+    graph_import::parse_json(&bytes, field)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))
+}
+
+/// `securescore import-graph`: imports Graph exports from files as the system (whoever can run
+/// the server's CLI against its database is trusted like the server itself).
+pub async fn import_graph(config: Config, args: ImportGraphArgs) -> anyhow::Result<()> {
+    let max = config.import_max_bytes;
+    let secure_scores = read_document(&args.scores, "secureScores", max)?;
+    let control_profiles = args
+        .profiles
+        .iter()
+        .map(|p| read_document(p, "controlProfiles", max))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let db = db::connect(&config).await?;
+    db::migrate(&db).await?;
+    seed::catalog::load(&db).await?;
+    let docs = ImportDocuments {
+        secure_scores,
+        control_profiles,
+    };
+    let report = graph_import::import(
+        &db,
+        Importer::System,
+        &args.tenant,
+        &docs,
+        max,
+        args.dry_run,
+        chrono::Utc::now(),
+    )
+    .await
+    .map_err(into_anyhow)?;
+    print_report(&args.tenant, &report);
+    Ok(())
+}
+
+fn print_report(slug: &str, r: &graph_import::ImportReport) {
+    let verb = if r.dry_run { "would import" } else { "imported" };
+    println!(
+        "{verb} into {slug}: {} daily records, {} profiles{}",
+        r.records,
+        r.profiles,
+        if r.changed() { "" } else { " (nothing changed)" }
+    );
+    println!(
+        "controls: {} created, {} updated; actions: {} created, {} updated; notes: {}; snapshots: {}; benchmarks: {}; events: {}",
+        r.controls_created,
+        r.controls_updated,
+        r.actions_created,
+        r.actions_updated,
+        r.notes_added,
+        r.snapshots_written,
+        r.benchmarks_written,
+        r.events_written
+    );
+    for g in &r.gaps {
+        println!("gap: {}: {}", g.control_id, g.message);
+    }
+    for d in &r.discrepancies {
+        println!(
+            "discrepancy {}: vendor {}/{} vs recomputed {}/{} (Σ controlScores {})",
+            d.day,
+            crate::domain::round2(d.vendor_current_score),
+            crate::domain::round2(d.vendor_max_score),
+            crate::domain::round2(d.recomputed_current),
+            crate::domain::round2(d.recomputed_max),
+            crate::domain::round2(d.control_scores_sum)
+        );
+    }
+    for w in &r.warnings {
+        println!("warning: {w}");
     }
 }

@@ -29,6 +29,47 @@ pub enum Command {
     Migrate,
     /// Create a tenant and a first admin token for it, print the token and exit.
     CreateTenant(CreateTenantArgs),
+    /// Write daily score snapshots (and cohort aggregates) for a past day or a range of days.
+    Snapshot(SnapshotArgs),
+    /// Import Microsoft Graph Secure Score exports (files) into a tenant and print the report.
+    ImportGraph(ImportGraphArgs),
+    /// Seed a large synthetic data set for load tests (tenants × controls × days of history) and
+    /// print the token of an MSP principal holding OPERATOR on every tenant.
+    SeedScale(SeedScaleArgs),
+}
+
+/// Arguments of `securescore seed-scale`.
+#[derive(Debug, Args)]
+pub struct SeedScaleArgs {
+    /// Number of tenants (`scale-00001` …).
+    #[arg(long, default_value_t = 1000)]
+    pub tenants: usize,
+    /// Controls (and actions) per tenant: the catalog plus synthetic controls up to this count.
+    #[arg(long, default_value_t = 250)]
+    pub controls: usize,
+    /// Days of daily score snapshots before today.
+    #[arg(long, default_value_t = 90)]
+    pub days: u32,
+    /// Seed of the random generator (the same seed gives the same data).
+    #[arg(long, default_value_t = 8)]
+    pub seed: u64,
+    /// Also write the MSP token to this file (mode 0600).
+    #[arg(long)]
+    pub tokens_file: Option<PathBuf>,
+}
+
+/// Arguments of `securescore snapshot`. Without options: yesterday (today is always served live).
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// The past UTC day to snapshot (YYYY-MM-DD); defaults to yesterday.
+    #[arg(long, conflicts_with = "backfill_from")]
+    pub date: Option<chrono::NaiveDate>,
+    /// Backfill every day from this one (YYYY-MM-DD), reconstructing each from the event log.
+    #[arg(long)]
+    pub backfill_from: Option<chrono::NaiveDate>,
+    /// Last day of a backfill (inclusive); defaults to yesterday.
+    #[arg(long, requires = "backfill_from")]
+    pub to: Option<chrono::NaiveDate>,
 }
 
 /// Arguments of `securescore create-tenant`.
@@ -56,6 +97,23 @@ pub struct CreateTenantArgs {
     /// Name of the admin principal that owns the token.
     #[arg(long, default_value = "admin")]
     pub admin_name: String,
+}
+
+/// Arguments of `securescore import-graph`.
+#[derive(Debug, Args)]
+pub struct ImportGraphArgs {
+    /// Slug of the tenant to import into.
+    #[arg(long)]
+    pub tenant: String,
+    /// The body of `GET /security/secureScores` saved as a file.
+    #[arg(long)]
+    pub scores: PathBuf,
+    /// Pages of `GET /security/secureScoreControlProfiles` saved as files (repeatable).
+    #[arg(long = "profiles", num_args = 1..)]
+    pub profiles: Vec<PathBuf>,
+    /// Report what would change without writing anything.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Server configuration.
@@ -89,6 +147,11 @@ pub struct Config {
     /// Maximum database connections in the pool.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+
+    /// Tenants whose computed state each server process keeps in memory (validated against the
+    /// database on every use; least recently used evicted; 0 disables the cache).
+    #[arg(long, env = "STATE_CACHE_TENANTS", default_value_t = 1000)]
+    pub state_cache_tenants: usize,
 
     /// Maximum request body size in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1_048_576)]
@@ -136,6 +199,45 @@ pub struct Config {
     /// hashes are stored; later starts print it again.
     #[arg(long, env = "DEMO_TOKENS_FILE", default_value = "securescore-demo-tokens.txt")]
     pub demo_tokens_file: PathBuf,
+
+    /// Days of daily snapshots (and cohort aggregates) kept; the snapshot job deletes older ones.
+    #[arg(long, env = "SNAPSHOT_RETENTION_DAYS", default_value_t = 400)]
+    pub snapshot_retention_days: u32,
+
+    /// Seconds between runs of the snapshot job (each run snapshots the days that ended and are
+    /// not done yet; several server processes coordinate through the database); 0 turns it off.
+    #[arg(long, env = "SNAPSHOT_INTERVAL_SECS", default_value_t = 600)]
+    pub snapshot_interval_secs: u64,
+
+    /// Fewest tenants (besides the asker) a comparison cohort needs to be answered.
+    #[arg(long, env = "COHORT_MIN_SIZE", default_value_t = 5)]
+    pub cohort_min_size: usize,
+
+    /// Largest Microsoft Graph import accepted, in bytes (both documents together). Checked by
+    /// the import itself, so it also holds for the CLI and when MAX_BODY_BYTES is larger.
+    #[arg(long, env = "IMPORT_MAX_BYTES", default_value_t = 16 * 1_048_576)]
+    pub import_max_bytes: usize,
+
+    /// Base URL of Microsoft Graph for the scheduled sync.
+    #[arg(
+        long,
+        env = "GRAPH_BASE_URL",
+        default_value = "https://graph.microsoft.com/v1.0"
+    )]
+    pub graph_base_url: String,
+
+    /// OAuth2 token endpoint for the scheduled sync; `{tenant}` is replaced by the Azure tenant id.
+    #[arg(
+        long,
+        env = "GRAPH_TOKEN_URL",
+        default_value = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
+    )]
+    pub graph_token_url: String,
+
+    /// Seconds between scheduled Graph syncs of the tenants that enabled one; 0 turns the
+    /// background task off.
+    #[arg(long, env = "GRAPH_SYNC_INTERVAL_SECS", default_value_t = 86_400)]
+    pub graph_sync_interval_secs: u64,
 }
 
 impl Config {
@@ -174,16 +276,36 @@ impl Config {
         if self.max_batch == 0 || self.max_document_bytes == 0 {
             return Err("MAX_BATCH and MAX_DOCUMENT_BYTES must be at least 1".into());
         }
+        if self.snapshot_retention_days < 2 {
+            return Err("SNAPSHOT_RETENTION_DAYS must be at least 2".into());
+        }
+        if self.cohort_min_size == 0 {
+            return Err("COHORT_MIN_SIZE must be at least 1".into());
+        }
+        if self.import_max_bytes < 1024 {
+            return Err("IMPORT_MAX_BYTES must be at least 1024".into());
+        }
+        for (name, url) in [
+            ("GRAPH_BASE_URL", &self.graph_base_url),
+            ("GRAPH_TOKEN_URL", &self.graph_token_url),
+        ] {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("{name} must be an http(s) URL (got {url})"));
+            }
+        }
         Ok(())
     }
 
-    /// A configuration for tests and tools: the defaults with another database and port 0.
+    /// A configuration for tests and tools: the defaults with another database, port 0, no demo
+    /// and no background snapshot job.
     pub fn for_database(database_url: impl Into<String>) -> Self {
         let cli = Cli::parse_from(["securescore"]);
         Config {
             database_url: database_url.into(),
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             seed_demo: false,
+            // Tests drive the snapshot job with explicit dates; a timer racing them would not help.
+            snapshot_interval_secs: 0,
             ..cli.config
         }
     }
@@ -222,6 +344,7 @@ impl fmt::Debug for Config {
             .field("log_filter", &self.log_filter)
             .field("seed_demo", &self.seed_demo)
             .field("db_max_connections", &self.db_max_connections)
+            .field("state_cache_tenants", &self.state_cache_tenants)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_query_depth", &self.max_query_depth)
             .field("max_query_complexity", &self.max_query_complexity)
@@ -233,6 +356,13 @@ impl fmt::Debug for Config {
             .field("allow_introspection", &self.allow_introspection)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("rate_limit_burst", &self.rate_limit_burst)
+            .field("snapshot_retention_days", &self.snapshot_retention_days)
+            .field("snapshot_interval_secs", &self.snapshot_interval_secs)
+            .field("cohort_min_size", &self.cohort_min_size)
+            .field("import_max_bytes", &self.import_max_bytes)
+            .field("graph_base_url", &self.graph_base_url)
+            .field("graph_token_url", &self.graph_token_url)
+            .field("graph_sync_interval_secs", &self.graph_sync_interval_secs)
             .finish()
     }
 }

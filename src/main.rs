@@ -17,6 +17,9 @@ async fn main() -> ExitCode {
         Command::Serve => securescore::app::serve(cli.config).await,
         Command::Migrate => securescore::cli::migrate(cli.config).await,
         Command::CreateTenant(args) => securescore::cli::create_tenant(cli.config, args).await,
+        Command::Snapshot(args) => securescore::cli::snapshot(cli.config, args).await,
+        Command::ImportGraph(args) => securescore::cli::import_graph(cli.config, args).await,
+        Command::SeedScale(args) => securescore::cli::seed_scale(cli.config, args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,8 @@ pub struct Model {
     pub name: String,
     pub kind: String,
     pub created_at: DateTimeUtc,
+    /// Bumped whenever one of the principal's role grants changes (lets servers cache grants).
+    pub grants_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

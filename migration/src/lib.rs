@@ -11,6 +11,9 @@ mod m20261127_000001_catalog;
 mod m20261127_000002_tenants_and_access;
 mod m20261127_000003_actions;
 mod m20261127_000004_history;
+mod m20261128_000005_history_jobs;
+mod m20261128_000006_graph_sync;
+mod m20261129_000007_principal_grants_version;
 mod util;
 
 pub struct Migrator;
@@ -23,6 +26,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_tenants_and_access::Migration),
             Box::new(m20261127_000003_actions::Migration),
             Box::new(m20261127_000004_history::Migration),
+            Box::new(m20261128_000005_history_jobs::Migration),
+            Box::new(m20261128_000006_graph_sync::Migration),
+            Box::new(m20261129_000007_principal_grants_version::Migration),
         ]
     }
 }

@@ -11,13 +11,17 @@
 //! - [`licensing`]: whether an action is licensed and the seat shortfall.
 //! - [`cohort`]: seat bands, cohort statistics and k-anonymity.
 //! - [`goals`]: trends, projections and score zones.
+//! - [`leave_one_out`]: cohort summaries that exclude one member in constant time.
+//! - [`replay`]: an action's past state from its current row and newer events.
 //! - [`tokens`]: API token and share-link secrets.
 
 pub mod cohort;
 pub mod enums;
 pub mod goals;
+pub mod leave_one_out;
 pub mod licensing;
 pub mod ranking;
+pub mod replay;
 pub mod rules;
 pub mod scoring;
 pub mod tokens;

@@ -3,9 +3,11 @@
 //! per-request cache of tenant states, so `secureScore`, `improvementActions` and the rest of one
 //! query share a single load of the tenant.
 //!
-//! Everything here is created per request (`RequestContext::attach`) and dropped with it: nothing
-//! is cached across requests, so every request sees every committed change. The loaders are only
-//! given action ids taken from a tenant state the viewer was allowed to load.
+//! Everything here is created per request (`RequestContext::attach`) and dropped with it. Across
+//! requests only computed tenant states are reused, through `service::state_cache`, which
+//! validates each against the database in the request, so every request sees every committed
+//! change. The loaders are only given action ids taken from a tenant state the viewer was
+//! allowed to load.
 //!
 //! The loaders cache within the request, and a list resolver primes them with all the ids of its
 //! page at once ([`RequestLoaders::prime`]). Batching by the loader's short delay alone depends on
@@ -16,6 +18,7 @@ use crate::auth::Viewer;
 use crate::error::AppError;
 use crate::service::actions::{self, NoteWithAuthor};
 use crate::service::state::TenantState;
+use crate::service::state_cache::StateCache;
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::{tag, tenant};
@@ -79,6 +82,7 @@ impl TenantStateCache {
         db: &DatabaseConnection,
         viewer: &Viewer,
         tenant: &tenant::Model,
+        shared: Option<&StateCache>,
     ) -> Result<Arc<TenantState>, AppError> {
         let mut states = self.states.lock().await;
         if let Some(s) = states.get(&tenant.id)
@@ -87,7 +91,13 @@ impl TenantStateCache {
             viewer.require(tenant.id, crate::domain::enums::Role::Reader)?;
             return Ok(s.clone());
         }
-        let state = Arc::new(actions::tenant_state(db, viewer, tenant.clone(), chrono::Utc::now()).await?);
+        let state = match shared {
+            Some(cache) => {
+                viewer.require(tenant.id, crate::domain::enums::Role::Reader)?;
+                cache.get_or_load(db, tenant, chrono::Utc::now()).await?
+            }
+            None => Arc::new(actions::tenant_state(db, viewer, tenant.clone(), chrono::Utc::now()).await?),
+        };
         states.insert(tenant.id, state.clone());
         Ok(state)
     }
@@ -148,6 +158,11 @@ pub async fn tenant_state(ctx: &Context<'_>, tenant: &tenant::Model) -> Result<A
     let viewer = super::viewer(ctx)?;
     loaders(ctx)?
         .states
-        .get_or_load(super::db(ctx), viewer, tenant)
+        .get_or_load(
+            super::db(ctx),
+            viewer,
+            tenant,
+            ctx.data_opt::<Arc<StateCache>>().map(Arc::as_ref),
+        )
         .await
 }

@@ -1,5 +1,6 @@
-//! The GraphQL schema: assembled from parts by area (`query`, `mutation`), per-request context
-//! (viewer, request id, loaders), Relay ids and the playground page.
+//! The GraphQL schema: assembled from parts by area (`query`, `mutation`, `subscription`),
+//! per-request context (viewer, request id, loaders) and Relay ids. The playground page lives in
+//! `http::playground`.
 
 pub mod ids;
 mod limits;
@@ -7,29 +8,40 @@ pub mod loaders;
 pub mod mutation;
 pub mod pagination;
 mod query;
+mod request_metrics;
+pub mod subscription;
 pub mod types;
 
 use crate::app::AppState;
 use crate::auth::Viewer;
 use crate::config::Config;
 use crate::error::AppError;
-use async_graphql::{Context, EmptySubscription, Schema};
+use async_graphql::{Context, Schema};
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
 pub use mutation::Mutation;
 pub use query::Query;
+pub use subscription::Subscription;
 
 /// The schema type served by the HTTP layer.
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// Builds the schema with its limits and long-lived data.
-pub fn build_schema(db: DatabaseConnection, config: Arc<Config>) -> AppSchema {
-    let builder = Schema::build(Query, Mutation::default(), EmptySubscription)
+pub fn build_schema(
+    db: DatabaseConnection,
+    config: Arc<Config>,
+    hub: crate::service::notify::Hub,
+) -> AppSchema {
+    let builder = Schema::build(Query, Mutation::default(), Subscription)
         .data(db)
+        .data(hub)
+        // One per server instance (not a global): tests run several servers in one process.
+        .data(Arc::new(crate::service::state_cache::StateCache::new(config.state_cache_tenants)))
         .limit_depth(config.max_query_depth)
         .limit_complexity(config.max_query_complexity)
         .extension(limits::Limits::new(&config))
+        .extension(request_metrics::RequestMetrics)
         // "Did you mean …?" hints would map the schema for anyone probing it, authenticated or
         // not; introspection (when allowed) is the deliberate way to learn it.
         .disable_suggestions();
@@ -43,7 +55,7 @@ pub fn build_schema(db: DatabaseConnection, config: Arc<Config>) -> AppSchema {
 
 /// The schema without data, for printing the SDL.
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation::default(), EmptySubscription)
+    Schema::build(Query, Mutation::default(), Subscription)
         .finish()
         .sdl()
 }
@@ -100,12 +112,4 @@ pub fn db<'a>(ctx: &'a Context<'_>) -> &'a DatabaseConnection {
 /// The configuration.
 pub fn config<'a>(ctx: &'a Context<'_>) -> &'a Config {
     ctx.data_unchecked::<Arc<Config>>()
-}
-
-/// The playground page (GraphiQL) with the endpoint pre-filled.
-pub fn playground_html() -> String {
-    async_graphql::http::GraphiQLSource::build()
-        .endpoint("/graphql")
-        .title("securescore playground")
-        .finish()
 }

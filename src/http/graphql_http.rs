@@ -8,16 +8,17 @@
 //! the per-token rate limit live in `graphql::limits`; a `RATE_LIMITED` answer becomes HTTP 429
 //! with `Retry-After` here.
 
+use super::playground;
 use crate::app::AppState;
 use crate::auth::{self, Viewer};
-use crate::graphql::{RequestContext, playground_html};
+use crate::graphql::RequestContext;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::{ACCEPT, ALLOW, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
@@ -38,23 +39,47 @@ impl MediaType {
     }
 }
 
-/// Picks the response media type from `Accept`; `None` when nothing acceptable is offered.
+/// Picks the response media type from `Accept` by quality (`q`), the way the GraphQL-over-HTTP
+/// reference server does: `application/graphql-response+json` when the client names it, and
+/// `application/json` for `application/json`, `application/*` and `*/*` — the spec keeps
+/// `application/json` the default for legacy clients until its watershed. A range that asks for
+/// a charset other than UTF-8 or has `q=0` is not acceptable. `None` when nothing acceptable is
+/// offered (HTTP 406).
 fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     let Some(accept) = headers.get(ACCEPT).and_then(|v| v.to_str().ok()) else {
-        // The spec asks servers to treat a missing Accept like `application/json` for legacy
-        // clients.
+        // A missing Accept is treated like `application/json`, as the spec asks.
         return Some(MediaType::Json);
     };
-    let mut fallback = None;
-    for part in accept.split(',') {
-        let media = part.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        match media.as_str() {
-            GRAPHQL_RESPONSE_JSON | "application/*" | "*/*" => return Some(MediaType::GraphqlResponseJson),
-            APPLICATION_JSON => fallback = Some(MediaType::Json),
-            _ => {}
+    let mut best: Option<(f32, u8, MediaType)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let mut quality = 1.0_f32;
+        let mut utf8 = true;
+        for param in parts {
+            let (name, value) = param.split_once('=').unwrap_or((param, ""));
+            let value = value.trim().trim_matches('"').to_ascii_lowercase();
+            match name.trim().to_ascii_lowercase().as_str() {
+                "q" => quality = value.parse().unwrap_or(0.0),
+                "charset" => utf8 = value == "utf-8" || value == "utf8",
+                _ => {}
+            }
+        }
+        // The rank breaks ties between equal qualities: a type named exactly beats a wildcard.
+        let (rank, chosen) = match media.as_str() {
+            GRAPHQL_RESPONSE_JSON => (3, MediaType::GraphqlResponseJson),
+            APPLICATION_JSON => (2, MediaType::Json),
+            "application/*" | "*/*" => (1, MediaType::Json),
+            _ => continue,
+        };
+        if quality <= 0.0 || !utf8 {
+            continue;
+        }
+        if best.is_none_or(|(q, r, _)| quality > q || (quality == q && rank > r)) {
+            best = Some((quality, rank, chosen));
         }
     }
-    fallback
+    best.map(|(_, _, media)| media)
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
@@ -88,7 +113,7 @@ fn request_error(media: MediaType, status: StatusCode, message: &str, code: &str
 pub async fn get(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let query = uri.query().unwrap_or("");
     if wants_html(&headers) && !query.contains("query=") {
-        return Html(playground_html()).into_response();
+        return playground::page();
     }
     let Some(media) = negotiate(&headers) else {
         return plain(
@@ -96,9 +121,19 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, uri: Uri) ->
             "Accept must allow application/graphql-response+json or application/json",
         );
     };
-    let request = match async_graphql::http::parse_query_string(query) {
+    // async-graphql would read a missing `query` as an empty document (HTTP 200 with a parse
+    // error); without one this is not a GraphQL request, so it gets HTTP 400.
+    let has_query = query
+        .split('&')
+        .any(|pair| pair.split('=').next() == Some("query"));
+    let parsed = if has_query {
+        async_graphql::http::parse_query_string(query).map_err(|err| err.to_string())
+    } else {
+        Err("the `query` parameter is missing".to_string())
+    };
+    let request = match parsed {
         Ok(r) => r,
-        Err(err) => return request_error(media, StatusCode::BAD_REQUEST, &err.to_string(), "BAD_REQUEST"),
+        Err(message) => return request_error(media, StatusCode::BAD_REQUEST, &message, "BAD_REQUEST"),
     };
     if let Some(refusal) = refuse_oversized(&state, std::slice::from_ref(&request), media) {
         return refusal;
@@ -149,16 +184,9 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
             "Content-Type must be application/json",
         );
     }
-    let batch: BatchRequest = match serde_json::from_slice(&body) {
+    let batch = match parse_body(&body) {
         Ok(b) => b,
-        Err(err) => {
-            return request_error(
-                media,
-                StatusCode::BAD_REQUEST,
-                &format!("invalid JSON body: {err}"),
-                "BAD_REQUEST",
-            );
-        }
+        Err(message) => return request_error(media, StatusCode::BAD_REQUEST, &message, "BAD_REQUEST"),
     };
     let requests = match &batch {
         BatchRequest::Single(r) => std::slice::from_ref(r),
@@ -168,6 +196,23 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         return refusal;
     }
     execute(&state, &headers, batch, media, Method::POST).await
+}
+
+/// Parses a POST body: one request object or an array of them, each with a string `query`.
+/// async-graphql would default a missing `query` to an empty document and answer a parse error
+/// with HTTP 200; a body without a query is not a GraphQL request at all, so it gets HTTP 400.
+fn parse_body(body: &[u8]) -> Result<BatchRequest, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|err| format!("invalid JSON body: {err}"))?;
+    let has_query = |v: &serde_json::Value| v.get("query").is_some_and(serde_json::Value::is_string);
+    let well_formed = match &value {
+        serde_json::Value::Array(items) => items.iter().all(has_query),
+        other => has_query(other),
+    };
+    if !well_formed {
+        return Err("every request needs a `query` string".to_string());
+    }
+    serde_json::from_value(value).map_err(|err| format!("invalid GraphQL request: {err}"))
 }
 
 /// Refuses a batch with too many operations or a query document that is too large, before any
@@ -255,7 +300,7 @@ async fn execute(
         None => Auth::Anonymous,
         Some(value) => match auth::bearer_token(value) {
             None => Auth::Invalid,
-            Some(token) => match auth::authenticate(&state.db, token, chrono::Utc::now()).await {
+            Some(token) => match auth::authenticate_cached(&state.db, Some(&state.grants), token, chrono::Utc::now()).await {
                 Ok(viewer) => Auth::Viewer(viewer),
                 Err(crate::error::AppError::Unauthenticated) => Auth::Invalid,
                 Err(err) => {
@@ -284,7 +329,7 @@ async fn execute(
         }
         _ => StatusCode::OK,
     };
-    let body = match serde_json::to_string(&with_request_id(response, &request_id)) {
+    let body = match to_json(with_request_id(response, &request_id)) {
         Ok(b) => b,
         Err(err) => {
             tracing::error!(error = %err, "cannot serialise a GraphQL response");
@@ -312,6 +357,26 @@ async fn execute(
 /// errors without a path.
 fn is_request_error(r: &async_graphql::Response) -> bool {
     !r.errors.is_empty() && r.data == async_graphql::Value::Null && r.errors.iter().all(|e| e.path.is_empty())
+}
+
+/// Serialises a response, leaving out `data` from responses whose request failed before
+/// execution: the GraphQL spec says the entry is then absent, not `null`.
+fn to_json(response: BatchResponse) -> serde_json::Result<String> {
+    let one = |r: async_graphql::Response| {
+        let request_error = is_request_error(&r);
+        let mut value = serde_json::to_value(r)?;
+        if let (true, Some(object)) = (request_error, value.as_object_mut()) {
+            object.remove("data");
+        }
+        Ok::<_, serde_json::Error>(value)
+    };
+    let value = match response {
+        BatchResponse::Single(r) => one(r)?,
+        BatchResponse::Batch(rs) => {
+            serde_json::Value::Array(rs.into_iter().map(one).collect::<Result<_, _>>()?)
+        }
+    };
+    serde_json::to_string(&value)
 }
 
 /// Adds the request id to masked internal errors so users can quote it.

@@ -1,8 +1,13 @@
-//! The axum router: GraphQL over HTTP, the playground, health checks and request tracing.
+//! The axum router: GraphQL over HTTP and over WebSocket (subscriptions), the playground, health
+//! checks, Prometheus metrics and request tracing.
 
+mod export;
 mod graphql_http;
 mod health;
+mod metrics;
+mod playground;
 mod share;
+mod ws;
 
 use crate::app::AppState;
 use axum::Router;
@@ -22,9 +27,16 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     Router::new()
         .route("/graphql", get(graphql_http::get).post(graphql_http::post))
+        .route("/graphql/assets/{*path}", get(playground::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/share/{token}", get(share::get))
+        .route("/export/{tenant}/actions.csv", get(export::actions_csv))
+        .route("/export/{tenant}/history.json", get(export::history_json))
+        .route("/graphql/ws", get(ws::handler))
+        .route("/metrics", get(metrics::get))
+        // Wraps the routes above; only a WebSocket upgrade of `GET /graphql` is taken over.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), ws::upgrade_graphql))
         .with_state(state)
         .layer(
             ServiceBuilder::new()

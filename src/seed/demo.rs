@@ -18,6 +18,7 @@ use crate::domain::licensing::{HeldLicense, licensing};
 use crate::domain::scoring::{ScoredAction, achieved_points, compute_score, from_storage, to_storage};
 use crate::error::AppError;
 use crate::seed::DemoTokens;
+use crate::service::comparisons;
 use crate::service::events::{self, Actor, NewEvent};
 use crate::service::state::parse;
 use crate::service::tenants::{self, NewTenant};
@@ -25,7 +26,8 @@ use anyhow::Context;
 use chrono::{DateTime, Days, Duration, NaiveDate, NaiveTime, Utc};
 use entity::types::{CategoryFigure, CategoryFigures, StatusCounts, StringList};
 use entity::{
-    action_tag, control, improvement_action, license, license_plan, note, principal, score_snapshot, tag,
+    action_tag, control, improvement_action, license, license_plan, note, principal, score_goal, score_snapshot,
+    score_zone, tag,
     tenant, tenant_license,
 };
 use rand::rngs::StdRng;
@@ -265,6 +267,13 @@ async fn seed(txn: &DatabaseTransaction, now: DateTime<Utc>) -> anyhow::Result<D
         tenant_ids.push(created);
     }
     let main = main_tenant_id.context("the main demo tenant is missing from the list")?;
+    // Cohort comparisons read precomputed aggregates, so the demo's history needs them too.
+    for t in 0..HISTORY_DAYS {
+        comparisons::write_aggregates(txn, clock.date(t), now)
+            .await
+            .map_err(into_anyhow)?;
+    }
+    seed_goals(txn, main, &clock).await?;
 
     let reader = principal_with_token(txn, "Contoso demo reader", &[(main, Role::Reader)], now).await?;
     let operator = principal_with_token(txn, "Contoso demo operator", &[(main, Role::Operator)], now).await?;
@@ -278,6 +287,31 @@ async fn seed(txn: &DatabaseTransaction, now: DateTime<Utc>) -> anyhow::Result<D
         admin,
         msp,
     })
+}
+
+/// Score zones and a dated goal for the main tenant, so `Tenant.goals` has something to show.
+async fn seed_goals(txn: &DatabaseTransaction, tenant_id: i64, clock: &Clock) -> anyhow::Result<()> {
+    score_zone::ActiveModel {
+        tenant_id: Set(tenant_id),
+        okay_from: Set(to_storage(Decimal::from(50))),
+        good_from: Set(to_storage(Decimal::from(75))),
+        updated_by: Set(None),
+        updated_at: Set(clock.start_of(0)),
+    }
+    .insert(txn)
+    .await?;
+    score_goal::ActiveModel {
+        tenant_id: Set(tenant_id),
+        target_percentage: Set(to_storage(Decimal::from(75))),
+        target_date: Set(clock.today + Days::new(120)),
+        note: Set(Some("Board target: 75 % before the next external audit.".to_string())),
+        created_by: Set(None),
+        created_at: Set(clock.start_of(30)),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
 }
 
 /// A principal with roles on tenants and one token; returns the token's secret.
@@ -847,6 +881,11 @@ async fn write_history(
         ev.status_after = Some(after.0);
         ev.points_before = Some(p.points(before.0, before.1));
         ev.points_after = Some(p.points(after.0, after.1));
+        // As real progress events record it, so a backfill can replay the demo history too.
+        ev.data = Some(serde_json::json!({
+            "implementedBefore": before.1, "totalBefore": p.total,
+            "implemented": after.1, "total": p.total,
+        }));
         ev
     };
     if p.status_day > 0 {

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod demo;
+pub mod scale;
 
 use anyhow::Context;
 use std::io::Write;

@@ -76,7 +76,7 @@ pub async fn record<C: ConnectionTrait>(
     event: NewEvent,
     now: DateTime<Utc>,
 ) -> AppResult<action_event::Model> {
-    Ok(action_event::ActiveModel {
+    let row = action_event::ActiveModel {
         tenant_id: Set(event.tenant_id),
         action_id: Set(event.action_id),
         kind: Set(event.kind.as_str().to_string()),
@@ -92,7 +92,10 @@ pub async fn record<C: ConnectionTrait>(
         ..Default::default()
     }
     .insert(conn)
-    .await?)
+    .await?;
+    // Subscribers of `actionEvents` learn of it once this transaction commits.
+    crate::service::notify::event_recorded(conn, row.tenant_id, row.id).await?;
+    Ok(row)
 }
 
 /// Filter of an event listing.

@@ -5,12 +5,21 @@
 pub mod access;
 pub mod actions;
 pub mod catalog;
+pub mod comparisons;
 pub mod events;
+pub mod export;
+pub mod goals;
+pub mod graph_import;
+pub mod graph_sync;
 pub mod notes;
+pub mod notify;
 pub mod share;
+pub mod snapshots;
 pub mod state;
+pub mod state_cache;
 pub mod tags;
 pub mod tenants;
+pub mod trends;
 pub mod workflow;
 
 /// Longest note or comment, in characters (SPEC §10).

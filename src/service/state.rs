@@ -15,12 +15,15 @@ use entity::{control, improvement_action, license_plan, tenant, tenant_license};
 use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// One action as the API sees it: the row, its control and everything derived.
 #[derive(Clone, Debug)]
 pub struct ActionState {
     pub row: improvement_action::Model,
-    pub control: control::Model,
+    /// Shared with every other state built from the same catalog (see `service::state_cache`),
+    /// so cached states hold one copy of each control, not one per tenant.
+    pub control: Arc<control::Model>,
     pub scored: ScoredAction,
     pub licensing: Licensing,
     /// Points achieved (exact, rounded to storage precision by the domain).
@@ -73,7 +76,7 @@ impl TenantState {
     pub fn rows(&self) -> Vec<(improvement_action::Model, control::Model)> {
         self.actions
             .iter()
-            .map(|a| (a.row.clone(), a.control.clone()))
+            .map(|a| (a.row.clone(), control::Model::clone(&a.control)))
             .collect()
     }
 }
@@ -158,6 +161,21 @@ pub async fn load<C: ConnectionTrait>(
 pub fn build(
     tenant: tenant::Model,
     rows: Vec<(improvement_action::Model, control::Model)>,
+    held: &[HeldLicense],
+    now: DateTime<Utc>,
+) -> AppResult<TenantState> {
+    build_shared(
+        tenant,
+        rows.into_iter().map(|(row, c)| (row, Arc::new(c))).collect(),
+        held,
+        now,
+    )
+}
+
+/// [`build`] with controls shared between states (the cached read path).
+pub fn build_shared(
+    tenant: tenant::Model,
+    rows: Vec<(improvement_action::Model, Arc<control::Model>)>,
     held: &[HeldLicense],
     now: DateTime<Utc>,
 ) -> AppResult<TenantState> {

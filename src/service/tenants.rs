@@ -217,6 +217,21 @@ pub async fn grant_role<C: ConnectionTrait>(
             .await?;
         }
     }
+    bump_grants_version(conn, principal_id).await
+}
+
+/// Marks a principal's grants as changed, in the transaction that changed them, so every server
+/// process drops its cached copy (`auth::GrantsCache`).
+pub async fn bump_grants_version<C: ConnectionTrait>(conn: &C, principal_id: i64) -> AppResult<()> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    principal::Entity::update_many()
+        .col_expr(
+            principal::Column::GrantsVersion,
+            Expr::col(principal::Column::GrantsVersion).add(1),
+        )
+        .filter(principal::Column::Id.eq(principal_id))
+        .exec(conn)
+        .await?;
     Ok(())
 }
 
@@ -261,7 +276,8 @@ pub async fn touch<C: ConnectionTrait>(conn: &C, tenant_id: i64, now: DateTime<U
         .filter(tenant::Column::Id.eq(tenant_id))
         .exec(conn)
         .await?;
-    Ok(())
+    // Delivered by PostgreSQL only if this transaction commits (see `service::notify`).
+    crate::service::notify::tenant_changed(conn, tenant_id).await
 }
 
 /// Creates a tenant for the caller, who becomes its ADMIN. Any authenticated principal may do

@@ -732,9 +732,16 @@ pub fn spawn_expiry_sweep(db: DatabaseConnection, every: std::time::Duration) ->
         loop {
             tick.tick().await;
             match expire_all_due(&db, Utc::now()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(expired = n, "expiry sweep"),
-                Err(e) => tracing::warn!(error = ?e, "expiry sweep failed"),
+                Ok(n) => {
+                    crate::metrics::record_expiry_sweep_run("ok", n);
+                    if n > 0 {
+                        tracing::info!(expired = n, "expiry sweep");
+                    }
+                }
+                Err(e) => {
+                    crate::metrics::record_expiry_sweep_run("error", 0);
+                    tracing::warn!(error = ?e, "expiry sweep failed");
+                }
             }
         }
     })

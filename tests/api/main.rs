@@ -5,7 +5,12 @@
 mod helpers;
 
 mod demo;
+mod export;
 mod foundation;
+mod graph_import;
+mod history;
+mod http;
+mod realtime;
 mod score;
 mod security;
 mod workflow;

@@ -3,6 +3,8 @@
 //! `userErrors`; authentication and authorisation failures are top-level errors (SPEC §10).
 
 mod access;
+mod history;
+mod import;
 mod tenants;
 mod workflow;
 
@@ -10,6 +12,8 @@ mod workflow;
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(
     access::AccessMutation,
+    history::HistoryMutation,
+    import::ImportMutation,
     tenants::TenantMutation,
     workflow::WorkflowMutation,
 );

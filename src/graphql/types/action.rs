@@ -58,7 +58,7 @@ impl ImprovementAction {
     }
     /// The catalog control behind this action.
     async fn control(&self) -> Control {
-        Control(self.a().control.clone())
+        Control(entity::control::Model::clone(&self.a().control))
     }
     async fn title(&self) -> &str {
         &self.a().control.title

@@ -6,6 +6,8 @@ mod action;
 mod catalog;
 pub mod enums;
 mod groups;
+pub mod import;
+pub mod history;
 mod score;
 mod tenant;
 pub mod user_error;

@@ -5,6 +5,8 @@ use crate::graphql::types::{
     ApiToken, AuditEntry, GroupBy, ImprovementAction, ImprovementActionFilterInput, ImprovementActionGroup,
     ImprovementActionOrderInput, SecureScore, WhatIfChangeInput,
 };
+use crate::graphql::loaders::tenant_state;
+use crate::graphql::types::history;
 use crate::graphql::{db, ids, pagination, viewer};
 use crate::service;
 use async_graphql::connection::{Connection, Edge};
@@ -140,6 +142,68 @@ impl Tenant {
         Ok(pagination::paginate(rows, &args, |(event, control_id)| {
             crate::graphql::types::workflow::ActionEvent { event, control_id }
         }))
+    }
+    /// The daily score series from `from` to `to` (inclusive, at most 400 days): stored
+    /// snapshots for past days, today's live score when the range includes today. Days without
+    /// a snapshot are left out.
+    async fn score_history(
+        &self,
+        ctx: &Context<'_>,
+        from: history::Date,
+        to: history::Date,
+    ) -> Result<Vec<history::ScoreSnapshot>> {
+        let live = tenant_state(ctx, &self.0).await?;
+        let series =
+            service::snapshots::history(db(ctx), viewer(ctx)?, &live, from.0, to.0, Utc::now().date_naive())
+                .await?;
+        Ok(series.into_iter().map(history::ScoreSnapshot).collect())
+    }
+    /// Points achieved and regressed, net change, regressions and risk acceptances per day, and
+    /// the regressed actions, from `from` to `to` (inclusive).
+    async fn trends(
+        &self,
+        ctx: &Context<'_>,
+        from: history::Date,
+        to: history::Date,
+    ) -> Result<history::ScoreTrends> {
+        let t = service::trends::trends(db(ctx), viewer(ctx)?, self.0.id, from.0, to.0).await?;
+        Ok(t.into())
+    }
+    /// Per day from `from` to `to` (up to today): this tenant's percentage, each cohort's
+    /// figures without this tenant (or why they are withheld), and the vendor's benchmarks.
+    /// Default cohorts: ALL_TENANTS, SIMILAR_SIZE, SAME_INDUSTRY.
+    async fn comparisons(
+        &self,
+        ctx: &Context<'_>,
+        from: history::Date,
+        to: history::Date,
+        cohorts: Option<Vec<history::CohortInput>>,
+    ) -> Result<Vec<history::Comparison>> {
+        use service::comparisons::CohortSpec;
+        let specs = match cohorts {
+            Some(c) => c.into_iter().map(Into::into).collect(),
+            None => vec![CohortSpec::AllTenants, CohortSpec::SimilarSize, CohortSpec::SameIndustry],
+        };
+        let live = tenant_state(ctx, &self.0).await?;
+        let k = crate::graphql::config(ctx).cohort_min_size;
+        let days = service::comparisons::compare(
+            db(ctx),
+            viewer(ctx)?,
+            &live,
+            from.0,
+            to.0,
+            specs,
+            k,
+            Utc::now().date_naive(),
+        )
+        .await?;
+        Ok(days.into_iter().map(Into::into).collect())
+    }
+    /// Score zones and dated goals with progress and the trend-based projection.
+    async fn goals(&self, ctx: &Context<'_>) -> Result<history::ScoreGoals> {
+        let live = tenant_state(ctx, &self.0).await?;
+        let g = service::goals::goals(db(ctx), viewer(ctx)?, &live, Utc::now().date_naive()).await?;
+        Ok(g.into())
     }
     /// Administrative changes (tokens, settings, licences), newest first.
     #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]

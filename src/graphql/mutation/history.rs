@@ -1,0 +1,132 @@
+//! Goal mutations (SPEC §8): score zones and dated targets (OPERATOR). Each runs in one
+//! transaction in `service::goals` and returns the tenant's zones and goals as they now stand.
+
+use crate::error::{AppError, AppResult};
+use crate::graphql::types::UserError;
+use crate::graphql::types::history::{Date, ScoreGoal, ScoreGoals};
+use crate::graphql::types::user_error::split;
+use crate::graphql::{db, viewer};
+use crate::service::{goals, tenants, workflow};
+use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
+use chrono::Utc;
+use rust_decimal::Decimal;
+
+#[derive(Default)]
+pub struct HistoryMutation;
+
+/// A percentage from the API as an exact decimal (ten-thousandths, as stored).
+fn percentage(field: &str, value: f64) -> AppResult<Decimal> {
+    Decimal::try_from(value)
+        .map(|d| d.round_dp(4))
+        .map_err(|_| AppError::bad_input(field, format!("{field} must be a number between 0 and 100")))
+}
+
+/// The tenant's zones and goals after a committed change.
+async fn current_goals(ctx: &Context<'_>, slug: &str) -> AppResult<goals::Goals> {
+    let (db, viewer) = (db(ctx), viewer(ctx)?);
+    let now = Utc::now();
+    let tenant = tenants::by_slug(db, viewer, slug).await?;
+    let state = workflow::load_state(db, tenant, now).await?;
+    goals::goals(db, viewer, &state, now.date_naive()).await
+}
+
+/// Input of `setScoreZones`: percentages, `0 ≤ okayFrom < goodFrom ≤ 100`.
+#[derive(InputObject)]
+pub struct SetScoreZonesInput {
+    pub tenant_slug: String,
+    pub okay_from: f64,
+    pub good_from: f64,
+}
+
+/// Result of `setScoreZones`.
+#[derive(SimpleObject)]
+pub struct SetScoreZonesPayload {
+    /// The tenant's zones (with the current zone) and goals after the change.
+    pub goals: Option<ScoreGoals>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Input of `setScoreGoal`: reach `targetPercentage` (above 0, at most 100) by `targetDate`
+/// (in the future).
+#[derive(InputObject)]
+pub struct SetScoreGoalInput {
+    pub tenant_slug: String,
+    pub target_percentage: f64,
+    pub target_date: Date,
+    pub note: Option<String>,
+}
+
+/// Result of `setScoreGoal`.
+#[derive(SimpleObject)]
+pub struct SetScoreGoalPayload {
+    /// The goal just set, with its progress and projection.
+    pub goal: Option<ScoreGoal>,
+    /// All of the tenant's zones and goals after the change.
+    pub goals: Option<ScoreGoals>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[Object]
+impl HistoryMutation {
+    /// Sets the tenant's score zones (OPERATOR).
+    async fn set_score_zones(
+        &self,
+        ctx: &Context<'_>,
+        input: SetScoreZonesInput,
+    ) -> Result<SetScoreZonesPayload> {
+        let result = async {
+            let okay = percentage("okayFrom", input.okay_from)?;
+            let good = percentage("goodFrom", input.good_from)?;
+            goals::set_zones(db(ctx), viewer(ctx)?, &input.tenant_slug, okay, good, Utc::now()).await
+        }
+        .await;
+        let (saved, user_errors) = split(result)?;
+        let goals = match saved {
+            Some(_) => Some(current_goals(ctx, &input.tenant_slug).await?.into()),
+            None => None,
+        };
+        Ok(SetScoreZonesPayload { goals, user_errors })
+    }
+
+    /// Adds a dated score goal (OPERATOR).
+    async fn set_score_goal(
+        &self,
+        ctx: &Context<'_>,
+        input: SetScoreGoalInput,
+    ) -> Result<SetScoreGoalPayload> {
+        let result = async {
+            let target = percentage("targetPercentage", input.target_percentage)?;
+            goals::set_goal(
+                db(ctx),
+                viewer(ctx)?,
+                &input.tenant_slug,
+                target,
+                input.target_date.0,
+                input.note.clone(),
+                Utc::now(),
+            )
+            .await
+        }
+        .await;
+        let (saved, user_errors) = split(result)?;
+        let Some(saved) = saved else {
+            return Ok(SetScoreGoalPayload {
+                goal: None,
+                goals: None,
+                user_errors,
+            });
+        };
+        let all = current_goals(ctx, &input.tenant_slug).await?;
+        let goal = all
+            .goals
+            .iter()
+            .find(|g| g.id == saved.id)
+            .cloned()
+            .map(Into::into);
+        Ok(SetScoreGoalPayload {
+            goal,
+            goals: Some(all.into()),
+            user_errors,
+        })
+    }
+}

@@ -1,0 +1,131 @@
+//! `importMicrosoftGraph` and `configureGraphSync` (ADMIN): bring a tenant's Microsoft Secure
+//! Score data in from Graph exports, once or on a schedule.
+
+use crate::graphql::types::import::{GraphImportResult, GraphSyncSettings};
+use crate::graphql::types::user_error::split;
+use crate::graphql::types::{Tenant, UserError};
+use crate::graphql::{config, db, viewer};
+use crate::service::graph_import::{self, ImportDocuments, Importer};
+use crate::service::graph_sync::{self, SyncSettings};
+use async_graphql::{Context, InputObject, Json, Object, Result, SimpleObject};
+use chrono::Utc;
+use serde_json::Value;
+
+#[derive(Default)]
+pub struct ImportMutation;
+
+/// Documents exported from Microsoft Graph, as returned by the API.
+#[derive(InputObject)]
+pub struct ImportMicrosoftGraphInput {
+    pub tenant_slug: String,
+    /// The body of `GET /security/secureScores` (`{"value": [...]}`, one record per day), or a
+    /// single record.
+    pub secure_scores: Json<Value>,
+    /// The body of `GET /security/secureScoreControlProfiles`, or a list of such pages when the
+    /// collection was paged.
+    pub control_profiles: Option<Json<Value>>,
+    /// Report what would change without writing anything.
+    #[graphql(default = false)]
+    pub dry_run: bool,
+}
+
+/// The result of `importMicrosoftGraph`.
+#[derive(SimpleObject)]
+pub struct ImportMicrosoftGraphPayload {
+    pub tenant: Option<Tenant>,
+    pub result: Option<GraphImportResult>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Scheduled sync settings of a tenant.
+#[derive(InputObject)]
+pub struct ConfigureGraphSyncInput {
+    pub tenant_slug: String,
+    pub enabled: bool,
+    /// The Azure AD (Entra) tenant id of the organisation.
+    pub azure_tenant_id: String,
+    /// Application (client) id of an app registration granted SecurityEvents.Read.All.
+    pub client_id: String,
+    /// NAME of the server environment variable that holds the client secret, e.g.
+    /// `GRAPH_SECRET_CONTOSO`. The secret itself is never sent to or stored by the API.
+    pub client_secret_env: String,
+}
+
+/// The result of `configureGraphSync`.
+#[derive(SimpleObject)]
+pub struct ConfigureGraphSyncPayload {
+    pub tenant: Option<Tenant>,
+    pub sync: Option<GraphSyncSettings>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// A `controlProfiles` value as pages: a list of pages stays a list, anything else is one page.
+fn pages(v: Option<Value>) -> Vec<Value> {
+    match v {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) if items.iter().any(|i| i.get("value").is_some()) => items,
+        Some(other) => vec![other],
+    }
+}
+
+#[Object]
+impl ImportMutation {
+    /// Imports Microsoft Graph Secure Score exports into a tenant (ADMIN): profiles become
+    /// catalog controls, their latest state the actions' statuses (comments become notes), each
+    /// daily record that day's snapshot with the vendor's totals as reported, the newest record's
+    /// control scores the actions' progress, and the comparative scores vendor benchmarks.
+    /// Importing the same documents again changes nothing.
+    async fn import_microsoft_graph(
+        &self,
+        ctx: &Context<'_>,
+        input: ImportMicrosoftGraphInput,
+    ) -> Result<ImportMicrosoftGraphPayload> {
+        let docs = ImportDocuments {
+            secure_scores: input.secure_scores.0,
+            control_profiles: pages(input.control_profiles.map(|j| j.0)),
+        };
+        let result = graph_import::import(
+            db(ctx),
+            Importer::Viewer(viewer(ctx)?),
+            &input.tenant_slug,
+            &docs,
+            config(ctx).import_max_bytes,
+            input.dry_run,
+            Utc::now(),
+        )
+        .await;
+        let (report, user_errors) = split(result)?;
+        Ok(ImportMicrosoftGraphPayload {
+            tenant: report.as_ref().and_then(|r| r.tenant.clone()).map(Tenant),
+            result: report.as_ref().map(GraphImportResult::from),
+            user_errors,
+        })
+    }
+
+    /// Sets a tenant's scheduled Graph sync (ADMIN). The server imports enabled tenants every
+    /// GRAPH_SYNC_INTERVAL_SECS.
+    async fn configure_graph_sync(
+        &self,
+        ctx: &Context<'_>,
+        input: ConfigureGraphSyncInput,
+    ) -> Result<ConfigureGraphSyncPayload> {
+        let settings = SyncSettings {
+            tenant_slug: input.tenant_slug,
+            enabled: input.enabled,
+            azure_tenant_id: input.azure_tenant_id,
+            client_id: input.client_id,
+            client_secret_env: input.client_secret_env,
+        };
+        let result = graph_sync::configure(db(ctx), viewer(ctx)?, &settings, Utc::now()).await;
+        let (done, user_errors) = split(result)?;
+        let (tenant, sync) = match done {
+            Some((t, s)) => (Some(Tenant(t)), Some(s.into())),
+            None => (None, None),
+        };
+        Ok(ConfigureGraphSyncPayload {
+            tenant,
+            sync,
+            user_errors,
+        })
+    }
+}

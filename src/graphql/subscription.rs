@@ -1,0 +1,337 @@
+//! The subscription root, served over WebSocket (`http::ws`): `scoreUpdated` and `actionEvents`.
+//!
+//! A connection authenticates once, with the token in its `connection_init` payload
+//! ([`connection_data`]). Each subscription checks the caller's role on the tenant when it starts
+//! (`NOT_FOUND` for a tenant the caller can't read, like everywhere) and re-authenticates the
+//! token at most every [`RECHECK`] while it runs, so a revoked token or a removed role ends the
+//! stream with its error instead of leaking changes indefinitely.
+//!
+//! The streams are driven by `service::notify`: a notification only says that a tenant changed
+//! or that an event was recorded, and the stream re-reads from the database what it emits.
+
+use crate::auth::{self, Viewer};
+use crate::error::{AppError, AppResult};
+use crate::graphql::types::SecureScore;
+use crate::graphql::types::enums::EventKind;
+use crate::graphql::types::workflow::ActionEvent;
+use crate::graphql::{RequestData, db, loaders};
+use crate::metrics::SubscriptionGauge;
+use crate::service::notify::{self, Change, Hub};
+use crate::service::{actions, tenants};
+use async_graphql::{Context, Data, Result, Subscription as SubscriptionRoot};
+use chrono::Utc;
+use entity::action_event;
+use futures::stream::{self, BoxStream, StreamExt};
+use sea_orm::DatabaseConnection;
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast::{Receiver, error::RecvError};
+
+/// How long a subscription trusts its last check of the token and the caller's roles.
+pub const RECHECK: Duration = Duration::from_secs(10);
+
+/// Event ids an `actionEvents` stream remembers having sent, to drop repeats after a resync.
+const REMEMBERED_EVENTS: usize = 1024;
+
+/// The subscription root.
+#[derive(Default)]
+pub struct Subscription;
+
+/// The token a WebSocket connection authenticated with. Deliberately not `Debug`.
+struct ConnectionToken(String);
+
+/// Authenticates a WebSocket connection from its `connection_init` payload
+/// (`{"Authorization": "Bearer ssk_…"}` or `{"token": "ssk_…"}`) and returns the data its
+/// operations run with. An error refuses the connection (the socket is closed with its message).
+pub async fn connection_data(db: DatabaseConnection, payload: serde_json::Value) -> Result<Data> {
+    let Some(token) = token_from_init(&payload) else {
+        return Err(async_graphql::Error::new(
+            "authentication required: send {\"Authorization\": \"Bearer <token>\"} in connection_init",
+        ));
+    };
+    let viewer = auth::authenticate(&db, &token, Utc::now())
+        .await
+        .map_err(|e| match e {
+            AppError::Unauthenticated => {
+                async_graphql::Error::new("authentication failed: unknown, expired or revoked token")
+            }
+            other => async_graphql::ErrorExtensions::extend(&other),
+        })?;
+    let mut data = Data::default();
+    data.insert(RequestData {
+        viewer: Ok(viewer),
+        request_id: format!("ws-{}", uuid::Uuid::new_v4()),
+        loaders: loaders::RequestLoaders::new(&db),
+    });
+    data.insert(ConnectionToken(token));
+    Ok(data)
+}
+
+fn token_from_init(payload: &serde_json::Value) -> Option<String> {
+    let header = ["Authorization", "authorization"]
+        .iter()
+        .find_map(|k| payload.get(k)?.as_str());
+    if let Some(header) = header {
+        return auth::bearer_token(header).map(str::to_string);
+    }
+    let token = payload.get("token")?.as_str()?.trim();
+    (!token.is_empty()).then(|| token.to_string())
+}
+
+/// The caller of a running subscription, re-checked every [`RECHECK`].
+struct Access {
+    db: DatabaseConnection,
+    token: String,
+    viewer: Viewer,
+    checked: Instant,
+}
+
+impl Access {
+    /// Authenticates afresh: the connection may have been opened long ago.
+    async fn start(ctx: &Context<'_>) -> AppResult<Access> {
+        let token = ctx
+            .data_opt::<ConnectionToken>()
+            .ok_or(AppError::Unauthenticated)?
+            .0
+            .clone();
+        let db = db(ctx).clone();
+        let viewer = auth::authenticate(&db, &token, Utc::now()).await?;
+        Ok(Access {
+            db,
+            token,
+            viewer,
+            checked: Instant::now(),
+        })
+    }
+
+    async fn viewer(&mut self) -> AppResult<Viewer> {
+        if self.checked.elapsed() >= RECHECK {
+            self.viewer = auth::authenticate(&self.db, &self.token, Utc::now()).await?;
+            self.checked = Instant::now();
+        }
+        Ok(self.viewer.clone())
+    }
+}
+
+fn hub(ctx: &Context<'_>) -> AppResult<Hub> {
+    ctx.data_opt::<Hub>()
+        .cloned()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("change hub missing from the schema data")))
+}
+
+/// Turns a stream source into a GraphQL stream that ends after its first error.
+fn into_stream<S, T, F>(source: S, next: F) -> BoxStream<'static, Result<T>>
+where
+    S: Send + 'static,
+    T: Send + 'static,
+    F: for<'a> Fn(&'a mut S) -> futures::future::BoxFuture<'a, Option<AppResult<T>>> + Send + Sync + 'static,
+{
+    stream::unfold((Some(source), next), |(source, next)| async move {
+        let mut source = source?;
+        match next(&mut source).await {
+            Some(Ok(item)) => Some((Ok(item), (Some(source), next))),
+            Some(Err(err)) => Some((Err(err.into()), (None, next))),
+            None => None,
+        }
+    })
+    .boxed()
+}
+
+#[SubscriptionRoot]
+impl Subscription {
+    /// The tenant's score now, then again after every committed change to the tenant (from any
+    /// server process). The first item arrives at once, so a client knows the subscription is
+    /// live before it changes anything.
+    async fn score_updated(
+        &self,
+        ctx: &Context<'_>,
+        tenant_slug: String,
+    ) -> Result<BoxStream<'static, Result<SecureScore>>> {
+        // Subscribed before the first read, so nothing committed after that read is missed.
+        let changes = hub(ctx)?.subscribe();
+        let mut access = Access::start(ctx).await?;
+        let viewer = access.viewer().await?;
+        let tenant = tenants::by_slug(&access.db, &viewer, &tenant_slug).await?;
+        let watch = ScoreWatch {
+            access,
+            tenant_id: tenant.id,
+            changes,
+            last_version: None,
+            first: true,
+            _gauge: SubscriptionGauge::open("scoreUpdated"),
+        };
+        Ok(into_stream(watch, |w| Box::pin(w.next())))
+    }
+
+    /// Action events of the tenant as they are committed (from any server process), optionally
+    /// only some kinds, e.g. `[REGRESSED, EXPIRED]` for automation that reacts to regressions.
+    async fn action_events(
+        &self,
+        ctx: &Context<'_>,
+        tenant_slug: String,
+        kinds: Option<Vec<EventKind>>,
+    ) -> Result<BoxStream<'static, Result<ActionEvent>>> {
+        let changes = hub(ctx)?.subscribe();
+        let mut access = Access::start(ctx).await?;
+        let viewer = access.viewer().await?;
+        let tenant = tenants::by_slug(&access.db, &viewer, &tenant_slug).await?;
+        let last_id = notify::last_event_id(&access.db, &viewer, tenant.id).await?;
+        let kinds = kinds
+            .unwrap_or_default()
+            .into_iter()
+            .map(|k| crate::domain::enums::EventKind::from(k).as_str().to_string())
+            .collect();
+        let watch = EventWatch {
+            access,
+            tenant_id: tenant.id,
+            kinds,
+            changes,
+            last_id,
+            sent: BTreeSet::new(),
+            pending: VecDeque::new(),
+            _gauge: SubscriptionGauge::open("actionEvents"),
+        };
+        Ok(into_stream(watch, |w| Box::pin(w.next())))
+    }
+}
+
+struct ScoreWatch {
+    access: Access,
+    tenant_id: i64,
+    changes: Receiver<Change>,
+    /// The tenant's `state_version` last sent: a notification that finds it unchanged (a
+    /// resync, an expiry that another reader already applied) sends nothing.
+    last_version: Option<i64>,
+    first: bool,
+    _gauge: SubscriptionGauge,
+}
+
+impl ScoreWatch {
+    async fn next(&mut self) -> Option<AppResult<SecureScore>> {
+        loop {
+            if !std::mem::take(&mut self.first) {
+                match self.changes.recv().await {
+                    Ok(Change::Tenant(id)) if id == self.tenant_id => {}
+                    Ok(Change::Resync) | Err(RecvError::Lagged(_)) => {}
+                    Ok(_) => continue,
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+            match self.read().await {
+                Ok(Some(score)) => return Some(Ok(score)),
+                Ok(None) => continue,
+                Err(err) => return Some(Err(err)),
+            }
+        }
+    }
+
+    async fn read(&mut self) -> AppResult<Option<SecureScore>> {
+        let viewer = self.access.viewer().await?;
+        let db = &self.access.db;
+        let tenant = tenants::by_id(db, &viewer, self.tenant_id).await?;
+        if self.last_version.is_some_and(|v| tenant.state_version <= v) {
+            return Ok(None);
+        }
+        let state = actions::tenant_state(db, &viewer, tenant, Utc::now()).await?;
+        self.last_version = Some(state.tenant.state_version);
+        Ok(Some(SecureScore::new(Arc::new(state))))
+    }
+}
+
+struct EventWatch {
+    access: Access,
+    tenant_id: i64,
+    /// Event kinds wanted (storage names); empty = all.
+    kinds: Vec<String>,
+    changes: Receiver<Change>,
+    /// The newest event id seen, where a catch-up after a resync starts.
+    last_id: i64,
+    /// Recently sent ids: an event can arrive both by its notification and by a catch-up.
+    sent: BTreeSet<i64>,
+    pending: VecDeque<ActionEvent>,
+    _gauge: SubscriptionGauge,
+}
+
+impl EventWatch {
+    async fn next(&mut self) -> Option<AppResult<ActionEvent>> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(Ok(event));
+            }
+            let found = match self.changes.recv().await {
+                Ok(Change::Event { tenant_id, event_id }) if tenant_id == self.tenant_id => {
+                    if self.sent.contains(&event_id) {
+                        continue;
+                    }
+                    self.load(event_id).await
+                }
+                Ok(Change::Resync) | Err(RecvError::Lagged(_)) => self.catch_up().await,
+                Ok(_) => continue,
+                Err(RecvError::Closed) => return None,
+            };
+            match found {
+                Ok(events) => events.into_iter().for_each(|e| self.accept(e)),
+                Err(err) => return Some(Err(err)),
+            }
+        }
+    }
+
+    async fn load(&mut self, event_id: i64) -> AppResult<Vec<(action_event::Model, String)>> {
+        let viewer = self.access.viewer().await?;
+        Ok(
+            notify::event_of_tenant(&self.access.db, &viewer, self.tenant_id, event_id)
+                .await?
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    async fn catch_up(&mut self) -> AppResult<Vec<(action_event::Model, String)>> {
+        let viewer = self.access.viewer().await?;
+        notify::events_after(&self.access.db, &viewer, self.tenant_id, self.last_id).await
+    }
+
+    fn accept(&mut self, (event, control_id): (action_event::Model, String)) {
+        if !self.sent.insert(event.id) {
+            return;
+        }
+        if self.sent.len() > REMEMBERED_EVENTS {
+            self.sent.pop_first();
+        }
+        self.last_id = self.last_id.max(event.id);
+        if self.kinds.is_empty() || self.kinds.contains(&event.kind) {
+            self.pending.push_back(ActionEvent { event, control_id });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_token_comes_from_the_authorization_entry_or_the_token_entry() {
+        let cases = [
+            (
+                json!({ "Authorization": "Bearer ssk_a" }),
+                Some("ssk_a"),
+                "header style",
+            ),
+            (
+                json!({ "authorization": "bearer ssk_b" }),
+                Some("ssk_b"),
+                "lower case",
+            ),
+            (json!({ "token": " ssk_c " }), Some("ssk_c"), "bare token"),
+            (json!({ "Authorization": "ssk_d" }), None, "no Bearer scheme"),
+            (json!({ "token": "" }), None, "empty token"),
+            (json!({}), None, "nothing"),
+            (json!(null), None, "no payload"),
+        ];
+        for (payload, want, why) in cases {
+            assert_eq!(token_from_init(&payload).as_deref(), want, "{why}");
+        }
+    }
+}

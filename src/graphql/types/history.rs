@@ -1,0 +1,512 @@
+//! History, trends, comparisons and goals as the API presents them (SPEC §8): the `Date`
+//! scalar, daily score snapshots, trends, cohort comparisons with vendor benchmarks beside them,
+//! and score zones and goals. Built from service results, never from entities directly.
+
+use crate::domain::cohort::SeatBand as DomainSeatBand;
+use crate::domain::goals::Zone;
+use crate::domain::scoring::ScoreViews;
+use crate::graphql::types::enums::{Category, Status};
+use crate::graphql::types::{CategoryScore, ScoreView, present};
+use crate::service::comparisons::{CohortAnswer, CohortSpec, DayComparison, Suppression};
+use crate::service::goals::{GoalProgress, Goals, Zones};
+use crate::service::snapshots::DailyScore;
+use crate::service::trends;
+use async_graphql::{
+    Enum, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+
+/// A calendar day in UTC, written `YYYY-MM-DD`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Date(pub NaiveDate);
+
+/// A calendar day in UTC, written `YYYY-MM-DD` (e.g. `2026-11-27`).
+#[Scalar(name = "Date")]
+impl ScalarType for Date {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => s
+                .parse::<NaiveDate>()
+                .map(Date)
+                .map_err(|_| InputValueError::custom(format!("{s:?} is not a date (YYYY-MM-DD)"))),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_string())
+    }
+}
+
+fn view(views: &ScoreViews, points: Decimal) -> ScoreView {
+    ScoreView {
+        points: present(points),
+        max: present(views.max_score),
+        percentage: present(views.percentage(points)),
+    }
+}
+
+fn category_score(category: Category, v: &ScoreViews) -> CategoryScore {
+    CategoryScore {
+        category,
+        max_score: view(v, v.max_score),
+        current: view(v, v.current),
+        planned: view(v, v.planned),
+        current_license: view(v, v.current_license),
+        achievable: view(v, v.achievable),
+        verified: view(v, v.verified),
+    }
+}
+
+/// One day of a tenant's score: a stored snapshot (final once the day is over), or today's live
+/// score.
+pub struct ScoreSnapshot(pub DailyScore);
+
+/// Number of actions in one status.
+#[derive(SimpleObject)]
+pub struct StatusCount {
+    pub status: Status,
+    pub count: i64,
+}
+
+#[Object]
+impl ScoreSnapshot {
+    async fn day(&self) -> Date {
+        Date(self.0.day)
+    }
+    /// `COMPUTED` (written by this service at the end of the day), `IMPORTED` (from Microsoft
+    /// Graph) or `LIVE` (today, computed now).
+    async fn source(&self) -> &str {
+        &self.0.source
+    }
+    /// Whether this is today's live score rather than a stored snapshot.
+    async fn live(&self) -> bool {
+        self.0.source == "LIVE"
+    }
+    async fn max_score(&self) -> ScoreView {
+        view(&self.0.overall, self.0.overall.max_score)
+    }
+    async fn current(&self) -> ScoreView {
+        view(&self.0.overall, self.0.overall.current)
+    }
+    async fn planned(&self) -> ScoreView {
+        view(&self.0.overall, self.0.overall.planned)
+    }
+    async fn current_license(&self) -> ScoreView {
+        view(&self.0.overall, self.0.overall.current_license)
+    }
+    async fn achievable(&self) -> ScoreView {
+        view(&self.0.overall, self.0.overall.achievable)
+    }
+    async fn verified(&self) -> ScoreView {
+        view(&self.0.overall, self.0.overall.verified)
+    }
+    /// Every view per category.
+    async fn categories(&self) -> Vec<CategoryScore> {
+        self.0
+            .categories
+            .iter()
+            .map(|(c, v)| category_score((*c).into(), v))
+            .collect()
+    }
+    /// Number of actions per status at the end of the day.
+    async fn status_counts(&self) -> Vec<StatusCount> {
+        self.0
+            .status_counts
+            .iter()
+            .map(|(s, n)| StatusCount {
+                status: (*s).into(),
+                count: *n,
+            })
+            .collect()
+    }
+    /// The vendor's own current score of an imported snapshot, as reported.
+    async fn vendor_current_score(&self) -> Option<f64> {
+        self.0.vendor_current_score.map(present)
+    }
+    /// The vendor's own maximum of an imported snapshot, as reported.
+    async fn vendor_max_score(&self) -> Option<f64> {
+        self.0.vendor_max_score.map(present)
+    }
+}
+
+/// One day of a trend.
+#[derive(SimpleObject)]
+pub struct TrendDay {
+    pub day: Date,
+    pub points_gained: f64,
+    pub points_lost: f64,
+    /// Actions that fell back from COMPLETED.
+    pub regressions: u32,
+    /// Actions set to RISK_ACCEPTED.
+    pub risk_acceptances: u32,
+}
+
+/// An action that fell back from COMPLETED.
+#[derive(SimpleObject)]
+pub struct RegressedAction {
+    pub control_id: String,
+    pub title: String,
+    pub category: String,
+    pub occurred_at: DateTime<Utc>,
+    pub points_before: f64,
+    pub points_after: f64,
+    pub points_lost: f64,
+    pub comment: Option<String>,
+}
+
+/// How the score moved over a range, from the event log.
+#[derive(SimpleObject)]
+pub struct ScoreTrends {
+    /// Sum of every increase of an action's points.
+    pub points_achieved: f64,
+    /// Sum of every decrease of an action's points (a positive number).
+    pub points_regressed: f64,
+    /// `pointsAchieved − pointsRegressed`.
+    pub net_change: f64,
+    /// Every day of the range, oldest first.
+    pub days: Vec<TrendDay>,
+    /// Regressions in the range, newest first.
+    pub regressed_actions: Vec<RegressedAction>,
+}
+
+impl From<trends::Trends> for ScoreTrends {
+    fn from(t: trends::Trends) -> Self {
+        ScoreTrends {
+            points_achieved: present(t.points_achieved),
+            points_regressed: present(t.points_regressed),
+            net_change: present(t.net_change),
+            days: t
+                .days
+                .into_iter()
+                .map(|d| TrendDay {
+                    day: Date(d.day),
+                    points_gained: present(d.points_gained),
+                    points_lost: present(d.points_lost),
+                    regressions: d.regressions,
+                    risk_acceptances: d.risk_acceptances,
+                })
+                .collect(),
+            regressed_actions: t
+                .regressions
+                .into_iter()
+                .map(|r| RegressedAction {
+                    control_id: r.control_id,
+                    title: r.title,
+                    category: r.category,
+                    occurred_at: r.occurred_at,
+                    points_before: present(r.points_before),
+                    points_after: present(r.points_after),
+                    points_lost: present(r.points_before - r.points_after),
+                    comment: r.comment,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Which organisations to compare with.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum CohortKind {
+    /// Every other tenant.
+    AllTenants,
+    /// Tenants in the same seat band.
+    SimilarSize,
+    /// Tenants of the same industry.
+    SameIndustry,
+    /// Tenants matching `industries`, `seatBands` and `licensePlans`.
+    Custom,
+}
+
+/// Seat bands of SPEC §8.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "DomainSeatBand")]
+pub enum SeatBand {
+    #[graphql(name = "SEATS_1_100")]
+    B1To100,
+    #[graphql(name = "SEATS_101_500")]
+    B101To500,
+    #[graphql(name = "SEATS_501_1000")]
+    B501To1000,
+    #[graphql(name = "SEATS_1001_5000")]
+    B1001To5000,
+    #[graphql(name = "SEATS_5001_10000")]
+    B5001To10000,
+    #[graphql(name = "SEATS_10001_PLUS")]
+    B10001Plus,
+}
+
+/// A cohort to compare with. `industries`, `seatBands` and `licensePlans` apply to `CUSTOM`
+/// only; each is any-of, and an empty or missing one does not restrict.
+#[derive(InputObject)]
+pub struct CohortInput {
+    pub kind: CohortKind,
+    pub industries: Option<Vec<String>>,
+    pub seat_bands: Option<Vec<SeatBand>>,
+    /// Holding an unexpired licence that grants any of these plans (e.g. `AAD_P2`).
+    pub license_plans: Option<Vec<String>>,
+}
+
+impl From<CohortInput> for CohortSpec {
+    fn from(c: CohortInput) -> Self {
+        match c.kind {
+            CohortKind::AllTenants => CohortSpec::AllTenants,
+            CohortKind::SimilarSize => CohortSpec::SimilarSize,
+            CohortKind::SameIndustry => CohortSpec::SameIndustry,
+            CohortKind::Custom => CohortSpec::Custom {
+                industries: c.industries.unwrap_or_default(),
+                seat_bands: c
+                    .seat_bands
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
+                license_plans: c.license_plans.unwrap_or_default(),
+            },
+        }
+    }
+}
+
+/// Why a cohort has no figures.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum SuppressionReason {
+    /// Fewer than the minimum number of tenants (besides you), so no organisation can be
+    /// inferred from the figures.
+    TooFewTenants,
+    /// No snapshots for that day (today is not over yet, or nothing was recorded).
+    NoData,
+}
+
+/// A cohort's average points and maximum in one category.
+#[derive(SimpleObject)]
+pub struct CohortCategory {
+    pub category: Category,
+    pub average_points: f64,
+    pub average_max: f64,
+}
+
+/// A cohort's figures on one day (the asking tenant is never among them).
+#[derive(SimpleObject)]
+pub struct CohortFigures {
+    /// Number of tenants in the cohort.
+    pub size: i32,
+    pub mean_percentage: f64,
+    pub p25_percentage: f64,
+    pub median_percentage: f64,
+    pub p75_percentage: f64,
+    pub categories: Vec<CohortCategory>,
+}
+
+/// One cohort on one day: figures, or why there are none.
+#[derive(SimpleObject)]
+pub struct CohortComparison {
+    pub kind: CohortKind,
+    /// The cohort compared with, e.g. `ALL`, `BAND:SEATS_101_500`, `INDUSTRY:finance`,
+    /// `CUSTOM:INDUSTRY:finance;PLAN:AAD_P2`.
+    pub key: String,
+    /// `null` when suppressed.
+    pub figures: Option<CohortFigures>,
+    pub suppressed_reason: Option<SuppressionReason>,
+    /// Human-readable reason, e.g. `fewer than 5 tenants`.
+    pub suppressed_message: Option<String>,
+}
+
+/// One figure of a vendor benchmark (e.g. `identityScore`), as reported.
+#[derive(SimpleObject)]
+pub struct VendorFigure {
+    pub name: String,
+    pub value: f64,
+}
+
+/// A comparison average published by the vendor (Microsoft Graph `averageComparativeScores`),
+/// imported as reported — not computed by this service and not subject to its cohort rules.
+#[derive(SimpleObject)]
+pub struct VendorBenchmark {
+    /// Always `VENDOR`: marks the figure as the vendor's.
+    pub source: String,
+    /// `AllTenants`, `TotalSeats`, `IndustryTypes`, …
+    pub basis: String,
+    /// The cohort within the basis (e.g. a seat range or an industry).
+    pub basis_value: String,
+    pub average_score: f64,
+    pub figures: Vec<VendorFigure>,
+}
+
+/// One day of a comparison.
+#[derive(SimpleObject)]
+pub struct Comparison {
+    pub day: Date,
+    /// The tenant's own percentage that day (live for today), `null` without a snapshot.
+    pub tenant_percentage: Option<f64>,
+    pub cohorts: Vec<CohortComparison>,
+    pub vendor_benchmarks: Vec<VendorBenchmark>,
+}
+
+fn cohort(a: CohortAnswer) -> CohortComparison {
+    let kind = match a.spec {
+        CohortSpec::AllTenants => CohortKind::AllTenants,
+        CohortSpec::SimilarSize => CohortKind::SimilarSize,
+        CohortSpec::SameIndustry => CohortKind::SameIndustry,
+        CohortSpec::Custom { .. } => CohortKind::Custom,
+    };
+    let (figures, reason, message) = match a.figures {
+        Ok(f) => (
+            Some(CohortFigures {
+                size: i32::try_from(f.distribution.count).unwrap_or(i32::MAX),
+                mean_percentage: present(f.distribution.mean),
+                p25_percentage: present(f.distribution.p25),
+                median_percentage: present(f.distribution.median),
+                p75_percentage: present(f.distribution.p75),
+                categories: f
+                    .categories
+                    .into_iter()
+                    .map(|c| CohortCategory {
+                        category: c.category.into(),
+                        average_points: present(c.average_points),
+                        average_max: present(c.average_max),
+                    })
+                    .collect(),
+            }),
+            None,
+            None,
+        ),
+        Err(Suppression::TooFewTenants { k }) => (
+            None,
+            Some(SuppressionReason::TooFewTenants),
+            Some(format!("fewer than {k} tenants besides this one")),
+        ),
+        Err(Suppression::NoData) => (
+            None,
+            Some(SuppressionReason::NoData),
+            Some("no snapshots for this day".to_string()),
+        ),
+    };
+    CohortComparison {
+        kind,
+        key: a.key,
+        figures,
+        suppressed_reason: reason,
+        suppressed_message: message,
+    }
+}
+
+impl From<DayComparison> for Comparison {
+    fn from(d: DayComparison) -> Self {
+        Comparison {
+            day: Date(d.day),
+            tenant_percentage: d.tenant_percentage.map(present),
+            cohorts: d.cohorts.into_iter().map(cohort).collect(),
+            vendor_benchmarks: d
+                .vendor_benchmarks
+                .into_iter()
+                .map(|b| VendorBenchmark {
+                    source: "VENDOR".to_string(),
+                    basis: b.basis,
+                    basis_value: b.basis_value,
+                    average_score: present(crate::domain::scoring::from_storage(b.average_score)),
+                    figures: b
+                        .category_scores
+                        .as_object()
+                        .map(|o| {
+                            o.iter()
+                                .filter_map(|(k, v)| {
+                                    let value = v.as_f64().or_else(|| v.as_str()?.parse().ok())?;
+                                    Some(VendorFigure {
+                                        name: k.clone(),
+                                        value,
+                                    })
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A score zone.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "Zone")]
+pub enum ScoreZone {
+    Bad,
+    Okay,
+    Good,
+}
+
+/// Thresholds of the score zones, in percent: BAD below `okayFrom`, OKAY from it, GOOD from
+/// `goodFrom`.
+#[derive(SimpleObject)]
+pub struct ScoreZones {
+    pub okay_from: f64,
+    pub good_from: f64,
+    /// The zone the current score is in.
+    pub current_zone: ScoreZone,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Zones> for ScoreZones {
+    fn from(z: Zones) -> Self {
+        ScoreZones {
+            okay_from: present(z.okay_from),
+            good_from: present(z.good_from),
+            current_zone: z.current_zone.into(),
+            updated_at: z.updated_at,
+        }
+    }
+}
+
+/// A dated target and where the tenant stands against it.
+#[derive(SimpleObject)]
+pub struct ScoreGoal {
+    pub target_percentage: f64,
+    pub target_date: Date,
+    pub note: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// Current percentage ÷ target (1 or more once reached).
+    pub progress: f64,
+    /// Where the least-squares trend of the last 30 days reaches on the target date; `null` with
+    /// less than two days of history or once the date has passed.
+    pub projected_percentage_at_target: Option<f64>,
+    /// Reached, or projected to be reached by the target date; `null` without a projection.
+    pub on_track: Option<bool>,
+}
+
+impl From<GoalProgress> for ScoreGoal {
+    fn from(g: GoalProgress) -> Self {
+        ScoreGoal {
+            target_percentage: present(g.target_percentage),
+            target_date: Date(g.target_date),
+            note: g.note,
+            created_at: g.created_at,
+            progress: present(g.progress),
+            projected_percentage_at_target: g.projected_percentage_at_target.map(present),
+            on_track: g.on_track,
+        }
+    }
+}
+
+/// A tenant's zones and goals.
+#[derive(SimpleObject)]
+pub struct ScoreGoals {
+    /// The current score's percentage.
+    pub current_percentage: f64,
+    /// `null` until set with `setScoreZones`.
+    pub zones: Option<ScoreZones>,
+    /// Every goal, by target date.
+    pub goals: Vec<ScoreGoal>,
+    /// The earliest goal whose date has not passed.
+    pub current_goal: Option<ScoreGoal>,
+}
+
+impl From<Goals> for ScoreGoals {
+    fn from(g: Goals) -> Self {
+        ScoreGoals {
+            current_percentage: present(g.current_percentage),
+            zones: g.zones.map(Into::into),
+            goals: g.goals.into_iter().map(Into::into).collect(),
+            current_goal: g.current_goal.map(Into::into),
+        }
+    }
+}

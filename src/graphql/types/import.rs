@@ -1,0 +1,146 @@
+//! Results of `importMicrosoftGraph` and the Graph sync settings, built from the service's
+//! report and rows (the client secret is not among them: only the name of its variable).
+
+use crate::graphql::types::enums::Category;
+use crate::graphql::types::present;
+use crate::service::graph_import::{ImportGap as GapRow, ImportReport, ScoreDiscrepancy as DiscrepancyRow};
+use async_graphql::SimpleObject;
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::graph_sync_config;
+
+/// What an import did (or, for a dry run, would do).
+#[derive(SimpleObject, Clone, Debug)]
+pub struct GraphImportResult {
+    /// True when nothing was written because the input asked for a dry run.
+    pub dry_run: bool,
+    /// Whether anything was (or would be) written; false when the same documents were imported before.
+    pub changed: bool,
+    /// Daily secureScore records read (one per day).
+    pub records: i32,
+    /// Control profiles read.
+    pub profiles: i32,
+    pub controls_created: i32,
+    pub controls_updated: i32,
+    pub actions_created: i32,
+    pub actions_updated: i32,
+    pub notes_added: i32,
+    pub snapshots_written: i32,
+    pub benchmarks_written: i32,
+    pub events_written: i32,
+    /// Controls found in the scores but missing from the profiles, and what was done about each.
+    pub gaps: Vec<ImportGap>,
+    /// Days on which the vendor's reported totals differ from our recomputation.
+    pub discrepancies: Vec<ScoreDiscrepancy>,
+    /// Things ignored or kept (unknown states or categories, clamped counts, local statuses kept).
+    pub warnings: Vec<String>,
+}
+
+/// A control present in the scores but missing from the profiles.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ImportGap {
+    pub control_id: String,
+    pub message: String,
+    /// Max points used: derived as `score / scoreInPercentage × 100`, or the catalog's.
+    pub max_points: Option<f64>,
+    pub category: Option<Category>,
+}
+
+/// One day on which the vendor's totals differ from ours.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ScoreDiscrepancy {
+    pub day: NaiveDate,
+    /// `currentScore` as reported by the vendor.
+    pub vendor_current_score: f64,
+    /// `maxScore` as reported by the vendor.
+    pub vendor_max_score: f64,
+    /// Our `current` view of that day.
+    pub recomputed_current: f64,
+    /// Our `maxScore` view of that day.
+    pub recomputed_max: f64,
+    /// `vendorCurrentScore − recomputedCurrent`.
+    pub current_difference: f64,
+    /// `vendorMaxScore − recomputedMax`.
+    pub max_difference: f64,
+    /// Σ of the day's reported `controlScores[].score`.
+    pub control_scores_sum: f64,
+}
+
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+impl From<&ImportReport> for GraphImportResult {
+    fn from(r: &ImportReport) -> Self {
+        GraphImportResult {
+            dry_run: r.dry_run,
+            changed: r.changed(),
+            records: count(r.records),
+            profiles: count(r.profiles),
+            controls_created: count(r.controls_created),
+            controls_updated: count(r.controls_updated),
+            actions_created: count(r.actions_created),
+            actions_updated: count(r.actions_updated),
+            notes_added: count(r.notes_added),
+            snapshots_written: count(r.snapshots_written),
+            benchmarks_written: count(r.benchmarks_written),
+            events_written: count(r.events_written),
+            gaps: r.gaps.iter().map(ImportGap::from).collect(),
+            discrepancies: r.discrepancies.iter().map(ScoreDiscrepancy::from).collect(),
+            warnings: r.warnings.clone(),
+        }
+    }
+}
+
+impl From<&GapRow> for ImportGap {
+    fn from(g: &GapRow) -> Self {
+        ImportGap {
+            control_id: g.control_id.clone(),
+            message: g.message.clone(),
+            max_points: g.max_points.map(present),
+            category: g.category.map(Into::into),
+        }
+    }
+}
+
+impl From<&DiscrepancyRow> for ScoreDiscrepancy {
+    fn from(d: &DiscrepancyRow) -> Self {
+        ScoreDiscrepancy {
+            day: d.day,
+            vendor_current_score: present(d.vendor_current_score),
+            vendor_max_score: present(d.vendor_max_score),
+            recomputed_current: present(d.recomputed_current),
+            recomputed_max: present(d.recomputed_max),
+            current_difference: present(d.vendor_current_score - d.recomputed_current),
+            max_difference: present(d.vendor_max_score - d.recomputed_max),
+            control_scores_sum: present(d.control_scores_sum),
+        }
+    }
+}
+
+/// A tenant's scheduled Microsoft Graph sync settings.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct GraphSyncSettings {
+    pub enabled: bool,
+    pub azure_tenant_id: String,
+    pub client_id: String,
+    /// Name of the server's environment variable that holds the client secret (never the secret).
+    pub client_secret_env: String,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    /// `OK` or `FAILED` after a sync ran.
+    pub last_status: Option<String>,
+    pub last_error: Option<String>,
+}
+
+impl From<graph_sync_config::Model> for GraphSyncSettings {
+    fn from(m: graph_sync_config::Model) -> Self {
+        GraphSyncSettings {
+            enabled: m.enabled,
+            azure_tenant_id: m.azure_tenant_id,
+            client_id: m.client_id,
+            client_secret_env: m.client_secret_env,
+            last_sync_at: m.last_sync_at,
+            last_status: m.last_status,
+            last_error: m.last_error,
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! Score zones and dated goals (SPEC §8): what a tenant aims for, where it stands, and where the
+//! recent trend takes it (`domain::goals`: least squares over the last 30 days of history,
+//! today's live score included).
+
+use crate::auth::Viewer;
+use crate::domain::enums::Role;
+use crate::domain::goals::{Zone, project, zone};
+use crate::domain::scoring::{ScoreViews, from_storage, to_storage};
+use crate::error::{AppError, AppResult};
+use crate::service::state::TenantState;
+use crate::service::{NOTE_MAX_CHARS, tenants};
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use entity::{score_goal, score_snapshot, score_zone};
+use rust_decimal::Decimal;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
+
+/// Days of history the projection is fitted to.
+pub const TREND_WINDOW_DAYS: u64 = 30;
+
+fn check_percentage(field: &str, value: Decimal) -> AppResult<()> {
+    if value < Decimal::ZERO || value > Decimal::ONE_HUNDRED {
+        return Err(AppError::bad_input(
+            field,
+            format!("{field} must be between 0 and 100"),
+        ));
+    }
+    Ok(())
+}
+
+/// `setScoreZones` (OPERATOR): replaces the tenant's zones.
+pub async fn set_zones(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    tenant_slug: &str,
+    okay_from: Decimal,
+    good_from: Decimal,
+    now: DateTime<Utc>,
+) -> AppResult<score_zone::Model> {
+    let tenant = tenants::by_slug(db, viewer, tenant_slug).await?;
+    viewer.require(tenant.id, Role::Operator)?;
+    check_percentage("okayFrom", okay_from)?;
+    check_percentage("goodFrom", good_from)?;
+    if okay_from >= good_from {
+        return Err(AppError::bad_input("goodFrom", "goodFrom must be above okayFrom"));
+    }
+    let txn = crate::db::begin_write(db).await?;
+    score_zone::Entity::insert(score_zone::ActiveModel {
+        tenant_id: Set(tenant.id),
+        okay_from: Set(to_storage(okay_from)),
+        good_from: Set(to_storage(good_from)),
+        updated_by: Set(Some(viewer.principal_id)),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(score_zone::Column::TenantId)
+            .update_columns([
+                score_zone::Column::OkayFrom,
+                score_zone::Column::GoodFrom,
+                score_zone::Column::UpdatedBy,
+                score_zone::Column::UpdatedAt,
+            ])
+            .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await?;
+    let saved = score_zone::Entity::find_by_id(tenant.id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("score zones vanished after the upsert")))?;
+    txn.commit().await?;
+    Ok(saved)
+}
+
+/// `setScoreGoal` (OPERATOR): adds a dated target.
+pub async fn set_goal(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    tenant_slug: &str,
+    target_percentage: Decimal,
+    target_date: NaiveDate,
+    note: Option<String>,
+    now: DateTime<Utc>,
+) -> AppResult<score_goal::Model> {
+    let tenant = tenants::by_slug(db, viewer, tenant_slug).await?;
+    viewer.require(tenant.id, Role::Operator)?;
+    if target_percentage <= Decimal::ZERO || target_percentage > Decimal::ONE_HUNDRED {
+        return Err(AppError::bad_input(
+            "targetPercentage",
+            "targetPercentage must be above 0 and at most 100",
+        ));
+    }
+    if target_date <= now.date_naive() {
+        return Err(AppError::bad_input(
+            "targetDate",
+            "targetDate must be in the future",
+        ));
+    }
+    if note.as_ref().is_some_and(|n| n.chars().count() > NOTE_MAX_CHARS) {
+        return Err(AppError::bad_input(
+            "note",
+            "note must be at most 10000 characters",
+        ));
+    }
+    let txn = crate::db::begin_write(db).await?;
+    let goal = score_goal::ActiveModel {
+        tenant_id: Set(tenant.id),
+        target_percentage: Set(to_storage(target_percentage)),
+        target_date: Set(target_date),
+        note: Set(note.filter(|n| !n.trim().is_empty())),
+        created_by: Set(Some(viewer.principal_id)),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(goal)
+}
+
+/// The zones with the zone the current score is in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Zones {
+    pub okay_from: Decimal,
+    pub good_from: Decimal,
+    pub current_zone: Zone,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A goal with where the tenant stands against it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GoalProgress {
+    pub id: i64,
+    pub target_percentage: Decimal,
+    pub target_date: NaiveDate,
+    pub note: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// Current percentage ÷ target (1 or more once reached).
+    pub progress: Decimal,
+    /// Where the least-squares line of the last 30 days is on the target date; `None` with less
+    /// than two days of history or for a date already past.
+    pub projected_percentage_at_target: Option<Decimal>,
+    /// Reached already, or projected to be reached by the target date; `None` without a
+    /// projection.
+    pub on_track: Option<bool>,
+}
+
+/// `Tenant.goals`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Goals {
+    pub current_percentage: Decimal,
+    pub zones: Option<Zones>,
+    /// Every goal, by target date.
+    pub goals: Vec<GoalProgress>,
+    /// The earliest goal whose date is today or later.
+    pub current_goal: Option<GoalProgress>,
+}
+
+/// `Tenant.goals` (READER).
+pub async fn goals<C: ConnectionTrait>(
+    conn: &C,
+    viewer: &Viewer,
+    live: &TenantState,
+    today: NaiveDate,
+) -> AppResult<Goals> {
+    let tenant_id = live.tenant.id;
+    viewer.require(tenant_id, Role::Reader)?;
+    let current = live.score.overall.percentage(live.score.overall.current);
+    let mut series: Vec<(NaiveDate, Decimal)> = score_snapshot::Entity::find()
+        .filter(score_snapshot::Column::TenantId.eq(tenant_id))
+        .filter(score_snapshot::Column::Day.gte(today - Days::new(TREND_WINDOW_DAYS)))
+        .filter(score_snapshot::Column::Day.lt(today))
+        .order_by_asc(score_snapshot::Column::Day)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let views = ScoreViews {
+                max_score: from_storage(s.max_score),
+                ..ScoreViews::default()
+            };
+            (s.day, views.percentage(from_storage(s.current)))
+        })
+        .collect();
+    series.push((today, current));
+    let zones = score_zone::Entity::find_by_id(tenant_id)
+        .one(conn)
+        .await?
+        .map(|z| {
+            let (okay_from, good_from) = (from_storage(z.okay_from), from_storage(z.good_from));
+            Zones {
+                okay_from,
+                good_from,
+                current_zone: zone(current, okay_from, good_from),
+                updated_at: z.updated_at,
+            }
+        });
+    let goals: Vec<GoalProgress> = score_goal::Entity::find()
+        .filter(score_goal::Column::TenantId.eq(tenant_id))
+        .order_by_asc(score_goal::Column::TargetDate)
+        .order_by_asc(score_goal::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|g| progress_of(g, current, &series, today))
+        .collect();
+    let current_goal = goals.iter().find(|g| g.target_date >= today).cloned();
+    Ok(Goals {
+        current_percentage: current,
+        zones,
+        goals,
+        current_goal,
+    })
+}
+
+/// Where the tenant stands against one goal (pure).
+fn progress_of(
+    g: score_goal::Model,
+    current: Decimal,
+    series: &[(NaiveDate, Decimal)],
+    today: NaiveDate,
+) -> GoalProgress {
+    let target = from_storage(g.target_percentage);
+    let progress = if target.is_zero() {
+        Decimal::ONE
+    } else {
+        current / target
+    };
+    let projected = (g.target_date >= today)
+        .then(|| project(series, g.target_date))
+        .flatten();
+    let on_track = if current >= target {
+        Some(true)
+    } else {
+        projected.map(|p| p >= target)
+    };
+    GoalProgress {
+        id: g.id,
+        target_percentage: target,
+        target_date: g.target_date,
+        note: g.note,
+        created_at: g.created_at,
+        progress,
+        projected_percentage_at_target: projected,
+        on_track,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().expect("valid decimal in test")
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().expect("valid date in test")
+    }
+
+    fn goal(target: &str, date: &str) -> score_goal::Model {
+        score_goal::Model {
+            id: 1,
+            tenant_id: 1,
+            target_percentage: to_storage(d(target)),
+            target_date: day(date),
+            note: None,
+            created_by: None,
+            created_at: DateTime::<Utc>::MIN_UTC,
+        }
+    }
+
+    #[test]
+    fn a_goal_is_judged_by_the_projection_of_the_recent_trend() {
+        // +1 percentage point a day: 50 on the 1st, 52 on the 3rd (today).
+        let series = [(day("2026-01-01"), d("50")), (day("2026-01-03"), d("52"))];
+        let today = day("2026-01-03");
+        let cases = [
+            (
+                "60",
+                "2026-01-11",
+                Some("60"),
+                Some(true),
+                "reached exactly on the date",
+            ),
+            ("60", "2026-01-10", Some("59"), Some(false), "one day short"),
+            ("50", "2026-01-05", Some("54"), Some(true), "already reached"),
+            ("90", "2026-01-01", None, None, "date passed: no projection"),
+        ];
+        for (target, date, projected, on_track, why) in cases {
+            let p = progress_of(goal(target, date), d("52"), &series, today);
+            assert_eq!(
+                p.projected_percentage_at_target,
+                projected.map(d),
+                "{why}: projection"
+            );
+            assert_eq!(p.on_track, on_track, "{why}: on track");
+        }
+        let p = progress_of(goal("80", "2026-02-01"), d("52"), &series, today);
+        assert_eq!(p.progress, d("0.65"), "52 of 80");
+        let flat = progress_of(goal("80", "2026-02-01"), d("52"), &series[1..], today);
+        assert_eq!(flat.projected_percentage_at_target, None, "one day of history");
+        assert_eq!(flat.on_track, None, "no projection, not reached");
+    }
+}

@@ -1,0 +1,147 @@
+//! Trends over a date range (SPEC §8), computed from the action event log: points gained and
+//! lost (every event that records points before and after), risk acceptances and regressions
+//! per day, and the list of regressions.
+
+use crate::auth::Viewer;
+use crate::domain::enums::{EventKind, Role, Status};
+use crate::domain::scoring::from_storage;
+use crate::error::AppResult;
+use crate::service::snapshots::{end_of_day, start_of_day, validate_range};
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::{action_event, control, improvement_action};
+use rust_decimal::Decimal;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use std::collections::{BTreeMap, HashMap};
+
+/// One day of a trend.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrendDay {
+    pub day: NaiveDate,
+    pub points_gained: Decimal,
+    pub points_lost: Decimal,
+    /// `REGRESSED` events.
+    pub regressions: u32,
+    /// Changes into `RISK_ACCEPTED`.
+    pub risk_acceptances: u32,
+}
+
+/// One regression of an action.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Regression {
+    pub control_id: String,
+    pub title: String,
+    pub category: String,
+    pub occurred_at: DateTime<Utc>,
+    pub points_before: Decimal,
+    pub points_after: Decimal,
+    pub comment: Option<String>,
+}
+
+/// Trends of a tenant over a range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trends {
+    /// Σ of positive point changes.
+    pub points_achieved: Decimal,
+    /// Σ of negative point changes, as a positive number.
+    pub points_regressed: Decimal,
+    /// `points_achieved − points_regressed`.
+    pub net_change: Decimal,
+    /// Every day of the range, oldest first.
+    pub days: Vec<TrendDay>,
+    /// Newest first.
+    pub regressions: Vec<Regression>,
+}
+
+/// `Tenant.trends` (READER): events from the start of `from` to the end of `to`.
+pub async fn trends<C: ConnectionTrait>(
+    conn: &C,
+    viewer: &Viewer,
+    tenant_id: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> AppResult<Trends> {
+    viewer.require(tenant_id, Role::Reader)?;
+    validate_range(from, to)?;
+    let events = action_event::Entity::find()
+        .filter(action_event::Column::TenantId.eq(tenant_id))
+        .filter(action_event::Column::OccurredAt.gte(start_of_day(from)))
+        .filter(action_event::Column::OccurredAt.lt(end_of_day(to)))
+        .order_by_desc(action_event::Column::OccurredAt)
+        .order_by_desc(action_event::Column::Id)
+        .all(conn)
+        .await?;
+    let mut days: BTreeMap<NaiveDate, TrendDay> = from
+        .iter_days()
+        .take_while(|d| *d <= to)
+        .map(|day| {
+            (
+                day,
+                TrendDay {
+                    day,
+                    ..TrendDay::default()
+                },
+            )
+        })
+        .collect();
+    let regressed_ids: Vec<i64> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Regressed.as_str())
+        .map(|e| e.action_id)
+        .collect();
+    let controls: HashMap<i64, (improvement_action::Model, Option<control::Model>)> =
+        if regressed_ids.is_empty() {
+            HashMap::new()
+        } else {
+            improvement_action::Entity::find()
+                .filter(improvement_action::Column::Id.is_in(regressed_ids))
+                .find_also_related(control::Entity)
+                .all(conn)
+                .await?
+                .into_iter()
+                .map(|(a, c)| (a.id, (a, c)))
+                .collect()
+        };
+    let (mut achieved, mut regressed) = (Decimal::ZERO, Decimal::ZERO);
+    let mut regressions = Vec::new();
+    for e in &events {
+        let Some(day) = days.get_mut(&e.occurred_at.date_naive()) else {
+            continue;
+        };
+        if let (Some(before), Some(after)) = (e.points_before, e.points_after) {
+            let delta = from_storage(after) - from_storage(before);
+            if delta > Decimal::ZERO {
+                achieved += delta;
+                day.points_gained += delta;
+            } else if delta < Decimal::ZERO {
+                regressed -= delta;
+                day.points_lost -= delta;
+            }
+        }
+        let into_risk = e.status_after.as_deref() == Some(Status::RiskAccepted.as_str())
+            && e.status_before.as_deref() != Some(Status::RiskAccepted.as_str());
+        if into_risk {
+            day.risk_acceptances += 1;
+        }
+        if e.kind == EventKind::Regressed.as_str() {
+            day.regressions += 1;
+            if let Some((action, c)) = controls.get(&e.action_id) {
+                regressions.push(Regression {
+                    control_id: action.control_id.clone(),
+                    title: c.as_ref().map(|c| c.title.clone()).unwrap_or_default(),
+                    category: action.category.clone(),
+                    occurred_at: e.occurred_at,
+                    points_before: e.points_before.map(from_storage).unwrap_or_default(),
+                    points_after: e.points_after.map(from_storage).unwrap_or_default(),
+                    comment: e.comment.clone(),
+                });
+            }
+        }
+    }
+    Ok(Trends {
+        points_achieved: achieved,
+        points_regressed: regressed,
+        net_change: achieved - regressed,
+        days: days.into_values().collect(),
+        regressions,
+    })
+}

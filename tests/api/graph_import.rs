@@ -1,0 +1,1153 @@
+//! Importing Microsoft Graph Secure Score exports (issue 7, SPEC §9): the Graph docs' example
+//! payloads and a richer realistic export (string numbers, PascalCase keys, count/total, controls
+//! missing from the profiles) in `tests/fixtures/graph/`; statuses, notes, snapshots with the
+//! vendor's totals, vendor benchmarks, derived controls and the discrepancy report; re-import as a
+//! no-op; malformed input refused with nothing written; the CLI; and the scheduled sync's Graph
+//! client against a local HTTP server (paging, a 429, then the import).
+
+use crate::db_test;
+use crate::helpers::*;
+use entity::{
+    action_event, audit_log, control, improvement_action, note, score_snapshot, tenant, vendor_benchmark,
+};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+pub const AZURE_ID: &str = "4a1f6c3e-0000-4000-8000-c0ffee000001";
+
+const IMPORT: &str = r#"
+mutation($input: ImportMicrosoftGraphInput!) {
+  importMicrosoftGraph(input: $input) {
+    tenant { slug seatCount activeUserCount enabledServices }
+    result {
+      dryRun changed records profiles controlsCreated controlsUpdated actionsCreated actionsUpdated
+      notesAdded snapshotsWritten benchmarksWritten eventsWritten
+      gaps { controlId message maxPoints category }
+      discrepancies { day vendorCurrentScore vendorMaxScore recomputedCurrent recomputedMax
+                      currentDifference maxDifference controlScoresSum }
+      warnings
+    }
+    userErrors { field message code }
+  }
+}"#;
+
+const ACTION: &str = r#"
+query($slug: String!, $control: String!) {
+  tenant(slug: $slug) {
+    improvementAction(controlId: $control) {
+      controlId status implemented total implementationStatus pointsAchieved maxPoints version
+      notes { body authorName }
+      control { id title category service maxPoints tier userImpact implementationCost actionType
+                remediation userImpactDescription actionUrl vendorRank deprecated threats }
+    }
+  }
+}"#;
+
+/// A fixture file from `tests/fixtures/graph/`.
+pub fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/graph/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The realistic export: three days of scores and two pages of profiles.
+pub fn realistic() -> (Value, Value) {
+    (
+        fixture("realistic-secureScores.json"),
+        json!([
+            fixture("realistic-controlProfiles-page1.json"),
+            fixture("realistic-controlProfiles-page2.json")
+        ]),
+    )
+}
+
+/// Runs `importMicrosoftGraph` and returns its payload.
+pub async fn import(
+    app: &TestApp,
+    token: &str,
+    slug: &str,
+    scores: &Value,
+    profiles: Option<&Value>,
+) -> Value {
+    import_with(
+        app,
+        token,
+        json!({ "tenantSlug": slug, "secureScores": scores, "controlProfiles": profiles }),
+    )
+    .await
+}
+
+async fn import_with(app: &TestApp, token: &str, input: Value) -> Value {
+    let data = app.gql_ok(token, IMPORT, json!({ "input": input })).await;
+    data["importMicrosoftGraph"].clone()
+}
+
+/// Runs an import that must succeed; returns its result.
+pub async fn import_ok(
+    app: &TestApp,
+    token: &str,
+    slug: &str,
+    scores: &Value,
+    profiles: Option<&Value>,
+) -> Value {
+    let payload = import(app, token, slug, scores, profiles).await;
+    assert_eq!(payload["userErrors"], json!([]), "{payload:#}");
+    payload["result"].clone()
+}
+
+async fn action(app: &TestApp, token: &str, slug: &str, control: &str) -> Value {
+    let data = app
+        .gql_ok(token, ACTION, json!({ "slug": slug, "control": control }))
+        .await;
+    data["tenant"]["improvementAction"].clone()
+}
+
+/// Everything an import may write, counted (or summed) so that "nothing changed" is checkable.
+#[derive(Debug, PartialEq)]
+pub struct Counts {
+    controls: u64,
+    control_updates: Vec<(String, chrono::DateTime<chrono::Utc>)>,
+    actions: u64,
+    version_sum: i64,
+    events: u64,
+    notes: u64,
+    snapshots: u64,
+    benchmarks: u64,
+    audit: u64,
+    tenant: tenant::Model,
+}
+
+pub async fn counts(app: &TestApp, tenant_id: i64) -> Counts {
+    let db = &app.db;
+    let actions = improvement_action::Entity::find()
+        .filter(improvement_action::Column::TenantId.eq(tenant_id))
+        .all(db)
+        .await
+        .expect("actions");
+    let mut control_updates: Vec<(String, chrono::DateTime<chrono::Utc>)> = control::Entity::find()
+        .all(db)
+        .await
+        .expect("controls")
+        .into_iter()
+        .map(|c| (c.id, c.updated_at))
+        .collect();
+    control_updates.sort();
+    Counts {
+        controls: control::Entity::find().count(db).await.expect("count"),
+        control_updates,
+        actions: actions.len() as u64,
+        version_sum: actions.iter().map(|a| a.version).sum(),
+        events: action_event::Entity::find()
+            .filter(action_event::Column::TenantId.eq(tenant_id))
+            .count(db)
+            .await
+            .expect("count"),
+        notes: note::Entity::find()
+            .filter(note::Column::TenantId.eq(tenant_id))
+            .count(db)
+            .await
+            .expect("count"),
+        snapshots: score_snapshot::Entity::find()
+            .filter(score_snapshot::Column::TenantId.eq(tenant_id))
+            .count(db)
+            .await
+            .expect("count"),
+        benchmarks: vendor_benchmark::Entity::find()
+            .filter(vendor_benchmark::Column::TenantId.eq(tenant_id))
+            .count(db)
+            .await
+            .expect("count"),
+        audit: audit_log::Entity::find()
+            .filter(audit_log::Column::TenantId.eq(tenant_id))
+            .count(db)
+            .await
+            .expect("count"),
+        tenant: tenant::Entity::find_by_id(tenant_id)
+            .one(db)
+            .await
+            .expect("tenant")
+            .expect("exists"),
+    }
+}
+
+async fn snapshots(app: &TestApp, tenant_id: i64) -> Vec<score_snapshot::Model> {
+    let mut rows = score_snapshot::Entity::find()
+        .filter(score_snapshot::Column::TenantId.eq(tenant_id))
+        .all(&app.db)
+        .await
+        .expect("snapshots");
+    rows.sort_by_key(|s| s.day);
+    rows
+}
+
+async fn benchmarks(
+    app: &TestApp,
+    tenant_id: i64,
+) -> HashMap<(String, String, String), vendor_benchmark::Model> {
+    vendor_benchmark::Entity::find()
+        .filter(vendor_benchmark::Column::TenantId.eq(tenant_id))
+        .all(&app.db)
+        .await
+        .expect("benchmarks")
+        .into_iter()
+        .map(|b| ((b.day.to_string(), b.basis.clone(), b.basis_value.clone()), b))
+        .collect()
+}
+
+const SCORE: &str = r#"query($slug: String!) { tenant(slug: $slug) {
+    secureScore { maxScore { points } current { points } } } }"#;
+
+pub async fn secure_score(app: &TestApp, token: &str, slug: &str) -> (f64, f64) {
+    let data = app.gql_ok(token, SCORE, json!({ "slug": slug })).await;
+    let s = &data["tenant"]["secureScore"];
+    (
+        s["current"]["points"].as_f64().expect("current"),
+        s["maxScore"]["points"].as_f64().expect("max"),
+    )
+}
+
+fn points(v: i64) -> f64 {
+    v as f64 / 10_000.0
+}
+
+db_test!(
+    the_graph_docs_examples_import_as_controls_actions_snapshots_and_benchmarks,
+    |app| {
+        let t = app.tenant().create().await;
+        let scores = fixture("list-secureScores.json");
+        let profiles = fixture("list-secureScoreControlProfiles.json");
+        let result = import_ok(&app, &t.admin, &t.slug, &scores, Some(&profiles)).await;
+        assert_eq!(result["records"], 1, "{result:#}");
+        assert_eq!(result["profiles"], 1);
+
+        // The profile became an IMPORT control with normalised enums; HTML and text kept as given.
+        let dlp = action(&app, &t.reader, &t.slug, "DLPEnabled").await;
+        let c = &dlp["control"];
+        assert_eq!(c["category"], "DATA");
+        assert_eq!(c["service"], "IP");
+        assert_eq!(c["maxPoints"], 20.0);
+        assert_eq!(c["tier"], "ADVANCED");
+        assert_eq!(c["userImpact"], "MODERATE");
+        assert_eq!(c["implementationCost"], "MODERATE");
+        assert_eq!(c["actionType"], "CONFIG");
+        assert_eq!(c["vendorRank"], 55);
+        assert_eq!(c["actionUrl"], "https://compliance.microsoft.com/#/policies");
+        assert_eq!(c["threats"], json!(["Data Exfiltration", "Data Spillage"]));
+        assert_eq!(
+            c["userImpactDescription"],
+            "This change will have a moderate impact on your users."
+        );
+        let origin = control::Entity::find_by_id("DLPEnabled".to_string())
+            .one(&app.db)
+            .await
+            .unwrap()
+            .expect("control imported");
+        assert_eq!(origin.origin, "IMPORT");
+        // score 20 of max 20 with no percentage: the progress follows from score / max.
+        assert_eq!(dlp["status"], "COMPLETED", "{dlp:#}");
+        assert_eq!(dlp["pointsAchieved"], 20.0);
+
+        // AdminMFA has no profile and no percentage: imported with max unknown (0), reported.
+        let gaps = result["gaps"].as_array().expect("gaps");
+        let mfa = gaps
+            .iter()
+            .find(|g| g["controlId"] == "AdminMFA")
+            .expect("AdminMFA gap");
+        assert_eq!(mfa["category"], "IDENTITY");
+        assert_eq!(mfa["maxPoints"], 0.0);
+        assert!(
+            mfa["message"].as_str().unwrap().contains("max points unknown"),
+            "{mfa}"
+        );
+
+        // The day's snapshot keeps the vendor's totals as reported; the tenant took over the rest.
+        let snaps = snapshots(&app, t.id).await;
+        assert_eq!(snaps.len(), 1);
+        assert_eq!(snaps[0].day.to_string(), "2019-03-19");
+        assert_eq!(snaps[0].source, "IMPORTED");
+        assert_eq!(snaps[0].vendor_current_score.map(points), Some(387.0));
+        assert_eq!(snaps[0].vendor_max_score.map(points), Some(697.0));
+        let tenant = &counts(&app, t.id).await.tenant;
+        assert_eq!(tenant.seat_count, 100);
+        assert_eq!(tenant.active_user_count, 0);
+        assert_eq!(
+            tenant.azure_tenant_id.as_deref(),
+            Some("00000001-0001-0001-0001-000000000001c")
+        );
+        for s in ["EXO", "SPO", "Intune", "AzureAD"] {
+            assert!(
+                tenant.enabled_services.0.contains(&s.to_string()),
+                "{s} in {:?}",
+                tenant.enabled_services
+            );
+        }
+        let b = benchmarks(&app, t.id).await;
+        assert_eq!(b.len(), 3, "{b:?}");
+        let all = &b[&("2019-03-19".into(), "AllTenants".into(), String::new())];
+        assert_eq!(points(all.average_score), 37.0);
+
+        // The single-record body (`get`) of the same day adds the seat-size and industry cohorts.
+        let single = fixture("get-secureScore.json");
+        let again = import_ok(&app, &t.admin, &t.slug, &single, None).await;
+        assert_eq!(again["records"], 1);
+        let b = benchmarks(&app, t.id).await;
+        let seats = &b[&("2019-03-19".into(), "TotalSeats".into(), "6-99".into())];
+        assert_eq!(points(seats.average_score), 46.0);
+        assert_eq!(seats.category_scores["identityScore"], json!(27.0));
+        let industry = &b[&(
+            "2019-03-19".into(),
+            "IndustryTypes".into(),
+            "engineering,technology".into(),
+        )];
+        assert_eq!(points(industry.average_score), 109.0);
+        assert_eq!(industry.category_scores["appsScore"], json!(10.0));
+    }
+);
+
+db_test!(
+    a_realistic_export_maps_statuses_notes_progress_derived_controls_and_discrepancies,
+    |app| {
+        let t = app.tenant().create().await;
+        let (scores, profiles) = realistic();
+        let payload = import(&app, &t.admin, &t.slug, &scores, Some(&profiles)).await;
+        assert_eq!(payload["userErrors"], json!([]), "{payload:#}");
+        let result = &payload["result"];
+        assert_eq!(result["records"], 3);
+        assert_eq!(result["profiles"], 4);
+        assert_eq!(result["dryRun"], false);
+        assert_eq!(result["changed"], true);
+        // CustomPolicyReview, ProfileOnlyControl and SecretDerivedControl are new.
+        assert_eq!(result["controlsCreated"], 3, "{result:#}");
+
+        // Seats, users and services from the newest record (strings accepted, flags mapped,
+        // unknown ones kept).
+        let tenant = &payload["tenant"];
+        assert_eq!(tenant["seatCount"], 1200);
+        assert_eq!(tenant["activeUserCount"], 1100);
+        let services: Vec<&str> = tenant["enabledServices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for s in ["AzureAD", "EXO", "MDO", "SPO", "MCAS", "HasBrandNewThing"] {
+            assert!(services.contains(&s), "{s} in {services:?}");
+        }
+
+        // Reviewed → RESOLVED_ALTERNATE_MITIGATION from the latest update; progress from count/total;
+        // the comment became a note by the importer that names the original author.
+        let mfa = action(&app, &t.reader, &t.slug, "AdminMFAV2").await;
+        assert_eq!(mfa["status"], "RESOLVED_ALTERNATE_MITIGATION", "{mfa:#}");
+        assert_eq!(
+            (mfa["implemented"].as_i64(), mfa["total"].as_i64()),
+            (Some(3), Some(4))
+        );
+        assert_eq!(
+            mfa["implementationStatus"],
+            "<p>3 of 4 administrators are protected by MFA</p>"
+        );
+        assert_eq!(mfa["pointsAchieved"], 10.0);
+        let notes = mfa["notes"].as_array().expect("notes");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        let body = notes[0]["body"].as_str().unwrap();
+        assert!(body.starts_with("Covered by our PAM solution"), "{body}");
+        assert!(
+            body.contains("alice@contoso.com"),
+            "the original author is recorded: {body}"
+        );
+        assert_eq!(notes[0]["authorName"], format!("admin {}", t.slug));
+
+        // A new control from its profile: enum spellings normalised, HTML kept, unknown keys ignored.
+        let custom = action(&app, &t.reader, &t.slug, "CustomPolicyReview").await;
+        let c = &custom["control"];
+        assert_eq!(c["category"], "APPS");
+        assert_eq!(c["service"], "MCAS");
+        assert_eq!(c["maxPoints"], 6.0);
+        assert_eq!(c["tier"], "DEFENSE_IN_DEPTH");
+        assert_eq!(c["userImpact"], "MODERATE");
+        assert_eq!(c["implementationCost"], "HIGH");
+        assert_eq!(c["actionType"], "REVIEW");
+        assert_eq!(c["vendorRank"], 12);
+        assert_eq!(
+            c["remediation"],
+            "<ol><li>Open <b>Policies</b></li><li>Review each, \"carefully\"</li></ol>"
+        );
+        // ignored (lower case) → RISK_ACCEPTED; scoreInPercentage 50 → 50 of 100.
+        assert_eq!(custom["status"], "RISK_ACCEPTED");
+        assert_eq!(
+            (custom["implemented"].as_i64(), custom["total"].as_i64()),
+            (Some(50), Some(100))
+        );
+        assert_eq!(custom["pointsAchieved"], 0.0);
+
+        let exo = action(&app, &t.reader, &t.slug, "exo_mailboxaudit").await;
+        assert_eq!(exo["status"], "RESOLVED_THIRD_PARTY");
+        assert_eq!(
+            (exo["implemented"].as_i64(), exo["total"].as_i64()),
+            (Some(1), Some(2))
+        );
+        assert!(
+            exo["notes"][0]["body"]
+                .as_str()
+                .unwrap()
+                .contains("bob@contoso.com")
+        );
+
+        // Missing from the profiles: a catalog control keeps its entry; a new one is derived.
+        let zap = action(&app, &t.reader, &t.slug, "mdo_zapspam").await;
+        assert_eq!(zap["status"], "COMPLETED", "2 of 2 completes it");
+        let derived = action(&app, &t.reader, &t.slug, "SecretDerivedControl").await;
+        assert_eq!(derived["control"]["maxPoints"], 10.0, "4 / 40 % × 100");
+        assert_eq!(derived["control"]["category"], "DATA");
+        assert_eq!(derived["control"]["title"], "Label confidential documents");
+        assert_eq!(derived["pointsAchieved"], 4.0);
+        let gaps: HashMap<String, Value> = result["gaps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["controlId"].as_str().unwrap().to_string(), g.clone()))
+            .collect();
+        assert_eq!(gaps.len(), 3, "{gaps:#?}");
+        assert_eq!(gaps["SecretDerivedControl"]["maxPoints"], 10.0);
+        assert_eq!(gaps["mdo_zapspam"]["maxPoints"], 1.0);
+        assert!(
+            gaps["QuantumControl"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not imported")
+        );
+        assert!(action(&app, &t.reader, &t.slug, "QuantumControl").await.is_null());
+
+        // A profile without scores is a catalog control, not an action of this tenant.
+        let only = control::Entity::find_by_id("ProfileOnlyControl".to_string())
+            .one(&app.db)
+            .await
+            .unwrap()
+            .expect("ProfileOnlyControl imported");
+        assert_eq!(
+            (only.tier.as_str(), only.user_impact.as_str()),
+            ("ADVANCED", "UNKNOWN")
+        );
+        assert!(
+            action(&app, &t.reader, &t.slug, "ProfileOnlyControl")
+                .await
+                .is_null()
+        );
+        let imported_actions = improvement_action::Entity::find()
+            .filter(improvement_action::Column::TenantId.eq(t.id))
+            .filter(improvement_action::Column::Origin.eq("IMPORT"))
+            .all(&app.db)
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = imported_actions.into_iter().map(|a| a.control_id).collect();
+        ids.sort();
+        assert_eq!(ids, ["CustomPolicyReview", "SecretDerivedControl"]);
+
+        // Each day a snapshot (source IMPORTED) with the vendor's totals as reported.
+        let snaps = snapshots(&app, t.id).await;
+        let days: Vec<String> = snaps.iter().map(|s| s.day.to_string()).collect();
+        assert_eq!(days, ["2024-05-01", "2024-05-02", "2024-05-03"]);
+        let vendor: Vec<(f64, f64)> = snaps
+            .iter()
+            .map(|s| {
+                (
+                    points(s.vendor_current_score.unwrap()),
+                    points(s.vendor_max_score.unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(vendor, [(28.25, 40.0), (30.0, 40.0), (31.5, 41.0)]);
+        assert!(snaps.iter().all(|s| s.source == "IMPORTED"));
+
+        // Every day's totals differ from our recomputation, and the report says by how much; the
+        // newest day is the live score.
+        let (current, max) = secure_score(&app, &t.reader, &t.slug).await;
+        let disc = result["discrepancies"].as_array().unwrap();
+        assert_eq!(disc.len(), 3, "{disc:#?}");
+        let newest = disc
+            .iter()
+            .find(|d| d["day"] == "2024-05-03")
+            .expect("newest day");
+        assert_eq!(newest["vendorCurrentScore"], 31.5);
+        assert_eq!(newest["vendorMaxScore"], 41.0);
+        assert_eq!(newest["recomputedCurrent"].as_f64(), Some(current));
+        assert_eq!(newest["recomputedMax"].as_f64(), Some(max));
+        assert_eq!(newest["controlScoresSum"], 18.0, "7.5 + 3 + 1.5 + 1 + 4 + 1");
+        let diff = newest["currentDifference"].as_f64().unwrap();
+        assert!((diff - (31.5 - current)).abs() < 0.011, "{diff} vs {current}");
+        assert_eq!(
+            points(snaps[2].current),
+            current,
+            "snapshot of the newest day = live view"
+        );
+        assert_eq!(points(snaps[2].max_score), max);
+        // Older days use that day's progress: AdminMFAV2 1 of 4 on 05-01 changes nothing for a
+        // resolved action, but mdo_zapspam 0 of 2 is not complete that day.
+        assert_eq!(points(snaps[0].current), current - 1.0, "{snaps:#?}");
+
+        // Comparative scores → vendor benchmarks for their day (both seat-size spellings).
+        let b = benchmarks(&app, t.id).await;
+        assert_eq!(b.len(), 6, "{b:#?}");
+        let seats = &b[&("2024-05-03".into(), "TotalSeats".into(), "1001-5000".into())];
+        assert_eq!(points(seats.average_score), 46.0);
+        let seats2 = &b[&("2024-05-02".into(), "TotalSeats".into(), "1001-5000".into())];
+        assert_eq!(points(seats2.average_score), 45.5);
+        let all = &b[&("2024-05-03".into(), "AllTenants".into(), String::new())];
+        assert_eq!(all.category_scores["appsScore"], json!(2.5));
+        let industry = &b[&("2024-05-03".into(), "IndustryTypes".into(), "Finance".into())];
+        assert_eq!(points(industry.average_score), 52.25);
+        assert_eq!(industry.category_scores["appsScoreMax"], json!(120.0));
+
+        // The changes are in the event log with the right kinds.
+        let events = action_event::Entity::find()
+            .filter(action_event::Column::TenantId.eq(t.id))
+            .all(&app.db)
+            .await
+            .unwrap();
+        let by_kind = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
+        assert_eq!(by_kind("IMPORTED"), 5, "2 actions created + 3 statuses");
+        assert_eq!(by_kind("COMPLETED"), 1, "mdo_zapspam");
+        assert_eq!(by_kind("NOTE_ADDED"), 3);
+        assert!(by_kind("PROGRESS_CHANGED") >= 4);
+    }
+);
+
+db_test!(importing_the_same_documents_twice_changes_nothing, |app| {
+    let t = app.tenant().create().await;
+    let (scores, profiles) = realistic();
+    // A dry run reports the changes and writes nothing.
+    let before = counts(&app, t.id).await;
+    let dry = import_with(
+        &app,
+        &t.admin,
+        json!({ "tenantSlug": t.slug, "secureScores": scores, "controlProfiles": profiles, "dryRun": true }),
+    )
+    .await;
+    assert_eq!(dry["result"]["dryRun"], true);
+    assert_eq!(dry["result"]["changed"], true);
+    assert_eq!(dry["result"]["snapshotsWritten"], 3);
+    assert_eq!(counts(&app, t.id).await, before, "a dry run writes nothing");
+
+    import_ok(&app, &t.admin, &t.slug, &scores, Some(&profiles)).await;
+    let first = counts(&app, t.id).await;
+    let again = import_ok(&app, &t.admin, &t.slug, &scores, Some(&profiles)).await;
+    assert_eq!(again["changed"], false, "{again:#}");
+    for field in [
+        "controlsCreated",
+        "controlsUpdated",
+        "actionsCreated",
+        "actionsUpdated",
+        "notesAdded",
+        "snapshotsWritten",
+        "benchmarksWritten",
+        "eventsWritten",
+    ] {
+        assert_eq!(again[field], 0, "{field}");
+    }
+    // The report still tells the gaps and discrepancies: they are facts about the data.
+    assert_eq!(again["gaps"].as_array().unwrap().len(), 3);
+    assert_eq!(again["discrepancies"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        counts(&app, t.id).await,
+        first,
+        "rows, events, notes and versions unchanged"
+    );
+});
+
+db_test!(a_newer_export_updates_what_changed_and_records_events, |app| {
+    let t = app.tenant().create().await;
+    let (scores, profiles) = realistic();
+    import_ok(&app, &t.admin, &t.slug, &scores, Some(&profiles)).await;
+
+    // Someone sets a status here after the vendor's last update: that decision stands.
+    let set = app
+        .gql_ok(
+            &t.operator,
+            r#"mutation($slug: String!) { setActionStatus(input: { tenantSlug: $slug, controlId: "exo_mailboxaudit", status: PLANNED }) { userErrors { code } } }"#,
+            json!({ "slug": t.slug }),
+        )
+        .await;
+    assert_eq!(set["setActionStatus"]["userErrors"], json!([]));
+
+    // The next day: AdminMFAV2 is fully done, mdo_zapspam regressed, a new day's snapshot.
+    let mut newer = scores.clone();
+    let mut day = newer["value"][0].clone();
+    day["id"] = json!(format!("{AZURE_ID}_2024-05-04"));
+    day["createdDateTime"] = json!("2024-05-04T00:00:00Z");
+    day["currentScore"] = json!("33");
+    for c in day["controlScores"].as_array_mut().unwrap() {
+        match c["controlName"].as_str().unwrap() {
+            "AdminMFAV2" => {
+                c["count"] = json!("4");
+                c["scoreInPercentage"] = json!("100");
+            }
+            "mdo_zapspam" => {
+                c["count"] = json!("1");
+            }
+            _ => {}
+        }
+    }
+    newer["value"].as_array_mut().unwrap().push(day);
+    let before = counts(&app, t.id).await;
+    let result = import_ok(&app, &t.admin, &t.slug, &newer, Some(&profiles)).await;
+    assert_eq!(
+        result["snapshotsWritten"], 4,
+        "the new day, and older days whose recomputation moved: {result:#}"
+    );
+    assert_eq!(result["benchmarksWritten"], 3, "only the new day's");
+    assert_eq!(result["actionsUpdated"], 2, "{result:#}");
+    let warnings = result["warnings"].to_string();
+    assert!(
+        warnings.contains("exo_mailboxaudit"),
+        "the kept local status is reported: {warnings}"
+    );
+
+    let mfa = action(&app, &t.reader, &t.slug, "AdminMFAV2").await;
+    assert_eq!(mfa["status"], "COMPLETED");
+    let zap = action(&app, &t.reader, &t.slug, "mdo_zapspam").await;
+    assert_eq!(zap["status"], "TO_ADDRESS", "regressed");
+    let exo = action(&app, &t.reader, &t.slug, "exo_mailboxaudit").await;
+    assert_eq!(
+        exo["status"], "PLANNED",
+        "the local change after the vendor's update stands"
+    );
+
+    let new_events = action_event::Entity::find()
+        .filter(action_event::Column::TenantId.eq(t.id))
+        .all(&app.db)
+        .await
+        .unwrap();
+    let mut kinds: Vec<&str> = new_events
+        .iter()
+        .skip(before.events as usize)
+        .map(|e| e.kind.as_str())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["COMPLETED", "REGRESSED"]);
+    let after = counts(&app, t.id).await;
+    assert_eq!(after.snapshots, before.snapshots + 1);
+    assert_eq!(after.tenant.state_version, before.tenant.state_version + 1);
+});
+
+db_test!(
+    malformed_input_is_refused_naming_the_field_with_nothing_written,
+    |app| {
+        let t = app.tenant().create().await;
+        let (scores, profiles) = realistic();
+        let mut bad_record = scores.clone();
+        bad_record["value"][1]["currentScore"] = json!("twenty");
+        let mut no_name = scores.clone();
+        no_name["value"][0]["controlScores"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("controlName");
+        let mut mixed = scores.clone();
+        mixed["value"][2]["azureTenantId"] = json!("99999999-0000-4000-8000-000000000000");
+        let patch_body = fixture("update-secureScoreControlProfile.request.json");
+        let cases = [
+            (
+                json!("not json at all"),
+                Some(profiles.clone()),
+                "input.secureScores",
+                "a string",
+            ),
+            (
+                json!({ "value": { "a": 1 } }),
+                None,
+                "input.secureScores",
+                "value not a list",
+            ),
+            (
+                json!({ "records": [] }),
+                None,
+                "input.secureScores",
+                "not a Graph collection",
+            ),
+            (
+                json!({ "value": [] }),
+                None,
+                "input.secureScores",
+                "no daily records",
+            ),
+            (
+                bad_record,
+                None,
+                "input.secureScores.value.1.currentScore",
+                "a number that is not one",
+            ),
+            (
+                no_name,
+                None,
+                "input.secureScores.value.0.controlScores.0.controlName",
+                "control without name",
+            ),
+            (
+                mixed,
+                None,
+                "input.secureScores.value.2.azureTenantId",
+                "records of two tenants",
+            ),
+            (
+                scores.clone(),
+                Some(patch_body),
+                "input.controlProfiles",
+                "a PATCH body is not a profile",
+            ),
+            (
+                scores.clone(),
+                Some(json!([1, 2])),
+                "input.controlProfiles.0",
+                "pages that are not objects",
+            ),
+        ];
+        let before = counts(&app, t.id).await;
+        for (scores, profiles, field, why) in cases {
+            let payload = import(&app, &t.admin, &t.slug, &scores, profiles.as_ref()).await;
+            let e = &payload["userErrors"][0];
+            assert_eq!(e["code"], "BAD_USER_INPUT", "{why}: {payload:#}");
+            let path: Vec<&str> = e["field"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert_eq!(path.join("."), field, "{why}: {}", e["message"]);
+            assert!(payload["result"].is_null(), "{why}");
+            assert_eq!(counts(&app, t.id).await, before, "{why}: nothing written");
+        }
+
+        // Once linked to an Azure tenant, data of another one is refused.
+        import_ok(&app, &t.admin, &t.slug, &scores, Some(&profiles)).await;
+        let linked = counts(&app, t.id).await;
+        let other = fixture("list-secureScores.json");
+        let payload = import(&app, &t.admin, &t.slug, &other, None).await;
+        assert_eq!(payload["userErrors"][0]["code"], "BAD_USER_INPUT", "{payload:#}");
+        assert_eq!(
+            payload["userErrors"][0]["field"],
+            json!(["input", "secureScores", "value", "0", "azureTenantId"])
+        );
+        assert!(
+            payload["userErrors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(AZURE_ID)
+        );
+        assert_eq!(counts(&app, t.id).await, linked, "nothing written");
+
+        // And another tenant of ours cannot claim the same Azure tenant.
+        let t2 = app.tenant().create().await;
+        let payload = import(&app, &t2.admin, &t2.slug, &scores, None).await;
+        assert_eq!(payload["userErrors"][0]["code"], "BAD_USER_INPUT", "{payload:#}");
+        assert!(
+            payload["userErrors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("already linked")
+        );
+    }
+);
+
+db_test!(
+    a_fifty_megabyte_document_is_refused_by_the_body_limit_and_by_the_import_limit,
+    |app| {
+        let t = app.tenant().create().await;
+        // Over HTTP the body limit answers first (413) …
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let pad = "x".repeat(50 * 1024 * 1024);
+        let body = json!({ "query": IMPORT, "variables": { "input": {
+        "tenantSlug": t.slug, "secureScores": { "value": [], "pad": pad } } } })
+        .to_string();
+        let stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        let (mut reader, mut writer) = stream.into_split();
+        let head = format!(
+            "POST /graphql HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+         authorization: Bearer {}\r\ncontent-length: {}\r\n\r\n",
+            t.admin,
+            body.len()
+        );
+        writer.write_all(head.as_bytes()).await.unwrap();
+        let sender = tokio::spawn(async move {
+            let _ = writer.write_all(body.as_bytes()).await;
+            writer
+        });
+        let mut answer = vec![0_u8; 64];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), reader.read(&mut answer))
+            .await
+            .expect("answered without reading the whole body")
+            .unwrap();
+        assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 413"));
+        sender.abort();
+
+        // … and the CLI, which has no body limit, checks IMPORT_MAX_BYTES before reading the file.
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("scores.json");
+        let file = std::fs::File::create(&big).unwrap();
+        file.set_len(50 * 1024 * 1024).unwrap();
+        let before = counts(&app, t.id).await;
+        let config = securescore::config::Config::for_database(app.database_url.clone());
+        let err = securescore::cli::import_graph(
+            config,
+            securescore::config::ImportGraphArgs {
+                tenant: t.slug.clone(),
+                scores: big,
+                profiles: vec![],
+                dry_run: false,
+            },
+        )
+        .await
+        .expect_err("refused");
+        assert!(format!("{err:#}").contains("IMPORT_MAX_BYTES"), "{err:#}");
+        assert_eq!(counts(&app, t.id).await, before);
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_import_checks_its_own_size_limit_when_the_body_limit_is_larger() {
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.max_body_bytes = 8 * 1024 * 1024;
+        c.import_max_bytes = 64 * 1024;
+    })
+    .await;
+    let t = app.tenant().create().await;
+    let (mut scores, profiles) = realistic();
+    scores["padding"] = json!("x".repeat(100 * 1024));
+    let before = counts(&app, t.id).await;
+    let payload = import(&app, &t.admin, &t.slug, &scores, Some(&profiles)).await;
+    assert_eq!(payload["userErrors"][0]["code"], "BAD_USER_INPUT", "{payload:#}");
+    assert_eq!(
+        payload["userErrors"][0]["field"],
+        json!(["input", "secureScores"])
+    );
+    assert!(
+        payload["userErrors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("IMPORT_MAX_BYTES")
+    );
+    assert_eq!(counts(&app, t.id).await, before);
+}
+
+db_test!(
+    the_cli_imports_files_like_the_mutation_and_refuses_files_that_are_not_json,
+    |app| {
+        let t = app.tenant().create().await;
+        let dir = format!("{}/tests/fixtures/graph", env!("CARGO_MANIFEST_DIR"));
+        let config = || securescore::config::Config::for_database(app.database_url.clone());
+        let args = |scores: std::path::PathBuf| securescore::config::ImportGraphArgs {
+            tenant: t.slug.clone(),
+            scores,
+            profiles: vec![
+                format!("{dir}/realistic-controlProfiles-page1.json").into(),
+                format!("{dir}/realistic-controlProfiles-page2.json").into(),
+            ],
+            dry_run: false,
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let not_json = tmp.path().join("scores.json");
+        std::fs::write(&not_json, "<html>not json</html>").unwrap();
+        let before = counts(&app, t.id).await;
+        let err = securescore::cli::import_graph(config(), args(not_json))
+            .await
+            .expect_err("not JSON");
+        assert!(
+            format!("{err:#}").contains("secureScores is not valid JSON"),
+            "{err:#}"
+        );
+        assert_eq!(counts(&app, t.id).await, before);
+
+        securescore::cli::import_graph(
+            config(),
+            args(format!("{dir}/realistic-secureScores.json").into()),
+        )
+        .await
+        .expect("imported");
+        let mfa = action(&app, &t.reader, &t.slug, "AdminMFAV2").await;
+        assert_eq!(mfa["status"], "RESOLVED_ALTERNATE_MITIGATION");
+        assert_eq!(
+            mfa["notes"][0]["authorName"],
+            Value::Null,
+            "the system imported it"
+        );
+        assert_eq!(snapshots(&app, t.id).await.len(), 3);
+        // The same files again through the mutation: nothing to do.
+        let (scores, profiles) = realistic();
+        let again = import_ok(&app, &t.admin, &t.slug, &scores, Some(&profiles)).await;
+        assert_eq!(again["changed"], false, "{again:#}");
+    }
+);
+
+db_test!(only_admins_import_and_other_tenants_are_not_found, |app| {
+    let t = app.tenant().create().await;
+    let other = app.tenant().create().await;
+    let (scores, profiles) = realistic();
+    let input =
+        json!({ "input": { "tenantSlug": t.slug, "secureScores": scores, "controlProfiles": profiles } });
+    for token in [&t.reader, &t.operator] {
+        let body = app.gql(Some(token), IMPORT, input.clone()).await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body:#}");
+    }
+    let body = app.gql(Some(&other.admin), IMPORT, input.clone()).await;
+    let payload = &body["data"]["importMicrosoftGraph"];
+    assert_eq!(payload["userErrors"][0]["code"], "NOT_FOUND", "{body:#}");
+    let body = app.gql(None, IMPORT, input).await;
+    assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"));
+    assert_eq!(counts(&app, t.id).await.snapshots, 0);
+});
+
+const CONFIGURE: &str = r#"
+mutation($input: ConfigureGraphSyncInput!) {
+  configureGraphSync(input: $input) {
+    sync { enabled azureTenantId clientId clientSecretEnv lastSyncAt lastStatus lastError }
+    userErrors { field message code }
+  }
+}"#;
+
+db_test!(
+    configure_graph_sync_takes_the_name_of_a_secret_never_the_secret,
+    |app| {
+        let t = app.tenant().create().await;
+        let input = |secret_env: &str| {
+            json!({ "input": { "tenantSlug": t.slug, "enabled": true, "azureTenantId": AZURE_ID,
+                           "clientId": "11111111-2222-3333-4444-555555555555", "clientSecretEnv": secret_env } })
+        };
+        let data = app
+            .gql_ok(&t.admin, CONFIGURE, input("abc~Q8Q~this.looks.like.a.secret"))
+            .await;
+        let e = &data["configureGraphSync"]["userErrors"][0];
+        assert_eq!(e["field"], json!(["input", "clientSecretEnv"]), "{data:#}");
+        let data = app
+            .gql_ok(&t.admin, CONFIGURE, input("GRAPH_SECRET_CONTOSO"))
+            .await;
+        let sync = &data["configureGraphSync"]["sync"];
+        assert_eq!(sync["clientSecretEnv"], "GRAPH_SECRET_CONTOSO");
+        assert_eq!(sync["enabled"], true);
+        assert!(sync["lastSyncAt"].is_null());
+        let body = app.gql(Some(&t.operator), CONFIGURE, input("X")).await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"));
+    }
+);
+
+/// A stand-in for Microsoft Graph and its token endpoint on 127.0.0.1:0, serving the realistic
+/// fixture: the scores in two pages, the first request answered with a 429.
+mod fake_graph {
+    use super::*;
+    use axum::Router;
+    use axum::extract::{Query, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{get, post};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    pub struct Hits {
+        pub token: AtomicUsize,
+        pub throttled: AtomicUsize,
+        pub scores: AtomicUsize,
+        pub profiles: AtomicUsize,
+    }
+
+    #[derive(Clone)]
+    struct Fake {
+        base: String,
+        secret: String,
+        hits: Arc<Hits>,
+    }
+
+    async fn token(State(f): State<Fake>, body: String) -> Response {
+        f.hits.token.fetch_add(1, Ordering::SeqCst);
+        let form: HashMap<String, String> = body
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    percent_encoding::percent_decode_str(v)
+                        .decode_utf8_lossy()
+                        .to_string(),
+                )
+            })
+            .collect();
+        if form.get("grant_type").map(String::as_str) != Some("client_credentials")
+            || form.get("client_secret") != Some(&f.secret)
+        {
+            return (StatusCode::UNAUTHORIZED, "bad credentials").into_response();
+        }
+        axum::Json(json!({ "token_type": "Bearer", "expires_in": 3599, "access_token": "fake-token" }))
+            .into_response()
+    }
+
+    fn authorised(headers: &HeaderMap) -> bool {
+        headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer fake-token")
+    }
+
+    async fn scores(
+        State(f): State<Fake>,
+        Query(q): Query<HashMap<String, String>>,
+        headers: HeaderMap,
+    ) -> Response {
+        if !authorised(&headers) {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        // The very first call is throttled, as Graph does under load.
+        if f.hits.throttled.fetch_add(1, Ordering::SeqCst) == 0 {
+            return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "slow down").into_response();
+        }
+        f.hits.scores.fetch_add(1, Ordering::SeqCst);
+        let all = fixture("realistic-secureScores.json")["value"].clone();
+        let all = all.as_array().unwrap();
+        if q.get("$skiptoken").map(String::as_str) == Some("2") {
+            axum::Json(json!({ "value": all[2..] })).into_response()
+        } else {
+            assert_eq!(q.get("$top").map(String::as_str), Some("90"));
+            axum::Json(json!({
+                "value": all[..2],
+                "@odata.nextLink": format!("{}/security/secureScores?$top=90&$skiptoken=2", f.base),
+            }))
+            .into_response()
+        }
+    }
+
+    async fn profiles(
+        State(f): State<Fake>,
+        Query(q): Query<HashMap<String, String>>,
+        headers: HeaderMap,
+    ) -> Response {
+        if !authorised(&headers) {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        f.hits.profiles.fetch_add(1, Ordering::SeqCst);
+        if q.contains_key("$skiptoken") {
+            axum::Json(fixture("realistic-controlProfiles-page2.json")).into_response()
+        } else {
+            let mut page = fixture("realistic-controlProfiles-page1.json");
+            page["@odata.nextLink"] = json!(format!(
+                "{}/security/secureScoreControlProfiles?$skiptoken=p2",
+                f.base
+            ));
+            axum::Json(page).into_response()
+        }
+    }
+
+    /// Starts the fake; returns (Graph base URL, token URL template, hit counters).
+    pub async fn start(secret: &str) -> (String, String, Arc<Hits>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let root = format!("http://{}", listener.local_addr().unwrap());
+        let base = format!("{root}/v1.0");
+        let hits = Arc::new(Hits::default());
+        let state = Fake {
+            base: base.clone(),
+            secret: secret.to_string(),
+            hits: hits.clone(),
+        };
+        let app = Router::new()
+            .route("/{tenant}/oauth2/v2.0/token", post(token))
+            .route("/v1.0/security/secureScores", get(scores))
+            .route("/v1.0/security/secureScoreControlProfiles", get(profiles))
+            .with_state(state);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (base, format!("{root}/{{tenant}}/oauth2/v2.0/token"), hits)
+    }
+}
+
+db_test!(the_sync_client_pages_retries_after_a_429_and_imports, |app| {
+    use securescore::service::graph_sync::{self, GraphClient};
+    use std::sync::atomic::Ordering;
+    let t = app.tenant().create().await;
+    let secret = format!("s3cret-{}", uuid::Uuid::new_v4());
+    let (base, token_url, hits) = fake_graph::start(&secret).await;
+    let env = format!("SECURESCORE_TEST_GRAPH_SECRET_{}", uuid::Uuid::new_v4().simple()).to_uppercase();
+    // SAFETY: the variable name is unique to this test and nothing else reads or writes it.
+    unsafe { std::env::set_var(&env, &secret) };
+    let data = app
+        .gql_ok(
+            &t.admin,
+            CONFIGURE,
+            json!({ "input": { "tenantSlug": t.slug, "enabled": true, "azureTenantId": AZURE_ID,
+                               "clientId": "client-1", "clientSecretEnv": env } }),
+        )
+        .await;
+    assert_eq!(data["configureGraphSync"]["userErrors"], json!([]));
+
+    let client = GraphClient::new(&base, &token_url).unwrap();
+    let synced = graph_sync::sync_enabled(&app.db, &client, 16 * 1024 * 1024).await;
+    assert_eq!(synced, 1);
+    assert_eq!(hits.token.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        hits.throttled.load(Ordering::SeqCst),
+        3,
+        "one 429, then two pages"
+    );
+    assert_eq!(hits.scores.load(Ordering::SeqCst), 2, "both pages of scores");
+    assert_eq!(hits.profiles.load(Ordering::SeqCst), 2, "both pages of profiles");
+
+    let snaps = snapshots(&app, t.id).await;
+    assert_eq!(snaps.len(), 3, "all three days across the two pages");
+    let mfa = action(&app, &t.reader, &t.slug, "AdminMFAV2").await;
+    assert_eq!(mfa["status"], "RESOLVED_ALTERNATE_MITIGATION");
+    let settings = entity::graph_sync_config::Entity::find_by_id(t.id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        settings.last_status.as_deref(),
+        Some("OK"),
+        "{:?}",
+        settings.last_error
+    );
+
+    // A wrong secret is a recorded failure, not a crash, and the secret is nowhere in it.
+    // SAFETY: as above.
+    unsafe { std::env::set_var(&env, "wrong") };
+    assert_eq!(
+        graph_sync::sync_enabled(&app.db, &client, 16 * 1024 * 1024).await,
+        0
+    );
+    let settings = entity::graph_sync_config::Entity::find_by_id(t.id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(settings.last_status.as_deref(), Some("FAILED"));
+    let error = settings.last_error.unwrap_or_default();
+    assert!(error.contains("401"), "{error}");
+    assert!(!error.contains("wrong") && !error.contains(&secret), "{error}");
+    unsafe { std::env::remove_var(&env) };
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_task_syncs_enabled_tenants_at_the_interval() {
+    let secret = format!("bg-{}", uuid::Uuid::new_v4());
+    let (base, token_url, _hits) = fake_graph::start(&secret).await;
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.graph_base_url = base;
+        c.graph_token_url = token_url;
+        c.graph_sync_interval_secs = 1;
+    })
+    .await;
+    let t = app.tenant().create().await;
+    let env = format!("SECURESCORE_TEST_BG_SECRET_{}", uuid::Uuid::new_v4().simple()).to_uppercase();
+    // SAFETY: the variable name is unique to this test and nothing else reads or writes it.
+    unsafe { std::env::set_var(&env, &secret) };
+    app.gql_ok(
+        &t.admin,
+        CONFIGURE,
+        json!({ "input": { "tenantSlug": t.slug, "enabled": true, "azureTenantId": AZURE_ID,
+                           "clientId": "client-1", "clientSecretEnv": env } }),
+    )
+    .await;
+    let mut snaps = 0;
+    for _ in 0..30 {
+        snaps = snapshots(&app, t.id).await.len();
+        if snaps == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(snaps, 3, "the background task imported the tenant");
+    unsafe { std::env::remove_var(&env) };
+}

@@ -1,0 +1,580 @@
+//! History, trends, comparisons and goals (SPEC §8): daily snapshots built by driving the clock
+//! (the snapshot functions take the date and `now`; nothing sleeps), backfills that reconstruct
+//! past days from the event log, the snapshot job's idempotence and its lease under racing
+//! processes (PostgreSQL), cohort figures checked against hand-computed quartiles, k-anonymity,
+//! trends and goals.
+
+use crate::db_test;
+use crate::helpers::*;
+use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
+use entity::types::{CategoryFigure, CategoryFigures, StatusCounts};
+use entity::{action_event, improvement_action, score_snapshot, tenant};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use securescore::service::{comparisons, snapshots};
+use serde_json::{Value, json};
+
+const SCORE: &str = "current { points percentage } planned { points } currentLicense { points } \
+     achievable { points } verified { points } maxScore { points } \
+     categories { category current { points max percentage } planned { points } }";
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+fn days_ago(n: u64) -> NaiveDate {
+    today() - Days::new(n)
+}
+
+async fn secure_score(app: &TestApp, t: &TenantFixture) -> Value {
+    let q = format!("query($slug: String!) {{ tenant(slug: $slug) {{ secureScore {{ {SCORE} }} }} }}");
+    app.gql_ok(&t.reader, &q, json!({ "slug": t.slug })).await["tenant"]["secureScore"].clone()
+}
+
+async fn set_status(app: &TestApp, t: &TenantFixture, control: &str, status: &str) {
+    let q =
+        "mutation($input: SetActionStatusInput!) { setActionStatus(input: $input) { userErrors { code } } }";
+    let input = json!({ "tenantSlug": t.slug, "controlId": control, "status": status });
+    let data = app.gql_ok(&t.operator, q, json!({ "input": input })).await;
+    assert_eq!(
+        data["setActionStatus"]["userErrors"],
+        json!([]),
+        "{control} → {status}"
+    );
+}
+
+async fn progress(app: &TestApp, t: &TenantFixture, control: &str, implemented: i64, total: i64) {
+    let q = "mutation($input: RecordImplementationProgressInput!) { recordImplementationProgress(input: $input) { \
+             userErrors { code } } }";
+    let input =
+        json!({ "tenantSlug": t.slug, "controlId": control, "implemented": implemented, "total": total });
+    let data = app.gql_ok(&t.operator, q, json!({ "input": input })).await;
+    assert_eq!(
+        data["recordImplementationProgress"]["userErrors"],
+        json!([]),
+        "{control} {implemented}/{total}"
+    );
+}
+
+/// Moves the tenant and its actions back in time, so past days can hold their state.
+async fn backdate_tenant(app: &TestApp, tenant_id: i64, to: DateTime<Utc>) {
+    tenant::Entity::update_many()
+        .col_expr(tenant::Column::CreatedAt, Expr::value(to))
+        .filter(tenant::Column::Id.eq(tenant_id))
+        .exec(&app.db)
+        .await
+        .expect("tenant backdated");
+    improvement_action::Entity::update_many()
+        .col_expr(improvement_action::Column::CreatedAt, Expr::value(to))
+        .filter(improvement_action::Column::TenantId.eq(tenant_id))
+        .exec(&app.db)
+        .await
+        .expect("actions backdated");
+}
+
+/// Moves the tenant's events with an id above `after_id` to `at`, as if they happened then.
+async fn move_events(app: &TestApp, tenant_id: i64, after_id: i64, at: DateTime<Utc>) -> i64 {
+    action_event::Entity::update_many()
+        .col_expr(action_event::Column::OccurredAt, Expr::value(at))
+        .filter(action_event::Column::TenantId.eq(tenant_id))
+        .filter(action_event::Column::Id.gt(after_id))
+        .exec(&app.db)
+        .await
+        .expect("events moved");
+    last_event_id(app, tenant_id).await
+}
+
+async fn last_event_id(app: &TestApp, tenant_id: i64) -> i64 {
+    action_event::Entity::find()
+        .filter(action_event::Column::TenantId.eq(tenant_id))
+        .all(&app.db)
+        .await
+        .expect("events")
+        .iter()
+        .map(|e| e.id)
+        .max()
+        .unwrap_or(0)
+}
+
+fn noon(day: NaiveDate) -> DateTime<Utc> {
+    snapshots::start_of_day(day) + Duration::hours(12)
+}
+
+async fn history(app: &TestApp, t: &TenantFixture, from: NaiveDate, to: NaiveDate) -> Value {
+    let q = format!(
+        "query($slug: String!, $from: Date!, $to: Date!) {{ tenant(slug: $slug) {{ \
+         scoreHistory(from: $from, to: $to) {{ day source live {SCORE} statusCounts {{ status count }} }} }} }}"
+    );
+    let vars = json!({ "slug": t.slug, "from": from.to_string(), "to": to.to_string() });
+    app.gql_ok(&t.reader, &q, vars).await["tenant"]["scoreHistory"].clone()
+}
+
+/// The figures of a history entry that the live score also has.
+fn views_of(entry: &Value) -> Value {
+    let mut v = entry.clone();
+    let o = v.as_object_mut().expect("object");
+    for k in ["day", "source", "live", "statusCounts"] {
+        o.remove(k);
+    }
+    v
+}
+
+db_test!(backfilled_days_equal_the_score_views_each_day_ended_with, |app| {
+    let t = app.tenant().create().await;
+    backdate_tenant(&app, t.id, noon(days_ago(10))).await;
+    let mut seen = last_event_id(&app, t.id).await;
+    // Day −4 ends in the starting state; each later day ends after one more change.
+    let mut expected = vec![secure_score(&app, &t).await];
+    set_status(&app, &t, "AdminMFAV2", "PLANNED").await;
+    progress(&app, &t, "MFARegistrationV2", 1, 4).await;
+    seen = move_events(&app, t.id, seen, noon(days_ago(3))).await;
+    expected.push(secure_score(&app, &t).await);
+    progress(&app, &t, "MFARegistrationV2", 4, 4).await;
+    set_status(&app, &t, "PWAgePolicyNew", "RISK_ACCEPTED").await;
+    seen = move_events(&app, t.id, seen, noon(days_ago(2))).await;
+    expected.push(secure_score(&app, &t).await);
+    progress(&app, &t, "MFARegistrationV2", 2, 4).await;
+    move_events(&app, t.id, seen, noon(days_ago(1))).await;
+    expected.push(secure_score(&app, &t).await);
+    assert_ne!(expected[0], expected[1], "the changes move the score");
+
+    let reports = snapshots::backfill(&app.db, days_ago(4), days_ago(1), Utc::now())
+        .await
+        .expect("backfill");
+    assert_eq!(reports.len(), 4, "one report per day");
+    assert!(reports.iter().all(|r| r.written == 1), "{reports:?}");
+
+    let series = history(&app, &t, days_ago(4), today()).await;
+    let series = series.as_array().expect("list");
+    assert_eq!(series.len(), 5, "four snapshots and today: {series:#?}");
+    for (i, want) in expected.iter().enumerate() {
+        assert_eq!(
+            series[i]["day"],
+            json!(days_ago(4 - i as u64).to_string()),
+            "day {i}"
+        );
+        assert_eq!(series[i]["source"], "COMPUTED", "day {i}");
+        assert_eq!(
+            views_of(&series[i]),
+            *want,
+            "day −{} ended with these views",
+            4 - i
+        );
+    }
+    assert_eq!(series[4]["live"], true, "today is live");
+    assert_eq!(views_of(&series[4]), expected[3], "today is the live score");
+    let risk = series[2]["statusCounts"]
+        .as_array()
+        .expect("counts")
+        .iter()
+        .find(|c| c["status"] == "RISK_ACCEPTED")
+        .cloned()
+        .expect("RISK_ACCEPTED counted");
+    assert_eq!(risk["count"], 1, "one risk acceptance on day −2");
+});
+
+db_test!(
+    snapshotting_again_changes_nothing_and_keeps_imported_rows,
+    |app| {
+        let t = app.tenant().create().await;
+        let other = app.tenant().create().await;
+        let imported_day = today();
+        insert_snapshot(&app, other.id, imported_day, 420_000, 1_000_000, "IMPORTED").await;
+        let now = Utc::now() + Duration::days(1);
+        let first = snapshots::snapshot_day(&app.db, imported_day, now)
+            .await
+            .expect("first run");
+        assert_eq!((first.written, first.existing), (1, 1), "{first:?}");
+        let again = snapshots::snapshot_day(&app.db, imported_day, now)
+            .await
+            .expect("second run");
+        assert_eq!((again.written, again.existing), (0, 2), "{again:?}");
+        let rows = score_snapshot::Entity::find()
+            .filter(score_snapshot::Column::Day.eq(imported_day))
+            .all(&app.db)
+            .await
+            .expect("rows");
+        assert_eq!(rows.len(), 2, "one row per tenant");
+        let kept = rows
+            .iter()
+            .find(|r| r.tenant_id == other.id)
+            .expect("imported row");
+        assert_eq!(
+            (kept.source.as_str(), kept.current),
+            ("IMPORTED", 420_000),
+            "imported row kept"
+        );
+        assert!(rows.iter().any(|r| r.tenant_id == t.id && r.source == "COMPUTED"));
+
+        // The job, driven to the day after tomorrow, claims the days that ended; a second run
+        // finds them done.
+        let later = Utc::now() + Duration::days(2);
+        let job = snapshots::run_daily_job(&app.db, "test-a", 400, later)
+            .await
+            .expect("job");
+        assert!(
+            job.days
+                .iter()
+                .any(|d| d.day == today() + Days::new(1) && d.written == 2),
+            "{job:?}"
+        );
+        let rerun = snapshots::run_daily_job(&app.db, "test-b", 400, later)
+            .await
+            .expect("rerun");
+        assert!(rerun.days.is_empty(), "nothing left to do: {rerun:?}");
+        let total = score_snapshot::Entity::find()
+            .filter(score_snapshot::Column::TenantId.is_in([t.id, other.id]))
+            .count(&app.db)
+            .await
+            .expect("count");
+        assert_eq!(total, 4, "two tenants × two days");
+
+        let today_now = snapshots::snapshot_day(&app.db, today(), Utc::now()).await;
+        assert!(today_now.is_err(), "today is served live, never written");
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_snapshot_jobs_on_postgres_leave_one_row_per_tenant_day() {
+    if !postgres_enabled() {
+        eprintln!("TEST_DATABASE_URL not set: PostgreSQL-only test not run");
+        return;
+    }
+    let app = spawn_app(Backend::Postgres).await;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(app.tenant().create().await.id);
+    }
+    // A second connection pool stands in for a second server process.
+    let other = sea_orm::Database::connect(&app.database_url)
+        .await
+        .expect("second pool");
+    let later = Utc::now() + Duration::days(3);
+    let (a, b) = tokio::join!(
+        snapshots::run_daily_job(&app.db, "process-a", 400, later),
+        snapshots::run_daily_job(&other, "process-b", 400, later),
+    );
+    let (a, b) = (a.expect("job a"), b.expect("job b"));
+    let rows = score_snapshot::Entity::find()
+        .filter(score_snapshot::Column::TenantId.is_in(ids.clone()))
+        .all(&app.db)
+        .await
+        .expect("rows");
+    // The tenants exist from today on: today, tomorrow and the day after have ended by `later`.
+    assert_eq!(
+        rows.len(),
+        ids.len() * 3,
+        "no duplicates and no gaps: a={a:?} b={b:?}"
+    );
+    let mut keys: Vec<(i64, NaiveDate)> = rows.iter().map(|r| (r.tenant_id, r.day)).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), rows.len(), "one row per tenant and day");
+    for day in [today(), today() + Days::new(1), today() + Days::new(2)] {
+        let workers = [&a, &b]
+            .iter()
+            .filter(|r| r.days.iter().any(|d| d.day == day))
+            .count();
+        assert_eq!(workers, 1, "exactly one process did {day}: a={a:?} b={b:?}");
+    }
+}
+
+async fn insert_snapshot(
+    app: &TestApp,
+    tenant_id: i64,
+    day: NaiveDate,
+    current: i64,
+    max: i64,
+    source: &str,
+) {
+    score_snapshot::ActiveModel {
+        tenant_id: Set(tenant_id),
+        day: Set(day),
+        max_score: Set(max),
+        current: Set(current),
+        planned: Set(current),
+        current_license: Set(max),
+        achievable: Set(max),
+        verified: Set(current),
+        categories: Set(CategoryFigures(vec![CategoryFigure {
+            category: "IDENTITY".into(),
+            max_score: max,
+            current,
+            planned: current,
+            current_license: max,
+            achievable: max,
+            verified: current,
+        }])),
+        status_counts: Set(StatusCounts::default()),
+        source: Set(source.to_string()),
+        vendor_current_score: Set(None),
+        vendor_max_score: Set(None),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .expect("snapshot inserted");
+}
+
+const COMPARE: &str = "query($slug: String!, $from: Date!, $to: Date!, $cohorts: [CohortInput!]) { \
+     tenant(slug: $slug) { comparisons(from: $from, to: $to, cohorts: $cohorts) { day tenantPercentage \
+     cohorts { kind key suppressedReason suppressedMessage figures { size meanPercentage p25Percentage \
+     medianPercentage p75Percentage categories { category averagePoints averageMax } } } \
+     vendorBenchmarks { source basis basisValue averageScore figures { name value } } } } }";
+
+db_test!(
+    comparisons_give_exact_cohort_figures_and_never_include_the_asker,
+    |app| {
+        // Points out of 100, so points are percentages. The asker (90 %) is a 250-seat bank.
+        let asker = app
+            .tenant()
+            .industry("finance")
+            .services(&["NoSuchService"])
+            .create()
+            .await;
+        let day = days_ago(1);
+        insert_snapshot(&app, asker.id, day, 900_000, 1_000_000, "COMPUTED").await;
+        // Others: 250-seat technology firms at 10–50 %, a 15 000-seat bank at 60 %, and a 250-seat
+        // bank at 70 %.
+        let others = [
+            (10, 250, "technology"),
+            (20, 250, "technology"),
+            (30, 250, "technology"),
+            (40, 250, "technology"),
+            (50, 250, "technology"),
+            (60, 15_000, "finance"),
+            (70, 250, "finance"),
+        ];
+        for (pct, seats, industry) in others {
+            let t = app
+                .tenant()
+                .industry(industry)
+                .seats(seats)
+                .services(&["NoSuchService"])
+                .create()
+                .await;
+            insert_snapshot(&app, t.id, day, pct * 10_000, 1_000_000, "COMPUTED").await;
+        }
+        entity::vendor_benchmark::ActiveModel {
+            tenant_id: Set(asker.id),
+            day: Set(day),
+            basis: Set("AllTenants".into()),
+            basis_value: Set(String::new()),
+            average_score: Set(412_500),
+            category_scores: Set(json!({ "identityScore": 12.5 })),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(&app.db)
+        .await
+        .expect("benchmark");
+        comparisons::write_aggregates(&app.db, day, Utc::now())
+            .await
+            .expect("aggregates");
+
+        let cohorts = json!([
+            { "kind": "ALL_TENANTS" },
+            { "kind": "SIMILAR_SIZE" },
+            { "kind": "SAME_INDUSTRY" },
+            { "kind": "CUSTOM", "industries": ["technology", "finance"], "seatBands": ["SEATS_101_500"] },
+        ]);
+        let vars =
+            json!({ "slug": asker.slug, "from": day.to_string(), "to": day.to_string(), "cohorts": cohorts });
+        let data = app.gql_ok(&asker.reader, COMPARE, vars).await;
+        let days = data["tenant"]["comparisons"].as_array().expect("days").clone();
+        assert_eq!(days.len(), 1, "one day");
+        let d = &days[0];
+        assert_eq!(d["tenantPercentage"], 90.0, "the asker's own figure");
+        let c = d["cohorts"].as_array().expect("cohorts");
+
+        // ALL without the asker: 10..70 (7 values): mean 40, type-7 p25 25, median 40, p75 55.
+        assert_eq!(c[0]["key"], "ALL");
+        assert_eq!(
+            c[0]["figures"],
+            json!({ "size": 7, "meanPercentage": 40.0, "p25Percentage": 25.0, "medianPercentage": 40.0,
+                "p75Percentage": 55.0,
+                "categories": [{ "category": "IDENTITY", "averagePoints": 40.0, "averageMax": 100.0 }] }),
+            "all tenants but the asker"
+        );
+        // 101–500 seats without the asker: 10, 20, 30, 40, 50, 70: mean 36.67, p25 22.5, median
+        // 35, p75 47.5.
+        assert_eq!(c[1]["key"], "BAND:SEATS_101_500");
+        assert_eq!(c[1]["figures"]["size"], 6);
+        assert_eq!(c[1]["figures"]["meanPercentage"], 36.67);
+        assert_eq!(c[1]["figures"]["p25Percentage"], 22.5);
+        assert_eq!(c[1]["figures"]["medianPercentage"], 35.0);
+        assert_eq!(c[1]["figures"]["p75Percentage"], 47.5);
+        // Finance without the asker has two members: suppressed.
+        assert_eq!(c[2]["key"], "INDUSTRY:finance");
+        assert_eq!(c[2]["figures"], Value::Null, "below k");
+        assert_eq!(c[2]["suppressedReason"], "TOO_FEW_TENANTS");
+        assert_eq!(c[2]["suppressedMessage"], "fewer than 5 tenants besides this one");
+        // Custom: 250-seat technology or finance firms other than the asker: 10..50 and 70.
+        assert_eq!(c[3]["kind"], "CUSTOM");
+        assert_eq!(c[3]["figures"]["size"], 6, "{:#}", c[3]);
+        assert_eq!(c[3]["figures"]["medianPercentage"], 35.0);
+
+        let vendor = &d["vendorBenchmarks"][0];
+        assert_eq!(
+            *vendor,
+            json!({ "source": "VENDOR", "basis": "AllTenants", "basisValue": "", "averageScore": 41.25,
+                "figures": [{ "name": "identityScore", "value": 12.5 }] }),
+            "vendor benchmarks beside ours, as reported"
+        );
+
+        // Asked by a finance member of the band, ALL still excludes that member and includes the
+        // asker's 90 % instead.
+        let default_cohorts =
+            json!({ "slug": asker.slug, "from": days_ago(1).to_string(), "to": today().to_string() });
+        let data = app.gql_ok(&asker.reader, COMPARE, default_cohorts).await;
+        let days = data["tenant"]["comparisons"].as_array().expect("days").clone();
+        assert_eq!(days.len(), 2, "yesterday and today");
+        assert_eq!(
+            days[1]["cohorts"][0]["suppressedReason"], "NO_DATA",
+            "today has no snapshots yet"
+        );
+    }
+);
+
+db_test!(comparison_and_history_ranges_are_validated, |app| {
+    let t = app.tenant().create().await;
+    let q = "query($slug: String!, $from: Date!, $to: Date!) { tenant(slug: $slug) { \
+             scoreHistory(from: $from, to: $to) { day } } }";
+    for (from, to, why) in [
+        (today(), days_ago(1), "from after to"),
+        (days_ago(500), today(), "more than 400 days"),
+    ] {
+        let body = app
+            .gql(
+                Some(&t.reader),
+                q,
+                json!({ "slug": t.slug, "from": from.to_string(), "to": to.to_string() }),
+            )
+            .await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{why}: {body:#}"
+        );
+    }
+});
+
+const GOALS: &str = "zones { okayFrom goodFrom currentZone } currentGoal { targetPercentage targetDate \
+     progress projectedPercentageAtTarget onTrack note } goals { targetDate } currentPercentage";
+
+db_test!(
+    trends_count_gains_losses_regressions_and_risk_acceptances,
+    |app| {
+        let t = app.tenant().create().await;
+        let before = secure_score(&app, &t).await["current"]["points"]
+            .as_f64()
+            .expect("points");
+        progress(&app, &t, "MFARegistrationV2", 4, 4).await;
+        progress(&app, &t, "MFARegistrationV2", 1, 4).await;
+        set_status(&app, &t, "PWAgePolicyNew", "RESOLVED_THIRD_PARTY").await;
+        set_status(&app, &t, "PWAgePolicyNew", "RISK_ACCEPTED").await;
+        let after = secure_score(&app, &t).await["current"]["points"]
+            .as_f64()
+            .expect("points");
+
+        let q = "query($slug: String!, $from: Date!, $to: Date!) { tenant(slug: $slug) { trends(from: $from, to: $to) { \
+             pointsAchieved pointsRegressed netChange days { day regressions riskAcceptances pointsGained pointsLost } \
+             regressedActions { controlId pointsLost } } } }";
+        let vars = json!({ "slug": t.slug, "from": days_ago(1).to_string(), "to": today().to_string() });
+        let tr = app.gql_ok(&t.reader, q, vars).await["tenant"]["trends"].clone();
+        let net = tr["netChange"].as_f64().expect("net");
+        assert!(
+            (net - (after - before)).abs() < 0.011,
+            "net change {net} = {after} − {before}"
+        );
+        let achieved = tr["pointsAchieved"].as_f64().expect("achieved");
+        let regressed = tr["pointsRegressed"].as_f64().expect("regressed");
+        assert!(achieved > 0.0 && regressed > 0.0, "{tr:#}");
+        assert!((achieved - regressed - net).abs() < 0.011, "{tr:#}");
+        let days = tr["days"].as_array().expect("days");
+        assert_eq!(days.len(), 2, "every day of the range");
+        assert_eq!(days[0]["regressions"], 0, "nothing yesterday");
+        assert_eq!(days[1]["regressions"], 1, "one regression today");
+        assert_eq!(days[1]["riskAcceptances"], 1, "one risk acceptance today");
+        assert_eq!(tr["regressedActions"][0]["controlId"], "MFARegistrationV2");
+        assert!(tr["regressedActions"][0]["pointsLost"].as_f64().expect("lost") > 0.0);
+    }
+);
+
+db_test!(goals_report_zone_progress_and_the_projected_trend, |app| {
+    let t = app.tenant().create().await;
+    let zones = "mutation($input: SetScoreZonesInput!) { setScoreZones(input: $input) { \
+                 goals { zones { okayFrom goodFrom currentZone } } userErrors { field code } } }";
+    let goal = format!(
+        "mutation($input: SetScoreGoalInput!) {{ setScoreGoal(input: $input) {{ \
+         goal {{ targetPercentage }} goals {{ {GOALS} }} userErrors {{ field code }} }} }}"
+    );
+    // Validation: thresholds in order, a date in the future; readers may not set goals.
+    let bad = json!({ "tenantSlug": t.slug, "okayFrom": 80, "goodFrom": 60 });
+    let data = app.gql_ok(&t.operator, zones, json!({ "input": bad })).await;
+    assert_eq!(
+        data["setScoreZones"]["userErrors"],
+        json!([{ "field": ["input", "goodFrom"], "code": "BAD_USER_INPUT" }])
+    );
+    let past = json!({ "tenantSlug": t.slug, "targetPercentage": 80, "targetDate": today().to_string() });
+    let data = app.gql_ok(&t.operator, &goal, json!({ "input": past })).await;
+    assert_eq!(
+        data["setScoreGoal"]["userErrors"][0]["field"],
+        json!(["input", "targetDate"])
+    );
+    let body = app
+        .gql(
+            Some(&t.reader),
+            zones,
+            json!({ "input": { "tenantSlug": t.slug, "okayFrom": 10, "goodFrom": 20 } }),
+        )
+        .await;
+    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body:#}");
+
+    progress(&app, &t, "AdminMFAV2", 4, 4).await;
+    progress(&app, &t, "MFARegistrationV2", 4, 4).await;
+    // The live score is P %; history says P−2 two days ago and P−1 yesterday: +1 a day.
+    let live = secure_score(&app, &t).await["current"]["percentage"]
+        .as_f64()
+        .expect("pct");
+    let p = (live * 100.0).round() as i64; // hundredths of a percent, as presented
+    assert!(p > 300, "the tenant has some points: {live}");
+    let max = 100 * 10_000;
+    insert_snapshot(&app, t.id, days_ago(2), (p - 200) * 100, max, "COMPUTED").await;
+    insert_snapshot(&app, t.id, days_ago(1), (p - 100) * 100, max, "COMPUTED").await;
+
+    let ok = json!({ "tenantSlug": t.slug, "okayFrom": 1, "goodFrom": 99 });
+    let data = app.gql_ok(&t.operator, zones, json!({ "input": ok })).await;
+    assert_eq!(
+        data["setScoreZones"]["goals"]["zones"],
+        json!({ "okayFrom": 1.0, "goodFrom": 99.0, "currentZone": "OKAY" })
+    );
+    let target = (live + 5.0).min(100.0).floor();
+    let on = json!({ "tenantSlug": t.slug, "targetPercentage": target, "note": "Board ask",
+                     "targetDate": (today() + Days::new(10)).to_string() });
+    let data = app.gql_ok(&t.operator, &goal, json!({ "input": on })).await;
+    let g = &data["setScoreGoal"]["goals"]["currentGoal"];
+    assert_eq!(data["setScoreGoal"]["userErrors"], json!([]));
+    assert_eq!(g["targetPercentage"], target);
+    assert_eq!(g["note"], "Board ask");
+    let projected = g["projectedPercentageAtTarget"].as_f64().expect("projection");
+    assert!(
+        (projected - (live + 10.0).min(100.0)).abs() < 0.02,
+        "the line through P−2, P−1, P reaches P+10 in ten days: {projected} vs {live}"
+    );
+    assert_eq!(g["onTrack"], true, "{g:#}");
+    let progress = g["progress"].as_f64().expect("progress");
+    assert!(
+        (progress - live / target).abs() < 0.01,
+        "progress {progress} = {live} / {target}"
+    );
+
+    let read = format!("query($slug: String!) {{ tenant(slug: $slug) {{ goals {{ {GOALS} }} }} }}");
+    let data = app.gql_ok(&t.reader, &read, json!({ "slug": t.slug })).await;
+    assert_eq!(
+        data["tenant"]["goals"]["goals"].as_array().map(Vec::len),
+        Some(1),
+        "one goal"
+    );
+});
