@@ -34,7 +34,11 @@ fn actions() -> Vec<ScoredAction> {
                 max_points: Decimal::from(1 + (i % 10) as i64),
                 deprecated: i % 97 == 0,
                 status,
-                implemented: if status == Status::Completed { total } else { (i as i64 * 3) % total },
+                implemented: if status == Status::Completed {
+                    total
+                } else {
+                    (i as i64 * 3) % total
+                },
                 total,
                 licensed: i % 5 != 0,
                 tier: tiers[i % tiers.len()],

@@ -13,7 +13,8 @@
 //! `--connections`/`BENCH_CONNECTIONS` (32), `--duration`/`BENCH_DURATION` seconds per workload
 //! (10), `--warmup`/`BENCH_WARMUP` seconds (2), `--workloads`/`BENCH_WORKLOADS` (`Q1,Q2,Q3,M1`),
 //! `BENCH_DATABASE_URL` (PostgreSQL server; a fresh database is created in it and dropped
-//! afterwards). A GraphQL `errors` entry, a non-2xx status or a mutation `userErrors` entry counts
+//! afterwards). `BENCH_SERVER_URL` with `BENCH_TOKEN` drives an already running server (seeded
+//! with `securescore seed-scale`), e.g. one under `perf record`. A GraphQL `errors` entry, a non-2xx status or a mutation `userErrors` entry counts
 //! as an error.
 
 use hdrhistogram::Histogram;
@@ -111,8 +112,15 @@ fn slug(i: usize) -> String {
 
 /// The database the server will use: a fresh SQLite file, or a fresh PostgreSQL database.
 enum Db {
-    Sqlite { _dir: tempfile::TempDir, url: String },
-    Postgres { admin_url: String, name: String, url: String },
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
 }
 
 impl Db {
@@ -283,7 +291,10 @@ fn request(workload: &str, rng: &mut StdRng, tenants: usize, today: chrono::Naiv
 
 /// Whether a response is an error: GraphQL `errors`, or mutation `userErrors`.
 fn is_error(body: &Value) -> bool {
-    if body.get("errors").is_some_and(|e| !e.as_array().is_some_and(|a| a.is_empty())) {
+    if body
+        .get("errors")
+        .is_some_and(|e| !e.as_array().is_some_and(|a| a.is_empty()))
+    {
         return true;
     }
     body.pointer("/data/setActionStatus/userErrors")
@@ -379,7 +390,11 @@ async fn run_workload(
                     let k = rng.random_range(0..targets.len());
                     let (s, c, status) = &targets[k];
                     // Alternate so that every call is a real change.
-                    let next = if status == "PLANNED" { "TO_ADDRESS" } else { "PLANNED" };
+                    let next = if status == "PLANNED" {
+                        "TO_ADDRESS"
+                    } else {
+                        "PLANNED"
+                    };
                     let body = json!({ "query": M1, "variables": { "i": {
                         "tenantSlug": s, "controlId": c, "status": next, "comment": "load test" } } });
                     (body, Some((k, next)))
@@ -400,9 +415,10 @@ async fn run_workload(
                         let status = r.status();
                         match r.json::<Value>().await {
                             Err(e) => Some(format!("HTTP {status}: unreadable body: {e}")),
-                            Ok(v) if !status.is_success() || is_error(&v) => {
-                                Some(format!("HTTP {status}: {}", v.to_string().chars().take(300).collect::<String>()))
-                            }
+                            Ok(v) if !status.is_success() || is_error(&v) => Some(format!(
+                                "HTTP {status}: {}",
+                                v.to_string().chars().take(300).collect::<String>()
+                            )),
                             Ok(_) => None,
                         }
                     }
@@ -453,7 +469,11 @@ fn load_average() -> String {
 #[tokio::main]
 async fn main() {
     let settings = Settings::read();
-    let backend = if settings.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
+    let backend = if settings.database_url.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
     println!(
         "securescore load benchmark: {backend}, {} tenants × {} controls × {} days, {} connections, {} s per workload after {} s warm-up",
         settings.tenants,
@@ -463,6 +483,28 @@ async fn main() {
         settings.duration.as_secs(),
         settings.warmup.as_secs()
     );
+    if let Ok(base) = std::env::var("BENCH_SERVER_URL") {
+        // Against a server that is already running (e.g. under a profiler): no seeding, no RSS.
+        let token = std::env::var("BENCH_TOKEN").expect("BENCH_SERVER_URL needs BENCH_TOKEN");
+        for workload in &settings.workloads {
+            let m1 = if workload == "M1" {
+                Some(m1_targets(&reqwest::Client::new(), &base, &token, &settings).await)
+            } else {
+                None
+            };
+            let o = run_workload(workload, &base, &token, &settings, m1).await;
+            let h = &o.histogram;
+            println!(
+                "{workload}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors {}",
+                o.requests as f64 / settings.duration.as_secs_f64(),
+                h.value_at_quantile(0.5) as f64 / 1000.0,
+                h.value_at_quantile(0.99) as f64 / 1000.0,
+                o.errors,
+                o.first_error.unwrap_or_default()
+            );
+        }
+        return;
+    }
     let db = Db::create(&settings).await;
     let tokens = tempfile::NamedTempFile::new().expect("cannot create the tokens file");
     seed(&settings, &db, tokens.path());
@@ -511,7 +553,11 @@ async fn main() {
     }
     println!(
         "peak RSS {} : {:.1} MiB; load average now {}",
-        if per_workload_rss { "(per workload above, last workload here)" } else { "(whole run)" },
+        if per_workload_rss {
+            "(per workload above, last workload here)"
+        } else {
+            "(whole run)"
+        },
         overall_rss as f64 / 1024.0,
         load_average()
     );

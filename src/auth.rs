@@ -95,8 +95,12 @@ pub async fn authenticate(db: &DatabaseConnection, token: &str, now: DateTime<Ut
 /// emptied, which only costs a re-read per principal.
 pub struct GrantsCache {
     capacity: usize,
-    entries: RwLock<HashMap<i64, (i64, Arc<HashMap<i64, Role>>)>>,
+    /// By principal id: the `grants_version` the grants were read at, and the grants.
+    entries: RwLock<HashMap<i64, (i64, Grants)>>,
 }
+
+/// A principal's role per tenant id.
+type Grants = Arc<HashMap<i64, Role>>;
 
 impl GrantsCache {
     pub fn new(capacity: usize) -> Self {
@@ -142,7 +146,7 @@ pub async fn authenticate_cached(
     let base = match cached {
         Some(grants) => grants,
         None => {
-            let grants: Arc<HashMap<i64, Role>> = Arc::new(
+            let grants: Grants = Arc::new(
                 role_grant::Entity::find()
                     .select_only()
                     .column(role_grant::Column::TenantId)

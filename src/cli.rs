@@ -72,7 +72,11 @@ pub async fn snapshot(config: Config, args: SnapshotArgs) -> anyhow::Result<()> 
             r.day,
             r.written,
             r.existing,
-            if r.aggregated { ", cohort aggregates updated" } else { "" }
+            if r.aggregated {
+                ", cohort aggregates updated"
+            } else {
+                ""
+            }
         );
     }
     Ok(())
@@ -100,7 +104,10 @@ pub async fn seed_scale(config: Config, args: SeedScaleArgs) -> anyhow::Result<(
         r.snapshots,
         r.elapsed.as_secs_f64()
     );
-    println!("MSP token (OPERATOR on every scale tenant; shown once): {}", r.msp_token);
+    println!(
+        "MSP token (OPERATOR on every scale tenant; shown once): {}",
+        r.msp_token
+    );
     Ok(())
 }
 

@@ -13,7 +13,7 @@ mod m20261127_000003_actions;
 mod m20261127_000004_history;
 mod m20261128_000005_history_jobs;
 mod m20261128_000006_graph_sync;
-mod m20261129_000007_principal_grants_version;
+mod m20261129_000007_performance;
 mod util;
 
 pub struct Migrator;
@@ -28,7 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_history::Migration),
             Box::new(m20261128_000005_history_jobs::Migration),
             Box::new(m20261128_000006_graph_sync::Migration),
-            Box::new(m20261129_000007_principal_grants_version::Migration),
+            Box::new(m20261129_000007_performance::Migration),
         ]
     }
 }

@@ -37,7 +37,9 @@ pub fn build_schema(
         .data(db)
         .data(hub)
         // One per server instance (not a global): tests run several servers in one process.
-        .data(Arc::new(crate::service::state_cache::StateCache::new(config.state_cache_tenants)))
+        .data(Arc::new(crate::service::state_cache::StateCache::new(
+            config.state_cache_tenants,
+        )))
         .limit_depth(config.max_query_depth)
         .limit_complexity(config.max_query_complexity)
         .extension(limits::Limits::new(&config))

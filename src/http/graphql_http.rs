@@ -300,19 +300,23 @@ async fn execute(
         None => Auth::Anonymous,
         Some(value) => match auth::bearer_token(value) {
             None => Auth::Invalid,
-            Some(token) => match auth::authenticate_cached(&state.db, Some(&state.grants), token, chrono::Utc::now()).await {
-                Ok(viewer) => Auth::Viewer(viewer),
-                Err(crate::error::AppError::Unauthenticated) => Auth::Invalid,
-                Err(err) => {
-                    tracing::error!(error = ?err, "authentication failed");
-                    return request_error(
-                        media,
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal error",
-                        "INTERNAL",
-                    );
+            Some(token) => {
+                match auth::authenticate_cached(&state.db, Some(&state.grants), token, chrono::Utc::now())
+                    .await
+                {
+                    Ok(viewer) => Auth::Viewer(viewer),
+                    Err(crate::error::AppError::Unauthenticated) => Auth::Invalid,
+                    Err(err) => {
+                        tracing::error!(error = ?err, "authentication failed");
+                        return request_error(
+                            media,
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "internal error",
+                            "INTERNAL",
+                        );
+                    }
                 }
-            },
+            }
         },
     };
     let ctx = RequestContext::new(state, auth.into_viewer(), request_id.clone());

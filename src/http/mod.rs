@@ -36,7 +36,10 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql/ws", get(ws::handler))
         .route("/metrics", get(metrics::get))
         // Wraps the routes above; only a WebSocket upgrade of `GET /graphql` is taken over.
-        .layer(axum::middleware::from_fn_with_state(state.clone(), ws::upgrade_graphql))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ws::upgrade_graphql,
+        ))
         .with_state(state)
         .layer(
             ServiceBuilder::new()

@@ -26,9 +26,8 @@ use anyhow::Context;
 use chrono::{DateTime, Days, Duration, NaiveDate, NaiveTime, Utc};
 use entity::types::{CategoryFigure, CategoryFigures, StatusCounts, StringList};
 use entity::{
-    action_tag, control, improvement_action, license, license_plan, note, principal, score_goal, score_snapshot,
-    score_zone, tag,
-    tenant, tenant_license,
+    action_tag, control, improvement_action, license, license_plan, note, principal, score_goal,
+    score_snapshot, score_zone, tag, tenant, tenant_license,
 };
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -304,7 +303,9 @@ async fn seed_goals(txn: &DatabaseTransaction, tenant_id: i64, clock: &Clock) ->
         tenant_id: Set(tenant_id),
         target_percentage: Set(to_storage(Decimal::from(75))),
         target_date: Set(clock.today + Days::new(120)),
-        note: Set(Some("Board target: 75 % before the next external audit.".to_string())),
+        note: Set(Some(
+            "Board target: 75 % before the next external audit.".to_string(),
+        )),
         created_by: Set(None),
         created_at: Set(clock.start_of(30)),
         ..Default::default()

@@ -115,7 +115,11 @@ where
 }
 
 /// The catalog plus synthetic controls up to `wanted` (existing synthetic ones are reused).
-async fn controls(db: &DatabaseConnection, wanted: usize, now: DateTime<Utc>) -> anyhow::Result<Vec<control::Model>> {
+async fn controls(
+    db: &DatabaseConnection,
+    wanted: usize,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<control::Model>> {
     let mut all = control::Entity::find().all(db).await?;
     all.sort_by(|a, b| a.id.cmp(&b.id));
     let catalog: Vec<control::Model> = all
@@ -219,7 +223,13 @@ struct PlannedTenant {
     actions: Vec<PlannedAction>,
 }
 
-fn plan_tenant(i: usize, rng: &mut StdRng, n_controls: usize, days: u32, now: DateTime<Utc>) -> PlannedTenant {
+fn plan_tenant(
+    i: usize,
+    rng: &mut StdRng,
+    n_controls: usize,
+    days: u32,
+    now: DateTime<Utc>,
+) -> PlannedTenant {
     // Seat counts spread over every band (1–100 … 10001+).
     let seats = *[45_i64, 80, 250, 420, 800, 2_400, 4_000, 7_200, 15_000, 40_000]
         .choose(rng)
@@ -296,7 +306,11 @@ fn snapshot_row(
 }
 
 /// Seeds the scale data set into a migrated database that holds the catalog.
-pub async fn seed(db: &DatabaseConnection, opts: &ScaleOptions, now: DateTime<Utc>) -> anyhow::Result<ScaleReport> {
+pub async fn seed(
+    db: &DatabaseConnection,
+    opts: &ScaleOptions,
+    now: DateTime<Utc>,
+) -> anyhow::Result<ScaleReport> {
     let started = std::time::Instant::now();
     anyhow::ensure!(opts.tenants >= 1, "--tenants must be at least 1");
     anyhow::ensure!(opts.controls >= 1, "--controls must be at least 1");

@@ -343,5 +343,10 @@ impl TestApp {
             done.rows_affected, 1,
             "tenant {tenant_id} has an action for {control_id}"
         );
+        // Like every real change, bump the tenant's state version, which is what tells cached
+        // tenant states (in any server process) that they are stale.
+        securescore::service::tenants::touch(&self.db, tenant_id, chrono::Utc::now())
+            .await
+            .expect("tenant touched");
     }
 }

@@ -1,12 +1,12 @@
 //! The tenant and what hangs directly off it.
 
+use crate::graphql::loaders::tenant_state;
 use crate::graphql::types::groups::resolve;
+use crate::graphql::types::history;
 use crate::graphql::types::{
     ApiToken, AuditEntry, GroupBy, ImprovementAction, ImprovementActionFilterInput, ImprovementActionGroup,
     ImprovementActionOrderInput, SecureScore, WhatIfChangeInput,
 };
-use crate::graphql::loaders::tenant_state;
-use crate::graphql::types::history;
 use crate::graphql::{db, ids, pagination, viewer};
 use crate::service;
 use async_graphql::connection::{Connection, Edge};
@@ -153,9 +153,15 @@ impl Tenant {
         to: history::Date,
     ) -> Result<Vec<history::ScoreSnapshot>> {
         let live = tenant_state(ctx, &self.0).await?;
-        let series =
-            service::snapshots::history(db(ctx), viewer(ctx)?, &live, from.0, to.0, Utc::now().date_naive())
-                .await?;
+        let series = service::snapshots::history(
+            db(ctx),
+            viewer(ctx)?,
+            &live,
+            from.0,
+            to.0,
+            Utc::now().date_naive(),
+        )
+        .await?;
         Ok(series.into_iter().map(history::ScoreSnapshot).collect())
     }
     /// Points achieved and regressed, net change, regressions and risk acceptances per day, and
@@ -182,7 +188,11 @@ impl Tenant {
         use service::comparisons::CohortSpec;
         let specs = match cohorts {
             Some(c) => c.into_iter().map(Into::into).collect(),
-            None => vec![CohortSpec::AllTenants, CohortSpec::SimilarSize, CohortSpec::SameIndustry],
+            None => vec![
+                CohortSpec::AllTenants,
+                CohortSpec::SimilarSize,
+                CohortSpec::SameIndustry,
+            ],
         };
         let live = tenant_state(ctx, &self.0).await?;
         let k = crate::graphql::config(ctx).cohort_min_size;
