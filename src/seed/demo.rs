@@ -24,7 +24,7 @@ use crate::service::state::parse;
 use crate::service::tenants::{self, NewTenant};
 use anyhow::Context;
 use chrono::{DateTime, Days, Duration, NaiveDate, NaiveTime, Utc};
-use entity::types::{CategoryFigure, CategoryFigures, StatusCounts, StringList};
+use entity::types::StringList;
 use entity::{
     action_tag, control, improvement_action, license, license_plan, note, principal, score_goal,
     score_snapshot, score_zone, tag, tenant, tenant_license,
@@ -1096,38 +1096,13 @@ async fn write_snapshots<C: ConnectionTrait>(
             })
             .collect();
         let score = compute_score(&actions);
-        let v = score.overall;
-        rows.push(score_snapshot::ActiveModel {
-            tenant_id: Set(tenant_id),
-            day: Set(clock.date(t)),
-            max_score: Set(to_storage(v.max_score)),
-            current: Set(to_storage(v.current)),
-            planned: Set(to_storage(v.planned)),
-            current_license: Set(to_storage(v.current_license)),
-            achievable: Set(to_storage(v.achievable)),
-            verified: Set(to_storage(v.verified)),
-            categories: Set(CategoryFigures(
-                score
-                    .categories
-                    .iter()
-                    .map(|(c, v)| CategoryFigure {
-                        category: c.as_str().to_string(),
-                        max_score: to_storage(v.max_score),
-                        current: to_storage(v.current),
-                        planned: to_storage(v.planned),
-                        current_license: to_storage(v.current_license),
-                        achievable: to_storage(v.achievable),
-                        verified: to_storage(v.verified),
-                    })
-                    .collect(),
-            )),
-            status_counts: Set(StatusCounts(counts)),
-            source: Set("COMPUTED".to_string()),
-            vendor_current_score: Set(None),
-            vendor_max_score: Set(None),
-            created_at: Set(end_of_day.min(clock.now)),
-            ..Default::default()
-        });
+        rows.push(crate::service::snapshots::computed_row(
+            tenant_id,
+            clock.date(t),
+            &score,
+            counts,
+            end_of_day.min(clock.now),
+        ));
     }
     score_snapshot::Entity::insert_many(rows).exec(conn).await?;
     Ok(())

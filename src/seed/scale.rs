@@ -13,16 +13,15 @@
 
 use crate::domain::enums::{Category, Level, Role, Status, Tier};
 use crate::domain::licensing::{HeldLicense, licensing};
-use crate::domain::scoring::{ScoredAction, TenantScore, compute_score, from_storage, to_storage};
+use crate::domain::scoring::{ScoredAction, compute_score, from_storage, to_storage};
 use crate::service::comparisons;
 use crate::service::state::parse;
 use crate::service::tenants;
 use anyhow::Context;
-use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
-use entity::types::{CategoryFigure, CategoryFigures, StatusCounts, StringList};
+use chrono::{DateTime, Days, Duration, Utc};
+use entity::types::StringList;
 use entity::{
-    action_tag, control, improvement_action, license_plan, note, role_grant, score_snapshot, tag, tenant,
-    tenant_license,
+    action_tag, control, improvement_action, license_plan, note, role_grant, tag, tenant, tenant_license,
 };
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
@@ -264,47 +263,6 @@ fn scored(c: &control::Model, licensed: bool) -> anyhow::Result<ScoredAction> {
     })
 }
 
-fn snapshot_row(
-    tenant_id: i64,
-    day: NaiveDate,
-    score: &TenantScore,
-    counts: BTreeMap<String, i64>,
-    created_at: DateTime<Utc>,
-) -> score_snapshot::ActiveModel {
-    let v = &score.overall;
-    score_snapshot::ActiveModel {
-        tenant_id: Set(tenant_id),
-        day: Set(day),
-        max_score: Set(to_storage(v.max_score)),
-        current: Set(to_storage(v.current)),
-        planned: Set(to_storage(v.planned)),
-        current_license: Set(to_storage(v.current_license)),
-        achievable: Set(to_storage(v.achievable)),
-        verified: Set(to_storage(v.verified)),
-        categories: Set(CategoryFigures(
-            score
-                .categories
-                .iter()
-                .map(|(c, v)| CategoryFigure {
-                    category: c.as_str().to_string(),
-                    max_score: to_storage(v.max_score),
-                    current: to_storage(v.current),
-                    planned: to_storage(v.planned),
-                    current_license: to_storage(v.current_license),
-                    achievable: to_storage(v.achievable),
-                    verified: to_storage(v.verified),
-                })
-                .collect(),
-        )),
-        status_counts: Set(StatusCounts(counts)),
-        source: Set("COMPUTED".to_string()),
-        vendor_current_score: Set(None),
-        vendor_max_score: Set(None),
-        created_at: Set(created_at),
-        ..Default::default()
-    }
-}
-
 /// Seeds the scale data set into a migrated database that holds the catalog.
 pub async fn seed(
     db: &DatabaseConnection,
@@ -463,7 +421,13 @@ pub async fn seed(
                 let score = compute_score(&sim);
                 let day = first_day + Days::new(u64::from(t));
                 let end = crate::service::snapshots::end_of_day(day);
-                snapshots.push(snapshot_row(tid, day, &score, counts, end.min(now)));
+                snapshots.push(crate::service::snapshots::computed_row(
+                    tid,
+                    day,
+                    &score,
+                    counts,
+                    end.min(now),
+                ));
             }
         }
         actions_written += action_rows.len();

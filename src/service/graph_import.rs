@@ -24,7 +24,7 @@ use crate::service::state::{self, TenantState};
 use crate::service::workflow::{self, ProgressInput, Resolved};
 use crate::service::{access, tenants};
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::types::{CategoryFigure, CategoryFigures, StatusCounts, StringList};
+use entity::types::{StatusCounts, StringList};
 use entity::{action_event, control, improvement_action, note, score_snapshot, tenant, vendor_benchmark};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -1438,10 +1438,7 @@ fn snapshot_of(
     now: DateTime<Utc>,
 ) -> score_snapshot::Model {
     let v = s.score.overall;
-    let mut counts: BTreeMap<String, i64> = Status::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
-    for a in &s.actions {
-        *counts.entry(a.scored.status.as_str().to_string()).or_default() += 1;
-    }
+    let counts = crate::service::snapshots::status_counts(s.actions.iter().map(|a| &a.scored.status));
     score_snapshot::Model {
         id: 0,
         tenant_id,
@@ -1452,21 +1449,7 @@ fn snapshot_of(
         current_license: to_storage(v.current_license),
         achievable: to_storage(v.achievable),
         verified: to_storage(v.verified),
-        categories: CategoryFigures(
-            s.score
-                .categories
-                .iter()
-                .map(|(c, v)| CategoryFigure {
-                    category: c.as_str().to_string(),
-                    max_score: to_storage(v.max_score),
-                    current: to_storage(v.current),
-                    planned: to_storage(v.planned),
-                    current_license: to_storage(v.current_license),
-                    achievable: to_storage(v.achievable),
-                    verified: to_storage(v.verified),
-                })
-                .collect(),
-        ),
+        categories: crate::service::snapshots::category_figures(&s.score),
         status_counts: StatusCounts(counts),
         source: SOURCE_IMPORTED.to_string(),
         vendor_current_score: Some(to_storage(record.current_score)),

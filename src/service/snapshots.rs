@@ -20,7 +20,7 @@
 use crate::domain::enums::{Role, Status};
 use crate::domain::licensing::HeldLicense;
 use crate::domain::replay::{ActionProgress, PastEvent, state_before};
-use crate::domain::scoring::{ScoreViews, from_storage, to_storage};
+use crate::domain::scoring::{ScoreViews, TenantScore, from_storage, to_storage};
 use crate::error::{AppError, AppResult};
 use crate::service::comparisons;
 use crate::service::state::{self, TenantState, parse};
@@ -169,57 +169,67 @@ pub async fn state_at_end_of<C: ConnectionTrait>(
     state::build(tenant, past_rows, &held, end)
 }
 
-/// The snapshot row of a computed state.
-fn snapshot_row(s: &TenantState, day: NaiveDate, now: DateTime<Utc>) -> score_snapshot::ActiveModel {
-    let figure = |v: &ScoreViews| {
-        (
-            to_storage(v.max_score),
-            to_storage(v.current),
-            to_storage(v.planned),
-            to_storage(v.current_license),
-            to_storage(v.achievable),
-            to_storage(v.verified),
-        )
-    };
+/// The per-category figures of a score, in storage units (ten-thousandths of a point).
+pub fn category_figures(score: &TenantScore) -> CategoryFigures {
+    CategoryFigures(
+        score
+            .categories
+            .iter()
+            .map(|(c, v)| CategoryFigure {
+                category: c.as_str().to_string(),
+                max_score: to_storage(v.max_score),
+                current: to_storage(v.current),
+                planned: to_storage(v.planned),
+                current_license: to_storage(v.current_license),
+                achievable: to_storage(v.achievable),
+                verified: to_storage(v.verified),
+            })
+            .collect(),
+    )
+}
+
+/// Counts of actions by status, every status present (zero where none).
+pub fn status_counts<'a>(statuses: impl IntoIterator<Item = &'a Status>) -> BTreeMap<String, i64> {
     let mut counts: BTreeMap<String, i64> = Status::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
-    for a in &s.actions {
-        *counts.entry(a.scored.status.as_str().to_string()).or_default() += 1;
+    for s in statuses {
+        *counts.entry(s.as_str().to_string()).or_default() += 1;
     }
-    let (max_score, current, planned, current_license, achievable, verified) = figure(&s.score.overall);
+    counts
+}
+
+/// A `COMPUTED` snapshot row of a score: the one shape the job, the backfill and the seeders
+/// write.
+pub fn computed_row(
+    tenant_id: i64,
+    day: NaiveDate,
+    score: &TenantScore,
+    counts: BTreeMap<String, i64>,
+    created_at: DateTime<Utc>,
+) -> score_snapshot::ActiveModel {
+    let v = &score.overall;
     score_snapshot::ActiveModel {
-        tenant_id: Set(s.tenant.id),
+        tenant_id: Set(tenant_id),
         day: Set(day),
-        max_score: Set(max_score),
-        current: Set(current),
-        planned: Set(planned),
-        current_license: Set(current_license),
-        achievable: Set(achievable),
-        verified: Set(verified),
-        categories: Set(CategoryFigures(
-            s.score
-                .categories
-                .iter()
-                .map(|(c, v)| {
-                    let (max_score, current, planned, current_license, achievable, verified) = figure(v);
-                    CategoryFigure {
-                        category: c.as_str().to_string(),
-                        max_score,
-                        current,
-                        planned,
-                        current_license,
-                        achievable,
-                        verified,
-                    }
-                })
-                .collect(),
-        )),
+        max_score: Set(to_storage(v.max_score)),
+        current: Set(to_storage(v.current)),
+        planned: Set(to_storage(v.planned)),
+        current_license: Set(to_storage(v.current_license)),
+        achievable: Set(to_storage(v.achievable)),
+        verified: Set(to_storage(v.verified)),
+        categories: Set(category_figures(score)),
         status_counts: Set(StatusCounts(counts)),
         source: Set(SOURCE_COMPUTED.to_string()),
         vendor_current_score: Set(None),
         vendor_max_score: Set(None),
-        created_at: Set(now),
+        created_at: Set(created_at),
         ..Default::default()
     }
+}
+
+/// The snapshot row of a computed state.
+fn snapshot_row(s: &TenantState, day: NaiveDate, now: DateTime<Utc>) -> score_snapshot::ActiveModel {
+    let counts = status_counts(s.actions.iter().map(|a| &a.scored.status));
+    computed_row(s.tenant.id, day, &s.score, counts, now)
 }
 
 /// Writes one tenant's snapshot of the past day `day` unless it has one. Returns whether a row
