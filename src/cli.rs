@@ -8,7 +8,6 @@ use crate::service::snapshots;
 use crate::service::tenants::{self, NewTenant};
 use crate::{db, seed};
 use anyhow::Context;
-use sea_orm::TransactionTrait;
 
 /// `securescore migrate`: apply pending migrations.
 pub async fn migrate(config: Config) -> anyhow::Result<()> {
@@ -32,7 +31,7 @@ pub async fn create_tenant(config: Config, args: CreateTenantArgs) -> anyhow::Re
         active_user_count: args.seats,
         enabled_services: args.services,
     };
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(&db).await?;
     let tenant = tenants::create(&txn, &new, now).await.map_err(into_anyhow)?;
     let principal = tenants::create_principal(&txn, &args.admin_name, "USER", now)
         .await

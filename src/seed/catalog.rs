@@ -9,7 +9,7 @@ use chrono::Utc;
 use entity::types::StringList;
 use entity::{control, license, license_plan};
 use rust_decimal::Decimal;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -65,7 +65,7 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
     let licenses: Vec<LicenseSeed> =
         serde_json::from_str(LICENSES_JSON).context("data/licenses.json is invalid")?;
     let now = Utc::now();
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let existing: HashMap<String, control::Model> = control::Entity::find()
         .all(&txn)
         .await?

@@ -35,7 +35,7 @@ use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -227,7 +227,7 @@ pub async fn seed_if_empty(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<DemoTokens>> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if tenant::Entity::find().count(&txn).await? > 0 {
         return Ok(None);
     }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use entity::{api_token, audit_log, principal, role_grant};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
 use std::collections::HashMap;
@@ -110,7 +110,7 @@ pub async fn create_api_token(
     let tenant = tenants::by_slug(db, viewer, &input.tenant_slug).await?;
     viewer.require(tenant.id, Role::Admin)?;
     validate_new_token(input, now)?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let principal = tenants::create_principal(&txn, input.principal_name.trim(), "TOKEN", now).await?;
     tenants::grant_role(&txn, principal.id, tenant.id, input.role, now).await?;
     let (secret, token) = tenants::issue_token(
@@ -190,7 +190,7 @@ pub async fn revoke_api_token(
     token_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<TokenInfo> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let Some((token, Some(principal))) = api_token::Entity::find_by_id(token_id)
         .find_also_related(principal::Entity)
         .one(&txn)

@@ -14,7 +14,7 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    Set, TransactionTrait,
+    Set,
 };
 use serde_json::json;
 
@@ -290,7 +290,7 @@ pub async fn create_for_viewer(
 ) -> AppResult<tenant::Model> {
     validate_new_tenant(new)?;
     validate_services(&new.enabled_services)?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let tenant = create(&txn, new, now).await?;
     grant_role(&txn, viewer.principal_id, tenant.id, Role::Admin, now).await?;
     access::audit(
@@ -372,7 +372,7 @@ pub async fn update(
     validate_new_tenant(&next)?;
     validate_services(&next.enabled_services)?;
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let added: Vec<String> = next
         .enabled_services
         .iter()
@@ -486,7 +486,7 @@ pub async fn set_license(
             format!("unknown licence SKU {:?}", holding.sku),
         ));
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let existing = tenant_license::Entity::find()
         .filter(tenant_license::Column::TenantId.eq(tenant.id))
         .filter(tenant_license::Column::LicenseSku.eq(&holding.sku))
@@ -547,7 +547,7 @@ pub async fn remove_license(
 ) -> AppResult<tenant::Model> {
     let tenant = by_slug(db, viewer, tenant_slug).await?;
     viewer.require(tenant.id, Role::Admin)?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let deleted = tenant_license::Entity::delete_many()
         .filter(tenant_license::Column::TenantId.eq(tenant.id))
         .filter(tenant_license::Column::LicenseSku.eq(sku))
