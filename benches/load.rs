@@ -12,6 +12,7 @@
 //! `--controls`/`BENCH_CONTROLS` (250), `--days`/`BENCH_DAYS` (90),
 //! `--connections`/`BENCH_CONNECTIONS` (32), `--duration`/`BENCH_DURATION` seconds per workload
 //! (10), `--warmup`/`BENCH_WARMUP` seconds (2), `--workloads`/`BENCH_WORKLOADS` (`Q1,Q2,Q3,M1`),
+//! `--prime`/`BENCH_PRIME` (1: first request every tenant's Q1 once, reported as "Q1 cold"; 0: don't),
 //! `BENCH_DATABASE_URL` (PostgreSQL server; a fresh database is created in it and dropped
 //! afterwards). `BENCH_SERVER_URL` with `BENCH_TOKEN` drives an already running server (seeded
 //! with `securescore seed-scale`), e.g. one under `perf record`. A GraphQL `errors` entry, a non-2xx status or a mutation `userErrors` entry counts
@@ -37,6 +38,8 @@ struct Settings {
     warmup: Duration,
     workloads: Vec<String>,
     database_url: Option<String>,
+    /// Request every tenant's Q1 once before the workloads (and report that as "Q1 cold").
+    prime: bool,
 }
 
 fn setting(args: &[String], flag: &str, env: &str, default: &str) -> String {
@@ -68,6 +71,7 @@ impl Settings {
                 .filter(|w| !w.is_empty())
                 .collect(),
             database_url: std::env::var("BENCH_DATABASE_URL").ok().filter(|u| !u.is_empty()),
+            prime: num("--prime", "BENCH_PRIME", "1") != 0,
         }
     }
 }
@@ -302,6 +306,24 @@ fn is_error(body: &Value) -> bool {
         .is_some_and(|a| !a.is_empty())
 }
 
+/// [`is_error`] on a raw body, parsing it only when it may hold an error: the client shares the
+/// server's two cores, and parsing every 100 KB trends answer would take CPU from the server.
+/// A body without the text `"errors"` has no `errors` entry, and one whose only `userErrors` is
+/// empty has no user error; anything else is parsed and checked exactly.
+fn body_error(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let may_fail = text.contains("\"errors\"")
+        || (text.contains("\"userErrors\"") && !text.contains("\"userErrors\":[]"));
+    if !may_fail {
+        return None;
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Err(e) => Some(format!("unreadable body: {e}")),
+        Ok(v) if is_error(&v) => Some(v.to_string().chars().take(300).collect()),
+        Ok(_) => None,
+    }
+}
+
 /// Per connection, the actions M1 may change: (tenant slug, control id, current status). Each
 /// connection owns its own tenants (index ≡ connection mod N), so no two connections change the
 /// same action and every call is a real change that needs no `expectedVersion`.
@@ -413,13 +435,13 @@ async fn run_workload(
                     Err(e) => Some(format!("transport: {e}")),
                     Ok(r) => {
                         let status = r.status();
-                        match r.json::<Value>().await {
+                        match r.bytes().await {
                             Err(e) => Some(format!("HTTP {status}: unreadable body: {e}")),
-                            Ok(v) if !status.is_success() || is_error(&v) => Some(format!(
-                                "HTTP {status}: {}",
-                                v.to_string().chars().take(300).collect::<String>()
-                            )),
-                            Ok(_) => None,
+                            Ok(body) => match body_error(&body) {
+                                Some(e) => Some(format!("HTTP {status}: {e}")),
+                                None if !status.is_success() => Some(format!("HTTP {status}")),
+                                None => None,
+                            },
                         }
                     }
                 };
@@ -460,6 +482,38 @@ async fn run_workload(
     }
 }
 
+/// The first Q1 request of every tenant, `connections` at a time: what a cold server (empty state
+/// cache) costs, and the warm-up after which the workloads measure the steady state. Returns
+/// requests/s and the number of errors.
+async fn prime(base: &str, token: &str, settings: &Settings) -> (f64, u64) {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for conn in 0..settings.connections {
+        let (client, url, token) = (client.clone(), format!("{base}/graphql"), token.to_string());
+        let (tenants, connections) = (settings.tenants, settings.connections);
+        tasks.push(tokio::spawn(async move {
+            let mut errors = 0;
+            for t in (conn..tenants).step_by(connections) {
+                let body = json!({ "query": Q1, "variables": { "slug": slug(t) } });
+                let ok = match client.post(&url).bearer_auth(&token).json(&body).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        r.bytes().await.is_ok_and(|b| body_error(&b).is_none())
+                    }
+                    _ => false,
+                };
+                errors += u64::from(!ok);
+            }
+            errors
+        }));
+    }
+    let mut errors = 0;
+    for t in tasks {
+        errors += t.await.expect("a priming task panicked");
+    }
+    (settings.tenants as f64 / started.elapsed().as_secs_f64(), errors)
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -486,6 +540,10 @@ async fn main() {
     if let Ok(base) = std::env::var("BENCH_SERVER_URL") {
         // Against a server that is already running (e.g. under a profiler): no seeding, no RSS.
         let token = std::env::var("BENCH_TOKEN").expect("BENCH_SERVER_URL needs BENCH_TOKEN");
+        if settings.prime {
+            let (rate, errors) = prime(&base, &token, &settings).await;
+            println!("prime (first Q1 of each tenant): {rate:.0} req/s, {errors} errors");
+        }
         for workload in &settings.workloads {
             let m1 = if workload == "M1" {
                 Some(m1_targets(&reqwest::Client::new(), &base, &token, &settings).await)
@@ -514,6 +572,21 @@ async fn main() {
         .to_string();
     let server = start_server(&db).await;
     let mut rows = Vec::new();
+    if settings.prime {
+        let load_before = load_average();
+        let (rate, errors) = prime(&server.base, &token, &settings).await;
+        rows.push(format!(
+            "| {:<7} | {:>9.0} | {:>8} | {:>8} | {:>8} | {:>6} | {:>9.1} | {} |",
+            "Q1 cold",
+            rate,
+            "",
+            "",
+            "",
+            errors,
+            server.peak_rss_kib().unwrap_or(0) as f64 / 1024.0,
+            load_before,
+        ));
+    }
     let mut notes: HashMap<String, String> = HashMap::new();
     let mut per_workload_rss = true;
     for workload in &settings.workloads {
@@ -531,7 +604,7 @@ async fn main() {
         }
         let h = &o.histogram;
         rows.push(format!(
-            "| {:<3} | {:>9.0} | {:>8.2} | {:>8.2} | {:>8.2} | {:>6} | {:>9.1} | {} |",
+            "| {:<7} | {:>9.0} | {:>8.2} | {:>8.2} | {:>8.2} | {:>6} | {:>9.1} | {} |",
             workload,
             o.requests as f64 / settings.duration.as_secs_f64(),
             h.value_at_quantile(0.50) as f64 / 1000.0,
@@ -546,8 +619,12 @@ async fn main() {
     drop(server);
     db.drop_database().await;
     println!();
-    println!("| W   | req/s     | p50 ms   | p95 ms   | p99 ms   | errors | RSS MiB   | load avg before |");
-    println!("|-----|-----------|----------|----------|----------|--------|-----------|-----------------|");
+    println!(
+        "| W       | req/s     | p50 ms   | p95 ms   | p99 ms   | errors | RSS MiB   | load avg before |"
+    );
+    println!(
+        "|---------|-----------|----------|----------|----------|--------|-----------|-----------------|"
+    );
     for r in &rows {
         println!("{r}");
     }

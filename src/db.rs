@@ -3,10 +3,11 @@
 use crate::config::Config;
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
+use sea_orm::prelude::async_trait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    ExecResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use std::time::Duration;
 
@@ -42,15 +43,92 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None).await.context("database migration failed")
 }
 
-/// Begins a transaction that will write. On SQLite it starts as a write transaction
-/// (`BEGIN IMMEDIATE`): a deferred one that reads first and then writes fails at once with
-/// "database is locked" when another writer committed in between (the busy timeout does not
-/// apply to that upgrade), so concurrent mutations would fail instead of queueing. PostgreSQL
-/// ignores the mode.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
+/// A write transaction (see [`begin_write`]). Use it like the transaction it wraps (it is a
+/// [`ConnectionTrait`] and derefs to [`DatabaseTransaction`]) and end it with
+/// [`WriteTxn::commit`]; dropping it rolls back.
+pub struct WriteTxn {
+    txn: DatabaseTransaction,
+    /// On SQLite, this process's turn to write, held until the transaction ends.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTxn {
+    /// Commits, then lets the next writer of this process go.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    /// Rolls back, then lets the next writer of this process go.
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTxn {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
+    }
+}
+
+/// Whose turn it is to write to SQLite, in this process.
+///
+/// SQLite has one writer at a time. Without this, concurrent writers of one process all start
+/// `BEGIN IMMEDIATE` and all but one wait in SQLite's busy handler, which polls by sleeping (up to
+/// 100 ms a nap): the lock sits idle between a commit and the next sleeper's wake-up, and every
+/// waiter holds a pooled connection readers could use. Taking turns here first queues them
+/// (first come, first served) without sleeping and without holding a connection. The busy
+/// timeout still covers other processes sharing the file. One turn per process, not per
+/// database: a process serves one database (tests run several, and only lose a little
+/// parallelism between their writes).
+static SQLITE_WRITE_TURN: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Begins a transaction that will write. On SQLite it waits for this process's turn to write
+/// (see [`SQLITE_WRITE_TURN`]) and starts as a write transaction (`BEGIN IMMEDIATE`): a deferred
+/// one that reads first and then writes fails at once with "database is locked" when another
+/// writer committed in between (the busy timeout does not apply to that upgrade), so concurrent
+/// mutations would fail instead of queueing. PostgreSQL ignores the mode and needs no turns
+/// (row locks order its writers).
+pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
+    let turn = if db.get_database_backend() == DbBackend::Sqlite {
+        Some(SQLITE_WRITE_TURN.clone().lock_owned().await)
+    } else {
+        None
+    };
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    Ok(WriteTxn { txn, _turn: turn })
 }

@@ -5,6 +5,12 @@ use clap::Parser;
 use securescore::config::{Cli, Command};
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: a GraphQL response is thousands of small
+/// allocations, and under concurrent requests glibc's allocator spent a fifth of the server's
+/// CPU in `malloc`/`free` and arena consolidation (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

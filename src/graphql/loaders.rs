@@ -18,7 +18,7 @@ use crate::auth::Viewer;
 use crate::error::AppError;
 use crate::service::actions::{self, NoteWithAuthor};
 use crate::service::state::TenantState;
-use crate::service::state_cache::StateCache;
+use crate::service::state_cache::{Fingerprint, StateCache};
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::{tag, tenant};
@@ -72,6 +72,9 @@ impl Loader<i64> for NoteLoader {
 #[derive(Default)]
 pub struct TenantStateCache {
     states: Mutex<HashMap<i64, Arc<TenantState>>>,
+    /// Catalog fingerprints read together with tenant rows in this request, by tenant id (see
+    /// `state_cache::tenant_by_slug`), so a state load need not read the fingerprint again.
+    catalogs: std::sync::Mutex<HashMap<i64, (tenant::Model, Fingerprint)>>,
 }
 
 impl TenantStateCache {
@@ -94,12 +97,30 @@ impl TenantStateCache {
         let state = match shared {
             Some(cache) => {
                 viewer.require(tenant.id, crate::domain::enums::Role::Reader)?;
-                cache.get_or_load(db, tenant, chrono::Utc::now()).await?
+                let catalog = self
+                    .catalogs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&tenant.id)
+                    .filter(|(read, _)| read == tenant)
+                    .map(|(_, f)| f.clone());
+                cache
+                    .get_or_load(db, tenant, catalog.as_ref(), chrono::Utc::now())
+                    .await?
             }
             None => Arc::new(actions::tenant_state(db, viewer, tenant.clone(), chrono::Utc::now()).await?),
         };
         states.insert(tenant.id, state.clone());
         Ok(state)
+    }
+
+    /// Records the catalog fingerprint read in the same statement as `tenant`.
+    pub fn remember_catalog(&self, tenant: &tenant::Model, fingerprint: Fingerprint) {
+        // A poisoned lock only means a panic elsewhere while it was held; the map is still valid.
+        self.catalogs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tenant.id, (tenant.clone(), fingerprint));
     }
 
     /// Forgets a tenant's state, for code that changes the tenant and reads it again in the same

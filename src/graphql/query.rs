@@ -32,7 +32,10 @@ impl Query {
 
     /// A tenant by slug; `NOT_FOUND` when absent or not accessible.
     async fn tenant(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Tenant>> {
-        let t = service::tenants::by_slug(db(ctx), viewer(ctx)?, &slug).await?;
+        let (t, catalog) = service::state_cache::tenant_by_slug(db(ctx), viewer(ctx)?, &slug).await?;
+        crate::graphql::loaders::loaders(ctx)?
+            .states
+            .remember_catalog(&t, catalog);
         Ok(Some(Tenant(t)))
     }
 

@@ -1212,6 +1212,7 @@ async fn resolved_actions<C: ConnectionTrait>(
                         tenant: tenant.clone(),
                         action,
                         control,
+                        before: None,
                     },
                 )
             })

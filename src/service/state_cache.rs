@@ -21,17 +21,22 @@
 //! Controls are loaded once per catalog fingerprint and shared via `Arc` by every cached state,
 //! and the number of cached tenants is bounded (least recently used evicted), which bounds memory.
 
+use crate::auth::Viewer;
 use crate::domain::rules::is_expired;
 use crate::error::{AppError, AppResult};
 use crate::service::state::{self, TenantState};
 use chrono::{DateTime, Utc};
 use entity::{control, improvement_action, tenant};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Statement};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    QueryTrait, Statement,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Identifies a version of the control catalog: (number of controls, latest `updated_at`).
-type Fingerprint = (i64, Option<String>);
+pub type Fingerprint = (i64, Option<String>);
 
 struct Catalog {
     fingerprint: Fingerprint,
@@ -77,10 +82,14 @@ impl StateCache {
     /// The scored state of `tenant` (a row just read from the database), from the cache when it
     /// is still valid, otherwise loaded, scored and cached. No authorisation here: callers check
     /// the viewer first.
+    ///
+    /// `catalog` is the catalog's fingerprint when the caller read it with the tenant row
+    /// ([`tenant_by_slug`]); otherwise it is read here.
     pub async fn get_or_load(
         &self,
         db: &DatabaseConnection,
         tenant: &tenant::Model,
+        catalog: Option<&Fingerprint>,
         now: DateTime<Utc>,
     ) -> AppResult<Arc<TenantState>> {
         if self.capacity == 0 {
@@ -88,7 +97,10 @@ impl StateCache {
                 crate::service::workflow::load_state(db, tenant.clone(), now).await?,
             ));
         }
-        let fingerprint = catalog_fingerprint(db).await?;
+        let fingerprint = match catalog {
+            Some(f) => f.clone(),
+            None => catalog_fingerprint(db).await?,
+        };
         let cached_catalog = {
             let mut inner = self.lock();
             inner.clock += 1;
@@ -137,17 +149,88 @@ impl StateCache {
             .filter_map(|r| catalog.controls.get(&r.control_id).map(|c| (r, c.clone())))
             .collect();
         let built = Arc::new(state::build_shared(tenant.clone(), rows, &held, now)?);
-        let valid_until = built
+        self.insert(built.clone(), fingerprint, now);
+        Ok(built)
+    }
+}
+
+impl StateCache {
+    /// The state of a tenant after a committed change of some of its action rows, derived from
+    /// the cached state it had before, without reading the database; `None` when that cannot be
+    /// done safely (the caller then loads it).
+    ///
+    /// `before` and `after` are the tenant rows read in the change's transaction and left by it.
+    /// Every change to a tenant's actions or licences bumps `state_version` once, so when `after`
+    /// is exactly one version past `before`, the only change between the two is this one, and the
+    /// state at `after` is the state at `before` with `changed` rows replaced. The result is
+    /// cached under `after` (and the catalog fingerprint of the state it came from, which readers
+    /// still check).
+    pub fn derive(
+        &self,
+        before: &tenant::Model,
+        after: &tenant::Model,
+        changed: &[improvement_action::Model],
+        now: DateTime<Utc>,
+    ) -> AppResult<Option<Arc<TenantState>>> {
+        if self.capacity == 0
+            || after.id != before.id
+            || after.state_version != before.state_version + 1
+            || changed
+                .iter()
+                .any(|r| r.tenant_id != after.id || is_expired(r.review_by, now))
+        {
+            return Ok(None);
+        }
+        let (previous, catalog) = {
+            let inner = self.lock();
+            match inner.entries.get(&before.id) {
+                Some(e) if e.state.tenant == *before && e.valid_until.is_none_or(|until| now < until) => {
+                    (e.state.clone(), e.catalog.clone())
+                }
+                _ => return Ok(None),
+            }
+        };
+        let mut rows = Vec::with_capacity(previous.actions.len());
+        let mut replaced = 0;
+        for a in &previous.actions {
+            let row = match changed.iter().find(|r| r.id == a.row.id) {
+                Some(r) => {
+                    replaced += 1;
+                    r.clone()
+                }
+                None => a.row.clone(),
+            };
+            rows.push((row, a.control.clone()));
+        }
+        if replaced != changed.len() {
+            // A row the cached state does not hold (a new action): load instead.
+            return Ok(None);
+        }
+        let built = Arc::new(state::build_shared(after.clone(), rows, &previous.held, now)?);
+        self.insert(built.clone(), catalog, now);
+        Ok(Some(built))
+    }
+
+    /// Caches a state computed under `catalog`, evicting the least recently used one when full.
+    fn insert(&self, state: Arc<TenantState>, catalog: Fingerprint, now: DateTime<Utc>) {
+        let valid_until = state
             .actions
             .iter()
             .filter_map(|a| a.row.review_by)
-            .chain(held.iter().filter_map(|h| h.expires_at).filter(|at| *at > now))
+            .chain(
+                state
+                    .held
+                    .iter()
+                    .filter_map(|h| h.expires_at)
+                    .filter(|at| *at > now),
+            )
             .min();
+        let tenant_id = state.tenant.id;
         let mut inner = self.lock();
         inner.clock += 1;
         let tick = inner.clock;
         if inner.entries.len() >= self.capacity
-            && !inner.entries.contains_key(&tenant.id)
+            && !inner.entries.contains_key(&tenant_id)
             && let Some(oldest) = inner
                 .entries
                 .iter()
@@ -157,34 +240,70 @@ impl StateCache {
             inner.entries.remove(&oldest);
         }
         inner.entries.insert(
-            tenant.id,
+            tenant_id,
             Entry {
-                state: built.clone(),
-                catalog: fingerprint,
+                state,
+                catalog,
                 valid_until,
                 last_used: tick,
             },
         );
-        Ok(built)
     }
+}
+
+/// The catalog fingerprint's two subqueries, answered from `idx_control_updated_at` (two
+/// subqueries because SQLite only uses an index for MAX when it is the query's one aggregate).
+const FINGERPRINT_COLUMNS: [(&str, &str); 2] = [
+    ("catalog_controls", "(SELECT COUNT(*) FROM control)"),
+    (
+        "catalog_updated_at",
+        "(SELECT CAST(MAX(updated_at) AS TEXT) FROM control)",
+    ),
+];
+
+fn fingerprint_of(row: &sea_orm::QueryResult) -> AppResult<Fingerprint> {
+    Ok((
+        row.try_get::<i64>("", FINGERPRINT_COLUMNS[0].0)?,
+        row.try_get::<Option<String>>("", FINGERPRINT_COLUMNS[1].0)?,
+    ))
 }
 
 /// The catalog's current fingerprint (one small query over an index of the control table).
 async fn catalog_fingerprint(db: &DatabaseConnection) -> AppResult<Fingerprint> {
-    let backend = db.get_database_backend();
+    let sql = format!(
+        "SELECT {} AS {}, {} AS {}",
+        FINGERPRINT_COLUMNS[0].1,
+        FINGERPRINT_COLUMNS[0].0,
+        FINGERPRINT_COLUMNS[1].1,
+        FINGERPRINT_COLUMNS[1].0
+    );
     let row = db
-        .query_one_raw(Statement::from_string(
-            backend,
-            // Two subqueries, so both are answered from `idx_control_updated_at` (SQLite
-            // only uses an index for MAX when it is the query's one aggregate).
-            "SELECT (SELECT COUNT(*) FROM control), (SELECT CAST(MAX(updated_at) AS TEXT) FROM control)",
-        ))
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
         .await?
         .ok_or_else(|| {
             AppError::Internal(anyhow::anyhow!("the catalog fingerprint query returned no row"))
         })?;
-    Ok((
-        row.try_get_by_index::<i64>(0)?,
-        row.try_get_by_index::<Option<String>>(1)?,
-    ))
+    fingerprint_of(&row)
+}
+
+/// A tenant by slug, if the caller may read it, with the catalog's fingerprint read in the same
+/// statement: the read path's tenant lookup and the cache's catalog check in one round trip.
+pub async fn tenant_by_slug(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    slug: &str,
+) -> AppResult<(tenant::Model, Fingerprint)> {
+    let mut select = tenant::Entity::find().filter(tenant::Column::Slug.eq(slug));
+    for (alias, subquery) in FINGERPRINT_COLUMNS {
+        select = select.column_as(Expr::cust(subquery), alias);
+    }
+    let row = db.query_one_raw(select.build(db.get_database_backend())).await?;
+    let found = match row {
+        Some(row) => Some((tenant::Model::from_query_result(&row, "")?, fingerprint_of(&row)?)),
+        None => None,
+    };
+    match found {
+        Some((t, fingerprint)) if viewer.role_on(t.id).is_some() => Ok((t, fingerprint)),
+        _ => Err(AppError::NotFound("tenant")),
+    }
 }

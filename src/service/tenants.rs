@@ -183,6 +183,9 @@ pub async fn create_principal<C: ConnectionTrait>(
         name: Set(name.to_string()),
         kind: Set(kind.to_string()),
         created_at: Set(now),
+        // Explicit rather than the column default: SQLite once answered NULL for it in the
+        // insert's RETURNING row under concurrent test load.
+        grants_version: Set(0),
         ..Default::default()
     }
     .insert(conn)
@@ -264,20 +267,28 @@ pub async fn issue_token<C: ConnectionTrait>(
 }
 
 /// Bumps the tenant's state version: every committed change to a tenant's actions does this in
-/// its transaction, so anything derived from the tenant's rows can tell it is stale.
-pub async fn touch<C: ConnectionTrait>(conn: &C, tenant_id: i64, now: DateTime<Utc>) -> AppResult<()> {
+/// its transaction, so anything derived from the tenant's rows can tell it is stale. Returns the
+/// row as this transaction left it.
+pub async fn touch<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<tenant::Model> {
     use sea_orm::sea_query::{Expr, ExprTrait};
-    tenant::Entity::update_many()
+    let touched = tenant::Entity::update_many()
         .col_expr(
             tenant::Column::StateVersion,
             Expr::col(tenant::Column::StateVersion).add(1),
         )
         .col_expr(tenant::Column::UpdatedAt, Expr::value(now))
         .filter(tenant::Column::Id.eq(tenant_id))
-        .exec(conn)
-        .await?;
+        .exec_with_returning(conn)
+        .await?
+        .pop()
+        .ok_or(AppError::NotFound("tenant"))?;
     // Delivered by PostgreSQL only if this transaction commits (see `service::notify`).
-    crate::service::notify::tenant_changed(conn, tenant_id).await
+    crate::service::notify::tenant_changed(conn, tenant_id).await?;
+    Ok(touched)
 }
 
 /// Creates a tenant for the caller, who becomes its ADMIN. Any authenticated principal may do

@@ -40,6 +40,11 @@ pub struct Resolved {
     pub tenant: tenant::Model,
     pub action: improvement_action::Model,
     pub control: control::Model,
+    /// After a committed change of this one action: the tenant row as it was before, when the
+    /// change's transaction bumped the tenant's version exactly once (`tenant` is then the row it
+    /// left). So the tenant's new state is its state at `before` with `action` replaced, which
+    /// `StateCache::derive` computes without reading the database.
+    pub before: Option<tenant::Model>,
 }
 
 impl Resolved {
@@ -69,6 +74,7 @@ pub async fn resolve<C: ConnectionTrait>(
     r: &ActionRef,
     needed: Role,
 ) -> AppResult<Resolved> {
+    let mut by_slug = None;
     let found = match r {
         ActionRef::Id(id) => {
             improvement_action::Entity::find_by_id(*id)
@@ -87,12 +93,14 @@ pub async fn resolve<C: ConnectionTrait>(
             else {
                 return Err(AppError::NotFound("improvement action"));
             };
-            improvement_action::Entity::find()
+            let found = improvement_action::Entity::find()
                 .filter(improvement_action::Column::TenantId.eq(t.id))
                 .filter(improvement_action::Column::ControlId.eq(control_id))
                 .find_also_related(control::Entity)
                 .one(conn)
-                .await?
+                .await?;
+            by_slug = Some(t);
+            found
         }
     };
     let Some((action, Some(control))) = found else {
@@ -102,15 +110,27 @@ pub async fn resolve<C: ConnectionTrait>(
         return Err(AppError::NotFound("improvement action"));
     }
     viewer.require(action.tenant_id, needed)?;
-    let tenant = tenant::Entity::find_by_id(action.tenant_id)
-        .one(conn)
-        .await?
-        .ok_or(AppError::NotFound("improvement action"))?;
+    let tenant = match by_slug {
+        Some(t) => t,
+        None => tenant::Entity::find_by_id(action.tenant_id)
+            .one(conn)
+            .await?
+            .ok_or(AppError::NotFound("improvement action"))?,
+    };
     Ok(Resolved {
         tenant,
         action,
         control,
+        before: None,
     })
+}
+
+/// Bumps the tenant's version at the end of a change of `r`'s action alone, recording the
+/// tenant row before and after (see [`Resolved::before`]).
+async fn touch_for<C: ConnectionTrait>(conn: &C, r: &mut Resolved, now: DateTime<Utc>) -> AppResult<()> {
+    let after = tenants::touch(conn, r.tenant.id, now).await?;
+    r.before = Some(std::mem::replace(&mut r.tenant, after));
+    Ok(())
 }
 
 fn rule(v: RuleViolation) -> AppError {
@@ -147,22 +167,19 @@ async fn write_action<C: ConnectionTrait>(
         am.status_changed_at = Set(now);
     }
     extra(&mut am);
-    let result = improvement_action::Entity::update_many()
+    improvement_action::Entity::update_many()
         .set(am)
         .filter(improvement_action::Column::Id.eq(row.id))
         .filter(improvement_action::Column::Version.eq(row.version))
-        .exec(conn)
-        .await?;
-    if result.rows_affected != 1 {
-        return Err(AppError::Conflict(format!(
-            "action {} was changed by someone else (version {} is stale); reload and retry",
-            row.control_id, row.version
-        )));
-    }
-    improvement_action::Entity::find_by_id(row.id)
-        .one(conn)
+        .exec_with_returning(conn)
         .await?
-        .ok_or(AppError::NotFound("improvement action"))
+        .pop()
+        .ok_or_else(|| {
+            AppError::Conflict(format!(
+                "action {} was changed by someone else (version {} is stale); reload and retry",
+                row.control_id, row.version
+            ))
+        })
 }
 
 /// Input of a status change.
@@ -266,7 +283,7 @@ pub async fn set_status(
     expire_row(&txn, &mut r, now).await?;
     validate_change(&c, &r, now)?;
     r.action = apply_change(&txn, &Actor::of(viewer), &c, &r, EventKind::StatusChanged, now).await?;
-    tenants::touch(&txn, r.tenant.id, now).await?;
+    touch_for(&txn, &mut r, now).await?;
     txn.commit().await?;
     Ok(r)
 }
@@ -385,7 +402,7 @@ pub async fn undo_status(
     };
     check_user_status_change(r.category()?, r.status()?, previous).map_err(rule)?;
     r.action = apply_change(&txn, &Actor::of(viewer), &change, &r, EventKind::Undone, now).await?;
-    tenants::touch(&txn, r.tenant.id, now).await?;
+    touch_for(&txn, &mut r, now).await?;
     txn.commit().await?;
     Ok(r)
 }
@@ -541,7 +558,7 @@ pub async fn record_progress(
     let mut r = resolve(&txn, viewer, &input.action, Role::Operator).await?;
     expire_row(&txn, &mut r, now).await?;
     apply_progress(&txn, &Actor::of(viewer), &mut r, &input, now).await?;
-    tenants::touch(&txn, r.tenant.id, now).await?;
+    touch_for(&txn, &mut r, now).await?;
     txn.commit().await?;
     Ok(r)
 }
@@ -715,6 +732,7 @@ async fn expire_rows(
             tenant,
             action,
             control,
+            before: None,
         };
         if expire_row(&txn, &mut r, now).await? {
             tenants::touch(&txn, tenant_id, now).await?;

@@ -986,3 +986,121 @@ async fn statement_count_does_not_grow_with_the_page(backend: Backend) {
         "a page costs a handful of statements, not one per action: {counts:?}"
     );
 }
+
+/// A server process of its own on the test's database (its own pool and state cache), with
+/// configuration changes; returns its base URL.
+async fn another_process(app: &TestApp, adjust: impl FnOnce(&mut securescore::config::Config)) -> String {
+    let mut config = securescore::config::Config::for_database(app.database_url.clone());
+    config.db_max_connections = 5;
+    adjust(&mut config);
+    let other = securescore::app::App::build(config)
+        .await
+        .expect("second app builds");
+    let address = format!("http://{}", other.local_addr());
+    tokio::spawn(other.run_until_stopped());
+    address
+}
+
+const OVERVIEW: &str = "query($slug: String!) { tenant(slug: $slug) {
+    secureScore { current { points max } planned { points } currentLicense { points }
+      achievable { points } verified { points } categories { category current { points } planned { points } } }
+    improvementActions(first: 100, filter: { statuses: [TO_ADDRESS, PLANNED, RISK_ACCEPTED] }) {
+      totalCount nodes { controlId category status rank pointsAchieved pointsRemaining scoreImpact version } } } }";
+
+async fn overview_at(address: &str, token: &str, slug: &str) -> Value {
+    let body: Value = reqwest::Client::new()
+        .post(format!("{address}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": OVERVIEW, "variables": { "slug": slug } }))
+        .send()
+        .await
+        .expect("query sent")
+        .json()
+        .await
+        .expect("JSON body");
+    assert!(body.get("errors").is_none(), "{body:#}");
+    body["data"]["tenant"].clone()
+}
+
+async fn change_at(address: &str, t: &TenantFixture, control: &str, status: &str) -> Value {
+    let q = "mutation($i: SetActionStatusInput!) { setActionStatus(input: $i) {
+        score { current { points max } planned { points } currentLicense { points }
+          achievable { points } verified { points } categories { category current { points } planned { points } } }
+        userErrors { code } } }";
+    let body: Value = reqwest::Client::new()
+        .post(format!("{address}/graphql"))
+        .bearer_auth(&t.operator)
+        .json(&json!({ "query": q, "variables": { "i": { "tenantSlug": t.slug, "controlId": control, "status": status } } }))
+        .send()
+        .await
+        .expect("mutation sent")
+        .json()
+        .await
+        .expect("JSON body");
+    let payload = &body["data"]["setActionStatus"];
+    assert_eq!(payload["userErrors"], json!([]), "{body:#}");
+    payload["score"].clone()
+}
+
+// Each process keeps computed states in its own cache and a change's payload is derived from the
+// state before it; whichever process changed what, every process (and one without any cache)
+// answers the same score and ranking afterwards.
+db_test!(
+    processes_with_state_caches_agree_after_changes_through_either,
+    |app| {
+        let t = app.tenant().create().await;
+        let a = app.address.clone();
+        let b = another_process(&app, |_| {}).await;
+        let uncached = another_process(&app, |c| c.state_cache_tenants = 0).await;
+        let before = overview_at(&a, &t.reader, &t.slug).await;
+        assert_eq!(overview_at(&b, &t.reader, &t.slug).await, before);
+        let controls: Vec<String> = before["improvementActions"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["status"] == "TO_ADDRESS" && n["category"] != "DEVICE")
+            .map(|n| n["controlId"].as_str().unwrap().to_string())
+            .take(3)
+            .collect();
+        assert_eq!(controls.len(), 3, "the tenant has actions to change");
+
+        let changes = [
+            (&a, &controls[0], "PLANNED"),
+            (&b, &controls[1], "RISK_ACCEPTED"),
+            (&a, &controls[2], "RESOLVED_THIRD_PARTY"),
+            (&a, &controls[0], "TO_ADDRESS"),
+            (&b, &controls[2], "PLANNED"),
+        ];
+        for (writer, control, status) in changes {
+            let answered = change_at(writer, &t, control, status).await;
+            let truth = overview_at(&uncached, &t.reader, &t.slug).await;
+            assert_eq!(
+                answered, truth["secureScore"],
+                "the payload of {control} → {status}"
+            );
+            for reader in [&a, &b] {
+                assert_eq!(
+                    overview_at(reader, &t.reader, &t.slug).await,
+                    truth,
+                    "{reader} after {control} → {status} through {writer}"
+                );
+            }
+        }
+        let after = overview_at(&a, &t.reader, &t.slug).await;
+        assert_ne!(
+            after["secureScore"], before["secureScore"],
+            "the changes moved the score"
+        );
+        let status_of = |c: &str| {
+            after["improvementActions"]["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["controlId"] == c)
+                .map(|n| n["status"].clone())
+        };
+        assert_eq!(status_of(&controls[0]), Some(json!("TO_ADDRESS")));
+        assert_eq!(status_of(&controls[1]), Some(json!("RISK_ACCEPTED")));
+        assert_eq!(status_of(&controls[2]), Some(json!("PLANNED")));
+    }
+);

@@ -745,7 +745,8 @@ db_test!(
         assert!(p["action"]["reviewBy"].is_string());
         Views::from_score(&p["score"]).assert_eq(&base.plus(0.0, 0.0, -10.0, 0.0, 0.0), "risk accepted");
 
-        // The review date passes (moved in the database rather than waited for).
+        // The review date passes (moved in the database rather than waited for; like every
+        // writer, the move bumps the tenant's state version, or cached states would not know).
         let done = ia::Entity::update_many()
             .col_expr(
                 ia::Column::ReviewBy,
@@ -757,6 +758,7 @@ db_test!(
             .await
             .unwrap();
         assert_eq!(done.rows_affected, 1);
+        tenants::touch(&app.db, t.id, Utc::now()).await.unwrap();
 
         let a = action(&app, &t, "AdminMFAV2").await;
         assert_eq!(a["status"], "TO_ADDRESS");

@@ -13,6 +13,7 @@ use crate::graphql::{config, db, ids, viewer};
 use crate::service::actions::NoteWithAuthor;
 use crate::service::share::LinkInfo;
 use crate::service::state::TenantState;
+use crate::service::state_cache::StateCache;
 use crate::service::workflow::{self, ActionRef, Resolved};
 use crate::service::{notes, share, tags};
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
@@ -52,12 +53,25 @@ async fn fresh(ctx: &Context<'_>, tenant: entity::tenant::Model) -> AppResult<Ar
     Ok(Arc::new(workflow::load_state(db(ctx), tenant, Utc::now()).await?))
 }
 
-/// The changed action and the tenant's score after a change.
+/// The changed action and the tenant's score after a change. When the change recorded the
+/// tenant row it started from (`Resolved::before`), the new state is derived from the shared
+/// cache's state at that row, or else loaded and cached under the row the change left, so the
+/// readers that follow find it cached either way.
 async fn action_and_score(
     ctx: &Context<'_>,
     r: Resolved,
 ) -> AppResult<(Option<ImprovementAction>, SecureScore)> {
-    let state = fresh(ctx, r.tenant).await?;
+    let shared = ctx.data_opt::<Arc<StateCache>>();
+    let state = match (&r.before, shared) {
+        (Some(before), Some(cache)) => {
+            let now = Utc::now();
+            match cache.derive(before, &r.tenant, std::slice::from_ref(&r.action), now)? {
+                Some(state) => state,
+                None => cache.get_or_load(db(ctx), &r.tenant, None, now).await?,
+            }
+        }
+        _ => fresh(ctx, r.tenant).await?,
+    };
     Ok((
         ImprovementAction::new(state.clone(), r.action.id),
         SecureScore::new(state),
