@@ -397,7 +397,29 @@ pub async fn tags_of_actions<C: ConnectionTrait>(
         .select_also(tag::Entity)
         .all(conn)
         .await?;
-    let mut out: HashMap<i64, Vec<tag::Model>> = action_ids.iter().map(|&id| (id, Vec::new())).collect();
+    let out = action_ids.iter().map(|&id| (id, Vec::new())).collect();
+    Ok(group_tags(out, rows))
+}
+
+/// The tags on every action of a tenant, by action id (actions without tags are absent).
+pub async fn tags_of_tenant<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: i64,
+) -> AppResult<HashMap<i64, Vec<tag::Model>>> {
+    let rows: Vec<(action_tag::Model, Option<tag::Model>)> = action_tag::Entity::find()
+        .join(JoinType::InnerJoin, tag_of_action_tag())
+        .filter(tag::Column::TenantId.eq(tenant_id))
+        .select_also(tag::Entity)
+        .all(conn)
+        .await?;
+    Ok(group_tags(HashMap::new(), rows))
+}
+
+/// Adds tag links to `out` by action id, each action's tags by name (case-insensitive).
+fn group_tags(
+    mut out: HashMap<i64, Vec<tag::Model>>,
+    rows: Vec<(action_tag::Model, Option<tag::Model>)>,
+) -> HashMap<i64, Vec<tag::Model>> {
     for (link, t) in rows {
         if let Some(t) = t {
             out.entry(link.action_id).or_default().push(t);
@@ -411,7 +433,7 @@ pub async fn tags_of_actions<C: ConnectionTrait>(
                 .then(a.id.cmp(&b.id))
         });
     }
-    Ok(out)
+    out
 }
 
 /// A note with its author's name (`None` when the author no longer exists).

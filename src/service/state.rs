@@ -11,7 +11,7 @@ use crate::domain::ranking::{RankInput, rank};
 use crate::domain::scoring::{ScoredAction, TenantScore, compute_score, from_storage, score_impact};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
-use entity::{control, improvement_action, license_plan, tenant, tenant_license};
+use entity::{control, improvement_action, license_plan, tag, tenant, tenant_license};
 use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use std::collections::HashMap;
@@ -46,6 +46,10 @@ pub struct TenantState {
     pub held: Vec<HeldLicense>,
     /// The time licence expiry was judged at.
     pub computed_at: DateTime<Utc>,
+    /// Tags on the actions, by action id, when loaded with the state (tag changes bump the
+    /// tenant's version like any other change, so they stay as current as the rest); `None` for
+    /// states built without them (what-ifs), whose readers load tags separately.
+    pub tags: Option<Arc<HashMap<i64, Vec<tag::Model>>>>,
 }
 
 impl TenantState {
@@ -149,12 +153,15 @@ pub async fn load<C: ConnectionTrait>(
         .all(conn)
         .await?;
     let held = held_licenses(conn, tenant.id).await?;
-    build(
+    let tags = crate::service::actions::tags_of_tenant(conn, tenant.id).await?;
+    let mut state = build(
         tenant,
         rows.into_iter().filter_map(|(a, c)| c.map(|c| (a, c))).collect(),
         &held,
         now,
-    )
+    )?;
+    state.tags = Some(Arc::new(tags));
+    Ok(state)
 }
 
 /// Computes a tenant's state from its rows (pure; shared by reads, what-if and snapshots).
@@ -230,5 +237,6 @@ pub fn build_shared(
         score,
         held: held.to_vec(),
         computed_at: now,
+        tags: None,
     })
 }

@@ -148,7 +148,10 @@ impl StateCache {
             .into_iter()
             .filter_map(|r| catalog.controls.get(&r.control_id).map(|c| (r, c.clone())))
             .collect();
-        let built = Arc::new(state::build_shared(tenant.clone(), rows, &held, now)?);
+        let tags = crate::service::actions::tags_of_tenant(db, tenant.id).await?;
+        let mut built = state::build_shared(tenant.clone(), rows, &held, now)?;
+        built.tags = Some(Arc::new(tags));
+        let built = Arc::new(built);
         self.insert(built.clone(), fingerprint, now);
         Ok(built)
     }
@@ -206,7 +209,10 @@ impl StateCache {
             // A row the cached state does not hold (a new action): load instead.
             return Ok(None);
         }
-        let built = Arc::new(state::build_shared(after.clone(), rows, &previous.held, now)?);
+        let mut built = state::build_shared(after.clone(), rows, &previous.held, now)?;
+        // A change of actions' statuses or progress leaves their tags as they were.
+        built.tags = previous.tags.clone();
+        let built = Arc::new(built);
         self.insert(built.clone(), catalog, now);
         Ok(Some(built))
     }

@@ -187,7 +187,11 @@ impl ImprovementAction {
     }
     /// Tags on the action, by name.
     async fn tags(&self, ctx: &Context<'_>) -> Result<Vec<Tag>> {
-        let tags = loaders(ctx)?.tags.load_one(self.a().row.id).await?;
+        let id = self.a().row.id;
+        let tags = match &self.state.tags {
+            Some(all) => all.get(&id).cloned(),
+            None => loaders(ctx)?.tags.load_one(id).await?,
+        };
         Ok(tags.unwrap_or_default().into_iter().map(Tag).collect())
     }
     /// The action's history (every change, newest first).

@@ -240,7 +240,8 @@ pub(crate) mod resolve {
             look.field("nodes").field(field).exists()
                 || look.field("edges").field("node").field(field).exists()
         };
-        loaders(ctx)?.prime(&page, wants("tags"), wants("notes")).await?;
+        let tags_needed = wants("tags") && state.tags.is_none();
+        loaders(ctx)?.prime(&page, tags_needed, wants("notes")).await?;
         Ok(pagination::paginate(positions, &args, |i| {
             ImprovementAction::at(state.clone(), i)
         }))
