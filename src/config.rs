@@ -144,9 +144,10 @@ pub struct Config {
     #[arg(long, env = "SEED_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
     pub seed_demo: bool,
 
-    /// Maximum database connections in the pool.
-    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
-    pub db_max_connections: u32,
+    /// Maximum database connections in the pool (default: 4 on SQLite, whose single writer and
+    /// in-process reads gain nothing from more on a small machine, 16 on PostgreSQL).
+    #[arg(long, env = "DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<u32>,
 
     /// Tenants whose computed state each server process keeps in memory (validated against the
     /// database on every use; least recently used evicted; 0 disables the cache).
@@ -249,6 +250,12 @@ impl Config {
         }
     }
 
+    /// The pool size: `DB_MAX_CONNECTIONS`, or the default for the database in `DATABASE_URL`.
+    pub fn pool_size(&self) -> u32 {
+        self.db_max_connections
+            .unwrap_or(if self.is_sqlite() { 4 } else { 16 })
+    }
+
     /// Checks what clap cannot: the values' meaning. Errors name the variable.
     pub fn validate(&self) -> Result<(), String> {
         let url = self.database_url.as_str();
@@ -264,7 +271,7 @@ impl Config {
         {
             return Err(format!("PUBLIC_BASE_URL must be an http(s) URL (got {base})"));
         }
-        if self.db_max_connections == 0 {
+        if self.db_max_connections == Some(0) {
             return Err("DB_MAX_CONNECTIONS must be at least 1".into());
         }
         if self.max_body_bytes < 1024 {
@@ -375,6 +382,17 @@ mod tests {
     fn redacts_the_password_of_a_database_url() {
         assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    #[test]
+    fn the_pool_size_defaults_by_database_and_can_be_set() {
+        assert_eq!(Config::for_database("sqlite://x.db").pool_size(), 4);
+        assert_eq!(Config::for_database("postgres://h/db").pool_size(), 16);
+        let mut c = Config::for_database("sqlite://x.db");
+        c.db_max_connections = Some(9);
+        assert_eq!(c.pool_size(), 9);
+        c.db_max_connections = Some(0);
+        assert!(c.validate().unwrap_err().contains("DB_MAX_CONNECTIONS"));
     }
 
     #[test]

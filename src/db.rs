@@ -14,7 +14,7 @@ use std::time::Duration;
 /// Connects to the configured database with the pool sizes and SQLite pragmas we rely on.
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let mut opts = ConnectOptions::new(config.database_url.clone());
-    opts.max_connections(config.db_max_connections)
+    opts.max_connections(config.pool_size())
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))

@@ -21,7 +21,8 @@ use crate::service::state::TenantState;
 use crate::service::state_cache::{Fingerprint, StateCache};
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use entity::{tag, tenant};
+use chrono::NaiveDate;
+use entity::{score_snapshot, tag, tenant};
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -135,6 +136,9 @@ pub struct RequestLoaders {
     pub tags: DataLoader<TagLoader, HashMapCache>,
     pub notes: DataLoader<NoteLoader, HashMapCache>,
     pub states: TenantStateCache,
+    /// Stored snapshots by (tenant, from, to), read once for `scoreHistory` and `comparisons`
+    /// of the same range.
+    snapshots: Mutex<HashMap<(i64, NaiveDate, NaiveDate), Arc<Vec<score_snapshot::Model>>>>,
 }
 
 impl RequestLoaders {
@@ -144,7 +148,27 @@ impl RequestLoaders {
             tags: DataLoader::with_cache(TagLoader(db.clone()), tokio::spawn, HashMapCache::default()),
             notes: DataLoader::with_cache(NoteLoader(db.clone()), tokio::spawn, HashMapCache::default()),
             states: TenantStateCache::default(),
+            snapshots: Mutex::default(),
         }
+    }
+
+    /// A tenant's stored snapshots of `from..=to` (a valid range), read at most once per request.
+    /// No authorisation here: callers have loaded the tenant's state for the viewer first.
+    pub async fn snapshots(
+        &self,
+        db: &DatabaseConnection,
+        tenant_id: i64,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Arc<Vec<score_snapshot::Model>>, AppError> {
+        crate::service::snapshots::validate_range(from, to)?;
+        let mut memo = self.snapshots.lock().await;
+        if let Some(rows) = memo.get(&(tenant_id, from, to)) {
+            return Ok(rows.clone());
+        }
+        let rows = Arc::new(crate::service::snapshots::of_tenant(db, tenant_id, from, to).await?);
+        memo.insert((tenant_id, from, to), rows.clone());
+        Ok(rows)
     }
 
     /// Loads the tags and/or notes of a page of actions in one query each, so the page's items

@@ -28,8 +28,10 @@ use crate::service::state::{TenantState, parse};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{cohort_aggregate, license_plan, score_snapshot, tenant, tenant_license, vendor_benchmark};
 use rust_decimal::Decimal;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -462,11 +464,14 @@ impl CustomCohort {
 
 /// `Tenant.comparisons` (READER): per day of `from..=to` up to today, the asker's percentage,
 /// each cohort's figures without the asker (or why not), and the vendor's benchmarks.
+/// `own_snapshots` are the asker's stored snapshots of at least `from..=to`
+/// ([`crate::service::snapshots::of_tenant`], shared with `scoreHistory` in one request).
 #[allow(clippy::too_many_arguments)]
 pub async fn compare<C: ConnectionTrait>(
     conn: &C,
     viewer: &Viewer,
     live: &TenantState,
+    own_snapshots: &[score_snapshot::Model],
     from: NaiveDate,
     to: NaiveDate,
     specs: Vec<CohortSpec>,
@@ -483,13 +488,9 @@ pub async fn compare<C: ConnectionTrait>(
         ));
     }
     let to = to.min(today);
-    let own: HashMap<NaiveDate, Member> = score_snapshot::Entity::find()
-        .filter(score_snapshot::Column::TenantId.eq(asker.id))
-        .filter(score_snapshot::Column::Day.gte(from))
-        .filter(score_snapshot::Column::Day.lte(to))
-        .all(conn)
-        .await?
+    let own: HashMap<NaiveDate, Member> = own_snapshots
         .iter()
+        .filter(|row| row.tenant_id == asker.id && (from..=to).contains(&row.day))
         .map(|row| (row.day, Member::of(row)))
         .collect();
     let keys: Vec<String> = specs
@@ -499,17 +500,23 @@ pub async fn compare<C: ConnectionTrait>(
         .collect();
     let mut aggregates: HashMap<(NaiveDate, String), AggregateData> = HashMap::new();
     if !keys.is_empty() {
-        for row in cohort_aggregate::Entity::find()
+        // The data as text, parsed straight into its type (not through a JSON value first).
+        let rows: Vec<(NaiveDate, String, String)> = cohort_aggregate::Entity::find()
+            .select_only()
+            .column(cohort_aggregate::Column::Day)
+            .column(cohort_aggregate::Column::CohortKey)
+            .column_as(Expr::cust("CAST(data AS TEXT)"), "data_text")
             .filter(cohort_aggregate::Column::Day.gte(from))
             .filter(cohort_aggregate::Column::Day.lte(to))
             .filter(cohort_aggregate::Column::CohortKey.is_in(keys))
+            .into_tuple()
             .all(conn)
-            .await?
-        {
-            let data: AggregateData = serde_json::from_value(row.data).map_err(|e| {
+            .await?;
+        for (day, key, text) in rows {
+            let data: AggregateData = serde_json::from_str(&text).map_err(|e| {
                 AppError::Internal(anyhow::Error::new(e).context("unreadable cohort aggregate"))
             })?;
-            aggregates.insert((row.day, row.cohort_key), data);
+            aggregates.insert((day, key), data);
         }
     }
     let mut customs = Vec::new();

@@ -564,30 +564,42 @@ impl DailyScore {
     }
 }
 
+/// A tenant's stored snapshots of `from..=to`, by day (no authorisation here: callers check the
+/// viewer first, and the range is validated by the functions that use them).
+pub async fn of_tenant<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> AppResult<Vec<score_snapshot::Model>> {
+    Ok(score_snapshot::Entity::find()
+        .filter(score_snapshot::Column::TenantId.eq(tenant_id))
+        .filter(score_snapshot::Column::Day.gte(from))
+        .filter(score_snapshot::Column::Day.lte(to))
+        .order_by_asc(score_snapshot::Column::Day)
+        .all(conn)
+        .await?)
+}
+
 /// `Tenant.scoreHistory`: the stored snapshots of `from..=to` before today, then today from the
 /// live state when the range includes it (READER). Days without a snapshot are left out.
-pub async fn history<C: ConnectionTrait>(
-    conn: &C,
+/// `stored` are the tenant's snapshots of at least that range ([`of_tenant`]).
+pub fn history(
     viewer: &crate::auth::Viewer,
     live: &TenantState,
+    stored: &[score_snapshot::Model],
     from: NaiveDate,
     to: NaiveDate,
     today: NaiveDate,
 ) -> AppResult<Vec<DailyScore>> {
     viewer.require(live.tenant.id, Role::Reader)?;
     validate_range(from, to)?;
-    let rows = score_snapshot::Entity::find()
-        .filter(score_snapshot::Column::TenantId.eq(live.tenant.id))
-        .filter(score_snapshot::Column::Day.gte(from))
-        .filter(score_snapshot::Column::Day.lte(to))
-        .filter(score_snapshot::Column::Day.lt(today))
-        .order_by_asc(score_snapshot::Column::Day)
-        .all(conn)
-        .await?;
-    let mut series = rows
+    let mut series = stored
         .iter()
+        .filter(|row| row.tenant_id == live.tenant.id && row.day >= from && row.day <= to && row.day < today)
         .map(DailyScore::stored)
         .collect::<AppResult<Vec<_>>>()?;
+    series.sort_by_key(|d| d.day);
     if (from..=to).contains(&today) {
         series.push(DailyScore::live(live, today));
     }

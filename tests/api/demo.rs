@@ -273,7 +273,7 @@ demo_test!(
         let before = tenant::Entity::find().count(&app.db).await.unwrap();
         let snapshots = score_snapshot::Entity::find().count(&app.db).await.unwrap();
         let mut config = Config::for_database(app.database_url.clone());
-        config.db_max_connections = 2;
+        config.db_max_connections = Some(2);
         config.seed_demo = true;
         let again = App::build(config).await.expect("second start");
         assert!(again.demo_tokens.is_none(), "no new tokens on a second start");

@@ -105,7 +105,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     securescore::telemetry::init("warn");
     let (database_url, dir) = fresh_database(backend).await;
     let mut config = Config::for_database(database_url.clone());
-    config.db_max_connections = 5;
+    config.db_max_connections = Some(5);
     adjust(&mut config);
     let app = App::build(config).await.expect("app builds");
     let address = format!("http://{}", app.local_addr());
@@ -250,7 +250,7 @@ pub async fn spawn_demo_app(backend: Backend) -> (TestApp, securescore::seed::De
     securescore::telemetry::init("warn");
     let (database_url, dir) = fresh_database(backend).await;
     let mut config = Config::for_database(database_url.clone());
-    config.db_max_connections = 5;
+    config.db_max_connections = Some(5);
     config.seed_demo = true;
     let app = App::build(config).await.expect("app builds");
     let tokens = app.demo_tokens.clone().expect("a first start seeds the demo");
@@ -274,7 +274,7 @@ pub async fn spawn_app_recording_statements(backend: Backend) -> (TestApp, State
     securescore::telemetry::init("warn");
     let (database_url, dir) = fresh_database(backend).await;
     let mut config = Config::for_database(database_url.clone());
-    config.db_max_connections = 5;
+    config.db_max_connections = Some(5);
     // A full page of 100 actions with nested fields is more than the default complexity allows.
     config.max_query_complexity = 1_000_000;
     let log = StatementLog::default();

@@ -135,7 +135,7 @@ impl Ws {
 /// returns its base URL.
 async fn spawn_second_process(app: &TestApp) -> String {
     let mut config = Config::for_database(app.database_url.clone());
-    config.db_max_connections = 5;
+    config.db_max_connections = Some(5);
     let second = App::build(config).await.expect("second app builds");
     let address = format!("http://{}", second.local_addr());
     tokio::spawn(second.run_until_stopped());

@@ -991,7 +991,7 @@ async fn statement_count_does_not_grow_with_the_page(backend: Backend) {
 /// configuration changes; returns its base URL.
 async fn another_process(app: &TestApp, adjust: impl FnOnce(&mut securescore::config::Config)) -> String {
     let mut config = securescore::config::Config::for_database(app.database_url.clone());
-    config.db_max_connections = 5;
+    config.db_max_connections = Some(5);
     adjust(&mut config);
     let other = securescore::app::App::build(config)
         .await

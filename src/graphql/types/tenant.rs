@@ -1,6 +1,6 @@
 //! The tenant and what hangs directly off it.
 
-use crate::graphql::loaders::tenant_state;
+use crate::graphql::loaders::{loaders, tenant_state};
 use crate::graphql::types::groups::resolve;
 use crate::graphql::types::history;
 use crate::graphql::types::{
@@ -153,15 +153,15 @@ impl Tenant {
         to: history::Date,
     ) -> Result<Vec<history::ScoreSnapshot>> {
         let live = tenant_state(ctx, &self.0).await?;
+        let stored = loaders(ctx)?.snapshots(db(ctx), self.0.id, from.0, to.0).await?;
         let series = service::snapshots::history(
-            db(ctx),
             viewer(ctx)?,
             &live,
+            &stored,
             from.0,
             to.0,
             Utc::now().date_naive(),
-        )
-        .await?;
+        )?;
         Ok(series.into_iter().map(history::ScoreSnapshot).collect())
     }
     /// Points achieved and regressed, net change, regressions and risk acceptances per day, and
@@ -195,11 +195,13 @@ impl Tenant {
             ],
         };
         let live = tenant_state(ctx, &self.0).await?;
+        let stored = loaders(ctx)?.snapshots(db(ctx), self.0.id, from.0, to.0).await?;
         let k = crate::graphql::config(ctx).cohort_min_size;
         let days = service::comparisons::compare(
             db(ctx),
             viewer(ctx)?,
             &live,
+            &stored,
             from.0,
             to.0,
             specs,
