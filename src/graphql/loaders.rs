@@ -138,8 +138,11 @@ pub struct RequestLoaders {
     pub states: TenantStateCache,
     /// Stored snapshots by (tenant, from, to), read once for `scoreHistory` and `comparisons`
     /// of the same range.
-    snapshots: Mutex<HashMap<(i64, NaiveDate, NaiveDate), Arc<Vec<score_snapshot::Model>>>>,
+    snapshots: Mutex<HashMap<SnapshotRange, Arc<Vec<score_snapshot::Model>>>>,
 }
+
+/// A tenant id and a range of days.
+type SnapshotRange = (i64, NaiveDate, NaiveDate);
 
 impl RequestLoaders {
     /// Fresh loaders for one request.
