@@ -29,7 +29,6 @@ fn actions() -> Vec<ScoredAction> {
             let total = [1_i64, 5, 10, 20][i % 4];
             let status = statuses[(i * 7) % statuses.len()];
             ScoredAction {
-                control_id: format!("control_{i:04}"),
                 category: Category::ALL[i % Category::ALL.len()],
                 max_points: Decimal::from(1 + (i % 10) as i64),
                 deprecated: i % 97 == 0,
@@ -54,10 +53,12 @@ fn bench(c: &mut Criterion) {
     c.bench_function("compute_score/250 actions", |b| {
         b.iter(|| compute_score(black_box(&actions)))
     });
+    let ids: Vec<String> = (0..actions.len()).map(|i| format!("control_{i:04}")).collect();
     let inputs: Vec<RankInput> = actions
         .iter()
-        .map(|a| RankInput {
-            control_id: &a.control_id,
+        .zip(&ids)
+        .map(|(a, id)| RankInput {
+            control_id: id,
             status: a.status,
             points_remaining: a.points_remaining(),
             tier: a.tier,

@@ -61,8 +61,6 @@ fn partial_credit(max: Decimal, implemented: i64, total: i64) -> Decimal {
 /// One tenant's improvement action, reduced to what scoring and ranking need.
 #[derive(Clone, Debug)]
 pub struct ScoredAction {
-    /// The control's stable id, e.g. `AdminMFAV2`.
-    pub control_id: String,
     /// The control's category.
     pub category: Category,
     /// The control's `maxPoints`.
@@ -285,7 +283,6 @@ mod tests {
 
     fn action(category: Category, max: &str, status: Status, implemented: i64, total: i64) -> ScoredAction {
         ScoredAction {
-            control_id: format!("{category}-{max}-{status}"),
             category,
             max_points: d(max),
             deprecated: false,
@@ -534,7 +531,6 @@ mod tests {
         )
             .prop_map(
                 |(category, max, deprecated, status, implemented, total, licensed)| ScoredAction {
-                    control_id: String::from("c"),
                     category,
                     max_points: Decimal::new(max, 4),
                     deprecated,

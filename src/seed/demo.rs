@@ -508,7 +508,6 @@ fn plan_actions(
                 .map_or(Status::ToAddress, |(_, s)| *s)
         };
         let scored = ScoredAction {
-            control_id: c.id.clone(),
             category,
             max_points: from_storage(c.max_points),
             deprecated: c.deprecated,
@@ -1139,7 +1138,6 @@ mod tests {
         };
         Plan {
             scored: ScoredAction {
-                control_id: "X".into(),
                 category: Category::Identity,
                 max_points: from_storage(c.max_points),
                 deprecated: false,

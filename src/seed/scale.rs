@@ -248,7 +248,6 @@ fn plan_tenant(
 /// The scoring input of an action, reusable across the days of a simulation.
 fn scored(c: &control::Model, licensed: bool) -> anyhow::Result<ScoredAction> {
     Ok(ScoredAction {
-        control_id: c.id.clone(),
         category: parse::<Category>(&c.category, "category").map_err(|e| anyhow::anyhow!(e.message()))?,
         max_points: from_storage(c.max_points),
         deprecated: c.deprecated,

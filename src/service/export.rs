@@ -98,7 +98,11 @@ pub fn action_record(a: &ActionState, tags: &[String]) -> [String; 20] {
         a.scored.implementation_cost.as_str().to_string(),
         a.row.implemented.to_string(),
         a.row.total.to_string(),
-        a.row.implementation_status.clone().unwrap_or_default(),
+        a.row
+            .implementation_status
+            .as_deref()
+            .unwrap_or_default()
+            .to_string(),
         a.control.threats.0.join("; "),
         a.control.action_url.clone().unwrap_or_default(),
         a.row.updated_at.to_rfc3339(),

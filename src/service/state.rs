@@ -17,10 +17,73 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The parts of an action's row a state keeps. Its control id and category are the shared
+/// control's and its status is `ScoredAction::status`, so a cached state holds no copy of those
+/// strings per action (they were a quarter of a cached state's memory).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActionRow {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub implemented: i64,
+    pub total: i64,
+    pub implementation_status: Option<Box<str>>,
+    pub users_affected: i64,
+    pub review_by: Option<DateTime<Utc>>,
+    pub version: i64,
+    pub origin: Box<str>,
+    pub status_changed_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ActionRow {
+    fn of(m: improvement_action::Model) -> ActionRow {
+        ActionRow {
+            id: m.id,
+            tenant_id: m.tenant_id,
+            implemented: m.implemented,
+            total: m.total,
+            implementation_status: m.implementation_status.map(String::into_boxed_str),
+            users_affected: m.users_affected,
+            review_by: m.review_by,
+            version: m.version,
+            origin: m.origin.into_boxed_str(),
+            status_changed_at: m.status_changed_at,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+impl ActionState {
+    /// The action's row again, for rebuilding a state with changes (the category is the
+    /// control's, which is the one scoring uses).
+    pub fn model(&self) -> improvement_action::Model {
+        let r = &self.row;
+        improvement_action::Model {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            control_id: self.control.id.clone(),
+            category: self.control.category.clone(),
+            status: self.scored.status.as_str().to_string(),
+            implemented: r.implemented,
+            total: r.total,
+            implementation_status: r.implementation_status.as_deref().map(str::to_string),
+            users_affected: r.users_affected,
+            review_by: r.review_by,
+            version: r.version,
+            origin: r.origin.to_string(),
+            status_changed_at: r.status_changed_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
 /// One action as the API sees it: the row, its control and everything derived.
 #[derive(Clone, Debug)]
 pub struct ActionState {
-    pub row: improvement_action::Model,
+    pub row: ActionRow,
     /// Shared with every other state built from the same catalog (see `service::state_cache`),
     /// so cached states hold one copy of each control, not one per tenant.
     pub control: Arc<control::Model>,
@@ -80,7 +143,7 @@ impl TenantState {
     pub fn rows(&self) -> Vec<(improvement_action::Model, control::Model)> {
         self.actions
             .iter()
-            .map(|a| (a.row.clone(), control::Model::clone(&a.control)))
+            .map(|a| (a.model(), control::Model::clone(&a.control)))
             .collect()
     }
 }
@@ -99,7 +162,6 @@ pub fn scored_action(
     licensed: bool,
 ) -> AppResult<ScoredAction> {
     Ok(ScoredAction {
-        control_id: c.id.clone(),
         category: parse::<Category>(&c.category, "category")?,
         max_points: from_storage(c.max_points),
         deprecated: c.deprecated,
@@ -197,7 +259,7 @@ pub fn build_shared(
         };
         let points_remaining = scored.points_remaining();
         actions.push(ActionState {
-            row,
+            row: ActionRow::of(row),
             control,
             scored,
             licensing: lic,

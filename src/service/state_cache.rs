@@ -201,7 +201,7 @@ impl StateCache {
                     replaced += 1;
                     r.clone()
                 }
-                None => a.row.clone(),
+                None => a.model(),
             };
             rows.push((row, a.control.clone()));
         }
