@@ -350,3 +350,43 @@ impl TestApp {
             .expect("tenant touched");
     }
 }
+
+/// Another server process on the test's database (its own pool, state cache and change
+/// listener), with configuration changes; returns its base URL.
+pub async fn spawn_another_process(app: &TestApp, adjust: impl FnOnce(&mut Config)) -> String {
+    let mut config = Config::for_database(app.database_url.clone());
+    config.db_max_connections = Some(5);
+    adjust(&mut config);
+    let other = App::build(config).await.expect("another app builds");
+    let address = format!("http://{}", other.local_addr());
+    tokio::spawn(other.run_until_stopped());
+    address
+}
+
+/// Sets an action's status through the server at `address` as the tenant's operator and returns
+/// the payload's `score`, selected with `score_selection`; fails the test on any user error.
+pub async fn set_status_at(
+    address: &str,
+    t: &TenantFixture,
+    control: &str,
+    status: &str,
+    score_selection: &str,
+) -> Value {
+    let q = format!(
+        "mutation($i: SetActionStatusInput!) {{ setActionStatus(input: $i) {{ \
+         score {score_selection} userErrors {{ code }} }} }}"
+    );
+    let body: Value = reqwest::Client::new()
+        .post(format!("{address}/graphql"))
+        .bearer_auth(&t.operator)
+        .json(&json!({ "query": q, "variables": { "i": { "tenantSlug": t.slug, "controlId": control, "status": status } } }))
+        .send()
+        .await
+        .expect("mutation sent")
+        .json()
+        .await
+        .expect("JSON body");
+    let payload = &body["data"]["setActionStatus"];
+    assert_eq!(payload["userErrors"], json!([]), "{body:#}");
+    payload["score"].clone()
+}

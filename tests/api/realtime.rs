@@ -3,10 +3,10 @@
 //! one app on SQLite; connections and subscriptions are refused without a valid token or a role
 //! on the tenant; the Prometheus exposition has the documented series.
 
-use crate::helpers::{Backend, TenantFixture, TestApp, postgres_enabled, spawn_app};
+use crate::helpers::{
+    Backend, TenantFixture, TestApp, postgres_enabled, set_status_at, spawn_another_process, spawn_app,
+};
 use futures::{SinkExt, StreamExt};
-use securescore::app::App;
-use securescore::config::Config;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -134,31 +134,19 @@ impl Ws {
 /// A second server process on the same database: its own App, pool and change listener;
 /// returns its base URL.
 async fn spawn_second_process(app: &TestApp) -> String {
-    let mut config = Config::for_database(app.database_url.clone());
-    config.db_max_connections = Some(5);
-    let second = App::build(config).await.expect("second app builds");
-    let address = format!("http://{}", second.local_addr());
-    tokio::spawn(second.run_until_stopped());
-    address
+    spawn_another_process(app, |_| {}).await
 }
 
 /// Sets a status through the server at `address`; returns the score it answered with.
 async fn set_status(address: &str, t: &TenantFixture, control: &str, status: &str) -> Value {
-    let q = "mutation($i: SetActionStatusInput!) { setActionStatus(input: $i) { \
-             score { current { points } planned { points } } userErrors { code } } }";
-    let body: Value = reqwest::Client::new()
-        .post(format!("{address}/graphql"))
-        .bearer_auth(&t.operator)
-        .json(&json!({ "query": q, "variables": { "i": { "tenantSlug": t.slug, "controlId": control, "status": status } } }))
-        .send()
-        .await
-        .expect("mutation sent")
-        .json()
-        .await
-        .expect("JSON body");
-    let payload = &body["data"]["setActionStatus"];
-    assert_eq!(payload["userErrors"], json!([]), "{body:#}");
-    payload["score"].clone()
+    set_status_at(
+        address,
+        t,
+        control,
+        status,
+        "{ current { points } planned { points } }",
+    )
+    .await
 }
 
 /// Subscribes on `subscriber`, changes a status through `writer` and checks the subscriber

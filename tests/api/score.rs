@@ -987,20 +987,6 @@ async fn statement_count_does_not_grow_with_the_page(backend: Backend) {
     );
 }
 
-/// A server process of its own on the test's database (its own pool and state cache), with
-/// configuration changes; returns its base URL.
-async fn another_process(app: &TestApp, adjust: impl FnOnce(&mut securescore::config::Config)) -> String {
-    let mut config = securescore::config::Config::for_database(app.database_url.clone());
-    config.db_max_connections = Some(5);
-    adjust(&mut config);
-    let other = securescore::app::App::build(config)
-        .await
-        .expect("second app builds");
-    let address = format!("http://{}", other.local_addr());
-    tokio::spawn(other.run_until_stopped());
-    address
-}
-
 const OVERVIEW: &str = "query($slug: String!) { tenant(slug: $slug) {
     secureScore { current { points max } planned { points } currentLicense { points }
       achievable { points } verified { points } categories { category current { points } planned { points } } }
@@ -1023,23 +1009,9 @@ async fn overview_at(address: &str, token: &str, slug: &str) -> Value {
 }
 
 async fn change_at(address: &str, t: &TenantFixture, control: &str, status: &str) -> Value {
-    let q = "mutation($i: SetActionStatusInput!) { setActionStatus(input: $i) {
-        score { current { points max } planned { points } currentLicense { points }
-          achievable { points } verified { points } categories { category current { points } planned { points } } }
-        userErrors { code } } }";
-    let body: Value = reqwest::Client::new()
-        .post(format!("{address}/graphql"))
-        .bearer_auth(&t.operator)
-        .json(&json!({ "query": q, "variables": { "i": { "tenantSlug": t.slug, "controlId": control, "status": status } } }))
-        .send()
-        .await
-        .expect("mutation sent")
-        .json()
-        .await
-        .expect("JSON body");
-    let payload = &body["data"]["setActionStatus"];
-    assert_eq!(payload["userErrors"], json!([]), "{body:#}");
-    payload["score"].clone()
+    let score = "{ current { points max } planned { points } currentLicense { points }
+        achievable { points } verified { points } categories { category current { points } planned { points } } }";
+    set_status_at(address, t, control, status, score).await
 }
 
 // Each process keeps computed states in its own cache and a change's payload is derived from the
@@ -1050,8 +1022,8 @@ db_test!(
     |app| {
         let t = app.tenant().create().await;
         let a = app.address.clone();
-        let b = another_process(&app, |_| {}).await;
-        let uncached = another_process(&app, |c| c.state_cache_tenants = 0).await;
+        let b = spawn_another_process(&app, |_| {}).await;
+        let uncached = spawn_another_process(&app, |c| c.state_cache_tenants = 0).await;
         let before = overview_at(&a, &t.reader, &t.slug).await;
         assert_eq!(overview_at(&b, &t.reader, &t.slug).await, before);
         let controls: Vec<String> = before["improvementActions"]["nodes"]
