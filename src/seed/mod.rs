@@ -40,23 +40,7 @@ impl DemoTokens {
     /// Saves the banner to `path`, readable by the owner only (the tokens are secrets and can't be
     /// shown again: only their hashes are stored).
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options
-            .open(path)
-            .with_context(|| format!("cannot write DEMO_TOKENS_FILE {}", path.display()))?;
-        // `mode` applies only when the file is created; an older file keeps its permissions.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .with_context(|| format!("cannot restrict DEMO_TOKENS_FILE {}", path.display()))?;
-        }
-        file.write_all(self.banner().as_bytes())
-            .with_context(|| format!("cannot write DEMO_TOKENS_FILE {}", path.display()))?;
-        Ok(())
+        write_secret_file(path, &self.banner(), "DEMO_TOKENS_FILE")
     }
 }
 
@@ -68,4 +52,24 @@ pub fn saved_tokens_notice(path: &Path) -> Option<String> {
         "demo tokens were printed on first start and saved in {}:\n{content}",
         path.display()
     ))
+}
+
+/// Writes a secret to `path`, readable by its owner only; `what` names the setting in errors.
+pub(crate) fn write_secret_file(path: &Path, content: &str, what: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {what} {}", path.display()))?;
+    // `mode` applies only when the file is created; an older file keeps its permissions.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {what} {}", path.display()))?;
+    }
+    file.write_all(content.as_bytes())
+        .with_context(|| format!("cannot write {what} {}", path.display()))
 }

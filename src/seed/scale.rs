@@ -452,7 +452,7 @@ pub async fn seed(
     }
 
     if let Some(path) = &opts.tokens_file {
-        write_secret_file(path, &format!("{msp_token}\n"))?;
+        super::write_secret_file(path, &format!("{msp_token}\n"), "--tokens-file")?;
     }
     Ok(ScaleReport {
         tenants: opts.tenants,
@@ -538,18 +538,4 @@ async fn write_tags_and_notes<C: ConnectionTrait>(
     insert_chunked(conn, links, 3).await?;
     insert_chunked(conn, notes, 7).await?;
     Ok(())
-}
-
-/// Writes a secret readable by its owner only.
-fn write_secret_file(path: &std::path::Path, content: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot write --tokens-file {}", path.display()))?;
-    file.write_all(content.as_bytes())
-        .with_context(|| format!("cannot write --tokens-file {}", path.display()))
 }

@@ -18,7 +18,6 @@
 //! of D).
 
 use crate::domain::enums::{Role, Status};
-use crate::domain::licensing::HeldLicense;
 use crate::domain::replay::{ActionProgress, PastEvent, state_before};
 use crate::domain::scoring::{ScoreViews, TenantScore, from_storage, to_storage};
 use crate::error::{AppError, AppResult};
@@ -27,8 +26,7 @@ use crate::service::state::{self, TenantState, parse};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use entity::types::{CategoryFigure, CategoryFigures, StatusCounts};
 use entity::{
-    action_event, cohort_aggregate, control, improvement_action, job_lease, license_plan, score_snapshot,
-    tenant, tenant_license,
+    action_event, cohort_aggregate, control, improvement_action, job_lease, score_snapshot, tenant,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -72,39 +70,6 @@ pub fn validate_range(from: NaiveDate, to: NaiveDate) -> AppResult<()> {
         ));
     }
     Ok(())
-}
-
-/// The licences a tenant held at `at`: bought before it (expiry is judged by the caller).
-async fn held_licenses_at<C: ConnectionTrait>(
-    conn: &C,
-    tenant_id: i64,
-    at: DateTime<Utc>,
-) -> AppResult<Vec<HeldLicense>> {
-    let held = tenant_license::Entity::find()
-        .filter(tenant_license::Column::TenantId.eq(tenant_id))
-        .filter(tenant_license::Column::CreatedAt.lt(at))
-        .all(conn)
-        .await?;
-    if held.is_empty() {
-        return Ok(Vec::new());
-    }
-    let skus: Vec<String> = held.iter().map(|h| h.license_sku.clone()).collect();
-    let mut plans: HashMap<String, Vec<String>> = HashMap::new();
-    for p in license_plan::Entity::find()
-        .filter(license_plan::Column::LicenseSku.is_in(skus))
-        .all(conn)
-        .await?
-    {
-        plans.entry(p.license_sku).or_default().push(p.plan);
-    }
-    Ok(held
-        .into_iter()
-        .map(|h| HeldLicense {
-            plans: plans.get(&h.license_sku).cloned().unwrap_or_default(),
-            seats_purchased: h.seats_purchased,
-            expires_at: h.expires_at,
-        })
-        .collect())
 }
 
 /// `(implementedBefore, totalBefore)` from a progress event's data.
@@ -165,7 +130,7 @@ pub async fn state_at_end_of<C: ConnectionTrait>(
         }
         past_rows.push((row, c));
     }
-    let held = held_licenses_at(conn, tenant.id, end).await?;
+    let held = state::held_licenses_bought_before(conn, tenant.id, Some(end)).await?;
     state::build(tenant, past_rows, &held, end)
 }
 

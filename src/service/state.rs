@@ -177,10 +177,21 @@ pub fn scored_action(
 
 /// The licences a tenant holds, with the plans they grant.
 pub async fn held_licenses<C: ConnectionTrait>(conn: &C, tenant_id: i64) -> AppResult<Vec<HeldLicense>> {
-    let held = tenant_license::Entity::find()
-        .filter(tenant_license::Column::TenantId.eq(tenant_id))
-        .all(conn)
-        .await?;
+    held_licenses_bought_before(conn, tenant_id, None).await
+}
+
+/// The licences a tenant holds, with the plans they grant; only those bought before `before`
+/// when given (expiry is judged by whoever uses them).
+pub async fn held_licenses_bought_before<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: i64,
+    before: Option<DateTime<Utc>>,
+) -> AppResult<Vec<HeldLicense>> {
+    let mut query = tenant_license::Entity::find().filter(tenant_license::Column::TenantId.eq(tenant_id));
+    if let Some(at) = before {
+        query = query.filter(tenant_license::Column::CreatedAt.lt(at));
+    }
+    let held = query.all(conn).await?;
     if held.is_empty() {
         return Ok(Vec::new());
     }
@@ -196,7 +207,7 @@ pub async fn held_licenses<C: ConnectionTrait>(conn: &C, tenant_id: i64) -> AppR
     Ok(held
         .into_iter()
         .map(|h| HeldLicense {
-            plans: plans.remove(&h.license_sku).unwrap_or_default(),
+            plans: plans.get(&h.license_sku).cloned().unwrap_or_default(),
             seats_purchased: h.seats_purchased,
             expires_at: h.expires_at,
         })
