@@ -24,6 +24,10 @@ pub struct Viewer {
     pub principal_id: i64,
     pub name: String,
     pub token_id: i64,
+    /// Whether the principal holds the service-wide SERVICE_ADMIN role (SPEC §7): it creates
+    /// tenants, manages the service catalog and licence SKUs and grants roles on any tenant. It
+    /// implies no role on any tenant.
+    pub service_admin: bool,
     /// The principal's grants as read at authentication (possibly shared with other requests
     /// through [`GrantsCache`]; never changed).
     base: Arc<HashMap<i64, Role>>,
@@ -58,6 +62,17 @@ impl Viewer {
     pub fn granted(&self, tenant_id: i64, role: Role) {
         let mut grants = self.grants.write().unwrap_or_else(|e| e.into_inner());
         grants.insert(tenant_id, role);
+    }
+
+    /// Checks that the caller is a SERVICE_ADMIN; anybody else gets `FORBIDDEN`.
+    pub fn require_service_admin(&self) -> AppResult<()> {
+        if self.service_admin {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden {
+                needed: "SERVICE_ADMIN",
+            })
+        }
     }
 
     /// Checks that the caller may act on the tenant with at least `needed`. A tenant the caller
@@ -173,6 +188,7 @@ pub async fn authenticate_cached(
         principal_id: principal.id,
         name: principal.name,
         token_id: token.id,
+        service_admin: principal.service_admin,
         base,
         grants: Arc::new(RwLock::new(HashMap::new())),
     })

@@ -1,4 +1,6 @@
-//! A catalog control: one recommended security configuration (global, shared by all tenants). Points are stored in ten-thousandths.
+//! A control of the service catalog: one recommended security configuration, shared by all
+//! tenants and changed only by the shipped data and SERVICE_ADMINs (a tenant's own profiles are
+//! `tenant_control`). Points are stored in ten-thousandths.
 use crate::types::StringList;
 use sea_orm::entity::prelude::*;
 
@@ -30,6 +32,9 @@ pub struct Model {
     pub vendor_rank: Option<i32>,
     pub deprecated: bool,
     pub origin: String,
+    /// Digest of the shipped catalog entry last applied to this row (`None` for controls a
+    /// SERVICE_ADMIN created), so loading the same shipped data again changes nothing.
+    pub shipped_digest: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

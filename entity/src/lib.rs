@@ -26,6 +26,7 @@ pub mod score_zone;
 pub mod share_link;
 pub mod tag;
 pub mod tenant;
+pub mod tenant_control;
 pub mod tenant_license;
 pub mod types;
 pub mod vendor_benchmark;

@@ -11,6 +11,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Bumped whenever one of the principal's role grants changes (lets servers cache grants).
     pub grants_version: i64,
+    /// Holds the one service-wide role, SERVICE_ADMIN (SPEC §7).
+    pub service_admin: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

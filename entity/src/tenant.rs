@@ -16,6 +16,9 @@ pub struct Model {
     pub enabled_services: StringList,
     pub azure_tenant_id: Option<String>,
     pub state_version: i64,
+    /// `SERVICE_CATALOG` (applicable controls by enabled services) or `MICROSOFT_GRAPH`
+    /// (exactly the controls of the latest Graph export).
+    pub catalog_source: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

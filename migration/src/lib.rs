@@ -14,6 +14,7 @@ mod m20261127_000004_history;
 mod m20261128_000005_history_jobs;
 mod m20261128_000006_graph_sync;
 mod m20261129_000007_performance;
+mod m20261201_000008_ownership;
 mod util;
 
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_history_jobs::Migration),
             Box::new(m20261128_000006_graph_sync::Migration),
             Box::new(m20261129_000007_performance::Migration),
+            Box::new(m20261201_000008_ownership::Migration),
         ]
     }
 }

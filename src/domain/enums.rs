@@ -178,6 +178,17 @@ string_enum! {
 }
 
 string_enum! {
+    /// Which controls apply to a tenant (SPEC §1 Applicability).
+    pub enum CatalogSource {
+        /// The service catalog's controls of the tenant's enabled services (the default).
+        ServiceCatalog => "SERVICE_CATALOG",
+        /// Exactly the controls of the tenant's latest Microsoft Graph export, so its score is
+        /// the vendor's (set by the first Graph import or sync).
+        MicrosoftGraph => "MICROSOFT_GRAPH",
+    }
+}
+
+string_enum! {
     /// Where a share link is sent.
     pub enum SharePlatform {
         /// A bare link.

@@ -94,6 +94,7 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
             vendor_rank: s.vendor_rank,
             deprecated: s.deprecated,
             origin: "CATALOG".to_string(),
+            shipped_digest: None,
             created_at: now,
             updated_at: now,
         };

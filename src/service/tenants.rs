@@ -132,6 +132,9 @@ pub async fn create<C: ConnectionTrait>(
         enabled_services: Set(StringList(new.enabled_services.clone())),
         azure_tenant_id: Set(None),
         state_version: Set(0),
+        catalog_source: Set(crate::domain::enums::CatalogSource::ServiceCatalog
+            .as_str()
+            .to_string()),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -186,6 +189,7 @@ pub async fn create_principal<C: ConnectionTrait>(
         // Explicit rather than the column default: SQLite once answered NULL for it in the
         // insert's RETURNING row under concurrent test load.
         grants_version: Set(0),
+        service_admin: Set(false),
         ..Default::default()
     }
     .insert(conn)
