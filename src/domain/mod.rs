@@ -23,6 +23,7 @@ pub mod licensing;
 pub mod ranking;
 pub mod replay;
 pub mod rules;
+pub mod sanitize;
 pub mod scoring;
 pub mod tokens;
 

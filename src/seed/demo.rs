@@ -1133,6 +1133,7 @@ mod tests {
             vendor_rank: None,
             deprecated: false,
             origin: "CATALOG".into(),
+            shipped_digest: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),
         };

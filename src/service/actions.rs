@@ -523,6 +523,7 @@ mod tests {
             enabled_services: StringList(vec![]),
             azure_tenant_id: None,
             state_version: 0,
+            catalog_source: "SERVICE_CATALOG".into(),
             created_at: t0(),
             updated_at: t0(),
         };
@@ -550,6 +551,7 @@ mod tests {
                     vendor_rank: None,
                     deprecated: false,
                     origin: "CATALOG".into(),
+                    shipped_digest: None,
                     created_at: t0(),
                     updated_at: t0(),
                 };

@@ -104,6 +104,7 @@ fn control_model(id: &str, title: &str, category: &str, service: &str, max: i64)
         vendor_rank: Set(None),
         deprecated: Set(false),
         origin: Set("CATALOG".into()),
+        shipped_digest: Set(None),
         created_at: Set(base_time()),
         updated_at: Set(base_time()),
     }

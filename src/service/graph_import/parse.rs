@@ -560,6 +560,7 @@ pub fn derived_max(c: &ControlScore) -> Option<Decimal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn d(s: &str) -> Decimal {
         s.parse().expect("decimal literal")
