@@ -201,6 +201,6 @@ fn print_report(slug: &str, r: &graph_import::ImportReport) {
         );
     }
     for w in &r.warnings {
-        println!("warning: {w}");
+        println!("warning: {}: {}", w.path, w.message);
     }
 }

@@ -4,6 +4,7 @@
 //! That keeps every rule testable with tables and property tests beside it, and lets the service
 //! layer (the only place that touches the database) stay a thin sequence of load → decide → write.
 //!
+//! - [`applicability`]: which controls apply to a tenant (its catalog source).
 //! - [`enums`]: statuses, categories, tiers, levels, roles and other closed vocabularies.
 //! - [`scoring`]: points of one action and the score views of a tenant.
 //! - [`ranking`]: priority and rank of improvement actions.
@@ -15,6 +16,7 @@
 //! - [`replay`]: an action's past state from its current row and newer events.
 //! - [`tokens`]: API token and share-link secrets.
 
+pub mod applicability;
 pub mod cohort;
 pub mod enums;
 pub mod goals;

@@ -18,6 +18,7 @@ pub mod snapshots;
 pub mod state;
 pub mod state_cache;
 pub mod tags;
+pub mod tenant_controls;
 pub mod tenants;
 pub mod trends;
 pub mod workflow;

@@ -39,23 +39,52 @@ pub async fn add(
     let body = validate_body(body)?;
     let txn = crate::db::begin_write(db).await?;
     let r = resolve(&txn, viewer, &action, Role::Operator).await?;
+    let n = write(
+        &txn,
+        &Actor::of(viewer),
+        r.tenant.id,
+        r.action.id,
+        &body,
+        serde_json::Map::new(),
+        now,
+    )
+    .await?;
+    tenants::touch(&txn, r.tenant.id, now).await?;
+    txn.commit().await?;
+    Ok(n)
+}
+
+/// Adds a note by `actor` with its `NOTE_ADDED` event inside the caller's transaction: the one
+/// note write path of `addActionNote` and imports. `data` goes into the event beside `noteId`.
+pub async fn write<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    tenant_id: i64,
+    action_id: i64,
+    body: &str,
+    mut data: serde_json::Map<String, serde_json::Value>,
+    now: DateTime<Utc>,
+) -> AppResult<note::Model> {
+    let author_id = match actor {
+        Actor::Principal { id, .. } => Some(*id),
+        _ => None,
+    };
     let n = note::ActiveModel {
-        tenant_id: Set(r.tenant.id),
-        action_id: Set(r.action.id),
-        author_id: Set(Some(viewer.principal_id)),
-        body: Set(body.clone()),
+        tenant_id: Set(tenant_id),
+        action_id: Set(action_id),
+        author_id: Set(author_id),
+        body: Set(body.to_string()),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(conn)
     .await?;
-    let mut ev = NewEvent::new(r.tenant.id, r.action.id, EventKind::NoteAdded);
-    ev.comment = Some(excerpt(&body));
-    ev.data = Some(serde_json::json!({ "noteId": n.id }));
-    events::record(&txn, &Actor::of(viewer), ev, now).await?;
-    tenants::touch(&txn, r.tenant.id, now).await?;
-    txn.commit().await?;
+    let mut ev = NewEvent::new(tenant_id, action_id, EventKind::NoteAdded);
+    ev.comment = Some(excerpt(body));
+    data.insert("noteId".into(), n.id.into());
+    ev.data = Some(serde_json::Value::Object(data));
+    events::record(conn, actor, ev, now).await?;
     Ok(n)
 }
 

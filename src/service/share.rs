@@ -12,7 +12,7 @@ use crate::service::state::parse;
 use crate::service::tenants;
 use crate::service::workflow::{ActionRef, Resolved, resolve};
 use chrono::{DateTime, Duration, Utc};
-use entity::{control, improvement_action, principal, share_link};
+use entity::{improvement_action, principal, share_link};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -231,11 +231,16 @@ pub async fn open(db: &DatabaseConnection, token: &str, now: DateTime<Utc>) -> A
     if link.revoked_at.is_some() || link.expires_at <= now {
         return Err(not_found());
     }
-    let (action, control) = improvement_action::Entity::find_by_id(link.action_id)
-        .find_also_related(control::Entity)
+    let action = improvement_action::Entity::find_by_id(link.action_id)
         .one(db)
         .await?
-        .and_then(|(a, c)| c.map(|c| (a, c)))
+        .ok_or_else(not_found)?;
+    let tenant = entity::tenant::Entity::find_by_id(action.tenant_id)
+        .one(db)
+        .await?
+        .ok_or_else(not_found)?;
+    let control = crate::service::tenant_controls::applicable_control(db, &tenant, &action.control_id)
+        .await?
         .ok_or_else(not_found)?;
     share_link::Entity::update_many()
         .col_expr(

@@ -25,9 +25,7 @@ use crate::service::comparisons;
 use crate::service::state::{self, TenantState, parse};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use entity::types::{CategoryFigure, CategoryFigures, StatusCounts};
-use entity::{
-    action_event, cohort_aggregate, control, improvement_action, job_lease, score_snapshot, tenant,
-};
+use entity::{action_event, cohort_aggregate, improvement_action, job_lease, score_snapshot, tenant};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -89,12 +87,12 @@ pub async fn state_at_end_of<C: ConnectionTrait>(
     day: NaiveDate,
 ) -> AppResult<TenantState> {
     let end = end_of_day(day);
-    let rows: Vec<(improvement_action::Model, Option<control::Model>)> = improvement_action::Entity::find()
+    let rows = improvement_action::Entity::find()
         .filter(improvement_action::Column::TenantId.eq(tenant.id))
         .filter(improvement_action::Column::CreatedAt.lt(end))
-        .find_also_related(control::Entity)
         .all(conn)
         .await?;
+    let rows = crate::service::tenant_controls::with_controls(conn, &tenant, rows).await?;
     let mut newer: HashMap<i64, Vec<PastEvent>> = HashMap::new();
     for e in action_event::Entity::find()
         .filter(action_event::Column::TenantId.eq(tenant.id))
@@ -116,7 +114,6 @@ pub async fn state_at_end_of<C: ConnectionTrait>(
     }
     let mut past_rows = Vec::with_capacity(rows.len());
     for (mut row, c) in rows {
-        let Some(c) = c else { continue };
         if let Some(events) = newer.get(&row.id) {
             let now = ActionProgress {
                 status: parse(&row.status, "status")?,
@@ -131,7 +128,7 @@ pub async fn state_at_end_of<C: ConnectionTrait>(
         past_rows.push((row, c));
     }
     let held = state::held_licenses_bought_before(conn, tenant.id, Some(end)).await?;
-    state::build(tenant, past_rows, &held, end)
+    state::build_shared(tenant, past_rows, &held, end)
 }
 
 /// The per-category figures of a score, in storage units (ten-thousandths of a point).
@@ -397,7 +394,10 @@ pub async fn run_daily_job(
     Ok(report)
 }
 
-/// Deletes snapshots, cohort aggregates and finished leases older than `retention_days`.
+/// Deletes snapshots this service computed, cohort aggregates and finished leases older than
+/// `retention_days`. Imported history (snapshots and vendor benchmarks from Microsoft Graph) is
+/// the customer's archive and is kept until the tenant's ADMIN deletes it
+/// ([`delete_imported_history`]).
 pub async fn apply_retention(
     db: &DatabaseConnection,
     retention_days: u32,
@@ -406,6 +406,7 @@ pub async fn apply_retention(
     let cutoff = now.date_naive() - Days::new(u64::from(retention_days));
     let deleted = score_snapshot::Entity::delete_many()
         .filter(score_snapshot::Column::Day.lt(cutoff))
+        .filter(score_snapshot::Column::Source.eq(SOURCE_COMPUTED))
         .exec(db)
         .await?
         .rows_affected;
@@ -418,6 +419,66 @@ pub async fn apply_retention(
         .exec(db)
         .await?;
     Ok(deleted)
+}
+
+/// What [`delete_imported_history`] removed.
+#[derive(Clone, Debug)]
+pub struct DeletedHistory {
+    pub tenant: tenant::Model,
+    pub snapshots: u64,
+    pub benchmarks: u64,
+}
+
+/// Deletes a tenant's imported history (ADMIN): the snapshots and vendor benchmarks its
+/// Microsoft Graph imports wrote, on the days `from..=to` (every day when absent), in one
+/// transaction with its audit row. Computed snapshots are left alone.
+pub async fn delete_imported_history(
+    db: &DatabaseConnection,
+    viewer: &crate::auth::Viewer,
+    tenant_slug: &str,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    now: DateTime<Utc>,
+) -> AppResult<DeletedHistory> {
+    let tenant = crate::service::tenants::by_slug(db, viewer, tenant_slug).await?;
+    viewer.require(tenant.id, Role::Admin)?;
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(AppError::bad_input("from", "from must not be after to"));
+    }
+    let txn = crate::db::begin_write(db).await?;
+    let mut snapshots = score_snapshot::Entity::delete_many()
+        .filter(score_snapshot::Column::TenantId.eq(tenant.id))
+        .filter(score_snapshot::Column::Source.eq(crate::service::graph_import::SOURCE_IMPORTED));
+    let mut benchmarks = entity::vendor_benchmark::Entity::delete_many()
+        .filter(entity::vendor_benchmark::Column::TenantId.eq(tenant.id));
+    if let Some(f) = from {
+        snapshots = snapshots.filter(score_snapshot::Column::Day.gte(f));
+        benchmarks = benchmarks.filter(entity::vendor_benchmark::Column::Day.gte(f));
+    }
+    if let Some(t) = to {
+        snapshots = snapshots.filter(score_snapshot::Column::Day.lte(t));
+        benchmarks = benchmarks.filter(entity::vendor_benchmark::Column::Day.lte(t));
+    }
+    let snapshots = snapshots.exec(&txn).await?.rows_affected;
+    let benchmarks = benchmarks.exec(&txn).await?.rows_affected;
+    crate::service::access::audit(
+        &txn,
+        Some(tenant.id),
+        Some(viewer.principal_id),
+        "IMPORTED_HISTORY_DELETED",
+        format!("Tenant:{}", tenant.slug),
+        serde_json::json!({ "from": from, "to": to, "snapshots": snapshots, "benchmarks": benchmarks }),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(DeletedHistory {
+        tenant,
+        snapshots,
+        benchmarks,
+    })
 }
 
 /// Runs the daily job every `every` until the process stops. Each process has its own holder

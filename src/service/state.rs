@@ -220,19 +220,14 @@ pub async fn load<C: ConnectionTrait>(
     tenant: tenant::Model,
     now: DateTime<Utc>,
 ) -> AppResult<TenantState> {
-    let rows: Vec<(improvement_action::Model, Option<control::Model>)> = improvement_action::Entity::find()
+    let rows = improvement_action::Entity::find()
         .filter(improvement_action::Column::TenantId.eq(tenant.id))
-        .find_also_related(control::Entity)
         .all(conn)
         .await?;
+    let rows = crate::service::tenant_controls::with_controls(conn, &tenant, rows).await?;
     let held = held_licenses(conn, tenant.id).await?;
     let tags = crate::service::actions::tags_of_tenant(conn, tenant.id).await?;
-    let mut state = build(
-        tenant,
-        rows.into_iter().filter_map(|(a, c)| c.map(|c| (a, c))).collect(),
-        &held,
-        now,
-    )?;
+    let mut state = build_shared(tenant, rows, &held, now)?;
     state.tags = Some(Arc::new(tags));
     Ok(state)
 }

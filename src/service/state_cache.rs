@@ -25,6 +25,7 @@ use crate::auth::Viewer;
 use crate::domain::rules::is_expired;
 use crate::error::{AppError, AppResult};
 use crate::service::state::{self, TenantState};
+use crate::service::tenant_controls;
 use chrono::{DateTime, Utc};
 use entity::{control, improvement_action, tenant};
 use sea_orm::sea_query::Expr;
@@ -144,10 +145,10 @@ impl StateCache {
             ));
         }
         let held = state::held_licenses(db, tenant.id).await?;
-        let rows = rows
-            .into_iter()
-            .filter_map(|r| catalog.controls.get(&r.control_id).map(|c| (r, c.clone())))
-            .collect();
+        // The tenant's own profiles change only through its imports, which bump its version.
+        let own = tenant_controls::own_profiles(db, tenant.id).await?;
+        let rows =
+            tenant_controls::applicable_rows(tenant, rows, &own, |id| catalog.controls.get(id).cloned())?;
         let tags = crate::service::actions::tags_of_tenant(db, tenant.id).await?;
         let mut built = state::build_shared(tenant.clone(), rows, &held, now)?;
         built.tags = Some(Arc::new(tags));

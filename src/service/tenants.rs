@@ -3,7 +3,7 @@
 //! tenant settings and licences (each in one transaction with its audit row).
 
 use crate::auth::{TOKEN_PREFIX, Viewer};
-use crate::domain::enums::{Role, Status};
+use crate::domain::enums::{CatalogSource, Role, Status};
 use crate::domain::tokens::{display_prefix, generate_secret, hash_secret};
 use crate::error::{AppError, AppResult};
 use crate::service::access;
@@ -141,18 +141,12 @@ pub async fn create<C: ConnectionTrait>(
     }
     .insert(conn)
     .await?;
-    let controls = control::Entity::find()
-        .filter(control::Column::Service.is_in(new.enabled_services.clone()))
-        .filter(control::Column::Deprecated.eq(false))
-        .all(conn)
-        .await?;
-    let rows: Vec<improvement_action::ActiveModel> =
-        controls.iter().map(|c| new_action(tenant.id, c, now)).collect();
-    if !rows.is_empty() {
-        improvement_action::Entity::insert_many(rows).exec(conn).await?;
-    }
+    crate::service::tenant_controls::ensure_action_rows(conn, &tenant, ORIGIN_APPLICABLE, now).await?;
     Ok(tenant)
 }
+
+/// `improvement_action.origin` of a row created because its control applies to the tenant.
+pub const ORIGIN_APPLICABLE: &str = "APPLICABLE";
 
 /// A fresh action row for a control.
 pub fn new_action(tenant_id: i64, c: &control::Model, now: DateTime<Utc>) -> improvement_action::ActiveModel {
@@ -167,7 +161,7 @@ pub fn new_action(tenant_id: i64, c: &control::Model, now: DateTime<Utc>) -> imp
         users_affected: Set(0),
         review_by: Set(None),
         version: Set(1),
-        origin: Set("APPLICABLE".to_string()),
+        origin: Set(ORIGIN_APPLICABLE.to_string()),
         status_changed_at: Set(now),
         created_at: Set(now),
         updated_at: Set(now),
@@ -350,10 +344,13 @@ pub struct TenantUpdate {
     pub seat_count: Option<i64>,
     pub active_user_count: Option<i64>,
     pub enabled_services: Option<Vec<String>>,
+    pub catalog_source: Option<CatalogSource>,
 }
 
-/// Updates a tenant's settings (ADMIN). Enabling a service adds a `TO_ADDRESS` action for each
-/// newly applicable control; disabling one keeps the existing actions and their history.
+/// Updates a tenant's settings (ADMIN). What applies follows at once (SPEC §1): enabling a
+/// service (or switching the catalog source) adds a `TO_ADDRESS` action for each newly applicable
+/// control; actions that stop applying keep their rows, status, notes, tags and history, which
+/// count again when they apply again.
 pub async fn update(
     db: &DatabaseConnection,
     viewer: &Viewer,
@@ -387,13 +384,10 @@ pub async fn update(
     validate_new_tenant(&next)?;
     validate_services(&next.enabled_services)?;
 
+    let source = change
+        .catalog_source
+        .map_or_else(|| current.catalog_source.clone(), |s| s.as_str().to_string());
     let txn = crate::db::begin_write(db).await?;
-    let added: Vec<String> = next
-        .enabled_services
-        .iter()
-        .filter(|s| !current.enabled_services.0.contains(s))
-        .cloned()
-        .collect();
     let mut detail = serde_json::Map::new();
     let mut changed = |field: &str, from: serde_json::Value, to: serde_json::Value| {
         if from != to {
@@ -415,6 +409,7 @@ pub async fn update(
         json!(current.enabled_services.0),
         json!(next.enabled_services),
     );
+    changed("catalogSource", json!(current.catalog_source), json!(source));
     let tenant_id = current.id;
     let mut active: tenant::ActiveModel = current.into();
     active.name = Set(name);
@@ -422,28 +417,9 @@ pub async fn update(
     active.seat_count = Set(next.seat_count);
     active.active_user_count = Set(next.active_user_count);
     active.enabled_services = Set(StringList(next.enabled_services.clone()));
-    active.update(&txn).await?;
-    if !added.is_empty() {
-        let existing: Vec<String> = improvement_action::Entity::find()
-            .filter(improvement_action::Column::TenantId.eq(tenant_id))
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(|a| a.control_id)
-            .collect();
-        let rows: Vec<improvement_action::ActiveModel> = control::Entity::find()
-            .filter(control::Column::Service.is_in(added))
-            .filter(control::Column::Deprecated.eq(false))
-            .all(&txn)
-            .await?
-            .iter()
-            .filter(|c| !existing.contains(&c.id))
-            .map(|c| new_action(tenant_id, c, now))
-            .collect();
-        if !rows.is_empty() {
-            improvement_action::Entity::insert_many(rows).exec(&txn).await?;
-        }
-    }
+    active.catalog_source = Set(source);
+    let updated = active.update(&txn).await?;
+    crate::service::tenant_controls::ensure_action_rows(&txn, &updated, ORIGIN_APPLICABLE, now).await?;
     touch(&txn, tenant_id, now).await?;
     access::audit(
         &txn,

@@ -88,19 +88,29 @@ pub async fn trends<C: ConnectionTrait>(
         .filter(|e| e.kind == EventKind::Regressed.as_str())
         .map(|e| e.action_id)
         .collect();
-    let controls: HashMap<i64, (improvement_action::Model, Option<control::Model>)> =
-        if regressed_ids.is_empty() {
-            HashMap::new()
-        } else {
-            improvement_action::Entity::find()
-                .filter(improvement_action::Column::Id.is_in(regressed_ids))
-                .find_also_related(control::Entity)
-                .all(conn)
-                .await?
-                .into_iter()
-                .map(|(a, c)| (a.id, (a, c)))
-                .collect()
-        };
+    let regressed_actions: Vec<improvement_action::Model> = if regressed_ids.is_empty() {
+        Vec::new()
+    } else {
+        improvement_action::Entity::find()
+            .filter(improvement_action::Column::TenantId.eq(tenant_id))
+            .filter(improvement_action::Column::Id.is_in(regressed_ids))
+            .all(conn)
+            .await?
+    };
+    let titles = crate::service::tenant_controls::controls_of(
+        conn,
+        tenant_id,
+        regressed_actions.iter().map(|a| a.control_id.clone()),
+    )
+    .await?;
+    let controls: HashMap<i64, (improvement_action::Model, Option<&std::sync::Arc<control::Model>>)> =
+        regressed_actions
+            .into_iter()
+            .map(|a| {
+                let c = titles.get(&a.control_id);
+                (a.id, (a, c))
+            })
+            .collect();
     let (mut achieved, mut regressed) = (Decimal::ZERO, Decimal::ZERO);
     let mut regressions = Vec::new();
     for e in &events {

@@ -76,12 +76,7 @@ pub async fn resolve<C: ConnectionTrait>(
 ) -> AppResult<Resolved> {
     let mut by_slug = None;
     let found = match r {
-        ActionRef::Id(id) => {
-            improvement_action::Entity::find_by_id(*id)
-                .find_also_related(control::Entity)
-                .one(conn)
-                .await?
-        }
+        ActionRef::Id(id) => improvement_action::Entity::find_by_id(*id).one(conn).await?,
         ActionRef::Control {
             tenant_slug,
             control_id,
@@ -96,14 +91,13 @@ pub async fn resolve<C: ConnectionTrait>(
             let found = improvement_action::Entity::find()
                 .filter(improvement_action::Column::TenantId.eq(t.id))
                 .filter(improvement_action::Column::ControlId.eq(control_id))
-                .find_also_related(control::Entity)
                 .one(conn)
                 .await?;
             by_slug = Some(t);
             found
         }
     };
-    let Some((action, Some(control))) = found else {
+    let Some(action) = found else {
         return Err(AppError::NotFound("improvement action"));
     };
     if viewer.role_on(action.tenant_id).is_none() {
@@ -117,6 +111,11 @@ pub async fn resolve<C: ConnectionTrait>(
             .await?
             .ok_or(AppError::NotFound("improvement action"))?,
     };
+    // An action whose control does not apply to the tenant (a disabled service, a control not
+    // in its latest export) is not in its lists, so it cannot be changed either.
+    let control = crate::service::tenant_controls::applicable_control(conn, &tenant, &action.control_id)
+        .await?
+        .ok_or(AppError::NotFound("improvement action"))?;
     Ok(Resolved {
         tenant,
         action,
@@ -224,6 +223,45 @@ fn validate_change(c: &StatusChange, r: &Resolved, now: DateTime<Utc>) -> AppRes
     Ok(())
 }
 
+/// Writes a new status of a resolved action (guarded by its version) with its event, inside the
+/// caller's transaction: the one status write path of user changes, undo and imports. Rules are
+/// the caller's business (imports take the vendor's status as given).
+#[allow(clippy::too_many_arguments)]
+pub async fn write_status<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    r: &Resolved,
+    status: Status,
+    review_by: Option<DateTime<Utc>>,
+    comment: Option<String>,
+    kind: EventKind,
+    data: Option<serde_json::Value>,
+    now: DateTime<Utc>,
+) -> AppResult<improvement_action::Model> {
+    let before = r.status()?;
+    let points_before = r.current_points()?;
+    let updated = write_action(
+        conn,
+        &r.action,
+        status,
+        r.action.implemented,
+        r.action.total,
+        review_by,
+        |_| {},
+        now,
+    )
+    .await?;
+    let mut ev = NewEvent::new(r.tenant.id, r.action.id, kind);
+    ev.status_before = Some(before);
+    ev.status_after = Some(status);
+    ev.points_before = Some(points_before);
+    ev.points_after = Some(r.points(status, r.action.implemented, r.action.total));
+    ev.comment = comment;
+    ev.data = data;
+    events::record(conn, actor, ev, now).await?;
+    Ok(updated)
+}
+
 async fn apply_change<C: ConnectionTrait>(
     conn: &C,
     actor: &Actor,
@@ -232,27 +270,18 @@ async fn apply_change<C: ConnectionTrait>(
     kind: EventKind,
     now: DateTime<Utc>,
 ) -> AppResult<improvement_action::Model> {
-    let before = r.status()?;
-    let points_before = r.current_points()?;
-    let updated = write_action(
+    let updated = write_status(
         conn,
-        &r.action,
+        actor,
+        r,
         c.status,
-        r.action.implemented,
-        r.action.total,
         c.review_by,
-        |_| {},
+        c.comment.clone(),
+        kind,
+        c.review_by.map(|at| serde_json::json!({ "reviewBy": at })),
         now,
     )
     .await?;
-    let mut ev = NewEvent::new(r.tenant.id, r.action.id, kind);
-    ev.status_before = Some(before);
-    ev.status_after = Some(c.status);
-    ev.points_before = Some(points_before);
-    ev.points_after = Some(r.points(c.status, r.action.implemented, r.action.total));
-    ev.comment = c.comment.clone();
-    ev.data = c.review_by.map(|at| serde_json::json!({ "reviewBy": at }));
-    events::record(conn, actor, ev, now).await?;
     if let (Some(body), Actor::Principal { id, .. }) =
         (c.comment.as_ref().filter(|b| !b.trim().is_empty()), actor)
     {
@@ -696,10 +725,9 @@ pub async fn expire_due_for_tenant(
     tenant_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<usize> {
-    let due: Vec<(improvement_action::Model, Option<control::Model>)> = improvement_action::Entity::find()
+    let due = improvement_action::Entity::find()
         .filter(improvement_action::Column::TenantId.eq(tenant_id))
         .filter(improvement_action::Column::ReviewBy.lte(now))
-        .find_also_related(control::Entity)
         .all(db)
         .await?;
     expire_rows(db, due, now).await
@@ -707,9 +735,8 @@ pub async fn expire_due_for_tenant(
 
 /// The background sweep: expires due actions of all tenants.
 pub async fn expire_all_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<usize> {
-    let due: Vec<(improvement_action::Model, Option<control::Model>)> = improvement_action::Entity::find()
+    let due = improvement_action::Entity::find()
         .filter(improvement_action::Column::ReviewBy.lte(now))
-        .find_also_related(control::Entity)
         .all(db)
         .await?;
     expire_rows(db, due, now).await
@@ -717,12 +744,21 @@ pub async fn expire_all_due(db: &DatabaseConnection, now: DateTime<Utc>) -> AppR
 
 async fn expire_rows(
     db: &DatabaseConnection,
-    due: Vec<(improvement_action::Model, Option<control::Model>)>,
+    due: Vec<improvement_action::Model>,
     now: DateTime<Utc>,
 ) -> AppResult<usize> {
     let mut count = 0;
-    for (action, control) in due {
-        let Some(control) = control else { continue };
+    for action in due {
+        // Expiry applies whether or not the control applies now: a status is never kept past
+        // its review date.
+        let Some(control) =
+            crate::service::tenant_controls::controls_of(db, action.tenant_id, [action.control_id.clone()])
+                .await?
+                .remove(&action.control_id)
+        else {
+            continue;
+        };
+        let control = control::Model::clone(&control);
         let txn = crate::db::begin_write(db).await?;
         let Some(tenant) = tenant::Entity::find_by_id(action.tenant_id).one(&txn).await? else {
             continue;

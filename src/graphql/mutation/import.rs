@@ -8,7 +8,7 @@ use crate::graphql::{config, db, viewer};
 use crate::service::graph_import::{self, ImportDocuments, Importer};
 use crate::service::graph_sync::{self, SyncSettings};
 use async_graphql::{Context, InputObject, Json, Object, Result, SimpleObject};
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use serde_json::Value;
 
 #[derive(Default)]
@@ -34,6 +34,27 @@ pub struct ImportMicrosoftGraphInput {
 pub struct ImportMicrosoftGraphPayload {
     pub tenant: Option<Tenant>,
     pub result: Option<GraphImportResult>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Which imported history to delete.
+#[derive(InputObject)]
+pub struct DeleteImportedHistoryInput {
+    pub tenant_slug: String,
+    /// First day to delete (inclusive); the oldest when absent.
+    pub from: Option<NaiveDate>,
+    /// Last day to delete (inclusive); the newest when absent.
+    pub to: Option<NaiveDate>,
+}
+
+/// The result of `deleteImportedHistory`.
+#[derive(SimpleObject)]
+pub struct DeleteImportedHistoryPayload {
+    pub tenant: Option<Tenant>,
+    /// Imported daily snapshots deleted.
+    pub deleted_snapshots: Option<i64>,
+    /// Vendor benchmark rows deleted.
+    pub deleted_benchmarks: Option<i64>,
     pub user_errors: Vec<UserError>,
 }
 
@@ -70,11 +91,49 @@ fn pages(v: Option<Value>) -> Vec<Value> {
 
 #[Object]
 impl ImportMutation {
-    /// Imports Microsoft Graph Secure Score exports into a tenant (ADMIN): profiles become
-    /// catalog controls, their latest state the actions' statuses (comments become notes), each
-    /// daily record that day's snapshot with the vendor's totals as reported, the newest record's
-    /// control scores the actions' progress, and the comparative scores vendor benchmarks.
-    /// Importing the same documents again changes nothing.
+    /// Deletes a tenant's imported history (ADMIN): the daily snapshots and vendor benchmarks
+    /// its Microsoft Graph imports wrote, in a range of days or all. Retention never deletes
+    /// imported history; this is the only way it goes. Computed snapshots are kept.
+    async fn delete_imported_history(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteImportedHistoryInput,
+    ) -> Result<DeleteImportedHistoryPayload> {
+        let result = crate::service::snapshots::delete_imported_history(
+            db(ctx),
+            viewer(ctx)?,
+            &input.tenant_slug,
+            input.from,
+            input.to,
+            Utc::now(),
+        )
+        .await;
+        let (deleted, user_errors) = split(result)?;
+        Ok(match deleted {
+            Some(d) => DeleteImportedHistoryPayload {
+                tenant: Some(Tenant(d.tenant)),
+                deleted_snapshots: Some(i64::try_from(d.snapshots).unwrap_or(i64::MAX)),
+                deleted_benchmarks: Some(i64::try_from(d.benchmarks).unwrap_or(i64::MAX)),
+                user_errors,
+            },
+            None => DeleteImportedHistoryPayload {
+                tenant: None,
+                deleted_snapshots: None,
+                deleted_benchmarks: None,
+                user_errors,
+            },
+        })
+    }
+
+    /// Imports Microsoft Graph Secure Score exports into a tenant (ADMIN): the export's controls
+    /// become the tenant's own control profiles (seen and scored only in this tenant; the service
+    /// catalog is never changed by an import), their latest state the actions' statuses
+    /// (comments become notes), each daily record that day's snapshot with the vendor's totals as
+    /// reported, the newest record's control scores the actions' progress, and the comparative
+    /// scores vendor benchmarks. The first import switches the tenant to the `MICROSOFT_GRAPH`
+    /// catalog source, so after importing a complete export its score is the vendor's. Importing
+    /// the same documents again changes nothing; whatever was not taken as given is in
+    /// `result.warnings`.
     async fn import_microsoft_graph(
         &self,
         ctx: &Context<'_>,

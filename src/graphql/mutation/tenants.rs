@@ -43,9 +43,13 @@ pub struct UpdateTenantInput {
     pub industry: Option<String>,
     pub seat_count: Option<i64>,
     pub active_user_count: Option<i64>,
-    /// The full new list. Newly enabled services add an action for each applicable control;
-    /// disabling one keeps existing actions and their history.
+    /// The full new list. Under the `SERVICE_CATALOG` source the controls of these services
+    /// apply: a newly enabled service adds its actions, a disabled one's actions stop counting
+    /// (and leave lists and ranks) but keep their status, notes, tags and history.
     pub enabled_services: Option<Vec<String>>,
+    /// Which controls apply: switch a tenant whose score came from Microsoft Graph back to the
+    /// service catalog (or to its latest export again).
+    pub catalog_source: Option<crate::graphql::types::enums::CatalogSource>,
 }
 
 /// The result of `updateTenant`.
@@ -129,6 +133,7 @@ impl TenantMutation {
             seat_count: input.seat_count,
             active_user_count: input.active_user_count,
             enabled_services: input.enabled_services,
+            catalog_source: input.catalog_source.map(Into::into),
         };
         let result = tenants::update(db(ctx), viewer(ctx)?, &change, Utc::now()).await;
         let (tenant, user_errors) = split(result)?;

@@ -8,7 +8,9 @@ use async_graphql::{ID, Object};
 use chrono::{DateTime, Utc};
 use entity::control;
 
-/// A catalog control: one recommended security configuration or task, shared by all tenants.
+/// A control: one recommended security configuration or task. Defined by the service catalog
+/// (shared by all tenants), or, inside one tenant, by that tenant's own control profile from its
+/// Microsoft Graph import (`source: TENANT_PROFILE`), which only that tenant sees.
 pub struct Control(pub control::Model);
 
 #[Object]
@@ -20,6 +22,14 @@ impl Control {
     /// Stable control id, e.g. `AdminMFAV2`.
     async fn control_id(&self) -> &str {
         &self.0.id
+    }
+    /// Who defines this control as seen here: the service catalog, or the tenant's own profile.
+    async fn source(&self) -> crate::graphql::types::enums::ControlSource {
+        if self.0.origin == crate::service::tenant_controls::ORIGIN_OWN_PROFILE {
+            crate::graphql::types::enums::ControlSource::TenantProfile
+        } else {
+            crate::graphql::types::enums::ControlSource::ServiceCatalog
+        }
     }
     async fn title(&self) -> &str {
         &self.0.title

@@ -113,3 +113,24 @@ pub enum EventKind {
     Undone,
     Imported,
 }
+
+/// Which controls apply to a tenant (SPEC §1 Applicability).
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "d::CatalogSource")]
+pub enum CatalogSource {
+    /// The service catalog's controls of the tenant's `enabledServices` (the default).
+    ServiceCatalog,
+    /// Exactly the controls of the tenant's latest Microsoft Graph export, so its score is the
+    /// vendor's; set by the first Graph import or sync.
+    MicrosoftGraph,
+}
+
+/// Who defines a control as a tenant sees it (SPEC §1a).
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum ControlSource {
+    /// The service catalog, shared by all tenants and managed by SERVICE_ADMINs.
+    ServiceCatalog,
+    /// The tenant's own control profile, from its Microsoft Graph import; seen and scored only
+    /// in that tenant.
+    TenantProfile,
+}

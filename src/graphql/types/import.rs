@@ -31,8 +31,22 @@ pub struct GraphImportResult {
     pub gaps: Vec<ImportGap>,
     /// Days on which the vendor's reported totals differ from our recomputation.
     pub discrepancies: Vec<ScoreDiscrepancy>,
-    /// Things ignored or kept (unknown states or categories, clamped counts, local statuses kept).
-    pub warnings: Vec<String>,
+    /// Everything the import did not take as given, each with the JSON path it concerns: a
+    /// missing page (`@odata.nextLink`), two records for one day, a control whose max can't be
+    /// derived, implausible values (negative counts, `count > total`, a bad `maxScore`), links
+    /// that are not `https:`, unknown spellings and service flags, duplicate benchmarks, statuses
+    /// changed here since the vendor's update.
+    pub warnings: Vec<ImportWarning>,
+}
+
+/// Something an import did not take as given.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ImportWarning {
+    /// Where in the input documents, e.g. `secureScores.value.0.controlScores.3.count` or
+    /// `controlProfiles.1.@odata.nextLink`.
+    pub path: String,
+    /// What was found and what the import did about it.
+    pub message: String,
 }
 
 /// A control present in the scores but missing from the profiles.
@@ -40,7 +54,8 @@ pub struct GraphImportResult {
 pub struct ImportGap {
     pub control_id: String,
     pub message: String,
-    /// Max points used: derived as `score / scoreInPercentage × 100`, or the catalog's.
+    /// Max points used: derived as `score / scoreInPercentage × 100`, or from the tenant's
+    /// earlier profile or the service catalog's entry.
     pub max_points: Option<f64>,
     pub category: Option<Category>,
 }
@@ -86,7 +101,14 @@ impl From<&ImportReport> for GraphImportResult {
             events_written: count(r.events_written),
             gaps: r.gaps.iter().map(ImportGap::from).collect(),
             discrepancies: r.discrepancies.iter().map(ScoreDiscrepancy::from).collect(),
-            warnings: r.warnings.clone(),
+            warnings: r
+                .warnings
+                .iter()
+                .map(|w| ImportWarning {
+                    path: w.path.clone(),
+                    message: w.message.clone(),
+                })
+                .collect(),
         }
     }
 }

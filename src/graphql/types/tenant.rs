@@ -40,6 +40,21 @@ impl Tenant {
     async fn active_user_count(&self) -> i64 {
         self.0.active_user_count
     }
+    /// Which controls apply: the service catalog's by `enabledServices`, or exactly those of the
+    /// latest Microsoft Graph export (set by the first import; an ADMIN can switch it back with
+    /// `updateTenant`).
+    async fn catalog_source(&self) -> Result<crate::graphql::types::enums::CatalogSource> {
+        let source: crate::domain::enums::CatalogSource =
+            service::state::parse(&self.0.catalog_source, "catalog source")?;
+        Ok(source.into())
+    }
+    /// The tenant's own control profiles (from its Microsoft Graph imports), by id: they override
+    /// the service catalog's control of the same id for this tenant only. `inLatestExport`-ness
+    /// shows in whether the control's action is listed under the `MICROSOFT_GRAPH` source.
+    async fn control_profiles(&self, ctx: &Context<'_>) -> Result<Vec<crate::graphql::types::Control>> {
+        let rows = service::tenant_controls::profiles(db(ctx), viewer(ctx)?, self.0.id).await?;
+        Ok(rows.into_iter().map(crate::graphql::types::Control).collect())
+    }
     /// Product families the tenant uses (`AzureAD`, `EXO`, `MDO`, …).
     async fn enabled_services(&self) -> &[String] {
         &self.0.enabled_services.0

@@ -14,7 +14,7 @@
 //! says so rather than hiding it.
 
 use crate::auth::Viewer;
-use crate::domain::enums::{ActionType, Category, EventKind, Level, Role, Status, Tier};
+use crate::domain::enums::{ActionType, CatalogSource, Category, EventKind, Level, Role, Status, Tier};
 use crate::domain::round2;
 use crate::domain::rules::status_after_progress;
 use crate::domain::scoring::{from_storage, to_storage};
@@ -22,12 +22,15 @@ use crate::error::{AppError, AppResult};
 use crate::service::events::{self, Actor, NewEvent};
 use crate::service::state::{self, TenantState};
 use crate::service::workflow::{self, ProgressInput, Resolved};
-use crate::service::{access, tenants};
+use crate::service::{access, notes, tenant_controls, tenants};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::types::{StatusCounts, StringList};
-use entity::{action_event, control, improvement_action, note, score_snapshot, tenant, vendor_benchmark};
+use entity::{
+    action_event, control, improvement_action, note, score_snapshot, tenant, tenant_control, vendor_benchmark,
+};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
 };
@@ -42,6 +45,7 @@ const AUDIT_IMPORTED: &str = "GRAPH_IMPORTED";
 mod parse;
 pub use parse::*;
 
+/// Who runs an import: an API caller (needs ADMIN on the tenant) or the system (CLI, scheduled
 /// sync), which the operator of the server authorised by running it.
 #[derive(Clone, Copy, Debug)]
 pub enum Importer<'a> {
@@ -64,13 +68,29 @@ impl Importer<'_> {
     }
 }
 
+/// Something the import did not take as given, with the JSON path it concerns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportWarning {
+    pub path: String,
+    pub message: String,
+}
+
+impl ImportWarning {
+    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ImportWarning {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// A control present in the scores but missing from the profiles.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImportGap {
     pub control_id: String,
     /// What was done about it.
     pub message: String,
-    /// Max points used for it (derived or from the existing catalog), when known.
+    /// Max points used for it (derived, or from the existing profile or service catalog).
     pub max_points: Option<Decimal>,
     pub category: Option<Category>,
 }
@@ -105,7 +125,7 @@ pub struct ImportReport {
     pub tenant_updated: bool,
     pub gaps: Vec<ImportGap>,
     pub discrepancies: Vec<ScoreDiscrepancy>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<ImportWarning>,
 }
 
 impl ImportReport {
@@ -136,8 +156,18 @@ const LOCAL_STATUS_EVENTS: [EventKind; 4] = [
     EventKind::Expired,
 ];
 
+/// `improvement_action.origin` of a row an import created.
+const ORIGIN_IMPORT: &str = "IMPORT";
+
 /// Imports the documents into a tenant. Everything happens in one write transaction; a dry run
 /// rolls it back and reports what would have changed.
+///
+/// The export's controls (its profiles and the newest record's `controlScores`) become the
+/// tenant's own control profiles (SPEC §1a) — never the service catalog, which other tenants
+/// share — marked as the tenant's latest export; the first import switches the tenant to the
+/// `MICROSOFT_GRAPH` catalog source, under which exactly those controls apply, so its score is
+/// the vendor's. Statuses, progress and notes go through the workflow's and the notes' write
+/// paths, like any user change.
 pub async fn import(
     db: &DatabaseConnection,
     importer: Importer<'_>,
@@ -169,28 +199,21 @@ pub async fn import(
     };
     let actor = importer.actor();
     let azure_id = check_azure_tenant(&txn, &tenant, &parsed).await?;
-
-    let changed_controls = upsert_profiles(&txn, &parsed.profiles, &mut report, now).await?;
     let newest = parsed
         .records
         .last()
         .ok_or_else(|| bad("secureScores", "secureScores holds no daily records"))?;
-    let mut changed_controls_all = changed_controls;
-    changed_controls_all.extend(derive_missing(&txn, &parsed, newest, &mut report, now).await?);
 
-    let tenant = update_tenant(&txn, tenant, newest, azure_id, &mut report).await?;
-    ensure_actions(&txn, &actor, &tenant, newest, &mut report, now).await?;
-    apply_progress(&txn, &actor, &tenant, newest, &mut report, now).await?;
-    apply_states(
-        &txn,
-        &actor,
-        &importer,
-        &tenant,
-        &parsed.profiles,
-        &mut report,
-        now,
-    )
-    .await?;
+    let first_import = tenant_control::Entity::find()
+        .filter(tenant_control::Column::TenantId.eq(tenant.id))
+        .one(&txn)
+        .await?
+        .is_none();
+    let export = write_profiles(&txn, &tenant, &parsed, newest, &mut report, now).await?;
+    let tenant = update_tenant(&txn, tenant, newest, azure_id, first_import, &mut report).await?;
+    let mut actions = ensure_actions(&txn, &actor, &tenant, &export, &mut report, now).await?;
+    apply_progress(&txn, &actor, &mut actions, newest, &mut report, now).await?;
+    apply_states(&txn, &actor, &mut actions, &parsed.profiles, &mut report, now).await?;
 
     let live = state::load(&txn, tenant.clone(), now).await?;
     write_snapshots(&txn, &live, &parsed.records, &mut report, now).await?;
@@ -198,7 +221,6 @@ pub async fn import(
 
     if report.changed() {
         tenants::touch(&txn, tenant.id, now).await?;
-        touch_other_tenants(&txn, tenant.id, &changed_controls_all, now).await?;
         access::audit(
             &txn,
             Some(tenant.id),
@@ -217,6 +239,7 @@ pub async fn import(
                 "benchmarksWritten": report.benchmarks_written,
                 "gaps": report.gaps.len(),
                 "discrepancies": report.discrepancies.len(),
+                "warnings": report.warnings.len(),
             }),
             now,
         )
@@ -298,12 +321,11 @@ async fn check_azure_tenant<C: ConnectionTrait>(
     Ok(Some(id))
 }
 
-/// The control a profile describes, merged over what we hold (fields the profile lacks keep
-/// their current values; a new control starts from neutral defaults).
-fn control_from_profile(p: &Profile, old: Option<&control::Model>, now: DateTime<Utc>) -> control::Model {
-    let mut c = old.cloned().unwrap_or_else(|| control::Model {
-        id: p.id.clone(),
-        title: p.id.clone(),
+/// A control with neutral defaults, for a control the tenant's data names but nobody describes.
+fn blank_control(id: &str, now: DateTime<Utc>) -> control::Model {
+    control::Model {
+        id: id.to_string(),
+        title: id.to_string(),
         category: Category::Infrastructure.as_str().to_string(),
         service: "Unknown".to_string(),
         max_points: 0,
@@ -320,11 +342,17 @@ fn control_from_profile(p: &Profile, old: Option<&control::Model>, now: DateTime
         required_license_plans: StringList::default(),
         vendor_rank: None,
         deprecated: false,
-        origin: "IMPORT".to_string(),
+        origin: tenant_controls::ORIGIN_OWN_PROFILE.to_string(),
         shipped_digest: None,
         created_at: now,
         updated_at: now,
-    });
+    }
+}
+
+/// The control a profile describes, merged over `base` (the tenant's earlier profile, else the
+/// service catalog's entry, else neutral defaults): fields the profile lacks keep `base`'s.
+fn control_from_profile(p: &Profile, base: control::Model) -> control::Model {
+    let mut c = base;
     if let Some(t) = p.title.as_ref().filter(|t| !t.trim().is_empty()) {
         c.title = t.clone();
     }
@@ -352,7 +380,6 @@ fn control_from_profile(p: &Profile, old: Option<&control::Model>, now: DateTime
     if let Some(a) = p.action_type.as_deref().and_then(action_type) {
         c.action_type = a.as_str().to_string();
     }
-    // Graph sends HTML here; it is kept as given and escaped by whoever renders it.
     if let Some(r) = &p.remediation {
         c.remediation = r.clone();
     }
@@ -380,182 +407,235 @@ fn action_type(s: &str) -> Option<ActionType> {
     }
 }
 
-/// Whether two controls hold the same content (timestamps and origin aside).
-fn same_content(a: &control::Model, b: &control::Model) -> bool {
-    let strip = |c: &control::Model| control::Model {
+/// A profile row of the tenant holding `c`'s content.
+fn profile_row(tenant_id: i64, c: &control::Model, in_latest_export: bool) -> tenant_control::Model {
+    tenant_control::Model {
+        tenant_id,
+        id: c.id.clone(),
+        title: c.title.clone(),
+        category: c.category.clone(),
+        service: c.service.clone(),
+        max_points: c.max_points,
+        tier: c.tier.clone(),
+        user_impact: c.user_impact.clone(),
+        implementation_cost: c.implementation_cost.clone(),
+        threats: c.threats.clone(),
+        action_type: c.action_type.clone(),
+        remediation: c.remediation.clone(),
+        user_impact_description: c.user_impact_description.clone(),
+        prerequisites: c.prerequisites.clone(),
+        action_url: c.action_url.clone(),
+        learn_more_urls: c.learn_more_urls.clone(),
+        required_license_plans: c.required_license_plans.clone(),
+        vendor_rank: c.vendor_rank,
+        deprecated: c.deprecated,
+        in_latest_export,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+    }
+}
+
+/// Whether two profile rows hold the same content (timestamps aside).
+fn same_profile(a: &tenant_control::Model, b: &tenant_control::Model) -> bool {
+    let strip = |c: &tenant_control::Model| tenant_control::Model {
         created_at: DateTime::<Utc>::MIN_UTC,
         updated_at: DateTime::<Utc>::MIN_UTC,
-        origin: String::new(),
         ..c.clone()
     };
     strip(a) == strip(b)
 }
 
-async fn write_control<C: ConnectionTrait>(
+/// Writes the export's controls as the tenant's own profiles, marked as its latest export (and
+/// the tenant's other profiles as not), comparing first so an unchanged export writes nothing.
+/// Returns the export's controls by id, as the tenant now sees them.
+async fn write_profiles<C: ConnectionTrait>(
     conn: &C,
-    wanted: control::Model,
-    old: Option<&control::Model>,
-    report: &mut ImportReport,
-    now: DateTime<Utc>,
-) -> AppResult<bool> {
-    match old {
-        None => {
-            control::ActiveModel::from(wanted).insert(conn).await?;
-            report.controls_created += 1;
-            Ok(true)
-        }
-        Some(old) if same_content(old, &wanted) => Ok(false),
-        Some(_) => {
-            let mut am = control::ActiveModel::from(wanted).reset_all();
-            am.updated_at = Set(now);
-            am.created_at = sea_orm::ActiveValue::NotSet;
-            am.origin = sea_orm::ActiveValue::NotSet;
-            am.update(conn).await?;
-            report.controls_updated += 1;
-            Ok(true)
-        }
-    }
-}
-
-/// Upserts the profiles as catalog controls; returns the ids that changed.
-async fn upsert_profiles<C: ConnectionTrait>(
-    conn: &C,
-    profiles: &[Profile],
-    report: &mut ImportReport,
-    now: DateTime<Utc>,
-) -> AppResult<Vec<String>> {
-    if profiles.is_empty() {
-        return Ok(Vec::new());
-    }
-    let existing: HashMap<String, control::Model> = control::Entity::find()
-        .filter(control::Column::Id.is_in(profiles.iter().map(|p| p.id.clone())))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|c| (c.id.clone(), c))
-        .collect();
-    let mut changed = Vec::new();
-    for p in profiles {
-        let old = existing.get(&p.id);
-        if p.category
-            .as_deref()
-            .is_some_and(|c| Category::normalize(c).is_none())
-        {
-            report.warnings.push(format!(
-                "control {}: unknown controlCategory {:?} ignored",
-                p.id,
-                p.category.as_deref().unwrap_or_default()
-            ));
-        }
-        let wanted = control_from_profile(p, old, now);
-        if write_control(conn, wanted, old, report, now).await? {
-            changed.push(p.id.clone());
-        }
-    }
-    Ok(changed)
-}
-
-/// Controls in the newest record's scores that no profile describes: catalog entries are used as
-/// they are; unknown ones are created from what the scores tell. Every one is reported.
-async fn derive_missing<C: ConnectionTrait>(
-    conn: &C,
+    tenant: &tenant::Model,
     parsed: &Parsed,
     newest: &ScoreRecord,
     report: &mut ImportReport,
     now: DateTime<Utc>,
-) -> AppResult<Vec<String>> {
-    let profiled: BTreeSet<&str> = parsed.profiles.iter().map(|p| p.id.as_str()).collect();
-    let missing: Vec<&ControlScore> = newest
-        .controls
-        .iter()
-        .filter(|c| !profiled.contains(c.control_id.as_str()))
-        .collect();
-    if missing.is_empty() {
-        return Ok(Vec::new());
-    }
-    let existing: HashMap<String, control::Model> = control::Entity::find()
-        .filter(control::Column::Id.is_in(missing.iter().map(|c| c.control_id.clone())))
+) -> AppResult<BTreeMap<String, control::Model>> {
+    let existing: HashMap<String, tenant_control::Model> = tenant_control::Entity::find()
+        .filter(tenant_control::Column::TenantId.eq(tenant.id))
         .all(conn)
         .await?
         .into_iter()
-        .map(|c| (c.id.clone(), c))
+        .map(|p| (p.id.clone(), p))
         .collect();
-    let mut changed = Vec::new();
-    for c in missing {
-        let category = c.category.as_deref().and_then(Category::normalize);
-        if let Some(old) = existing.get(&c.control_id) {
-            report.gaps.push(ImportGap {
-                control_id: c.control_id.clone(),
-                message: "in controlScores but not in controlProfiles; the existing catalog entry is used"
-                    .into(),
-                max_points: Some(from_storage(old.max_points)),
-                category: old.category.parse().ok(),
-            });
-            continue;
+    let profiled: BTreeSet<&str> = parsed.profiles.iter().map(|p| p.id.as_str()).collect();
+    let catalog = tenant_controls::catalog_controls(
+        conn,
+        parsed
+            .profiles
+            .iter()
+            .map(|p| p.id.clone())
+            .chain(newest.controls.iter().map(|c| c.control_id.clone())),
+    )
+    .await?;
+    let base = |id: &str| -> control::Model {
+        match (existing.get(id), catalog.get(id)) {
+            (Some(own), _) => tenant_controls::profile_control(own.clone()),
+            (None, Some(c)) => control::Model {
+                origin: tenant_controls::ORIGIN_OWN_PROFILE.to_string(),
+                shipped_digest: None,
+                created_at: now,
+                updated_at: now,
+                ..control::Model::clone(c)
+            },
+            (None, None) => blank_control(id, now),
         }
-        let derived = derived_max(c);
-        let Some(category) = category else {
-            report.gaps.push(ImportGap {
-                control_id: c.control_id.clone(),
-                message: format!(
-                    "in controlScores but not in controlProfiles, and its controlCategory {:?} is unknown; not imported",
-                    c.category.as_deref().unwrap_or_default()
-                ),
-                max_points: derived,
-                category: None,
-            });
-            continue;
-        };
-        let mut message =
-            String::from("in controlScores but not in controlProfiles; imported with what the scores tell");
-        match derived {
-            Some(m) => message.push_str(&format!(
-                ": max points {} = score / scoreInPercentage × 100",
-                round2(m)
-            )),
-            None => message.push_str(": max points unknown (no score and scoreInPercentage), counted as 0"),
-        }
-        let profile = Profile {
-            id: c.control_id.clone(),
-            path: String::new(),
-            azure_tenant_id: None,
-            title: c.description.clone(),
-            action_type: None,
-            action_url: None,
-            category: Some(category.as_str().to_string()),
-            deprecated: None,
-            implementation_cost: None,
-            max_score: derived,
-            rank: None,
-            remediation: None,
-            remediation_impact: None,
-            service: None,
-            threats: None,
-            tier: None,
-            user_impact: None,
-            state: None,
-        };
-        let wanted = control_from_profile(&profile, None, now);
-        write_control(conn, wanted, None, report, now).await?;
-        changed.push(c.control_id.clone());
-        report.gaps.push(ImportGap {
-            control_id: c.control_id.clone(),
-            message,
-            max_points: Some(derived.unwrap_or(Decimal::ZERO)),
-            category: Some(category),
-        });
+    };
+    let mut wanted: BTreeMap<String, control::Model> = BTreeMap::new();
+    for p in &parsed.profiles {
+        wanted.insert(p.id.clone(), control_from_profile(p, base(&p.id)));
     }
-    Ok(changed)
+    for (i, c) in newest.controls.iter().enumerate() {
+        if profiled.contains(c.control_id.as_str()) || wanted.contains_key(&c.control_id) {
+            continue;
+        }
+        let path = format!("secureScores.value.{}.controlScores.{i}", newest.index);
+        wanted.insert(
+            c.control_id.clone(),
+            score_only_control(
+                c,
+                base(&c.control_id),
+                existing.contains_key(&c.control_id),
+                catalog.contains_key(&c.control_id),
+                &path,
+                report,
+            ),
+        );
+    }
+    for (id, c) in &wanted {
+        let row = profile_row(tenant.id, c, true);
+        match existing.get(id) {
+            Some(old) if same_profile(old, &row) => {}
+            Some(old) => {
+                let mut am = tenant_control::ActiveModel::from(row).reset_all();
+                am.created_at = Set(old.created_at);
+                am.updated_at = Set(now);
+                am.update(conn).await?;
+                report.controls_updated += 1;
+            }
+            None => {
+                let mut am = tenant_control::ActiveModel::from(row);
+                am.created_at = Set(now);
+                am.updated_at = Set(now);
+                am.insert(conn).await?;
+                report.controls_created += 1;
+            }
+        }
+    }
+    let left_out: Vec<String> = existing
+        .values()
+        .filter(|p| p.in_latest_export && !wanted.contains_key(&p.id))
+        .map(|p| p.id.clone())
+        .collect();
+    if !left_out.is_empty() {
+        report.controls_updated += left_out.len();
+        tenant_control::Entity::update_many()
+            .col_expr(tenant_control::Column::InLatestExport, Expr::value(false))
+            .col_expr(tenant_control::Column::UpdatedAt, Expr::value(now))
+            .filter(tenant_control::Column::TenantId.eq(tenant.id))
+            .filter(tenant_control::Column::Id.is_in(left_out))
+            .exec(conn)
+            .await?;
+    }
+    Ok(wanted)
+}
+
+/// A control of the newest `controlScores` that no profile describes: what the scores tell,
+/// over what is known of it. Every one is reported as a gap, with how its max was found.
+fn score_only_control(
+    c: &ControlScore,
+    base: control::Model,
+    own: bool,
+    in_catalog: bool,
+    path: &str,
+    report: &mut ImportReport,
+) -> control::Model {
+    let mut control = base;
+    if let Some(desc) = c.description.as_ref().filter(|d| !d.trim().is_empty())
+        && !own
+        && !in_catalog
+    {
+        control.title = desc.clone();
+    }
+    if let Some(cat) = c.category.as_deref().and_then(Category::normalize)
+        && !own
+        && !in_catalog
+    {
+        control.category = cat.as_str().to_string();
+    }
+    let known = if own {
+        "the tenant's earlier profile"
+    } else if in_catalog {
+        "the service catalog's entry"
+    } else {
+        "nothing else"
+    };
+    let message = match derived_max(c) {
+        Some(m) => {
+            control.max_points = to_storage(m);
+            format!(
+                "in controlScores but not in controlProfiles: max points {} = score / scoreInPercentage × 100; other fields from {known}",
+                round2(m)
+            )
+        }
+        None if own || in_catalog => format!(
+            "in controlScores but not in controlProfiles, and its max cannot be derived (no score with scoreInPercentage): max points {} from {known}",
+            round2(from_storage(control.max_points))
+        ),
+        None => match c.score.filter(|s| *s > Decimal::ZERO) {
+            Some(s) => {
+                control.max_points = to_storage(s);
+                report.warnings.push(ImportWarning::new(
+                    path,
+                    format!(
+                        "control {}: max points cannot be derived (score {} but no scoreInPercentage); it keeps its achieved points, counted as {} of {}",
+                        c.control_id,
+                        round2(s),
+                        round2(s),
+                        round2(s)
+                    ),
+                ));
+                format!(
+                    "in controlScores but not in controlProfiles, with score but no scoreInPercentage: max points taken as its score {}",
+                    round2(s)
+                )
+            }
+            None => {
+                report.warnings.push(ImportWarning::new(
+                    path,
+                    format!(
+                        "control {}: max points cannot be derived (no score and no scoreInPercentage); counted as 0",
+                        c.control_id
+                    ),
+                ));
+                "in controlScores but not in controlProfiles, with no score: max points unknown, counted as 0"
+                    .to_string()
+            }
+        },
+    };
+    report.gaps.push(ImportGap {
+        control_id: c.control_id.clone(),
+        message,
+        max_points: Some(from_storage(control.max_points)),
+        category: control.category.parse().ok(),
+    });
+    control
 }
 
 /// Takes over seats, active users, enabled services and (on first import) the Azure tenant id
-/// from the newest record. Services are only ever added: Graph omits always-on families (Azure
-/// AD), and disabling a service would keep its actions anyway.
+/// from the newest record, and switches a tenant's first import to the `MICROSOFT_GRAPH` catalog
+/// source. Services are only ever added: Graph omits always-on families.
 async fn update_tenant<C: ConnectionTrait>(
     conn: &C,
     tenant: tenant::Model,
     newest: &ScoreRecord,
     azure_id: Option<String>,
+    first_import: bool,
     report: &mut ImportReport,
 ) -> AppResult<tenant::Model> {
     let mut services = tenant.enabled_services.0.clone();
@@ -574,10 +654,16 @@ async fn update_tenant<C: ConnectionTrait>(
         .filter(|n| *n >= 0)
         .unwrap_or(tenant.active_user_count);
     let azure = tenant.azure_tenant_id.clone().or(azure_id);
+    let source = if first_import {
+        CatalogSource::MicrosoftGraph.as_str().to_string()
+    } else {
+        tenant.catalog_source.clone()
+    };
     if services == tenant.enabled_services.0
         && seats == tenant.seat_count
         && active == tenant.active_user_count
         && azure == tenant.azure_tenant_id
+        && source == tenant.catalog_source
     {
         return Ok(tenant);
     }
@@ -586,93 +672,63 @@ async fn update_tenant<C: ConnectionTrait>(
     am.seat_count = Set(seats);
     am.active_user_count = Set(active);
     am.azure_tenant_id = Set(azure);
+    am.catalog_source = Set(source);
     report.tenant_updated = true;
     // `updated_at` and the state version are bumped by `tenants::touch` at the end.
     Ok(am.update(conn).await?)
 }
 
-/// Makes sure the tenant has an action for every control of the newest scores (origin IMPORT,
-/// with an IMPORTED event) and for every catalog control of its enabled services.
+/// Makes sure the tenant has an action for every control of the export (origin IMPORT, with an
+/// IMPORTED event) and for every control that applies to it; returns the export's actions with
+/// their controls, by control id.
 async fn ensure_actions<C: ConnectionTrait>(
     conn: &C,
     actor: &Actor,
     tenant: &tenant::Model,
-    newest: &ScoreRecord,
+    export: &BTreeMap<String, control::Model>,
     report: &mut ImportReport,
     now: DateTime<Utc>,
-) -> AppResult<()> {
-    let have: BTreeSet<String> = improvement_action::Entity::find()
+) -> AppResult<BTreeMap<String, Resolved>> {
+    let have: HashMap<String, improvement_action::Model> = improvement_action::Entity::find()
         .filter(improvement_action::Column::TenantId.eq(tenant.id))
         .all(conn)
         .await?
         .into_iter()
-        .map(|a| a.control_id)
+        .map(|a| (a.control_id.clone(), a))
         .collect();
-    let scored: Vec<String> = newest.controls.iter().map(|c| c.control_id.clone()).collect();
-    let imported: Vec<control::Model> = control::Entity::find()
-        .filter(control::Column::Id.is_in(scored))
-        .filter(control::Column::Deprecated.eq(false))
-        .all(conn)
-        .await?;
-    let mut added: BTreeSet<String> = BTreeSet::new();
-    for c in &imported {
-        if have.contains(&c.id) || !added.insert(c.id.clone()) {
-            continue;
-        }
-        let mut am = tenants::new_action(tenant.id, c, now);
-        am.origin = Set("IMPORT".to_string());
-        let row = am.insert(conn).await?;
-        let mut ev = NewEvent::new(tenant.id, row.id, EventKind::Imported);
-        ev.status_after = Some(Status::ToAddress);
-        ev.comment = Some("added by a Microsoft Graph import".into());
-        ev.data = Some(json!({ "created": true }));
-        events::record(conn, actor, ev, now).await?;
-        report.events_written += 1;
-        report.actions_created += 1;
+    let mut actions = BTreeMap::new();
+    for (id, c) in export {
+        let action = match have.get(id) {
+            Some(a) => a.clone(),
+            None => {
+                let mut am = tenants::new_action(tenant.id, c, now);
+                am.origin = Set(ORIGIN_IMPORT.to_string());
+                let row = am.insert(conn).await?;
+                let mut ev = NewEvent::new(tenant.id, row.id, EventKind::Imported);
+                ev.status_after = Some(Status::ToAddress);
+                ev.comment = Some("added by a Microsoft Graph import".into());
+                ev.data = Some(json!({ "created": true }));
+                events::record(conn, actor, ev, now).await?;
+                report.events_written += 1;
+                report.actions_created += 1;
+                row
+            }
+        };
+        actions.insert(
+            id.clone(),
+            Resolved {
+                tenant: tenant.clone(),
+                action,
+                control: c.clone(),
+                before: None,
+            },
+        );
     }
-    let applicable = control::Entity::find()
-        .filter(control::Column::Service.is_in(tenant.enabled_services.0.clone()))
-        .filter(control::Column::Deprecated.eq(false))
-        .all(conn)
-        .await?;
-    let rows: Vec<improvement_action::ActiveModel> = applicable
-        .iter()
-        .filter(|c| !have.contains(&c.id) && !added.contains(&c.id))
-        .map(|c| tenants::new_action(tenant.id, c, now))
-        .collect();
-    if !rows.is_empty() {
-        report.actions_created += rows.len();
-        improvement_action::Entity::insert_many(rows).exec(conn).await?;
-    }
-    Ok(())
-}
-
-/// The tenant's actions with their controls, by control id.
-async fn resolved_actions<C: ConnectionTrait>(
-    conn: &C,
-    tenant: &tenant::Model,
-) -> AppResult<BTreeMap<String, Resolved>> {
-    let rows = improvement_action::Entity::find()
-        .filter(improvement_action::Column::TenantId.eq(tenant.id))
-        .find_also_related(control::Entity)
-        .all(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(action, control)| {
-            control.map(|control| {
-                (
-                    action.control_id.clone(),
-                    Resolved {
-                        tenant: tenant.clone(),
-                        action,
-                        control,
-                        before: None,
-                    },
-                )
-            })
-        })
-        .collect())
+    report.actions_created +=
+        tenant_controls::ensure_action_rows(conn, tenant, tenants::ORIGIN_APPLICABLE, now)
+            .await?
+            .len();
+    Ok(actions)
 }
 
 /// The newest record's progress → each action, through the workflow (COMPLETED / REGRESSED /
@@ -680,28 +736,33 @@ async fn resolved_actions<C: ConnectionTrait>(
 async fn apply_progress<C: ConnectionTrait>(
     conn: &C,
     actor: &Actor,
-    tenant: &tenant::Model,
+    actions: &mut BTreeMap<String, Resolved>,
     newest: &ScoreRecord,
     report: &mut ImportReport,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let mut actions = resolved_actions(conn, tenant).await?;
-    for c in &newest.controls {
+    for (i, c) in newest.controls.iter().enumerate() {
         let Some(r) = actions.get_mut(&c.control_id) else {
             continue;
         };
-        let max = Some(from_storage(r.control.max_points));
-        let Some((implemented, total)) = progress_of(c, max) else {
-            continue;
-        };
-        if c.count.zip(c.total).is_some_and(|(n, t)| n > t || n < 0) {
-            report.warnings.push(format!(
-                "control {}: count {} outside 0..total {}; clamped",
-                c.control_id,
-                c.count.unwrap_or_default(),
-                c.total.unwrap_or_default()
+        let max = from_storage(r.control.max_points);
+        if let Some(score) = c.score
+            && score > max
+            && max > Decimal::ZERO
+        {
+            report.warnings.push(ImportWarning::new(
+                format!("secureScores.value.{}.controlScores.{i}.score", newest.index),
+                format!(
+                    "control {}: score {} is above its max points {}; counted as complete",
+                    c.control_id,
+                    round2(score),
+                    round2(max)
+                ),
             ));
         }
+        let Some((implemented, total)) = progress_of(c, Some(max)) else {
+            continue;
+        };
         let input = ProgressInput {
             action: workflow::ActionRef::Id(r.action.id),
             implemented,
@@ -741,26 +802,27 @@ fn note_body(u: &StateUpdate, comment: &str) -> String {
 }
 
 /// The latest `controlStateUpdates` entry of each profile → the action's status (an IMPORTED
-/// event), and its comment → a note. A status someone set here after the vendor's update wins,
-/// and COMPLETED is left to progress (the system's status).
-#[allow(clippy::too_many_arguments)]
+/// event through the workflow's status write path), and its comment → a note through the notes'
+/// write path. A status someone set here after the vendor's update wins, and COMPLETED is left
+/// to progress (the system's status).
 async fn apply_states<C: ConnectionTrait>(
     conn: &C,
     actor: &Actor,
-    importer: &Importer<'_>,
-    tenant: &tenant::Model,
+    actions: &mut BTreeMap<String, Resolved>,
     profiles: &[Profile],
     report: &mut ImportReport,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let mut actions = resolved_actions(conn, tenant).await?;
     for p in profiles {
         let Some(u) = &p.state else { continue };
         let Some(r) = actions.get_mut(&p.id) else { continue };
         match Status::from_graph_state(&u.state) {
-            None => report.warnings.push(format!(
-                "control {}: unknown controlStateUpdates state {:?} ignored",
-                p.id, u.state
+            None => report.warnings.push(ImportWarning::new(
+                format!("{}.controlStateUpdates", p.path),
+                format!(
+                    "control {}: unknown controlStateUpdates state {:?} ignored",
+                    p.id, u.state
+                ),
             )),
             Some(wanted) => {
                 let current = r.status()?;
@@ -772,12 +834,30 @@ async fn apply_states<C: ConnectionTrait>(
                         local = local.filter(action_event::Column::OccurredAt.gt(at));
                     }
                     if local.one(conn).await?.is_some() {
-                        report.warnings.push(format!(
-                            "control {}: Secure Score says {} but the status was changed here since; kept {}",
-                            p.id, u.state, current
+                        report.warnings.push(ImportWarning::new(
+                            format!("{}.controlStateUpdates", p.path),
+                            format!(
+                                "control {}: Secure Score says {} but the status was changed here since; kept {}",
+                                p.id, u.state, current
+                            ),
                         ));
                     } else {
-                        set_status(conn, actor, r, wanted, u, now).await?;
+                        r.action = workflow::write_status(
+                            conn,
+                            actor,
+                            r,
+                            wanted,
+                            None,
+                            u.comment.clone(),
+                            EventKind::Imported,
+                            Some(json!({
+                                "graphState": u.state,
+                                "updatedBy": u.updated_by,
+                                "updatedDateTime": u.updated_at,
+                            })),
+                            now,
+                        )
+                        .await?;
                         report.actions_updated += 1;
                         report.events_written += 1;
                     }
@@ -792,74 +872,14 @@ async fn apply_states<C: ConnectionTrait>(
                 .one(conn)
                 .await?;
             if exists.is_none() {
-                let n = note::ActiveModel {
-                    tenant_id: Set(tenant.id),
-                    action_id: Set(r.action.id),
-                    author_id: Set(importer.principal_id()),
-                    body: Set(body.clone()),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
-                }
-                .insert(conn)
-                .await?;
-                let mut ev = NewEvent::new(tenant.id, r.action.id, EventKind::NoteAdded);
-                ev.comment = Some(body.chars().take(200).collect());
-                ev.data = Some(json!({ "noteId": n.id, "importedFrom": u.updated_by }));
-                events::record(conn, actor, ev, now).await?;
+                let mut data = Map::new();
+                data.insert("importedFrom".into(), json!(u.updated_by));
+                notes::write(conn, actor, r.tenant.id, r.action.id, &body, data, now).await?;
                 report.notes_added += 1;
                 report.events_written += 1;
             }
         }
     }
-    Ok(())
-}
-
-/// Writes an imported status with the version guard and an IMPORTED event.
-async fn set_status<C: ConnectionTrait>(
-    conn: &C,
-    actor: &Actor,
-    r: &mut Resolved,
-    wanted: Status,
-    u: &StateUpdate,
-    now: DateTime<Utc>,
-) -> AppResult<()> {
-    let before = r.status()?;
-    let points_before = r.current_points()?;
-    let mut am: improvement_action::ActiveModel = r.action.clone().into();
-    am.status = Set(wanted.as_str().to_string());
-    am.review_by = Set(None);
-    am.version = Set(r.action.version + 1);
-    am.updated_at = Set(now);
-    am.status_changed_at = Set(now);
-    let done = improvement_action::Entity::update_many()
-        .set(am)
-        .filter(improvement_action::Column::Id.eq(r.action.id))
-        .filter(improvement_action::Column::Version.eq(r.action.version))
-        .exec(conn)
-        .await?;
-    if done.rows_affected != 1 {
-        return Err(AppError::Conflict(format!(
-            "action {} was changed by someone else during the import; retry",
-            r.action.control_id
-        )));
-    }
-    r.action = improvement_action::Entity::find_by_id(r.action.id)
-        .one(conn)
-        .await?
-        .ok_or(AppError::NotFound("improvement action"))?;
-    let mut ev = NewEvent::new(r.tenant.id, r.action.id, EventKind::Imported);
-    ev.status_before = Some(before);
-    ev.status_after = Some(wanted);
-    ev.points_before = Some(points_before);
-    ev.points_after = Some(r.points(wanted, r.action.implemented, r.action.total));
-    ev.comment = u.comment.clone();
-    ev.data = Some(json!({
-        "graphState": u.state,
-        "updatedBy": u.updated_by,
-        "updatedDateTime": u.updated_at,
-    }));
-    events::record(conn, actor, ev, now).await?;
     Ok(())
 }
 
@@ -1031,31 +1051,6 @@ async fn write_benchmarks<C: ConnectionTrait>(
                 }
             }
         }
-    }
-    Ok(())
-}
-
-/// Controls are global: other tenants holding actions on a changed control have stale derived
-/// state now.
-async fn touch_other_tenants<C: ConnectionTrait>(
-    conn: &C,
-    tenant_id: i64,
-    controls: &[String],
-    now: DateTime<Utc>,
-) -> AppResult<()> {
-    if controls.is_empty() {
-        return Ok(());
-    }
-    let others: BTreeSet<i64> = improvement_action::Entity::find()
-        .filter(improvement_action::Column::ControlId.is_in(controls.to_vec()))
-        .filter(improvement_action::Column::TenantId.ne(tenant_id))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|a| a.tenant_id)
-        .collect();
-    for t in others {
-        tenants::touch(conn, t, now).await?;
     }
     Ok(())
 }
