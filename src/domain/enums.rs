@@ -318,6 +318,15 @@ impl Status {
             _ => None,
         }
     }
+
+    /// Whether the status is a claim whose points do not come from implementation
+    /// (`RISK_ACCEPTED`, `RESOLVED_THIRD_PARTY`, `RESOLVED_ALTERNATE_MITIGATION`).
+    pub fn is_claim(self) -> bool {
+        matches!(
+            self,
+            Self::RiskAccepted | Self::ResolvedThirdParty | Self::ResolvedAlternateMitigation
+        )
+    }
 }
 
 impl Role {

@@ -26,7 +26,7 @@ mutation($input: ImportMicrosoftGraphInput!) {
       gaps { controlId message maxPoints category }
       discrepancies { day vendorCurrentScore vendorMaxScore recomputedCurrent recomputedMax
                       currentDifference maxDifference controlScoresSum }
-      warnings
+      warnings { path message }
     }
     userErrors { field message code }
   }

@@ -10,6 +10,7 @@ mod foundation;
 mod graph_import;
 mod history;
 mod http;
+mod ownership;
 mod realtime;
 mod score;
 mod security;

@@ -110,9 +110,25 @@ fn control_model(id: &str, title: &str, category: &str, service: &str, max: i64)
     }
 }
 
-/// A tenant with no catalog actions (its only service has no controls).
+/// A tenant with no actions yet (created with a service that has no controls), whose enabled
+/// services are then those of the controls the tests add, so their actions apply (SPEC §1).
 async fn empty_tenant(app: &TestApp) -> TenantFixture {
-    app.tenant().services(&["NoSuchService"]).create().await
+    let t = app.tenant().services(&["NoSuchService"]).create().await;
+    let services: Vec<String> = SPECS
+        .iter()
+        .map(|s| s.service.to_string())
+        .chain(["X".to_string()])
+        .collect();
+    entity::tenant::Entity::update_many()
+        .col_expr(
+            entity::tenant::Column::EnabledServices,
+            sea_orm::sea_query::Expr::value(StringList(services)),
+        )
+        .filter(entity::tenant::Column::Id.eq(t.id))
+        .exec(&app.db)
+        .await
+        .expect("services enabled");
+    t
 }
 
 /// Inserts the control and an action row for it; returns the action's row id.

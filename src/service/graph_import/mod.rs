@@ -212,7 +212,18 @@ pub async fn import(
     let export = write_profiles(&txn, &tenant, &parsed, newest, &mut report, now).await?;
     let tenant = update_tenant(&txn, tenant, newest, azure_id, first_import, &mut report).await?;
     let mut actions = ensure_actions(&txn, &actor, &tenant, &export, &mut report, now).await?;
-    apply_progress(&txn, &actor, &mut actions, newest, &mut report, now).await?;
+    let claimed: BTreeSet<&str> = parsed
+        .profiles
+        .iter()
+        .filter(|p| {
+            p.state
+                .as_ref()
+                .and_then(|u| Status::from_graph_state(&u.state))
+                .is_some_and(|s| s.is_claim())
+        })
+        .map(|p| p.id.as_str())
+        .collect();
+    apply_progress(&txn, &actor, &mut actions, newest, &claimed, &mut report, now).await?;
     apply_states(&txn, &actor, &mut actions, &parsed.profiles, &mut report, now).await?;
 
     let live = state::load(&txn, tenant.clone(), now).await?;
@@ -738,12 +749,28 @@ async fn apply_progress<C: ConnectionTrait>(
     actor: &Actor,
     actions: &mut BTreeMap<String, Resolved>,
     newest: &ScoreRecord,
+    claimed: &BTreeSet<&str>,
     report: &mut ImportReport,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     for (i, c) in newest.controls.iter().enumerate() {
         let Some(r) = actions.get_mut(&c.control_id) else {
             continue;
+        };
+        // The vendor's score of a control under a status claim (third party, alternate
+        // mitigation, risk accepted) is the claim's, not implementation: its progress is the
+        // count of what is implemented, when reported, and otherwise left as it is.
+        let c = &if claimed.contains(c.control_id.as_str()) {
+            if c.count.is_none() || c.total.is_none() {
+                continue;
+            }
+            ControlScore {
+                score: None,
+                score_in_percentage: None,
+                ..c.clone()
+            }
+        } else {
+            c.clone()
         };
         let max = from_storage(r.control.max_points);
         if let Some(score) = c.score
