@@ -3,7 +3,17 @@
 //! without touching the database. Lenient about what real payloads do (numbers as strings,
 //! PascalCase seat-size keys, unknown keys, enum spellings), strict about shape: a document of the
 //! wrong shape is refused with a `BAD_USER_INPUT` that names the field.
+//!
+//! Whatever the parser does not take as given is reported in [`Parsed::warnings`], each with the
+//! JSON path it is about (`secureScores.value.0.controlScores.3.count`), never dropped silently
+//! (SPEC §9): a missing page (`@odata.nextLink`), two records for one day or a control or profile
+//! listed twice (which one won), implausible values (negative counts, `count > total`, a negative
+//! or non-numeric profile `maxScore`; clamped or treated as absent), duplicate vendor benchmarks,
+//! links that are not absolute `https:` URLs (dropped), and enum spellings, states and
+//! `enabledServices` flags the import does not know.
 
+use crate::domain::enums::{Category, Level, Status, Tier};
+use crate::domain::sanitize::https_url;
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -22,13 +32,34 @@ pub struct ImportDocuments {
     pub control_profiles: Vec<Value>,
 }
 
-/// Who runs an import: an API caller (needs ADMIN on the tenant) or the system (CLI, scheduled
+/// Something in the documents the parser did not take as given: what it did instead, and the
+/// JSON path it is about (`secureScores.value.0.controlScores.3.count`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportWarning {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ImportWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+fn warn(w: &mut Vec<ImportWarning>, path: impl Into<String>, message: impl Into<String>) {
+    w.push(ImportWarning {
+        path: path.into(),
+        message: message.into(),
+    });
+}
 
 /// One daily `secureScore` record.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScoreRecord {
     /// Index in the document, for error messages.
     pub index: usize,
+    /// JSON path of the record (`secureScores.value.0`).
+    pub path: String,
     pub day: NaiveDate,
     pub created: DateTime<Utc>,
     pub azure_tenant_id: Option<String>,
@@ -103,9 +134,13 @@ pub struct StateUpdate {
 /// Both documents, parsed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Parsed {
-    /// Oldest day first; one record per day (the last one of a day wins).
+    /// Oldest day first; one record per day (the later `createdDateTime` wins; on a tie, the
+    /// later one in the document).
     pub records: Vec<ScoreRecord>,
+    /// In document order; a profile listed twice is the later entry.
     pub profiles: Vec<Profile>,
+    /// Everything not taken as given, in document order (the secureScores document first).
+    pub warnings: Vec<ImportWarning>,
 }
 
 pub(super) fn bad(path: &str, message: impl Into<String>) -> AppError {
@@ -268,27 +303,92 @@ fn parse_benchmark(v: &Value, path: &str) -> AppResult<Option<Benchmark>> {
     }))
 }
 
-fn parse_control_score(v: &Value, path: &str) -> AppResult<ControlScore> {
+/// Warns about a `controlCategory` the import does not know (kept as reported; the writer
+/// ignores it).
+fn check_category(category: Option<&str>, path: &str, w: &mut Vec<ImportWarning>) {
+    if let Some(c) = category.filter(|c| !c.trim().is_empty())
+        && Category::normalize(c).is_none()
+    {
+        warn(
+            w,
+            path,
+            format!(
+                "unknown controlCategory {c:?} (known: Identity, Device, Apps, Data, Infrastructure); ignored"
+            ),
+        );
+    }
+}
+
+/// `count`/`total` clamped into plausible values: a negative `total` is absent, `count` is
+/// clamped into `0..=total` (into `0..` without a total), each with a warning.
+fn plausible_counts(
+    count: Option<i64>,
+    total: Option<i64>,
+    path: &str,
+    w: &mut Vec<ImportWarning>,
+) -> (Option<i64>, Option<i64>) {
+    let total = match total {
+        Some(t) if t < 0 => {
+            warn(
+                w,
+                format!("{path}.total"),
+                format!("total {t} is negative; treated as absent"),
+            );
+            None
+        }
+        t => t,
+    };
+    let count = match (count, total) {
+        (Some(n), _) if n < 0 => {
+            warn(
+                w,
+                format!("{path}.count"),
+                format!("count {n} is negative; clamped to 0"),
+            );
+            Some(0)
+        }
+        (Some(n), Some(t)) if n > t => {
+            warn(
+                w,
+                format!("{path}.count"),
+                format!("count {n} is greater than total {t}; clamped to {t}"),
+            );
+            Some(t)
+        }
+        (n, _) => n,
+    };
+    (count, total)
+}
+
+fn parse_control_score(v: &Value, path: &str, w: &mut Vec<ImportWarning>) -> AppResult<ControlScore> {
     let o = object(v, path)?;
     let p = |k: &str| format!("{path}.{k}");
     let control_id = string(get(o, "controlName"), &p("controlName"))?
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .ok_or_else(|| bad(&p("controlName"), format!("{} is required", p("controlName"))))?;
+    let category = string(get(o, "controlCategory"), &p("controlCategory"))?;
+    check_category(category.as_deref(), &p("controlCategory"), w);
+    let (count, total) = plausible_counts(
+        integer(get(o, "count"), &p("count"))?,
+        integer(get(o, "total"), &p("total"))?,
+        path,
+        w,
+    );
     Ok(ControlScore {
         control_id,
-        category: string(get(o, "controlCategory"), &p("controlCategory"))?,
+        category,
         description: string(get(o, "description"), &p("description"))?,
         score: decimal(get(o, "score"), &p("score"))?,
         score_in_percentage: decimal(get(o, "scoreInPercentage"), &p("scoreInPercentage"))?,
-        count: integer(get(o, "count"), &p("count"))?,
-        total: integer(get(o, "total"), &p("total"))?,
+        count,
+        total,
         on: boolean(get(o, "on"), &p("on"))?,
         implementation_status: string(get(o, "implementationStatus"), &p("implementationStatus"))?,
     })
 }
 
-fn parse_record(index: usize, v: &Value, path: &str) -> AppResult<ScoreRecord> {
+fn parse_record(index: usize, v: &Value, path: &str, w: &mut Vec<ImportWarning>) -> AppResult<ScoreRecord> {
     let o = object(v, path)?;
     let p = |k: &str| format!("{path}.{k}");
     let created = time(get(o, "createdDateTime"), &p("createdDateTime"))?.ok_or_else(|| {
@@ -298,17 +398,59 @@ fn parse_record(index: usize, v: &Value, path: &str) -> AppResult<ScoreRecord> {
         )
     })?;
     let required = |k: &str| -> AppResult<Decimal> {
-        decimal(get(o, k), &p(k))?.ok_or_else(|| bad(&p(k), format!("{} is required", p(k))))
+        let v = decimal(get(o, k), &p(k))?.ok_or_else(|| bad(&p(k), format!("{} is required", p(k))))?;
+        if v < Decimal::ZERO {
+            return Err(bad(&p(k), format!("{} must not be negative (got {v})", p(k))));
+        }
+        Ok(v)
     };
     let current_score = required("currentScore")?;
     let max_score = required("maxScore")?;
-    let mut benchmarks = Vec::new();
+    // (path, benchmark); one per basis and basis value.
+    let mut benchmarks: Vec<(String, Benchmark)> = Vec::new();
     match get(o, "averageComparativeScores") {
         None | Some(Value::Null) => {}
         Some(Value::Array(list)) => {
             for (i, b) in list.iter().enumerate() {
-                if let Some(b) = parse_benchmark(b, &format!("{}.{i}", p("averageComparativeScores")))? {
-                    benchmarks.push(b);
+                let bp = format!("{}.{i}", p("averageComparativeScores"));
+                let Some(b) = parse_benchmark(b, &bp)? else {
+                    continue;
+                };
+                let same =
+                    |x: &Benchmark| x.basis.eq_ignore_ascii_case(&b.basis) && x.basis_value == b.basis_value;
+                match benchmarks.iter().position(|(_, x)| same(x)) {
+                    None => benchmarks.push((bp, b)),
+                    Some(at) => {
+                        let (old_path, old) = &benchmarks[at];
+                        let cohort = if b.basis_value.is_empty() {
+                            b.basis.clone()
+                        } else {
+                            format!("{} {}", b.basis, b.basis_value)
+                        };
+                        // The more detailed row wins; on a tie, the later one.
+                        if b.figures.len() >= old.figures.len() {
+                            warn(
+                                w,
+                                old_path.clone(),
+                                format!(
+                                    "second benchmark for {cohort} on this day; {bp} ({} figures) kept, this one ({} figures) dropped",
+                                    b.figures.len(),
+                                    old.figures.len()
+                                ),
+                            );
+                            benchmarks[at] = (bp, b);
+                        } else {
+                            warn(
+                                w,
+                                bp.clone(),
+                                format!(
+                                    "second benchmark for {cohort} on this day; {old_path} ({} figures) kept, this one ({} figures) dropped",
+                                    old.figures.len(),
+                                    b.figures.len()
+                                ),
+                            );
+                        }
+                    }
                 }
             }
         }
@@ -323,11 +465,24 @@ fn parse_record(index: usize, v: &Value, path: &str) -> AppResult<ScoreRecord> {
     match get(o, "controlScores") {
         None | Some(Value::Null) => {}
         Some(Value::Array(list)) => {
+            let mut paths: Vec<String> = Vec::new();
             for (i, c) in list.iter().enumerate() {
-                let c = parse_control_score(c, &format!("{}.{i}", p("controlScores")))?;
+                let cp = format!("{}.{i}", p("controlScores"));
+                let c = parse_control_score(c, &cp, w)?;
                 // A control listed twice: the later entry wins, as it would in a re-read.
-                controls.retain(|x| x.control_id != c.control_id);
+                if let Some(at) = controls.iter().position(|x| x.control_id == c.control_id) {
+                    warn(
+                        w,
+                        paths.remove(at),
+                        format!(
+                            "control {} is listed again at {cp}; the later entry is kept",
+                            c.control_id
+                        ),
+                    );
+                    controls.remove(at);
+                }
                 controls.push(c);
+                paths.push(cp);
             }
         }
         Some(_) => {
@@ -339,6 +494,7 @@ fn parse_record(index: usize, v: &Value, path: &str) -> AppResult<ScoreRecord> {
     }
     Ok(ScoreRecord {
         index,
+        path: path.to_string(),
         day: created.date_naive(),
         created,
         azure_tenant_id: string(get(o, "azureTenantId"), &p("azureTenantId"))?
@@ -349,12 +505,60 @@ fn parse_record(index: usize, v: &Value, path: &str) -> AppResult<ScoreRecord> {
         licensed_user_count: integer(get(o, "licensedUserCount"), &p("licensedUserCount"))?,
         active_user_count: integer(get(o, "activeUserCount"), &p("activeUserCount"))?,
         enabled_services: strings(get(o, "enabledServices"), &p("enabledServices"))?.unwrap_or_default(),
-        benchmarks,
+        benchmarks: benchmarks.into_iter().map(|(_, b)| b).collect(),
         controls,
     })
 }
 
-fn parse_profile(v: &Value, path: &str) -> AppResult<Profile> {
+/// Whether the writer knows an `actionType` spelling (it maps these to CONFIG, REVIEW, BEHAVIOR).
+fn known_action_type(s: &str) -> bool {
+    matches!(
+        s.trim().to_ascii_lowercase().as_str(),
+        "config" | "configuration" | "review" | "behavior" | "behaviour"
+    )
+}
+
+/// Warns about enum spellings the writer does not know (it keeps its normalisation: an unknown
+/// tier or action type is ignored, an unknown rating becomes UNKNOWN).
+fn check_spellings(o: &Map<String, Value>, path: &str, w: &mut Vec<ImportWarning>) -> AppResult<()> {
+    let p = |k: &str| format!("{path}.{k}");
+    let present = |k: &str| -> AppResult<Option<String>> {
+        Ok(string(get(o, k), &p(k))?.filter(|s| !s.trim().is_empty()))
+    };
+    if let Some(t) = present("tier")?
+        && Tier::normalize(&t).is_none()
+    {
+        warn(
+            w,
+            p("tier"),
+            format!("unknown tier {t:?} (known: Core, Defense In Depth, Advanced); ignored"),
+        );
+    }
+    for k in ["userImpact", "implementationCost"] {
+        if let Some(l) = present(k)?
+            && Level::normalize(&l) == Level::Unknown
+            && !l.trim().eq_ignore_ascii_case("unknown")
+        {
+            warn(
+                w,
+                p(k),
+                format!("unknown {k} {l:?} (known: Low, Moderate/Medium, High); taken as UNKNOWN"),
+            );
+        }
+    }
+    if let Some(a) = present("actionType")?
+        && !known_action_type(&a)
+    {
+        warn(
+            w,
+            p("actionType"),
+            format!("unknown actionType {a:?} (known: Config, Review, Behavior); ignored"),
+        );
+    }
+    Ok(())
+}
+
+fn parse_profile(v: &Value, path: &str, w: &mut Vec<ImportWarning>) -> AppResult<Profile> {
     let o = object(v, path)?;
     let p = |k: &str| format!("{path}.{k}");
     let id = string(get(o, "id"), &p("id"))?
@@ -365,7 +569,7 @@ fn parse_profile(v: &Value, path: &str) -> AppResult<Profile> {
     match get(o, "controlStateUpdates") {
         None | Some(Value::Null) => {}
         Some(Value::Array(list)) => {
-            let mut latest: Option<StateUpdate> = None;
+            let mut latest: Option<(String, StateUpdate)> = None;
             for (i, u) in list.iter().enumerate() {
                 let up = format!("{}.{i}", p("controlStateUpdates"));
                 let uo = object(u, &up)?;
@@ -382,11 +586,26 @@ fn parse_profile(v: &Value, path: &str) -> AppResult<Profile> {
                 };
                 // The latest by updatedDateTime; entries without a time count as oldest, and
                 // among equals the later entry in the list wins.
-                if latest.as_ref().is_none_or(|l| update.updated_at >= l.updated_at) {
-                    latest = Some(update);
+                if latest
+                    .as_ref()
+                    .is_none_or(|(_, l)| update.updated_at >= l.updated_at)
+                {
+                    latest = Some((format!("{up}.state"), update));
                 }
             }
-            state = latest;
+            if let Some((sp, u)) = &latest
+                && Status::from_graph_state(&u.state).is_none()
+            {
+                warn(
+                    w,
+                    sp.clone(),
+                    format!(
+                        "unknown state {:?} (known: Default, Ignored, ThirdParty, Reviewed); the status is left as it is",
+                        u.state
+                    ),
+                );
+            }
+            state = latest.map(|(_, u)| u);
         }
         Some(_) => {
             return Err(bad(
@@ -395,6 +614,46 @@ fn parse_profile(v: &Value, path: &str) -> AppResult<Profile> {
             ));
         }
     }
+    check_spellings(o, path, w)?;
+    let category = string(get(o, "controlCategory"), &p("controlCategory"))?;
+    check_category(category.as_deref(), &p("controlCategory"), w);
+    // A profile's max is worth keeping the import for: an unusable one is absent, with a warning.
+    let max_score = match decimal(get(o, "maxScore"), &p("maxScore")) {
+        Ok(Some(m)) if m < Decimal::ZERO => {
+            warn(
+                w,
+                p("maxScore"),
+                format!("maxScore {m} is negative; treated as absent"),
+            );
+            None
+        }
+        Ok(m) => m,
+        Err(_) => {
+            warn(
+                w,
+                p("maxScore"),
+                format!(
+                    "maxScore {} is not a number; treated as absent",
+                    get(o, "maxScore").unwrap_or(&Value::Null)
+                ),
+            );
+            None
+        }
+    };
+    let action_url = match string(get(o, "actionUrl"), &p("actionUrl"))?.filter(|s| !s.trim().is_empty()) {
+        None => None,
+        Some(raw) => {
+            let url = https_url(&raw);
+            if url.is_none() {
+                warn(
+                    w,
+                    p("actionUrl"),
+                    format!("actionUrl {raw:?} is not an absolute https: URL; dropped"),
+                );
+            }
+            url
+        }
+    };
     Ok(Profile {
         id,
         path: path.to_string(),
@@ -403,11 +662,11 @@ fn parse_profile(v: &Value, path: &str) -> AppResult<Profile> {
             .filter(|s| !s.is_empty()),
         title: string(get(o, "title"), &p("title"))?,
         action_type: string(get(o, "actionType"), &p("actionType"))?,
-        action_url: string(get(o, "actionUrl"), &p("actionUrl"))?.filter(|s| !s.trim().is_empty()),
-        category: string(get(o, "controlCategory"), &p("controlCategory"))?,
+        action_url,
+        category,
         deprecated: boolean(get(o, "deprecated"), &p("deprecated"))?,
         implementation_cost: string(get(o, "implementationCost"), &p("implementationCost"))?,
-        max_score: decimal(get(o, "maxScore"), &p("maxScore"))?,
+        max_score,
         rank: integer(get(o, "rank"), &p("rank"))?.and_then(|r| i32::try_from(r).ok()),
         remediation: string(get(o, "remediation"), &p("remediation"))?,
         remediation_impact: string(get(o, "remediationImpact"), &p("remediationImpact"))?,
@@ -465,40 +724,110 @@ pub fn parse_json(text: &[u8], field: &str) -> AppResult<Value> {
     serde_json::from_slice(text).map_err(|e| bad(field, format!("{field} is not valid JSON: {e}")))
 }
 
+/// The `@odata.nextLink` of a collection body, if any.
+fn next_link(doc: &Value) -> Option<String> {
+    let link = get(doc.as_object()?, "@odata.nextLink")?;
+    Some(link.as_str().map_or_else(|| link.to_string(), str::to_string))
+}
+
 /// Parses both documents (pure).
 pub fn parse(docs: &ImportDocuments) -> AppResult<Parsed> {
-    let mut by_day: BTreeMap<NaiveDate, ScoreRecord> = BTreeMap::new();
+    let mut warnings = Vec::new();
+    if let Some(link) = next_link(&docs.secure_scores) {
+        warn(
+            &mut warnings,
+            "secureScores.@odata.nextLink",
+            format!(
+                "the export is incomplete: the next page of secureScores ({link}) is missing; \
+                 fetch every page and import them together"
+            ),
+        );
+    }
+    // Per day: the record and the warnings about it (dropped with it).
+    let mut by_day: BTreeMap<NaiveDate, (ScoreRecord, Vec<ImportWarning>)> = BTreeMap::new();
     for (index, (path, v)) in items(&docs.secure_scores, "secureScores", "createdDateTime")?
         .into_iter()
         .enumerate()
     {
-        let r = parse_record(index, v, &path)?;
-        match by_day.get(&r.day) {
-            Some(old) if old.created > r.created => {}
-            _ => {
-                by_day.insert(r.day, r);
+        let mut w = Vec::new();
+        let r = parse_record(index, v, &path, &mut w)?;
+        let day = r.day;
+        match by_day.get(&day) {
+            None => {
+                by_day.insert(day, (r, w));
+            }
+            Some((old, _)) => {
+                // The later createdDateTime wins; on a tie, the later one in the document.
+                let (kept, dropped) = if old.created > r.created {
+                    (old, &r)
+                } else {
+                    (&r, old)
+                };
+                let message = format!(
+                    "two records for {day}: {} (createdDateTime {}) kept, {} (createdDateTime {}) dropped; \
+                     the later createdDateTime wins, on a tie the later one in the document",
+                    kept.path,
+                    kept.created.to_rfc3339(),
+                    dropped.path,
+                    dropped.created.to_rfc3339()
+                );
+                warn(&mut warnings, dropped.path.clone(), message);
+                if old.created <= r.created {
+                    by_day.insert(day, (r, w));
+                }
             }
         }
     }
     if by_day.is_empty() {
         return Err(bad("secureScores", "secureScores holds no daily records"));
     }
+    let mut records = Vec::with_capacity(by_day.len());
+    for (r, w) in by_day.into_values() {
+        records.push(r);
+        warnings.extend(w);
+    }
     let mut profiles: Vec<Profile> = Vec::new();
+    let pages = docs.control_profiles.len();
     for (page, doc) in docs.control_profiles.iter().enumerate() {
-        let base = if docs.control_profiles.len() == 1 {
+        let base = if pages == 1 {
             "controlProfiles".to_string()
         } else {
             format!("controlProfiles.{page}")
         };
+        // A page that links to a next one is complete when that page follows it here.
+        if page + 1 == pages
+            && let Some(link) = next_link(doc)
+        {
+            warn(
+                &mut warnings,
+                format!("{base}.@odata.nextLink"),
+                format!(
+                    "the export is incomplete: controlProfiles page {} ({link}) is missing; \
+                     fetch every page and import them together",
+                    page + 2
+                ),
+            );
+        }
         for (path, v) in items(doc, &base, "id")? {
-            let p = parse_profile(v, &path)?;
-            profiles.retain(|x| x.id != p.id);
+            let p = parse_profile(v, &path, &mut warnings)?;
+            if let Some(at) = profiles.iter().position(|x| x.id == p.id) {
+                let old = profiles.remove(at);
+                warn(
+                    &mut warnings,
+                    old.path,
+                    format!(
+                        "profile {} is listed again at {path}; the later entry is kept",
+                        p.id
+                    ),
+                );
+            }
             profiles.push(p);
         }
     }
     Ok(Parsed {
-        records: by_day.into_values().collect(),
+        records,
         profiles,
+        warnings,
     })
 }
 
@@ -578,6 +907,421 @@ mod tests {
             AppError::BadUserInput { field, .. } => field.join("."),
             other => panic!("expected BAD_USER_INPUT, got {other:?}"),
         }
+    }
+
+    /// A daily record created at `created`, with `extra` keys merged in.
+    fn record(created: &str, extra: Value) -> Value {
+        let mut r = json!({ "createdDateTime": created, "currentScore": 1, "maxScore": 2 });
+        if let (Some(o), Value::Object(e)) = (r.as_object_mut(), extra) {
+            o.extend(e);
+        }
+        r
+    }
+
+    fn one_record() -> Value {
+        record("2024-05-01T00:00:00Z", json!({}))
+    }
+
+    fn warning_paths(p: &Parsed) -> Vec<&str> {
+        p.warnings.iter().map(|w| w.path.as_str()).collect()
+    }
+
+    #[test]
+    fn a_next_link_is_a_warning_that_a_page_is_missing() {
+        let profile = |id: &str| json!({ "id": id });
+        let cases = [
+            (
+                json!({ "value": [one_record()], "@odata.nextLink": "https://graph.microsoft.com/beta/security/secureScores?$skip=1" }),
+                vec![json!({ "value": [profile("A")] })],
+                vec!["secureScores.@odata.nextLink"],
+                "secureScores has a next page",
+            ),
+            (
+                json!({ "value": [one_record()] }),
+                vec![json!({ "value": [profile("A")], "@odata.nextLink": "https://graph/next" })],
+                vec!["controlProfiles.@odata.nextLink"],
+                "the only profiles page has a next page",
+            ),
+            (
+                json!({ "value": [one_record()] }),
+                vec![
+                    json!({ "value": [profile("A")], "@odata.nextLink": "https://graph/p2" }),
+                    json!({ "value": [profile("B")], "@odata.nextLink": "https://graph/p3" }),
+                ],
+                vec!["controlProfiles.1.@odata.nextLink"],
+                "the last of two pages has a next page",
+            ),
+            (
+                json!({ "value": [one_record()] }),
+                vec![
+                    json!({ "value": [profile("A")], "@odata.nextLink": "https://graph/p2" }),
+                    json!({ "value": [profile("B")] }),
+                ],
+                vec![],
+                "the page a link names was given: complete",
+            ),
+        ];
+        for (scores, pages, expected, why) in cases {
+            let parsed = parse(&docs(scores, pages)).expect(why);
+            assert_eq!(warning_paths(&parsed), expected, "{why}");
+            for w in &parsed.warnings {
+                assert!(
+                    w.message.contains("incomplete") && w.message.contains("missing"),
+                    "{why}: {}",
+                    w.message
+                );
+            }
+        }
+        let parsed = parse(&docs(
+            json!({ "value": [one_record()], "@odata.nextLink": "https://graph/next" }),
+            vec![json!({ "value": [], "@odata.nextLink": "https://graph/p2" })],
+        ))
+        .expect("parses");
+        assert!(
+            parsed.warnings[0].message.contains("https://graph/next"),
+            "names the missing page"
+        );
+        assert!(
+            parsed.warnings[1].message.contains("page 2"),
+            "names the missing page number"
+        );
+    }
+
+    #[test]
+    fn two_records_for_one_day_keep_the_later_and_say_so() {
+        let at = |t: &str, score: i64| record(t, json!({ "currentScore": score }));
+        let cases = [
+            (
+                vec![at("2024-05-01T08:00:00Z", 1), at("2024-05-01T09:00:00Z", 2)],
+                2,
+                "secureScores.value.0",
+                "later createdDateTime, later in the document",
+            ),
+            (
+                vec![at("2024-05-01T09:00:00Z", 1), at("2024-05-01T08:00:00Z", 2)],
+                1,
+                "secureScores.value.1",
+                "later createdDateTime, earlier in the document",
+            ),
+            (
+                vec![at("2024-05-01T08:00:00Z", 1), at("2024-05-01T08:00:00Z", 2)],
+                2,
+                "secureScores.value.0",
+                "a tie: the later one in the document",
+            ),
+        ];
+        for (list, kept, dropped, why) in cases {
+            let parsed = parse(&docs(json!({ "value": list }), vec![])).expect(why);
+            assert_eq!(parsed.records.len(), 1, "{why}");
+            assert_eq!(parsed.records[0].current_score, Decimal::from(kept), "{why}");
+            assert_eq!(warning_paths(&parsed), vec![dropped], "{why}");
+            let m = &parsed.warnings[0].message;
+            assert!(
+                m.contains("secureScores.value.0")
+                    && m.contains("secureScores.value.1")
+                    && m.contains("2024-05-01"),
+                "{why}: names both paths and the day: {m}"
+            );
+        }
+    }
+
+    #[test]
+    fn implausible_counts_are_clamped_with_a_warning() {
+        let cases = [
+            (json!(3), json!(4), (Some(3), Some(4)), vec![], "plausible"),
+            (
+                json!(-1),
+                json!(4),
+                (Some(0), Some(4)),
+                vec![".count"],
+                "negative count",
+            ),
+            (
+                json!(9),
+                json!(4),
+                (Some(4), Some(4)),
+                vec![".count"],
+                "count > total",
+            ),
+            (
+                json!("5"),
+                json!("0"),
+                (Some(0), Some(0)),
+                vec![".count"],
+                "count > a zero total",
+            ),
+            (
+                json!(2),
+                json!(-4),
+                (Some(2), None),
+                vec![".total"],
+                "negative total",
+            ),
+            (
+                json!(-2),
+                json!(-4),
+                (Some(0), None),
+                vec![".total", ".count"],
+                "both negative",
+            ),
+        ];
+        for (count, total, expected, suffixes, why) in cases {
+            let scores = record(
+                "2024-05-01T00:00:00Z",
+                json!({ "controlScores": [{ "controlName": "B" }, { "controlName": "A", "count": count, "total": total }] }),
+            );
+            let parsed = parse(&docs(scores, vec![])).expect(why);
+            let c = &parsed.records[0].controls[1];
+            assert_eq!((c.count, c.total), expected, "{why}");
+            let paths: Vec<String> = suffixes
+                .iter()
+                .map(|s| format!("secureScores.controlScores.1{s}"))
+                .collect();
+            assert_eq!(warning_paths(&parsed), paths, "{why}");
+        }
+    }
+
+    #[test]
+    fn record_totals_must_be_non_negative_numbers() {
+        let cases = [
+            (
+                json!({ "currentScore": -1 }),
+                "secureScores.currentScore",
+                "negative currentScore",
+            ),
+            (
+                json!({ "maxScore": "-0.5" }),
+                "secureScores.maxScore",
+                "negative maxScore",
+            ),
+            (
+                json!({ "maxScore": "lots" }),
+                "secureScores.maxScore",
+                "non-numeric maxScore",
+            ),
+        ];
+        for (extra, expected, why) in cases {
+            let err = parse(&docs(record("2024-05-01T00:00:00Z", extra), vec![])).expect_err(why);
+            let AppError::BadUserInput { field, message: m } = err else {
+                panic!("{why}: expected BAD_USER_INPUT, got {err:?}");
+            };
+            assert_eq!(field.join("."), expected, "{why}");
+            assert!(m.contains(expected), "{why}: the message names the field: {m}");
+        }
+    }
+
+    #[test]
+    fn an_unusable_profile_max_is_absent_with_a_warning() {
+        let cases = [
+            (json!(10), Some(d("10")), false, "a number"),
+            (json!("7.5"), Some(d("7.5")), false, "a numeric string"),
+            (Value::Null, None, false, "null is absent"),
+            (json!(-3), None, true, "negative"),
+            (json!("ten"), None, true, "not a number"),
+            (json!([1]), None, true, "not even a scalar"),
+        ];
+        for (max, expected, warned, why) in cases {
+            let page = json!({ "value": [{ "id": "A" }, { "id": "B", "maxScore": max }] });
+            let parsed = parse(&docs(one_record(), vec![page])).expect(why);
+            assert_eq!(parsed.profiles[1].max_score, expected, "{why}");
+            let expected_paths = if warned {
+                vec!["controlProfiles.value.1.maxScore"]
+            } else {
+                vec![]
+            };
+            assert_eq!(warning_paths(&parsed), expected_paths, "{why}");
+        }
+    }
+
+    #[test]
+    fn duplicate_benchmarks_keep_the_more_detailed_row() {
+        let all = |figures: Value| {
+            let mut b = json!({ "basis": "AllTenants", "averageScore": 37 });
+            if let (Some(o), Value::Object(f)) = (b.as_object_mut(), figures) {
+                o.extend(f);
+            }
+            b
+        };
+        let seats = |lower: &str| json!({ "basis": "TotalSeats", "averageScore": 46, "seatSizeRangeLowerValue": lower, "seatSizeRangeUpperValue": "99" });
+        let cases = [
+            (
+                vec![all(json!({ "identityScore": 1 })), all(json!({}))],
+                vec![1],
+                vec!["secureScores.averageComparativeScores.1"],
+                "the earlier row is more detailed",
+            ),
+            (
+                vec![all(json!({})), all(json!({ "identityScore": 1, "dataScore": 2 }))],
+                vec![2],
+                vec!["secureScores.averageComparativeScores.0"],
+                "the later row is more detailed",
+            ),
+            (
+                vec![all(json!({ "identityScore": 1 })), all(json!({ "dataScore": 2 }))],
+                vec![1],
+                vec!["secureScores.averageComparativeScores.0"],
+                "a tie: the later row",
+            ),
+            (
+                vec![seats("6"), seats("100"), all(json!({}))],
+                vec![0, 0, 0],
+                vec![],
+                "different basis values are different cohorts",
+            ),
+        ];
+        for (list, figures, dropped, why) in cases {
+            let parsed = parse(&docs(
+                record(
+                    "2024-05-01T00:00:00Z",
+                    json!({ "averageComparativeScores": list }),
+                ),
+                vec![],
+            ))
+            .expect(why);
+            let got: Vec<usize> = parsed.records[0]
+                .benchmarks
+                .iter()
+                .map(|b| b.figures.len())
+                .collect();
+            assert_eq!(got, figures, "{why}");
+            assert_eq!(warning_paths(&parsed), dropped, "{why}");
+        }
+        let parsed = parse(&docs(
+            record(
+                "2024-05-01T00:00:00Z",
+                json!({ "averageComparativeScores": [all(json!({})), all(json!({ "dataScore": 2 }))] }),
+            ),
+            vec![],
+        ))
+        .expect("parses");
+        assert_eq!(
+            parsed.records[0].benchmarks[0].figures.get("dataScore"),
+            Some(&d("2")),
+            "the kept row is the detailed one"
+        );
+    }
+
+    #[test]
+    fn only_https_action_urls_are_kept() {
+        let cases = [
+            (
+                json!("https://security.microsoft.com/a"),
+                Some("https://security.microsoft.com/a"),
+                false,
+                "https",
+            ),
+            (
+                json!(" HTTPS://Admin.Microsoft.com "),
+                Some("https://admin.microsoft.com/"),
+                false,
+                "normalised",
+            ),
+            (json!(""), None, false, "empty is absent"),
+            (json!("http://example.com"), None, true, "http"),
+            (json!("javascript:alert(1)"), None, true, "javascript:"),
+            (json!("/relative"), None, true, "relative"),
+        ];
+        for (url, expected, warned, why) in cases {
+            let page = json!({ "value": [{ "id": "A" }, { "id": "B" }, { "id": "C", "actionUrl": url }] });
+            let parsed = parse(&docs(one_record(), vec![page])).expect(why);
+            assert_eq!(parsed.profiles[2].action_url.as_deref(), expected, "{why}");
+            let paths = if warned {
+                vec!["controlProfiles.value.2.actionUrl"]
+            } else {
+                vec![]
+            };
+            assert_eq!(warning_paths(&parsed), paths, "{why}");
+        }
+    }
+
+    #[test]
+    fn unknown_spellings_are_kept_with_a_warning() {
+        let cases = [
+            ("controlCategory", json!("Identity"), false, "known category"),
+            ("controlCategory", json!("Networking"), true, "unknown category"),
+            ("tier", json!("Defense In Depth"), false, "known tier"),
+            ("tier", json!("Premium"), true, "unknown tier"),
+            ("userImpact", json!("Medium"), false, "Medium is Moderate"),
+            ("userImpact", json!("Unknown"), false, "Unknown is a rating"),
+            ("userImpact", json!("Severe"), true, "unknown rating"),
+            ("implementationCost", json!("low"), false, "known cost"),
+            ("implementationCost", json!("Cheap"), true, "unknown cost"),
+            ("actionType", json!("Behaviour"), false, "known action type"),
+            ("actionType", json!("Training"), true, "unknown action type"),
+            ("tier", json!(""), false, "empty is absent"),
+        ];
+        for (key, value, warned, why) in cases {
+            let page = json!({ "value": [{ "id": "A", key: value.clone() }] });
+            let parsed = parse(&docs(one_record(), vec![page])).expect(why);
+            let paths = if warned {
+                vec![format!("controlProfiles.value.0.{key}")]
+            } else {
+                vec![]
+            };
+            assert_eq!(warning_paths(&parsed), paths, "{why}");
+        }
+        let states = [
+            (json!([{ "state": "Ignored" }]), vec![], "known state"),
+            (
+                json!([{ "state": "Snoozed" }]),
+                vec!["controlProfiles.value.0.controlStateUpdates.0.state"],
+                "unknown state",
+            ),
+            (
+                json!([{ "state": "Snoozed", "updatedDateTime": "2024-01-01T00:00:00Z" }, { "state": "Default", "updatedDateTime": "2024-02-01T00:00:00Z" }]),
+                vec![],
+                "only the latest state matters",
+            ),
+        ];
+        for (updates, paths, why) in states {
+            let page = json!({ "value": [{ "id": "A", "controlStateUpdates": updates }] });
+            let parsed = parse(&docs(one_record(), vec![page])).expect(why);
+            assert_eq!(warning_paths(&parsed), paths, "{why}");
+        }
+        let scores = record(
+            "2024-05-01T00:00:00Z",
+            json!({ "controlScores": [{ "controlName": "A", "controlCategory": "Networking" }] }),
+        );
+        let parsed = parse(&docs(scores, vec![])).expect("parses");
+        assert_eq!(
+            warning_paths(&parsed),
+            vec!["secureScores.controlScores.0.controlCategory"],
+            "a control score's category too"
+        );
+        assert_eq!(
+            parsed.records[0].controls[0].category.as_deref(),
+            Some("Networking"),
+            "kept as reported"
+        );
+    }
+
+    #[test]
+    fn entries_listed_twice_keep_the_later_one_and_say_so() {
+        let scores = record(
+            "2024-05-01T00:00:00Z",
+            json!({ "controlScores": [
+                { "controlName": "A", "score": 1 }, { "controlName": "B" }, { "controlName": "A", "score": 2 }
+            ] }),
+        );
+        let pages = vec![
+            json!({ "value": [{ "id": "P", "title": "old" }] }),
+            json!({ "value": [{ "id": "P", "title": "new" }] }),
+        ];
+        let parsed = parse(&docs(scores, pages)).expect("parses");
+        let c = &parsed.records[0].controls;
+        assert_eq!(c.len(), 2, "one entry per control");
+        assert_eq!(c[1].score, Some(d("2")), "the later control score wins");
+        assert_eq!(parsed.profiles.len(), 1, "one profile per id");
+        assert_eq!(
+            parsed.profiles[0].title.as_deref(),
+            Some("new"),
+            "the later profile wins"
+        );
+        assert_eq!(
+            warning_paths(&parsed),
+            vec!["secureScores.controlScores.0", "controlProfiles.0.value.0"],
+            "the dropped entries are named"
+        );
     }
 
     #[test]
