@@ -13,7 +13,7 @@
 //! `enabledServices` flags the import does not know.
 
 use crate::domain::enums::{Category, Level, Status, Tier};
-use crate::domain::sanitize::https_url;
+use crate::domain::sanitize::{https_url, plain_text};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -215,6 +215,22 @@ fn time(v: Option<&Value>, path: &str) -> AppResult<Option<DateTime<Utc>>> {
     }
 }
 
+/// Text that may hold HTML, as plain text.
+fn text(v: Option<&Value>, path: &str) -> AppResult<Option<String>> {
+    Ok(string(v, path)?.map(|s| plain_text(&s)))
+}
+
+/// A title: plain text on one line.
+fn title(v: Option<&Value>, path: &str) -> AppResult<Option<String>> {
+    Ok(text(v, path)?.map(|t| {
+        t.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }))
+}
+
 fn object<'v>(v: &'v Value, path: &str) -> AppResult<&'v Map<String, Value>> {
     v.as_object()
         .ok_or_else(|| bad(path, format!("{path} must be a JSON object")))
@@ -378,13 +394,13 @@ fn parse_control_score(v: &Value, path: &str, w: &mut Vec<ImportWarning>) -> App
     Ok(ControlScore {
         control_id,
         category,
-        description: string(get(o, "description"), &p("description"))?,
+        description: text(get(o, "description"), &p("description"))?,
         score: decimal(get(o, "score"), &p("score"))?,
         score_in_percentage: decimal(get(o, "scoreInPercentage"), &p("scoreInPercentage"))?,
         count,
         total,
         on: boolean(get(o, "on"), &p("on"))?,
-        implementation_status: string(get(o, "implementationStatus"), &p("implementationStatus"))?,
+        implementation_status: text(get(o, "implementationStatus"), &p("implementationStatus"))?,
     })
 }
 
@@ -578,7 +594,7 @@ fn parse_profile(v: &Value, path: &str, w: &mut Vec<ImportWarning>) -> AppResult
                 };
                 let update = StateUpdate {
                     state: s,
-                    comment: string(get(uo, "comment"), &format!("{up}.comment"))?
+                    comment: text(get(uo, "comment"), &format!("{up}.comment"))?
                         .filter(|c| !c.trim().is_empty()),
                     updated_by: string(get(uo, "updatedBy"), &format!("{up}.updatedBy"))?
                         .filter(|c| !c.trim().is_empty()),
@@ -660,7 +676,7 @@ fn parse_profile(v: &Value, path: &str, w: &mut Vec<ImportWarning>) -> AppResult
         azure_tenant_id: string(get(o, "azureTenantId"), &p("azureTenantId"))?
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty()),
-        title: string(get(o, "title"), &p("title"))?,
+        title: title(get(o, "title"), &p("title"))?,
         action_type: string(get(o, "actionType"), &p("actionType"))?,
         action_url,
         category,
@@ -668,8 +684,8 @@ fn parse_profile(v: &Value, path: &str, w: &mut Vec<ImportWarning>) -> AppResult
         implementation_cost: string(get(o, "implementationCost"), &p("implementationCost"))?,
         max_score,
         rank: integer(get(o, "rank"), &p("rank"))?.and_then(|r| i32::try_from(r).ok()),
-        remediation: string(get(o, "remediation"), &p("remediation"))?,
-        remediation_impact: string(get(o, "remediationImpact"), &p("remediationImpact"))?,
+        remediation: text(get(o, "remediation"), &p("remediation"))?,
+        remediation_impact: text(get(o, "remediationImpact"), &p("remediationImpact"))?,
         service: string(get(o, "service"), &p("service"))?.filter(|s| !s.trim().is_empty()),
         threats: strings(get(o, "threats"), &p("threats"))?,
         tier: string(get(o, "tier"), &p("tier"))?,
@@ -1322,6 +1338,66 @@ mod tests {
             vec!["secureScores.controlScores.0", "controlProfiles.0.value.0"],
             "the dropped entries are named"
         );
+    }
+
+    #[test]
+    fn html_in_titles_and_texts_becomes_plain_text() {
+        let page = json!({ "value": [{
+            "id": "A",
+            "title": "<b>Require</b>\n MFA <br/>for admins",
+            "remediation": "<p>Go to <a href=\"https://aad.portal.azure.com\">Azure AD</a>.</p><script>alert(1)</script>",
+            "remediationImpact": "Users &amp; admins",
+            "controlStateUpdates": [{ "state": "Reviewed", "comment": "<i>done</i> &lt;ok&gt;" }]
+        }, {
+            "id": "B",
+            "title": "Plain title",
+            "controlStateUpdates": [{ "state": "Reviewed", "comment": "<p> </p>" }]
+        }] });
+        let scores = record(
+            "2024-05-01T00:00:00Z",
+            json!({ "controlScores": [{
+                "controlName": "A",
+                "description": "<div>Turn on <b>MFA</b></div>",
+                "implementationStatus": "<p>You have <b>3</b> of 4 admins</p>"
+            }] }),
+        );
+        let parsed = parse(&docs(scores, vec![page])).expect("parses");
+        let (a, b) = (&parsed.profiles[0], &parsed.profiles[1]);
+        let c = &parsed.records[0].controls[0];
+        let state = |p: &Profile| p.state.as_ref().and_then(|s| s.comment.clone());
+        let cases = [
+            (
+                a.title.clone(),
+                Some("Require MFA for admins"),
+                "a title is one line of plain text",
+            ),
+            (b.title.clone(), Some("Plain title"), "plain text is kept"),
+            (
+                a.remediation.clone(),
+                Some("Go to Azure AD."),
+                "tags and scripts removed",
+            ),
+            (
+                a.remediation_impact.clone(),
+                Some("Users & admins"),
+                "entities decoded",
+            ),
+            (state(a), Some("done <ok>"), "a comment"),
+            (state(b), None, "a comment of nothing but markup is absent"),
+            (
+                c.description.clone(),
+                Some("Turn on MFA"),
+                "a control score's description",
+            ),
+            (
+                c.implementation_status.clone(),
+                Some("You have 3 of 4 admins"),
+                "implementationStatus",
+            ),
+        ];
+        for (got, expected, why) in cases {
+            assert_eq!(got.as_deref(), expected, "{why}");
+        }
     }
 
     #[test]
