@@ -740,6 +740,80 @@ pub fn parse_json(text: &[u8], field: &str) -> AppResult<Value> {
     serde_json::from_slice(text).map_err(|e| bad(field, format!("{field} is not valid JSON: {e}")))
 }
 
+/// The items a document holds, or the document itself, for recognising what it is.
+fn candidates(doc: &Value) -> Vec<&Value> {
+    match doc {
+        Value::Array(list) => list.iter().collect(),
+        Value::Object(o) => match get(o, "value") {
+            Some(Value::Array(list)) => list.iter().collect(),
+            _ => vec![doc],
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// The `@odata.context` of a document, lower-cased.
+fn context(doc: &Value) -> Option<String> {
+    get(doc.as_object()?, "@odata.context")?
+        .as_str()
+        .map(str::to_ascii_lowercase)
+}
+
+/// A `secureScoreControlProfile`: an `id` with a category or max, and none of a daily record's
+/// keys.
+fn looks_like_profile(v: &Value) -> bool {
+    v.as_object().is_some_and(|o| {
+        get(o, "id").is_some()
+            && (get(o, "controlCategory").is_some() || get(o, "maxScore").is_some())
+            && ["createdDateTime", "currentScore", "controlScores"]
+                .iter()
+                .all(|k| get(o, k).is_none())
+    })
+}
+
+/// A daily `secureScore` record.
+fn looks_like_record(v: &Value) -> bool {
+    v.as_object().is_some_and(|o| {
+        [
+            "createdDateTime",
+            "currentScore",
+            "controlScores",
+            "averageComparativeScores",
+        ]
+        .iter()
+        .any(|k| get(o, k).is_some())
+    })
+}
+
+/// Refuses documents passed in each other's place, saying where they belong.
+fn check_kinds(docs: &ImportDocuments) -> AppResult<()> {
+    let profiles_context =
+        |doc: &Value| context(doc).is_some_and(|c| c.contains("securescorecontrolprofiles"));
+    if profiles_context(&docs.secure_scores)
+        || candidates(&docs.secure_scores)
+            .into_iter()
+            .any(looks_like_profile)
+    {
+        return Err(bad(
+            "secureScores",
+            "secureScores looks like control profiles (the body of GET /security/secureScoreControlProfiles: \
+             items with id, controlCategory and maxScore but no createdDateTime); they belong in controlProfiles",
+        ));
+    }
+    for doc in &docs.control_profiles {
+        let scores_context =
+            context(doc).is_some_and(|c| c.contains("securescores")) && !profiles_context(doc);
+        if scores_context || candidates(doc).into_iter().any(looks_like_record) {
+            return Err(bad(
+                "controlProfiles",
+                "controlProfiles looks like secureScores records (the body of GET /security/secureScores: \
+                 items with createdDateTime, currentScore and controlScores); they belong in secureScores",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The `@odata.nextLink` of a collection body, if any.
 fn next_link(doc: &Value) -> Option<String> {
     let link = get(doc.as_object()?, "@odata.nextLink")?;
@@ -748,6 +822,7 @@ fn next_link(doc: &Value) -> Option<String> {
 
 /// Parses both documents (pure).
 pub fn parse(docs: &ImportDocuments) -> AppResult<Parsed> {
+    check_kinds(docs)?;
     let mut warnings = Vec::new();
     if let Some(link) = next_link(&docs.secure_scores) {
         warn(
@@ -1397,6 +1472,122 @@ mod tests {
         ];
         for (got, expected, why) in cases {
             assert_eq!(got.as_deref(), expected, "{why}");
+        }
+    }
+
+    #[test]
+    fn a_bare_list_of_profiles_is_accepted() {
+        let cases = [
+            (
+                json!([{ "id": "A", "maxScore": 5 }, { "id": "B" }]),
+                vec!["A", "B"],
+                "controlProfiles.1",
+                "a bare list",
+            ),
+            (
+                json!({ "value": [{ "id": "A" }, { "id": "B" }] }),
+                vec!["A", "B"],
+                "controlProfiles.value.1",
+                "a Graph page",
+            ),
+            (
+                json!({ "id": "B", "title": "x" }),
+                vec!["B"],
+                "controlProfiles",
+                "a single profile",
+            ),
+        ];
+        for (doc, ids, last_path, why) in cases {
+            let parsed = parse(&docs(one_record(), vec![doc])).expect(why);
+            let got: Vec<&str> = parsed.profiles.iter().map(|p| p.id.as_str()).collect();
+            assert_eq!(got, ids, "{why}");
+            assert_eq!(
+                parsed.profiles.last().map(|p| p.path.as_str()),
+                Some(last_path),
+                "{why}"
+            );
+        }
+    }
+
+    #[test]
+    fn documents_in_each_others_place_are_refused_saying_where_they_belong() {
+        let profile = json!({ "id": "AdminMFA", "controlCategory": "Identity", "maxScore": 10 });
+        let scores_context = "https://graph.microsoft.com/v1.0/$metadata#Security/secureScores";
+        let profiles_context =
+            "https://graph.microsoft.com/v1.0/$metadata#Security/secureScoreControlProfiles";
+        let cases = [
+            (
+                json!({ "value": [profile.clone()] }),
+                vec![],
+                "secureScores",
+                "belong in controlProfiles",
+                "a profiles page as secureScores",
+            ),
+            (
+                json!([profile.clone()]),
+                vec![],
+                "secureScores",
+                "belong in controlProfiles",
+                "a bare list of profiles as secureScores",
+            ),
+            (
+                profile.clone(),
+                vec![],
+                "secureScores",
+                "belong in controlProfiles",
+                "a single profile as secureScores",
+            ),
+            (
+                json!({ "@odata.context": profiles_context, "value": [] }),
+                vec![],
+                "secureScores",
+                "looks like control profiles",
+                "the context names secureScoreControlProfiles",
+            ),
+            (
+                one_record(),
+                vec![json!({ "value": [one_record()] })],
+                "controlProfiles",
+                "belong in secureScores",
+                "records as controlProfiles",
+            ),
+            (
+                one_record(),
+                vec![one_record()],
+                "controlProfiles",
+                "belong in secureScores",
+                "a single record as controlProfiles",
+            ),
+            (
+                one_record(),
+                vec![
+                    json!({ "value": [] }),
+                    json!({ "@odata.context": scores_context, "value": [] }),
+                ],
+                "controlProfiles",
+                "looks like secureScores records",
+                "the context names secureScores",
+            ),
+        ];
+        for (scores, pages, expected, says, why) in cases {
+            let err = parse(&docs(scores, pages)).expect_err(why);
+            let m = message_and_field(err, expected, why);
+            assert!(m.contains(says), "{why}: {m}");
+        }
+        let ok = docs(
+            json!({ "@odata.context": scores_context, "value": [one_record()] }),
+            vec![json!({ "@odata.context": profiles_context, "value": [profile] })],
+        );
+        parse(&ok).expect("each in its place");
+    }
+
+    fn message_and_field(e: AppError, expected_field: &str, why: &str) -> String {
+        match e {
+            AppError::BadUserInput { field, message } => {
+                assert_eq!(field.join("."), expected_field, "{why}");
+                message
+            }
+            other => panic!("{why}: expected BAD_USER_INPUT, got {other:?}"),
         }
     }
 
