@@ -67,7 +67,11 @@ pub struct ScoreRecord {
     pub max_score: Decimal,
     pub licensed_user_count: Option<i64>,
     pub active_user_count: Option<i64>,
+    /// `enabledServices` as reported (`HasEXOP2`).
     pub enabled_services: Vec<String>,
+    /// The catalog services those flags stand for (`EXO`), de-duplicated, in the order first
+    /// named; unknown flags are left out (with a warning).
+    pub services: Vec<String>,
     pub benchmarks: Vec<Benchmark>,
     pub controls: Vec<ControlScore>,
 }
@@ -508,6 +512,38 @@ fn parse_record(index: usize, v: &Value, path: &str, w: &mut Vec<ImportWarning>)
             ));
         }
     }
+    let mut enabled_services = Vec::new();
+    let mut services: Vec<String> = Vec::new();
+    match get(o, "enabledServices") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) => {
+            for (i, flag) in list.iter().enumerate() {
+                let fp = format!("{}.{i}", p("enabledServices"));
+                let Some(flag) = string(Some(flag), &fp)?.filter(|f| !f.trim().is_empty()) else {
+                    continue;
+                };
+                match service_of_flag(&flag) {
+                    Some(s) => {
+                        if !services.iter().any(|x| x == s) {
+                            services.push(s.to_string());
+                        }
+                    }
+                    None => warn(
+                        w,
+                        fp,
+                        format!("unknown enabledServices flag {flag:?}; no service enabled for it"),
+                    ),
+                }
+                enabled_services.push(flag);
+            }
+        }
+        Some(_) => {
+            return Err(bad(
+                &p("enabledServices"),
+                format!("{} must be a list of strings", p("enabledServices")),
+            ));
+        }
+    }
     Ok(ScoreRecord {
         index,
         path: path.to_string(),
@@ -520,7 +556,8 @@ fn parse_record(index: usize, v: &Value, path: &str, w: &mut Vec<ImportWarning>)
         max_score,
         licensed_user_count: integer(get(o, "licensedUserCount"), &p("licensedUserCount"))?,
         active_user_count: integer(get(o, "activeUserCount"), &p("activeUserCount"))?,
-        enabled_services: strings(get(o, "enabledServices"), &p("enabledServices"))?.unwrap_or_default(),
+        enabled_services,
+        services,
         benchmarks: benchmarks.into_iter().map(|(_, b)| b).collect(),
         controls,
     })
@@ -922,26 +959,32 @@ pub fn parse(docs: &ImportDocuments) -> AppResult<Parsed> {
     })
 }
 
-/// Maps Graph's `enabledServices` flags (`HasExchange`) to the service codes controls use;
-/// unknown flags are kept as given so nothing reported is lost.
-pub fn service_code(flag: &str) -> String {
-    let f = flag.trim();
-    let key = f.strip_prefix("Has").unwrap_or(f).to_ascii_lowercase();
-    let code = match key.as_str() {
-        "exchange" | "exo" => "EXO",
-        "sharepoint" | "spo" | "od4b" | "onedrive" => "SPO",
-        "intune" => "Intune",
-        "azuread" | "aad" | "entra" => "AzureAD",
-        "teams" | "msteams" => "MS Teams",
+/// The catalog service (`EXO`, `SPO`, `AzureAD`, `MDO`, `MDATP`, `MIP`, `MCAS`, `Azure ATP`,
+/// `Intune`, `MS Teams`, `FORMS`) a Graph `enabledServices` flag (`HasEXOP2`) stands for,
+/// case-insensitively and with or without the `Has` prefix; `None` for a flag not known here.
+pub fn service_of_flag(flag: &str) -> Option<&'static str> {
+    let f = flag.trim().to_ascii_lowercase();
+    let key = f.strip_prefix("has").unwrap_or(&f);
+    Some(match key {
+        "exop1" | "exop2" | "eop" | "exchange" | "exo" => "EXO",
+        "spop1" | "spop2" | "sharepoint" | "od4b" | "onedrive" | "spo" => "SPO",
+        "aadp1" | "aadp2" | "azuread" | "aad" | "entra" => "AzureAD",
+        "mdop1" | "mdop2" | "atp" | "oatp" | "mdo" => "MDO",
+        "mdep1" | "mdep2" | "wdatp" | "mdatp" | "mde" => "MDATP",
+        "aipp1" | "aipp2" | "mip" | "aip" => "MIP",
         "mcas" | "cas" | "cloudappsecurity" => "MCAS",
-        "atp" | "oatp" | "mdo" => "MDO",
-        "aatp" | "azureatp" | "mdi" => "Azure ATP",
-        "mdatp" | "wdatp" | "mde" => "MDATP",
-        "aip" | "mip" | "informationprotection" => "MIP",
+        "aatp" | "mdi" | "azureatp" => "Azure ATP",
+        "intune" => "Intune",
+        "teams" | "msteams" => "MS Teams",
         "forms" => "FORMS",
-        _ => return f.to_string(),
-    };
-    code.to_string()
+        _ => return None,
+    })
+}
+
+/// [`service_of_flag`], with an unknown flag kept as given (for the writer until it uses
+/// [`ScoreRecord::services`]).
+pub fn service_code(flag: &str) -> String {
+    service_of_flag(flag).map_or_else(|| flag.trim().to_string(), str::to_string)
 }
 
 /// The (implemented, total) a control score stands for: `count`/`total` when present, otherwise
@@ -1752,16 +1795,99 @@ mod tests {
     }
 
     #[test]
-    fn service_flags_map_to_codes_and_unknown_ones_are_kept() {
+    fn service_flags_map_to_catalog_services() {
         let cases = [
-            ("HasExchange", "EXO"),
-            ("HasSharePoint", "SPO"),
-            ("HasInTune", "Intune"),
-            ("HasTeams", "MS Teams"),
-            ("HasSomethingNew", "HasSomethingNew"),
+            ("HasEXOP1", Some("EXO")),
+            ("HasEXOP2", Some("EXO")),
+            ("HasEOP", Some("EXO")),
+            ("HasExchange", Some("EXO")),
+            ("HasSPOP1", Some("SPO")),
+            ("HasSPOP2", Some("SPO")),
+            ("HasSharePoint", Some("SPO")),
+            ("HasOD4B", Some("SPO")),
+            ("HasAADP1", Some("AzureAD")),
+            ("HasAADP2", Some("AzureAD")),
+            ("HasAzureAD", Some("AzureAD")),
+            ("HasMDOP1", Some("MDO")),
+            ("HasMDOP2", Some("MDO")),
+            ("HasATP", Some("MDO")),
+            ("HasOATP", Some("MDO")),
+            ("HasMDEP1", Some("MDATP")),
+            ("HasMDEP2", Some("MDATP")),
+            ("HasWDATP", Some("MDATP")),
+            ("HasMDATP", Some("MDATP")),
+            ("HasAIPP1", Some("MIP")),
+            ("HasAIPP2", Some("MIP")),
+            ("HasMIP", Some("MIP")),
+            ("HasMCAS", Some("MCAS")),
+            ("HasCAS", Some("MCAS")),
+            ("HasAATP", Some("Azure ATP")),
+            ("HasMDI", Some("Azure ATP")),
+            ("HasIntune", Some("Intune")),
+            ("HasInTune", Some("Intune")),
+            ("HasTeams", Some("MS Teams")),
+            ("HasForms", Some("FORMS")),
+            ("hasexop2", Some("EXO")),
+            (" HASAADP1 ", Some("AzureAD")),
+            ("HasSomethingNew", None),
+            ("", None),
         ];
-        for (flag, code) in cases {
-            assert_eq!(service_code(flag), code, "{flag}");
+        for (flag, service) in cases {
+            assert_eq!(service_of_flag(flag), service, "{flag:?}");
         }
+        assert_eq!(service_code("HasEXOP2"), "EXO", "the wrapper maps known flags");
+        assert_eq!(
+            service_code(" HasSomethingNew "),
+            "HasSomethingNew",
+            "and keeps unknown ones"
+        );
+    }
+
+    #[test]
+    fn a_records_flags_resolve_to_services_with_unknown_ones_warned() {
+        let cases = [
+            (
+                json!(["HasExchange", "HasSharePoint", "HasInTune"]),
+                vec!["EXO", "SPO", "Intune"],
+                vec![],
+                "the Graph example",
+            ),
+            (
+                json!(["HasEXOP1", "HasEXOP2", "hasexchange"]),
+                vec!["EXO"],
+                vec![],
+                "de-duplicated",
+            ),
+            (
+                json!(["HasAADP1", "HasQuantum", null, "HasMDI"]),
+                vec!["AzureAD", "Azure ATP"],
+                vec!["secureScores.enabledServices.1"],
+                "an unknown flag is warned and not a service",
+            ),
+            (json!([]), vec![], vec![], "none"),
+        ];
+        for (flags, services, warned, why) in cases {
+            let parsed = parse(&docs(
+                record("2024-05-01T00:00:00Z", json!({ "enabledServices": flags })),
+                vec![],
+            ))
+            .expect(why);
+            let r = &parsed.records[0];
+            assert_eq!(r.services, services, "{why}");
+            assert_eq!(warning_paths(&parsed), warned, "{why}");
+        }
+        let parsed = parse(&docs(
+            record(
+                "2024-05-01T00:00:00Z",
+                json!({ "enabledServices": ["HasEXOP2", "HasQuantum"] }),
+            ),
+            vec![],
+        ))
+        .expect("parses");
+        assert_eq!(
+            parsed.records[0].enabled_services,
+            vec!["HasEXOP2", "HasQuantum"],
+            "raw flags kept"
+        );
     }
 }
