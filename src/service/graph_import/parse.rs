@@ -987,34 +987,68 @@ pub fn service_code(flag: &str) -> String {
     service_of_flag(flag).map_or_else(|| flag.trim().to_string(), str::to_string)
 }
 
-/// The (implemented, total) a control score stands for: `count`/`total` when present, otherwise
-/// `scoreInPercentage` as a percentage of 100, otherwise the `on` flag as 1 of 1.
-pub fn progress_of(c: &ControlScore, max: Option<Decimal>) -> Option<(i64, i64)> {
-    if let (Some(count), Some(total)) = (c.count, c.total)
-        && total > 0
-    {
-        return Some((count.clamp(0, total), total));
+fn gcd(mut a: i128, mut b: i128) -> i128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
     }
-    let pct = c.score_in_percentage.or_else(|| match (c.score, max) {
-        (Some(s), Some(m)) if m > Decimal::ZERO => Some(s / m * Decimal::ONE_HUNDRED),
-        _ => None,
-    });
-    if let Some(pct) = pct {
-        let implemented = pct
-            .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
-            .to_i64()
-            .unwrap_or(0)
-            .clamp(0, 100);
-        return Some((implemented, 100));
-    }
-    c.on.map(|on| (i64::from(on), 1))
+    a
 }
 
-/// The max points a control score implies: `score / scoreInPercentage × 100`.
+/// `a / b` as a reduced fraction of integers, for `a ≥ 0` and `b > 0`: both decimals scaled to
+/// integers by one power of ten, then divided by their gcd. `None` if it does not fit in `i64`.
+fn fraction(a: Decimal, b: Decimal) -> Option<(i64, i64)> {
+    let (a, b) = (a.normalize(), b.normalize());
+    let scale = a.scale().max(b.scale());
+    let int = |d: Decimal| d.mantissa().checked_mul(10i128.checked_pow(scale - d.scale())?);
+    let (n, t) = (int(a)?, int(b)?);
+    if n < 0 || t <= 0 {
+        return None;
+    }
+    let g = gcd(n, t);
+    Some((i64::try_from(n / g).ok()?, i64::try_from(t / g).ok()?))
+}
+
+/// The (implemented, total) a control score stands for, chosen so that
+/// `max × implemented / total` is exactly the reported `score` whenever `score` and `max` are
+/// known (`0 ≤ score`, `max > 0`; a score above the max counts as the max):
+/// - `count`/`total` when present and they give exactly that score (or, without a score and
+///   max, exactly `scoreInPercentage`);
+/// - otherwise the reduced fraction `score / max`;
+/// - otherwise `scoreInPercentage` as an exact fraction of 100 (33.33 → 3333/10000);
+/// - otherwise `count`/`total` (count clamped into `0..=total`);
+/// - otherwise the `on` flag as 1 of 1.
+pub fn progress_of(c: &ControlScore, max: Option<Decimal>) -> Option<(i64, i64)> {
+    let counts = match (c.count, c.total) {
+        (Some(n), Some(t)) if t > 0 => Some((n.clamp(0, t), t)),
+        _ => None,
+    };
+    // The share of the max the vendor scored, exactly.
+    let share = match (c.score, max) {
+        (Some(s), Some(m)) if m > Decimal::ZERO && s >= Decimal::ZERO => fraction(s.min(m), m),
+        _ => None,
+    }
+    .or_else(|| {
+        c.score_in_percentage
+            .filter(|p| *p >= Decimal::ZERO)
+            .and_then(|p| fraction(p.min(Decimal::ONE_HUNDRED), Decimal::ONE_HUNDRED))
+    });
+    match (counts, share) {
+        (Some((n, t)), Some((a, b))) if i128::from(n) * i128::from(b) == i128::from(a) * i128::from(t) => {
+            Some((n, t))
+        }
+        (_, Some(share)) => Some(share),
+        (Some(counts), None) => Some(counts),
+        (None, None) => c.on.map(|on| (i64::from(on), 1)),
+    }
+}
+
+/// The max points a control score implies: `score / scoreInPercentage × 100`, to 4 decimal
+/// places; `None` when unknown or not a plausible points value (≤ 0 or above 1000).
 pub fn derived_max(c: &ControlScore) -> Option<Decimal> {
     match (c.score, c.score_in_percentage) {
-        (Some(s), Some(p)) if p > Decimal::ZERO && s >= Decimal::ZERO => {
-            Some((s / p * Decimal::ONE_HUNDRED).round_dp(4))
+        (Some(s), Some(p)) if p > Decimal::ZERO && s > Decimal::ZERO => {
+            let max = s.checked_mul(Decimal::ONE_HUNDRED)?.checked_div(p)?.round_dp(4);
+            (max > Decimal::ZERO && max <= Decimal::from(1000)).then_some(max)
         }
         _ => None,
     }
@@ -1719,9 +1753,8 @@ mod tests {
         assert_eq!(state.comment.as_deref(), Some("later"));
     }
 
-    #[test]
-    fn progress_prefers_counts_then_percentage_then_the_on_flag() {
-        let base = ControlScore {
+    fn control() -> ControlScore {
+        ControlScore {
             control_id: "A".into(),
             category: None,
             description: None,
@@ -1731,8 +1764,84 @@ mod tests {
             total: None,
             on: None,
             implementation_status: None,
-        };
+        }
+    }
+
+    #[test]
+    fn progress_gives_the_reported_score_exactly() {
+        let base = control();
         let cases = [
+            (
+                ControlScore {
+                    count: Some(1),
+                    total: Some(4),
+                    score: Some(d("2.5")),
+                    ..base.clone()
+                },
+                Some(d("10")),
+                Some((1, 4)),
+                "counts that give the score",
+            ),
+            (
+                ControlScore {
+                    count: Some(1),
+                    total: Some(3),
+                    score: Some(d("3.33")),
+                    ..base.clone()
+                },
+                Some(d("10")),
+                Some((333, 1000)),
+                "counts that do not give the score: score / max",
+            ),
+            (
+                ControlScore {
+                    score: Some(d("5")),
+                    ..base.clone()
+                },
+                Some(d("10")),
+                Some((1, 2)),
+                "score over max, reduced",
+            ),
+            (
+                ControlScore {
+                    score: Some(d("35.0")),
+                    ..base.clone()
+                },
+                Some(d("35")),
+                Some((1, 1)),
+                "the full score, whatever the scale",
+            ),
+            (
+                ControlScore {
+                    score: Some(d("0")),
+                    count: Some(2),
+                    total: Some(5),
+                    ..base.clone()
+                },
+                Some(d("8")),
+                Some((0, 1)),
+                "a zero score beats counts",
+            ),
+            (
+                ControlScore {
+                    score: Some(d("12")),
+                    ..base.clone()
+                },
+                Some(d("10")),
+                Some((1, 1)),
+                "a score above the max counts as the max",
+            ),
+            (
+                ControlScore {
+                    count: Some(3),
+                    total: Some(4),
+                    score_in_percentage: Some(d("75")),
+                    ..base.clone()
+                },
+                None,
+                Some((3, 4)),
+                "counts that give the percentage",
+            ),
             (
                 ControlScore {
                     count: Some(3),
@@ -1741,8 +1850,36 @@ mod tests {
                     ..base.clone()
                 },
                 None,
-                Some((3, 4)),
-                "count/total first",
+                Some((1, 10)),
+                "counts that contradict the percentage: the percentage",
+            ),
+            (
+                ControlScore {
+                    score_in_percentage: Some(d("33.33")),
+                    ..base.clone()
+                },
+                None,
+                Some((3333, 10000)),
+                "a percentage, exactly",
+            ),
+            (
+                ControlScore {
+                    score_in_percentage: Some(d("66.5")),
+                    ..base.clone()
+                },
+                None,
+                Some((133, 200)),
+                "a percentage, reduced",
+            ),
+            (
+                ControlScore {
+                    score: Some(d("5")),
+                    score_in_percentage: Some(d("50")),
+                    ..base.clone()
+                },
+                Some(d("0")),
+                Some((1, 2)),
+                "no usable max: the percentage",
             ),
             (
                 ControlScore {
@@ -1752,25 +1889,18 @@ mod tests {
                 },
                 None,
                 Some((4, 4)),
-                "count clamped",
+                "counts alone, clamped",
             ),
             (
                 ControlScore {
-                    score_in_percentage: Some(d("66.5")),
+                    count: Some(2),
+                    total: Some(0),
+                    on: Some(false),
                     ..base.clone()
                 },
                 None,
-                Some((67, 100)),
-                "percentage rounded",
-            ),
-            (
-                ControlScore {
-                    score: Some(d("5")),
-                    ..base.clone()
-                },
-                Some(d("10")),
-                Some((50, 100)),
-                "score over max",
+                Some((0, 1)),
+                "a zero total is no count: the on flag",
             ),
             (
                 ControlScore {
@@ -1781,17 +1911,73 @@ mod tests {
                 Some((1, 1)),
                 "on flag",
             ),
-            (base.clone(), None, None, "nothing known"),
+            (base.clone(), Some(d("10")), None, "nothing known"),
         ];
         for (c, max, expected, why) in cases {
-            assert_eq!(progress_of(&c, max), expected, "{why}");
+            let got = progress_of(&c, max);
+            assert_eq!(got, expected, "{why}");
+            if let (Some((i, t)), Some(s), Some(m)) = (got, c.score, max)
+                && m > Decimal::ZERO
+            {
+                assert_eq!(m * Decimal::from(i) / Decimal::from(t), s.min(m), "{why}: exact");
+            }
         }
-        let c = ControlScore {
-            score: Some(d("4")),
-            score_in_percentage: Some(d("40")),
-            ..base
-        };
-        assert_eq!(derived_max(&c), Some(d("10")), "score / pct × 100");
+    }
+
+    #[test]
+    fn derived_max_is_a_plausible_points_value() {
+        let cases = [
+            ("4", "40", Some(d("10")), "score / pct × 100"),
+            ("1", "33.33", Some(d("3.0003")), "4 decimal places"),
+            ("0", "50", None, "a zero score tells no max"),
+            ("5", "0", None, "no percentage"),
+            ("-5", "50", None, "a negative score"),
+            ("20", "1", None, "above 1000 is not a points value"),
+            ("10", "1", Some(d("1000")), "1000 is"),
+        ];
+        for (score, pct, expected, why) in cases {
+            let c = ControlScore {
+                score: Some(d(score)),
+                score_in_percentage: Some(d(pct)),
+                ..control()
+            };
+            assert_eq!(derived_max(&c), expected, "{why}");
+        }
+        assert_eq!(derived_max(&control()), None, "nothing known");
+    }
+
+    use proptest::prelude::{Just, Strategy};
+
+    proptest::proptest! {
+        #[test]
+        fn progress_times_max_is_the_score_exactly(
+            (max_cents, score_cents) in (100i64..=5000).prop_flat_map(|m| (Just(m), 0..=m)),
+            normalized in proptest::bool::ANY,
+            counts in proptest::option::of((0i64..=20, 1i64..=20)),
+            pct_cents in proptest::option::of(0i64..=10000),
+        ) {
+            // Up to 2 decimals, as `12.50` or `12.5`.
+            let (max, score) = (Decimal::new(max_cents, 2), Decimal::new(score_cents, 2));
+            let (max, score) = if normalized { (max.normalize(), score.normalize()) } else { (max, score) };
+            let c = ControlScore {
+                score: Some(score),
+                count: counts.map(|(n, _)| n),
+                total: counts.map(|(_, t)| t),
+                score_in_percentage: pct_cents.map(|p| Decimal::new(p, 2)),
+                ..control()
+            };
+            let (i, t) = progress_of(&c, Some(max)).expect("known");
+            proptest::prop_assert!(t > 0 && (0..=t).contains(&i));
+            proptest::prop_assert_eq!(max * Decimal::from(i) / Decimal::from(t), score);
+        }
+
+        #[test]
+        fn progress_is_the_percentage_exactly(pct_cents in 0i64..=10000) {
+            let pct = Decimal::new(pct_cents, 2);
+            let c = ControlScore { score_in_percentage: Some(pct), ..control() };
+            let (i, t) = progress_of(&c, None).expect("known");
+            proptest::prop_assert_eq!(Decimal::from(i) * Decimal::ONE_HUNDRED / Decimal::from(t), pct);
+        }
     }
 
     #[test]
