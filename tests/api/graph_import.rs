@@ -38,7 +38,7 @@ query($slug: String!, $control: String!) {
     improvementAction(controlId: $control) {
       controlId status implemented total implementationStatus pointsAchieved maxPoints version
       notes { body authorName }
-      control { id title category service maxPoints tier userImpact implementationCost actionType
+      control { id source title category service maxPoints tier userImpact implementationCost actionType
                 remediation userImpactDescription actionUrl vendorRank deprecated threats }
     }
   }
@@ -221,7 +221,7 @@ db_test!(
         assert_eq!(result["records"], 1, "{result:#}");
         assert_eq!(result["profiles"], 1);
 
-        // The profile became an IMPORT control with normalised enums; HTML and text kept as given.
+        // The profile became the tenant's own control profile with normalised enums.
         let dlp = action(&app, &t.reader, &t.slug, "DLPEnabled").await;
         let c = &dlp["control"];
         assert_eq!(c["category"], "DATA");
@@ -238,27 +238,36 @@ db_test!(
             c["userImpactDescription"],
             "This change will have a moderate impact on your users."
         );
-        let origin = control::Entity::find_by_id("DLPEnabled".to_string())
+        assert_eq!(c["source"], "TENANT_PROFILE");
+        let shared = control::Entity::find_by_id("DLPEnabled".to_string())
             .one(&app.db)
             .await
-            .unwrap()
-            .expect("control imported");
-        assert_eq!(origin.origin, "IMPORT");
+            .unwrap();
+        assert!(shared.is_none(), "the service catalog is not written by imports");
         // score 20 of max 20 with no percentage: the progress follows from score / max.
         assert_eq!(dlp["status"], "COMPLETED", "{dlp:#}");
         assert_eq!(dlp["pointsAchieved"], 20.0);
 
-        // AdminMFA has no profile and no percentage: imported with max unknown (0), reported.
+        // AdminMFA has no profile and no percentage: its max can't be derived, so it keeps its
+        // achieved points (35 of 35), reported as a gap and a warning that says why.
         let gaps = result["gaps"].as_array().expect("gaps");
         let mfa = gaps
             .iter()
             .find(|g| g["controlId"] == "AdminMFA")
             .expect("AdminMFA gap");
         assert_eq!(mfa["category"], "IDENTITY");
-        assert_eq!(mfa["maxPoints"], 0.0);
+        assert_eq!(mfa["maxPoints"], 35.0);
         assert!(
-            mfa["message"].as_str().unwrap().contains("max points unknown"),
+            mfa["message"]
+                .as_str()
+                .unwrap()
+                .contains("score but no scoreInPercentage"),
             "{mfa}"
+        );
+        let warnings = result["warnings"].to_string();
+        assert!(
+            warnings.contains("secureScores.value.0.controlScores.") && warnings.contains("AdminMFA"),
+            "{warnings}"
         );
 
         // The day's snapshot keeps the vendor's totals as reported; the tenant took over the rest.
@@ -317,11 +326,13 @@ db_test!(
         assert_eq!(result["profiles"], 4);
         assert_eq!(result["dryRun"], false);
         assert_eq!(result["changed"], true);
-        // CustomPolicyReview, ProfileOnlyControl and SecretDerivedControl are new.
-        assert_eq!(result["controlsCreated"], 3, "{result:#}");
+        // Every control of the export became one of the tenant's own profiles: the four profiled
+        // ones and the three that are only in the scores (mdo_zapspam, SecretDerivedControl,
+        // QuantumControl).
+        assert_eq!(result["controlsCreated"], 7, "{result:#}");
 
-        // Seats, users and services from the newest record (strings accepted, flags mapped,
-        // unknown ones kept).
+        // Seats, users and services from the newest record (strings accepted, flags mapped to the
+        // catalog's service names; an unknown flag is a warning, not a service).
         let tenant = &payload["tenant"];
         assert_eq!(tenant["seatCount"], 1200);
         assert_eq!(tenant["activeUserCount"], 1100);
@@ -331,9 +342,20 @@ db_test!(
             .iter()
             .filter_map(Value::as_str)
             .collect();
-        for s in ["AzureAD", "EXO", "MDO", "SPO", "MCAS", "HasBrandNewThing"] {
+        for s in ["AzureAD", "EXO", "MDO", "SPO", "MCAS"] {
             assert!(services.contains(&s), "{s} in {services:?}");
         }
+        assert!(!services.contains(&"HasBrandNewThing"), "{services:?}");
+        let warnings: Vec<Value> = result["warnings"].as_array().cloned().unwrap_or_default();
+        assert!(
+            warnings.iter().any(
+                |w| w["path"].as_str().is_some_and(|p| p.contains("enabledServices"))
+                    && w["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("HasBrandNewThing"))
+            ),
+            "{warnings:#?}"
+        );
 
         // Reviewed → RESOLVED_ALTERNATE_MITIGATION from the latest update; progress from count/total;
         // the comment became a note by the importer that names the original author.
@@ -344,8 +366,8 @@ db_test!(
             (Some(3), Some(4))
         );
         assert_eq!(
-            mfa["implementationStatus"],
-            "<p>3 of 4 administrators are protected by MFA</p>"
+            mfa["implementationStatus"], "3 of 4 administrators are protected by MFA",
+            "HTML reduced to plain text"
         );
         assert_eq!(mfa["pointsAchieved"], 10.0);
         let notes = mfa["notes"].as_array().expect("notes");
@@ -358,7 +380,8 @@ db_test!(
         );
         assert_eq!(notes[0]["authorName"], format!("admin {}", t.slug));
 
-        // A new control from its profile: enum spellings normalised, HTML kept, unknown keys ignored.
+        // A new control from its profile: enum spellings normalised, HTML reduced to text, unknown
+        // keys ignored.
         let custom = action(&app, &t.reader, &t.slug, "CustomPolicyReview").await;
         let c = &custom["control"];
         assert_eq!(c["category"], "APPS");
@@ -370,14 +393,15 @@ db_test!(
         assert_eq!(c["actionType"], "REVIEW");
         assert_eq!(c["vendorRank"], 12);
         assert_eq!(
-            c["remediation"],
-            "<ol><li>Open <b>Policies</b></li><li>Review each, \"carefully\"</li></ol>"
+            c["remediation"], "Open Policies\nReview each, \"carefully\"",
+            "HTML reduced to plain text, one step a line"
         );
-        // ignored (lower case) → RISK_ACCEPTED; scoreInPercentage 50 → 50 of 100.
+        // ignored (lower case) → RISK_ACCEPTED. The vendor's score of a control under a status
+        // claim is the claim's, so without count/total its progress is not taken from it.
         assert_eq!(custom["status"], "RISK_ACCEPTED");
         assert_eq!(
             (custom["implemented"].as_i64(), custom["total"].as_i64()),
-            (Some(50), Some(100))
+            (Some(0), Some(0))
         );
         assert_eq!(custom["pointsAchieved"], 0.0);
 
@@ -411,29 +435,41 @@ db_test!(
         assert_eq!(gaps.len(), 3, "{gaps:#?}");
         assert_eq!(gaps["SecretDerivedControl"]["maxPoints"], 10.0);
         assert_eq!(gaps["mdo_zapspam"]["maxPoints"], 1.0);
+        // An unknown category and no percentage: still imported (it is in the vendor's score),
+        // as INFRASTRUCTURE keeping its achieved points, and both are reported.
         assert!(
             gaps["QuantumControl"]["message"]
                 .as_str()
                 .unwrap()
-                .contains("not imported")
+                .contains("score but no scoreInPercentage"),
+            "{gaps:#?}"
         );
-        assert!(action(&app, &t.reader, &t.slug, "QuantumControl").await.is_null());
-
-        // A profile without scores is a catalog control, not an action of this tenant.
-        let only = control::Entity::find_by_id("ProfileOnlyControl".to_string())
-            .one(&app.db)
-            .await
-            .unwrap()
-            .expect("ProfileOnlyControl imported");
-        assert_eq!(
-            (only.tier.as_str(), only.user_impact.as_str()),
-            ("ADVANCED", "UNKNOWN")
-        );
+        let quantum = action(&app, &t.reader, &t.slug, "QuantumControl").await;
+        assert_eq!(quantum["control"]["category"], "INFRASTRUCTURE");
+        assert_eq!(quantum["pointsAchieved"], 1.0);
         assert!(
-            action(&app, &t.reader, &t.slug, "ProfileOnlyControl")
-                .await
-                .is_null()
+            result["warnings"].to_string().contains("Quantum"),
+            "the unknown category is reported"
         );
+
+        // A profile without scores is one of the tenant's own profiles and, being in the latest
+        // export, one of its actions; the service catalog never sees it.
+        assert!(
+            control::Entity::find_by_id("ProfileOnlyControl".to_string())
+                .one(&app.db)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let only = action(&app, &t.reader, &t.slug, "ProfileOnlyControl").await;
+        assert_eq!(
+            (
+                only["control"]["tier"].as_str(),
+                only["control"]["userImpact"].as_str()
+            ),
+            (Some("ADVANCED"), Some("UNKNOWN"))
+        );
+        assert_eq!(only["status"], "TO_ADDRESS");
         let imported_actions = improvement_action::Entity::find()
             .filter(improvement_action::Column::TenantId.eq(t.id))
             .filter(improvement_action::Column::Origin.eq("IMPORT"))
@@ -442,7 +478,16 @@ db_test!(
             .unwrap();
         let mut ids: Vec<String> = imported_actions.into_iter().map(|a| a.control_id).collect();
         ids.sort();
-        assert_eq!(ids, ["CustomPolicyReview", "SecretDerivedControl"]);
+        assert_eq!(
+            ids,
+            [
+                "CustomPolicyReview",
+                "ProfileOnlyControl",
+                "QuantumControl",
+                "SecretDerivedControl"
+            ],
+            "the export's controls the tenant had no action for"
+        );
 
         // Each day a snapshot (source IMPORTED) with the vendor's totals as reported.
         let snaps = snapshots(&app, t.id).await;
@@ -506,10 +551,14 @@ db_test!(
             .await
             .unwrap();
         let by_kind = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
-        assert_eq!(by_kind("IMPORTED"), 5, "2 actions created + 3 statuses");
-        assert_eq!(by_kind("COMPLETED"), 1, "mdo_zapspam");
+        assert_eq!(by_kind("IMPORTED"), 7, "4 actions created + 3 statuses");
+        assert_eq!(by_kind("COMPLETED"), 2, "mdo_zapspam and QuantumControl");
         assert_eq!(by_kind("NOTE_ADDED"), 3);
-        assert!(by_kind("PROGRESS_CHANGED") >= 4);
+        assert_eq!(
+            by_kind("PROGRESS_CHANGED"),
+            3,
+            "AdminMFAV2, exo_mailboxaudit, SecretDerivedControl"
+        );
     }
 );
 
@@ -580,10 +629,13 @@ db_test!(a_newer_export_updates_what_changed_and_records_events, |app| {
         match c["controlName"].as_str().unwrap() {
             "AdminMFAV2" => {
                 c["count"] = json!("4");
+                c["score"] = json!("10");
                 c["scoreInPercentage"] = json!("100");
             }
             "mdo_zapspam" => {
                 c["count"] = json!("1");
+                c["score"] = json!("0.5");
+                c["scoreInPercentage"] = json!("50");
             }
             _ => {}
         }

@@ -6,7 +6,6 @@
 
 use crate::db_test;
 use crate::graph_import::{counts, import, import_ok, secure_score};
-use crate::helpers::*;
 use entity::{control, score_snapshot};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
@@ -76,7 +75,7 @@ fn profile(id: &str, title: &str, category: &str, service: &str, max: &str, stat
 /// four state updates. The newest day's totals are the exact sum of its control scores.
 fn complete_export() -> (Value, Value) {
     let newest = [
-        ("AdminMFAV2", "Identity", "9", 1, 1),
+        ("AdminMFAV2", "Identity", "9", 0, 2),
         ("VxBlockLegacy", "Identity", "2.67", 1, 3),
         ("VxSafeLinks", "Apps", "4.5", 1, 2),
         ("VxSpoof", "Apps", "0", 0, 1),
@@ -87,8 +86,10 @@ fn complete_export() -> (Value, Value) {
         .as_array()
         .cloned()
         .unwrap();
-    newest.push(json!({ "controlName": "VxScoreOnly", "controlCategory": "Data", "score": "1.5",
-                        "scoreInPercentage": "25", "description": "<i>Label</i> documents" }));
+    newest.push(
+        json!({ "controlName": "VxScoreOnly", "controlCategory": "Data", "score": "1.5",
+                        "scoreInPercentage": "25", "description": "<i>Label</i> documents" }),
+    );
     let mut day3 = record("2026-11-20", "26.67", "46", &[]);
     day3["controlScores"] = Value::Array(newest);
     let day1 = record(
@@ -96,14 +97,29 @@ fn complete_export() -> (Value, Value) {
         "18.33",
         "46",
         &[
-            ("AdminMFAV2", "Identity", "9", 1, 1),
+            ("AdminMFAV2", "Identity", "9", 0, 2),
             ("VxBlockLegacy", "Identity", "1.33", 1, 6),
+            ("VxSafeLinks", "Apps", "0", 0, 2),
+            ("VxSpoof", "Apps", "0", 0, 1),
             ("VxThirdParty", "Data", "6", 0, 4),
             ("VxDone", "Device", "1.5", 1, 2),
             ("VxScoreOnly", "Data", "0.5", 1, 12),
         ],
     );
-    let day2 = record("2026-11-19", "21", "46", &[]);
+    let day2 = record(
+        "2026-11-19",
+        "20.17",
+        "46",
+        &[
+            ("AdminMFAV2", "Identity", "9", 0, 2),
+            ("VxBlockLegacy", "Identity", "2.67", 1, 3),
+            ("VxSafeLinks", "Apps", "0", 0, 2),
+            ("VxSpoof", "Apps", "0", 0, 1),
+            ("VxThirdParty", "Data", "6", 0, 4),
+            ("VxDone", "Device", "1.5", 1, 2),
+            ("VxScoreOnly", "Data", "1", 2, 12),
+        ],
+    );
     let scores = json!({
         "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#security/secureScores",
         "value": [day3, day1, day2],
@@ -131,87 +147,119 @@ fn complete_export() -> (Value, Value) {
     (scores, json!([page1, page2]))
 }
 
-db_test!(
-    nothing_an_import_holds_changes_what_another_tenant_sees,
-    |app| {
-        let victim = app.tenant().create().await;
-        let attacker = app.tenant().create().await;
-        let before = app
-            .gql_ok(&victim.reader, VICTIM_VIEW, json!({ "slug": victim.slug }))
-            .await;
-        assert_eq!(before["tenant"]["improvementAction"]["maxPoints"], 10.0, "{before:#}");
-        let catalog_before: Vec<control::Model> = control::Entity::find().all(&app.db).await.unwrap();
-
-        // The attacker's export re-weights a shared control, retitles it, points its Manage link
-        // at script, and brings a secret control of its own.
-        let mut evil = profile("AdminMFAV2", "Pwned", "Identity", "AzureAD", "0", "Default");
-        evil["actionUrl"] = json!("javascript:alert(document.cookie)");
-        let secret = profile("AcmeSecretProjectHardening", "Acme secret", "Data", "MIP", "99", "Default");
-        let scores = record(
-            "2026-11-20",
-            "0",
-            "99",
-            &[("AdminMFAV2", "Identity", "0", 0, 1), ("AcmeSecretProjectHardening", "Data", "0", 0, 1)],
-        );
-        let result = import_ok(
-            &app,
-            &attacker.admin,
-            &attacker.slug,
-            &scores,
-            Some(&json!({ "value": [evil, secret] })),
-        )
+db_test!(nothing_an_import_holds_changes_what_another_tenant_sees, |app| {
+    let victim = app.tenant().create().await;
+    let attacker = app.tenant().create().await;
+    let before = app
+        .gql_ok(&victim.reader, VICTIM_VIEW, json!({ "slug": victim.slug }))
         .await;
-        let warnings = result["warnings"].to_string();
-        assert!(warnings.contains("actionUrl"), "the dropped link is reported: {warnings}");
+    assert_eq!(
+        before["tenant"]["improvementAction"]["maxPoints"], 10.0,
+        "{before:#}"
+    );
+    let catalog_before: Vec<control::Model> = control::Entity::find().all(&app.db).await.unwrap();
 
-        let after = app
-            .gql_ok(&victim.reader, VICTIM_VIEW, json!({ "slug": victim.slug }))
-            .await;
-        assert_eq!(after, before, "the victim sees exactly what it saw");
-        let catalog_after: Vec<control::Model> = control::Entity::find().all(&app.db).await.unwrap();
-        assert_eq!(catalog_after, catalog_before, "the service catalog is untouched, row for row");
+    // The attacker's export re-weights a shared control, retitles it, points its Manage link
+    // at script, and brings a secret control of its own.
+    let mut evil = profile("AdminMFAV2", "Pwned", "Identity", "AzureAD", "0", "Default");
+    evil["actionUrl"] = json!("javascript:alert(document.cookie)");
+    let secret = profile(
+        "AcmeSecretProjectHardening",
+        "Acme secret",
+        "Data",
+        "MIP",
+        "99",
+        "Default",
+    );
+    let scores = record(
+        "2026-11-20",
+        "0",
+        "99",
+        &[
+            ("AdminMFAV2", "Identity", "0", 0, 1),
+            ("AcmeSecretProjectHardening", "Data", "0", 0, 1),
+        ],
+    );
+    let result = import_ok(
+        &app,
+        &attacker.admin,
+        &attacker.slug,
+        &scores,
+        Some(&json!({ "value": [evil, secret] })),
+    )
+    .await;
+    let warnings = result["warnings"].to_string();
+    assert!(
+        warnings.contains("actionUrl"),
+        "the dropped link is reported: {warnings}"
+    );
 
-        // The attacker sees its own profiles, without the script link.
-        let own = app
-            .gql_ok(&attacker.reader, VICTIM_VIEW, json!({ "slug": attacker.slug }))
-            .await;
-        let mfa = &own["tenant"]["improvementAction"];
-        assert_eq!(mfa["control"]["title"], "Pwned", "{own:#}");
-        assert_eq!(mfa["control"]["source"], "TENANT_PROFILE");
-        assert_eq!(mfa["control"]["actionUrl"], Value::Null);
-        assert_eq!(own["tenant"]["secureScore"]["maxScore"]["points"], 99.0);
-        assert_eq!(own["controls"]["totalCount"], 0, "own profiles stay out of the catalog query");
+    let after = app
+        .gql_ok(&victim.reader, VICTIM_VIEW, json!({ "slug": victim.slug }))
+        .await;
+    assert_eq!(after, before, "the victim sees exactly what it saw");
+    let catalog_after: Vec<control::Model> = control::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(
+        catalog_after, catalog_before,
+        "the service catalog is untouched, row for row"
+    );
 
-        // The share page of the attacker's action links nothing but https.
-        let link = app
+    // The attacker sees its own profiles, without the script link.
+    let own = app
+        .gql_ok(&attacker.reader, VICTIM_VIEW, json!({ "slug": attacker.slug }))
+        .await;
+    let mfa = &own["tenant"]["improvementAction"];
+    assert_eq!(mfa["control"]["title"], "Pwned", "{own:#}");
+    assert_eq!(mfa["control"]["source"], "TENANT_PROFILE");
+    // The script link was dropped; what the export does not say comes from the catalog.
+    let url = mfa["control"]["actionUrl"].as_str().unwrap_or_default();
+    assert!(url.is_empty() || url.starts_with("https://"), "{url}");
+    assert_eq!(own["tenant"]["secureScore"]["maxScore"]["points"], 99.0);
+    assert_eq!(
+        own["controls"]["totalCount"], 0,
+        "own profiles stay out of the catalog query"
+    );
+
+    // The share page of the attacker's action links nothing but https.
+    let link = app
             .gql_ok(
                 &attacker.operator,
                 r#"mutation($slug: String!) { createShareLink(input: { tenantSlug: $slug, controlId: "AdminMFAV2", platform: LINK }) { token } }"#,
                 json!({ "slug": attacker.slug }),
             )
             .await;
-        let token = link["createShareLink"]["token"].as_str().expect("token");
-        let page = app
-            .client
-            .get(format!("{}/share/{token}", app.address))
-            .header("accept", "text/html")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(!page.to_lowercase().contains("javascript:"), "{page}");
-    }
-);
+    let token = link["createShareLink"]["token"].as_str().expect("token");
+    let page = app
+        .client
+        .get(format!("{}/share/{token}", app.address))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.to_lowercase().contains("javascript:"), "{page}");
+});
 
 db_test!(
     a_complete_export_imports_to_exactly_the_vendors_score_through_the_mutation_and_the_cli,
     |app| {
         let (scores, profiles) = complete_export();
         let by_mutation = app.tenant().create().await;
-        let result = import_ok(&app, &by_mutation.admin, &by_mutation.slug, &scores, Some(&profiles)).await;
-        assert_eq!(result["discrepancies"][0]["day"], Value::Null, "no day differs: {result:#}");
+        let result = import_ok(
+            &app,
+            &by_mutation.admin,
+            &by_mutation.slug,
+            &scores,
+            Some(&profiles),
+        )
+        .await;
+        assert_eq!(
+            result["discrepancies"][0]["day"],
+            Value::Null,
+            "no day differs: {result:#}"
+        );
         assert_eq!(result["discrepancies"], json!([]), "{result:#}");
         let warnings = result["warnings"].to_string();
         assert!(!warnings.contains("nextLink"), "every page was given: {warnings}");
@@ -241,14 +289,28 @@ db_test!(
         assert_eq!(t["a"]["pointsAchieved"], 6.0);
         assert_eq!(t["b"]["status"], "RISK_ACCEPTED");
         assert_eq!(t["c"]["status"], "RESOLVED_ALTERNATE_MITIGATION");
-        assert_eq!(t["c"]["control"]["remediation"], "Do the thing", "HTML reduced to text");
-        assert!(t["c"]["notes"][0]["body"].as_str().unwrap().contains("sam@example.com"));
+        assert_eq!(
+            t["c"]["control"]["remediation"], "Do the thing",
+            "HTML reduced to text"
+        );
+        assert!(
+            t["c"]["notes"][0]["body"]
+                .as_str()
+                .unwrap()
+                .contains("sam@example.com")
+        );
         assert_eq!(t["d"]["status"], "TO_ADDRESS");
-        assert_eq!(t["d"]["pointsAchieved"], 2.67, "the vendor's rounded points, exactly");
+        assert_eq!(
+            t["d"]["pointsAchieved"], 2.67,
+            "the vendor's rounded points, exactly"
+        );
         assert_eq!(t["e"]["status"], "COMPLETED");
         let services = t["enabledServices"].to_string();
         for s in ["AzureAD", "EXO", "MDO", "SPO"] {
-            assert!(services.contains(s), "{s} mapped from the vendor's flags: {services}");
+            assert!(
+                services.contains(s),
+                "{s} mapped from the vendor's flags: {services}"
+            );
         }
 
         // The CLI imports the same files to the same score (the default services of the test
@@ -280,7 +342,10 @@ db_test!(
         )
         .await
         .expect("imported by the CLI");
-        assert_eq!(secure_score(&app, &by_cli.reader, &by_cli.slug).await, (26.67, 46.0));
+        assert_eq!(
+            secure_score(&app, &by_cli.reader, &by_cli.slug).await,
+            (26.67, 46.0)
+        );
 
         // A restart (a second server on the same database loads the shipped catalog again)
         // changes nothing, and importing the same documents again reports no change.
@@ -289,8 +354,19 @@ db_test!(
         config.seed_demo = false;
         let again = securescore::app::App::build(config).await.expect("second start");
         drop(again);
-        assert_eq!(counts(&app, by_mutation.id).await, before, "a restart changes nothing");
-        let reimport = import_ok(&app, &by_mutation.admin, &by_mutation.slug, &scores, Some(&profiles)).await;
+        assert_eq!(
+            counts(&app, by_mutation.id).await,
+            before,
+            "a restart changes nothing"
+        );
+        let reimport = import_ok(
+            &app,
+            &by_mutation.admin,
+            &by_mutation.slug,
+            &scores,
+            Some(&profiles),
+        )
+        .await;
         assert_eq!(reimport["changed"], false, "{reimport:#}");
         assert_eq!(counts(&app, by_mutation.id).await, before);
         assert_eq!(
@@ -350,7 +426,11 @@ db_test!(
                 json!({ "slug": t.slug, "c": mcas_id }),
             )
             .await;
-        assert_eq!(gone["tenant"]["improvementAction"], Value::Null, "it left the lists");
+        assert_eq!(
+            gone["tenant"]["improvementAction"],
+            Value::Null,
+            "it left the lists"
+        );
         update(json!(["AzureAD", "MCAS"])).await;
         assert_eq!(score(t.reader.clone(), t.slug.clone()).await.1, max_both);
         let back = app
@@ -360,7 +440,10 @@ db_test!(
                 json!({ "slug": t.slug, "c": mcas_id }),
             )
             .await;
-        assert_eq!(back["tenant"]["improvementAction"]["status"], "PLANNED", "its status returned");
+        assert_eq!(
+            back["tenant"]["improvementAction"]["status"], "PLANNED",
+            "its status returned"
+        );
 
         // An import switches the source to the export; an ADMIN switches it back.
         let (scores, profiles) = complete_export();
@@ -377,54 +460,149 @@ db_test!(
     }
 );
 
+db_test!(retention_never_deletes_imported_history_and_an_admin_can, |app| {
+    let t = app.tenant().create().await;
+    let (scores, profiles) = complete_export();
+    import_ok(&app, &t.admin, &t.slug, &scores, Some(&profiles)).await;
+    let imported = || {
+        score_snapshot::Entity::find()
+            .filter(score_snapshot::Column::TenantId.eq(t.id))
+            .count(&app.db)
+    };
+    assert_eq!(imported().await.unwrap(), 3);
+    securescore::service::snapshots::apply_retention(&app.db, 1, chrono::Utc::now())
+        .await
+        .expect("retention");
+    assert_eq!(
+        imported().await.unwrap(),
+        3,
+        "retention kept the customer's archive"
+    );
+
+    // Only the tenant's ADMIN deletes it.
+    const DELETE: &str = r#"mutation($slug: String!) { deleteImportedHistory(input: { tenantSlug: $slug, to: "2026-11-19" }) { deletedSnapshots userErrors { code } } }"#;
+    let denied = app
+        .gql(Some(&t.operator), DELETE, json!({ "slug": t.slug }))
+        .await;
+    assert_eq!(
+        denied["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{denied:#}"
+    );
+    let other = app.tenant().create().await;
+    let hidden = app
+        .gql(Some(&other.admin), DELETE, json!({ "slug": t.slug }))
+        .await;
+    assert_eq!(
+        hidden["data"]["deleteImportedHistory"]["userErrors"][0]["code"], "NOT_FOUND",
+        "another tenant's ADMIN sees no such tenant: {hidden:#}"
+    );
+    assert_eq!(imported().await.unwrap(), 3);
+    let done = app.gql_ok(&t.admin, DELETE, json!({ "slug": t.slug })).await;
+    assert_eq!(done["deleteImportedHistory"]["deletedSnapshots"], 2);
+    assert_eq!(imported().await.unwrap(), 1);
+});
+
+db_test!(a_profile_list_passed_as_scores_is_refused_saying_so, |app| {
+    let t = app.tenant().create().await;
+    let (_, profiles) = complete_export();
+    let before = counts(&app, t.id).await;
+    let payload = import(&app, &t.admin, &t.slug, &profiles[0], None).await;
+    let err = &payload["userErrors"][0];
+    assert_eq!(err["code"], "BAD_USER_INPUT", "{payload:#}");
+    assert!(
+        err["message"].as_str().unwrap().contains("controlProfiles"),
+        "{err}"
+    );
+    assert_eq!(counts(&app, t.id).await, before);
+});
+
 db_test!(
-    retention_never_deletes_imported_history_and_an_admin_can,
+    every_deviation_of_an_untidy_export_is_reported_with_its_path,
     |app| {
         let t = app.tenant().create().await;
-        let (scores, profiles) = complete_export();
-        import_ok(&app, &t.admin, &t.slug, &scores, Some(&profiles)).await;
-        let imported = || {
-            score_snapshot::Entity::find()
-                .filter(score_snapshot::Column::TenantId.eq(t.id))
-                .count(&app.db)
-        };
-        assert_eq!(imported().await.unwrap(), 3);
-        securescore::service::snapshots::apply_retention(&app.db, 1, chrono::Utc::now())
-            .await
-            .expect("retention");
-        assert_eq!(imported().await.unwrap(), 3, "retention kept the customer's archive");
-
-        // Only the tenant's ADMIN deletes it.
-        const DELETE: &str = r#"mutation($slug: String!) { deleteImportedHistory(input: { tenantSlug: $slug, to: "2026-11-19" }) { deletedSnapshots userErrors { code } } }"#;
-        let denied = app
-            .gql(Some(&t.operator), DELETE, json!({ "slug": t.slug }))
-            .await;
-        assert_eq!(denied["errors"][0]["extensions"]["code"], "FORBIDDEN", "{denied:#}");
-        let other = app.tenant().create().await;
-        let hidden = app
-            .gql(Some(&other.admin), DELETE, json!({ "slug": t.slug }))
-            .await;
-        assert_eq!(hidden["errors"][0]["extensions"]["code"], "NOT_FOUND", "{hidden:#}");
-        assert_eq!(imported().await.unwrap(), 3);
-        let done = app.gql_ok(&t.admin, DELETE, json!({ "slug": t.slug })).await;
-        assert_eq!(done["deleteImportedHistory"]["deletedSnapshots"], 2);
-        assert_eq!(imported().await.unwrap(), 1);
-    }
-);
-
-db_test!(
-    a_profile_list_passed_as_scores_is_refused_saying_so,
-    |app| {
-        let t = app.tenant().create().await;
-        let (_, profiles) = complete_export();
-        let before = counts(&app, t.id).await;
-        let payload = import(&app, &t.admin, &t.slug, &profiles[0], None).await;
-        let err = &payload["userErrors"][0];
-        assert_eq!(err["code"], "BAD_USER_INPUT", "{payload:#}");
-        assert!(
-            err["message"].as_str().unwrap().contains("controlProfiles"),
-            "{err}"
+        let mut day = record(
+            "2026-11-20",
+            "3",
+            "20",
+            &[
+                ("VxBlockLegacy", "Identity", "1", -2, 3),
+                ("VxSafeLinks", "Apps", "2", 5, 2),
+            ],
         );
-        assert_eq!(counts(&app, t.id).await, before);
+        day["averageComparativeScores"] = json!([
+            { "basis": "AllTenants", "averageScore": 41.5 },
+            { "basis": "AllTenants", "averageScore": 41.5, "identityScore": 20 }
+        ]);
+        day["enabledServices"] = json!(["HasEXOP2", "HasTeleportation"]);
+        let mut earlier = day.clone();
+        earlier["createdDateTime"] = json!("2026-11-20T01:00:00Z");
+        let scores = json!({
+            "value": [day, earlier],
+            "@odata.nextLink": "https://graph.microsoft.com/v1.0/security/secureScores?$skip=2"
+        });
+        let mut bad_max = profile(
+            "VxBlockLegacy",
+            "<b>Block</b> legacy",
+            "Identity",
+            "AzureAD",
+            "-4",
+            "Default",
+        );
+        bad_max["actionUrl"] = json!("http://insecure.example.com");
+        let safe = profile("VxSafeLinks", "Safe Links", "Apps", "MDO", "lots", "Default");
+        let profiles = json!([
+            { "value": [bad_max], "@odata.nextLink": "https://graph.microsoft.com/v1.0/security/secureScoreControlProfiles?$skiptoken=2" },
+            { "value": [safe], "@odata.nextLink": "https://graph.microsoft.com/v1.0/security/secureScoreControlProfiles?$skiptoken=3" }
+        ]);
+        let result = import_ok(&app, &t.admin, &t.slug, &scores, Some(&profiles)).await;
+        let warnings: Vec<(String, String)> = result["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| {
+                (
+                    w["path"].as_str().unwrap().to_string(),
+                    w["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let has = |path: &str, word: &str| {
+            warnings
+                .iter()
+                .any(|(p, m)| p.contains(path) && m.to_lowercase().contains(&word.to_lowercase()))
+        };
+        let cases = [
+            ("secureScores.@odata.nextLink", "", "a missing page of scores"),
+            (
+                "controlProfiles.1.@odata.nextLink",
+                "",
+                "a missing page of profiles",
+            ),
+            (
+                "secureScores.value.",
+                "2026-11-20",
+                "two records for one day, and which won",
+            ),
+            ("controlScores.0.count", "", "a negative count"),
+            ("controlScores.1.count", "total", "count above total"),
+            ("controlProfiles.0.value.0.maxScore", "", "a negative maxScore"),
+            ("controlProfiles.1.value.0.maxScore", "", "a non-numeric maxScore"),
+            (
+                "controlProfiles.0.value.0.actionUrl",
+                "https",
+                "a link that is not https",
+            ),
+            ("averageComparativeScores", "", "a duplicate benchmark"),
+            ("enabledServices", "HasTeleportation", "an unknown service flag"),
+        ];
+        for (path, word, why) in cases {
+            assert!(has(path, word), "{why}: {path} in {warnings:#?}");
+        }
+        assert!(
+            !warnings
+                .iter()
+                .any(|(p, _)| p == "controlProfiles.0.@odata.nextLink"),
+            "the first page's next page was given: {warnings:#?}"
+        );
     }
 );

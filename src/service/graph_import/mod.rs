@@ -68,19 +68,10 @@ impl Importer<'_> {
     }
 }
 
-/// Something the import did not take as given, with the JSON path it concerns.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ImportWarning {
-    pub path: String,
-    pub message: String,
-}
-
-impl ImportWarning {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ImportWarning {
-            path: path.into(),
-            message: message.into(),
-        }
+fn warning(path: impl Into<String>, message: impl Into<String>) -> ImportWarning {
+    ImportWarning {
+        path: path.into(),
+        message: message.into(),
     }
 }
 
@@ -195,6 +186,7 @@ pub async fn import(
         dry_run,
         records: parsed.records.len(),
         profiles: parsed.profiles.len(),
+        warnings: parsed.warnings.clone(),
         ..Default::default()
     };
     let actor = importer.actor();
@@ -601,7 +593,7 @@ fn score_only_control(
         None => match c.score.filter(|s| *s > Decimal::ZERO) {
             Some(s) => {
                 control.max_points = to_storage(s);
-                report.warnings.push(ImportWarning::new(
+                report.warnings.push(warning(
                     path,
                     format!(
                         "control {}: max points cannot be derived (score {} but no scoreInPercentage); it keeps its achieved points, counted as {} of {}",
@@ -617,7 +609,7 @@ fn score_only_control(
                 )
             }
             None => {
-                report.warnings.push(ImportWarning::new(
+                report.warnings.push(warning(
                     path,
                     format!(
                         "control {}: max points cannot be derived (no score and no scoreInPercentage); counted as 0",
@@ -650,10 +642,9 @@ async fn update_tenant<C: ConnectionTrait>(
     report: &mut ImportReport,
 ) -> AppResult<tenant::Model> {
     let mut services = tenant.enabled_services.0.clone();
-    for flag in &newest.enabled_services {
-        let code = service_code(flag);
-        if !code.is_empty() && !services.contains(&code) {
-            services.push(code);
+    for s in &newest.services {
+        if !services.contains(s) {
+            services.push(s.clone());
         }
     }
     let seats = newest
@@ -777,7 +768,7 @@ async fn apply_progress<C: ConnectionTrait>(
             && score > max
             && max > Decimal::ZERO
         {
-            report.warnings.push(ImportWarning::new(
+            report.warnings.push(warning(
                 format!("secureScores.value.{}.controlScores.{i}.score", newest.index),
                 format!(
                     "control {}: score {} is above its max points {}; counted as complete",
@@ -843,14 +834,9 @@ async fn apply_states<C: ConnectionTrait>(
     for p in profiles {
         let Some(u) = &p.state else { continue };
         let Some(r) = actions.get_mut(&p.id) else { continue };
+        // An unknown state was reported by the parser, with its path.
         match Status::from_graph_state(&u.state) {
-            None => report.warnings.push(ImportWarning::new(
-                format!("{}.controlStateUpdates", p.path),
-                format!(
-                    "control {}: unknown controlStateUpdates state {:?} ignored",
-                    p.id, u.state
-                ),
-            )),
+            None => {}
             Some(wanted) => {
                 let current = r.status()?;
                 if current != wanted && current != Status::Completed {
@@ -861,7 +847,7 @@ async fn apply_states<C: ConnectionTrait>(
                         local = local.filter(action_event::Column::OccurredAt.gt(at));
                     }
                     if local.one(conn).await?.is_some() {
-                        report.warnings.push(ImportWarning::new(
+                        report.warnings.push(warning(
                             format!("{}.controlStateUpdates", p.path),
                             format!(
                                 "control {}: Secure Score says {} but the status was changed here since; kept {}",

@@ -981,12 +981,6 @@ pub fn service_of_flag(flag: &str) -> Option<&'static str> {
     })
 }
 
-/// [`service_of_flag`], with an unknown flag kept as given (for the writer until it uses
-/// [`ScoreRecord::services`]).
-pub fn service_code(flag: &str) -> String {
-    service_of_flag(flag).map_or_else(|| flag.trim().to_string(), str::to_string)
-}
-
 fn gcd(mut a: i128, mut b: i128) -> i128 {
     while b != 0 {
         (a, b) = (b, a % b);
@@ -2021,12 +2015,6 @@ mod tests {
         for (flag, service) in cases {
             assert_eq!(service_of_flag(flag), service, "{flag:?}");
         }
-        assert_eq!(service_code("HasEXOP2"), "EXO", "the wrapper maps known flags");
-        assert_eq!(
-            service_code(" HasSomethingNew "),
-            "HasSomethingNew",
-            "and keeps unknown ones"
-        );
     }
 
     #[test]
