@@ -8,10 +8,11 @@
 //!   the state was computed from. Every committed change to a tenant's actions or licences bumps
 //!   `tenant.state_version` in its transaction (`tenants::touch`), whichever process made it, so
 //!   any change makes the rows differ.
-//! - The catalog's fingerprint (number of controls and their latest `updated_at`, one cheap
-//!   query) must equal the one the state was computed with, since controls are shared by all
-//!   tenants and an import or a catalog refresh in another process changes them without
-//!   touching every tenant.
+//! - The service catalog's fingerprint (number of controls and their latest `updated_at`, one
+//!   cheap query) must equal the one the state was computed with, since the service catalog is
+//!   shared by all tenants and a SERVICE_ADMIN's change or a catalog refresh in another process
+//!   changes it without touching every tenant. A tenant's own control profiles change only
+//!   through its imports, which bump its version like any other change.
 //! - A state is only valid until the earliest `review_by` among its actions (when that action
 //!   expires) and the earliest expiry of a licence it holds (when actions become unlicensed):
 //!   time alone changes those answers.

@@ -48,9 +48,10 @@ impl Tenant {
             service::state::parse(&self.0.catalog_source, "catalog source")?;
         Ok(source.into())
     }
-    /// The tenant's own control profiles (from its Microsoft Graph imports), by id: they override
-    /// the service catalog's control of the same id for this tenant only. `inLatestExport`-ness
-    /// shows in whether the control's action is listed under the `MICROSOFT_GRAPH` source.
+    /// The tenant's own control profiles (from its Microsoft Graph imports), by id: each
+    /// overrides the service catalog's control of the same id for this tenant only, and no other
+    /// tenant sees it. Under the `MICROSOFT_GRAPH` catalog source, the profiles of the latest
+    /// export are the tenant's applicable controls.
     async fn control_profiles(&self, ctx: &Context<'_>) -> Result<Vec<crate::graphql::types::Control>> {
         let rows = service::tenant_controls::profiles(db(ctx), viewer(ctx)?, self.0.id).await?;
         Ok(rows.into_iter().map(crate::graphql::types::Control).collect())
