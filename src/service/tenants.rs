@@ -680,3 +680,12 @@ pub async fn add_actions_for_control<C: ConnectionTrait>(
     }
     Ok(missing.len())
 }
+
+/// Every tenant, ordered by name (SERVICE_ADMIN only).
+pub async fn all_for_service_admin(db: &DatabaseConnection, viewer: &Viewer) -> AppResult<Vec<tenant::Model>> {
+    viewer.require_service_admin()?;
+    Ok(tenant::Entity::find()
+        .order_by_asc(tenant::Column::Name)
+        .all(db)
+        .await?)
+}

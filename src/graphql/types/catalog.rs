@@ -8,7 +8,8 @@ use async_graphql::{ID, Object};
 use chrono::{DateTime, Utc};
 use entity::control;
 
-/// A catalog control: one recommended security configuration or task, shared by all tenants.
+/// A control of the service catalog: one recommended security configuration or task, shared by
+/// all tenants and managed by SERVICE_ADMINs.
 pub struct Control(pub control::Model);
 
 #[Object]
@@ -78,6 +79,11 @@ impl Control {
     }
     async fn deprecated(&self) -> bool {
         self.0.deprecated
+    }
+    /// Where the control comes from: `CATALOG` (the shipped catalog) or `ADMIN` (created by a
+    /// SERVICE_ADMIN).
+    async fn origin(&self) -> &str {
+        &self.0.origin
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
