@@ -13,4 +13,5 @@ mod http;
 mod realtime;
 mod score;
 mod security;
+mod service_admin;
 mod workflow;
