@@ -607,3 +607,82 @@ db_test!(a_restart_changes_no_control_row_and_keeps_a_service_admins_change, |ap
     let again = securescore::seed::catalog::load_entries(&app.db, &shipped, &[]).await.unwrap();
     assert_eq!(again, Default::default(), "loading the same version again changes nothing");
 });
+
+/// Runs the built binary against a database; returns (success, stdout, stderr).
+fn run_cli(url: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_securescore"))
+        .args(["--database-url", url, "--log-filter", "warn", "--seed-demo", "false"])
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_creates_a_service_admin_and_loads_catalog_files_all_or_nothing() {
+    let mut backends = vec![Backend::Sqlite];
+    if postgres_enabled() {
+        backends.push(Backend::Postgres);
+    }
+    for backend in backends {
+        let (url, _dir) = fresh_database(backend).await;
+        let (ok, stdout, stderr) = run_cli(&url, &["create-service-admin", "--name", "Ops team"]);
+        assert!(ok, "{backend:?}: {stdout}\n{stderr}");
+        let token = stdout
+            .split_whitespace()
+            .find(|w| w.starts_with("ssk_"))
+            .unwrap_or_else(|| panic!("a token is printed: {stdout}"))
+            .to_string();
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut good = new_control("file_control", "AzureAD");
+        for (key, value) in [("category", "DATA"), ("tier", "ADVANCED"), ("userImpact", "HIGH"), ("implementationCost", "LOW"), ("actionType", "REVIEW")] {
+            good[key] = json!(value);
+        }
+        let licenses = json!([{ "sku": "FILE_SKU", "name": "From a file", "plans": ["FILE_PLAN"] }]);
+        let mut bad = good.clone();
+        bad["id"] = json!("other_control");
+        bad["learnMoreUrls"] = json!(["https://learn.microsoft.com/ok", "javascript:alert(1)"]);
+        let good_file = dir.path().join("good.json");
+        let bad_file = dir.path().join("bad.json");
+        let licenses_file = dir.path().join("licenses.json");
+        std::fs::write(&good_file, json!([good]).to_string()).unwrap();
+        std::fs::write(&bad_file, json!([good, bad]).to_string()).unwrap();
+        std::fs::write(&licenses_file, licenses.to_string()).unwrap();
+
+        let (ok, _, stderr) = run_cli(&url, &["load-catalog", bad_file.to_str().unwrap()]);
+        assert!(!ok, "{backend:?}: an invalid entry refuses the file");
+        assert!(stderr.contains("learnMoreUrls.1"), "{backend:?}: names the field: {stderr}");
+        let args = ["load-catalog", good_file.to_str().unwrap(), "--licenses", licenses_file.to_str().unwrap()];
+        let (ok, stdout, stderr) = run_cli(&url, &args);
+        assert!(ok, "{backend:?}: {stdout}\n{stderr}");
+        assert!(stdout.contains("controls: 1 created, 0 updated"), "{stdout}");
+        assert!(stdout.contains("licences: 1 created"), "{stdout}");
+        let (ok, stdout, _) = run_cli(&url, &args);
+        assert!(ok && stdout.contains("controls: 0 created, 0 updated, 1 unchanged"), "{stdout}");
+
+        let app = spawn_app_with(backend, |c| c.database_url = url.clone()).await;
+        let data = app
+            .gql_ok(
+                &token,
+                "{ controls(filter: { search: \"_control\" }) { edges { node { controlId title } } } licenses { sku plans } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            data["controls"]["edges"],
+            json!([{ "node": { "controlId": "file_control", "title": "Block risky sign-ins & more" } }]),
+            "{backend:?}: only the valid file was loaded"
+        );
+        assert!(data["licenses"].as_array().unwrap().contains(&json!({ "sku": "FILE_SKU", "plans": ["FILE_PLAN"] })));
+        let created = app
+            .gql_ok(&token, "mutation { createTenant(input: { slug: \"by-cli-admin\", name: \"x\" }) { tenant { slug } } }", json!({}))
+            .await;
+        assert_eq!(created["createTenant"]["tenant"]["slug"], "by-cli-admin");
+    }
+}
