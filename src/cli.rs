@@ -1,7 +1,8 @@
 //! Command-line subcommands besides `serve`.
 
 use crate::config::{
-    Config, CreateServiceAdminArgs, CreateTenantArgs, ImportGraphArgs, LoadCatalogArgs, SeedScaleArgs, SnapshotArgs,
+    Config, CreateServiceAdminArgs, CreateTenantArgs, ImportGraphArgs, LoadCatalogArgs, SeedScaleArgs,
+    SnapshotArgs,
 };
 use crate::domain::enums::Role;
 use crate::error::AppError;

@@ -67,7 +67,12 @@ impl Query {
             "Principal" => match key.parse::<i64>() {
                 Ok(pid) => service::access::visible_principal(db(ctx), viewer, pid)
                     .await?
-                    .map(|p| Node::Principal(Principal { id: p.id, name: p.name })),
+                    .map(|p| {
+                        Node::Principal(Principal {
+                            id: p.id,
+                            name: p.name,
+                        })
+                    }),
                 Err(_) => None,
             },
             "ImprovementAction" => match key.parse::<i64>() {

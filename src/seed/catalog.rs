@@ -176,6 +176,11 @@ mod tests {
             );
             assert_eq!(v.validated().unwrap().digest(), v.digest(), "{}: stable", v.id);
         }
-        assert_eq!(shipped_licenses().unwrap().len(), serde_json::from_str::<Vec<serde_json::Value>>(LICENSES_JSON).unwrap().len());
+        assert_eq!(
+            shipped_licenses().unwrap().len(),
+            serde_json::from_str::<Vec<serde_json::Value>>(LICENSES_JSON)
+                .unwrap()
+                .len()
+        );
     }
 }

@@ -296,7 +296,10 @@ pub async fn api_tokens(
             .await?
         {
             if let Ok(role) = g.role.parse::<Role>() {
-                all_grants.entry(g.principal_id).or_default().push((g.tenant_id, role));
+                all_grants
+                    .entry(g.principal_id)
+                    .or_default()
+                    .push((g.tenant_id, role));
             }
         }
     }
@@ -440,7 +443,10 @@ pub async fn remove_tenant_grant(
     else {
         return Err(AppError::NotFound("role grant"));
     };
-    let Some(principal) = principal::Entity::find_by_id(grant.principal_id).one(&txn).await? else {
+    let Some(principal) = principal::Entity::find_by_id(grant.principal_id)
+        .one(&txn)
+        .await?
+    else {
         return Err(AppError::NotFound("role grant"));
     };
     role_grant::Entity::delete_by_id((principal.id, tenant.id))

@@ -153,7 +153,10 @@ const MAX_LIST_LEN: usize = 50;
 fn short_name(raw: &str, field: &str) -> AppResult<String> {
     let text = plain_text(raw);
     if text.is_empty() || text.chars().count() > 64 || text.contains('\n') {
-        return Err(AppError::bad_input(field, format!("{field} must be 1 to 64 characters on one line")));
+        return Err(AppError::bad_input(
+            field,
+            format!("{field} must be 1 to 64 characters on one line"),
+        ));
     }
     Ok(text)
 }
@@ -161,14 +164,20 @@ fn short_name(raw: &str, field: &str) -> AppResult<String> {
 fn text(raw: &str, field: &str, max: usize) -> AppResult<String> {
     let text = plain_text(raw);
     if text.chars().count() > max {
-        return Err(AppError::bad_input(field, format!("{field} must be at most {max} characters")));
+        return Err(AppError::bad_input(
+            field,
+            format!("{field} must be at most {max} characters"),
+        ));
     }
     Ok(text)
 }
 
 fn list<T>(items: &[String], field: &str, each: impl Fn(&str, &str) -> AppResult<T>) -> AppResult<Vec<T>> {
     if items.len() > MAX_LIST_LEN {
-        return Err(AppError::bad_input(field, format!("{field} holds at most {MAX_LIST_LEN} entries")));
+        return Err(AppError::bad_input(
+            field,
+            format!("{field} holds at most {MAX_LIST_LEN} entries"),
+        ));
     }
     items
         .iter()
@@ -178,9 +187,8 @@ fn list<T>(items: &[String], field: &str, each: impl Fn(&str, &str) -> AppResult
 }
 
 fn https_link(raw: &str, field: &str) -> AppResult<String> {
-    https_url(raw).ok_or_else(|| {
-        AppError::bad_input(field, format!("{field} must be an absolute https: URL"))
-    })
+    https_url(raw)
+        .ok_or_else(|| AppError::bad_input(field, format!("{field} must be an absolute https: URL")))
 }
 
 /// A catalog id: 1 to 200 characters of letters, digits, `_`, `.` and `-`.
@@ -244,7 +252,11 @@ impl ControlEntry {
             action_url,
             vendor_rank: self.vendor_rank,
             remediation: text(&self.remediation, "remediation", MAX_TEXT_CHARS)?,
-            user_impact_description: text(&self.user_impact_description, "userImpactDescription", MAX_TEXT_CHARS)?,
+            user_impact_description: text(
+                &self.user_impact_description,
+                "userImpactDescription",
+                MAX_TEXT_CHARS,
+            )?,
             prerequisites: text(&self.prerequisites, "prerequisites", MAX_TEXT_CHARS)?,
             learn_more_urls: list(&self.learn_more_urls, "learnMoreUrls", https_link)?,
             deprecated: self.deprecated,
@@ -342,7 +354,12 @@ impl ControlEntry {
     }
 
     /// A new row holding this (validated) entry.
-    pub fn new_row(&self, origin: &str, shipped_digest: Option<String>, now: DateTime<Utc>) -> control::Model {
+    pub fn new_row(
+        &self,
+        origin: &str,
+        shipped_digest: Option<String>,
+        now: DateTime<Utc>,
+    ) -> control::Model {
         control::Model {
             id: self.id.clone(),
             title: self.title.clone(),
@@ -448,8 +465,7 @@ pub async fn upsert_control<C: ConnectionTrait>(
                 return Ok((Outcome::Unchanged, old, 0));
             }
             let row = entry.apply_to(&old, now).update(conn).await?;
-            let newly_applicable =
-                !row.deprecated && (old.deprecated || old.service != row.service);
+            let newly_applicable = !row.deprecated && (old.deprecated || old.service != row.service);
             let tenants = if newly_applicable {
                 tenants::add_actions_for_control(conn, &row, now).await?
             } else {
@@ -549,7 +565,11 @@ pub async fn create_control(
     viewer.require_service_admin()?;
     let entry = entry.validated()?;
     let txn = crate::db::begin_write(db).await?;
-    if control::Entity::find_by_id(entry.id.clone()).one(&txn).await?.is_some() {
+    if control::Entity::find_by_id(entry.id.clone())
+        .one(&txn)
+        .await?
+        .is_some()
+    {
         return Err(AppError::bad_input(
             "id",
             format!("a control with id {:?} already exists", entry.id),

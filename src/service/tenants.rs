@@ -648,7 +648,9 @@ pub async fn add_actions_for_control<C: ConnectionTrait>(
         return Ok(0);
     }
     let candidates: Vec<i64> = tenant::Entity::find()
-        .filter(tenant::Column::CatalogSource.eq(crate::domain::enums::CatalogSource::ServiceCatalog.as_str()))
+        .filter(
+            tenant::Column::CatalogSource.eq(crate::domain::enums::CatalogSource::ServiceCatalog.as_str()),
+        )
         .order_by_asc(tenant::Column::Id)
         .all(conn)
         .await?
@@ -671,8 +673,10 @@ pub async fn add_actions_for_control<C: ConnectionTrait>(
     let missing: Vec<i64> = candidates.into_iter().filter(|id| !having.contains(id)).collect();
     // Chunks keep each statement well below the bind-parameter limits of SQLite and PostgreSQL.
     for chunk in missing.chunks(200) {
-        let rows: Vec<improvement_action::ActiveModel> =
-            chunk.iter().map(|tenant_id| new_action(*tenant_id, control, now)).collect();
+        let rows: Vec<improvement_action::ActiveModel> = chunk
+            .iter()
+            .map(|tenant_id| new_action(*tenant_id, control, now))
+            .collect();
         improvement_action::Entity::insert_many(rows).exec(conn).await?;
     }
     for tenant_id in &missing {
@@ -682,7 +686,10 @@ pub async fn add_actions_for_control<C: ConnectionTrait>(
 }
 
 /// Every tenant, ordered by name (SERVICE_ADMIN only).
-pub async fn all_for_service_admin(db: &DatabaseConnection, viewer: &Viewer) -> AppResult<Vec<tenant::Model>> {
+pub async fn all_for_service_admin(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+) -> AppResult<Vec<tenant::Model>> {
     viewer.require_service_admin()?;
     Ok(tenant::Entity::find()
         .order_by_asc(tenant::Column::Name)

@@ -268,9 +268,7 @@ demo_test!(
         // The SERVICE_ADMIN holds no tenant role but may create tenants, which no other demo
         // token may.
         assert!(tokens.banner().contains(&tokens.service_admin));
-        let me = app
-            .gql_ok(&tokens.service_admin, query, json!({}))
-            .await;
+        let me = app.gql_ok(&tokens.service_admin, query, json!({})).await;
         assert_eq!(me["viewer"]["tenants"], json!([]), "{me}");
         let create = "mutation { createTenant(input: { slug: \"demo-new\", name: \"New\" }) { tenant { slug } userErrors { code } } }";
         for token in [&tokens.admin, &tokens.msp] {

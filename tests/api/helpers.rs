@@ -395,7 +395,10 @@ impl TestApp {
     /// A SERVICE_ADMIN principal made directly in the database, as `create-service-admin` makes
     /// one; returns its token.
     pub async fn service_admin(&self) -> String {
-        let name = format!("service admin {}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let name = format!(
+            "service admin {}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let (_, secret) = tenants::create_service_admin(&self.db, &name, Utc::now())
             .await
             .expect("service admin created");

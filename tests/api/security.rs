@@ -608,9 +608,7 @@ db_test!(a_hundred_operation_batch_is_refused_before_any_runs, |app| {
         .collect();
     // A SERVICE_ADMIN, who may create tenants: only the batch limit stops it.
     let service_admin = app.service_admin().await;
-    let resp = app
-        .post_graphql(Some(&service_admin), &Value::Array(batch))
-        .await;
+    let resp = app.post_graphql(Some(&service_admin), &Value::Array(batch)).await;
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
@@ -967,9 +965,9 @@ db_test!(administrative_changes_are_written_to_the_audit_log, |app| {
         "{log}"
     );
     assert!(
-        entries[5..]
-            .iter()
-            .all(|e| e["node"]["actorName"].as_str().is_some_and(|n| n.starts_with("service admin"))),
+        entries[5..].iter().all(|e| e["node"]["actorName"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("service admin"))),
         "the SERVICE_ADMIN created the tenant and granted the role: {log}"
     );
     assert_eq!(

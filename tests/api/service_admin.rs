@@ -122,134 +122,168 @@ fn table() -> Vec<Row> {
     ]
 }
 
-db_test!(each_caller_gets_exactly_its_answer_from_the_service_admin_mutations, |app| {
-    let t = app.tenant().create().await;
-    let other = app.tenant().create().await;
-    let service_admin = app.service_admin().await;
-    let mut world = World {
-        slug: t.slug.clone(),
-        grantees: Vec::new(),
-        granted: Vec::new(),
-        msp_tokens: Vec::new(),
-    };
-    for i in 0..CALLERS.len() {
-        world
-            .grantees
-            .push(app.principal_with(&format!("grantee {i}"), &[]).await.2);
-        world
-            .granted
-            .push(app.principal_with(&format!("granted {i}"), &[(t.id, Role::Reader)]).await.2);
-        let msp = [(t.id, Role::Reader), (other.id, Role::Reader)];
-        world
-            .msp_tokens
-            .push(app.principal_with(&format!("msp {i}"), &msp).await.1);
-    }
-    let tokens = [&t.reader, &t.operator, &t.admin, &other.admin, &service_admin];
-    let mut failures = Vec::new();
-    for (field, expected, query, vars) in table() {
-        for (i, token) in tokens.iter().enumerate() {
-            let body = app.gql(Some(token), query, vars(&world, i)).await;
-            let got = outcome(&body, field);
-            if got != expected[i] {
-                failures.push(format!(
-                    "{field} as {}: expected {}, got {got}",
-                    CALLERS[i], expected[i]
-                ));
-            }
-            if got == "ALLOWED" {
-                assert!(body.get("errors").is_none(), "{field} as {}: {body}", CALLERS[i]);
+db_test!(
+    each_caller_gets_exactly_its_answer_from_the_service_admin_mutations,
+    |app| {
+        let t = app.tenant().create().await;
+        let other = app.tenant().create().await;
+        let service_admin = app.service_admin().await;
+        let mut world = World {
+            slug: t.slug.clone(),
+            grantees: Vec::new(),
+            granted: Vec::new(),
+            msp_tokens: Vec::new(),
+        };
+        for i in 0..CALLERS.len() {
+            world
+                .grantees
+                .push(app.principal_with(&format!("grantee {i}"), &[]).await.2);
+            world.granted.push(
+                app.principal_with(&format!("granted {i}"), &[(t.id, Role::Reader)])
+                    .await
+                    .2,
+            );
+            let msp = [(t.id, Role::Reader), (other.id, Role::Reader)];
+            world
+                .msp_tokens
+                .push(app.principal_with(&format!("msp {i}"), &msp).await.1);
+        }
+        let tokens = [&t.reader, &t.operator, &t.admin, &other.admin, &service_admin];
+        let mut failures = Vec::new();
+        for (field, expected, query, vars) in table() {
+            for (i, token) in tokens.iter().enumerate() {
+                let body = app.gql(Some(token), query, vars(&world, i)).await;
+                let got = outcome(&body, field);
+                if got != expected[i] {
+                    failures.push(format!(
+                        "{field} as {}: expected {}, got {got}",
+                        CALLERS[i], expected[i]
+                    ));
+                }
+                if got == "ALLOWED" {
+                    assert!(body.get("errors").is_none(), "{field} as {}: {body}", CALLERS[i]);
+                }
             }
         }
+        assert!(
+            failures.is_empty(),
+            "role table mismatches:\n{}",
+            failures.join("\n")
+        );
+        let created: Vec<String> = tenant::Entity::find()
+            .filter(tenant::Column::Slug.starts_with("created-by-"))
+            .all(&app.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.slug)
+            .collect();
+        assert_eq!(
+            created,
+            ["created-by-4"],
+            "only the SERVICE_ADMIN's createTenant wrote a row"
+        );
     }
-    assert!(failures.is_empty(), "role table mismatches:\n{}", failures.join("\n"));
-    let created: Vec<String> = tenant::Entity::find()
-        .filter(tenant::Column::Slug.starts_with("created-by-"))
-        .all(&app.db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.slug)
-        .collect();
-    assert_eq!(created, ["created-by-4"], "only the SERVICE_ADMIN's createTenant wrote a row");
-});
+);
 
-db_test!(a_reader_or_admin_cannot_create_a_tenant_and_a_service_admin_does_without_becoming_its_admin, |app| {
-    let t = app.tenant().create().await;
-    let service_admin = app.service_admin().await;
-    let before = count(&app, tenant::Entity).await;
-    let create = "mutation($slug: String!) { createTenant(input: { slug: $slug, name: \"Acme\", enabledServices: [\"AzureAD\"] }) { tenant { slug name } userErrors { code } } }";
-    for (who, token) in [("READER", &t.reader), ("ADMIN", &t.admin)] {
-        let body = app.gql(Some(token), create, json!({ "slug": "acme" })).await;
-        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{who}: {body}");
-        assert!(body["data"]["createTenant"].is_null(), "{who}: {body}");
-    }
-    assert_eq!(count(&app, tenant::Entity).await, before, "no tenant row was written");
+db_test!(
+    a_reader_or_admin_cannot_create_a_tenant_and_a_service_admin_does_without_becoming_its_admin,
+    |app| {
+        let t = app.tenant().create().await;
+        let service_admin = app.service_admin().await;
+        let before = count(&app, tenant::Entity).await;
+        let create = "mutation($slug: String!) { createTenant(input: { slug: $slug, name: \"Acme\", enabledServices: [\"AzureAD\"] }) { tenant { slug name } userErrors { code } } }";
+        for (who, token) in [("READER", &t.reader), ("ADMIN", &t.admin)] {
+            let body = app.gql(Some(token), create, json!({ "slug": "acme" })).await;
+            assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{who}: {body}");
+            assert!(body["data"]["createTenant"].is_null(), "{who}: {body}");
+        }
+        assert_eq!(
+            count(&app, tenant::Entity).await,
+            before,
+            "no tenant row was written"
+        );
 
-    let created = app.gql_ok(&service_admin, create, json!({ "slug": "acme" })).await;
-    assert_eq!(
-        created["createTenant"],
-        json!({ "tenant": { "slug": "acme", "name": "Acme" }, "userErrors": [] })
-    );
-    let me = app
-        .gql_ok(&service_admin, "{ viewer { tenants { role } } }", json!({}))
-        .await;
-    assert_eq!(me["viewer"]["tenants"], json!([]), "a SERVICE_ADMIN holds no tenant role");
-    let read = app
-        .gql(Some(&service_admin), "{ tenant(slug: \"acme\") { secureScore { current { points } } } }", json!({}))
-        .await;
-    assert_eq!(error_code(&read).as_deref(), Some("NOT_FOUND"), "{read}");
+        let created = app
+            .gql_ok(&service_admin, create, json!({ "slug": "acme" }))
+            .await;
+        assert_eq!(
+            created["createTenant"],
+            json!({ "tenant": { "slug": "acme", "name": "Acme" }, "userErrors": [] })
+        );
+        let me = app
+            .gql_ok(&service_admin, "{ viewer { tenants { role } } }", json!({}))
+            .await;
+        assert_eq!(
+            me["viewer"]["tenants"],
+            json!([]),
+            "a SERVICE_ADMIN holds no tenant role"
+        );
+        let read = app
+            .gql(
+                Some(&service_admin),
+                "{ tenant(slug: \"acme\") { secureScore { current { points } } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_code(&read).as_deref(), Some("NOT_FOUND"), "{read}");
 
-    // It hands the tenant over: a first token with ADMIN, then the tenant's grants list it.
-    let token = app
+        // It hands the tenant over: a first token with ADMIN, then the tenant's grants list it.
+        let token = app
         .gql_ok(
             &service_admin,
             "mutation { createApiToken(input: { tenantSlug: \"acme\", principalName: \"acme-admin\", role: ADMIN, name: \"first\" }) { secret apiToken { principal { id name } role } } }",
             json!({}),
         )
         .await;
-    let secret = token["createApiToken"]["secret"].as_str().unwrap().to_string();
-    let principal = token["createApiToken"]["apiToken"]["principal"].clone();
-    assert_eq!(principal["name"], "acme-admin");
-    let grants = app
-        .gql_ok(
-            &secret,
-            "{ tenant(slug: \"acme\") { grants { principal { id name } role grantedAt } } }",
-            json!({}),
-        )
-        .await;
-    let listed = grants["tenant"]["grants"].as_array().unwrap();
-    assert_eq!(listed.len(), 1, "{grants}");
-    assert_eq!(listed[0]["principal"], principal);
-    assert_eq!(listed[0]["role"], "ADMIN");
-    let seen = app
-        .gql_ok(&service_admin, "{ serviceTenants { slug grants { role } } }", json!({}))
-        .await;
-    assert!(
-        seen["serviceTenants"]
-            .as_array()
-            .unwrap()
-            .contains(&json!({ "slug": "acme", "grants": [{ "role": "ADMIN" }] })),
-        "{seen}"
-    );
-    let node = app
-        .gql_ok(
-            &service_admin,
-            "query($id: ID!) { node(id: $id) { ... on Principal { name } } }",
-            json!({ "id": principal["id"] }),
-        )
-        .await;
-    assert_eq!(node["node"]["name"], "acme-admin");
-    let closed = app
-        .gql(Some(&t.admin), "{ serviceTenants { slug } }", json!({}))
-        .await;
-    assert_eq!(error_code(&closed).as_deref(), Some("FORBIDDEN"), "{closed}");
-    let log = audit_log::Entity::find()
-        .filter(audit_log::Column::Action.eq("TENANT_CREATED"))
-        .count(&app.db)
-        .await
-        .unwrap();
-    assert_eq!(log, 1, "one audit row for the one tenant created");
-});
+        let secret = token["createApiToken"]["secret"].as_str().unwrap().to_string();
+        let principal = token["createApiToken"]["apiToken"]["principal"].clone();
+        assert_eq!(principal["name"], "acme-admin");
+        let grants = app
+            .gql_ok(
+                &secret,
+                "{ tenant(slug: \"acme\") { grants { principal { id name } role grantedAt } } }",
+                json!({}),
+            )
+            .await;
+        let listed = grants["tenant"]["grants"].as_array().unwrap();
+        assert_eq!(listed.len(), 1, "{grants}");
+        assert_eq!(listed[0]["principal"], principal);
+        assert_eq!(listed[0]["role"], "ADMIN");
+        let seen = app
+            .gql_ok(
+                &service_admin,
+                "{ serviceTenants { slug grants { role } } }",
+                json!({}),
+            )
+            .await;
+        assert!(
+            seen["serviceTenants"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({ "slug": "acme", "grants": [{ "role": "ADMIN" }] })),
+            "{seen}"
+        );
+        let node = app
+            .gql_ok(
+                &service_admin,
+                "query($id: ID!) { node(id: $id) { ... on Principal { name } } }",
+                json!({ "id": principal["id"] }),
+            )
+            .await;
+        assert_eq!(node["node"]["name"], "acme-admin");
+        let closed = app
+            .gql(Some(&t.admin), "{ serviceTenants { slug } }", json!({}))
+            .await;
+        assert_eq!(error_code(&closed).as_deref(), Some("FORBIDDEN"), "{closed}");
+        let log = audit_log::Entity::find()
+            .filter(audit_log::Column::Action.eq("TENANT_CREATED"))
+            .count(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(log, 1, "one audit row for the one tenant created");
+    }
+);
 
 /// What an MSP sees of a tenant, to compare before and after a change elsewhere.
 const MSP_VIEW: &str = "query($slug: String!) { tenant(slug: $slug) { slug name secureScore { current { points } maxScore { points } } improvementActions(first: 5) { totalCount edges { node { controlId status } } } } }";
@@ -355,24 +389,37 @@ db_test!(a_tenant_admin_neither_sees_nor_revokes_an_msp_token_and_removing_its_g
     assert_eq!(error_code(&cut).as_deref(), Some("UNAUTHENTICATED"), "{cut}");
 });
 
-db_test!(an_admin_may_remove_its_own_last_admin_grant_and_loses_the_tenant_at_once, |app| {
-    let t = app.tenant().create().await;
-    let me = app.principal_id_of(&t.admin).await;
-    let doc = "mutation($slug: String!, $p: ID!) {
+db_test!(
+    an_admin_may_remove_its_own_last_admin_grant_and_loses_the_tenant_at_once,
+    |app| {
+        let t = app.tenant().create().await;
+        let me = app.principal_id_of(&t.admin).await;
+        let doc = "mutation($slug: String!, $p: ID!) {
         removeTenantGrant(input: { tenantSlug: $slug, principalId: $p }) { removedGrant { role } userErrors { code } }
         again: updateTenant(input: { slug: $slug, name: \"After\" }) { tenant { name } userErrors { code } } }";
-    let body = app.gql(Some(&t.admin), doc, json!({ "slug": t.slug, "p": me })).await;
-    assert_eq!(body["data"]["removeTenantGrant"]["removedGrant"], json!({ "role": "ADMIN" }), "{body}");
-    assert_eq!(
-        body["data"]["again"],
-        json!({ "tenant": null, "userErrors": [{ "code": "NOT_FOUND" }] }),
-        "the next mutation of the same request already runs without the role: {body}"
-    );
-    let read = app
-        .gql(Some(&t.admin), "query($slug: String!) { tenant(slug: $slug) { name } }", json!({ "slug": t.slug }))
-        .await;
-    assert_eq!(error_code(&read).as_deref(), Some("NOT_FOUND"), "{read}");
-});
+        let body = app
+            .gql(Some(&t.admin), doc, json!({ "slug": t.slug, "p": me }))
+            .await;
+        assert_eq!(
+            body["data"]["removeTenantGrant"]["removedGrant"],
+            json!({ "role": "ADMIN" }),
+            "{body}"
+        );
+        assert_eq!(
+            body["data"]["again"],
+            json!({ "tenant": null, "userErrors": [{ "code": "NOT_FOUND" }] }),
+            "the next mutation of the same request already runs without the role: {body}"
+        );
+        let read = app
+            .gql(
+                Some(&t.admin),
+                "query($slug: String!) { tenant(slug: $slug) { name } }",
+                json!({ "slug": t.slug }),
+            )
+            .await;
+        assert_eq!(error_code(&read).as_deref(), Some("NOT_FOUND"), "{read}");
+    }
+);
 
 const CREATE_CONTROL: &str = "mutation($i: CreateControlInput!) { createControl(input: $i) { control { controlId title actionUrl learnMoreUrls origin maxPoints } userErrors { field code } } }";
 
@@ -385,68 +432,92 @@ fn new_control(id: &str, service: &str) -> Value {
     })
 }
 
-db_test!(a_control_with_a_javascript_link_is_refused_and_nothing_is_written, |app| {
-    let _t = app.tenant().create().await;
-    let service_admin = app.service_admin().await;
-    let (controls, actions, audits) = (
-        count(&app, control::Entity).await,
-        count(&app, improvement_action::Entity).await,
-        count(&app, audit_log::Entity).await,
-    );
-    let mut attacks = Vec::new();
-    let mut js = new_control("evil_control", "AzureAD");
-    js["actionUrl"] = json!("javascript:alert(1)");
-    attacks.push((js, vec!["input", "actionUrl"]));
-    let mut http = new_control("evil_control", "AzureAD");
-    http["learnMoreUrls"] = json!(["https://learn.microsoft.com/ok", "http://example.com/plain"]);
-    attacks.push((http, vec!["input", "learnMoreUrls", "1"]));
-    let mut points = new_control("evil_control", "AzureAD");
-    points["maxPoints"] = json!(11);
-    attacks.push((points, vec!["input", "maxPoints"]));
-    let mut id = new_control("evil control!", "AzureAD");
-    id["actionUrl"] = Value::Null;
-    attacks.push((id, vec!["input", "id"]));
-    for (input, field) in attacks {
-        let data = app.gql_ok(&service_admin, CREATE_CONTROL, json!({ "i": input })).await;
-        assert_eq!(
-            data["createControl"],
-            json!({ "control": null, "userErrors": [{ "field": field, "code": "BAD_USER_INPUT" }] }),
-            "{input}"
+db_test!(
+    a_control_with_a_javascript_link_is_refused_and_nothing_is_written,
+    |app| {
+        let _t = app.tenant().create().await;
+        let service_admin = app.service_admin().await;
+        let (controls, actions, audits) = (
+            count(&app, control::Entity).await,
+            count(&app, improvement_action::Entity).await,
+            count(&app, audit_log::Entity).await,
         );
-    }
-    assert_eq!(count(&app, control::Entity).await, controls, "no control written");
-    assert_eq!(count(&app, improvement_action::Entity).await, actions, "no action written");
-    assert_eq!(count(&app, audit_log::Entity).await, audits, "no audit row written");
+        let mut attacks = Vec::new();
+        let mut js = new_control("evil_control", "AzureAD");
+        js["actionUrl"] = json!("javascript:alert(1)");
+        attacks.push((js, vec!["input", "actionUrl"]));
+        let mut http = new_control("evil_control", "AzureAD");
+        http["learnMoreUrls"] = json!(["https://learn.microsoft.com/ok", "http://example.com/plain"]);
+        attacks.push((http, vec!["input", "learnMoreUrls", "1"]));
+        let mut points = new_control("evil_control", "AzureAD");
+        points["maxPoints"] = json!(11);
+        attacks.push((points, vec!["input", "maxPoints"]));
+        let mut id = new_control("evil control!", "AzureAD");
+        id["actionUrl"] = Value::Null;
+        attacks.push((id, vec!["input", "id"]));
+        for (input, field) in attacks {
+            let data = app
+                .gql_ok(&service_admin, CREATE_CONTROL, json!({ "i": input }))
+                .await;
+            assert_eq!(
+                data["createControl"],
+                json!({ "control": null, "userErrors": [{ "field": field, "code": "BAD_USER_INPUT" }] }),
+                "{input}"
+            );
+        }
+        assert_eq!(count(&app, control::Entity).await, controls, "no control written");
+        assert_eq!(
+            count(&app, improvement_action::Entity).await,
+            actions,
+            "no action written"
+        );
+        assert_eq!(
+            count(&app, audit_log::Entity).await,
+            audits,
+            "no audit row written"
+        );
 
-    let update = app
+        let update = app
         .gql_ok(
             &service_admin,
             "mutation { updateControl(input: { id: \"AdminMFAV2\", actionUrl: \"javascript:alert(1)\" }) { control { actionUrl } userErrors { field code } } }",
             json!({}),
         )
         .await;
-    assert_eq!(
-        update["updateControl"],
-        json!({ "control": null, "userErrors": [{ "field": ["input", "actionUrl"], "code": "BAD_USER_INPUT" }] })
-    );
+        assert_eq!(
+            update["updateControl"],
+            json!({ "control": null, "userErrors": [{ "field": ["input", "actionUrl"], "code": "BAD_USER_INPUT" }] })
+        );
 
-    let ok = app
-        .gql_ok(&service_admin, CREATE_CONTROL, json!({ "i": new_control("fine_control", "AzureAD") }))
-        .await;
-    assert_eq!(
-        ok["createControl"]["control"],
-        json!({
-            "controlId": "fine_control", "title": "Block risky sign-ins & more",
-            "actionUrl": "https://entra.microsoft.com/#view/policies",
-            "learnMoreUrls": ["https://learn.microsoft.com/a"], "origin": "ADMIN", "maxPoints": 4.5
-        }),
-        "HTML reduced to plain text: {ok}"
-    );
-    let dup = app
-        .gql_ok(&service_admin, CREATE_CONTROL, json!({ "i": new_control("fine_control", "AzureAD") }))
-        .await;
-    assert_eq!(dup["createControl"]["userErrors"], json!([{ "field": ["input", "id"], "code": "BAD_USER_INPUT" }]));
-});
+        let ok = app
+            .gql_ok(
+                &service_admin,
+                CREATE_CONTROL,
+                json!({ "i": new_control("fine_control", "AzureAD") }),
+            )
+            .await;
+        assert_eq!(
+            ok["createControl"]["control"],
+            json!({
+                "controlId": "fine_control", "title": "Block risky sign-ins & more",
+                "actionUrl": "https://entra.microsoft.com/#view/policies",
+                "learnMoreUrls": ["https://learn.microsoft.com/a"], "origin": "ADMIN", "maxPoints": 4.5
+            }),
+            "HTML reduced to plain text: {ok}"
+        );
+        let dup = app
+            .gql_ok(
+                &service_admin,
+                CREATE_CONTROL,
+                json!({ "i": new_control("fine_control", "AzureAD") }),
+            )
+            .await;
+        assert_eq!(
+            dup["createControl"]["userErrors"],
+            json!([{ "field": ["input", "id"], "code": "BAD_USER_INPUT" }])
+        );
+    }
+);
 
 /// A tenant's maximum score and whether it has an action for `control`.
 async fn max_and_action(app: &TestApp, token: &str, slug: &str, control: &str) -> (f64, Option<String>) {
@@ -458,80 +529,97 @@ async fn max_and_action(app: &TestApp, token: &str, slug: &str, control: &str) -
         )
         .await;
     (
-        data["tenant"]["secureScore"]["maxScore"]["points"].as_f64().unwrap(),
-        data["tenant"]["improvementAction"]["status"].as_str().map(str::to_string),
+        data["tenant"]["secureScore"]["maxScore"]["points"]
+            .as_f64()
+            .unwrap(),
+        data["tenant"]["improvementAction"]["status"]
+            .as_str()
+            .map(str::to_string),
     )
 }
 
-db_test!(a_new_control_reaches_exactly_the_service_catalog_tenants_with_its_service, |app| {
-    let with = app.tenant().services(&["AzureAD", "MDO"]).create().await;
-    let without = app.tenant().services(&["AzureAD", "EXO"]).create().await;
-    let graph = app.tenant().services(&["AzureAD", "MDO"]).create().await;
-    tenant::Entity::update_many()
-        .col_expr(tenant::Column::CatalogSource, Expr::value("MICROSOFT_GRAPH"))
-        .filter(tenant::Column::Id.eq(graph.id))
-        .exec(&app.db)
-        .await
-        .unwrap();
-    let service_admin = app.service_admin().await;
-    let mut before = Vec::new();
-    for t in [&with, &without, &graph] {
-        // Read first, so a cached state must notice the change.
-        before.push(max_and_action(&app, &t.reader, &t.slug, "mdo_new").await);
-    }
-    let created = app
-        .gql_ok(&service_admin, CREATE_CONTROL, json!({ "i": new_control("mdo_new", "MDO") }))
-        .await;
-    assert_eq!(created["createControl"]["userErrors"], json!([]), "{created}");
+db_test!(
+    a_new_control_reaches_exactly_the_service_catalog_tenants_with_its_service,
+    |app| {
+        let with = app.tenant().services(&["AzureAD", "MDO"]).create().await;
+        let without = app.tenant().services(&["AzureAD", "EXO"]).create().await;
+        let graph = app.tenant().services(&["AzureAD", "MDO"]).create().await;
+        tenant::Entity::update_many()
+            .col_expr(tenant::Column::CatalogSource, Expr::value("MICROSOFT_GRAPH"))
+            .filter(tenant::Column::Id.eq(graph.id))
+            .exec(&app.db)
+            .await
+            .unwrap();
+        let service_admin = app.service_admin().await;
+        let mut before = Vec::new();
+        for t in [&with, &without, &graph] {
+            // Read first, so a cached state must notice the change.
+            before.push(max_and_action(&app, &t.reader, &t.slug, "mdo_new").await);
+        }
+        let created = app
+            .gql_ok(
+                &service_admin,
+                CREATE_CONTROL,
+                json!({ "i": new_control("mdo_new", "MDO") }),
+            )
+            .await;
+        assert_eq!(created["createControl"]["userErrors"], json!([]), "{created}");
 
-    let (max, action) = max_and_action(&app, &with.reader, &with.slug, "mdo_new").await;
-    assert_eq!(action.as_deref(), Some("TO_ADDRESS"));
-    assert!((max - before[0].0 - 4.5).abs() < 1e-9, "{max} vs {}", before[0].0);
-    assert_eq!(max_and_action(&app, &without.reader, &without.slug, "mdo_new").await, before[1]);
-    let graph_rows = improvement_action::Entity::find()
-        .filter(improvement_action::Column::TenantId.eq(graph.id))
-        .filter(improvement_action::Column::ControlId.eq("mdo_new"))
-        .count(&app.db)
-        .await
-        .unwrap();
-    assert_eq!(graph_rows, 0, "a tenant on its own Graph catalog is not touched");
+        let (max, action) = max_and_action(&app, &with.reader, &with.slug, "mdo_new").await;
+        assert_eq!(action.as_deref(), Some("TO_ADDRESS"));
+        assert!((max - before[0].0 - 4.5).abs() < 1e-9, "{max} vs {}", before[0].0);
+        assert_eq!(
+            max_and_action(&app, &without.reader, &without.slug, "mdo_new").await,
+            before[1]
+        );
+        let graph_rows = improvement_action::Entity::find()
+            .filter(improvement_action::Column::TenantId.eq(graph.id))
+            .filter(improvement_action::Column::ControlId.eq("mdo_new"))
+            .count(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(graph_rows, 0, "a tenant on its own Graph catalog is not touched");
 
-    // Moving it to EXO brings it to the EXO tenant; the MDO tenant keeps its row.
-    let moved = app
+        // Moving it to EXO brings it to the EXO tenant; the MDO tenant keeps its row.
+        let moved = app
         .gql_ok(
             &service_admin,
             "mutation { updateControl(input: { id: \"mdo_new\", service: \"EXO\" }) { control { service } userErrors { code } } }",
             json!({}),
         )
         .await;
-    assert_eq!(moved["updateControl"]["control"]["service"], "EXO");
-    let (max, action) = max_and_action(&app, &without.reader, &without.slug, "mdo_new").await;
-    assert_eq!(action.as_deref(), Some("TO_ADDRESS"));
-    assert!((max - before[1].0 - 4.5).abs() < 1e-9);
+        assert_eq!(moved["updateControl"]["control"]["service"], "EXO");
+        let (max, action) = max_and_action(&app, &without.reader, &without.slug, "mdo_new").await;
+        assert_eq!(action.as_deref(), Some("TO_ADDRESS"));
+        assert!((max - before[1].0 - 4.5).abs() < 1e-9);
 
-    let deprecated = app
+        let deprecated = app
         .gql_ok(
             &service_admin,
             "mutation { deprecateControl(input: { id: \"mdo_new\" }) { control { deprecated } userErrors { code } } }",
             json!({}),
         )
         .await;
-    assert_eq!(deprecated["deprecateControl"]["control"]["deprecated"], true);
-    let (max, _) = max_and_action(&app, &without.reader, &without.slug, "mdo_new").await;
-    assert!((max - before[1].0).abs() < 1e-9, "a deprecated control stops counting");
+        assert_eq!(deprecated["deprecateControl"]["control"]["deprecated"], true);
+        let (max, _) = max_and_action(&app, &without.reader, &without.slug, "mdo_new").await;
+        assert!(
+            (max - before[1].0).abs() < 1e-9,
+            "a deprecated control stops counting"
+        );
 
-    let license = app
+        let license = app
         .gql_ok(
             &service_admin,
             "mutation { upsertLicense(input: { sku: \"M365_E5\", name: \"Microsoft 365 E5 (renamed)\", plans: [\"AAD_P1\", \"AAD_P1\"] }) { license { sku name plans } userErrors { code } } }",
             json!({}),
         )
         .await;
-    assert_eq!(
-        license["upsertLicense"]["license"],
-        json!({ "sku": "M365_E5", "name": "Microsoft 365 E5 (renamed)", "plans": ["AAD_P1"] })
-    );
-});
+        assert_eq!(
+            license["upsertLicense"]["license"],
+            json!({ "sku": "M365_E5", "name": "Microsoft 365 E5 (renamed)", "plans": ["AAD_P1"] })
+        );
+    }
+);
 
 /// Every control row, by id.
 async fn control_rows(app: &TestApp) -> Vec<control::Model> {
@@ -550,68 +638,122 @@ async fn restart(app: &TestApp) {
     drop(again);
 }
 
-db_test!(a_restart_changes_no_control_row_and_keeps_a_service_admins_change, |app| {
-    let service_admin = app.service_admin().await;
-    let changed = app
+db_test!(
+    a_restart_changes_no_control_row_and_keeps_a_service_admins_change,
+    |app| {
+        let service_admin = app.service_admin().await;
+        let changed = app
         .gql_ok(
             &service_admin,
             "mutation { updateControl(input: { id: \"AdminMFAV2\", title: \"Require MFA for every admin\", maxPoints: 9 }) { control { title } userErrors { code } } }",
             json!({}),
         )
         .await;
-    assert_eq!(changed["updateControl"]["userErrors"], json!([]), "{changed}");
-    app.gql_ok(
+        assert_eq!(changed["updateControl"]["userErrors"], json!([]), "{changed}");
+        app.gql_ok(
         &service_admin,
         "mutation { upsertLicense(input: { sku: \"M365_E5\", name: \"E5 (our name)\", plans: [\"AAD_P1\"] }) { userErrors { code } } }",
         json!({}),
     )
     .await;
-    let rows = control_rows(&app).await;
-    assert!(rows.iter().all(|r| r.shipped_digest.is_some()), "every shipped row has its digest");
+        let rows = control_rows(&app).await;
+        assert!(
+            rows.iter().all(|r| r.shipped_digest.is_some()),
+            "every shipped row has its digest"
+        );
 
-    restart(&app).await;
-    assert_eq!(control_rows(&app).await, rows, "no row and no updatedAt changed");
-    let mfa = control::Entity::find_by_id("AdminMFAV2".to_string()).one(&app.db).await.unwrap().unwrap();
-    assert_eq!(mfa.title, "Require MFA for every admin", "the SERVICE_ADMIN's change is kept");
-    let e5 = license::Entity::find_by_id("M365_E5".to_string()).one(&app.db).await.unwrap().unwrap();
-    assert_eq!(e5.name, "E5 (our name)");
-    let e5_plans = license_plan::Entity::find()
-        .filter(license_plan::Column::LicenseSku.eq("M365_E5"))
-        .count(&app.db)
-        .await
-        .unwrap();
-    assert_eq!(e5_plans, 1, "the shipped plans are not put back");
+        restart(&app).await;
+        assert_eq!(control_rows(&app).await, rows, "no row and no updatedAt changed");
+        let mfa = control::Entity::find_by_id("AdminMFAV2".to_string())
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            mfa.title, "Require MFA for every admin",
+            "the SERVICE_ADMIN's change is kept"
+        );
+        let e5 = license::Entity::find_by_id("M365_E5".to_string())
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(e5.name, "E5 (our name)");
+        let e5_plans = license_plan::Entity::find()
+            .filter(license_plan::Column::LicenseSku.eq("M365_E5"))
+            .count(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(e5_plans, 1, "the shipped plans are not put back");
 
-    // A row from before digests whose content is the shipped entry only gets its digest back.
-    control::Entity::update_many()
-        .col_expr(control::Column::ShippedDigest, Expr::value(Option::<String>::None))
-        .filter(control::Column::Id.eq("MFARegistrationV2"))
-        .exec(&app.db)
-        .await
-        .unwrap();
-    restart(&app).await;
-    assert_eq!(control_rows(&app).await, rows, "the digest is recorded without a new updatedAt");
+        // A row from before digests whose content is the shipped entry only gets its digest back.
+        control::Entity::update_many()
+            .col_expr(
+                control::Column::ShippedDigest,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(control::Column::Id.eq("MFARegistrationV2"))
+            .exec(&app.db)
+            .await
+            .unwrap();
+        restart(&app).await;
+        assert_eq!(
+            control_rows(&app).await,
+            rows,
+            "the digest is recorded without a new updatedAt"
+        );
 
-    // A newer shipped version updates an unchanged row and leaves the admin's row alone.
-    let mut shipped = securescore::seed::catalog::shipped_controls().unwrap();
-    for c in shipped.iter_mut().filter(|c| c.id == "MFARegistrationV2" || c.id == "AdminMFAV2") {
-        c.title = format!("{} (v2)", c.title);
+        // A newer shipped version updates an unchanged row and leaves the admin's row alone.
+        let mut shipped = securescore::seed::catalog::shipped_controls().unwrap();
+        for c in shipped
+            .iter_mut()
+            .filter(|c| c.id == "MFARegistrationV2" || c.id == "AdminMFAV2")
+        {
+            c.title = format!("{} (v2)", c.title);
+        }
+        let summary = securescore::seed::catalog::load_entries(&app.db, &shipped, &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            (summary.updated, summary.kept_admin_changes),
+            (1, 1),
+            "{summary:?}"
+        );
+        let after = control_rows(&app).await;
+        let registration = after.iter().find(|c| c.id == "MFARegistrationV2").unwrap();
+        assert!(
+            registration.title.ends_with("(v2)")
+                && registration.updated_at
+                    > rows
+                        .iter()
+                        .find(|c| c.id == "MFARegistrationV2")
+                        .unwrap()
+                        .updated_at
+        );
+        let mfa = after.iter().find(|c| c.id == "AdminMFAV2").unwrap();
+        assert_eq!(mfa.title, "Require MFA for every admin");
+        let again = securescore::seed::catalog::load_entries(&app.db, &shipped, &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            Default::default(),
+            "loading the same version again changes nothing"
+        );
     }
-    let summary = securescore::seed::catalog::load_entries(&app.db, &shipped, &[]).await.unwrap();
-    assert_eq!((summary.updated, summary.kept_admin_changes), (1, 1), "{summary:?}");
-    let after = control_rows(&app).await;
-    let registration = after.iter().find(|c| c.id == "MFARegistrationV2").unwrap();
-    assert!(registration.title.ends_with("(v2)") && registration.updated_at > rows.iter().find(|c| c.id == "MFARegistrationV2").unwrap().updated_at);
-    let mfa = after.iter().find(|c| c.id == "AdminMFAV2").unwrap();
-    assert_eq!(mfa.title, "Require MFA for every admin");
-    let again = securescore::seed::catalog::load_entries(&app.db, &shipped, &[]).await.unwrap();
-    assert_eq!(again, Default::default(), "loading the same version again changes nothing");
-});
+);
 
 /// Runs the built binary against a database; returns (success, stdout, stderr).
 fn run_cli(url: &str, args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_securescore"))
-        .args(["--database-url", url, "--log-filter", "warn", "--seed-demo", "false"])
+        .args([
+            "--database-url",
+            url,
+            "--log-filter",
+            "warn",
+            "--seed-demo",
+            "false",
+        ])
         .args(args)
         .env_remove("DATABASE_URL")
         .output()
@@ -641,7 +783,13 @@ async fn the_cli_creates_a_service_admin_and_loads_catalog_files_all_or_nothing(
 
         let dir = tempfile::tempdir().unwrap();
         let mut good = new_control("file_control", "AzureAD");
-        for (key, value) in [("category", "DATA"), ("tier", "ADVANCED"), ("userImpact", "HIGH"), ("implementationCost", "LOW"), ("actionType", "REVIEW")] {
+        for (key, value) in [
+            ("category", "DATA"),
+            ("tier", "ADVANCED"),
+            ("userImpact", "HIGH"),
+            ("implementationCost", "LOW"),
+            ("actionType", "REVIEW"),
+        ] {
             good[key] = json!(value);
         }
         let licenses = json!([{ "sku": "FILE_SKU", "name": "From a file", "plans": ["FILE_PLAN"] }]);
@@ -657,14 +805,25 @@ async fn the_cli_creates_a_service_admin_and_loads_catalog_files_all_or_nothing(
 
         let (ok, _, stderr) = run_cli(&url, &["load-catalog", bad_file.to_str().unwrap()]);
         assert!(!ok, "{backend:?}: an invalid entry refuses the file");
-        assert!(stderr.contains("learnMoreUrls.1"), "{backend:?}: names the field: {stderr}");
-        let args = ["load-catalog", good_file.to_str().unwrap(), "--licenses", licenses_file.to_str().unwrap()];
+        assert!(
+            stderr.contains("learnMoreUrls.1"),
+            "{backend:?}: names the field: {stderr}"
+        );
+        let args = [
+            "load-catalog",
+            good_file.to_str().unwrap(),
+            "--licenses",
+            licenses_file.to_str().unwrap(),
+        ];
         let (ok, stdout, stderr) = run_cli(&url, &args);
         assert!(ok, "{backend:?}: {stdout}\n{stderr}");
         assert!(stdout.contains("controls: 1 created, 0 updated"), "{stdout}");
         assert!(stdout.contains("licences: 1 created"), "{stdout}");
         let (ok, stdout, _) = run_cli(&url, &args);
-        assert!(ok && stdout.contains("controls: 0 created, 0 updated, 1 unchanged"), "{stdout}");
+        assert!(
+            ok && stdout.contains("controls: 0 created, 0 updated, 1 unchanged"),
+            "{stdout}"
+        );
 
         let app = spawn_app_with(backend, |c| c.database_url = url.clone()).await;
         let data = app
@@ -679,7 +838,12 @@ async fn the_cli_creates_a_service_admin_and_loads_catalog_files_all_or_nothing(
             json!([{ "node": { "controlId": "file_control", "title": "Block risky sign-ins & more" } }]),
             "{backend:?}: only the valid file was loaded"
         );
-        assert!(data["licenses"].as_array().unwrap().contains(&json!({ "sku": "FILE_SKU", "plans": ["FILE_PLAN"] })));
+        assert!(
+            data["licenses"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({ "sku": "FILE_SKU", "plans": ["FILE_PLAN"] }))
+        );
         let created = app
             .gql_ok(&token, "mutation { createTenant(input: { slug: \"by-cli-admin\", name: \"x\" }) { tenant { slug } } }", json!({}))
             .await;

@@ -71,6 +71,7 @@ pub struct GrantRolePayload {
     pub tenant: Option<Tenant>,
     /// The grant as it now stands.
     pub grant: Option<RoleGrant>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
@@ -90,6 +91,7 @@ pub struct RemoveTenantGrantPayload {
     pub tenant: Option<Tenant>,
     /// The grant that was removed.
     pub removed_grant: Option<RoleGrant>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 

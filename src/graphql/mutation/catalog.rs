@@ -59,6 +59,7 @@ pub struct CreateControlInput {
 pub struct ControlPayload {
     /// The control as stored.
     pub control: Option<Control>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
@@ -128,6 +129,7 @@ pub struct UpsertLicenseInput {
 pub struct UpsertLicensePayload {
     /// The SKU as stored.
     pub license: Option<License>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
@@ -218,7 +220,11 @@ impl CatalogMutation {
     /// Deprecates a control of the service catalog, or brings it back with `deprecated: false`
     /// (SERVICE_ADMIN). A deprecated control stops counting for every tenant; the actions keep
     /// their status, notes and history.
-    async fn deprecate_control(&self, ctx: &Context<'_>, input: DeprecateControlInput) -> Result<ControlPayload> {
+    async fn deprecate_control(
+        &self,
+        ctx: &Context<'_>,
+        input: DeprecateControlInput,
+    ) -> Result<ControlPayload> {
         let patch = ControlPatch {
             id: input.id,
             deprecated: Some(input.deprecated),
@@ -229,7 +235,11 @@ impl CatalogMutation {
 
     /// Creates a licence SKU, or replaces its name and plans (SERVICE_ADMIN). Tenants holding
     /// the SKU see their licensed actions follow at once.
-    async fn upsert_license(&self, ctx: &Context<'_>, input: UpsertLicenseInput) -> Result<UpsertLicensePayload> {
+    async fn upsert_license(
+        &self,
+        ctx: &Context<'_>,
+        input: UpsertLicenseInput,
+    ) -> Result<UpsertLicensePayload> {
         let entry = LicenseEntry {
             sku: input.sku,
             name: input.name,
