@@ -31,10 +31,10 @@ pub struct Viewer {
     /// The principal's grants as read at authentication (possibly shared with other requests
     /// through [`GrantsCache`]; never changed).
     base: Arc<HashMap<i64, Role>>,
-    /// Roles granted during this request, shared by the clones of one request's viewer, so a
-    /// role granted by a mutation (creating a tenant makes its creator ADMIN) is visible to the
-    /// rest of that request, e.g. to the fields of the mutation's payload.
-    grants: Arc<RwLock<HashMap<i64, Role>>>,
+    /// Roles granted (`Some`) or removed (`None`) during this request, shared by the clones of
+    /// one request's viewer, so a grant a mutation changed is in force for the rest of that
+    /// request: the fields of the mutation's payload and the next mutations of the document.
+    grants: Arc<RwLock<HashMap<i64, Option<Role>>>>,
 }
 
 impl Viewer {
@@ -43,16 +43,21 @@ impl Viewer {
         // A poisoned lock only means another thread panicked while inserting; the map is
         // still a valid map.
         let grants = self.grants.read().unwrap_or_else(|e| e.into_inner());
-        grants
-            .get(&tenant_id)
-            .or_else(|| self.base.get(&tenant_id))
-            .copied()
+        match grants.get(&tenant_id) {
+            Some(changed) => *changed,
+            None => self.base.get(&tenant_id).copied(),
+        }
     }
 
     /// Ids of the tenants the caller holds a role on.
     pub fn tenant_ids(&self) -> Vec<i64> {
         let grants = self.grants.read().unwrap_or_else(|e| e.into_inner());
-        let mut ids: Vec<i64> = grants.keys().chain(self.base.keys()).copied().collect();
+        let mut ids: Vec<i64> = grants
+            .keys()
+            .chain(self.base.keys())
+            .copied()
+            .filter(|id| grants.get(id).is_none_or(Option::is_some))
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         ids
@@ -61,7 +66,14 @@ impl Viewer {
     /// Records a role granted during this request, after the granting transaction committed.
     pub fn granted(&self, tenant_id: i64, role: Role) {
         let mut grants = self.grants.write().unwrap_or_else(|e| e.into_inner());
-        grants.insert(tenant_id, role);
+        grants.insert(tenant_id, Some(role));
+    }
+
+    /// Records that the caller's role on a tenant was removed during this request, after the
+    /// removing transaction committed (an ADMIN removing its own grant).
+    pub fn ungranted(&self, tenant_id: i64) {
+        let mut grants = self.grants.write().unwrap_or_else(|e| e.into_inner());
+        grants.insert(tenant_id, None);
     }
 
     /// Checks that the caller is a SERVICE_ADMIN; anybody else gets `FORBIDDEN`.

@@ -1,6 +1,9 @@
 //! Command-line subcommands besides `serve`.
 
-use crate::config::{Config, CreateTenantArgs, ImportGraphArgs, SeedScaleArgs, SnapshotArgs};
+use crate::config::{
+    Config, CreateServiceAdminArgs, CreateTenantArgs, ImportGraphArgs, LoadCatalogArgs, SeedScaleArgs,
+    SnapshotArgs,
+};
 use crate::domain::enums::Role;
 use crate::error::AppError;
 use crate::service::graph_import::{self, ImportDocuments, Importer};
@@ -45,6 +48,64 @@ pub async fn create_tenant(config: Config, args: CreateTenantArgs) -> anyhow::Re
     txn.commit().await.context("cannot create the tenant")?;
     println!("created tenant {} ({})", tenant.slug, tenant.name);
     println!("admin token (shown once, store it now): {secret}");
+    Ok(())
+}
+
+/// `securescore create-service-admin`: a SERVICE_ADMIN principal and its token, printed once.
+pub async fn create_service_admin(config: Config, args: CreateServiceAdminArgs) -> anyhow::Result<()> {
+    let db = db::connect(&config).await?;
+    db::migrate(&db).await?;
+    seed::catalog::load(&db).await?;
+    let txn = crate::db::begin_write(&db).await?;
+    let (principal, secret) = tenants::create_service_admin(&txn, &args.name, chrono::Utc::now())
+        .await
+        .map_err(into_anyhow)?;
+    txn.commit().await.context("cannot create the service admin")?;
+    println!("created SERVICE_ADMIN {}", principal.name);
+    println!("service admin token (shown once, store it now): {secret}");
+    Ok(())
+}
+
+/// `securescore load-catalog`: upserts controls (and licence SKUs) from files into the service
+/// catalog as the system, validated like the catalog mutations; nothing is written unless every
+/// entry is valid.
+pub async fn load_catalog(config: Config, args: LoadCatalogArgs) -> anyhow::Result<()> {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let controls = crate::service::catalog::parse_controls(&read(&args.controls)?)
+        .map_err(|e| anyhow::anyhow!("{}: {}", args.controls.display(), e.message()))?;
+    let licenses = match &args.licenses {
+        Some(path) => crate::service::catalog::parse_licenses(&read(path)?)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?,
+        None => Vec::new(),
+    };
+    let db = db::connect(&config).await?;
+    db::migrate(&db).await?;
+    seed::catalog::load(&db).await?;
+    let r = crate::service::catalog::load_entries(&db, &controls, &licenses, chrono::Utc::now())
+        .await
+        .map_err(into_anyhow)?;
+    println!(
+        "controls: {} created, {} updated, {} unchanged; licences: {} created, {} updated, {} unchanged; {} actions added to tenants",
+        r.controls_created.len(),
+        r.controls_updated.len(),
+        r.controls_unchanged,
+        r.licenses_created.len(),
+        r.licenses_updated.len(),
+        r.licenses_unchanged,
+        r.actions_added
+    );
+    for (what, ids) in [
+        ("created control", &r.controls_created),
+        ("updated control", &r.controls_updated),
+        ("created licence", &r.licenses_created),
+        ("updated licence", &r.licenses_updated),
+    ] {
+        for id in ids {
+            println!("{what}: {id}");
+        }
+    }
     Ok(())
 }
 

@@ -29,6 +29,12 @@ pub enum Command {
     Migrate,
     /// Create a tenant and a first admin token for it, print the token and exit.
     CreateTenant(CreateTenantArgs),
+    /// Create a SERVICE_ADMIN principal (creates tenants, grants roles on any tenant, manages the
+    /// service catalog) and print its token once.
+    CreateServiceAdmin(CreateServiceAdminArgs),
+    /// Upsert service-catalog controls (and licence SKUs) from JSON files, validated like the
+    /// catalog mutations, in one transaction; print what changed.
+    LoadCatalog(LoadCatalogArgs),
     /// Write daily score snapshots (and cohort aggregates) for a past day or a range of days.
     Snapshot(SnapshotArgs),
     /// Import Microsoft Graph Secure Score exports (files) into a tenant and print the report.
@@ -97,6 +103,24 @@ pub struct CreateTenantArgs {
     /// Name of the admin principal that owns the token.
     #[arg(long, default_value = "admin")]
     pub admin_name: String,
+}
+
+/// Arguments of `securescore create-service-admin`.
+#[derive(Debug, Args)]
+pub struct CreateServiceAdminArgs {
+    /// Name of the principal (e.g. the operator's name).
+    #[arg(long)]
+    pub name: String,
+}
+
+/// Arguments of `securescore load-catalog`.
+#[derive(Debug, Args)]
+pub struct LoadCatalogArgs {
+    /// Controls in the format of `data/controls.json`.
+    pub controls: PathBuf,
+    /// Licence SKUs in the format of `data/licenses.json`.
+    #[arg(long)]
+    pub licenses: Option<PathBuf>,
 }
 
 /// Arguments of `securescore import-graph`.

@@ -45,6 +45,9 @@ impl AppError {
             AppError::Unauthenticated => {
                 "authentication required: send `Authorization: Bearer <token>` with a valid token".into()
             }
+            AppError::Forbidden {
+                needed: "SERVICE_ADMIN",
+            } => "only a SERVICE_ADMIN may do this (a service-wide role; no tenant role allows it)".into(),
             AppError::Forbidden { needed } => {
                 format!("your role on this tenant does not allow this operation (needs {needed})")
             }

@@ -23,6 +23,8 @@ async fn main() -> ExitCode {
         Command::Serve => securescore::app::serve(cli.config).await,
         Command::Migrate => securescore::cli::migrate(cli.config).await,
         Command::CreateTenant(args) => securescore::cli::create_tenant(cli.config, args).await,
+        Command::CreateServiceAdmin(args) => securescore::cli::create_service_admin(cli.config, args).await,
+        Command::LoadCatalog(args) => securescore::cli::load_catalog(cli.config, args).await,
         Command::Snapshot(args) => securescore::cli::snapshot(cli.config, args).await,
         Command::ImportGraph(args) => securescore::cli::import_graph(cli.config, args).await,
         Command::SeedScale(args) => securescore::cli::seed_scale(cli.config, args).await,

@@ -3,10 +3,11 @@
 //! kept, so no stored value can become markup or a `javascript:` link in a client (SPEC §9).
 
 /// Plain text of an HTML fragment: tags removed, entities decoded, block elements and `<br>` as
-/// line breaks, runs of blank lines and trailing spaces removed. Text without markup comes back
-/// trimmed but otherwise unchanged.
+/// line breaks, runs of blank lines and trailing spaces removed. Text without markup (no tag and
+/// no character reference) comes back trimmed but otherwise unchanged, line breaks included, so
+/// plain text such as catalog steps ("1. Go to Roles & admins > …") is not run together.
 pub fn plain_text(html: &str) -> String {
-    if !html.contains(['<', '&']) {
+    if !has_markup(html) {
         return html.trim().to_string();
     }
     let rendered = html2text::config::with_decorator(html2text::render::TrivialDecorator::new())
@@ -36,6 +37,26 @@ pub fn plain_text(html: &str) -> String {
     out.trim().to_string()
 }
 
+/// Whether the text holds a tag (`<p`, `</`, `<!--`, `<?`) or a character reference (`&amp;`,
+/// `&#39;`, `&#x27;`): what HTML would interpret. A lone `<` or `&` is just a character.
+fn has_markup(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(i, b)| match b {
+        b'<' => bytes
+            .get(i + 1)
+            .is_some_and(|n| n.is_ascii_alphabetic() || matches!(n, b'/' | b'!' | b'?')),
+        b'&' => {
+            let rest = &bytes[i + 1..];
+            let name = rest
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'#')
+                .count();
+            name > 0 && rest.get(name) == Some(&b';')
+        }
+        _ => false,
+    })
+}
+
 /// The URL when `raw` is an absolute `https:` URL with a host (in its normalised form); `None`
 /// for anything else (`javascript:`, `data:`, `http:`, relative or malformed links).
 pub fn https_url(raw: &str) -> Option<String> {
@@ -57,6 +78,11 @@ mod tests {
             ("A &amp; B &lt;3", "A & B <3", "entities decoded"),
             ("one<br>two", "one\ntwo", "line breaks kept"),
             ("<script>alert(1)</script>Safe", "Safe", "script content dropped"),
+            (
+                "1. Go to Roles & admins > Users.\n2. Select a < b",
+                "1. Go to Roles & admins > Users.\n2. Select a < b",
+                "plain text with a lone & and < keeps its lines",
+            ),
             (
                 r#"<a href="javascript:alert(1)">click</a> here"#,
                 "click here",

@@ -1,6 +1,6 @@
 //! The query root.
 
-use crate::graphql::types::{Control, License, Node, Tenant, ViewerInfo};
+use crate::graphql::types::{Control, License, Node, Principal, Tenant, ViewerInfo};
 use crate::graphql::{db, ids, pagination, viewer};
 use crate::service;
 use crate::service::catalog::ControlFilter;
@@ -30,6 +30,14 @@ impl Query {
         Ok(ViewerInfo(viewer(ctx)?.clone()))
     }
 
+    /// Every tenant, by name (SERVICE_ADMIN only, `FORBIDDEN` for anybody else), to manage their
+    /// `grants` and `apiTokens`. A SERVICE_ADMIN holds no role on them, so their scores and
+    /// actions stay closed to it.
+    async fn service_tenants(&self, ctx: &Context<'_>) -> Result<Vec<Tenant>> {
+        let rows = service::tenants::all_for_service_admin(db(ctx), viewer(ctx)?).await?;
+        Ok(rows.into_iter().map(Tenant).collect())
+    }
+
     /// A tenant by slug; `NOT_FOUND` when absent or not accessible.
     async fn tenant(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Tenant>> {
         let (t, catalog) = service::state_cache::tenant_by_slug(db(ctx), viewer(ctx)?, &slug).await?;
@@ -56,6 +64,17 @@ impl Query {
             "Control" => service::catalog::control(db(ctx), viewer, &key)
                 .await?
                 .map(|c| Node::Control(Control(c))),
+            "Principal" => match key.parse::<i64>() {
+                Ok(pid) => service::access::visible_principal(db(ctx), viewer, pid)
+                    .await?
+                    .map(|p| {
+                        Node::Principal(Principal {
+                            id: p.id,
+                            name: p.name,
+                        })
+                    }),
+                Err(_) => None,
+            },
             "ImprovementAction" => match key.parse::<i64>() {
                 Ok(aid) => crate::graphql::types::action_node(ctx, aid)
                     .await?

@@ -1,70 +1,77 @@
-//! Loads the control catalog and licence SKUs from `data/` (compiled in) idempotently: missing
-//! entries are inserted, catalog-origin entries that changed are updated, imported controls are
-//! left alone.
+//! Loads the shipped service catalog (controls and licence SKUs in `data/`, compiled in) so that
+//! a restart with the same data changes nothing and never reverts a SERVICE_ADMIN (SPEC §1a).
+//!
+//! Each row of a shipped control records the digest of the shipped entry last applied to it
+//! (`control.shipped_digest`). On load, per shipped entry:
+//! - no row: inserted, with its digest;
+//! - the stored digest equals the entry's: skipped (the same shipped version; whatever a
+//!   SERVICE_ADMIN changed since stays);
+//! - the row's content equals the entry: only the digest is recorded (rows from before digests
+//!   existed), without a new `updated_at`;
+//! - a newer shipped version: the row is updated and gets the new digest, unless a SERVICE_ADMIN
+//!   changed the row since the previous shipped version (its content no longer has the stored
+//!   digest), in which case the admin's content is kept, the new digest recorded so it is not
+//!   offered again, and a warning logged; a row without a digest predates digests, when every
+//!   catalog row followed the shipped data, so it is updated;
+//! - controls a SERVICE_ADMIN created (`origin = ADMIN`) are never touched.
+//!
+//! Licence SKUs carry no digest: a missing SKU is inserted with its plans, an existing one is
+//! left exactly as it is, since a difference could be a SERVICE_ADMIN's change.
+//! Shipped entries go through the same validation as every catalog write
+//! ([`ControlEntry::validated`]); invalid shipped data stops the start.
 
-use crate::domain::enums::{ActionType, Category, Level, Tier};
-use crate::domain::to_storage;
+use crate::service::catalog::{ADMIN_ORIGIN, ControlEntry, LicenseEntry, parse_controls, parse_licenses};
 use anyhow::Context;
 use chrono::Utc;
-use entity::types::StringList;
 use entity::{control, license, license_plan};
-use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
-use serde::Deserialize;
 use std::collections::HashMap;
 
 const CONTROLS_JSON: &str = include_str!("../../data/controls.json");
 const LICENSES_JSON: &str = include_str!("../../data/licenses.json");
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ControlSeed {
-    id: String,
-    title: String,
-    category: Category,
-    service: String,
-    max_points: Decimal,
-    tier: Tier,
-    user_impact: Level,
-    implementation_cost: Level,
-    #[serde(default)]
-    threats: Vec<String>,
-    action_type: ActionType,
-    #[serde(default)]
-    required_license_plans: Vec<String>,
-    action_url: Option<String>,
-    vendor_rank: Option<i32>,
-    #[serde(default)]
-    remediation: String,
-    #[serde(default)]
-    user_impact_description: String,
-    #[serde(default)]
-    prerequisites: String,
-    #[serde(default)]
-    learn_more_urls: Vec<String>,
-    #[serde(default)]
-    deprecated: bool,
-}
+/// `origin` of shipped controls.
+const SHIPPED_ORIGIN: &str = "CATALOG";
 
-#[derive(Deserialize)]
-struct LicenseSeed {
-    sku: String,
-    name: String,
-    plans: Vec<String>,
-}
-
-/// The control ids of the shipped catalog (for tools such as the demo and scale seeders).
+/// The number of controls of the shipped catalog (for tools such as the demo and scale seeders).
 pub fn shipped_control_count() -> usize {
     serde_json::from_str::<Vec<serde_json::Value>>(CONTROLS_JSON).map_or(0, |v| v.len())
 }
 
-/// Inserts or refreshes the shipped catalog.
-pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
-    let controls: Vec<ControlSeed> =
-        serde_json::from_str(CONTROLS_JSON).context("data/controls.json is invalid")?;
-    let licenses: Vec<LicenseSeed> =
-        serde_json::from_str(LICENSES_JSON).context("data/licenses.json is invalid")?;
+/// The shipped controls, validated.
+pub fn shipped_controls() -> anyhow::Result<Vec<ControlEntry>> {
+    parse_controls(CONTROLS_JSON).map_err(|e| anyhow::anyhow!("data/controls.json: {}", e.message()))
+}
+
+fn shipped_licenses() -> anyhow::Result<Vec<LicenseEntry>> {
+    parse_licenses(LICENSES_JSON).map_err(|e| anyhow::anyhow!("data/licenses.json: {}", e.message()))
+}
+
+/// What one load changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadSummary {
+    pub inserted: usize,
+    pub updated: usize,
+    /// Rows that only got their digest recorded.
+    pub digests_recorded: usize,
+    /// Shipped updates not applied because a SERVICE_ADMIN changed the row.
+    pub kept_admin_changes: usize,
+    pub licenses_inserted: usize,
+}
+
+/// Inserts or refreshes the shipped catalog (see the module header).
+pub async fn load(db: &DatabaseConnection) -> anyhow::Result<LoadSummary> {
+    load_entries(db, &shipped_controls()?, &shipped_licenses()?).await
+}
+
+/// [`load`] with the given entries (validated), so tests can ship a newer version.
+pub async fn load_entries(
+    db: &DatabaseConnection,
+    controls: &[ControlEntry],
+    licenses: &[LicenseEntry],
+) -> anyhow::Result<LoadSummary> {
     let now = Utc::now();
+    let mut summary = LoadSummary::default();
     let txn = crate::db::begin_write(db).await?;
     let existing: HashMap<String, control::Model> = control::Entity::find()
         .all(&txn)
@@ -73,115 +80,107 @@ pub async fn load(db: &DatabaseConnection) -> anyhow::Result<()> {
         .map(|c| (c.id.clone(), c))
         .collect();
     let mut inserts = Vec::new();
-    for s in controls {
-        let wanted = control::Model {
-            id: s.id.clone(),
-            title: s.title,
-            category: s.category.as_str().to_string(),
-            service: s.service,
-            max_points: to_storage(s.max_points),
-            tier: s.tier.as_str().to_string(),
-            user_impact: s.user_impact.as_str().to_string(),
-            implementation_cost: s.implementation_cost.as_str().to_string(),
-            threats: StringList(s.threats),
-            action_type: s.action_type.as_str().to_string(),
-            remediation: s.remediation,
-            user_impact_description: s.user_impact_description,
-            prerequisites: s.prerequisites,
-            action_url: s.action_url,
-            learn_more_urls: StringList(s.learn_more_urls),
-            required_license_plans: StringList(s.required_license_plans),
-            vendor_rank: s.vendor_rank,
-            deprecated: s.deprecated,
-            origin: "CATALOG".to_string(),
-            shipped_digest: None,
-            created_at: now,
-            updated_at: now,
+    for entry in controls {
+        let digest = entry.digest();
+        let Some(row) = existing.get(&entry.id) else {
+            inserts.push(control::ActiveModel::from(entry.new_row(
+                SHIPPED_ORIGIN,
+                Some(digest),
+                now,
+            )));
+            summary.inserted += 1;
+            continue;
         };
-        match existing.get(&s.id) {
-            None => inserts.push(control::ActiveModel::from(wanted)),
-            Some(old) if old.origin == "CATALOG" && !same_content(old, &wanted) => {
-                let mut am: control::ActiveModel = old.clone().into();
-                am.title = Set(wanted.title);
-                am.category = Set(wanted.category);
-                am.service = Set(wanted.service);
-                am.max_points = Set(wanted.max_points);
-                am.tier = Set(wanted.tier);
-                am.user_impact = Set(wanted.user_impact);
-                am.implementation_cost = Set(wanted.implementation_cost);
-                am.threats = Set(wanted.threats);
-                am.action_type = Set(wanted.action_type);
-                am.remediation = Set(wanted.remediation);
-                am.user_impact_description = Set(wanted.user_impact_description);
-                am.prerequisites = Set(wanted.prerequisites);
-                am.action_url = Set(wanted.action_url);
-                am.learn_more_urls = Set(wanted.learn_more_urls);
-                am.required_license_plans = Set(wanted.required_license_plans);
-                am.vendor_rank = Set(wanted.vendor_rank);
-                am.deprecated = Set(wanted.deprecated);
-                am.updated_at = Set(now);
-                am.update(&txn).await?;
-            }
-            Some(_) => {}
+        if row.origin == ADMIN_ORIGIN || row.shipped_digest.as_deref() == Some(digest.as_str()) {
+            continue;
+        }
+        let content = ControlEntry::of(row).digest();
+        if content == digest {
+            record_digest(&txn, row, digest).await?;
+            summary.digests_recorded += 1;
+        } else if row.shipped_digest.is_none() || row.shipped_digest.as_deref() == Some(content.as_str()) {
+            let mut am = entry.apply_to(row, now);
+            am.shipped_digest = Set(Some(digest));
+            am.update(&txn).await?;
+            summary.updated += 1;
+        } else {
+            tracing::warn!(
+                control = %row.id,
+                "a newer shipped version of this control was not applied: a SERVICE_ADMIN changed it"
+            );
+            record_digest(&txn, row, digest).await?;
+            summary.kept_admin_changes += 1;
         }
     }
     if !inserts.is_empty() {
         control::Entity::insert_many(inserts).exec(&txn).await?;
     }
 
-    let known: HashMap<String, license::Model> = license::Entity::find()
+    let known: Vec<String> = license::Entity::find()
         .all(&txn)
         .await?
         .into_iter()
-        .map(|l| (l.sku.clone(), l))
+        .map(|l| l.sku)
         .collect();
-    let known_plans: Vec<(String, String)> = license_plan::Entity::find()
-        .all(&txn)
-        .await?
-        .into_iter()
-        .map(|p| (p.license_sku, p.plan))
-        .collect();
-    for l in licenses {
-        if !known.contains_key(&l.sku) {
-            license::ActiveModel {
-                sku: Set(l.sku.clone()),
-                name: Set(l.name.clone()),
-                created_at: Set(now),
+    for l in licenses.iter().filter(|l| !known.contains(&l.sku)) {
+        license::ActiveModel {
+            sku: Set(l.sku.clone()),
+            name: Set(l.name.clone()),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        for plan in &l.plans {
+            license_plan::ActiveModel {
+                license_sku: Set(l.sku.clone()),
+                plan: Set(plan.clone()),
             }
             .insert(&txn)
             .await?;
         }
-        for plan in l.plans {
-            if !known_plans.iter().any(|(s, p)| *s == l.sku && *p == plan) {
-                license_plan::ActiveModel {
-                    license_sku: Set(l.sku.clone()),
-                    plan: Set(plan),
-                }
-                .insert(&txn)
-                .await?;
-            }
-        }
+        summary.licenses_inserted += 1;
     }
-    txn.commit().await?;
+    txn.commit().await.context("cannot commit the shipped catalog")?;
+    if summary != LoadSummary::default() {
+        tracing::info!(?summary, "loaded the shipped catalog");
+    }
+    Ok(summary)
+}
+
+/// Records a shipped digest on a row without touching its content or `updated_at`.
+async fn record_digest<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    row: &control::Model,
+    digest: String,
+) -> anyhow::Result<()> {
+    let mut am: control::ActiveModel = row.clone().into();
+    am.shipped_digest = Set(Some(digest));
+    am.update(conn).await?;
     Ok(())
 }
 
-fn same_content(a: &control::Model, b: &control::Model) -> bool {
-    a.title == b.title
-        && a.category == b.category
-        && a.service == b.service
-        && a.max_points == b.max_points
-        && a.tier == b.tier
-        && a.user_impact == b.user_impact
-        && a.implementation_cost == b.implementation_cost
-        && a.threats == b.threats
-        && a.action_type == b.action_type
-        && a.remediation == b.remediation
-        && a.user_impact_description == b.user_impact_description
-        && a.prerequisites == b.prerequisites
-        && a.action_url == b.action_url
-        && a.learn_more_urls == b.learn_more_urls
-        && a.required_license_plans == b.required_license_plans
-        && a.vendor_rank == b.vendor_rank
-        && a.deprecated == b.deprecated
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_data_is_valid_and_already_in_its_stored_form() {
+        let raw: Vec<ControlEntry> = serde_json::from_str(CONTROLS_JSON).unwrap();
+        let validated = shipped_controls().expect("the shipped controls pass validation");
+        for (r, v) in raw.iter().zip(&validated) {
+            assert!(
+                r.same_content(v),
+                "{}: validation changed {:?}",
+                r.id,
+                r.changed_fields(v)
+            );
+            assert_eq!(v.validated().unwrap().digest(), v.digest(), "{}: stable", v.id);
+        }
+        assert_eq!(
+            shipped_licenses().unwrap().len(),
+            serde_json::from_str::<Vec<serde_json::Value>>(LICENSES_JSON)
+                .unwrap()
+                .len()
+        );
+    }
 }

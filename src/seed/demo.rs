@@ -2,7 +2,8 @@
 //! query returns something worth looking at: organisations of different industries and sizes
 //! (one per seat band), with licences (one expired, one with too few seats), actions in every
 //! status with partial progress, notes, tags, an event history and 90 days of daily score
-//! snapshots, plus ready-made tokens for the main tenant and for an MSP that reads them all.
+//! snapshots, plus ready-made tokens for the main tenant, for an MSP that reads them all and for
+//! a SERVICE_ADMIN.
 //!
 //! Everything is drawn from a fixed-seed RNG relative to the `now` passed in, so every first start
 //! shows the same picture. The history is simulated per action — a start state, the day its
@@ -279,12 +280,16 @@ async fn seed(txn: &DatabaseTransaction, now: DateTime<Utc>) -> anyhow::Result<D
     let admin = principal_with_token(txn, "Contoso demo admin", &[(main, Role::Admin)], now).await?;
     let msp_grants: Vec<(i64, Role)> = tenant_ids.iter().map(|id| (*id, Role::Reader)).collect();
     let msp = principal_with_token(txn, "Demo MSP (reader on every demo tenant)", &msp_grants, now).await?;
+    let (_, service_admin) = tenants::create_service_admin(txn, "Demo service admin", now)
+        .await
+        .map_err(into_anyhow)?;
     Ok(DemoTokens {
         tenant_slug: MAIN_TENANT.to_string(),
         reader,
         operator,
         admin,
         msp,
+        service_admin,
     })
 }
 

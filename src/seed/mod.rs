@@ -17,6 +17,9 @@ pub struct DemoTokens {
     pub operator: String,
     pub admin: String,
     pub msp: String,
+    /// A SERVICE_ADMIN: creates tenants, grants roles on any tenant, manages the service catalog;
+    /// holds no role on any tenant.
+    pub service_admin: String,
 }
 
 impl DemoTokens {
@@ -25,13 +28,15 @@ impl DemoTokens {
         format!(
             "Demo tokens for tenant `{slug}` (shown once; stored hashed):\n  \
              READER   {r}\n  OPERATOR {o}\n  ADMIN    {a}\n  \
-             MSP (reader on every demo tenant) {m}\n\
+             MSP (reader on every demo tenant) {m}\n  \
+             SERVICE_ADMIN (creates tenants, grants roles, manages the catalog) {s}\n\
              Use one as the header  Authorization: Bearer <token>  in the playground.\n",
             slug = self.tenant_slug,
             r = self.reader,
             o = self.operator,
             a = self.admin,
             m = self.msp,
+            s = self.service_admin,
         )
     }
 }

@@ -2,15 +2,19 @@
 //!
 //! Token secrets are returned once, by [`create_api_token`], and stored only as a SHA-256 hash;
 //! nothing here logs or audits them. A token belongs to a principal, and the principal holds roles
-//! on tenants: an ADMIN of any of those tenants manages the token, everybody else sees it as
-//! nonexistent (`NOT_FOUND`), exactly like an id that was never issued.
+//! on tenants. A tenant ADMIN manages only what belongs to its tenants (SPEC §7): the tokens of a
+//! principal whose roles are *all* on tenants it administers. The tokens of anybody else (an MSP
+//! that also works for other tenants, a SERVICE_ADMIN) are nonexistent to it (`NOT_FOUND`, exactly
+//! like an id that was never issued); it can remove such a principal's grant on its own tenant
+//! instead ([`remove_tenant_grant`]). A SERVICE_ADMIN manages every token and grants roles on
+//! any tenant ([`grant_role`]).
 
 use crate::auth::Viewer;
 use crate::domain::enums::Role;
 use crate::error::{AppError, AppResult};
 use crate::service::tenants;
 use chrono::{DateTime, Utc};
-use entity::{api_token, audit_log, principal, role_grant};
+use entity::{api_token, audit_log, principal, role_grant, tenant};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Set,
@@ -26,6 +30,13 @@ pub mod action {
     pub const TENANT_UPDATED: &str = "TENANT_UPDATED";
     pub const LICENSE_SET: &str = "LICENSE_SET";
     pub const LICENSE_REMOVED: &str = "LICENSE_REMOVED";
+    pub const ROLE_GRANTED: &str = "ROLE_GRANTED";
+    pub const GRANT_REMOVED: &str = "GRANT_REMOVED";
+    pub const SERVICE_ADMIN_CREATED: &str = "SERVICE_ADMIN_CREATED";
+    pub const CONTROL_CREATED: &str = "CONTROL_CREATED";
+    pub const CONTROL_UPDATED: &str = "CONTROL_UPDATED";
+    pub const LICENSE_SKU_UPSERTED: &str = "LICENSE_SKU_UPSERTED";
+    pub const CATALOG_LOADED: &str = "CATALOG_LOADED";
 }
 
 /// A token as shown to admins: never the secret, only its display prefix.
@@ -99,16 +110,17 @@ fn validate_new_token(input: &NewApiToken, now: DateTime<Utc>) -> AppResult<()> 
     Ok(())
 }
 
-/// Creates a principal with `role` on the tenant and a token for it (ADMIN of the tenant only).
-/// Returns the secret, which is not stored and cannot be shown again.
+/// Creates a principal with `role` on the tenant and a token for it (ADMIN of the tenant, or a
+/// SERVICE_ADMIN on any tenant). Returns the secret, which is not stored and cannot be shown
+/// again.
 pub async fn create_api_token(
     db: &DatabaseConnection,
     viewer: &Viewer,
     input: &NewApiToken,
     now: DateTime<Utc>,
 ) -> AppResult<(String, TokenInfo)> {
-    let tenant = tenants::by_slug(db, viewer, &input.tenant_slug).await?;
-    viewer.require(tenant.id, Role::Admin)?;
+    let tenant = tenants::managed_by_slug(db, viewer, &input.tenant_slug).await?;
+    require_admin_or_service_admin(viewer, tenant.id)?;
     validate_new_token(input, now)?;
     let txn = crate::db::begin_write(db).await?;
     let principal = tenants::create_principal(&txn, input.principal_name.trim(), "TOKEN", now).await?;
@@ -149,31 +161,59 @@ pub async fn create_api_token(
     ))
 }
 
-/// The tenant from which the viewer administers a token, or the answer for a viewer who may not:
-/// `FORBIDDEN` when it shares a tenant with the token's principal below ADMIN, otherwise
-/// `NOT_FOUND`, like a token that does not exist.
-async fn administering_tenant<C: ConnectionTrait>(
-    conn: &C,
-    viewer: &Viewer,
-    principal_id: i64,
-) -> AppResult<(i64, Role)> {
-    let grants = role_grant::Entity::find()
+/// ADMIN of the tenant, or a SERVICE_ADMIN.
+fn require_admin_or_service_admin(viewer: &Viewer, tenant_id: i64) -> AppResult<()> {
+    if viewer.service_admin {
+        return Ok(());
+    }
+    viewer.require(tenant_id, Role::Admin).map(|_| ())
+}
+
+/// A principal's roles, by tenant id.
+async fn grants_of<C: ConnectionTrait>(conn: &C, principal_id: i64) -> AppResult<Vec<(i64, Role)>> {
+    Ok(role_grant::Entity::find()
         .filter(role_grant::Column::PrincipalId.eq(principal_id))
         .order_by_asc(role_grant::Column::TenantId)
         .all(conn)
-        .await?;
-    let mut shares_a_tenant = false;
-    for g in &grants {
-        match viewer.role_on(g.tenant_id) {
-            Some(Role::Admin) => {
-                let role = g.role.parse::<Role>().unwrap_or(Role::Reader);
-                return Ok((g.tenant_id, role));
-            }
-            Some(_) => shares_a_tenant = true,
-            None => {}
-        }
+        .await?
+        .into_iter()
+        .filter_map(|g| g.role.parse::<Role>().ok().map(|r| (g.tenant_id, r)))
+        .collect())
+}
+
+/// Whether a tenant ADMIN manages the tokens of a principal with these grants: the principal is
+/// no SERVICE_ADMIN and every one of its roles is on a tenant the viewer administers.
+fn tenant_admin_manages(viewer: &Viewer, principal: &principal::Model, grants: &[(i64, Role)]) -> bool {
+    !principal.service_admin
+        && !grants.is_empty()
+        && grants
+            .iter()
+            .all(|(tenant_id, _)| viewer.role_on(*tenant_id) == Some(Role::Admin))
+}
+
+/// The tenant whose audit log records a change to a principal's token: its only tenant, or none
+/// (a service-level row) for a principal with roles on several tenants or none, since a tenant's
+/// log must not show the tokens of a principal that also works elsewhere.
+fn audit_tenant(grants: &[(i64, Role)]) -> Option<i64> {
+    match grants {
+        [(tenant_id, _)] => Some(*tenant_id),
+        _ => None,
     }
-    if shares_a_tenant {
+}
+
+/// Whether the viewer may manage the principal's tokens; otherwise the answer it gets:
+/// `FORBIDDEN` when every role of the principal is on a tenant the viewer holds a role on (below
+/// ADMIN on one of them), and `NOT_FOUND`, like a token that does not exist, in every other case.
+fn check_manages(viewer: &Viewer, principal: &principal::Model, grants: &[(i64, Role)]) -> AppResult<()> {
+    if viewer.service_admin || tenant_admin_manages(viewer, principal, grants) {
+        return Ok(());
+    }
+    let within_viewers_tenants = !principal.service_admin
+        && !grants.is_empty()
+        && grants
+            .iter()
+            .all(|(tenant_id, _)| viewer.role_on(*tenant_id).is_some());
+    if within_viewers_tenants {
         Err(AppError::Forbidden {
             needed: Role::Admin.as_str(),
         })
@@ -182,8 +222,9 @@ async fn administering_tenant<C: ConnectionTrait>(
     }
 }
 
-/// Revokes a token (ADMIN of a tenant its principal has a role on). Revoking a revoked token
-/// changes nothing and answers the token as it is.
+/// Revokes a token (a SERVICE_ADMIN, or an ADMIN of every tenant its principal holds a role on).
+/// It stops working at once. Revoking a revoked token changes nothing and answers the token as
+/// it is.
 pub async fn revoke_api_token(
     db: &DatabaseConnection,
     viewer: &Viewer,
@@ -198,12 +239,14 @@ pub async fn revoke_api_token(
     else {
         return Err(AppError::NotFound("API token"));
     };
-    let (tenant_id, role) = administering_tenant(&txn, viewer, principal.id).await?;
+    let grants = grants_of(&txn, principal.id).await?;
+    check_manages(viewer, &principal, &grants)?;
+    let role = audit_tenant(&grants).and_then(|_| grants.first().map(|(_, r)| *r));
     if token.revoked_at.is_some() {
         return Ok(TokenInfo {
             token,
             principal_name: principal.name,
-            role: Some(role),
+            role,
         });
     }
     let mut active: api_token::ActiveModel = token.into();
@@ -211,7 +254,7 @@ pub async fn revoke_api_token(
     let token = active.update(&txn).await?;
     audit(
         &txn,
-        Some(tenant_id),
+        audit_tenant(&grants),
         Some(viewer.principal_id),
         action::TOKEN_REVOKED,
         format!("ApiToken:{}", token.id),
@@ -223,18 +266,19 @@ pub async fn revoke_api_token(
     Ok(TokenInfo {
         token,
         principal_name: principal.name,
-        role: Some(role),
+        role,
     })
 }
 
-/// Tokens of every principal holding a role on the tenant, newest first (ADMIN only; revoked
-/// and expired tokens included so admins can see what was cut off).
+/// Tokens of the principals holding a role on the tenant, newest first, with revoked and expired
+/// ones so admins can see what was cut off. A SERVICE_ADMIN sees all of them; a tenant ADMIN only
+/// those it manages (see the module header); everybody else gets `FORBIDDEN`.
 pub async fn api_tokens(
     db: &DatabaseConnection,
     viewer: &Viewer,
     tenant_id: i64,
 ) -> AppResult<Vec<TokenInfo>> {
-    viewer.require(tenant_id, Role::Admin)?;
+    require_admin_or_service_admin(viewer, tenant_id)?;
     let roles: HashMap<i64, Role> = role_grant::Entity::find()
         .filter(role_grant::Column::TenantId.eq(tenant_id))
         .all(db)
@@ -242,8 +286,25 @@ pub async fn api_tokens(
         .into_iter()
         .filter_map(|g| g.role.parse::<Role>().ok().map(|r| (g.principal_id, r)))
         .collect();
+    let principal_ids: Vec<i64> = roles.keys().copied().collect();
+    // Every role of those principals, to tell a tenant ADMIN which of them work elsewhere too.
+    let mut all_grants: HashMap<i64, Vec<(i64, Role)>> = HashMap::new();
+    if !viewer.service_admin {
+        for g in role_grant::Entity::find()
+            .filter(role_grant::Column::PrincipalId.is_in(principal_ids.clone()))
+            .all(db)
+            .await?
+        {
+            if let Ok(role) = g.role.parse::<Role>() {
+                all_grants
+                    .entry(g.principal_id)
+                    .or_default()
+                    .push((g.tenant_id, role));
+            }
+        }
+    }
     let rows = api_token::Entity::find()
-        .filter(api_token::Column::PrincipalId.is_in(roles.keys().copied().collect::<Vec<_>>()))
+        .filter(api_token::Column::PrincipalId.is_in(principal_ids))
         .find_also_related(principal::Entity)
         .order_by_desc(api_token::Column::CreatedAt)
         .order_by_desc(api_token::Column::Id)
@@ -253,13 +314,188 @@ pub async fn api_tokens(
         .into_iter()
         .filter_map(|(token, principal)| {
             let principal = principal?;
-            Some(TokenInfo {
+            let visible = viewer.service_admin
+                || tenant_admin_manages(
+                    viewer,
+                    &principal,
+                    all_grants.get(&principal.id).map_or(&[][..], Vec::as_slice),
+                );
+            visible.then(|| TokenInfo {
                 role: roles.get(&principal.id).copied(),
                 principal_name: principal.name,
                 token,
             })
         })
         .collect())
+}
+
+/// One principal's role on a tenant, as the tenant's ADMINs see it: nothing about the
+/// principal's roles or tokens elsewhere.
+#[derive(Clone, Debug)]
+pub struct GrantInfo {
+    pub principal_id: i64,
+    pub principal_name: String,
+    pub role: Role,
+    pub granted_at: DateTime<Utc>,
+}
+
+/// The principals holding a role on the tenant, by name (ADMIN of the tenant or SERVICE_ADMIN).
+pub async fn grants(db: &DatabaseConnection, viewer: &Viewer, tenant_id: i64) -> AppResult<Vec<GrantInfo>> {
+    require_admin_or_service_admin(viewer, tenant_id)?;
+    let grants = role_grant::Entity::find()
+        .filter(role_grant::Column::TenantId.eq(tenant_id))
+        .all(db)
+        .await?;
+    let names: HashMap<i64, String> = principal::Entity::find()
+        .filter(principal::Column::Id.is_in(grants.iter().map(|g| g.principal_id).collect::<Vec<_>>()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect();
+    let mut rows: Vec<GrantInfo> = grants
+        .into_iter()
+        .filter_map(|g| {
+            Some(GrantInfo {
+                principal_id: g.principal_id,
+                principal_name: names.get(&g.principal_id)?.clone(),
+                role: g.role.parse::<Role>().ok()?,
+                granted_at: g.created_at,
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        a.principal_name
+            .cmp(&b.principal_name)
+            .then(a.principal_id.cmp(&b.principal_id))
+    });
+    Ok(rows)
+}
+
+/// Grants (or changes) a principal's role on any tenant (SERVICE_ADMIN only: a tenant ADMIN
+/// granting a role on its tenant to a principal of another tenant would hide that principal's
+/// tokens from the other tenant's ADMINs). Tenant roles get `FORBIDDEN`, or `NOT_FOUND` for a
+/// tenant they hold no role on; an unknown principal is `NOT_FOUND`.
+pub async fn grant_role(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    tenant_slug: &str,
+    principal_id: i64,
+    role: Role,
+    now: DateTime<Utc>,
+) -> AppResult<(tenant::Model, GrantInfo)> {
+    let tenant = tenants::managed_by_slug(db, viewer, tenant_slug).await?;
+    viewer.require_service_admin()?;
+    let txn = crate::db::begin_write(db).await?;
+    let Some(principal) = principal::Entity::find_by_id(principal_id).one(&txn).await? else {
+        return Err(AppError::NotFound("principal"));
+    };
+    let before = role_grant::Entity::find_by_id((principal.id, tenant.id))
+        .one(&txn)
+        .await?;
+    tenants::grant_role(&txn, principal.id, tenant.id, role, now).await?;
+    audit(
+        &txn,
+        Some(tenant.id),
+        Some(viewer.principal_id),
+        action::ROLE_GRANTED,
+        format!("Principal:{}", principal.id),
+        json!({
+            "principal": principal.name,
+            "role": role.as_str(),
+            "previousRole": before.as_ref().map(|g| g.role.clone()),
+        }),
+        now,
+    )
+    .await?;
+    let granted_at = before.map_or(now, |g| g.created_at);
+    txn.commit().await?;
+    if principal.id == viewer.principal_id {
+        viewer.granted(tenant.id, role);
+    }
+    Ok((
+        tenant,
+        GrantInfo {
+            principal_id: principal.id,
+            principal_name: principal.name,
+            role,
+            granted_at,
+        },
+    ))
+}
+
+/// Removes a principal's role on a tenant (ADMIN of the tenant or SERVICE_ADMIN), the way a
+/// tenant ADMIN cuts off an MSP whose tokens it cannot revoke. Its roles elsewhere are untouched.
+/// `NOT_FOUND` when the principal holds no role on the tenant.
+pub async fn remove_tenant_grant(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    tenant_slug: &str,
+    principal_id: i64,
+    now: DateTime<Utc>,
+) -> AppResult<(tenant::Model, GrantInfo)> {
+    let tenant = tenants::managed_by_slug(db, viewer, tenant_slug).await?;
+    require_admin_or_service_admin(viewer, tenant.id)?;
+    let txn = crate::db::begin_write(db).await?;
+    let Some(grant) = role_grant::Entity::find_by_id((principal_id, tenant.id))
+        .one(&txn)
+        .await?
+    else {
+        return Err(AppError::NotFound("role grant"));
+    };
+    let Some(principal) = principal::Entity::find_by_id(grant.principal_id)
+        .one(&txn)
+        .await?
+    else {
+        return Err(AppError::NotFound("role grant"));
+    };
+    role_grant::Entity::delete_by_id((principal.id, tenant.id))
+        .exec(&txn)
+        .await?;
+    tenants::bump_grants_version(&txn, principal.id).await?;
+    audit(
+        &txn,
+        Some(tenant.id),
+        Some(viewer.principal_id),
+        action::GRANT_REMOVED,
+        format!("Principal:{}", principal.id),
+        json!({ "principal": principal.name, "role": grant.role }),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    if principal.id == viewer.principal_id {
+        viewer.ungranted(tenant.id);
+    }
+    Ok((
+        tenant,
+        GrantInfo {
+            principal_id: principal.id,
+            principal_name: principal.name,
+            role: grant.role.parse::<Role>().unwrap_or(Role::Reader),
+            granted_at: grant.created_at,
+        },
+    ))
+}
+
+/// Whether the viewer may see a principal (`node(id:)`): itself, as a SERVICE_ADMIN, or as ADMIN
+/// of a tenant the principal holds a role on.
+pub async fn visible_principal(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    principal_id: i64,
+) -> AppResult<Option<principal::Model>> {
+    let Some(p) = principal::Entity::find_by_id(principal_id).one(db).await? else {
+        return Ok(None);
+    };
+    if viewer.service_admin || p.id == viewer.principal_id {
+        return Ok(Some(p));
+    }
+    let shares = grants_of(db, p.id)
+        .await?
+        .iter()
+        .any(|(tenant_id, _)| viewer.role_on(*tenant_id) == Some(Role::Admin));
+    Ok(shares.then_some(p))
 }
 
 /// Number of audit entries of a tenant (any role may read the audit log, SPEC §7 "all queries").

@@ -289,19 +289,20 @@ pub async fn touch<C: ConnectionTrait>(
     Ok(touched)
 }
 
-/// Creates a tenant for the caller, who becomes its ADMIN. Any authenticated principal may do
-/// this (an MSP onboarding a customer); it grants nothing on existing tenants.
-pub async fn create_for_viewer(
+/// Creates a tenant (SERVICE_ADMIN only, SPEC §7). The SERVICE_ADMIN does not become the
+/// tenant's ADMIN: it grants roles with `grantRole` or creates the tenant's first token with
+/// `createApiToken`. Tenant roles get `FORBIDDEN`, whatever tenants they hold roles on.
+pub async fn create_as_service_admin(
     db: &DatabaseConnection,
     viewer: &Viewer,
     new: &NewTenant,
     now: DateTime<Utc>,
 ) -> AppResult<tenant::Model> {
+    viewer.require_service_admin()?;
     validate_new_tenant(new)?;
     validate_services(&new.enabled_services)?;
     let txn = crate::db::begin_write(db).await?;
     let tenant = create(&txn, new, now).await?;
-    grant_role(&txn, viewer.principal_id, tenant.id, Role::Admin, now).await?;
     access::audit(
         &txn,
         Some(tenant.id),
@@ -320,7 +321,6 @@ pub async fn create_for_viewer(
     )
     .await?;
     txn.commit().await?;
-    viewer.granted(tenant.id, Role::Admin);
     Ok(tenant)
 }
 
@@ -560,4 +560,115 @@ pub async fn remove_license(
     .await?;
     txn.commit().await?;
     Ok(tenant)
+}
+
+/// A tenant by slug for managing its grants and tokens: any tenant for a SERVICE_ADMIN; for
+/// everybody else only a tenant it holds a role on (`NOT_FOUND` otherwise, like a missing one).
+/// Whether the caller's role suffices is the caller's business.
+pub async fn managed_by_slug<C: ConnectionTrait>(
+    conn: &C,
+    viewer: &Viewer,
+    slug: &str,
+) -> AppResult<tenant::Model> {
+    let found = tenant::Entity::find()
+        .filter(tenant::Column::Slug.eq(slug))
+        .one(conn)
+        .await?;
+    match found {
+        Some(t) if viewer.service_admin || viewer.role_on(t.id).is_some() => Ok(t),
+        _ => Err(AppError::NotFound("tenant")),
+    }
+}
+
+/// Creates a SERVICE_ADMIN principal and its first token (the `create-service-admin` CLI and the
+/// demo); returns the principal and the token's secret, shown once.
+pub async fn create_service_admin<C: ConnectionTrait>(
+    conn: &C,
+    name: &str,
+    now: DateTime<Utc>,
+) -> AppResult<(principal::Model, String)> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(AppError::bad_input("name", "name must be 1 to 200 characters"));
+    }
+    let created = create_principal(conn, name, "USER", now).await?;
+    let mut active: principal::ActiveModel = created.into();
+    active.service_admin = Set(true);
+    let created = active.update(conn).await?;
+    let (secret, token) = issue_token(conn, created.id, "first service admin token", None, None, now).await?;
+    access::audit(
+        conn,
+        None,
+        None,
+        access::action::SERVICE_ADMIN_CREATED,
+        format!("Principal:{}", created.id),
+        json!({ "name": created.name, "token": token.token_prefix }),
+        now,
+    )
+    .await?;
+    Ok((created, secret))
+}
+
+/// Adds a fresh `TO_ADDRESS` action for `control` to every tenant that takes its controls from
+/// the service catalog, has the control's service enabled and has no action for that control id
+/// yet (a tenant's rows keep their status and history across catalog changes). Runs in the
+/// caller's transaction and marks each changed tenant's state stale; returns how many tenants
+/// got a row. Tenants on their own Graph catalog are never touched (SPEC §1a).
+pub async fn add_actions_for_control<C: ConnectionTrait>(
+    conn: &C,
+    control: &control::Model,
+    now: DateTime<Utc>,
+) -> AppResult<usize> {
+    use sea_orm::QuerySelect;
+    if control.deprecated {
+        return Ok(0);
+    }
+    let candidates: Vec<i64> = tenant::Entity::find()
+        .filter(
+            tenant::Column::CatalogSource.eq(crate::domain::enums::CatalogSource::ServiceCatalog.as_str()),
+        )
+        .order_by_asc(tenant::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter(|t| t.enabled_services.0.contains(&control.service))
+        .map(|t| t.id)
+        .collect();
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    let having: std::collections::HashSet<i64> = improvement_action::Entity::find()
+        .select_only()
+        .column(improvement_action::Column::TenantId)
+        .filter(improvement_action::Column::ControlId.eq(&control.id))
+        .into_tuple::<i64>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .collect();
+    let missing: Vec<i64> = candidates.into_iter().filter(|id| !having.contains(id)).collect();
+    // Chunks keep each statement well below the bind-parameter limits of SQLite and PostgreSQL.
+    for chunk in missing.chunks(200) {
+        let rows: Vec<improvement_action::ActiveModel> = chunk
+            .iter()
+            .map(|tenant_id| new_action(*tenant_id, control, now))
+            .collect();
+        improvement_action::Entity::insert_many(rows).exec(conn).await?;
+    }
+    for tenant_id in &missing {
+        touch(conn, *tenant_id, now).await?;
+    }
+    Ok(missing.len())
+}
+
+/// Every tenant, ordered by name (SERVICE_ADMIN only).
+pub async fn all_for_service_admin(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+) -> AppResult<Vec<tenant::Model>> {
+    viewer.require_service_admin()?;
+    Ok(tenant::Entity::find()
+        .order_by_asc(tenant::Column::Name)
+        .all(db)
+        .await?)
 }

@@ -264,6 +264,19 @@ demo_test!(
             tokens.banner().contains(&tokens.admin),
             "the banner shows the tokens"
         );
+
+        // The SERVICE_ADMIN holds no tenant role but may create tenants, which no other demo
+        // token may.
+        assert!(tokens.banner().contains(&tokens.service_admin));
+        let me = app.gql_ok(&tokens.service_admin, query, json!({})).await;
+        assert_eq!(me["viewer"]["tenants"], json!([]), "{me}");
+        let create = "mutation { createTenant(input: { slug: \"demo-new\", name: \"New\" }) { tenant { slug } userErrors { code } } }";
+        for token in [&tokens.admin, &tokens.msp] {
+            let refused = app.gql(Some(token), create, json!({})).await;
+            assert_eq!(error_code(&refused).as_deref(), Some("FORBIDDEN"), "{refused}");
+        }
+        let created = app.gql_ok(&tokens.service_admin, create, json!({})).await;
+        assert_eq!(created["createTenant"]["tenant"]["slug"], "demo-new", "{created}");
     }
 );
 
@@ -398,6 +411,12 @@ fn the_first_start_saves_the_demo_tokens_and_later_starts_show_where() {
     assert!(
         first.contains("ADMIN    ssk_"),
         "the first start prints the tokens: {first}"
+    );
+    assert!(
+        first
+            .lines()
+            .any(|l| l.trim_start().starts_with("SERVICE_ADMIN") && l.contains("ssk_")),
+        "and a SERVICE_ADMIN token: {first}"
     );
     let saved = std::fs::read_to_string(&file).expect("tokens saved");
     assert!(

@@ -390,3 +390,46 @@ pub async fn set_status_at(
     assert_eq!(payload["userErrors"], json!([]), "{body:#}");
     payload["score"].clone()
 }
+
+impl TestApp {
+    /// A SERVICE_ADMIN principal made directly in the database, as `create-service-admin` makes
+    /// one; returns its token.
+    pub async fn service_admin(&self) -> String {
+        let name = format!(
+            "service admin {}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let (_, secret) = tenants::create_service_admin(&self.db, &name, Utc::now())
+            .await
+            .expect("service admin created");
+        secret
+    }
+
+    /// A principal holding `grants` (an MSP when there are several tenants) with one token, made
+    /// directly in the database; returns the secret, the token's and the principal's global ids.
+    pub async fn principal_with(&self, name: &str, grants: &[(i64, Role)]) -> (String, String, String) {
+        let now = Utc::now();
+        let p = tenants::create_principal(&self.db, name, "USER", now)
+            .await
+            .expect("principal");
+        for (tenant_id, role) in grants {
+            tenants::grant_role(&self.db, p.id, *tenant_id, *role, now)
+                .await
+                .expect("grant");
+        }
+        let (secret, token) = tenants::issue_token(&self.db, p.id, name, None, None, now)
+            .await
+            .expect("token");
+        (
+            secret,
+            securescore::graphql::ids::encode("ApiToken", token.id).to_string(),
+            securescore::graphql::ids::encode("Principal", p.id).to_string(),
+        )
+    }
+
+    /// The global id of the principal a token authenticates as (`viewer { id }`).
+    pub async fn principal_id_of(&self, token: &str) -> String {
+        let data = self.gql_ok(token, "{ viewer { id } }", json!({})).await;
+        data["viewer"]["id"].as_str().expect("viewer id").to_string()
+    }
+}

@@ -14,4 +14,5 @@ mod ownership;
 mod realtime;
 mod score;
 mod security;
+mod service_admin;
 mod workflow;

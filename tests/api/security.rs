@@ -122,10 +122,11 @@ db_test!(
     }
 );
 
-/// What a mutation needs: any authenticated principal, or at least a role on the tenant.
+/// What a mutation needs: the service-wide SERVICE_ADMIN role (which no tenant role gives), or
+/// at least a role on the tenant.
 #[derive(Clone, Copy, Debug)]
 enum Needs {
-    Anyone,
+    ServiceAdmin,
     AtLeast(Role),
 }
 
@@ -156,14 +157,17 @@ type Row = (&'static str, Needs, &'static str, fn(&World, usize) -> Value);
 
 const CALLERS: usize = 4;
 
-/// Every mutation of the schema with the role it needs. Adding a mutation is adding a line.
+/// Every mutation of the schema that tenant roles may run, with the role it needs, and
+/// `createTenant`, which none of them may. Adding a mutation is adding a line. The mutations for
+/// SERVICE_ADMINs (grants, the catalog) have their own table in `service_admin.rs`, which also
+/// runs these rows' changed rules as a SERVICE_ADMIN.
 fn mutation_table() -> Vec<Row> {
     use Needs::*;
     use Role::*;
     vec![
         (
             "createTenant",
-            Anyone,
+            ServiceAdmin,
             "mutation($slug: String!) { createTenant(input: { slug: $slug, name: \"New\" }) { tenant { slug } userErrors { code } } }",
             |_, i| json!({ "slug": format!("new-tenant-{i}") }),
         ),
@@ -389,7 +393,7 @@ db_test!(each_role_may_run_exactly_its_mutations, |app| {
     for (field, needs, query, vars) in mutation_table() {
         for (i, (who, token, role)) in callers.iter().enumerate() {
             let expected = match (needs, role) {
-                (Needs::Anyone, _) => "ALLOWED",
+                (Needs::ServiceAdmin, _) => "FORBIDDEN",
                 (Needs::AtLeast(_), None) => "NOT_FOUND",
                 (Needs::AtLeast(needed), Some(role)) if role.allows(needed) => "ALLOWED",
                 (Needs::AtLeast(_), Some(_)) => "FORBIDDEN",
@@ -529,7 +533,7 @@ db_test!(deeply_nested_queries_are_refused_as_too_complex, |app| {
 });
 
 db_test!(a_thousand_aliases_are_refused_before_anything_runs, |app| {
-    let t = app.tenant().create().await;
+    app.tenant().create().await;
     let before = count_tenants(&app).await;
     let fields: String = (0..1000)
         .map(|i| format!("a{i}:createTenant(input:{{slug:\"a{i}\",name:\"n\"}}){{__typename}}\n"))
@@ -539,7 +543,11 @@ db_test!(a_thousand_aliases_are_refused_before_anything_runs, |app| {
         query.len() < 65_536,
         "under the document size limit, so the alias limit is what refuses it"
     );
-    let resp = app.post_graphql(Some(&t.admin), &json!({ "query": query })).await;
+    // A SERVICE_ADMIN, who may create tenants: only the alias limit stops it.
+    let service_admin = app.service_admin().await;
+    let resp = app
+        .post_graphql(Some(&service_admin), &json!({ "query": query }))
+        .await;
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(error_code(&body).as_deref(), Some("QUERY_TOO_COMPLEX"), "{body}");
@@ -598,7 +606,9 @@ db_test!(a_hundred_operation_batch_is_refused_before_any_runs, |app| {
     let batch: Vec<Value> = (0..100)
         .map(|i| json!({ "query": format!("mutation {{ createTenant(input: {{ slug: \"b-{i}\", name: \"n\" }}) {{ userErrors {{ code }} }} }}") }))
         .collect();
-    let resp = app.post_graphql(Some(&t.admin), &Value::Array(batch)).await;
+    // A SERVICE_ADMIN, who may create tenants: only the batch limit stops it.
+    let service_admin = app.service_admin().await;
+    let resp = app.post_graphql(Some(&service_admin), &Value::Array(batch)).await;
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body}");
@@ -651,12 +661,14 @@ db_test!(a_page_of_ten_thousand_is_refused, |app| {
 db_test!(mutations_over_get_or_without_a_json_body_are_refused, |app| {
     let t = app.tenant().create().await;
     let before = count_tenants(&app).await;
+    // A SERVICE_ADMIN, who may create tenants: only the transport rules stop it.
+    let service_admin = app.service_admin().await;
     let mutation = "mutation { createTenant(input: { slug: \"csrf\", name: \"n\" }) { tenant { id } } }";
     let get = app
         .client
         .get(format!("{}/graphql", app.address))
         .query(&[("query", mutation)])
-        .header("authorization", format!("Bearer {}", t.admin))
+        .header("authorization", format!("Bearer {service_admin}"))
         .header("accept", "application/graphql-response+json")
         .send()
         .await
@@ -672,7 +684,7 @@ db_test!(mutations_over_get_or_without_a_json_body_are_refused, |app| {
         let resp = app
             .client
             .post(format!("{}/graphql", app.address))
-            .header("authorization", format!("Bearer {}", t.admin))
+            .header("authorization", format!("Bearer {service_admin}"))
             .header("content-type", content_type)
             .body(json!({ "query": mutation }).to_string())
             .send()
@@ -823,24 +835,34 @@ db_test!(an_api_token_is_created_used_listed_and_revoked, |app| {
 
 db_test!(administrative_changes_are_written_to_the_audit_log, |app| {
     let t = app.tenant().create().await;
+    let service_admin = app.service_admin().await;
     let created = app
         .gql_ok(
-            &t.admin,
+            &service_admin,
             "mutation { createTenant(input: { slug: \"audited\", name: \"Audited\", industry: \"finance\", seatCount: 50, enabledServices: [\"AzureAD\"] }) {
-               tenant { slug seatCount licenses { sku } } userErrors { code } } }",
+               tenant { slug seatCount } userErrors { code } } }",
             json!({}),
         )
         .await;
     assert_eq!(created["createTenant"]["tenant"]["slug"], "audited", "{created}");
+    let admin_id = app.principal_id_of(&t.admin).await;
+    let granted = app
+        .gql_ok(
+            &service_admin,
+            "mutation($p: ID!) { grantRole(input: { tenantSlug: \"audited\", principalId: $p, role: ADMIN }) {
+               tenant { slug } grant { role principal { id } } userErrors { code } } }",
+            json!({ "p": admin_id }),
+        )
+        .await;
     assert_eq!(
-        created["createTenant"]["tenant"]["licenses"],
-        json!([]),
-        "the creator can read it at once"
+        granted["grantRole"]["grant"],
+        json!({ "role": "ADMIN", "principal": { "id": admin_id } }),
+        "{granted}"
     );
     let roles = app
         .gql_ok(
             &t.admin,
-            "{ viewer { tenants { role tenant { slug } } } }",
+            "{ viewer { tenants { role tenant { slug licenses { sku } } } } }",
             json!({}),
         )
         .await;
@@ -848,8 +870,8 @@ db_test!(administrative_changes_are_written_to_the_audit_log, |app| {
         roles["viewer"]["tenants"]
             .as_array()
             .unwrap()
-            .contains(&json!({ "role": "ADMIN", "tenant": { "slug": "audited" } })),
-        "the creator is ADMIN of the new tenant: {roles}"
+            .contains(&json!({ "role": "ADMIN", "tenant": { "slug": "audited", "licenses": [] } })),
+        "the granted principal is ADMIN of the new tenant and reads it: {roles}"
     );
 
     let actions_before = entity::improvement_action::Entity::find()
@@ -930,16 +952,27 @@ db_test!(administrative_changes_are_written_to_the_audit_log, |app| {
             "LICENSE_REMOVED",
             "LICENSE_SET",
             "TENANT_UPDATED",
+            "ROLE_GRANTED",
             "TENANT_CREATED"
         ],
         "newest first"
     );
     let admin_name = format!("admin {}", t.slug);
     assert!(
-        entries
+        entries[..5]
             .iter()
             .all(|e| e["node"]["actorName"] == admin_name.as_str()),
         "{log}"
+    );
+    assert!(
+        entries[5..].iter().all(|e| e["node"]["actorName"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("service admin"))),
+        "the SERVICE_ADMIN created the tenant and granted the role: {log}"
+    );
+    assert_eq!(
+        entries[5]["node"]["detail"],
+        json!({ "principal": admin_name, "role": "ADMIN", "previousRole": null })
     );
     assert_eq!(
         entries[4]["node"]["detail"]["name"],

@@ -1,9 +1,11 @@
-//! Mutations on API tokens: `createApiToken`, `revokeApiToken` (ADMIN).
+//! Mutations on API tokens and role grants: `createApiToken`, `revokeApiToken` (ADMIN of the
+//! tenant or SERVICE_ADMIN), `grantRole` (SERVICE_ADMIN), `removeTenantGrant` (ADMIN of the
+//! tenant or SERVICE_ADMIN).
 
 use crate::error::AppError;
 use crate::graphql::types::enums::Role;
 use crate::graphql::types::user_error::split;
-use crate::graphql::types::{ApiToken, UserError};
+use crate::graphql::types::{ApiToken, RoleGrant, Tenant, UserError};
 use crate::graphql::{db, ids, viewer};
 use crate::service::access::{self, NewApiToken};
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
@@ -15,7 +17,7 @@ pub struct AccessMutation;
 /// A new principal with a role on one tenant, and a token for it.
 #[derive(InputObject)]
 pub struct CreateApiTokenInput {
-    /// The tenant the principal gets a role on; the caller must be its ADMIN.
+    /// The tenant the principal gets a role on; the caller must be its ADMIN or a SERVICE_ADMIN.
     pub tenant_slug: String,
     /// Name of the new principal (e.g. `ci-pipeline`).
     pub principal_name: String,
@@ -51,10 +53,58 @@ pub struct RevokeApiTokenPayload {
     pub user_errors: Vec<UserError>,
 }
 
+/// A role to give a principal on a tenant.
+#[derive(InputObject)]
+pub struct GrantRoleInput {
+    /// The tenant (any tenant: only SERVICE_ADMINs grant roles).
+    pub tenant_slug: String,
+    /// The principal's global id (`Principal.id`, e.g. from `ApiToken.principal`).
+    pub principal_id: ID,
+    /// The role it gets; replaces the role it held on the tenant, if any.
+    pub role: Role,
+}
+
+/// The result of `grantRole`.
+#[derive(SimpleObject)]
+pub struct GrantRolePayload {
+    /// The tenant the role is on.
+    pub tenant: Option<Tenant>,
+    /// The grant as it now stands.
+    pub grant: Option<RoleGrant>,
+    /// Why nothing was written, when something was refused.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Which principal loses its role on which tenant.
+#[derive(InputObject)]
+pub struct RemoveTenantGrantInput {
+    /// The tenant; the caller must be its ADMIN or a SERVICE_ADMIN.
+    pub tenant_slug: String,
+    /// The principal's global id (`Principal.id`, e.g. from `Tenant.grants`).
+    pub principal_id: ID,
+}
+
+/// The result of `removeTenantGrant`.
+#[derive(SimpleObject)]
+pub struct RemoveTenantGrantPayload {
+    /// The tenant the role was on.
+    pub tenant: Option<Tenant>,
+    /// The grant that was removed.
+    pub removed_grant: Option<RoleGrant>,
+    /// Why nothing was written, when something was refused.
+    pub user_errors: Vec<UserError>,
+}
+
+/// A principal id from the API; a malformed one becomes 0, which no principal has, so it answers
+/// like a well-formed id that does not exist, after the caller's authorisation was checked.
+fn principal_key(id: &ID) -> i64 {
+    ids::decode_i64(id, "Principal").unwrap_or(0)
+}
+
 #[Object]
 impl AccessMutation {
     /// Creates a principal with a role on a tenant and an API token for it (ADMIN of that
-    /// tenant). The payload carries the secret once.
+    /// tenant, or a SERVICE_ADMIN on any tenant). The payload carries the secret once.
     async fn create_api_token(
         &self,
         ctx: &Context<'_>,
@@ -80,8 +130,10 @@ impl AccessMutation {
         })
     }
 
-    /// Revokes an API token (ADMIN of a tenant its principal has a role on). It stops working
-    /// at once. Revoking a revoked token changes nothing.
+    /// Revokes an API token: a SERVICE_ADMIN revokes any token, a tenant ADMIN only the tokens
+    /// of principals whose roles are all on tenants it administers (anything else answers
+    /// `NOT_FOUND`, like a token that does not exist). It stops working at once. Revoking a
+    /// revoked token changes nothing.
     async fn revoke_api_token(
         &self,
         ctx: &Context<'_>,
@@ -96,6 +148,59 @@ impl AccessMutation {
         let (token, user_errors) = split(result)?;
         Ok(RevokeApiTokenPayload {
             api_token: token.map(ApiToken),
+            user_errors,
+        })
+    }
+
+    /// Gives a principal a role on a tenant, or changes the role it holds there
+    /// (SERVICE_ADMIN only; tenant roles get `FORBIDDEN`). Takes effect on the principal's next
+    /// request.
+    async fn grant_role(&self, ctx: &Context<'_>, input: GrantRoleInput) -> Result<GrantRolePayload> {
+        let result = access::grant_role(
+            db(ctx),
+            viewer(ctx)?,
+            &input.tenant_slug,
+            principal_key(&input.principal_id),
+            input.role.into(),
+            Utc::now(),
+        )
+        .await;
+        let (granted, user_errors) = split(result)?;
+        let (tenant, grant) = match granted {
+            Some((t, g)) => (Some(Tenant(t)), Some(RoleGrant(g))),
+            None => (None, None),
+        };
+        Ok(GrantRolePayload {
+            tenant,
+            grant,
+            user_errors,
+        })
+    }
+
+    /// Removes a principal's role on a tenant (ADMIN of the tenant or SERVICE_ADMIN); its roles
+    /// on other tenants are untouched. This is how a tenant ADMIN cuts off an MSP whose tokens it
+    /// cannot see. `NOT_FOUND` when the principal holds no role on the tenant.
+    async fn remove_tenant_grant(
+        &self,
+        ctx: &Context<'_>,
+        input: RemoveTenantGrantInput,
+    ) -> Result<RemoveTenantGrantPayload> {
+        let result = access::remove_tenant_grant(
+            db(ctx),
+            viewer(ctx)?,
+            &input.tenant_slug,
+            principal_key(&input.principal_id),
+            Utc::now(),
+        )
+        .await;
+        let (removed, user_errors) = split(result)?;
+        let (tenant, removed_grant) = match removed {
+            Some((t, g)) => (Some(Tenant(t)), Some(RoleGrant(g))),
+            None => (None, None),
+        };
+        Ok(RemoveTenantGrantPayload {
+            tenant,
+            removed_grant,
             user_errors,
         })
     }

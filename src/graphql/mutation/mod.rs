@@ -3,6 +3,7 @@
 //! `userErrors`; authentication and authorisation failures are top-level errors (SPEC §10).
 
 mod access;
+mod catalog;
 mod history;
 mod import;
 mod tenants;
@@ -12,6 +13,7 @@ mod workflow;
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(
     access::AccessMutation,
+    catalog::CatalogMutation,
     history::HistoryMutation,
     import::ImportMutation,
     tenants::TenantMutation,

@@ -1,4 +1,4 @@
-//! Mutations on tenants: `createTenant` (any authenticated principal), `updateTenant`,
+//! Mutations on tenants: `createTenant` (SERVICE_ADMIN), `updateTenant`,
 //! `setTenantLicense`, `removeTenantLicense` (ADMIN).
 
 use crate::graphql::types::user_error::split;
@@ -97,8 +97,9 @@ pub struct RemoveTenantLicensePayload {
 
 #[Object]
 impl TenantMutation {
-    /// Creates a tenant. Any authenticated principal may create one and becomes its ADMIN (an
-    /// MSP onboards customers this way); creating a tenant grants nothing on other tenants.
+    /// Creates a tenant (SERVICE_ADMIN only; every tenant role gets `FORBIDDEN`). The creator
+    /// does not become the tenant's ADMIN: give roles with `grantRole` or a first token with
+    /// `createApiToken`.
     async fn create_tenant(
         &self,
         ctx: &Context<'_>,
@@ -112,7 +113,7 @@ impl TenantMutation {
             active_user_count: input.active_user_count.unwrap_or(0),
             enabled_services: input.enabled_services.unwrap_or_default(),
         };
-        let result = tenants::create_for_viewer(db(ctx), viewer(ctx)?, &new, Utc::now()).await;
+        let result = tenants::create_as_service_admin(db(ctx), viewer(ctx)?, &new, Utc::now()).await;
         let (tenant, user_errors) = split(result)?;
         Ok(CreateTenantPayload {
             tenant: tenant.map(Tenant),

@@ -1,8 +1,9 @@
-//! API tokens as admins see them (never the secret) and entries of the audit log.
+//! API tokens as admins see them (never the secret), principals and their role grants on a
+//! tenant, and entries of the audit log.
 
 use crate::graphql::ids;
 use crate::graphql::types::enums::Role;
-use crate::service::access::{AuditEntry as AuditRow, TokenInfo};
+use crate::service::access::{AuditEntry as AuditRow, GrantInfo, TokenInfo};
 use async_graphql::{ID, Json, Object};
 use chrono::{DateTime, Utc};
 
@@ -27,6 +28,14 @@ impl ApiToken {
     async fn principal_name(&self) -> &str {
         &self.0.principal_name
     }
+    /// The principal the token authenticates as (its id is what `grantRole` and
+    /// `removeTenantGrant` take).
+    async fn principal(&self) -> Principal {
+        Principal {
+            id: self.0.token.principal_id,
+            name: self.0.principal_name.clone(),
+        }
+    }
     /// The principal's role on this tenant.
     async fn role(&self) -> Option<Role> {
         self.0.role.map(Role::from)
@@ -50,6 +59,48 @@ impl ApiToken {
     }
 }
 
+/// Who calls the API: a named person or automation, with roles on tenants and API tokens. Only
+/// its id and name are shown; its roles on tenants are seen per tenant (`Tenant.grants`), by the
+/// ADMINs of that tenant.
+pub struct Principal {
+    pub id: i64,
+    pub name: String,
+}
+
+#[Object]
+impl Principal {
+    /// Global object id (pass it to `grantRole` and `removeTenantGrant`).
+    pub async fn id(&self) -> ID {
+        ids::encode("Principal", self.id)
+    }
+    /// Name of the principal.
+    async fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A principal's role on one tenant.
+pub struct RoleGrant(pub GrantInfo);
+
+#[Object]
+impl RoleGrant {
+    /// The principal holding the role.
+    async fn principal(&self) -> Principal {
+        Principal {
+            id: self.0.principal_id,
+            name: self.0.principal_name.clone(),
+        }
+    }
+    /// Its role on the tenant.
+    async fn role(&self) -> Role {
+        self.0.role.into()
+    }
+    /// When the principal first got a role on the tenant (a later change of role keeps it).
+    async fn granted_at(&self) -> DateTime<Utc> {
+        self.0.granted_at
+    }
+}
+
 /// One administrative change: who did what to which object, when.
 pub struct AuditEntry(pub AuditRow);
 
@@ -59,7 +110,7 @@ impl AuditEntry {
         ids::encode("AuditEntry", self.0.entry.id)
     }
     /// `TOKEN_CREATED`, `TOKEN_REVOKED`, `TENANT_CREATED`, `TENANT_UPDATED`, `LICENSE_SET`,
-    /// `LICENSE_REMOVED`.
+    /// `LICENSE_REMOVED`, `ROLE_GRANTED`, `GRANT_REMOVED`.
     async fn action(&self) -> &str {
         &self.0.entry.action
     }

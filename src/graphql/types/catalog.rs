@@ -89,6 +89,12 @@ impl Control {
     async fn deprecated(&self) -> bool {
         self.0.deprecated
     }
+    /// Where the control comes from: `CATALOG` (the shipped catalog), `ADMIN` (created by a
+    /// SERVICE_ADMIN) or `TENANT_PROFILE` (the tenant's own profile from its Graph import; see
+    /// `source`).
+    async fn origin(&self) -> &str {
+        &self.0.origin
+    }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }

@@ -14,7 +14,7 @@ pub mod user_error;
 mod viewer;
 pub mod workflow;
 
-pub use access::{ApiToken, AuditEntry};
+pub use access::{ApiToken, AuditEntry, Principal, RoleGrant};
 pub use action::{ImprovementAction, Note, Tag};
 pub use catalog::{Control, License};
 pub(crate) use groups::resolve::action_node;
@@ -44,4 +44,5 @@ pub enum Node {
     Tenant(Tenant),
     Control(Control),
     ImprovementAction(ImprovementAction),
+    Principal(Principal),
 }

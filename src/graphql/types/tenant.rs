@@ -5,7 +5,7 @@ use crate::graphql::types::groups::resolve;
 use crate::graphql::types::history;
 use crate::graphql::types::{
     ApiToken, AuditEntry, GroupBy, ImprovementAction, ImprovementActionFilterInput, ImprovementActionGroup,
-    ImprovementActionOrderInput, SecureScore, WhatIfChangeInput,
+    ImprovementActionOrderInput, RoleGrant, SecureScore, WhatIfChangeInput,
 };
 use crate::graphql::{db, ids, pagination, viewer};
 use crate::service;
@@ -114,10 +114,18 @@ impl Tenant {
         resolve::improvement_action(ctx, &self.0, &control_id).await
     }
     /// API tokens of the principals holding a role on this tenant, newest first, including
-    /// revoked and expired ones (ADMIN only; secrets are never listed).
+    /// revoked and expired ones (ADMIN or SERVICE_ADMIN; secrets are never listed). A tenant
+    /// ADMIN sees only the tokens of principals whose roles are all on tenants it administers:
+    /// an MSP's tokens are not listed (remove its grant with `removeTenantGrant` instead).
     async fn api_tokens(&self, ctx: &Context<'_>) -> Result<Vec<ApiToken>> {
         let rows = service::access::api_tokens(db(ctx), viewer(ctx)?, self.0.id).await?;
         Ok(rows.into_iter().map(ApiToken).collect())
+    }
+    /// The principals holding a role on this tenant, by name (ADMIN or SERVICE_ADMIN). Says
+    /// nothing about their roles or tokens on other tenants.
+    async fn grants(&self, ctx: &Context<'_>) -> Result<Vec<RoleGrant>> {
+        let rows = service::access::grants(db(ctx), viewer(ctx)?, self.0.id).await?;
+        Ok(rows.into_iter().map(RoleGrant).collect())
     }
     /// The tenant's tags, by name.
     async fn tags(&self, ctx: &Context<'_>) -> Result<Vec<crate::graphql::types::Tag>> {
