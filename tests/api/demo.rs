@@ -30,12 +30,16 @@ macro_rules! demo_test {
                 let ($app, $tokens) = spawn_demo_app(Backend::Sqlite).await;
                 $body
             }
+            #[cfg_attr(
+                not(postgres_tests),
+                ignore = "needs TEST_DATABASE_URL (a PostgreSQL database)"
+            )]
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if !postgres_enabled() {
-                    eprintln!("TEST_DATABASE_URL not set: PostgreSQL variant not run");
-                    return;
-                }
+                assert!(
+                    postgres_enabled(),
+                    "TEST_DATABASE_URL is not set: the PostgreSQL variant cannot run"
+                );
                 let ($app, $tokens) = spawn_demo_app(Backend::Postgres).await;
                 $body
             }

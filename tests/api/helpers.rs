@@ -32,12 +32,16 @@ macro_rules! db_test {
                 let $app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await;
                 $body
             }
+            #[cfg_attr(
+                not(postgres_tests),
+                ignore = "needs TEST_DATABASE_URL (a PostgreSQL database)"
+            )]
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if !$crate::helpers::postgres_enabled() {
-                    eprintln!("TEST_DATABASE_URL not set: PostgreSQL variant not run");
-                    return;
-                }
+                assert!(
+                    $crate::helpers::postgres_enabled(),
+                    "TEST_DATABASE_URL is not set: the PostgreSQL variant cannot run"
+                );
                 let $app = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await;
                 $body
             }

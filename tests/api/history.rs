@@ -235,11 +235,15 @@ db_test!(
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs TEST_DATABASE_URL (a PostgreSQL database)"
+)]
 async fn racing_snapshot_jobs_on_postgres_leave_one_row_per_tenant_day() {
-    if !postgres_enabled() {
-        eprintln!("TEST_DATABASE_URL not set: PostgreSQL-only test not run");
-        return;
-    }
+    assert!(
+        postgres_enabled(),
+        "TEST_DATABASE_URL is not set: this PostgreSQL test cannot run"
+    );
     let app = spawn_app(Backend::Postgres).await;
     let mut ids = Vec::new();
     for _ in 0..4 {

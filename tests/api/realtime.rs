@@ -179,11 +179,15 @@ async fn subscriber_receives_the_new_score(subscriber: &str, writer: &str, t: &T
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "needs TEST_DATABASE_URL (a PostgreSQL database)"
+)]
 async fn a_subscriber_receives_the_new_score_after_a_change_through_another_server_process_on_postgres() {
-    if !postgres_enabled() {
-        eprintln!("TEST_DATABASE_URL not set: PostgreSQL test not run");
-        return;
-    }
+    assert!(
+        postgres_enabled(),
+        "TEST_DATABASE_URL is not set: this PostgreSQL test cannot run"
+    );
     let first = spawn_app(Backend::Postgres).await;
     let second = spawn_second_process(&first).await;
     let t = first.tenant().create().await;
