@@ -6,6 +6,7 @@ pub mod ids;
 mod limits;
 pub mod loaders;
 pub mod mutation;
+mod null_propagation;
 pub mod pagination;
 mod query;
 mod request_metrics;
@@ -44,6 +45,7 @@ pub fn build_schema(
         .limit_complexity(config.max_query_complexity)
         .extension(limits::Limits::new(&config))
         .extension(request_metrics::RequestMetrics)
+        .extension(null_propagation::NullPropagation)
         // "Did you mean …?" hints would map the schema for anyone probing it, authenticated or
         // not; introspection (when allowed) is the deliberate way to learn it.
         .disable_suggestions();
