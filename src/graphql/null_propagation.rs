@@ -284,19 +284,22 @@ mod tests {
         assert_eq!(non_null_name["hero"]["heroFriends"][0]["name"], "Luke Skywalker");
     }
 
+    /// Data, the failed path, the recorded types, the repaired data, why.
+    type Case<'p> = (
+        serde_json::Value,
+        Vec<PathSegment>,
+        Vec<(&'p [PathSegment], &'p str)>,
+        serde_json::Value,
+        &'p str,
+    );
+
     #[test]
     fn nulls_go_to_the_nearest_nullable_position() {
         let tenant: &[PathSegment] = &[field("tenant")];
         let tokens: &[PathSegment] = &[field("tenant"), field("apiTokens")];
         let viewer: &[PathSegment] = &[field("viewer")];
         let viewer_tenants: &[PathSegment] = &[field("viewer"), field("tenants")];
-        let cases: Vec<(
-            serde_json::Value,
-            Vec<PathSegment>,
-            Vec<(&[PathSegment], &str)>,
-            serde_json::Value,
-            &str,
-        )> = vec![
+        let cases: Vec<Case<'_>> = vec![
             (
                 json!({ "viewer": { "name": "x" } }),
                 tenant.to_vec(),
