@@ -57,11 +57,12 @@ pub fn build_schema(
     builder.data(config).finish()
 }
 
-/// The schema without data, for printing the SDL.
+/// The public schema as SDL, exactly as the server answers introspection: every description and
+/// the `@specifiedBy` URL of scalars that have one (`schema.graphql` is this text).
 pub fn sdl() -> String {
     Schema::build(Query, Mutation::default(), Subscription)
         .finish()
-        .sdl()
+        .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }
 
 /// What one request carries into the resolvers.
