@@ -6,6 +6,7 @@ pub mod ids;
 mod limits;
 pub mod loaders;
 pub mod mutation;
+mod null_propagation;
 pub mod pagination;
 mod query;
 mod request_metrics;
@@ -44,6 +45,7 @@ pub fn build_schema(
         .limit_complexity(config.max_query_complexity)
         .extension(limits::Limits::new(&config))
         .extension(request_metrics::RequestMetrics)
+        .extension(null_propagation::NullPropagation)
         // "Did you mean …?" hints would map the schema for anyone probing it, authenticated or
         // not; introspection (when allowed) is the deliberate way to learn it.
         .disable_suggestions();
@@ -55,11 +57,12 @@ pub fn build_schema(
     builder.data(config).finish()
 }
 
-/// The schema without data, for printing the SDL.
+/// The public schema as SDL, exactly as the server answers introspection: every description and
+/// the `@specifiedBy` URL of scalars that have one (`schema.graphql` is this text).
 pub fn sdl() -> String {
     Schema::build(Query, Mutation::default(), Subscription)
         .finish()
-        .sdl()
+        .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }
 
 /// What one request carries into the resolvers.

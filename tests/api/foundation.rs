@@ -176,3 +176,180 @@ fn schema_graphql_is_up_to_date() {
         );
     }
 }
+
+/// What introspection says of every type, field, argument and enum value, one line each, in
+/// schema order: the live schema as clients see it.
+fn live_lines(schema: &serde_json::Value) -> Vec<String> {
+    fn ty(t: &serde_json::Value) -> String {
+        match t["kind"].as_str() {
+            Some("NON_NULL") => format!("{}!", ty(&t["ofType"])),
+            Some("LIST") => format!("[{}]", ty(&t["ofType"])),
+            _ => t["name"].as_str().unwrap_or_default().to_string(),
+        }
+    }
+    let desc = |v: &serde_json::Value| v.as_str().unwrap_or_default().trim().to_string();
+    let builtin = ["String", "Int", "Float", "Boolean", "ID"];
+    let mut lines = Vec::new();
+    for t in schema["types"].as_array().expect("types") {
+        let name = t["name"].as_str().unwrap();
+        if name.starts_with("__") || builtin.contains(&name) {
+            continue;
+        }
+        lines.push(format!(
+            "{} {name} | {} | {}",
+            t["kind"].as_str().unwrap(),
+            desc(&t["description"]),
+            t["specifiedByURL"].as_str().unwrap_or_default()
+        ));
+        for f in t["fields"].as_array().into_iter().flatten() {
+            lines.push(format!(
+                "{name}.{}: {} | {}",
+                f["name"].as_str().unwrap(),
+                ty(&f["type"]),
+                desc(&f["description"])
+            ));
+            for a in f["args"].as_array().into_iter().flatten() {
+                lines.push(format!(
+                    "{name}.{}({}): {} | {}",
+                    f["name"].as_str().unwrap(),
+                    a["name"].as_str().unwrap(),
+                    ty(&a["type"]),
+                    desc(&a["description"])
+                ));
+            }
+        }
+        for f in t["inputFields"].as_array().into_iter().flatten() {
+            lines.push(format!(
+                "{name}.{}: {} | {}",
+                f["name"].as_str().unwrap(),
+                ty(&f["type"]),
+                desc(&f["description"])
+            ));
+        }
+        for v in t["enumValues"].as_array().into_iter().flatten() {
+            lines.push(format!(
+                "{name}::{} | {}",
+                v["name"].as_str().unwrap(),
+                desc(&v["description"])
+            ));
+        }
+    }
+    lines
+}
+
+/// The same lines from the committed `schema.graphql`.
+fn file_lines(sdl: &str) -> Vec<String> {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    let doc = async_graphql::parser::parse_schema(sdl).expect("schema.graphql parses");
+    let desc = |d: &Option<async_graphql::Positioned<String>>| {
+        d.as_ref().map(|d| d.node.trim().to_string()).unwrap_or_default()
+    };
+    let mut lines = Vec::new();
+    for def in doc.definitions {
+        let TypeSystemDefinition::Type(t) = def else {
+            continue;
+        };
+        let t = t.node;
+        let name = t.name.node.to_string();
+        let specified_by = t
+            .directives
+            .iter()
+            .find(|d| d.node.name.node == "specifiedBy")
+            .and_then(|d| {
+                d.node
+                    .get_argument("url")
+                    .map(|v| v.node.to_string().trim_matches('"').to_string())
+            })
+            .unwrap_or_default();
+        let kind = match &t.kind {
+            TypeKind::Scalar => "SCALAR",
+            TypeKind::Object(_) => "OBJECT",
+            TypeKind::Interface(_) => "INTERFACE",
+            TypeKind::Union(_) => "UNION",
+            TypeKind::Enum(_) => "ENUM",
+            TypeKind::InputObject(_) => "INPUT_OBJECT",
+        };
+        lines.push(format!(
+            "{kind} {name} | {} | {specified_by}",
+            desc(&t.description)
+        ));
+        let fields = match &t.kind {
+            TypeKind::Object(o) => o.fields.clone(),
+            TypeKind::Interface(i) => i.fields.clone(),
+            _ => Vec::new(),
+        };
+        for f in fields {
+            let f = f.node;
+            lines.push(format!(
+                "{name}.{}: {} | {}",
+                f.name.node,
+                f.ty.node,
+                desc(&f.description)
+            ));
+            for a in f.arguments {
+                lines.push(format!(
+                    "{name}.{}({}): {} | {}",
+                    f.name.node,
+                    a.node.name.node,
+                    a.node.ty.node,
+                    desc(&a.node.description)
+                ));
+            }
+        }
+        if let TypeKind::InputObject(i) = &t.kind {
+            for f in &i.fields {
+                lines.push(format!(
+                    "{name}.{}: {} | {}",
+                    f.node.name.node,
+                    f.node.ty.node,
+                    desc(&f.node.description)
+                ));
+            }
+        }
+        if let TypeKind::Enum(e) = &t.kind {
+            for v in &e.values {
+                lines.push(format!(
+                    "{name}::{} | {}",
+                    v.node.value.node,
+                    desc(&v.node.description)
+                ));
+            }
+        }
+    }
+    lines
+}
+
+db_test!(schema_graphql_is_what_the_running_server_introspects, |app| {
+    let t = app.tenant().create().await;
+    let data = app
+        .gql_ok(
+            &t.reader,
+            r#"{ __schema { types {
+                kind name description specifiedByURL
+                fields(includeDeprecated: true) { name description type { ...T } args { name description type { ...T } } }
+                inputFields { name description type { ...T } }
+                enumValues(includeDeprecated: true) { name description }
+            } } }
+            fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } }"#,
+            json!({}),
+        )
+        .await;
+    let mut live = live_lines(&data["__schema"]);
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+        .expect("schema.graphql");
+    let mut file = file_lines(&committed);
+    live.sort();
+    file.sort();
+    let missing: Vec<&String> = live.iter().filter(|l| !file.contains(l)).collect();
+    let extra: Vec<&String> = file.iter().filter(|l| !live.contains(l)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "the live schema and schema.graphql differ.\nonly live:\n{missing:#?}\nonly in the file:\n{extra:#?}"
+    );
+    assert!(
+        committed.contains(
+            r#"scalar DateTime @specifiedBy(url: "https://datatracker.ietf.org/doc/html/rfc3339")"#
+        ),
+        "the DateTime scalar names its specification"
+    );
+});

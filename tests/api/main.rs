@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod clients;
 mod demo;
 mod export;
 mod foundation;

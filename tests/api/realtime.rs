@@ -195,6 +195,26 @@ async fn a_subscriber_receives_the_new_score_after_a_change_through_another_serv
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_over_the_websocket_answers_a_failed_field_as_null() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let t = app.tenant().create().await;
+    let mut ws = Ws::connect(&app.address, &t.reader).await;
+    ws.subscribe(
+        "q1",
+        r#"query($slug: String!) { missing: tenant(slug: "nope") { slug } tenant(slug: $slug) { slug } }"#,
+        json!({ "slug": t.slug }),
+    )
+    .await;
+    let payload = ws.next_payload("q1").await;
+    assert_eq!(
+        payload["data"],
+        json!({ "missing": null, "tenant": { "slug": t.slug } }),
+        "{payload:#}"
+    );
+    assert_eq!(payload["errors"][0]["path"], json!(["missing"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_receives_the_new_score_after_a_change_on_sqlite_within_one_app() {
     let app = spawn_app(Backend::Sqlite).await;
     let t = app.tenant().create().await;
