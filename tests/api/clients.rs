@@ -92,3 +92,114 @@ db_test!(nulls_are_placed_alike_over_get_and_in_batches, |app| {
         "{batch:#}"
     );
 });
+
+db_test!(
+    the_objects_a_client_caches_have_stable_ids_and_mutations_return_them_changed,
+    |app| {
+        let t = app.tenant().create().await;
+        const SCORE: &str = r#"query($slug: String!) { tenant(slug: $slug) { id
+        secureScore { id planned { points } categories { id category } }
+        whatIf(changes: [{ controlId: "AdminMFAV2", status: PLANNED }]) { id planned { points } categories { id } }
+        scoreHistory(from: "2026-01-01", to: "2026-01-02") { id }
+    } }"#;
+        // What-if needs OPERATOR.
+        let before = app.gql_ok(&t.operator, SCORE, json!({ "slug": t.slug })).await;
+        let again = app.gql_ok(&t.operator, SCORE, json!({ "slug": t.slug })).await;
+        let live = &before["tenant"]["secureScore"];
+        assert_eq!(
+            live["id"], again["tenant"]["secureScore"]["id"],
+            "the live score keeps its id"
+        );
+        let what_if = &before["tenant"]["whatIf"];
+        assert_ne!(
+            what_if["id"], live["id"],
+            "a what-if answer is not the live score"
+        );
+        assert_eq!(
+            what_if["id"], again["tenant"]["whatIf"]["id"],
+            "the same question, the same id"
+        );
+        let categories: Vec<&Value> = live["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| &c["id"])
+            .collect();
+        let mut unique = categories.clone();
+        unique.sort_by_key(|v| v.to_string());
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            categories.len(),
+            "one id per category: {categories:?}"
+        );
+        assert!(
+            what_if["categories"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|c| !categories.contains(&&c["id"])),
+            "what-if categories have their own ids"
+        );
+
+        // The mutation's payload has the tenant with its new score under the same ids, so a
+        // normalised cache updates the score it holds.
+        let changed = app
+        .gql_ok(
+            &t.operator,
+            r#"mutation($slug: String!) { setActionStatus(input: { tenantSlug: $slug, controlId: "AdminMFAV2", status: PLANNED }) {
+                score { planned { points } }
+                tenant { id secureScore { id planned { points } } }
+                userErrors { code } } }"#,
+            json!({ "slug": t.slug }),
+        )
+        .await;
+        let payload = &changed["setActionStatus"];
+        assert_eq!(payload["userErrors"], json!([]));
+        assert_eq!(payload["tenant"]["id"], before["tenant"]["id"]);
+        assert_eq!(payload["tenant"]["secureScore"]["id"], live["id"]);
+        assert_eq!(
+            payload["tenant"]["secureScore"]["planned"],
+            payload["score"]["planned"]
+        );
+        assert_ne!(
+            payload["tenant"]["secureScore"]["planned"], live["planned"],
+            "the payload's tenant carries the new planned score"
+        );
+        assert_eq!(
+            payload["tenant"]["secureScore"]["planned"], what_if["planned"],
+            "as the what-if said"
+        );
+    }
+);
+
+db_test!(a_padded_global_id_is_the_same_id, |app| {
+    use base64::Engine;
+    let t = app.tenant().create().await;
+    let data = app
+        .gql_ok(
+            &t.reader,
+            "query($slug: String!) { tenant(slug: $slug) { id } }",
+            json!({ "slug": t.slug }),
+        )
+        .await;
+    let id = data["tenant"]["id"].as_str().unwrap().to_string();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&id)
+        .unwrap();
+    let padded = base64::engine::general_purpose::URL_SAFE.encode(&raw);
+    assert!(padded.ends_with('='), "this id has padding: {padded}");
+    let found = app
+        .gql_ok(
+            &t.reader,
+            "query($id: ID!) { node(id: $id) { id ... on Tenant { slug } } }",
+            json!({ "id": padded }),
+        )
+        .await;
+    assert_eq!(found["node"]["slug"], t.slug.as_str(), "{found:#}");
+    assert_eq!(
+        found["node"]["id"],
+        id.as_str(),
+        "answered with the canonical form"
+    );
+});

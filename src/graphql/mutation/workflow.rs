@@ -8,7 +8,7 @@ use crate::error::{AppError, AppResult};
 use crate::graphql::types::enums::{ExceptionJustification, ExceptionScope, SharePlatform, Status};
 use crate::graphql::types::user_error::split;
 use crate::graphql::types::workflow::{DeviceException, PlannerTask, ShareLink};
-use crate::graphql::types::{ImprovementAction, Note, SecureScore, Tag, UserError};
+use crate::graphql::types::{ImprovementAction, Note, SecureScore, Tag, Tenant, UserError};
 use crate::graphql::{config, db, ids, viewer};
 use crate::service::actions::NoteWithAuthor;
 use crate::service::share::LinkInfo;
@@ -60,7 +60,7 @@ async fn fresh(ctx: &Context<'_>, tenant: entity::tenant::Model) -> AppResult<Ar
 async fn action_and_score(
     ctx: &Context<'_>,
     r: Resolved,
-) -> AppResult<(Option<ImprovementAction>, SecureScore)> {
+) -> AppResult<(Option<ImprovementAction>, SecureScore, Tenant)> {
     let shared = ctx.data_opt::<Arc<StateCache>>();
     let state = match (&r.before, shared) {
         (Some(before), Some(cache)) => {
@@ -74,7 +74,8 @@ async fn action_and_score(
     };
     Ok((
         ImprovementAction::new(state.clone(), r.action.id),
-        SecureScore::new(state),
+        SecureScore::new(state.clone()),
+        Tenant(state.tenant.clone()),
     ))
 }
 
@@ -85,13 +86,15 @@ async fn status_payload(ctx: &Context<'_>, result: AppResult<Resolved>) -> Resul
         return Ok(SetActionStatusPayload {
             action: None,
             score: None,
+            tenant: None,
             user_errors,
         });
     };
-    let (action, score) = action_and_score(ctx, r).await?;
+    let (action, score, tenant) = action_and_score(ctx, r).await?;
     Ok(SetActionStatusPayload {
         action,
         score: Some(score),
+        tenant: Some(tenant),
         user_errors,
     })
 }
@@ -118,6 +121,9 @@ pub struct SetActionStatusPayload {
     pub action: Option<ImprovementAction>,
     /// The tenant's score after the change.
     pub score: Option<SecureScore>,
+    /// The tenant after the change: select `tenant { id secureScore { id … } }` and a normalised
+    /// client cache (Apollo, urql Graphcache) updates the tenant's score in place.
+    pub tenant: Option<Tenant>,
     pub user_errors: Vec<UserError>,
 }
 
@@ -144,7 +150,11 @@ pub struct BulkSetActionStatusInput {
 #[derive(SimpleObject)]
 pub struct BulkSetActionStatusPayload {
     pub actions: Vec<ImprovementAction>,
+    /// The score after the change of the (last) tenant changed.
     pub score: Option<SecureScore>,
+    /// Every tenant changed, as the change left it (for normalised client caches, like
+    /// `SetActionStatusPayload.tenant`).
+    pub tenants: Vec<Tenant>,
     /// One entry per failing item; `field` starts with `["input", "items", "<index>"]`.
     pub user_errors: Vec<UserError>,
 }
@@ -176,6 +186,8 @@ pub struct RecordDeviceExceptionPayload {
     pub exception: Option<DeviceException>,
     pub action: Option<ImprovementAction>,
     pub score: Option<SecureScore>,
+    /// The tenant after the change (see `SetActionStatusPayload.tenant`).
+    pub tenant: Option<Tenant>,
     pub user_errors: Vec<UserError>,
 }
 
@@ -403,6 +415,7 @@ impl WorkflowMutation {
             return Ok(BulkSetActionStatusPayload {
                 actions: vec![],
                 score: None,
+                tenants: vec![],
                 user_errors,
             });
         }
@@ -412,23 +425,27 @@ impl WorkflowMutation {
             None => Ok(BulkSetActionStatusPayload {
                 actions: vec![],
                 score: None,
+                tenants: vec![],
                 user_errors,
             }),
             Some(Err(items)) => Ok(BulkSetActionStatusPayload {
                 actions: vec![],
                 score: None,
+                tenants: vec![],
                 user_errors: items.into_iter().map(|e| item_error(e.index, e.error)).collect(),
             }),
             Some(Ok(resolved)) => {
                 let mut actions = Vec::new();
                 let mut score = None;
                 let mut states: std::collections::HashMap<i64, Arc<TenantState>> = Default::default();
+                let mut tenants = Vec::new();
                 for r in resolved {
                     let state = match states.get(&r.tenant.id) {
                         Some(s) => s.clone(),
                         None => {
                             let s = fresh(ctx, r.tenant.clone()).await?;
                             states.insert(r.tenant.id, s.clone());
+                            tenants.push(Tenant(s.tenant.clone()));
                             s
                         }
                     };
@@ -438,6 +455,7 @@ impl WorkflowMutation {
                 Ok(BulkSetActionStatusPayload {
                     actions,
                     score,
+                    tenants,
                     user_errors,
                 })
             }
@@ -486,14 +504,16 @@ impl WorkflowMutation {
                 exception: None,
                 action: None,
                 score: None,
+                tenant: None,
                 user_errors,
             });
         };
-        let (action, score) = action_and_score(ctx, r).await?;
+        let (action, score, tenant) = action_and_score(ctx, r).await?;
         Ok(RecordDeviceExceptionPayload {
             exception: Some(DeviceException(exception)),
             action,
             score: Some(score),
+            tenant: Some(tenant),
             user_errors,
         })
     }

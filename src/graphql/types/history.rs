@@ -47,21 +47,19 @@ fn view(views: &ScoreViews, points: Decimal) -> ScoreView {
     }
 }
 
-fn category_score(category: Category, v: &ScoreViews) -> CategoryScore {
-    CategoryScore {
-        category,
-        max_score: view(v, v.max_score),
-        current: view(v, v.current),
-        planned: view(v, v.planned),
-        current_license: view(v, v.current_license),
-        achievable: view(v, v.achievable),
-        verified: view(v, v.verified),
-    }
-}
-
 /// One day of a tenant's score: a stored snapshot (final once the day is over), or today's live
 /// score.
-pub struct ScoreSnapshot(pub DailyScore);
+pub struct ScoreSnapshot {
+    pub tenant_id: i64,
+    pub score: DailyScore,
+}
+
+impl ScoreSnapshot {
+    /// The key of this day's global id.
+    fn key(&self) -> String {
+        format!("{}:{}", self.tenant_id, self.score.day)
+    }
+}
 
 /// Number of actions in one status.
 #[derive(SimpleObject)]
@@ -72,47 +70,51 @@ pub struct StatusCount {
 
 #[Object]
 impl ScoreSnapshot {
+    /// Stable id for client caches: the tenant and the day.
+    async fn id(&self) -> async_graphql::ID {
+        crate::graphql::ids::encode("ScoreSnapshot", self.key())
+    }
     async fn day(&self) -> Date {
-        Date(self.0.day)
+        Date(self.score.day)
     }
     /// `COMPUTED` (written by this service at the end of the day), `IMPORTED` (from Microsoft
     /// Graph) or `LIVE` (today, computed now).
     async fn source(&self) -> &str {
-        &self.0.source
+        &self.score.source
     }
     /// Whether this is today's live score rather than a stored snapshot.
     async fn live(&self) -> bool {
-        self.0.source == "LIVE"
+        self.score.source == "LIVE"
     }
     async fn max_score(&self) -> ScoreView {
-        view(&self.0.overall, self.0.overall.max_score)
+        view(&self.score.overall, self.score.overall.max_score)
     }
     async fn current(&self) -> ScoreView {
-        view(&self.0.overall, self.0.overall.current)
+        view(&self.score.overall, self.score.overall.current)
     }
     async fn planned(&self) -> ScoreView {
-        view(&self.0.overall, self.0.overall.planned)
+        view(&self.score.overall, self.score.overall.planned)
     }
     async fn current_license(&self) -> ScoreView {
-        view(&self.0.overall, self.0.overall.current_license)
+        view(&self.score.overall, self.score.overall.current_license)
     }
     async fn achievable(&self) -> ScoreView {
-        view(&self.0.overall, self.0.overall.achievable)
+        view(&self.score.overall, self.score.overall.achievable)
     }
     async fn verified(&self) -> ScoreView {
-        view(&self.0.overall, self.0.overall.verified)
+        view(&self.score.overall, self.score.overall.verified)
     }
     /// Every view per category.
     async fn categories(&self) -> Vec<CategoryScore> {
-        self.0
+        self.score
             .categories
             .iter()
-            .map(|(c, v)| category_score((*c).into(), v))
+            .map(|(c, v)| CategoryScore::new(&format!("day:{}", self.key()), (*c).into(), v))
             .collect()
     }
     /// Number of actions per status at the end of the day.
     async fn status_counts(&self) -> Vec<StatusCount> {
-        self.0
+        self.score
             .status_counts
             .iter()
             .map(|(s, n)| StatusCount {
@@ -123,11 +125,11 @@ impl ScoreSnapshot {
     }
     /// The vendor's own current score of an imported snapshot, as reported.
     async fn vendor_current_score(&self) -> Option<f64> {
-        self.0.vendor_current_score.map(present)
+        self.score.vendor_current_score.map(present)
     }
     /// The vendor's own maximum of an imported snapshot, as reported.
     async fn vendor_max_score(&self) -> Option<f64> {
-        self.0.vendor_max_score.map(present)
+        self.score.vendor_max_score.map(present)
     }
 }
 

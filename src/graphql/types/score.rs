@@ -2,10 +2,11 @@
 //! exact decimals inside, floats rounded to 2 decimal places outside.
 
 use crate::domain::scoring::ScoreViews;
+use crate::graphql::ids;
 use crate::graphql::types::enums::Category;
 use crate::graphql::types::present;
 use crate::service::state::TenantState;
-use async_graphql::{Object, SimpleObject};
+use async_graphql::{ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::sync::Arc;
@@ -13,12 +14,36 @@ use std::sync::Arc;
 /// A tenant's score: every view overall and per category.
 pub struct SecureScore {
     state: Arc<TenantState>,
+    /// What identifies a what-if answer among the tenant's hypothetical scores; `None` for the
+    /// tenant's live score.
+    hypothesis: Option<String>,
 }
 
 impl SecureScore {
-    /// The score of a computed tenant state (a live one, or a what-if).
+    /// The live score of a tenant state.
     pub fn new(state: Arc<TenantState>) -> SecureScore {
-        SecureScore { state }
+        SecureScore {
+            state,
+            hypothesis: None,
+        }
+    }
+
+    /// A what-if answer: `hypothesis` tells it apart from the live score and other what-ifs
+    /// (a digest of the question and the state it was asked of), so a normalised client cache
+    /// never mistakes it for the live score.
+    pub fn hypothetical(state: Arc<TenantState>, hypothesis: String) -> SecureScore {
+        SecureScore {
+            state,
+            hypothesis: Some(hypothesis),
+        }
+    }
+
+    /// The key of this score's global id: the tenant id, plus the hypothesis of a what-if.
+    fn key(&self) -> String {
+        match &self.hypothesis {
+            None => self.state.tenant.id.to_string(),
+            Some(h) => format!("{}:whatif:{h}", self.state.tenant.id),
+        }
     }
 
     fn overall(&self) -> &ScoreViews {
@@ -47,6 +72,12 @@ fn view(views: &ScoreViews, points: Decimal) -> ScoreView {
 
 #[Object]
 impl SecureScore {
+    /// Stable id for client caches: the live score of a tenant keeps one id (so a mutation's
+    /// `tenant { secureScore { … } }` updates what a cache holds), and each what-if answer has
+    /// its own.
+    async fn id(&self) -> ID {
+        ids::encode("SecureScore", self.key())
+    }
     /// Σ max of the applicable, non-deprecated actions (its percentage is 100, or 0 when there
     /// are none).
     async fn max_score(&self) -> ScoreView {
@@ -79,7 +110,7 @@ impl SecureScore {
             .score
             .categories
             .iter()
-            .map(|(c, v)| CategoryScore::new((*c).into(), v))
+            .map(|(c, v)| CategoryScore::new(&self.key(), (*c).into(), v))
             .collect()
     }
     /// When the tenant or any of its actions last changed.
@@ -91,6 +122,9 @@ impl SecureScore {
 /// The score views of one category.
 #[derive(SimpleObject)]
 pub struct CategoryScore {
+    /// Stable id for client caches: the tenant's live score, a day of its history or a what-if
+    /// answer, and the category.
+    pub id: ID,
     pub category: Category,
     pub max_score: ScoreView,
     pub current: ScoreView,
@@ -101,8 +135,16 @@ pub struct CategoryScore {
 }
 
 impl CategoryScore {
-    fn new(category: Category, v: &ScoreViews) -> Self {
+    /// The views of `category` within the score whose id key is `score_key`.
+    pub(crate) fn new(score_key: &str, category: Category, v: &ScoreViews) -> Self {
         CategoryScore {
+            id: ids::encode(
+                "CategoryScore",
+                format!(
+                    "{score_key}:{}",
+                    crate::domain::enums::Category::from(category).as_str()
+                ),
+            ),
             category,
             max_score: view(v, v.max_score),
             current: view(v, v.current),

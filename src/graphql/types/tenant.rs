@@ -186,7 +186,13 @@ impl Tenant {
             to.0,
             Utc::now().date_naive(),
         )?;
-        Ok(series.into_iter().map(history::ScoreSnapshot).collect())
+        Ok(series
+            .into_iter()
+            .map(|score| history::ScoreSnapshot {
+                tenant_id: self.0.id,
+                score,
+            })
+            .collect())
     }
     /// Points achieved and regressed, net change, regressions and risk acceptances per day, and
     /// the regressed actions, from `from` to `to` (inclusive).
