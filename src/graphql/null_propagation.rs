@@ -109,8 +109,10 @@ impl Extension for Tracker {
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
         let before = self.failures.count.load(Ordering::Acquire);
+        // References into the query and the schema, which outlive the resolution: nothing is
+        // copied unless something failed.
         let node = info.path_node;
-        let return_type = info.return_type.to_string();
+        let return_type = info.return_type;
         let result = next.run(ctx, info).await;
         if result.is_err() {
             self.failures.count.fetch_add(1, Ordering::AcqRel);
@@ -120,7 +122,7 @@ impl Extension for Tracker {
                 .types
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(path_of(node), return_type);
+                .insert(path_of(node), return_type.to_string());
         }
         result
     }
