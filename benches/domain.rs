@@ -6,8 +6,8 @@
 //! ```
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rust_decimal::Decimal;
 use securescore::domain::enums::{Category, Level, Status, Tier};
+use securescore::domain::points::Points;
 use securescore::domain::ranking::{RankInput, rank};
 use securescore::domain::scoring::{ScoredAction, compute_score};
 use std::hint::black_box;
@@ -26,11 +26,12 @@ fn actions() -> Vec<ScoredAction> {
     let tiers = [Tier::Core, Tier::DefenseInDepth, Tier::Advanced];
     (0..250_usize)
         .map(|i| {
-            let total = [1_i64, 5, 10, 20][i % 4];
+            // Totals like real ones (users, devices), so partial credit is a proper fraction.
+            let total = [1_i64, 3, 29, 15_063][i % 4];
             let status = statuses[(i * 7) % statuses.len()];
             ScoredAction {
                 category: Category::ALL[i % Category::ALL.len()],
-                max_points: Decimal::from(1 + (i % 10) as i64),
+                max_points: Points::from(1 + (i % 10) as i64),
                 deprecated: i % 97 == 0,
                 status,
                 implemented: if status == Status::Completed {

@@ -254,11 +254,11 @@ fn print_report(slug: &str, r: &graph_import::ImportReport) {
         println!(
             "discrepancy {}: vendor {}/{} vs recomputed {}/{} (Σ controlScores {})",
             d.day,
-            crate::domain::round2(d.vendor_current_score),
-            crate::domain::round2(d.vendor_max_score),
-            crate::domain::round2(d.recomputed_current),
-            crate::domain::round2(d.recomputed_max),
-            crate::domain::round2(d.control_scores_sum)
+            crate::domain::points::round2_decimal(d.vendor_current_score),
+            crate::domain::points::round2_decimal(d.vendor_max_score),
+            d.recomputed_current.round2(),
+            d.recomputed_max.round2(),
+            crate::domain::points::round2_decimal(d.control_scores_sum)
         );
     }
     for w in &r.warnings {

@@ -1,4 +1,5 @@
-//! Append-only history of everything that changed an action. Points in ten-thousandths.
+//! Append-only history of everything that changed an action. Points in ten-thousandths, and
+//! exactly (as fractions such as `"10/3"`) in the `*_exact` columns.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -16,6 +17,10 @@ pub struct Model {
     pub status_after: Option<String>,
     pub points_before: Option<i64>,
     pub points_after: Option<i64>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub points_before_exact: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub points_after_exact: Option<String>,
     #[sea_orm(column_type = "Text")]
     pub comment: Option<String>,
     pub data: Option<Json>,

@@ -1,5 +1,6 @@
-//! One tenant's score on one UTC day. Points in ten-thousandths.
-use crate::types::{CategoryFigures, StatusCounts};
+//! One tenant's score on one UTC day. Points in ten-thousandths, and exactly in `exact` for
+//! computed days.
+use crate::types::{CategoryFigures, ExactFigures, StatusCounts};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -17,6 +18,7 @@ pub struct Model {
     pub verified: i64,
     pub categories: CategoryFigures,
     pub status_counts: StatusCounts,
+    pub exact: Option<ExactFigures>,
     pub source: String,
     pub vendor_current_score: Option<i64>,
     pub vendor_max_score: Option<i64>,

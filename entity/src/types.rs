@@ -24,6 +24,17 @@ pub struct CategoryFigure {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
 pub struct CategoryFigures(pub Vec<CategoryFigure>);
 
+/// The six score views (max, current, planned, currentLicense, achievable, verified) as exact
+/// fractions (`"250/21"`).
+pub type ExactViews = [String; 6];
+
+/// A computed snapshot's figures as exact fractions: overall and by category name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct ExactFigures {
+    pub overall: ExactViews,
+    pub categories: BTreeMap<String, ExactViews>,
+}
+
 /// Number of actions per status on the day of a snapshot.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
 pub struct StatusCounts(pub BTreeMap<String, i64>);

@@ -15,6 +15,7 @@ mod m20261128_000005_history_jobs;
 mod m20261128_000006_graph_sync;
 mod m20261129_000007_performance;
 mod m20261201_000008_ownership;
+mod m20261201_000009_exact_points;
 mod util;
 
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000006_graph_sync::Migration),
             Box::new(m20261129_000007_performance::Migration),
             Box::new(m20261201_000008_ownership::Migration),
+            Box::new(m20261201_000009_exact_points::Migration),
         ]
     }
 }

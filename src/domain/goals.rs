@@ -100,8 +100,8 @@ pub enum Zone {
 
 /// The zone of a percentage: GOOD at or above `good_from`, else OKAY at or above `okay_from`,
 /// else BAD. Thresholds are inclusive; `good_from` is checked first so inverted thresholds still
-/// give an answer.
-pub fn zone(percentage: Decimal, okay_from: Decimal, good_from: Decimal) -> Zone {
+/// give an answer. Generic so exact percentages are compared exactly.
+pub fn zone<T: PartialOrd>(percentage: &T, okay_from: &T, good_from: &T) -> Zone {
     if percentage >= good_from {
         Zone::Good
     } else if percentage >= okay_from {
@@ -178,10 +178,14 @@ mod tests {
             ("100", Zone::Good),
         ];
         for (percentage, expected) in cases {
-            assert_eq!(zone(d(percentage), d("50"), d("75")), expected, "{percentage} %");
+            assert_eq!(
+                zone(&d(percentage), &d("50"), &d("75")),
+                expected,
+                "{percentage} %"
+            );
         }
         assert_eq!(
-            zone(d("60"), d("80"), d("50")),
+            zone(&d("60"), &d("80"), &d("50")),
             Zone::Good,
             "inverted thresholds: good wins"
         );

@@ -6,6 +6,7 @@
 //!
 //! - [`applicability`]: which controls apply to a tenant (its catalog source).
 //! - [`enums`]: statuses, categories, tiers, levels, roles and other closed vocabularies.
+//! - [`points`]: exact rational points; rounding only for presentation.
 //! - [`scoring`]: points of one action and the score views of a tenant.
 //! - [`ranking`]: priority and rank of improvement actions.
 //! - [`rules`]: who may set which status, completion/regression, exceptions, expiry.
@@ -22,7 +23,10 @@ pub mod enums;
 pub mod goals;
 pub mod leave_one_out;
 pub mod licensing;
+pub mod points;
 pub mod ranking;
+#[cfg(test)]
+mod reference_tests;
 pub mod replay;
 pub mod rules;
 pub mod sanitize;
@@ -36,13 +40,14 @@ pub use enums::{
 };
 pub use goals::{Zone, linear_trend, project, zone};
 pub use licensing::{HeldLicense, Licensing, licensing};
+pub use points::{Points, STORAGE_SCALE};
 pub use ranking::{RankInput, compare_priority, is_rankable, priority, rank};
 pub use rules::{
     ProgressTransition, RuleViolation, check_user_status_change, exception_status, is_expired,
     status_accepts_review_by, status_after_progress,
 };
 pub use scoring::{
-    STORAGE_SCALE, ScoreViews, ScoredAction, TenantScore, achieved_points, compute_score, from_storage,
-    progress, round2, score_impact, to_storage,
+    ScoreViews, ScoredAction, TenantScore, achieved_points, compute_score, from_storage, progress,
+    score_impact, to_storage,
 };
 pub use tokens::{display_prefix, generate_secret, hash_secret};

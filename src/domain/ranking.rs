@@ -1,25 +1,25 @@
 //! Ranking of a tenant's improvement actions (SPEC §4).
 //!
 //! `priority = pointsRemaining / (w(implementationCost) + w(userImpact) + complexity(tier))`.
-//! Ranks are compared exactly by cross-multiplying instead of dividing, so two actions whose
-//! priorities are equal as fractions (e.g. 2/4 and 3/6) really tie and fall through to the
-//! tie-breakers instead of being separated by a rounding digit.
+//! Points and priorities are exact rationals ([`Points`]), so two actions whose priorities are
+//! equal as fractions (e.g. 2/4 and 3/6, or two thirds of 5 points against a third of 10) really
+//! tie and fall through to the tie-breakers instead of being separated by a rounding digit.
 
 use std::cmp::Ordering;
 
-use rust_decimal::Decimal;
+use super::points::Points;
 
 use super::enums::{Level, Status, Tier};
 
 /// What ranking needs to know about one action.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RankInput<'a> {
     /// The control's stable id (last tie-breaker, ascending).
     pub control_id: &'a str,
     /// The action's status; only TO_ADDRESS and PLANNED are ranked.
     pub status: Status,
     /// `max − achieved`.
-    pub points_remaining: Decimal,
+    pub points_remaining: Points,
     /// The control's tier.
     pub tier: Tier,
     /// The control's user impact.
@@ -35,9 +35,9 @@ impl RankInput<'_> {
     }
 
     /// This action's priority.
-    pub fn priority(&self) -> Decimal {
+    pub fn priority(&self) -> Points {
         priority(
-            self.points_remaining,
+            &self.points_remaining,
             self.implementation_cost,
             self.user_impact,
             self.tier,
@@ -49,38 +49,39 @@ fn effort(implementation_cost: Level, user_impact: Level, tier: Tier) -> u32 {
     implementation_cost.weight() + user_impact.weight() + tier.complexity()
 }
 
-/// `points_remaining / (w(implementation_cost) + w(user_impact) + complexity(tier))`, for display.
-/// Ordering uses [`compare_priority`], which does not divide.
+/// `points_remaining / (w(implementation_cost) + w(user_impact) + complexity(tier))`, exact.
 pub fn priority(
-    points_remaining: Decimal,
+    points_remaining: &Points,
     implementation_cost: Level,
     user_impact: Level,
     tier: Tier,
-) -> Decimal {
+) -> Points {
     // The divisor is at least 3 (every term is at least 1), so this never divides by zero.
-    points_remaining / Decimal::from(effort(implementation_cost, user_impact, tier))
+    points_remaining
+        .checked_div(&Points::from_integer(i64::from(effort(
+            implementation_cost,
+            user_impact,
+            tier,
+        ))))
+        .unwrap_or_default()
 }
 
 /// Whether an action takes part in ranking: something left to gain and status TO_ADDRESS or
 /// PLANNED.
-pub fn is_rankable(status: Status, points_remaining: Decimal) -> bool {
-    points_remaining > Decimal::ZERO && matches!(status, Status::ToAddress | Status::Planned)
+pub fn is_rankable(status: Status, points_remaining: &Points) -> bool {
+    points_remaining.is_positive() && matches!(status, Status::ToAddress | Status::Planned)
 }
 
 /// The ranking order: `Less` means `a` ranks before (is more urgent than) `b`.
 ///
 /// Higher priority first, compared exactly as `a.remaining × effort(b)` vs
-/// `b.remaining × effort(a)`; then larger `points_remaining`; then `control_id` ascending.
+/// `b.remaining × effort(a)` (no division); then larger `points_remaining`; then `control_id`
+/// ascending.
 pub fn compare_priority(a: &RankInput, b: &RankInput) -> Ordering {
-    let by_priority = match (
-        a.points_remaining.checked_mul(Decimal::from(b.effort())),
-        b.points_remaining.checked_mul(Decimal::from(a.effort())),
-    ) {
-        (Some(left), Some(right)) => right.cmp(&left),
-        // Only reachable near Decimal::MAX; dividing is then precise enough.
-        _ => b.priority().cmp(&a.priority()),
-    };
-    by_priority
+    let left = a.points_remaining.mul_int(i64::from(b.effort()));
+    let right = b.points_remaining.mul_int(i64::from(a.effort()));
+    right
+        .cmp(&left)
         .then_with(|| b.points_remaining.cmp(&a.points_remaining))
         .then_with(|| a.control_id.cmp(b.control_id))
 }
@@ -89,7 +90,7 @@ pub fn compare_priority(a: &RankInput, b: &RankInput) -> Ordering {
 /// `1..=n` over the rankable ones, `None` for the others.
 pub fn rank(actions: &[RankInput]) -> Vec<Option<u32>> {
     let mut order: Vec<usize> = (0..actions.len())
-        .filter(|&i| is_rankable(actions[i].status, actions[i].points_remaining))
+        .filter(|&i| is_rankable(actions[i].status, &actions[i].points_remaining))
         .collect();
     order.sort_by(|&i, &j| compare_priority(&actions[i], &actions[j]));
     let mut ranks = vec![None; actions.len()];
@@ -105,8 +106,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn d(s: &str) -> Decimal {
-        s.parse().expect("valid decimal literal in test")
+    fn d(s: &str) -> Points {
+        s.parse().expect("valid points literal in test")
     }
 
     fn input<'a>(id: &'a str, remaining: &str, cost: Level, impact: Level, tier: Tier) -> RankInput<'a> {
@@ -131,13 +132,13 @@ mod tests {
                 Unknown,
                 Moderate,
                 Tier::DefenseInDepth,
-                "1.6666666666666666666666666667",
+                "5/3",
                 "UNKNOWN weighs 2",
             ),
             ("0", Low, Low, Tier::Core, "0", "nothing remaining"),
         ];
         for (remaining, cost, impact, tier, expected, why) in cases {
-            assert_eq!(priority(d(remaining), cost, impact, tier), d(expected), "{why}");
+            assert_eq!(priority(&d(remaining), cost, impact, tier), d(expected), "{why}");
         }
     }
 
@@ -160,7 +161,7 @@ mod tests {
             (Completed, "5", false, "completed"),
         ];
         for (status, remaining, expected, why) in cases {
-            assert_eq!(is_rankable(status, d(remaining)), expected, "{why}");
+            assert_eq!(is_rankable(status, &d(remaining)), expected, "{why}");
         }
     }
 
@@ -206,6 +207,29 @@ mod tests {
     }
 
     #[test]
+    fn exact_ties_are_not_broken_by_rounded_partial_credit() {
+        use super::super::scoring::achieved_points;
+        use Level::*;
+        // 2 of 3 implemented of a 5-point action leaves exactly 5/3 (1.6667 once rounded), at
+        // effort 5: priority exactly 1/3, the same as 3 points left at effort 9. The tie goes
+        // to the larger pointsRemaining (SPEC §4), not to whichever rounding went up.
+        let max = d("5");
+        let remaining = &max - &achieved_points(&max, Status::ToAddress, 2, 3);
+        assert_eq!(remaining, d("5/3"), "exact remaining");
+        let partial = RankInput {
+            points_remaining: remaining,
+            ..input("a", "0", Moderate, Low, Tier::DefenseInDepth)
+        };
+        let whole = input("b", "3", High, High, Tier::Advanced);
+        assert_eq!(partial.priority(), whole.priority(), "same priority 1/3");
+        assert_eq!(
+            rank(&[partial, whole]),
+            vec![Some(2), Some(1)],
+            "the action with 3 points left ranks first"
+        );
+    }
+
+    #[test]
     fn no_actions_no_ranks() {
         assert!(rank(&[]).is_empty(), "empty input");
     }
@@ -231,7 +255,7 @@ mod tests {
                 .map(|(id, status, remaining, tier, impact, cost)| RankInput {
                     control_id: id,
                     status: *status,
-                    points_remaining: Decimal::new(*remaining, 1),
+                    points_remaining: Points::ratio(*remaining, 10).expect("nonzero"),
                     tier: *tier,
                     user_impact: *impact,
                     implementation_cost: *cost,
@@ -242,7 +266,7 @@ mod tests {
 
             let mut seen: Vec<u32> = Vec::new();
             for (a, r) in actions.iter().zip(&ranks) {
-                prop_assert_eq!(r.is_some(), is_rankable(a.status, a.points_remaining));
+                prop_assert_eq!(r.is_some(), is_rankable(a.status, &a.points_remaining));
                 seen.extend(*r);
             }
             seen.sort_unstable();

@@ -1,61 +1,34 @@
 //! Points of one action (SPEC §2) and the score views of a tenant (SPEC §3).
 //!
-//! Everything here is exact `Decimal` arithmetic over plain data. Rounding happens in three
-//! places only: partial credit is kept at [`STORAGE_SCALE`] (ten-thousandths of a point, what the
-//! database stores) so that sums are exact, [`round2`] is for presentation, and [`to_storage`]
-//! converts to the stored integer. Deciding *which* actions are applicable or licensed is the
-//! caller's job; see `licensing` for the latter.
+//! Everything here is exact rational arithmetic ([`Points`]) over plain data: partial credit
+//! `max × implemented / total` is kept as the fraction it is, sums and percentages are exact, and
+//! rounding happens only when a figure is presented ([`Points::round2`]). Deciding *which* actions
+//! are applicable or licensed is the caller's job; see `licensing` for the latter.
 
 use std::ops::{Add, AddAssign};
 
-use rust_decimal::prelude::ToPrimitive;
-use rust_decimal::{Decimal, RoundingStrategy};
-
 use super::enums::{Category, Level, Status, Tier};
+pub use super::points::{Points, STORAGE_SCALE};
 
 /// Implementation progress `implemented / total`, clamped to `[0, 1]`; 0 when `total <= 0`.
-pub fn progress(implemented: i64, total: i64) -> Decimal {
+pub fn progress(implemented: i64, total: i64) -> Points {
     if total <= 0 || implemented <= 0 {
-        Decimal::ZERO
+        Points::ZERO
     } else if implemented >= total {
-        Decimal::ONE
+        Points::from_integer(1)
     } else {
-        Decimal::from(implemented) / Decimal::from(total)
+        Points::ratio(implemented, total).unwrap_or_default()
     }
 }
 
 /// Points one action earns (SPEC §2): `max` for COMPLETED and both RESOLVED_* statuses, 0 for
 /// RISK_ACCEPTED (whatever the progress), `max × progress` for TO_ADDRESS and PLANNED.
-pub fn achieved_points(max: Decimal, status: Status, implemented: i64, total: i64) -> Decimal {
+pub fn achieved_points(max: &Points, status: Status, implemented: i64, total: i64) -> Points {
     match status {
-        Status::Completed | Status::ResolvedThirdParty | Status::ResolvedAlternateMitigation => max,
-        Status::RiskAccepted => Decimal::ZERO,
-        Status::ToAddress | Status::Planned => partial_credit(max, implemented, total),
+        Status::Completed | Status::ResolvedThirdParty | Status::ResolvedAlternateMitigation => max.clone(),
+        Status::RiskAccepted => Points::ZERO,
+        Status::ToAddress | Status::Planned => max.mul(&progress(implemented, total)),
     }
-}
-
-/// `max × implemented / total`, rounded to [`STORAGE_SCALE`] places (halves away from zero) and
-/// never more than `max`.
-///
-/// Why round here: a fraction like 15/29 doesn't terminate, and sums of 28-digit quotients depend
-/// on the order of addition in the last digit. Rounding each action's partial credit to the
-/// scale the database keeps makes every sum exact and order-independent, so a score computed
-/// live equals the one recomputed from stored points. Multiplying before dividing keeps e.g.
-/// 3 points at 1 of 3 exactly 1.
-fn partial_credit(max: Decimal, implemented: i64, total: i64) -> Decimal {
-    let p = progress(implemented, total);
-    if p.is_zero() {
-        return Decimal::ZERO;
-    }
-    if p == Decimal::ONE {
-        return max;
-    }
-    max.checked_mul(Decimal::from(implemented))
-        .and_then(|product| product.checked_div(Decimal::from(total)))
-        // Only if max × implemented overflows: dividing first is then precise enough.
-        .unwrap_or(max * p)
-        .round_dp_with_strategy(STORAGE_SCALE, RoundingStrategy::MidpointAwayFromZero)
-        .min(max)
 }
 
 /// One tenant's improvement action, reduced to what scoring and ranking need.
@@ -64,7 +37,7 @@ pub struct ScoredAction {
     /// The control's category.
     pub category: Category,
     /// The control's `maxPoints`.
-    pub max_points: Decimal,
+    pub max_points: Points,
     /// Deprecated controls count for nothing.
     pub deprecated: bool,
     /// The tenant's status for this action.
@@ -85,44 +58,44 @@ pub struct ScoredAction {
 
 impl ScoredAction {
     /// Maximum points this action contributes: `max_points`, or 0 when deprecated.
-    pub fn effective_max(&self) -> Decimal {
+    pub fn effective_max(&self) -> Points {
         if self.deprecated {
-            Decimal::ZERO
+            Points::ZERO
         } else {
-            self.max_points
+            self.max_points.clone()
         }
     }
 
     /// Points achieved (0 when deprecated).
-    pub fn achieved(&self) -> Decimal {
+    pub fn achieved(&self) -> Points {
         if self.deprecated {
-            Decimal::ZERO
+            Points::ZERO
         } else {
-            achieved_points(self.max_points, self.status, self.implemented, self.total)
+            achieved_points(&self.max_points, self.status, self.implemented, self.total)
         }
     }
 
     /// `max − achieved` (0 when deprecated).
-    pub fn points_remaining(&self) -> Decimal {
+    pub fn points_remaining(&self) -> Points {
         self.effective_max() - self.achieved()
     }
 }
 
 /// The score views of SPEC §3, in points, for a tenant or one category.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ScoreViews {
     /// Σ max.
-    pub max_score: Decimal,
+    pub max_score: Points,
     /// Σ achieved.
-    pub current: Decimal,
+    pub current: Points,
     /// current + what PLANNED actions would add when done.
-    pub planned: Decimal,
+    pub planned: Points,
     /// What the tenant could reach with the licences it holds.
-    pub current_license: Decimal,
+    pub current_license: Points,
     /// Like `current_license`, but RISK_ACCEPTED actions stay as they are.
-    pub achievable: Decimal,
+    pub achievable: Points,
     /// Σ achieved over actions not resolved by a claim (RESOLVED_*).
-    pub verified: Decimal,
+    pub verified: Points,
 }
 
 impl ScoreViews {
@@ -131,20 +104,24 @@ impl ScoreViews {
         let max = action.effective_max();
         let achieved = action.achieved();
         let planned = if action.status == Status::Planned {
-            max
+            max.clone()
         } else {
-            achieved
+            achieved.clone()
         };
-        let current_license = if action.licensed { max } else { achieved };
-        let achievable = if action.licensed && action.status != Status::RiskAccepted {
-            max
+        let current_license = if action.licensed {
+            max.clone()
         } else {
-            achieved
+            achieved.clone()
+        };
+        let achievable = if action.licensed && action.status != Status::RiskAccepted {
+            max.clone()
+        } else {
+            achieved.clone()
         };
         // Claims (third party, alternate mitigation) earn points but are not verified.
         let verified = match action.status {
-            Status::ResolvedThirdParty | Status::ResolvedAlternateMitigation => Decimal::ZERO,
-            _ => achieved,
+            Status::ResolvedThirdParty | Status::ResolvedAlternateMitigation => Points::ZERO,
+            _ => achieved.clone(),
         };
         ScoreViews {
             max_score: max,
@@ -157,32 +134,52 @@ impl ScoreViews {
     }
 
     /// `points / max_score × 100`, exact; 0 when `max_score` is 0.
-    pub fn percentage(&self, points: Decimal) -> Decimal {
-        if self.max_score.is_zero() {
-            return Decimal::ZERO;
+    pub fn percentage(&self, points: &Points) -> Points {
+        points.percent_of(&self.max_score)
+    }
+
+    /// The six views in schema order (max, current, planned, currentLicense, achievable,
+    /// verified), for storing and comparing them together.
+    pub fn as_array(&self) -> [&Points; 6] {
+        [
+            &self.max_score,
+            &self.current,
+            &self.planned,
+            &self.current_license,
+            &self.achievable,
+            &self.verified,
+        ]
+    }
+
+    /// The inverse of [`ScoreViews::as_array`].
+    pub fn from_array(
+        [max_score, current, planned, current_license, achievable, verified]: [Points; 6],
+    ) -> Self {
+        ScoreViews {
+            max_score,
+            current,
+            planned,
+            current_license,
+            achievable,
+            verified,
         }
-        points
-            .checked_mul(Decimal::ONE_HUNDRED)
-            .and_then(|p| p.checked_div(self.max_score))
-            // Only if points × 100 overflows: divide first, at a tiny loss of precision.
-            .or_else(|| {
-                points
-                    .checked_div(self.max_score)
-                    .and_then(|r| r.checked_mul(Decimal::ONE_HUNDRED))
-            })
-            // Unreachable for scores (points ≤ max_score); a ratio above 10^26 has no meaning.
-            .unwrap_or(Decimal::ZERO)
+    }
+}
+
+impl AddAssign<&ScoreViews> for ScoreViews {
+    fn add_assign(&mut self, other: &ScoreViews) {
+        self.max_score += &other.max_score;
+        self.current += &other.current;
+        self.planned += &other.planned;
+        self.current_license += &other.current_license;
+        self.achievable += &other.achievable;
+        self.verified += &other.verified;
     }
 }
 
 impl AddAssign for ScoreViews {
     fn add_assign(&mut self, other: ScoreViews) {
-        self.max_score += other.max_score;
-        self.current += other.current;
-        self.planned += other.planned;
-        self.current_license += other.current_license;
-        self.achievable += other.achievable;
-        self.verified += other.verified;
+        *self += &other;
     }
 }
 
@@ -190,7 +187,7 @@ impl Add for ScoreViews {
     type Output = ScoreViews;
 
     fn add(mut self, other: ScoreViews) -> ScoreViews {
-        self += other;
+        self += &other;
         self
     }
 }
@@ -198,6 +195,15 @@ impl Add for ScoreViews {
 impl std::iter::Sum for ScoreViews {
     fn sum<I: Iterator<Item = ScoreViews>>(iter: I) -> ScoreViews {
         iter.fold(ScoreViews::default(), Add::add)
+    }
+}
+
+impl<'a> std::iter::Sum<&'a ScoreViews> for ScoreViews {
+    fn sum<I: Iterator<Item = &'a ScoreViews>>(iter: I) -> ScoreViews {
+        iter.fold(ScoreViews::default(), |mut acc, v| {
+            acc += v;
+            acc
+        })
     }
 }
 
@@ -216,7 +222,7 @@ impl TenantScore {
         self.categories
             .iter()
             .find(|(c, _)| *c == category)
-            .map(|(_, v)| *v)
+            .map(|(_, v)| v.clone())
             .unwrap_or_default()
     }
 }
@@ -227,12 +233,12 @@ pub fn compute_score(actions: &[ScoredAction]) -> TenantScore {
     for action in actions {
         let views = ScoreViews::of_action(action);
         if let Some((_, sum)) = per_category.iter_mut().find(|(c, _)| *c == action.category) {
-            *sum += views;
+            *sum += &views;
         }
     }
     // Summing the categories (rather than the actions again) makes overall == Σ categories by
     // construction.
-    let overall = per_category.iter().map(|(_, v)| *v).sum();
+    let overall = per_category.iter().map(|(_, v)| v).sum();
     TenantScore {
         overall,
         categories: per_category.to_vec(),
@@ -241,35 +247,24 @@ pub fn compute_score(actions: &[ScoredAction]) -> TenantScore {
 
 /// Percentage points the tenant gains by finishing an action:
 /// `points_remaining / tenant_max × 100`, 0 when `tenant_max` is 0.
-pub fn score_impact(points_remaining: Decimal, tenant_max: Decimal) -> Decimal {
-    ScoreViews {
-        max_score: tenant_max,
-        ..ScoreViews::default()
-    }
-    .percentage(points_remaining)
+pub fn score_impact(points_remaining: &Points, tenant_max: &Points) -> Points {
+    points_remaining.percent_of(tenant_max)
 }
 
 /// Rounds to 2 decimal places, halves away from zero, for presentation only.
-pub fn round2(d: Decimal) -> Decimal {
-    d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+pub fn round2(d: &Points) -> rust_decimal::Decimal {
+    d.round2()
 }
-
-/// Decimal places of points as stored in the database (integers of ten-thousandths of a point).
-pub const STORAGE_SCALE: u32 = 4;
 
 /// Converts points to the stored integer (ten-thousandths), rounding to 4 dp (halves away from
 /// zero) and saturating at the `i64` range.
-pub fn to_storage(d: Decimal) -> i64 {
-    let saturated = if d.is_sign_negative() { i64::MIN } else { i64::MAX };
-    d.round_dp_with_strategy(STORAGE_SCALE, RoundingStrategy::MidpointAwayFromZero)
-        .checked_mul(Decimal::from(10_i64.pow(STORAGE_SCALE)))
-        .and_then(|scaled| scaled.to_i64())
-        .unwrap_or(saturated)
+pub fn to_storage(d: &Points) -> i64 {
+    d.to_storage()
 }
 
-/// Converts a stored integer (ten-thousandths) back to points.
-pub fn from_storage(v: i64) -> Decimal {
-    Decimal::new(v, STORAGE_SCALE)
+/// Converts a stored integer (ten-thousandths) back to points (exact).
+pub fn from_storage(v: i64) -> Points {
+    Points::from_storage(v)
 }
 
 #[cfg(test)]
@@ -277,8 +272,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn d(s: &str) -> Decimal {
-        s.parse().expect("valid decimal literal in test")
+    fn d(s: &str) -> Points {
+        s.parse().expect("valid points literal in test")
     }
 
     fn action(category: Category, max: &str, status: Status, implemented: i64, total: i64) -> ScoredAction {
@@ -332,15 +327,16 @@ mod tests {
             ("0", ToAddress, 1, 2, "0", "max 0 with progress earns 0"),
             ("3", ToAddress, 1, 3, "1", "multiplying before dividing keeps thirds exact"),
             ("2.5", Planned, 1, 2, "1.25", "decimal max"),
-            ("10", ToAddress, 1, 3, "3.3333", "partial credit keeps the storage scale"),
-            ("2", Planned, 2, 3, "1.3333", "rounds 1.3333… down"),
-            ("10", Planned, 2, 3, "6.6667", "rounds 6.6666… up"),
-            ("0.0001", ToAddress, 1, 2, "0.0001", "half a ten-thousandth rounds away from zero"),
-            ("0.00016", ToAddress, 15, 16, "0.00016", "rounding never exceeds max"),
+            ("10", ToAddress, 1, 3, "10/3", "partial credit is an exact fraction"),
+            ("2", Planned, 2, 3, "4/3", "two thirds of 2"),
+            ("10", Planned, 2, 3, "20/3", "two thirds of 10"),
+            ("0.0001", ToAddress, 1, 2, "0.00005", "half a ten-thousandth is kept"),
+            ("0.0016", ToAddress, 15, 16, "0.0015", "fifteen sixteenths"),
+            ("5", ToAddress, 15_062, 15_063, "75310/15063", "huge totals stay exact"),
         ];
         for (max, status, implemented, total, expected, why) in cases {
             assert_eq!(
-                achieved_points(d(max), status, implemented, total),
+                achieved_points(&d(max), status, implemented, total),
                 d(expected),
                 "{why}"
             );
@@ -351,11 +347,11 @@ mod tests {
     fn deprecated_actions_count_for_nothing() {
         let mut a = action(Category::Identity, "9", Status::Completed, 1, 1);
         a.deprecated = true;
-        assert_eq!(a.effective_max(), Decimal::ZERO, "max of a deprecated action");
-        assert_eq!(a.achieved(), Decimal::ZERO, "achieved of a deprecated action");
+        assert_eq!(a.effective_max(), Points::ZERO, "max of a deprecated action");
+        assert_eq!(a.achieved(), Points::ZERO, "achieved of a deprecated action");
         assert_eq!(
             a.points_remaining(),
-            Decimal::ZERO,
+            Points::ZERO,
             "remaining of a deprecated action"
         );
         let score = compute_score(&[a]);
@@ -455,7 +451,7 @@ mod tests {
         assert_eq!(o.current_license, d("25"), "overall currentLicense");
         assert_eq!(o.achievable, d("19"), "overall achievable excludes risk accepted");
         assert_eq!(o.verified, d("10"), "overall verified");
-        assert_eq!(o.percentage(o.current), d("56"), "14 of 25 is 56 %");
+        assert_eq!(o.percentage(&o.current), d("56"), "14 of 25 is 56 %");
     }
 
     #[test]
@@ -464,8 +460,8 @@ mod tests {
         assert_eq!(score.overall, ScoreViews::default(), "no actions");
         assert_eq!(score.categories.len(), 5, "categories still listed");
         assert_eq!(
-            score.overall.percentage(d("3")),
-            Decimal::ZERO,
+            score.overall.percentage(&d("3")),
+            Points::ZERO,
             "maxScore 0 → 0 %"
         );
     }
@@ -476,47 +472,29 @@ mod tests {
             ("5", "200", "2.5", "5 of 200"),
             ("0", "200", "0", "nothing remaining"),
             ("5", "0", "0", "tenant max 0"),
-            (
-                "1",
-                "3",
-                "33.333333333333333333333333333",
-                "thirds stay at full precision",
-            ),
+            ("1", "3", "100/3", "thirds stay exact"),
         ];
         for (remaining, max, expected, why) in cases {
-            assert_eq!(score_impact(d(remaining), d(max)), d(expected), "{why}");
+            assert_eq!(score_impact(&d(remaining), &d(max)), d(expected), "{why}");
         }
     }
 
     #[test]
-    fn round2_rounds_half_away_from_zero() {
-        let cases = [
-            ("1.005", "1.01", "half up"),
-            ("1.004", "1.00", "below half"),
-            ("-1.005", "-1.01", "negative half away from zero"),
-            ("2", "2", "integers unchanged"),
+    fn percentages_come_from_exact_points() {
+        // A third of a 5-point action in a 14-point tenant: 5/3 of 14 is 11.9047… %, which
+        // shows as 11.90 (from a partial credit rounded to 1.6667 first it would be 11.91).
+        let actions = [
+            action(Category::Identity, "5", Status::ToAddress, 1, 3),
+            action(Category::Apps, "9", Status::ToAddress, 0, 3),
         ];
-        for (input, expected, why) in cases {
-            assert_eq!(round2(d(input)), d(expected), "{why}");
-        }
-    }
-
-    #[test]
-    fn storage_keeps_ten_thousandths() {
-        let cases = [
-            ("1", 10_000, "one point"),
-            ("2.5", 25_000, "fraction"),
-            ("0.33335", 3_334, "rounded half away from zero"),
-            ("-0.00005", -1, "negative rounded away from zero"),
-            ("0", 0, "zero"),
-            ("79228162514264337593543950335", i64::MAX, "saturates high"),
-            ("-79228162514264337593543950335", i64::MIN, "saturates low"),
-        ];
-        for (input, expected, why) in cases {
-            assert_eq!(to_storage(d(input)), expected, "{why}");
-        }
-        assert_eq!(from_storage(25_000), d("2.5"), "back from storage");
-        assert_eq!(from_storage(to_storage(d("7.1234"))), d("7.1234"), "round trip");
+        let o = compute_score(&actions).overall;
+        assert_eq!(o.current, d("5/3"), "exact partial credit");
+        assert_eq!(o.percentage(&o.current), d("250/21"), "exact percentage");
+        assert_eq!(
+            o.percentage(&o.current).round2(),
+            "11.90".parse().expect("decimal"),
+            "presented"
+        );
     }
 
     fn arb_action() -> impl Strategy<Value = ScoredAction> {
@@ -532,7 +510,7 @@ mod tests {
             .prop_map(
                 |(category, max, deprecated, status, implemented, total, licensed)| ScoredAction {
                     category,
-                    max_points: Decimal::new(max, 4),
+                    max_points: Points::from_storage(max),
                     deprecated,
                     status,
                     implemented,
@@ -546,7 +524,7 @@ mod tests {
     }
 
     fn assert_invariants(v: &ScoreViews, what: &str) {
-        assert!(Decimal::ZERO <= v.verified, "{what}: 0 ≤ verified ({v:?})");
+        assert!(Points::ZERO <= v.verified, "{what}: 0 ≤ verified ({v:?})");
         assert!(v.verified <= v.current, "{what}: verified ≤ current ({v:?})");
         assert!(v.current <= v.achievable, "{what}: current ≤ achievable ({v:?})");
         assert!(
@@ -574,8 +552,8 @@ mod tests {
         #[test]
         fn categories_sum_to_the_overall_views(actions in prop::collection::vec(arb_action(), 0..40)) {
             let score = compute_score(&actions);
-            let sum: ScoreViews = score.categories.iter().map(|(_, v)| *v).sum();
-            prop_assert_eq!(sum, score.overall);
+            let sum: ScoreViews = score.categories.iter().map(|(_, v)| v).sum();
+            prop_assert_eq!(&sum, &score.overall);
             let direct: ScoreViews = actions.iter().map(ScoreViews::of_action).sum();
             prop_assert_eq!(direct, score.overall);
         }
@@ -589,9 +567,9 @@ mod tests {
 
         #[test]
         fn achieved_never_exceeds_max(max in 0_i64..=1_000_000, status in prop::sample::select(Status::ALL.to_vec()), implemented in any::<i64>(), total in any::<i64>()) {
-            let max = Decimal::new(max, 4);
-            let achieved = achieved_points(max, status, implemented, total);
-            prop_assert!(Decimal::ZERO <= achieved && achieved <= max);
+            let max = Points::from_storage(max);
+            let achieved = achieved_points(&max, status, implemented, total);
+            prop_assert!(Points::ZERO <= achieved && achieved <= max);
         }
     }
 }

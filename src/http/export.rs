@@ -147,7 +147,16 @@ pub async fn history_json(
                 Cursor::Start => after_start,
                 Cursor::After(d) => d,
             };
-            match export::snapshot_page(&db, tenant_id, after, to).await {
+            let page = export::snapshot_page(&db, tenant_id, after, to)
+                .await
+                .and_then(|rows| {
+                    let days = rows
+                        .iter()
+                        .map(export::snapshot_json)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok((rows.last().map(|r| r.day), days))
+                });
+            match page {
                 Err(e) => {
                     tracing::error!(error = ?e, "history export failed mid-stream");
                     Some((
@@ -155,18 +164,19 @@ pub async fn history_json(
                         (Cursor::Done, first),
                     ))
                 }
-                Ok(rows) if rows.is_empty() => Some((Ok(Bytes::from_static(b"]}")), (Cursor::Done, first))),
-                Ok(rows) => {
+                Ok((_, days)) if days.is_empty() => {
+                    Some((Ok(Bytes::from_static(b"]}")), (Cursor::Done, first)))
+                }
+                Ok((last, days)) => {
                     let mut chunk = String::new();
                     let mut first = first;
-                    for r in &rows {
+                    for day in &days {
                         if !first {
                             chunk.push(',');
                         }
                         first = false;
-                        chunk.push_str(&export::snapshot_json(r).to_string());
+                        chunk.push_str(&day.to_string());
                     }
-                    let last = rows.last().map(|r| r.day);
                     Some((Ok(Bytes::from(chunk)), (Cursor::After(last), first)))
                 }
             }

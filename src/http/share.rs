@@ -66,8 +66,8 @@ pub async fn get(State(state): State<AppState>, Path(token): Path<String>, heade
         category = escape(&view.category),
         service = escape(&view.service),
         status = view.status.as_str(),
-        achieved = crate::domain::round2(view.points_achieved),
-        max = crate::domain::round2(view.max_points),
+        achieved = view.points_achieved.round2(),
+        max = view.max_points.round2(),
         remediation = escape(&view.remediation),
         expires = view.expires_at.format("%Y-%m-%d"),
     );

@@ -16,6 +16,7 @@
 
 use crate::domain::enums::{Category, EventKind, Level, Role, Status, Tier};
 use crate::domain::licensing::{HeldLicense, licensing};
+use crate::domain::points::Points;
 use crate::domain::scoring::{ScoredAction, achieved_points, compute_score, from_storage, to_storage};
 use crate::error::AppError;
 use crate::seed::DemoTokens;
@@ -33,7 +34,6 @@ use entity::{
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use rust_decimal::Decimal;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, Set,
@@ -297,8 +297,8 @@ async fn seed(txn: &DatabaseTransaction, now: DateTime<Utc>) -> anyhow::Result<D
 async fn seed_goals(txn: &DatabaseTransaction, tenant_id: i64, clock: &Clock) -> anyhow::Result<()> {
     score_zone::ActiveModel {
         tenant_id: Set(tenant_id),
-        okay_from: Set(to_storage(Decimal::from(50))),
-        good_from: Set(to_storage(Decimal::from(75))),
+        okay_from: Set(to_storage(&Points::from(50))),
+        good_from: Set(to_storage(&Points::from(75))),
         updated_by: Set(None),
         updated_at: Set(clock.start_of(0)),
     }
@@ -306,7 +306,7 @@ async fn seed_goals(txn: &DatabaseTransaction, tenant_id: i64, clock: &Clock) ->
     .await?;
     score_goal::ActiveModel {
         tenant_id: Set(tenant_id),
-        target_percentage: Set(to_storage(Decimal::from(75))),
+        target_percentage: Set(to_storage(&Points::from(75))),
         target_date: Set(clock.today + Days::new(120)),
         note: Set(Some(
             "Board target: 75 % before the next external audit.".to_string(),
@@ -408,7 +408,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn max(&self) -> Decimal {
+    fn max(&self) -> Points {
         from_storage(self.control.max_points)
     }
 
@@ -435,8 +435,8 @@ impl Plan {
         }
     }
 
-    fn points(&self, status: Status, implemented: i64) -> Decimal {
-        achieved_points(self.max(), status, implemented, self.total)
+    fn points(&self, status: Status, implemented: i64) -> Points {
+        achieved_points(&self.max(), status, implemented, self.total)
     }
 }
 

@@ -13,6 +13,7 @@
 
 use crate::domain::enums::{Category, Level, Role, Status, Tier};
 use crate::domain::licensing::{HeldLicense, licensing};
+use crate::domain::points::Points;
 use crate::domain::scoring::{ScoredAction, compute_score, from_storage, to_storage};
 use crate::service::comparisons;
 use crate::service::state::parse;
@@ -142,7 +143,7 @@ async fn controls(
         missing.push(control::ActiveModel::from(control::Model {
             id: id.clone(),
             title: format!("Synthetic control {i:04} ({})", template.title),
-            max_points: to_storage(rust_decimal::Decimal::from(points as i64)),
+            max_points: to_storage(&Points::from(points as i64)),
             vendor_rank: None,
             origin: "SYNTHETIC".to_string(),
             created_at: now,

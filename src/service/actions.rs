@@ -9,12 +9,12 @@
 
 use crate::auth::Viewer;
 use crate::domain::enums::{Category, Level, Role, Status, Tier};
+use crate::domain::points::Points;
 use crate::domain::rules::status_after_progress;
 use crate::error::{AppError, AppResult};
 use crate::service::state::{self, ActionState, TenantState};
 use chrono::{DateTime, Utc};
 use entity::{action_tag, improvement_action, note, principal, tag, tenant};
-use rust_decimal::Decimal;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationDef,
 };
@@ -87,7 +87,7 @@ impl ActionFilter {
             && self.licensed.is_none_or(|l| a.licensing.licensed == l)
             && self
                 .has_points_remaining
-                .is_none_or(|want| (a.points_remaining > Decimal::ZERO) == want)
+                .is_none_or(|want| a.points_remaining.is_positive() == want)
             && (self.threats.is_empty() || a.control.threats.0.iter().any(|t| contains_ci(&self.threats, t)))
             && (self.tags_any.is_empty() || tags.iter().any(|t| contains_ci(&self.tags_any, t)))
             && self.tags_all.iter().all(|want| contains_ci(tags, want))
@@ -170,10 +170,10 @@ pub enum GroupBy {
 pub struct Group {
     pub key: String,
     pub count: usize,
-    pub points_achieved: Decimal,
+    pub points_achieved: Points,
     /// Σ max of the bucket's actions.
-    pub points_available: Decimal,
-    pub points_remaining: Decimal,
+    pub points_available: Points,
+    pub points_remaining: Points,
 }
 
 fn position<T: PartialEq>(all: &[T], v: &T) -> usize {
@@ -214,14 +214,14 @@ pub fn group(actions: &[&ActionState], by: GroupBy, tags: &ActionTags) -> Vec<Gr
             let g = buckets.entry(key.clone()).or_insert_with(|| Group {
                 key: key.2,
                 count: 0,
-                points_achieved: Decimal::ZERO,
-                points_available: Decimal::ZERO,
-                points_remaining: Decimal::ZERO,
+                points_achieved: Points::ZERO,
+                points_available: Points::ZERO,
+                points_remaining: Points::ZERO,
             });
             g.count += 1;
-            g.points_achieved += a.achieved;
+            g.points_achieved += &a.achieved;
             g.points_available += a.scored.effective_max();
-            g.points_remaining += a.points_remaining;
+            g.points_remaining += &a.points_remaining;
         }
     }
     buckets.into_values().collect()
@@ -755,16 +755,23 @@ mod tests {
         tags.insert(5, vec!["quick".into()]);
         let all = select(&s, &ActionFilter::default(), ActionOrder::default(), &tags);
         let g = group(&all, GroupBy::Tag, &tags);
-        let summary: Vec<(&str, usize, Decimal, Decimal)> = g
+        let summary: Vec<(&str, usize, Points, Points)> = g
             .iter()
-            .map(|g| (g.key.as_str(), g.count, g.points_achieved, g.points_available))
+            .map(|g| {
+                (
+                    g.key.as_str(),
+                    g.count,
+                    g.points_achieved.clone(),
+                    g.points_available.clone(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,
             [
-                ("q3", 1, Decimal::from(2), Decimal::from(4)),
-                ("quick", 2, Decimal::from(2), Decimal::from(8)),
-                (UNTAGGED, 2, Decimal::from(3), Decimal::from(9)),
+                ("q3", 1, Points::from(2), Points::from(4)),
+                ("quick", 2, Points::from(2), Points::from(8)),
+                (UNTAGGED, 2, Points::from(3), Points::from(9)),
             ]
         );
         let by_cat: Vec<(String, usize)> = group(&all, GroupBy::Category, &tags)
@@ -780,10 +787,10 @@ mod tests {
             ],
             "vocabulary order, empty buckets left out"
         );
-        let rem: Decimal = group(&all, GroupBy::Status, &tags)
+        let rem: Points = group(&all, GroupBy::Status, &tags)
             .iter()
-            .map(|g| g.points_remaining)
+            .map(|g| &g.points_remaining)
             .sum();
-        assert_eq!(rem, Decimal::from(12), "remaining is preserved across buckets");
+        assert_eq!(rem, Points::from(12), "remaining is preserved across buckets");
     }
 }

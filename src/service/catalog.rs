@@ -5,8 +5,8 @@
 
 use crate::auth::Viewer;
 use crate::domain::enums::{ActionType, Category, Level, Tier};
+use crate::domain::points::{Points, STORAGE_SCALE};
 use crate::domain::sanitize::{https_url, plain_text};
-use crate::domain::{from_storage, to_storage};
 use crate::error::{AppError, AppResult};
 use crate::service::{access, tenants};
 use chrono::{DateTime, Utc};
@@ -20,6 +20,11 @@ use sea_orm::{
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+
+/// A decimal number of points as stored (ten-thousandths, halves away from zero).
+fn to_storage(d: Decimal) -> i64 {
+    Points::from_decimal(d).to_storage()
+}
 
 /// Filter of the `controls` query.
 #[derive(Debug, Default, Clone)]
@@ -224,7 +229,7 @@ impl ControlEntry {
                 "maxPoints must be greater than 0 and at most 10",
             ));
         }
-        if from_storage(to_storage(max_points)) != max_points {
+        if Decimal::new(to_storage(max_points), STORAGE_SCALE) != max_points {
             return Err(AppError::bad_input(
                 "maxPoints",
                 "maxPoints has at most 4 decimal places",
@@ -270,7 +275,7 @@ impl ControlEntry {
             title: c.title.clone(),
             category: c.category.parse().unwrap_or(Category::Identity),
             service: c.service.clone(),
-            max_points: from_storage(c.max_points).normalize(),
+            max_points: Decimal::new(c.max_points, STORAGE_SCALE).normalize(),
             tier: c.tier.parse().unwrap_or(Tier::Core),
             user_impact: c.user_impact.parse().unwrap_or(Level::Unknown),
             implementation_cost: c.implementation_cost.parse().unwrap_or(Level::Unknown),

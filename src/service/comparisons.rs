@@ -21,7 +21,7 @@ use crate::auth::Viewer;
 use crate::domain::cohort::{Distribution, SeatBand, distribution, suppressed};
 use crate::domain::enums::{Category, Role};
 use crate::domain::leave_one_out::CohortSummary;
-use crate::domain::scoring::{ScoreViews, from_storage};
+use crate::domain::points::{Points, STORAGE_SCALE};
 use crate::error::{AppError, AppResult};
 use crate::service::snapshots::{end_of_day, validate_range};
 use crate::service::state::{TenantState, parse};
@@ -83,14 +83,18 @@ struct Member {
     categories: Vec<(String, Decimal, Decimal)>,
 }
 
+/// A stored integer figure as a decimal (cohort statistics are sums and means of such).
+fn from_storage(v: i64) -> Decimal {
+    Decimal::new(v, STORAGE_SCALE)
+}
+
 impl Member {
     fn of(row: &score_snapshot::Model) -> Member {
-        let views = ScoreViews {
-            max_score: from_storage(row.max_score),
-            ..ScoreViews::default()
-        };
         Member {
-            percentage: views.percentage(from_storage(row.current)),
+            // 12 places: a statistic over many tenants, far finer than the 2 places it shows.
+            percentage: Points::from_storage(row.current)
+                .percent_of(&Points::from_storage(row.max_score))
+                .round_dp(12),
             categories: row
                 .categories
                 .0
@@ -255,7 +259,8 @@ pub struct CohortAnswer {
 pub struct DayComparison {
     pub day: NaiveDate,
     /// The asker's own percentage that day (live for today).
-    pub tenant_percentage: Option<Decimal>,
+    /// Exact for today; from the day's stored figures before.
+    pub tenant_percentage: Option<Points>,
     pub cohorts: Vec<CohortAnswer>,
     /// Benchmarks imported from the vendor for the asker and that day.
     pub vendor_benchmarks: Vec<vendor_benchmark::Model>,
@@ -493,6 +498,15 @@ pub async fn compare<C: ConnectionTrait>(
         .filter(|row| row.tenant_id == asker.id && (from..=to).contains(&row.day))
         .map(|row| (row.day, Member::of(row)))
         .collect();
+    // The asker's own percentage per day, exact (from the snapshot's exact figures).
+    let mut own_exact: HashMap<NaiveDate, Points> = HashMap::new();
+    for row in own_snapshots
+        .iter()
+        .filter(|row| row.tenant_id == asker.id && (from..=to).contains(&row.day))
+    {
+        let overall = crate::service::snapshots::DailyScore::stored(row)?.overall;
+        own_exact.insert(row.day, overall.percentage(&overall.current));
+    }
     let keys: Vec<String> = specs
         .iter()
         .filter(|s| !matches!(s, CohortSpec::Custom { .. }))
@@ -563,9 +577,9 @@ pub async fn compare<C: ConnectionTrait>(
             });
         }
         let tenant_percentage = if day == today {
-            Some(live.score.overall.percentage(live.score.overall.current))
+            Some(live.score.overall.percentage(&live.score.overall.current))
         } else {
-            mine.map(|m| m.percentage)
+            own_exact.remove(&day)
         };
         days.push(DayComparison {
             day,

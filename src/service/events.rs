@@ -3,11 +3,10 @@
 
 use crate::auth::Viewer;
 use crate::domain::enums::{EventKind, Status};
-use crate::domain::to_storage;
+use crate::domain::points::Points;
 use crate::error::AppResult;
 use chrono::{DateTime, Utc};
 use entity::action_event;
-use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 
 /// Who made a change: a principal, or the system (expiry sweep, progress from a scanner).
@@ -46,8 +45,8 @@ pub struct NewEvent {
     pub kind: EventKind,
     pub status_before: Option<Status>,
     pub status_after: Option<Status>,
-    pub points_before: Option<Decimal>,
-    pub points_after: Option<Decimal>,
+    pub points_before: Option<Points>,
+    pub points_after: Option<Points>,
     pub comment: Option<String>,
     pub data: Option<serde_json::Value>,
 }
@@ -85,8 +84,10 @@ pub async fn record<C: ConnectionTrait>(
         occurred_at: Set(now),
         status_before: Set(event.status_before.map(|s| s.as_str().to_string())),
         status_after: Set(event.status_after.map(|s| s.as_str().to_string())),
-        points_before: Set(event.points_before.map(to_storage)),
-        points_after: Set(event.points_after.map(to_storage)),
+        points_before: Set(event.points_before.as_ref().map(Points::to_storage)),
+        points_after: Set(event.points_after.as_ref().map(Points::to_storage)),
+        points_before_exact: Set(event.points_before.as_ref().map(Points::to_exact_string)),
+        points_after_exact: Set(event.points_after.as_ref().map(Points::to_exact_string)),
         comment: Set(event.comment),
         data: Set(event.data),
         ..Default::default()
@@ -155,4 +156,21 @@ pub async fn list<C: ConnectionTrait>(
         .into_iter()
         .filter_map(|e| controls.get(&e.action_id).cloned().map(|c| (e, c)))
         .collect())
+}
+
+/// An event's points before the change: exact where recorded (events since exact points),
+/// otherwise the rounded integer.
+pub fn points_before(e: &action_event::Model) -> Option<Points> {
+    stored_points(e.points_before_exact.as_deref(), e.points_before)
+}
+
+/// An event's points after the change (see [`points_before`]).
+pub fn points_after(e: &action_event::Model) -> Option<Points> {
+    stored_points(e.points_after_exact.as_deref(), e.points_after)
+}
+
+fn stored_points(exact: Option<&str>, rounded: Option<i64>) -> Option<Points> {
+    exact
+        .and_then(|s| s.parse().ok())
+        .or_else(|| rounded.map(Points::from_storage))
 }

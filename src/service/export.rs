@@ -5,18 +5,18 @@
 
 use crate::auth::Viewer;
 use crate::domain::enums::Role;
-use crate::domain::round2;
-use crate::domain::scoring::from_storage;
+use crate::domain::points::Points;
+use crate::domain::scoring::ScoreViews;
 use crate::error::{AppError, AppResult};
 use crate::graphql::types::present;
 use crate::service::actions::{ActionTags, tenant_action_tags};
+use crate::service::snapshots::DailyScore;
 use crate::service::state::{ActionState, TenantState};
 use crate::service::tenants;
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{score_snapshot, tenant};
-use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// Header of `actions.csv`: the portal's columns first, then the ones automation needs.
 pub const ACTION_COLUMNS: [&str; 20] = [
@@ -71,8 +71,8 @@ pub async fn actions(
 }
 
 /// Presents points as the API does: 2 decimal places.
-fn points(d: Decimal) -> String {
-    round2(d).normalize().to_string()
+fn points(p: &Points) -> String {
+    p.round2().normalize().to_string()
 }
 
 /// One CSV record of an action, in [`ACTION_COLUMNS`] order.
@@ -80,13 +80,9 @@ pub fn action_record(a: &ActionState, tags: &[String]) -> [String; 20] {
     [
         a.rank.map(|r| r.to_string()).unwrap_or_default(),
         a.control.title.clone(),
-        points(a.score_impact),
-        points(a.achieved),
-        points(if a.control.deprecated {
-            Decimal::ZERO
-        } else {
-            from_storage(a.control.max_points)
-        }),
+        points(&a.score_impact),
+        points(&a.achieved),
+        points(&a.scored.effective_max()),
         a.scored.status.as_str().to_string(),
         a.scored.category.as_str().to_string(),
         a.control.service.clone(),
@@ -145,49 +141,47 @@ pub async fn snapshot_page(
         .await?)
 }
 
-fn pct(points: i64, max: i64) -> f64 {
-    if max == 0 {
-        0.0
-    } else {
-        present(from_storage(points) / from_storage(max) * Decimal::ONE_HUNDRED)
-    }
+/// The views of a day as `history.json` has them, overall or for one category.
+fn views_json(v: &ScoreViews, into: &mut Map<String, Value>) {
+    into.insert("maxScore".into(), json!(present(&v.max_score)));
+    into.insert("current".into(), json!(present(&v.current)));
+    into.insert("currentExact".into(), json!(v.current.to_exact_string()));
+    into.insert(
+        "currentPercentage".into(),
+        json!(present(v.percentage(&v.current))),
+    );
+    into.insert("planned".into(), json!(present(&v.planned)));
+    into.insert("currentLicense".into(), json!(present(&v.current_license)));
+    into.insert("achievable".into(), json!(present(&v.achievable)));
+    into.insert("verified".into(), json!(present(&v.verified)));
 }
 
-/// A snapshot as it appears in `history.json`: points rounded to 2 places like the API.
-pub fn snapshot_json(s: &score_snapshot::Model) -> Value {
-    let p = |v: i64| present(from_storage(v));
-    let categories: Vec<Value> = s
+/// A snapshot as it appears in `history.json`: points rounded to 2 places like the API, from the
+/// exact figures where the day has them, with the exact current points beside them.
+pub fn snapshot_json(s: &score_snapshot::Model) -> AppResult<Value> {
+    let day = DailyScore::stored(s)?;
+    let categories: Vec<Value> = day
         .categories
-        .0
         .iter()
-        .map(|c| {
-            json!({
-                "category": c.category,
-                "maxScore": p(c.max_score),
-                "current": p(c.current),
-                "currentPercentage": pct(c.current, c.max_score),
-                "planned": p(c.planned),
-                "currentLicense": p(c.current_license),
-                "achievable": p(c.achievable),
-                "verified": p(c.verified),
-            })
+        .map(|(category, v)| {
+            let mut c = Map::new();
+            c.insert("category".into(), json!(category.as_str()));
+            views_json(v, &mut c);
+            Value::Object(c)
         })
         .collect();
-    json!({
-        "day": s.day,
-        "source": s.source,
-        "maxScore": p(s.max_score),
-        "current": p(s.current),
-        "currentPercentage": pct(s.current, s.max_score),
-        "planned": p(s.planned),
-        "currentLicense": p(s.current_license),
-        "achievable": p(s.achievable),
-        "verified": p(s.verified),
-        "vendorCurrentScore": s.vendor_current_score.map(p),
-        "vendorMaxScore": s.vendor_max_score.map(p),
-        "categories": categories,
-        "statusCounts": s.status_counts.0,
-    })
+    let mut out = Map::new();
+    out.insert("day".into(), json!(s.day));
+    out.insert("source".into(), json!(s.source));
+    views_json(&day.overall, &mut out);
+    out.insert(
+        "vendorCurrentScore".into(),
+        json!(day.vendor_current_score.map(present)),
+    );
+    out.insert("vendorMaxScore".into(), json!(day.vendor_max_score.map(present)));
+    out.insert("categories".into(), Value::Array(categories));
+    out.insert("statusCounts".into(), json!(s.status_counts.0));
+    Ok(Value::Object(out))
 }
 
 #[cfg(test)]
@@ -204,14 +198,15 @@ mod tests {
     #[test]
     fn points_are_presented_with_at_most_two_places() {
         let cases = [
-            ("2.5000", "2.5"),
-            ("3.3333", "3.33"),
-            ("10.0000", "10"),
+            ("5/2", "2.5"),
+            ("10/3", "3.33"),
+            ("10", "10"),
             ("0", "0"),
+            ("4999/1000000", "0"),
         ];
         for (input, expected) in cases {
-            let d: Decimal = input.parse().expect("decimal");
-            assert_eq!(points(d), expected, "{input}");
+            let p: Points = input.parse().expect("points");
+            assert_eq!(points(&p), expected, "{input}");
         }
     }
 }

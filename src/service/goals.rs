@@ -5,7 +5,7 @@
 use crate::auth::Viewer;
 use crate::domain::enums::Role;
 use crate::domain::goals::{Zone, project, zone};
-use crate::domain::scoring::{ScoreViews, from_storage, to_storage};
+use crate::domain::points::Points;
 use crate::error::{AppError, AppResult};
 use crate::service::state::TenantState;
 use crate::service::{NOTE_MAX_CHARS, tenants};
@@ -17,6 +17,11 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     Set,
 };
+
+/// A percentage as the least-squares fit takes it (a forecast, so 10 places are plenty).
+fn fit_value(p: &Points) -> Decimal {
+    p.round_dp(10)
+}
 
 /// Days of history the projection is fitted to.
 pub const TREND_WINDOW_DAYS: u64 = 30;
@@ -50,8 +55,8 @@ pub async fn set_zones(
     let txn = crate::db::begin_write(db).await?;
     score_zone::Entity::insert(score_zone::ActiveModel {
         tenant_id: Set(tenant.id),
-        okay_from: Set(to_storage(okay_from)),
-        good_from: Set(to_storage(good_from)),
+        okay_from: Set(Points::from_decimal(okay_from).to_storage()),
+        good_from: Set(Points::from_decimal(good_from).to_storage()),
         updated_by: Set(Some(viewer.principal_id)),
         updated_at: Set(now),
     })
@@ -108,7 +113,7 @@ pub async fn set_goal(
     let txn = crate::db::begin_write(db).await?;
     let goal = score_goal::ActiveModel {
         tenant_id: Set(tenant.id),
-        target_percentage: Set(to_storage(target_percentage)),
+        target_percentage: Set(Points::from_decimal(target_percentage).to_storage()),
         target_date: Set(target_date),
         note: Set(note.filter(|n| !n.trim().is_empty())),
         created_by: Set(Some(viewer.principal_id)),
@@ -124,8 +129,8 @@ pub async fn set_goal(
 /// The zones with the zone the current score is in.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Zones {
-    pub okay_from: Decimal,
-    pub good_from: Decimal,
+    pub okay_from: Points,
+    pub good_from: Points,
     pub current_zone: Zone,
     pub updated_at: DateTime<Utc>,
 }
@@ -134,12 +139,12 @@ pub struct Zones {
 #[derive(Clone, Debug, PartialEq)]
 pub struct GoalProgress {
     pub id: i64,
-    pub target_percentage: Decimal,
+    pub target_percentage: Points,
     pub target_date: NaiveDate,
     pub note: Option<String>,
     pub created_at: DateTime<Utc>,
-    /// Current percentage ÷ target (1 or more once reached).
-    pub progress: Decimal,
+    /// Current percentage ÷ target (1 or more once reached), exact.
+    pub progress: Points,
     /// Where the least-squares line of the last 30 days is on the target date; `None` with less
     /// than two days of history or for a date already past.
     pub projected_percentage_at_target: Option<Decimal>,
@@ -151,7 +156,8 @@ pub struct GoalProgress {
 /// `Tenant.goals`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Goals {
-    pub current_percentage: Decimal,
+    /// Exact.
+    pub current_percentage: Points,
     pub zones: Option<Zones>,
     /// Every goal, by target date.
     pub goals: Vec<GoalProgress>,
@@ -168,33 +174,32 @@ pub async fn goals<C: ConnectionTrait>(
 ) -> AppResult<Goals> {
     let tenant_id = live.tenant.id;
     viewer.require(tenant_id, Role::Reader)?;
-    let current = live.score.overall.percentage(live.score.overall.current);
-    let mut series: Vec<(NaiveDate, Decimal)> = score_snapshot::Entity::find()
+    let current = live.score.overall.percentage(&live.score.overall.current);
+    let mut series: Vec<(NaiveDate, Decimal)> = Vec::new();
+    for s in score_snapshot::Entity::find()
         .filter(score_snapshot::Column::TenantId.eq(tenant_id))
         .filter(score_snapshot::Column::Day.gte(today - Days::new(TREND_WINDOW_DAYS)))
         .filter(score_snapshot::Column::Day.lt(today))
         .order_by_asc(score_snapshot::Column::Day)
         .all(conn)
         .await?
-        .into_iter()
-        .map(|s| {
-            let views = ScoreViews {
-                max_score: from_storage(s.max_score),
-                ..ScoreViews::default()
-            };
-            (s.day, views.percentage(from_storage(s.current)))
-        })
-        .collect();
-    series.push((today, current));
+    {
+        let day = crate::service::snapshots::DailyScore::stored(&s)?;
+        series.push((s.day, fit_value(&day.overall.percentage(&day.overall.current))));
+    }
+    series.push((today, fit_value(&current)));
     let zones = score_zone::Entity::find_by_id(tenant_id)
         .one(conn)
         .await?
         .map(|z| {
-            let (okay_from, good_from) = (from_storage(z.okay_from), from_storage(z.good_from));
+            let (okay_from, good_from) = (
+                Points::from_storage(z.okay_from),
+                Points::from_storage(z.good_from),
+            );
             Zones {
+                current_zone: zone(&current, &okay_from, &good_from),
                 okay_from,
                 good_from,
-                current_zone: zone(current, okay_from, good_from),
                 updated_at: z.updated_at,
             }
         });
@@ -205,7 +210,7 @@ pub async fn goals<C: ConnectionTrait>(
         .all(conn)
         .await?
         .into_iter()
-        .map(|g| progress_of(g, current, &series, today))
+        .map(|g| progress_of(g, &current, &series, today))
         .collect();
     let current_goal = goals.iter().find(|g| g.target_date >= today).cloned();
     Ok(Goals {
@@ -219,23 +224,22 @@ pub async fn goals<C: ConnectionTrait>(
 /// Where the tenant stands against one goal (pure).
 fn progress_of(
     g: score_goal::Model,
-    current: Decimal,
+    current: &Points,
     series: &[(NaiveDate, Decimal)],
     today: NaiveDate,
 ) -> GoalProgress {
-    let target = from_storage(g.target_percentage);
-    let progress = if target.is_zero() {
-        Decimal::ONE
-    } else {
-        current / target
-    };
+    let target = Points::from_storage(g.target_percentage);
+    let progress = current
+        .checked_div(&target)
+        .unwrap_or_else(|| Points::from_integer(1));
     let projected = (g.target_date >= today)
         .then(|| project(series, g.target_date))
         .flatten();
-    let on_track = if current >= target {
+    // Whether the goal is reached is exact; the projection is a forecast.
+    let on_track = if *current >= target {
         Some(true)
     } else {
-        projected.map(|p| p >= target)
+        projected.map(|p| Points::from_decimal(p) >= target)
     };
     GoalProgress {
         id: g.id,
@@ -265,7 +269,7 @@ mod tests {
         score_goal::Model {
             id: 1,
             tenant_id: 1,
-            target_percentage: to_storage(d(target)),
+            target_percentage: Points::from_decimal(d(target)).to_storage(),
             target_date: day(date),
             note: None,
             created_by: None,
@@ -291,7 +295,7 @@ mod tests {
             ("90", "2026-01-01", None, None, "date passed: no projection"),
         ];
         for (target, date, projected, on_track, why) in cases {
-            let p = progress_of(goal(target, date), d("52"), &series, today);
+            let p = progress_of(goal(target, date), &Points::from_integer(52), &series, today);
             assert_eq!(
                 p.projected_percentage_at_target,
                 projected.map(d),
@@ -299,9 +303,10 @@ mod tests {
             );
             assert_eq!(p.on_track, on_track, "{why}: on track");
         }
-        let p = progress_of(goal("80", "2026-02-01"), d("52"), &series, today);
-        assert_eq!(p.progress, d("0.65"), "52 of 80");
-        let flat = progress_of(goal("80", "2026-02-01"), d("52"), &series[1..], today);
+        let current = Points::from_integer(52);
+        let p = progress_of(goal("80", "2026-02-01"), &current, &series, today);
+        assert_eq!(p.progress, Points::from_decimal(d("0.65")), "52 of 80");
+        let flat = progress_of(goal("80", "2026-02-01"), &current, &series[1..], today);
         assert_eq!(flat.projected_percentage_at_target, None, "one day of history");
         assert_eq!(flat.on_track, None, "no projection, not reached");
     }

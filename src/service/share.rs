@@ -4,7 +4,8 @@
 
 use crate::auth::Viewer;
 use crate::domain::enums::{EventKind, Role, SharePlatform, Status};
-use crate::domain::scoring::{achieved_points, from_storage};
+use crate::domain::points::Points;
+use crate::domain::scoring::achieved_points;
 use crate::domain::tokens::{generate_secret, hash_secret};
 use crate::error::{AppError, AppResult};
 use crate::service::events::{self, Actor, NewEvent};
@@ -14,7 +15,6 @@ use crate::service::workflow::{ActionRef, Resolved, resolve};
 use chrono::{DateTime, Duration, Utc};
 use entity::{improvement_action, principal, share_link};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use rust_decimal::Decimal;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -96,7 +96,7 @@ pub async fn create(
     let subject = format!("Security improvement: {title}");
     let body = format!(
         "Please take a look at this security improvement action ({} points).\n\n{}\n\n{url}\n\nThe link expires on {}.",
-        crate::domain::round2(from_storage(r.control.max_points)),
+        Points::from_storage(r.control.max_points).round2(),
         title,
         link.expires_at.format("%Y-%m-%d")
     );
@@ -212,8 +212,8 @@ pub struct SharedView {
     pub category: String,
     pub service: String,
     pub status: Status,
-    pub points_achieved: Decimal,
-    pub max_points: Decimal,
+    pub points_achieved: Points,
+    pub max_points: Points,
     pub remediation: String,
     pub action_url: Option<String>,
     pub learn_more_urls: Vec<String>,
@@ -252,16 +252,16 @@ pub async fn open(db: &DatabaseConnection, token: &str, now: DateTime<Utc>) -> A
         .exec(db)
         .await?;
     let status: Status = parse(&action.status, "status")?;
-    let max = from_storage(control.max_points);
+    let max = Points::from_storage(control.max_points);
     Ok(SharedView {
         title: control.title,
         category: control.category,
         service: control.service,
         status,
         points_achieved: if control.deprecated {
-            Decimal::ZERO
+            Points::ZERO
         } else {
-            achieved_points(max, status, action.implemented, action.total)
+            achieved_points(&max, status, action.implemented, action.total)
         },
         max_points: max,
         remediation: control.remediation,

@@ -18,13 +18,14 @@
 //! of D).
 
 use crate::domain::enums::{Role, Status};
+use crate::domain::points::Points;
 use crate::domain::replay::{ActionProgress, PastEvent, state_before};
-use crate::domain::scoring::{ScoreViews, TenantScore, from_storage, to_storage};
+use crate::domain::scoring::{ScoreViews, TenantScore, to_storage};
 use crate::error::{AppError, AppResult};
 use crate::service::comparisons;
 use crate::service::state::{self, TenantState, parse};
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use entity::types::{CategoryFigure, CategoryFigures, StatusCounts};
+use entity::types::{CategoryFigure, CategoryFigures, ExactFigures, ExactViews, StatusCounts};
 use entity::{action_event, cohort_aggregate, improvement_action, job_lease, score_snapshot, tenant};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -139,15 +140,47 @@ pub fn category_figures(score: &TenantScore) -> CategoryFigures {
             .iter()
             .map(|(c, v)| CategoryFigure {
                 category: c.as_str().to_string(),
-                max_score: to_storage(v.max_score),
-                current: to_storage(v.current),
-                planned: to_storage(v.planned),
-                current_license: to_storage(v.current_license),
-                achievable: to_storage(v.achievable),
-                verified: to_storage(v.verified),
+                max_score: to_storage(&v.max_score),
+                current: to_storage(&v.current),
+                planned: to_storage(&v.planned),
+                current_license: to_storage(&v.current_license),
+                achievable: to_storage(&v.achievable),
+                verified: to_storage(&v.verified),
             })
             .collect(),
     )
+}
+
+/// The six views as exact fractions.
+fn exact_views(v: &ScoreViews) -> ExactViews {
+    v.as_array().map(Points::to_exact_string)
+}
+
+/// The figures of a score as exact fractions (SPEC §3: points are exact in storage).
+pub fn exact_figures(score: &TenantScore) -> ExactFigures {
+    ExactFigures {
+        overall: exact_views(&score.overall),
+        categories: score
+            .categories
+            .iter()
+            .map(|(c, v)| (c.as_str().to_string(), exact_views(v)))
+            .collect(),
+    }
+}
+
+/// Views read back from exact fractions; `None` when a stored text is not one (then the
+/// rounded integer columns are used).
+fn views_of_exact(v: &ExactViews) -> Option<ScoreViews> {
+    let mut parsed = v.iter().map(|s| s.parse::<Points>().ok());
+    let mut next = || parsed.next().flatten();
+    Some(ScoreViews::from_array([
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+    ]))
 }
 
 /// Counts of actions by status, every status present (zero where none).
@@ -172,13 +205,14 @@ pub fn computed_row(
     score_snapshot::ActiveModel {
         tenant_id: Set(tenant_id),
         day: Set(day),
-        max_score: Set(to_storage(v.max_score)),
-        current: Set(to_storage(v.current)),
-        planned: Set(to_storage(v.planned)),
-        current_license: Set(to_storage(v.current_license)),
-        achievable: Set(to_storage(v.achievable)),
-        verified: Set(to_storage(v.verified)),
+        max_score: Set(to_storage(&v.max_score)),
+        current: Set(to_storage(&v.current)),
+        planned: Set(to_storage(&v.planned)),
+        current_license: Set(to_storage(&v.current_license)),
+        achievable: Set(to_storage(&v.achievable)),
+        verified: Set(to_storage(&v.verified)),
         categories: Set(category_figures(score)),
+        exact: Set(Some(exact_figures(score))),
         status_counts: Set(StatusCounts(counts)),
         source: Set(SOURCE_COMPUTED.to_string()),
         vendor_current_score: Set(None),
@@ -520,8 +554,8 @@ pub struct DailyScore {
     pub categories: Vec<(crate::domain::enums::Category, ScoreViews)>,
     pub status_counts: Vec<(Status, i64)>,
     /// The vendor's own figures of an imported snapshot, as reported.
-    pub vendor_current_score: Option<rust_decimal::Decimal>,
-    pub vendor_max_score: Option<rust_decimal::Decimal>,
+    pub vendor_current_score: Option<Points>,
+    pub vendor_max_score: Option<Points>,
 }
 
 impl DailyScore {
@@ -534,7 +568,7 @@ impl DailyScore {
         DailyScore {
             day: today,
             source: "LIVE".to_string(),
-            overall: s.score.overall,
+            overall: s.score.overall.clone(),
             categories: s.score.categories.clone(),
             status_counts: counts.into_iter().collect(),
             vendor_current_score: None,
@@ -542,30 +576,31 @@ impl DailyScore {
         }
     }
 
-    /// A stored snapshot's figures.
+    /// A stored snapshot's figures: the exact ones where the row has them (computed days),
+    /// otherwise the integer columns (imported days, whose vendor figures are decimals).
     pub fn stored(row: &score_snapshot::Model) -> AppResult<DailyScore> {
-        let views =
-            |max: i64, current: i64, planned: i64, lic: i64, achievable: i64, verified: i64| ScoreViews {
-                max_score: from_storage(max),
-                current: from_storage(current),
-                planned: from_storage(planned),
-                current_license: from_storage(lic),
-                achievable: from_storage(achievable),
-                verified: from_storage(verified),
-            };
+        let views = |max: i64, current: i64, planned: i64, lic: i64, achievable: i64, verified: i64| {
+            ScoreViews::from_array(
+                [max, current, planned, lic, achievable, verified].map(Points::from_storage),
+            )
+        };
+        let exact = row.exact.as_ref();
         let mut categories = Vec::with_capacity(row.categories.0.len());
         for f in &row.categories.0 {
-            categories.push((
-                parse(&f.category, "category")?,
-                views(
-                    f.max_score,
-                    f.current,
-                    f.planned,
-                    f.current_license,
-                    f.achievable,
-                    f.verified,
-                ),
-            ));
+            let figures = exact
+                .and_then(|e| e.categories.get(&f.category))
+                .and_then(views_of_exact)
+                .unwrap_or_else(|| {
+                    views(
+                        f.max_score,
+                        f.current,
+                        f.planned,
+                        f.current_license,
+                        f.achievable,
+                        f.verified,
+                    )
+                });
+            categories.push((parse(&f.category, "category")?, figures));
         }
         let mut status_counts = Vec::with_capacity(row.status_counts.0.len());
         for (status, count) in &row.status_counts.0 {
@@ -574,18 +609,20 @@ impl DailyScore {
         Ok(DailyScore {
             day: row.day,
             source: row.source.clone(),
-            overall: views(
-                row.max_score,
-                row.current,
-                row.planned,
-                row.current_license,
-                row.achievable,
-                row.verified,
-            ),
+            overall: exact.and_then(|e| views_of_exact(&e.overall)).unwrap_or_else(|| {
+                views(
+                    row.max_score,
+                    row.current,
+                    row.planned,
+                    row.current_license,
+                    row.achievable,
+                    row.verified,
+                )
+            }),
             categories,
             status_counts,
-            vendor_current_score: row.vendor_current_score.map(from_storage),
-            vendor_max_score: row.vendor_max_score.map(from_storage),
+            vendor_current_score: row.vendor_current_score.map(Points::from_storage),
+            vendor_max_score: row.vendor_max_score.map(Points::from_storage),
         })
     }
 }

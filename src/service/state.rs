@@ -7,12 +7,12 @@
 
 use crate::domain::enums::{Category, Level, Status, Tier};
 use crate::domain::licensing::{HeldLicense, Licensing, licensing};
+use crate::domain::points::Points;
 use crate::domain::ranking::{RankInput, rank};
-use crate::domain::scoring::{ScoredAction, TenantScore, compute_score, from_storage, score_impact};
+use crate::domain::scoring::{ScoredAction, TenantScore, compute_score, score_impact};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use entity::{control, improvement_action, license_plan, tag, tenant, tenant_license};
-use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -89,11 +89,11 @@ pub struct ActionState {
     pub control: Arc<control::Model>,
     pub scored: ScoredAction,
     pub licensing: Licensing,
-    /// Points achieved (exact, rounded to storage precision by the domain).
-    pub achieved: Decimal,
-    pub points_remaining: Decimal,
-    /// Percentage points of the tenant's maximum this action would add when finished.
-    pub score_impact: Decimal,
+    /// Points achieved (exact).
+    pub achieved: Points,
+    pub points_remaining: Points,
+    /// Percentage points of the tenant's maximum this action would add when finished (exact).
+    pub score_impact: Points,
     /// 1 = do this first; `None` for actions that are not ranked.
     pub rank: Option<u32>,
 }
@@ -163,7 +163,7 @@ pub fn scored_action(
 ) -> AppResult<ScoredAction> {
     Ok(ScoredAction {
         category: parse::<Category>(&c.category, "category")?,
-        max_points: from_storage(c.max_points),
+        max_points: Points::from_storage(c.max_points),
         deprecated: c.deprecated,
         status: parse::<Status>(&row.status, "status")?,
         implemented: row.implemented,
@@ -258,11 +258,7 @@ pub fn build_shared(
     for (row, control) in rows {
         let lic = licensing(&control.required_license_plans.0, held, row.users_affected, now);
         let scored = scored_action(&row, &control, lic.licensed)?;
-        let achieved = if control.deprecated {
-            Decimal::ZERO
-        } else {
-            scored.achieved()
-        };
+        let achieved = scored.achieved();
         let points_remaining = scored.points_remaining();
         actions.push(ActionState {
             row: ActionRow::of(row),
@@ -271,7 +267,7 @@ pub fn build_shared(
             licensing: lic,
             achieved,
             points_remaining,
-            score_impact: Decimal::ZERO,
+            score_impact: Points::ZERO,
             rank: None,
         });
     }
@@ -282,7 +278,7 @@ pub fn build_shared(
             .map(|a| RankInput {
                 control_id: &a.control.id,
                 status: a.scored.status,
-                points_remaining: a.points_remaining,
+                points_remaining: a.points_remaining.clone(),
                 tier: a.scored.tier,
                 user_impact: a.scored.user_impact,
                 implementation_cost: a.scored.implementation_cost,
@@ -291,7 +287,7 @@ pub fn build_shared(
     );
     for (a, r) in actions.iter_mut().zip(ranks) {
         a.rank = r;
-        a.score_impact = score_impact(a.points_remaining, score.overall.max_score);
+        a.score_impact = score_impact(&a.points_remaining, &score.overall.max_score);
     }
     actions.sort_by(|a, b| match (a.rank, b.rank) {
         (Some(x), Some(y)) => x.cmp(&y),

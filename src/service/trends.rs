@@ -4,12 +4,12 @@
 
 use crate::auth::Viewer;
 use crate::domain::enums::{EventKind, Role, Status};
-use crate::domain::scoring::from_storage;
+use crate::domain::points::Points;
 use crate::error::AppResult;
+use crate::service::events;
 use crate::service::snapshots::{end_of_day, start_of_day, validate_range};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{action_event, control, improvement_action};
-use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use std::collections::{BTreeMap, HashMap};
 
@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TrendDay {
     pub day: NaiveDate,
-    pub points_gained: Decimal,
-    pub points_lost: Decimal,
+    pub points_gained: Points,
+    pub points_lost: Points,
     /// `REGRESSED` events.
     pub regressions: u32,
     /// Changes into `RISK_ACCEPTED`.
@@ -32,8 +32,8 @@ pub struct Regression {
     pub title: String,
     pub category: String,
     pub occurred_at: DateTime<Utc>,
-    pub points_before: Decimal,
-    pub points_after: Decimal,
+    pub points_before: Points,
+    pub points_after: Points,
     pub comment: Option<String>,
 }
 
@@ -41,11 +41,11 @@ pub struct Regression {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trends {
     /// Σ of positive point changes.
-    pub points_achieved: Decimal,
+    pub points_achieved: Points,
     /// Σ of negative point changes, as a positive number.
-    pub points_regressed: Decimal,
+    pub points_regressed: Points,
     /// `points_achieved − points_regressed`.
-    pub net_change: Decimal,
+    pub net_change: Points,
     /// Every day of the range, oldest first.
     pub days: Vec<TrendDay>,
     /// Newest first.
@@ -111,20 +111,21 @@ pub async fn trends<C: ConnectionTrait>(
                 (a.id, (a, c))
             })
             .collect();
-    let (mut achieved, mut regressed) = (Decimal::ZERO, Decimal::ZERO);
+    let (mut achieved, mut regressed) = (Points::ZERO, Points::ZERO);
     let mut regressions = Vec::new();
     for e in &events {
         let Some(day) = days.get_mut(&e.occurred_at.date_naive()) else {
             continue;
         };
-        if let (Some(before), Some(after)) = (e.points_before, e.points_after) {
-            let delta = from_storage(after) - from_storage(before);
-            if delta > Decimal::ZERO {
-                achieved += delta;
-                day.points_gained += delta;
-            } else if delta < Decimal::ZERO {
-                regressed -= delta;
-                day.points_lost -= delta;
+        if let (Some(before), Some(after)) = (events::points_before(e), events::points_after(e)) {
+            let delta = after - before;
+            if delta.is_positive() {
+                achieved += &delta;
+                day.points_gained += &delta;
+            } else if delta.is_negative() {
+                let lost = -delta;
+                regressed += &lost;
+                day.points_lost += &lost;
             }
         }
         let into_risk = e.status_after.as_deref() == Some(Status::RiskAccepted.as_str())
@@ -140,17 +141,17 @@ pub async fn trends<C: ConnectionTrait>(
                     title: c.as_ref().map(|c| c.title.clone()).unwrap_or_default(),
                     category: action.category.clone(),
                     occurred_at: e.occurred_at,
-                    points_before: e.points_before.map(from_storage).unwrap_or_default(),
-                    points_after: e.points_after.map(from_storage).unwrap_or_default(),
+                    points_before: events::points_before(e).unwrap_or_default(),
+                    points_after: events::points_after(e).unwrap_or_default(),
                     comment: e.comment.clone(),
                 });
             }
         }
     }
     Ok(Trends {
+        net_change: &achieved - &regressed,
         points_achieved: achieved,
         points_regressed: regressed,
-        net_change: achieved - regressed,
         days: days.into_values().collect(),
         regressions,
     })

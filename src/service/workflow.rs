@@ -9,18 +9,18 @@
 
 use crate::auth::Viewer;
 use crate::domain::enums::{Category, EventKind, ExceptionJustification, ExceptionScope, Role, Status};
+use crate::domain::points::Points;
 use crate::domain::rules::{
     ProgressTransition, RuleViolation, check_user_status_change, exception_status, is_expired,
     status_accepts_review_by, status_after_progress,
 };
-use crate::domain::scoring::{achieved_points, from_storage};
+use crate::domain::scoring::achieved_points;
 use crate::error::{AppError, AppResult};
 use crate::service::events::{self, Actor, NewEvent};
 use crate::service::state::parse;
 use crate::service::tenants;
 use chrono::{DateTime, Utc};
 use entity::{action_event, control, device_exception, improvement_action, note, tenant};
-use rust_decimal::Decimal;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -55,13 +55,18 @@ impl Resolved {
         parse(&self.control.category, "category")
     }
     /// Points the action achieves in a given state.
-    pub fn points(&self, status: Status, implemented: i64, total: i64) -> Decimal {
+    pub fn points(&self, status: Status, implemented: i64, total: i64) -> Points {
         if self.control.deprecated {
-            return Decimal::ZERO;
+            return Points::ZERO;
         }
-        achieved_points(from_storage(self.control.max_points), status, implemented, total)
+        achieved_points(
+            &Points::from_storage(self.control.max_points),
+            status,
+            implemented,
+            total,
+        )
     }
-    pub fn current_points(&self) -> AppResult<Decimal> {
+    pub fn current_points(&self) -> AppResult<Points> {
         Ok(self.points(self.status()?, self.action.implemented, self.action.total))
     }
 }
@@ -641,8 +646,8 @@ pub async fn apply_progress<C: ConnectionTrait>(
     let mut ev = NewEvent::new(r.tenant.id, r.action.id, EventKind::ProgressChanged);
     ev.status_before = Some(before);
     ev.status_after = Some(after);
-    ev.points_before = Some(points_before);
-    ev.points_after = Some(points_after);
+    ev.points_before = Some(points_before.clone());
+    ev.points_after = Some(points_after.clone());
     ev.data = Some(data.clone());
     ev.comment = input.implementation_status.clone();
     match transition {
@@ -651,7 +656,7 @@ pub async fn apply_progress<C: ConnectionTrait>(
             ev.kind = EventKind::Regressed;
             ev.comment = Some(format!(
                 "regressed: {} points lost",
-                crate::domain::round2(points_before - points_after)
+                (&points_before - &points_after).round2()
             ));
         }
         ProgressTransition::None => {}

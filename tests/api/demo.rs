@@ -10,6 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder}
 use securescore::app::App;
 use securescore::config::Config;
 use securescore::domain::enums::Status;
+use securescore::domain::points::Points;
 use securescore::domain::{SeatBand, to_storage};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -135,10 +136,20 @@ demo_test!(
                     s.day
                 );
                 assert_eq!(s.categories.0.len(), 5, "every category");
+                // The exact figures add up exactly; the integer columns are each rounded to
+                // ten-thousandths, so their sum is within half a unit per category.
+                let exact = s.exact.as_ref().expect("a computed day keeps exact figures");
+                let current = |v: &[String; 6]| v[1].parse::<Points>().expect("exact points");
                 assert_eq!(
-                    s.categories.0.iter().map(|c| c.current).sum::<i64>(),
-                    s.current,
-                    "categories add up"
+                    exact.categories.values().map(current).sum::<Points>(),
+                    current(&exact.overall),
+                    "categories add up exactly"
+                );
+                assert_eq!(current(&exact.overall).to_storage(), s.current, "rounded column");
+                let rounded_sum = s.categories.0.iter().map(|c| c.current).sum::<i64>();
+                assert!(
+                    (rounded_sum - s.current).abs() <= 2,
+                    "categories add up within rounding"
                 );
                 assert_eq!(s.status_counts.0.values().sum::<i64>(), actions.len() as i64);
             }
@@ -160,13 +171,13 @@ demo_test!(
                 .await
                 .unwrap();
             assert_eq!(
-                to_storage(live.score.overall.current),
+                to_storage(&live.score.overall.current),
                 snapshots[89].current,
                 "{}",
                 t.slug
             );
             assert_eq!(
-                to_storage(live.score.overall.max_score),
+                to_storage(&live.score.overall.max_score),
                 snapshots[89].max_score,
                 "{}",
                 t.slug

@@ -6,6 +6,7 @@ mod helpers;
 
 mod clients;
 mod demo;
+mod exact;
 mod export;
 mod foundation;
 mod graph_import;

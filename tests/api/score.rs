@@ -83,7 +83,13 @@ fn base_time() -> DateTime<Utc> {
     Utc::now() - Duration::days(1)
 }
 
-fn control_model(id: &str, title: &str, category: &str, service: &str, max: i64) -> control::ActiveModel {
+pub(crate) fn control_model(
+    id: &str,
+    title: &str,
+    category: &str,
+    service: &str,
+    max: i64,
+) -> control::ActiveModel {
     control::ActiveModel {
         id: Set(id.to_string()),
         title: Set(title.to_string()),
@@ -132,7 +138,12 @@ async fn empty_tenant(app: &TestApp) -> TenantFixture {
 }
 
 /// Inserts the control and an action row for it; returns the action's row id.
-async fn add_action(app: &TestApp, tenant_id: i64, c: control::ActiveModel, at: DateTime<Utc>) -> i64 {
+pub(crate) async fn add_action(
+    app: &TestApp,
+    tenant_id: i64,
+    c: control::ActiveModel,
+    at: DateTime<Utc>,
+) -> i64 {
     let control = match control::Entity::find_by_id(c.id.clone().unwrap())
         .one(&app.db)
         .await

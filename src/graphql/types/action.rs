@@ -7,7 +7,7 @@
 //! query per page.
 
 use crate::domain::enums::ActionType as DomainActionType;
-use crate::domain::from_storage;
+use crate::domain::points::Points;
 use crate::graphql::ids;
 use crate::graphql::loaders::loaders;
 use crate::graphql::types::enums::{ActionType, Category, Level, Status, Tier};
@@ -151,19 +151,25 @@ impl ImprovementAction {
         if a.control.deprecated {
             0.0
         } else {
-            present(from_storage(a.control.max_points))
+            present(Points::from_storage(a.control.max_points))
         }
     }
+    /// Points achieved (SPEC §2), rounded to 2 places from the exact value.
     async fn points_achieved(&self) -> f64 {
-        present(self.a().achieved)
+        present(&self.a().achieved)
+    }
+    /// The exact points achieved as a reduced fraction or integer (partial credit
+    /// `max × implemented / total` is rational), e.g. `"10/3"`.
+    async fn points_achieved_exact(&self) -> String {
+        self.a().achieved.to_exact_string()
     }
     /// `maxPoints − pointsAchieved`.
     async fn points_remaining(&self) -> f64 {
-        present(self.a().points_remaining)
+        present(&self.a().points_remaining)
     }
     /// Percentage points the tenant's score gains when this action is finished.
     async fn score_impact(&self) -> f64 {
-        present(self.a().score_impact)
+        present(&self.a().score_impact)
     }
     /// 1 = do this first; `null` when not ranked (nothing left to gain, or not TO_ADDRESS or
     /// PLANNED).

@@ -1,6 +1,6 @@
 //! Catalog types: controls and licence SKUs.
 
-use crate::domain::from_storage;
+use crate::domain::points::Points;
 use crate::graphql::ids;
 use crate::graphql::types::present;
 use crate::service::catalog::LicenseWithPlans;
@@ -43,7 +43,7 @@ impl Control {
         &self.0.service
     }
     async fn max_points(&self) -> f64 {
-        present(from_storage(self.0.max_points))
+        present(Points::from_storage(self.0.max_points))
     }
     /// `CORE`, `DEFENSE_IN_DEPTH` or `ADVANCED`.
     async fn tier(&self) -> &str {

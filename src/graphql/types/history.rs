@@ -4,8 +4,8 @@
 
 use crate::domain::cohort::SeatBand as DomainSeatBand;
 use crate::domain::goals::Zone;
-use crate::domain::scoring::ScoreViews;
 use crate::graphql::types::enums::{Category, Status};
+use crate::graphql::types::score::view;
 use crate::graphql::types::{CategoryScore, ScoreView, present};
 use crate::service::comparisons::{CohortAnswer, CohortSpec, DayComparison, Suppression};
 use crate::service::goals::{GoalProgress, Goals, Zones};
@@ -15,7 +15,6 @@ use async_graphql::{
     Enum, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value,
 };
 use chrono::{DateTime, NaiveDate, Utc};
-use rust_decimal::Decimal;
 
 /// A calendar day in UTC, written `YYYY-MM-DD`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,14 +35,6 @@ impl ScalarType for Date {
 
     fn to_value(&self) -> Value {
         Value::String(self.0.to_string())
-    }
-}
-
-fn view(views: &ScoreViews, points: Decimal) -> ScoreView {
-    ScoreView {
-        points: present(points),
-        max: present(views.max_score),
-        percentage: present(views.percentage(points)),
     }
 }
 
@@ -87,22 +78,22 @@ impl ScoreSnapshot {
         self.score.source == "LIVE"
     }
     async fn max_score(&self) -> ScoreView {
-        view(&self.score.overall, self.score.overall.max_score)
+        view(&self.score.overall, &self.score.overall.max_score)
     }
     async fn current(&self) -> ScoreView {
-        view(&self.score.overall, self.score.overall.current)
+        view(&self.score.overall, &self.score.overall.current)
     }
     async fn planned(&self) -> ScoreView {
-        view(&self.score.overall, self.score.overall.planned)
+        view(&self.score.overall, &self.score.overall.planned)
     }
     async fn current_license(&self) -> ScoreView {
-        view(&self.score.overall, self.score.overall.current_license)
+        view(&self.score.overall, &self.score.overall.current_license)
     }
     async fn achievable(&self) -> ScoreView {
-        view(&self.score.overall, self.score.overall.achievable)
+        view(&self.score.overall, &self.score.overall.achievable)
     }
     async fn verified(&self) -> ScoreView {
-        view(&self.score.overall, self.score.overall.verified)
+        view(&self.score.overall, &self.score.overall.verified)
     }
     /// Every view per category.
     async fn categories(&self) -> Vec<CategoryScore> {
@@ -125,11 +116,11 @@ impl ScoreSnapshot {
     }
     /// The vendor's own current score of an imported snapshot, as reported.
     async fn vendor_current_score(&self) -> Option<f64> {
-        self.score.vendor_current_score.map(present)
+        self.score.vendor_current_score.as_ref().map(present)
     }
     /// The vendor's own maximum of an imported snapshot, as reported.
     async fn vendor_max_score(&self) -> Option<f64> {
-        self.score.vendor_max_score.map(present)
+        self.score.vendor_max_score.as_ref().map(present)
     }
 }
 
@@ -198,9 +189,9 @@ impl From<trends::Trends> for ScoreTrends {
                     title: r.title,
                     category: r.category,
                     occurred_at: r.occurred_at,
-                    points_before: present(r.points_before),
-                    points_after: present(r.points_after),
-                    points_lost: present(r.points_before - r.points_after),
+                    points_before: present(&r.points_before),
+                    points_after: present(&r.points_after),
+                    points_lost: present(&r.points_before - &r.points_after),
                     comment: r.comment,
                 })
                 .collect(),
@@ -406,7 +397,7 @@ impl From<DayComparison> for Comparison {
                     source: "VENDOR".to_string(),
                     basis: b.basis,
                     basis_value: b.basis_value,
-                    average_score: present(crate::domain::scoring::from_storage(b.average_score)),
+                    average_score: present(crate::domain::points::Points::from_storage(b.average_score)),
                     figures: b
                         .category_scores
                         .as_object()

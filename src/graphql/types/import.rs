@@ -1,6 +1,7 @@
 //! Results of `importMicrosoftGraph` and the Graph sync settings, built from the service's
 //! report and rows (the client secret is not among them: only the name of its variable).
 
+use crate::domain::points::Points;
 use crate::graphql::types::enums::Category;
 use crate::graphql::types::present;
 use crate::service::graph_import::{ImportGap as GapRow, ImportReport, ScoreDiscrepancy as DiscrepancyRow};
@@ -130,10 +131,12 @@ impl From<&DiscrepancyRow> for ScoreDiscrepancy {
             day: d.day,
             vendor_current_score: present(d.vendor_current_score),
             vendor_max_score: present(d.vendor_max_score),
-            recomputed_current: present(d.recomputed_current),
-            recomputed_max: present(d.recomputed_max),
-            current_difference: present(d.vendor_current_score - d.recomputed_current),
-            max_difference: present(d.vendor_max_score - d.recomputed_max),
+            recomputed_current: present(&d.recomputed_current),
+            recomputed_max: present(&d.recomputed_max),
+            current_difference: present(
+                Points::from_decimal(d.vendor_current_score) - d.recomputed_current.clone(),
+            ),
+            max_difference: present(Points::from_decimal(d.vendor_max_score) - d.recomputed_max.clone()),
             control_scores_sum: present(d.control_scores_sum),
         }
     }

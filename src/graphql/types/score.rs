@@ -1,6 +1,8 @@
 //! The score views of a tenant (SPEC §3), overall and per category, as the API presents them:
-//! exact decimals inside, floats rounded to 2 decimal places outside.
+//! exact rationals inside, floats rounded to 2 decimal places (halves away from zero) outside,
+//! with the exact points as a fraction beside them.
 
+use crate::domain::points::Points;
 use crate::domain::scoring::ScoreViews;
 use crate::graphql::ids;
 use crate::graphql::types::enums::Category;
@@ -8,7 +10,6 @@ use crate::graphql::types::present;
 use crate::service::state::TenantState;
 use async_graphql::{ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use std::sync::Arc;
 
 /// A tenant's score: every view overall and per category.
@@ -52,20 +53,27 @@ impl SecureScore {
 }
 
 /// One view of the score.
-#[derive(SimpleObject, Clone, Copy, Debug, PartialEq)]
+#[derive(SimpleObject, Clone, Debug, PartialEq)]
 pub struct ScoreView {
-    /// Points of this view.
+    /// Points of this view, rounded to 2 decimal places (halves away from zero) from the exact
+    /// value.
     pub points: f64,
+    /// The exact points as a reduced fraction or integer, e.g. `"250/21"` or `"37"`: partial
+    /// credit (`max × implemented / total`) is a rational number, and every figure here is
+    /// computed from exact values.
+    pub points_exact: String,
     /// The maximum these points are out of (the tenant's or the category's `maxScore`).
     pub max: f64,
-    /// `points / max × 100` (0 when `max` is 0).
+    /// `points / max × 100` (0 when `max` is 0), from the exact values, rounded to 2 places.
     pub percentage: f64,
 }
 
-fn view(views: &ScoreViews, points: Decimal) -> ScoreView {
+/// The presentation of `points` out of `views.max_score`.
+pub(crate) fn view(views: &ScoreViews, points: &Points) -> ScoreView {
     ScoreView {
         points: present(points),
-        max: present(views.max_score),
+        points_exact: points.to_exact_string(),
+        max: present(&views.max_score),
         percentage: present(views.percentage(points)),
     }
 }
@@ -81,28 +89,28 @@ impl SecureScore {
     /// Σ max of the applicable, non-deprecated actions (its percentage is 100, or 0 when there
     /// are none).
     async fn max_score(&self) -> ScoreView {
-        view(self.overall(), self.overall().max_score)
+        view(self.overall(), &self.overall().max_score)
     }
     /// Σ points achieved.
     async fn current(&self) -> ScoreView {
-        view(self.overall(), self.overall().current)
+        view(self.overall(), &self.overall().current)
     }
     /// `current` plus what the PLANNED actions would add when done.
     async fn planned(&self) -> ScoreView {
-        view(self.overall(), self.overall().planned)
+        view(self.overall(), &self.overall().planned)
     }
     /// What the licences held allow: licensed actions at max, the others as they are.
     async fn current_license(&self) -> ScoreView {
-        view(self.overall(), self.overall().current_license)
+        view(self.overall(), &self.overall().current_license)
     }
     /// Like `currentLicense`, except that RISK_ACCEPTED actions stay as they are.
     async fn achievable(&self) -> ScoreView {
-        view(self.overall(), self.overall().achievable)
+        view(self.overall(), &self.overall().achievable)
     }
     /// Points resting on confirmed implementation rather than on third-party or
     /// alternate-mitigation claims.
     async fn verified(&self) -> ScoreView {
-        view(self.overall(), self.overall().verified)
+        view(self.overall(), &self.overall().verified)
     }
     /// Every view per category, all five categories always present.
     async fn categories(&self) -> Vec<CategoryScore> {
@@ -146,12 +154,12 @@ impl CategoryScore {
                 ),
             ),
             category,
-            max_score: view(v, v.max_score),
-            current: view(v, v.current),
-            planned: view(v, v.planned),
-            current_license: view(v, v.current_license),
-            achievable: view(v, v.achievable),
-            verified: view(v, v.verified),
+            max_score: view(v, &v.max_score),
+            current: view(v, &v.current),
+            planned: view(v, &v.planned),
+            current_license: view(v, &v.current_license),
+            achievable: view(v, &v.achievable),
+            verified: view(v, &v.verified),
         }
     }
 }

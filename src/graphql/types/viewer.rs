@@ -51,6 +51,6 @@ impl TenantAccess {
     async fn current_score_percentage(&self, ctx: &Context<'_>) -> Result<f64> {
         let state = loaders::tenant_state(ctx, &self.tenant.0).await?;
         let overall = &state.score.overall;
-        Ok(present(overall.percentage(overall.current)))
+        Ok(present(overall.percentage(&overall.current)))
     }
 }

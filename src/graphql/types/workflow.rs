@@ -5,6 +5,7 @@ use crate::graphql::types::enums::{
     Category, EventKind, ExceptionJustification, ExceptionScope, SharePlatform, Status,
 };
 use crate::graphql::types::present;
+use crate::service::events;
 use crate::service::share::{LinkInfo, SharedView};
 use crate::service::state::parse;
 use async_graphql::{ID, InputObject, Object, Result, SimpleObject};
@@ -73,10 +74,10 @@ impl SharedAction {
         self.0.status.into()
     }
     async fn points_achieved(&self) -> f64 {
-        present(self.0.points_achieved)
+        present(&self.0.points_achieved)
     }
     async fn max_points(&self) -> f64 {
-        present(self.0.max_points)
+        present(&self.0.max_points)
     }
     async fn remediation(&self) -> &str {
         &self.0.remediation
@@ -135,20 +136,21 @@ impl ActionEvent {
     async fn status_after(&self) -> Result<Option<Status>> {
         status_of(&self.event.status_after)
     }
+    /// The action's points before the change, rounded to 2 places from the exact value.
     async fn points_before(&self) -> Option<f64> {
-        self.event
-            .points_before
-            .map(|p| present(crate::domain::from_storage(p)))
+        events::points_before(&self.event).map(present)
     }
+    /// The action's points after the change, rounded to 2 places from the exact value.
     async fn points_after(&self) -> Option<f64> {
-        self.event
-            .points_after
-            .map(|p| present(crate::domain::from_storage(p)))
+        events::points_after(&self.event).map(present)
     }
-    /// `pointsAfter − pointsBefore` (negative for regressions).
+    /// `pointsAfter − pointsBefore` (negative for regressions), from the exact values.
     async fn points_delta(&self) -> Option<f64> {
-        match (self.event.points_before, self.event.points_after) {
-            (Some(b), Some(a)) => Some(present(crate::domain::from_storage(a - b))),
+        match (
+            events::points_before(&self.event),
+            events::points_after(&self.event),
+        ) {
+            (Some(b), Some(a)) => Some(present(a - b)),
             _ => None,
         }
     }

@@ -15,9 +15,8 @@
 
 use crate::auth::Viewer;
 use crate::domain::enums::{ActionType, CatalogSource, Category, EventKind, Level, Role, Status, Tier};
-use crate::domain::round2;
+use crate::domain::points::{Points, STORAGE_SCALE, round2_decimal as round2};
 use crate::domain::rules::status_after_progress;
-use crate::domain::scoring::{from_storage, to_storage};
 use crate::error::{AppError, AppResult};
 use crate::service::events::{self, Actor, NewEvent};
 use crate::service::state::{self, TenantState};
@@ -36,6 +35,16 @@ use sea_orm::{
 };
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// A vendor's decimal figure as stored (ten-thousandths, halves away from zero).
+fn to_storage(d: Decimal) -> i64 {
+    Points::from_decimal(d).to_storage()
+}
+
+/// A stored figure as the decimal the parser works with.
+fn from_storage(v: i64) -> Decimal {
+    Decimal::new(v, STORAGE_SCALE)
+}
 
 /// Snapshot `source` of a day written by an import (the snapshot job leaves these alone).
 pub const SOURCE_IMPORTED: &str = "IMPORTED";
@@ -92,8 +101,8 @@ pub struct ScoreDiscrepancy {
     pub day: NaiveDate,
     pub vendor_current_score: Decimal,
     pub vendor_max_score: Decimal,
-    pub recomputed_current: Decimal,
-    pub recomputed_max: Decimal,
+    pub recomputed_current: Points,
+    pub recomputed_max: Points,
     /// Σ of the day's `controlScores[].score` as reported.
     pub control_scores_sum: Decimal,
 }
@@ -926,19 +935,20 @@ fn snapshot_of(
     record: &ScoreRecord,
     now: DateTime<Utc>,
 ) -> score_snapshot::Model {
-    let v = s.score.overall;
+    let v = &s.score.overall;
     let counts = crate::service::snapshots::status_counts(s.actions.iter().map(|a| &a.scored.status));
     score_snapshot::Model {
         id: 0,
         tenant_id,
         day: record.day,
-        max_score: to_storage(v.max_score),
-        current: to_storage(v.current),
-        planned: to_storage(v.planned),
-        current_license: to_storage(v.current_license),
-        achievable: to_storage(v.achievable),
-        verified: to_storage(v.verified),
+        max_score: v.max_score.to_storage(),
+        current: v.current.to_storage(),
+        planned: v.planned.to_storage(),
+        current_license: v.current_license.to_storage(),
+        achievable: v.achievable.to_storage(),
+        verified: v.verified.to_storage(),
         categories: crate::service::snapshots::category_figures(&s.score),
+        exact: Some(crate::service::snapshots::exact_figures(&s.score)),
         status_counts: StatusCounts(counts),
         source: SOURCE_IMPORTED.to_string(),
         vendor_current_score: Some(to_storage(record.current_score)),
@@ -968,16 +978,16 @@ async fn write_snapshots<C: ConnectionTrait>(
     for record in records {
         let s = day_state(live, record)?;
         let wanted = snapshot_of(tenant_id, &s, record, now);
-        let ours = s.score.overall;
-        if round2(ours.current) != round2(record.current_score)
-            || round2(ours.max_score) != round2(record.max_score)
+        let ours = &s.score.overall;
+        if ours.current.round2() != round2(record.current_score)
+            || ours.max_score.round2() != round2(record.max_score)
         {
             report.discrepancies.push(ScoreDiscrepancy {
                 day: record.day,
                 vendor_current_score: record.current_score,
                 vendor_max_score: record.max_score,
-                recomputed_current: ours.current,
-                recomputed_max: ours.max_score,
+                recomputed_current: ours.current.clone(),
+                recomputed_max: ours.max_score.clone(),
                 control_scores_sum: record.controls.iter().filter_map(|c| c.score).sum(),
             });
         }
