@@ -592,6 +592,11 @@ db_test!(
         let (max, action) = max_and_action(&app, &without.reader, &without.slug, "mdo_new").await;
         assert_eq!(action.as_deref(), Some("TO_ADDRESS"));
         assert!((max - before[1].0 - 4.5).abs() < 1e-9);
+        assert_eq!(
+            max_and_action(&app, &with.reader, &with.slug, "mdo_new").await,
+            before[0],
+            "re-pointed away from MDO, it leaves the MDO tenant's score and lists at once"
+        );
 
         let deprecated = app
         .gql_ok(
