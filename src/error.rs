@@ -87,8 +87,26 @@ impl AppError {
 
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
+        // PostgreSQL refuses NUL in text (SQLSTATE 22021, "invalid byte sequence for encoding
+        // UTF8: 0x00"). Every text input is checked before it reaches the database; this is the
+        // backstop for a lookup argument (a slug, an id) that still carries one: bad input, not
+        // an internal error.
+        if is_nul_in_text(&err) {
+            return AppError::bad_input("input", "text must not contain NUL characters");
+        }
         AppError::Internal(anyhow::Error::new(err).context("database error"))
     }
+}
+
+fn is_nul_in_text(err: &DbErr) -> bool {
+    let sql_err = match err {
+        DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    sql_err
+        .as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "22021")
 }
 
 impl ErrorExtensions for AppError {

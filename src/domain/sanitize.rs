@@ -1,6 +1,8 @@
 //! Text and links that come from outside (Microsoft Graph exports, catalog files, SERVICE_ADMIN
-//! mutations) made safe to store and show: HTML reduced to plain text, and only `https:` links
-//! kept, so no stored value can become markup or a `javascript:` link in a client (SPEC §9).
+//! mutations, users) made safe to store and show: HTML reduced to plain text, only `https:`
+//! links kept, so no stored value can become markup or a `javascript:` link in a client
+//! (SPEC §9); user text refused when it holds control characters or nothing visible; and CSV
+//! cells that a spreadsheet would run as formulas neutralised.
 
 /// Plain text of an HTML fragment: tags removed, entities decoded, block elements and `<br>` as
 /// line breaks, runs of blank lines and trailing spaces removed. Text without markup (no tag and
@@ -65,6 +67,75 @@ pub fn https_url(raw: &str) -> Option<String> {
         .then(|| parsed.to_string())
 }
 
+/// `raw` itself when it is a link [`https_url`] accepts, for rendering stored links: whatever a
+/// row holds (rows from before links were checked included), only `https:` links reach a page, an
+/// export or the API.
+pub fn safe_url(raw: &str) -> Option<&str> {
+    https_url(raw).is_some().then_some(raw)
+}
+
+/// The links of `urls` that [`safe_url`] accepts.
+pub fn safe_urls(urls: &[String]) -> Vec<&str> {
+    urls.iter().filter_map(|u| safe_url(u)).collect()
+}
+
+/// Why a text a user typed is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TextProblem {
+    /// NUL or another control character (newline and tab are allowed where lines are).
+    #[error("must not contain control characters (found U+{0:04X})")]
+    ControlCharacter(u32),
+    /// A line break in a one-line text.
+    #[error("must be on one line")]
+    LineBreak,
+    /// Empty, or only whitespace and invisible (zero-width) characters.
+    #[error("must contain visible characters")]
+    Invisible,
+}
+
+/// Characters that take no space: zero-width space, joiners, word joiner, BOM, soft hyphen and
+/// the invisible operators. A text of only these (and whitespace) looks empty.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+                | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        )
+}
+
+/// Checks a text a user typed (a note, a comment, a name): no control character other than
+/// newline and tab (and those only when `multiline`), and something visible in it. NUL can't be
+/// stored in PostgreSQL text and the other control characters only hide what a text says.
+pub fn check_user_text(text: &str, multiline: bool) -> Result<(), TextProblem> {
+    for c in text.chars() {
+        let line_break = matches!(c, '\n' | '\r');
+        if line_break && !multiline {
+            return Err(TextProblem::LineBreak);
+        }
+        // `\r` is allowed with `\n` (CRLF from a browser form); other C0/C1 controls are not.
+        if c.is_control() && !line_break && !(multiline && c == '\t') {
+            return Err(TextProblem::ControlCharacter(u32::from(c)));
+        }
+    }
+    if text.chars().all(is_invisible) {
+        return Err(TextProblem::Invisible);
+    }
+    Ok(())
+}
+
+/// A CSV cell that a spreadsheet would run as a formula made inert (OWASP's rule for CSV
+/// injection): a cell starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading
+/// `'`, which spreadsheets show as text. Only for text cells: numbers this service writes itself
+/// (e.g. `-1.5`) are not text a user typed.
+pub fn csv_text_cell(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}").into(),
+        _ => text.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +184,67 @@ mod tests {
         ];
         for (raw, expected) in cases {
             assert_eq!(https_url(raw).as_deref(), expected, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn user_text_with_control_characters_or_nothing_visible_is_refused() {
+        use TextProblem::*;
+        let cases = [
+            ("a note", true, Ok(()), "plain text"),
+            (
+                "line one\nline two\r\n\tindented",
+                true,
+                Ok(()),
+                "lines and tabs in a note",
+            ),
+            ("nul\u{0}inside", true, Err(ControlCharacter(0)), "NUL"),
+            ("bell\u{7}", true, Err(ControlCharacter(7)), "another C0 control"),
+            (
+                "\u{1b}[31mred",
+                true,
+                Err(ControlCharacter(0x1b)),
+                "an escape sequence",
+            ),
+            ("c1\u{85}", true, Err(ControlCharacter(0x85)), "a C1 control"),
+            (
+                "tab\tname",
+                false,
+                Err(ControlCharacter(9)),
+                "a tab in a one-line name",
+            ),
+            ("two\nlines", false, Err(LineBreak), "a line break in a name"),
+            ("", true, Err(Invisible), "empty"),
+            ("  \n\t ", true, Err(Invisible), "only whitespace"),
+            (
+                "\u{200B}\u{200D}\u{FEFF}",
+                false,
+                Err(Invisible),
+                "only zero-width characters",
+            ),
+            ("\u{200B}x", false, Ok(()), "something visible beside them"),
+            ("Ünïcödé 名前 🙂", false, Ok(()), "any visible script"),
+        ];
+        for (text, multiline, expected, why) in cases {
+            assert_eq!(check_user_text(text, multiline), expected, "{why}");
+        }
+    }
+
+    #[test]
+    fn csv_cells_that_would_be_formulas_are_neutralised() {
+        let cases = [
+            ("=HYPERLINK(\"http://evil\")", "'=HYPERLINK(\"http://evil\")"),
+            ("+1+1", "'+1+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("Require MFA", "Require MFA"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ];
+        for (cell, expected) in cases {
+            assert_eq!(csv_text_cell(cell), expected, "{cell:?}");
         }
     }
 }

@@ -1,12 +1,20 @@
 //! `GET /share/{token}`: the reduced view of a shared action as JSON (for `Accept:
 //! application/json`) or as a small HTML page. Unknown, expired and revoked tokens all give the
 //! same 404.
+//!
+//! The page is static markup with every text escaped and only `https:` links (the service layer
+//! drops any other), served under a Content-Security-Policy that allows no script, style, frame
+//! or form at all, `X-Content-Type-Options: nosniff`, and `Referrer-Policy: no-referrer` (the
+//! token is in the URL, so following a link must not send it on).
 
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::service::share;
 use axum::extract::{Path, State};
-use axum::http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::HeaderValue;
+use axum::http::header::{
+    ACCEPT, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
@@ -17,7 +25,20 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// What a share page may load: nothing (it has no script, style, image or form).
+pub const SHARE_PAGE_CSP: &str =
+    "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 pub async fn get(State(state): State<AppState>, Path(token): Path<String>, headers: HeaderMap) -> Response {
+    let mut response = page(state, token, headers).await;
+    let h = response.headers_mut();
+    h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(SHARE_PAGE_CSP));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+async fn page(state: AppState, token: String, headers: HeaderMap) -> Response {
     let json = headers
         .get(ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -90,6 +90,8 @@ pub async fn audit<C: ConnectionTrait>(
 }
 
 fn validate_new_token(input: &NewApiToken, now: DateTime<Utc>) -> AppResult<()> {
+    crate::service::check_text("principalName", &input.principal_name, false)?;
+    crate::service::check_text("name", &input.name, false)?;
     let principal = input.principal_name.trim();
     if principal.is_empty() || principal.chars().count() > 200 {
         return Err(AppError::bad_input(

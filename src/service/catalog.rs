@@ -156,6 +156,7 @@ const MAX_LIST_LEN: usize = 50;
 
 /// A short name (`service`, a plan, a threat): plain text of 1 to 64 characters.
 fn short_name(raw: &str, field: &str) -> AppResult<String> {
+    crate::service::check_text(field, raw, false)?;
     let text = plain_text(raw);
     if text.is_empty() || text.chars().count() > 64 || text.contains('\n') {
         return Err(AppError::bad_input(
@@ -167,6 +168,9 @@ fn short_name(raw: &str, field: &str) -> AppResult<String> {
 }
 
 fn text(raw: &str, field: &str, max: usize) -> AppResult<String> {
+    if !raw.is_empty() {
+        crate::service::check_text(field, raw, true)?;
+    }
     let text = plain_text(raw);
     if text.chars().count() > max {
         return Err(AppError::bad_input(

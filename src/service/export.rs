@@ -6,6 +6,7 @@
 use crate::auth::Viewer;
 use crate::domain::enums::Role;
 use crate::domain::points::Points;
+use crate::domain::sanitize::{csv_text_cell, safe_url};
 use crate::domain::scoring::ScoreViews;
 use crate::error::{AppError, AppResult};
 use crate::graphql::types::present;
@@ -75,32 +76,40 @@ fn points(p: &Points) -> String {
     p.round2().normalize().to_string()
 }
 
-/// One CSV record of an action, in [`ACTION_COLUMNS`] order.
+/// A text cell: neutralised if a spreadsheet would run it as a formula (OWASP).
+fn text(s: &str) -> String {
+    csv_text_cell(s).into_owned()
+}
+
+/// One CSV record of an action, in [`ACTION_COLUMNS`] order. Every cell that holds text from
+/// outside (titles, services, tags, ids, vendor texts, threats, links) is neutralised against
+/// formula injection; the numbers are this service's own.
 pub fn action_record(a: &ActionState, tags: &[String]) -> [String; 20] {
     [
         a.rank.map(|r| r.to_string()).unwrap_or_default(),
-        a.control.title.clone(),
+        text(&a.control.title),
         points(&a.score_impact),
         points(&a.achieved),
         points(&a.scored.effective_max()),
         a.scored.status.as_str().to_string(),
         a.scored.category.as_str().to_string(),
-        a.control.service.clone(),
+        text(&a.control.service),
         if a.licensing.licensed { "Yes" } else { "No" }.to_string(),
-        tags.join("; "),
-        a.control.id.clone(),
+        text(&tags.join("; ")),
+        text(&a.control.id),
         a.scored.tier.as_str().to_string(),
         a.scored.user_impact.as_str().to_string(),
         a.scored.implementation_cost.as_str().to_string(),
         a.row.implemented.to_string(),
         a.row.total.to_string(),
-        a.row
-            .implementation_status
+        text(a.row.implementation_status.as_deref().unwrap_or_default()),
+        text(&a.control.threats.0.join("; ")),
+        a.control
+            .action_url
             .as_deref()
-            .unwrap_or_default()
-            .to_string(),
-        a.control.threats.0.join("; "),
-        a.control.action_url.clone().unwrap_or_default(),
+            .and_then(safe_url)
+            .map(text)
+            .unwrap_or_default(),
         a.row.updated_at.to_rfc3339(),
     ]
 }

@@ -104,6 +104,9 @@ pub async fn set_goal(
             "targetDate must be in the future",
         ));
     }
+    if let Some(n) = note.as_deref().filter(|n| !n.is_empty()) {
+        crate::service::check_text("note", n, true)?;
+    }
     if note.as_ref().is_some_and(|n| n.chars().count() > NOTE_MAX_CHARS) {
         return Err(AppError::bad_input(
             "note",

@@ -23,6 +23,14 @@ pub mod tenants;
 pub mod trends;
 pub mod workflow;
 
+/// Checks a text a user typed (`domain::sanitize::check_user_text`): `BAD_USER_INPUT` naming
+/// `field` when it holds a control character (newline and tab allowed when `multiline`) or
+/// nothing visible.
+pub fn check_text(field: &str, text: &str, multiline: bool) -> crate::error::AppResult<()> {
+    crate::domain::sanitize::check_user_text(text, multiline)
+        .map_err(|problem| crate::error::AppError::bad_input(field, format!("{field} {problem}")))
+}
+
 /// Longest note or comment, in characters (SPEC §10).
 pub const NOTE_MAX_CHARS: usize = 10_000;
 /// Most items in one bulk change.

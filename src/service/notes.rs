@@ -11,10 +11,8 @@ use entity::note;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, ModelTrait, Set};
 
 fn validate_body(body: &str) -> AppResult<String> {
+    crate::service::check_text("body", body, true)?;
     let body = body.trim();
-    if body.is_empty() {
-        return Err(AppError::bad_input("body", "body cannot be empty"));
-    }
     if body.chars().count() > NOTE_MAX_CHARS {
         return Err(AppError::bad_input(
             "body",

@@ -265,8 +265,16 @@ pub async fn open(db: &DatabaseConnection, token: &str, now: DateTime<Utc>) -> A
         },
         max_points: max,
         remediation: control.remediation,
-        action_url: control.action_url,
-        learn_more_urls: control.learn_more_urls.0,
+        // Only https links leave the service, whatever a row holds.
+        action_url: control
+            .action_url
+            .as_deref()
+            .and_then(crate::domain::sanitize::safe_url)
+            .map(str::to_string),
+        learn_more_urls: crate::domain::sanitize::safe_urls(&control.learn_more_urls.0)
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
         expires_at: link.expires_at,
     })
 }

@@ -20,6 +20,7 @@ pub const TAG_NAME_MAX: usize = 64;
 pub const TAGS_PER_ACTION_MAX: u64 = 50;
 
 fn validate_name(name: &str) -> AppResult<String> {
+    crate::service::check_text("name", name, false)?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > TAG_NAME_MAX {
         return Err(AppError::bad_input(

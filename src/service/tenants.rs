@@ -87,6 +87,8 @@ pub fn validate_new_tenant(t: &NewTenant) -> AppResult<()> {
             "slug must be 2 to 64 characters of lowercase letters, digits and inner dashes",
         ));
     }
+    crate::service::check_text("name", &t.name, false)?;
+    crate::service::check_text("industry", &t.industry, false)?;
     if t.name.trim().is_empty() || t.name.len() > 200 {
         return Err(AppError::bad_input("name", "name must be 1 to 200 characters"));
     }
@@ -326,6 +328,9 @@ pub async fn create_as_service_admin(
 
 /// Service names: non-empty, at most 64 characters.
 fn validate_services(services: &[String]) -> AppResult<()> {
+    for s in services {
+        crate::service::check_text("enabledServices", s, false)?;
+    }
     if services.len() > 100 || services.iter().any(|s| s.trim().is_empty() || s.len() > 64) {
         return Err(AppError::bad_input(
             "enabledServices",
@@ -587,6 +592,7 @@ pub async fn create_service_admin<C: ConnectionTrait>(
     name: &str,
     now: DateTime<Utc>,
 ) -> AppResult<(principal::Model, String)> {
+    crate::service::check_text("name", name, false)?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(AppError::bad_input("name", "name must be 1 to 200 characters"));

@@ -138,12 +138,16 @@ impl ImprovementAction {
     async fn remediation(&self) -> &str {
         &self.a().control.remediation
     }
-    async fn learn_more_urls(&self) -> &[String] {
-        &self.a().control.learn_more_urls.0
+    async fn learn_more_urls(&self) -> Vec<&str> {
+        crate::domain::sanitize::safe_urls(&self.a().control.learn_more_urls.0)
     }
     /// The "Manage" deep link.
     async fn action_url(&self) -> Option<&str> {
-        self.a().control.action_url.as_deref()
+        self.a()
+            .control
+            .action_url
+            .as_deref()
+            .and_then(crate::domain::sanitize::safe_url)
     }
     /// Points the action is worth (0 when its control is deprecated).
     async fn max_points(&self) -> f64 {

@@ -74,10 +74,13 @@ impl Control {
     }
     /// The "Manage" deep link.
     async fn action_url(&self) -> Option<&str> {
-        self.0.action_url.as_deref()
+        self.0
+            .action_url
+            .as_deref()
+            .and_then(crate::domain::sanitize::safe_url)
     }
-    async fn learn_more_urls(&self) -> &[String] {
-        &self.0.learn_more_urls.0
+    async fn learn_more_urls(&self) -> Vec<&str> {
+        crate::domain::sanitize::safe_urls(&self.0.learn_more_urls.0)
     }
     /// Licence plans of which any one makes the control licensed; empty when none is needed.
     async fn required_license_plans(&self) -> &[String] {
