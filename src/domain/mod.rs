@@ -38,7 +38,7 @@ pub use goals::{Zone, linear_trend, project, zone};
 pub use licensing::{HeldLicense, Licensing, licensing};
 pub use ranking::{RankInput, compare_priority, is_rankable, priority, rank};
 pub use rules::{
-    ProgressTransition, RuleViolation, check_user_status_change, exception_status, is_expired,
+    ProgressTransition, RuleViolation, already_holds, check_user_status_change, exception_status, is_expired,
     status_accepts_review_by, status_after_progress,
 };
 pub use scoring::{

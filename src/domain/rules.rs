@@ -22,16 +22,13 @@ pub enum RuleViolation {
         "the status of a device action is managed through vulnerability-management exceptions; record an exception instead"
     )]
     DeviceStatusManagedExternally,
-    /// The requested status is the current one.
-    #[error("the action already has that status")]
-    NoChange,
 }
 
 impl RuleViolation {
     /// The stable error code clients see in `extensions.code`.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::CompletedIsSystemOnly | Self::NoChange => "BAD_USER_INPUT",
+            Self::CompletedIsSystemOnly => "BAD_USER_INPUT",
             Self::StatusLocked => "STATUS_LOCKED",
             Self::DeviceStatusManagedExternally => "DEVICE_STATUS_MANAGED_EXTERNALLY",
         }
@@ -46,8 +43,9 @@ impl RuleViolation {
 /// Checks a status change requested by a user.
 ///
 /// Order matters when several rules apply: asking for COMPLETED is wrong whatever the action, a
-/// completed action is locked whatever its category, device actions are managed elsewhere, and
-/// only then is "no change" worth reporting.
+/// completed action is locked whatever its category, and device actions are managed elsewhere.
+/// Asking for the current status breaks no rule: it is a no-op (see [`already_holds`]), so the
+/// same checks apply to it as to a real change.
 pub fn check_user_status_change(
     category: Category,
     current: Status,
@@ -59,11 +57,26 @@ pub fn check_user_status_change(
         Err(RuleViolation::StatusLocked)
     } else if category == Category::Device {
         Err(RuleViolation::DeviceStatusManagedExternally)
-    } else if requested == current {
-        Err(RuleViolation::NoChange)
     } else {
         Ok(())
     }
+}
+
+/// Whether a user's status change asks for what the action already holds: the same status and
+/// the same review date (none asked for when it has none). Such a change is a successful no-op
+/// that writes nothing (SPEC §2). The same status with another review date (or none, when it has
+/// one) is a real change of the review date.
+///
+/// Review dates compare to the microsecond, which is what the databases keep.
+pub fn already_holds(
+    current: Status,
+    current_review_by: Option<DateTime<Utc>>,
+    requested: Status,
+    requested_review_by: Option<DateTime<Utc>>,
+) -> bool {
+    current == requested
+        && current_review_by.map(|at| at.timestamp_micros())
+            == requested_review_by.map(|at| at.timestamp_micros())
 }
 
 /// Whether a status may carry a `reviewBy` date: RISK_ACCEPTED and both RESOLVED_* statuses.
@@ -143,8 +156,8 @@ mod tests {
             (Identity, Completed, ToAddress, Err(StatusLocked), "completed is locked"),
             (Device, Completed, Planned, Err(StatusLocked), "locked wins over device"),
             (Device, ToAddress, Planned, Err(DeviceStatusManagedExternally), "device is managed externally"),
-            (Device, ToAddress, ToAddress, Err(DeviceStatusManagedExternally), "device wins over no change"),
-            (Identity, Planned, Planned, Err(NoChange), "same status is no change"),
+            (Device, ToAddress, ToAddress, Err(DeviceStatusManagedExternally), "device even for the same status"),
+            (Identity, Planned, Planned, Ok(()), "the same status breaks no rule (it is a no-op)"),
         ];
         for (category, current, requested, expected, why) in cases {
             assert_eq!(
@@ -162,7 +175,6 @@ mod tests {
             (CompletedIsSystemOnly, "BAD_USER_INPUT"),
             (StatusLocked, "STATUS_LOCKED"),
             (DeviceStatusManagedExternally, "DEVICE_STATUS_MANAGED_EXTERNALLY"),
-            (NoChange, "BAD_USER_INPUT"),
         ];
         for (violation, code) in cases {
             assert_eq!(violation.code(), code, "code of {violation:?}");
@@ -251,6 +263,36 @@ mod tests {
                 exception_status(scope, justification),
                 expected,
                 "{scope} {justification}"
+            );
+        }
+    }
+
+    #[test]
+    fn asking_for_what_already_holds_is_a_no_op() {
+        use Status::*;
+        let at = Utc
+            .with_ymd_and_hms(2026, 6, 1, 0, 0, 0)
+            .single()
+            .expect("valid time");
+        let later = at + chrono::Duration::days(1);
+        // Databases keep microseconds; a finer input compares equal to what was stored.
+        let finer = at + chrono::Duration::nanoseconds(400);
+        #[rustfmt::skip]
+        let cases = [
+            (Planned, None, Planned, None, true, "same status, no review dates"),
+            (RiskAccepted, Some(at), RiskAccepted, Some(at), true, "same status and review date"),
+            (RiskAccepted, Some(at), RiskAccepted, Some(finer), true, "equal to the microsecond"),
+            (RiskAccepted, Some(at), RiskAccepted, Some(later), false, "another review date"),
+            (RiskAccepted, Some(at), RiskAccepted, None, false, "no review date clears the one held"),
+            (RiskAccepted, None, RiskAccepted, Some(at), false, "a review date where there was none"),
+            (ToAddress, None, Planned, None, false, "another status"),
+            (ResolvedThirdParty, Some(at), RiskAccepted, Some(at), false, "another status, same date"),
+        ];
+        for (current, current_at, requested, requested_at, expected, why) in cases {
+            assert_eq!(
+                already_holds(current, current_at, requested, requested_at),
+                expected,
+                "{why}"
             );
         }
     }

@@ -5,12 +5,14 @@
 //! Every change is one transaction that updates the action row guarded by its `version`
 //! (`UPDATE … WHERE version = ?`), writes its events and bumps the tenant's state version. The
 //! version guard is what keeps concurrent writers (also in other server processes) from losing
-//! each other's updates.
+//! each other's updates. Asking for what already holds (the same status and review date, the same
+//! progress) writes nothing at all, not even the tenant's state version, and reports
+//! `changed: false`, so scripts can re-apply a desired state.
 
 use crate::auth::Viewer;
 use crate::domain::enums::{Category, EventKind, ExceptionJustification, ExceptionScope, Role, Status};
 use crate::domain::rules::{
-    ProgressTransition, RuleViolation, check_user_status_change, exception_status, is_expired,
+    ProgressTransition, RuleViolation, already_holds, check_user_status_change, exception_status, is_expired,
     status_accepts_review_by, status_after_progress,
 };
 use crate::domain::scoring::{achieved_points, from_storage};
@@ -64,6 +66,15 @@ impl Resolved {
     pub fn current_points(&self) -> AppResult<Decimal> {
         Ok(self.points(self.status()?, self.action.implemented, self.action.total))
     }
+}
+
+/// An action after a request that may have been a no-op.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub resolved: Resolved,
+    /// Whether the request changed the action; `false` when it asked for what already held, and
+    /// then nothing was written for it (no event, no version, no note).
+    pub changed: bool,
 }
 
 /// Finds an action the caller may act on with `needed`; anything else (missing, another
@@ -300,21 +311,38 @@ async fn apply_change<C: ConnectionTrait>(
     Ok(updated)
 }
 
-/// `setActionStatus`: one user status change (OPERATOR).
+/// Whether a valid change asks for what the action already holds (a no-op).
+fn holds(c: &StatusChange, r: &Resolved) -> AppResult<bool> {
+    Ok(already_holds(
+        r.status()?,
+        r.action.review_by,
+        c.status,
+        c.review_by,
+    ))
+}
+
+/// `setActionStatus`: one user status change (OPERATOR). The rules apply first; a valid change
+/// to what already holds is a no-op that writes nothing.
 pub async fn set_status(
     db: &DatabaseConnection,
     viewer: &Viewer,
     c: StatusChange,
     now: DateTime<Utc>,
-) -> AppResult<Resolved> {
+) -> AppResult<Applied> {
     let txn = crate::db::begin_write(db).await?;
     let mut r = resolve(&txn, viewer, &c.action, Role::Operator).await?;
-    expire_row(&txn, &mut r, now).await?;
+    let expired = expire_row(&txn, &mut r, now).await?;
     validate_change(&c, &r, now)?;
-    r.action = apply_change(&txn, &Actor::of(viewer), &c, &r, EventKind::StatusChanged, now).await?;
-    touch_for(&txn, &mut r, now).await?;
+    let changed = !holds(&c, &r)?;
+    if changed {
+        r.action = apply_change(&txn, &Actor::of(viewer), &c, &r, EventKind::StatusChanged, now).await?;
+    }
+    // A review date that passed just now is a change of its own, even when the request is not.
+    if changed || expired {
+        touch_for(&txn, &mut r, now).await?;
+    }
     txn.commit().await?;
-    Ok(r)
+    Ok(Applied { resolved: r, changed })
 }
 
 /// A failure of one item of a bulk change.
@@ -325,13 +353,14 @@ pub struct ItemError {
 }
 
 /// `bulkSetActionStatus`: all items or none. Every item is checked before anything is written;
-/// the result names each failing item.
+/// the result names each failing item. Items asking for what already holds are no-ops, not
+/// failures; the result tells, in input order, which items changed their action.
 pub async fn bulk_set_status(
     db: &DatabaseConnection,
     viewer: &Viewer,
     changes: Vec<StatusChange>,
     now: DateTime<Utc>,
-) -> AppResult<Result<Vec<Resolved>, Vec<ItemError>>> {
+) -> AppResult<Result<Vec<Applied>, Vec<ItemError>>> {
     if changes.is_empty() || changes.len() > crate::service::BULK_MAX_ITEMS {
         return Err(AppError::bad_input(
             "items",
@@ -342,6 +371,7 @@ pub async fn bulk_set_status(
     let mut resolved = Vec::with_capacity(changes.len());
     let mut errors = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    let mut tenants_touched = std::collections::BTreeSet::new();
     for (index, c) in changes.iter().enumerate() {
         match resolve(&txn, viewer, &c.action, Role::Operator).await {
             Ok(mut r) => {
@@ -355,7 +385,9 @@ pub async fn bulk_set_status(
                     });
                     continue;
                 }
-                expire_row(&txn, &mut r, now).await?;
+                if expire_row(&txn, &mut r, now).await? {
+                    tenants_touched.insert(r.tenant.id);
+                }
                 match validate_change(c, &r, now) {
                     Ok(()) => resolved.push(r),
                     Err(e @ (AppError::Internal(_) | AppError::Unauthenticated)) => return Err(e),
@@ -375,16 +407,20 @@ pub async fn bulk_set_status(
         return Ok(Err(errors));
     }
     let actor = Actor::of(viewer);
-    let mut tenants_touched = std::collections::BTreeSet::new();
-    for (c, r) in changes.iter().zip(resolved.iter_mut()) {
-        r.action = apply_change(&txn, &actor, c, r, EventKind::StatusChanged, now).await?;
-        tenants_touched.insert(r.tenant.id);
+    let mut applied = Vec::with_capacity(resolved.len());
+    for (c, mut r) in changes.iter().zip(resolved) {
+        let changed = !holds(c, &r)?;
+        if changed {
+            r.action = apply_change(&txn, &actor, c, &r, EventKind::StatusChanged, now).await?;
+            tenants_touched.insert(r.tenant.id);
+        }
+        applied.push(Applied { resolved: r, changed });
     }
     for t in tenants_touched {
         tenants::touch(&txn, t, now).await?;
     }
     txn.commit().await?;
-    Ok(Ok(resolved))
+    Ok(Ok(applied))
 }
 
 /// The status kinds of event that changed an action's status and can be undone.
@@ -402,7 +438,7 @@ pub async fn undo_status(
     action: ActionRef,
     comment: Option<String>,
     now: DateTime<Utc>,
-) -> AppResult<Resolved> {
+) -> AppResult<Applied> {
     let txn = crate::db::begin_write(db).await?;
     let mut r = resolve(&txn, viewer, &action, Role::Operator).await?;
     expire_row(&txn, &mut r, now).await?;
@@ -433,7 +469,10 @@ pub async fn undo_status(
     r.action = apply_change(&txn, &Actor::of(viewer), &change, &r, EventKind::Undone, now).await?;
     touch_for(&txn, &mut r, now).await?;
     txn.commit().await?;
-    Ok(r)
+    Ok(Applied {
+        resolved: r,
+        changed: true,
+    })
 }
 
 /// Input of a device exception.
@@ -559,13 +598,14 @@ pub fn validate_progress(implemented: i64, total: i64) -> AppResult<()> {
 }
 
 /// `recordImplementationProgress`: what scanners and sync jobs send. Reaching the total
-/// completes the action; falling back from complete regresses it with a `REGRESSED` event.
+/// completes the action; falling back from complete regresses it with a `REGRESSED` event. The
+/// same figures again are a no-op.
 pub async fn record_progress(
     db: &DatabaseConnection,
     viewer: &Viewer,
     input: ProgressInput,
     now: DateTime<Utc>,
-) -> AppResult<Resolved> {
+) -> AppResult<Applied> {
     validate_progress(input.implemented, input.total)?;
     if input.users_affected.is_some_and(|u| u < 0) {
         return Err(AppError::bad_input(
@@ -585,22 +625,25 @@ pub async fn record_progress(
     }
     let txn = crate::db::begin_write(db).await?;
     let mut r = resolve(&txn, viewer, &input.action, Role::Operator).await?;
-    expire_row(&txn, &mut r, now).await?;
-    apply_progress(&txn, &Actor::of(viewer), &mut r, &input, now).await?;
-    touch_for(&txn, &mut r, now).await?;
+    let expired = expire_row(&txn, &mut r, now).await?;
+    let changed = apply_progress(&txn, &Actor::of(viewer), &mut r, &input, now).await?;
+    if changed || expired {
+        touch_for(&txn, &mut r, now).await?;
+    }
     txn.commit().await?;
-    Ok(r)
+    Ok(Applied { resolved: r, changed })
 }
 
 /// Applies new progress to a resolved action inside the caller's transaction (also used by
-/// imports). Writes nothing when nothing changed.
+/// imports). Writes nothing when nothing changed (the same figures, text and users affected);
+/// returns whether it wrote.
 pub async fn apply_progress<C: ConnectionTrait>(
     conn: &C,
     actor: &Actor,
     r: &mut Resolved,
     input: &ProgressInput,
     now: DateTime<Utc>,
-) -> AppResult<()> {
+) -> AppResult<bool> {
     let before = r.status()?;
     let points_before = r.current_points()?;
     let (after, transition) = status_after_progress(before, input.implemented, input.total);
@@ -615,7 +658,7 @@ pub async fn apply_progress<C: ConnectionTrait>(
         && text == r.action.implementation_status
         && users == r.action.users_affected;
     if unchanged {
-        return Ok(());
+        return Ok(false);
     }
     let review_by = if after == before { r.action.review_by } else { None };
     let (text2, users2) = (text.clone(), users);
@@ -658,7 +701,7 @@ pub async fn apply_progress<C: ConnectionTrait>(
     }
     events::record(conn, actor, ev, now).await?;
     r.action = updated;
-    Ok(())
+    Ok(true)
 }
 
 /// Returns an action whose review date has passed to `TO_ADDRESS` with an `EXPIRED` event, in

@@ -11,6 +11,7 @@ mod foundation;
 mod graph_import;
 mod history;
 mod http;
+mod idempotency;
 mod ownership;
 mod realtime;
 mod score;
