@@ -38,8 +38,9 @@ pub use goals::{Zone, linear_trend, project, zone};
 pub use licensing::{HeldLicense, Licensing, licensing};
 pub use ranking::{RankInput, compare_priority, is_rankable, priority, rank};
 pub use rules::{
-    ProgressTransition, RuleViolation, already_holds, check_user_status_change, exception_status, is_expired,
-    status_accepts_review_by, status_after_progress,
+    NothingToUndo, ProgressTransition, RuleViolation, StatusEvent, UndoTarget, already_holds,
+    check_user_status_change, exception_status, is_expired, status_accepts_review_by, status_after_progress,
+    undo_target,
 };
 pub use scoring::{
     STORAGE_SCALE, ScoreViews, ScoredAction, TenantScore, achieved_points, compute_score, from_storage,

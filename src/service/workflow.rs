@@ -12,8 +12,8 @@
 use crate::auth::Viewer;
 use crate::domain::enums::{Category, EventKind, ExceptionJustification, ExceptionScope, Role, Status};
 use crate::domain::rules::{
-    ProgressTransition, RuleViolation, already_holds, check_user_status_change, exception_status, is_expired,
-    status_accepts_review_by, status_after_progress,
+    NothingToUndo, ProgressTransition, RuleViolation, StatusEvent, already_holds, check_user_status_change,
+    exception_status, is_expired, status_accepts_review_by, status_after_progress, undo_target,
 };
 use crate::domain::scoring::{achieved_points, from_storage};
 use crate::error::{AppError, AppResult};
@@ -273,12 +273,30 @@ pub async fn write_status<C: ConnectionTrait>(
     Ok(updated)
 }
 
+/// The data of a status change event: the review date it set and the one it replaced (what an
+/// undo restores), with `extra` fields; `None` when there is nothing to say.
+fn status_data(
+    review_by: Option<DateTime<Utc>>,
+    review_by_before: Option<DateTime<Utc>>,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Option<serde_json::Value> {
+    let mut data = extra;
+    if let Some(at) = review_by {
+        data.insert("reviewBy".into(), serde_json::json!(at));
+    }
+    if let Some(at) = review_by_before {
+        data.insert("reviewByBefore".into(), serde_json::json!(at));
+    }
+    (!data.is_empty()).then_some(serde_json::Value::Object(data))
+}
+
 async fn apply_change<C: ConnectionTrait>(
     conn: &C,
     actor: &Actor,
     c: &StatusChange,
     r: &Resolved,
     kind: EventKind,
+    extra: serde_json::Map<String, serde_json::Value>,
     now: DateTime<Utc>,
 ) -> AppResult<improvement_action::Model> {
     let updated = write_status(
@@ -289,7 +307,7 @@ async fn apply_change<C: ConnectionTrait>(
         c.review_by,
         c.comment.clone(),
         kind,
-        c.review_by.map(|at| serde_json::json!({ "reviewBy": at })),
+        status_data(c.review_by, r.action.review_by, extra),
         now,
     )
     .await?;
@@ -335,7 +353,16 @@ pub async fn set_status(
     validate_change(&c, &r, now)?;
     let changed = !holds(&c, &r)?;
     if changed {
-        r.action = apply_change(&txn, &Actor::of(viewer), &c, &r, EventKind::StatusChanged, now).await?;
+        r.action = apply_change(
+            &txn,
+            &Actor::of(viewer),
+            &c,
+            &r,
+            EventKind::StatusChanged,
+            Default::default(),
+            now,
+        )
+        .await?;
     }
     // A review date that passed just now is a change of its own, even when the request is not.
     if changed || expired {
@@ -411,7 +438,16 @@ pub async fn bulk_set_status(
     for (c, mut r) in changes.iter().zip(resolved) {
         let changed = !holds(c, &r)?;
         if changed {
-            r.action = apply_change(&txn, &actor, c, &r, EventKind::StatusChanged, now).await?;
+            r.action = apply_change(
+                &txn,
+                &actor,
+                c,
+                &r,
+                EventKind::StatusChanged,
+                Default::default(),
+                now,
+            )
+            .await?;
             tenants_touched.insert(r.tenant.id);
         }
         applied.push(Applied { resolved: r, changed });
@@ -423,15 +459,42 @@ pub async fn bulk_set_status(
     Ok(Ok(applied))
 }
 
-/// The status kinds of event that changed an action's status and can be undone.
-const STATUS_EVENTS: [EventKind; 4] = [
+/// The kinds of event that change an action's status (or its review date): the history undo
+/// reads.
+const STATUS_EVENTS: [EventKind; 7] = [
     EventKind::StatusChanged,
     EventKind::Undone,
     EventKind::ExceptionRecorded,
+    EventKind::Completed,
+    EventKind::Regressed,
     EventKind::Expired,
+    EventKind::Imported,
 ];
 
-/// `undoActionStatus`: back to the status before the last status change, as a new event.
+/// A status event as undo reads it; `None` for an event without both statuses.
+fn status_event(e: &action_event::Model) -> AppResult<Option<StatusEvent>> {
+    let (Some(before), Some(after)) = (&e.status_before, &e.status_after) else {
+        return Ok(None);
+    };
+    let data = e.data.as_ref();
+    let field = |k: &str| data.and_then(|d| d.get(k)).cloned();
+    Ok(Some(StatusEvent {
+        id: e.id,
+        kind: parse(&e.kind, "event kind")?,
+        actor_id: e.actor_id,
+        actor: e.actor_name.clone(),
+        at: e.occurred_at,
+        before: parse(before, "status")?,
+        after: parse(after, "status")?,
+        review_by_before: field("reviewByBefore").and_then(|v| serde_json::from_value(v).ok()),
+        undoes: field("undoes").and_then(|v| v.as_i64()),
+    }))
+}
+
+/// `undoActionStatus` (OPERATOR): restores the status and review date held before the caller's
+/// last manual change of the action, as an `UNDONE` event whose data names the event undone
+/// (`undoes`). Repeated undos walk back through earlier changes; what can't be undone (see
+/// [`undo_target`]) is `NOTHING_TO_UNDO`, and nothing is written.
 pub async fn undo_status(
     db: &DatabaseConnection,
     viewer: &Viewer,
@@ -441,32 +504,61 @@ pub async fn undo_status(
 ) -> AppResult<Applied> {
     let txn = crate::db::begin_write(db).await?;
     let mut r = resolve(&txn, viewer, &action, Role::Operator).await?;
+    // A review date that passed is an EXPIRED event first, which is then the last change: the
+    // answer is NOTHING_TO_UNDO, and the expiry is written by the next read instead.
     expire_row(&txn, &mut r, now).await?;
-    let last = action_event::Entity::find()
+    // By id, not time: `now` is taken before the write lock is held, so under concurrent writers
+    // the last committed change need not carry the latest timestamp.
+    let rows = action_event::Entity::find()
         .filter(action_event::Column::ActionId.eq(r.action.id))
         .filter(action_event::Column::Kind.is_in(STATUS_EVENTS.map(|k| k.as_str())))
-        .filter(action_event::Column::StatusBefore.is_not_null())
-        // By id, not time: `now` is taken before the write lock is held, so under concurrent
-        // writers the last committed change need not carry the latest timestamp.
-        .order_by_desc(action_event::Column::Id)
-        .one(&txn)
+        .order_by_asc(action_event::Column::Id)
+        .all(&txn)
         .await?;
-    let Some(previous) = last.and_then(|e| e.status_before) else {
-        return Err(AppError::bad_input(
-            "action",
-            "this action has no status change to undo",
-        ));
-    };
-    let previous: Status = parse(&previous, "status")?;
+    let mut events = Vec::with_capacity(rows.len());
+    for e in &rows {
+        events.extend(status_event(e)?);
+    }
+    let target =
+        undo_target(&events, viewer.principal_id, r.category()?, r.status()?, now).map_err(|why| {
+            AppError::Rule {
+                code: NothingToUndo::CODE,
+                message: format!("nothing to undo on {}: {why}", r.control.id),
+            }
+        })?;
     let change = StatusChange {
         action,
-        status: previous,
+        status: target.status,
         comment,
-        review_by: None,
+        review_by: target.review_by,
         expected_version: None,
     };
-    check_user_status_change(r.category()?, r.status()?, previous).map_err(rule)?;
-    r.action = apply_change(&txn, &Actor::of(viewer), &change, &r, EventKind::Undone, now).await?;
+    let mut extra = serde_json::Map::new();
+    extra.insert("undoes".into(), serde_json::json!(target.undoes));
+    r.action = apply_change(
+        &txn,
+        &Actor::of(viewer),
+        &change,
+        &r,
+        EventKind::Undone,
+        extra,
+        now,
+    )
+    .await?;
+    // The exception no longer holds once the status it set is undone.
+    if target.exception
+        && let Some(id) = rows
+            .iter()
+            .find(|e| e.id == target.undoes)
+            .and_then(|e| e.data.as_ref()?.get("exceptionId")?.as_i64())
+    {
+        device_exception::Entity::update_many()
+            .col_expr(device_exception::Column::EndedAt, Expr::value(now))
+            .filter(device_exception::Column::Id.eq(id))
+            .filter(device_exception::Column::EndedAt.is_null())
+            .exec(&txn)
+            .await?;
+    }
     touch_for(&txn, &mut r, now).await?;
     txn.commit().await?;
     Ok(Applied {
@@ -535,6 +627,7 @@ pub async fn record_device_exception(
     .insert(&txn)
     .await?;
     let new_status = exception_status(input.scope, input.justification).unwrap_or(current);
+    let review_by_before = r.action.review_by;
     let points_before = r.current_points()?;
     let review_by = if new_status != current {
         input.expires_at
@@ -558,12 +651,17 @@ pub async fn record_device_exception(
     ev.points_before = Some(points_before);
     ev.points_after = Some(r.points(new_status, r.action.implemented, r.action.total));
     ev.comment = Some(comment.to_string());
-    ev.data = Some(serde_json::json!({
+    let mut data = serde_json::json!({
         "exceptionId": exception.id,
         "scope": input.scope.as_str(),
         "justification": input.justification.as_str(),
         "expiresAt": input.expires_at,
-    }));
+    });
+    // What an undo of the exception restores along with the status.
+    if let Some(at) = review_by_before {
+        data["reviewByBefore"] = serde_json::json!(at);
+    }
+    ev.data = Some(data);
     events::record(&txn, &Actor::of(viewer), ev, now).await?;
     tenants::touch(&txn, r.tenant.id, now).await?;
     txn.commit().await?;

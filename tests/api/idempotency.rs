@@ -1,6 +1,7 @@
 //! Status changes that scripts can re-apply safely (issue 15, SPEC §2): asking for what already
 //! holds is a successful no-op that writes nothing (`setActionStatus`, `bulkSetActionStatus`,
-//! `recordImplementationProgress`, `addActionTags` / `removeActionTags`).
+//! `recordImplementationProgress`, `addActionTags` / `removeActionTags`), and `undoActionStatus`
+//! undoes exactly the caller's own last change by hand, answering `NOTHING_TO_UNDO` otherwise.
 //!
 //! "Nothing written" is checked in the database: the tenant's events, notes and state version
 //! (which every write bumps, and which is what notifies subscribers and invalidates caches).
@@ -8,7 +9,10 @@
 use crate::db_test;
 use crate::helpers::*;
 use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use securescore::domain::enums::Role;
+use securescore::service::tenants;
 use serde_json::{Value, json};
 
 const ACTION: &str = "controlId status version reviewBy implemented total";
@@ -81,6 +85,33 @@ async fn set_ok(
     p
 }
 
+async fn undo(app: &TestApp, token: &str, t: &TenantFixture, control: &str) -> Value {
+    let q = format!(
+        "mutation($input: UndoActionStatusInput!) {{ undoActionStatus(input: $input) {{ \
+         action {{ {ACTION} }} changed userErrors {{ field message code }} }} }}"
+    );
+    let input = json!({ "tenantSlug": t.slug, "controlId": control });
+    app.gql_ok(token, &q, json!({ "input": input })).await["undoActionStatus"].clone()
+}
+
+/// Asserts an undo answered `NOTHING_TO_UNDO` with a message containing `why`, and wrote
+/// nothing.
+async fn assert_nothing_to_undo(app: &TestApp, token: &str, t: &TenantFixture, control: &str, why: &str) {
+    let before = written(app, t).await;
+    let p = undo(app, token, t, control).await;
+    let errors = p["userErrors"].as_array().expect("userErrors");
+    assert_eq!(errors.len(), 1, "{p:#}");
+    assert_eq!(errors[0]["code"], "NOTHING_TO_UNDO", "{p:#}");
+    let message = errors[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("nothing to undo on {control}: ")) && message.contains(why),
+        "message {message:?} should say {why:?}"
+    );
+    assert_eq!(p["action"], Value::Null);
+    assert_eq!(p["changed"], false);
+    assert_eq!(written(app, t).await, before, "a refused undo writes nothing");
+}
+
 async fn progress(app: &TestApp, t: &TenantFixture, control: &str, input: Value) -> Value {
     let q = format!(
         "mutation($input: RecordImplementationProgressInput!) {{ recordImplementationProgress(input: $input) {{ \
@@ -139,6 +170,13 @@ fn kinds(events: &[Value]) -> Vec<&str> {
     events.iter().map(|e| e["kind"].as_str().unwrap()).collect()
 }
 
+/// The row id inside an event's global id (what `data.undoes` holds).
+fn event_id(event: &Value) -> i64 {
+    let (ty, key) = securescore::graphql::ids::decode(event["id"].as_str().unwrap()).unwrap();
+    assert_eq!(ty, "ActionEvent");
+    key.parse().unwrap()
+}
+
 /// A time `d` from now, in whole seconds (as a script would send it; databases keep less than
 /// nanoseconds).
 fn from_now(d: Duration) -> DateTime<Utc> {
@@ -175,6 +213,24 @@ async fn tag_actions(app: &TestApp, t: &TenantFixture, add: bool, controls: &[&s
     let p = app.gql_ok(&t.operator, &q, json!({ "input": input })).await[field].clone();
     assert_eq!(p["userErrors"], json!([]), "{p:#}");
     p
+}
+
+/// Moves an action's review date into the past, as if it had passed (and, like every writer,
+/// bumps the tenant's state version so cached states know).
+async fn pass_review_date(app: &TestApp, t: &TenantFixture, control: &str) {
+    use entity::improvement_action as ia;
+    let done = ia::Entity::update_many()
+        .col_expr(
+            ia::Column::ReviewBy,
+            Expr::value(Utc::now() - Duration::minutes(1)),
+        )
+        .filter(ia::Column::TenantId.eq(t.id))
+        .filter(ia::Column::ControlId.eq(control))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected, 1);
+    tenants::touch(&app.db, t.id, Utc::now()).await.unwrap();
 }
 
 db_test!(the_same_status_again_is_a_no_op_that_writes_nothing, |app| {
@@ -302,6 +358,8 @@ db_test!(
             assert_eq!(e["statusAfter"], "RISK_ACCEPTED");
         }
         assert_eq!(instant(&h[1]["data"]["reviewBy"]), later);
+        assert_eq!(instant(&h[1]["data"]["reviewByBefore"]), at);
+        assert_eq!(instant(&h[2]["data"]["reviewByBefore"]), later);
     }
 );
 
@@ -544,5 +602,270 @@ db_test!(
         let p = tag_actions(&app, &t, false, &["AdminMFAV2", "PWAgePolicyNew"], &tag).await;
         assert_eq!(p["changed"], true);
         assert_eq!(written(&app, &t).await.events, after.events + 1);
+    }
+);
+
+db_test!(
+    undo_restores_the_callers_own_change_and_names_the_event_it_undid,
+    |app| {
+        let t = app.tenant().create().await;
+        set_ok(&app, &t, "AdminMFAV2", "PLANNED", json!({}), true).await;
+        let p = undo(&app, &t.operator, &t, "AdminMFAV2").await;
+        assert_eq!(p["userErrors"], json!([]), "{p:#}");
+        assert_eq!(p["changed"], true);
+        assert_eq!(p["action"]["status"], "TO_ADDRESS");
+        let h = history(&app, &t, "AdminMFAV2").await;
+        assert_eq!(kinds(&h), ["STATUS_CHANGED", "UNDONE"]);
+        assert_eq!(h[1]["statusBefore"], "PLANNED");
+        assert_eq!(h[1]["statusAfter"], "TO_ADDRESS");
+        assert_eq!(h[1]["actor"], format!("operator {}", t.slug));
+        assert_eq!(h[1]["data"]["undoes"], event_id(&h[0]));
+    }
+);
+
+db_test!(undoing_again_walks_back_through_the_callers_changes, |app| {
+    let t = app.tenant().create().await;
+    let at = from_now(Duration::days(10));
+    set_ok(&app, &t, "AdminMFAV2", "PLANNED", json!({}), true).await;
+    set_ok(
+        &app,
+        &t,
+        "AdminMFAV2",
+        "RISK_ACCEPTED",
+        json!({ "reviewBy": at.to_rfc3339() }),
+        true,
+    )
+    .await;
+    let p = undo(&app, &t.operator, &t, "AdminMFAV2").await;
+    assert_eq!(p["userErrors"], json!([]), "{p:#}");
+    assert_eq!(
+        (&p["action"]["status"], &p["action"]["reviewBy"]),
+        (&json!("PLANNED"), &Value::Null)
+    );
+    let p = undo(&app, &t.operator, &t, "AdminMFAV2").await;
+    assert_eq!(
+        p["userErrors"],
+        json!([]),
+        "a second undo walks further back: {p:#}"
+    );
+    assert_eq!(p["action"]["status"], "TO_ADDRESS");
+    assert_nothing_to_undo(
+        &app,
+        &t.operator,
+        &t,
+        "AdminMFAV2",
+        "all of its status changes have been undone already",
+    )
+    .await;
+    let h = history(&app, &t, "AdminMFAV2").await;
+    assert_eq!(
+        kinds(&h),
+        ["STATUS_CHANGED", "STATUS_CHANGED", "UNDONE", "UNDONE"]
+    );
+    assert_eq!(h[2]["data"]["undoes"], event_id(&h[1]));
+    assert_eq!(h[3]["data"]["undoes"], event_id(&h[0]));
+
+    // An undo gives back the review date the undone change replaced.
+    set_ok(
+        &app,
+        &t,
+        "AdminMFAV2",
+        "RESOLVED_THIRD_PARTY",
+        json!({ "reviewBy": at.to_rfc3339() }),
+        true,
+    )
+    .await;
+    set_ok(&app, &t, "AdminMFAV2", "PLANNED", json!({}), true).await;
+    let p = undo(&app, &t.operator, &t, "AdminMFAV2").await;
+    assert_eq!(p["userErrors"], json!([]), "{p:#}");
+    assert_eq!(p["action"]["status"], "RESOLVED_THIRD_PARTY");
+    assert_eq!(instant(&p["action"]["reviewBy"]), at);
+});
+
+db_test!(undo_after_a_completion_or_regression_is_nothing_to_undo, |app| {
+    let t = app.tenant().create().await;
+    set_ok(&app, &t, "AdminMFAV2", "PLANNED", json!({}), true).await;
+    progress(&app, &t, "AdminMFAV2", json!({ "implemented": 3, "total": 3 })).await;
+    assert_nothing_to_undo(
+        &app,
+        &t.operator,
+        &t,
+        "AdminMFAV2",
+        "the last status change was made by the system (COMPLETED) at ",
+    )
+    .await;
+    progress(&app, &t, "AdminMFAV2", json!({ "implemented": 1, "total": 3 })).await;
+    assert_nothing_to_undo(&app, &t.operator, &t, "AdminMFAV2", "by the system (REGRESSED)").await;
+    assert_eq!(action(&app, &t, "AdminMFAV2").await["status"], "TO_ADDRESS");
+});
+
+db_test!(undo_after_an_expiry_is_nothing_to_undo, |app| {
+    let t = app.tenant().create().await;
+    let at = from_now(Duration::hours(1));
+    set_ok(
+        &app,
+        &t,
+        "AdminMFAV2",
+        "RISK_ACCEPTED",
+        json!({ "reviewBy": at.to_rfc3339() }),
+        true,
+    )
+    .await;
+    pass_review_date(&app, &t, "AdminMFAV2").await;
+    // The undo itself finds the review date passed: the expiry is the last change.
+    assert_nothing_to_undo(&app, &t.operator, &t, "AdminMFAV2", "by the system (EXPIRED)").await;
+    // Once a read has written the expiry, the answer is the same.
+    assert_eq!(action(&app, &t, "AdminMFAV2").await["status"], "TO_ADDRESS");
+    assert_nothing_to_undo(&app, &t.operator, &t, "AdminMFAV2", "by the system (EXPIRED)").await;
+    assert_eq!(
+        kinds(&history(&app, &t, "AdminMFAV2").await),
+        ["STATUS_CHANGED", "EXPIRED"]
+    );
+});
+
+db_test!(undo_of_another_principals_change_is_nothing_to_undo, |app| {
+    let t = app.tenant().create().await;
+    let (alice, _, _) = app
+        .principal_with(&format!("alice {}", t.slug), &[(t.id, Role::Operator)])
+        .await;
+    let p = set_status(&app, &alice, &t, "AdminMFAV2", "PLANNED", json!({})).await;
+    assert_eq!(p["changed"], true, "{p:#}");
+    assert_nothing_to_undo(
+        &app,
+        &t.operator,
+        &t,
+        "AdminMFAV2",
+        &format!("the last status change was made by alice {} at ", t.slug),
+    )
+    .await;
+    // The same holds for the ADMIN; alice herself can undo it.
+    assert_nothing_to_undo(
+        &app,
+        &t.admin,
+        &t,
+        "AdminMFAV2",
+        "only your own changes can be undone",
+    )
+    .await;
+    let p = undo(&app, &alice, &t, "AdminMFAV2").await;
+    assert_eq!(p["userErrors"], json!([]), "{p:#}");
+    assert_eq!(p["action"]["status"], "TO_ADDRESS");
+});
+
+db_test!(an_action_without_changes_has_nothing_to_undo, |app| {
+    let t = app.tenant().create().await;
+    assert_nothing_to_undo(
+        &app,
+        &t.operator,
+        &t,
+        "AdminMFAV2",
+        "it has no status change to undo",
+    )
+    .await;
+    // Progress alone changes no status.
+    progress(&app, &t, "AdminMFAV2", json!({ "implemented": 1, "total": 4 })).await;
+    assert_nothing_to_undo(
+        &app,
+        &t.operator,
+        &t,
+        "AdminMFAV2",
+        "it has no status change to undo",
+    )
+    .await;
+});
+
+db_test!(
+    undo_that_would_restore_a_passed_review_date_is_nothing_to_undo,
+    |app| {
+        let t = app.tenant().create().await;
+        let at = from_now(Duration::hours(1));
+        set_ok(
+            &app,
+            &t,
+            "AdminMFAV2",
+            "RISK_ACCEPTED",
+            json!({ "reviewBy": at.to_rfc3339() }),
+            true,
+        )
+        .await;
+        set_ok(&app, &t, "AdminMFAV2", "PLANNED", json!({}), true).await;
+        // The replaced review date passes (moved in the event's data rather than waited for).
+        use entity::action_event as ev;
+        let last = ev::Entity::find()
+            .filter(ev::Column::TenantId.eq(t.id))
+            .all(&app.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .max_by_key(|e| e.id)
+            .unwrap();
+        let recorded = last.data.as_ref().and_then(|d| d.get("reviewByBefore")).cloned();
+        assert_eq!(recorded.map(|v| instant(&v)), Some(at), "{last:?}");
+        let passed = Utc::now() - Duration::minutes(1);
+        ev::Entity::update_many()
+            .col_expr(ev::Column::Data, Expr::value(json!({ "reviewByBefore": passed })))
+            .filter(ev::Column::Id.eq(last.id))
+            .exec(&app.db)
+            .await
+            .unwrap();
+        assert_nothing_to_undo(
+            &app,
+            &t.operator,
+            &t,
+            "AdminMFAV2",
+            "restoring RISK_ACCEPTED is not allowed: its review date ",
+        )
+        .await;
+        assert_eq!(action(&app, &t, "AdminMFAV2").await["status"], "PLANNED");
+    }
+);
+
+db_test!(
+    undoing_a_global_device_exception_restores_the_status_and_ends_it,
+    |app| {
+        let t = app
+            .tenant()
+            .services(&["AzureAD", "EXO", "MDO", "MDATP"])
+            .create()
+            .await;
+        let q = "mutation($input: RecordDeviceExceptionInput!) { recordDeviceException(input: $input) { \
+                 exception { id } action { status } userErrors { code } } }";
+        let exception = |scope: &str| {
+            json!({ "input": {
+                "tenantSlug": t.slug, "controlId": "scid_2010", "scope": scope,
+                "justification": "RISK_ACCEPTED", "comment": "accepted until the rollout",
+            } })
+        };
+        let p = app.gql_ok(&t.operator, q, exception("GLOBAL")).await;
+        assert_eq!(
+            p["recordDeviceException"]["action"]["status"], "RISK_ACCEPTED",
+            "{p:#}"
+        );
+
+        let p = undo(&app, &t.operator, &t, "scid_2010").await;
+        assert_eq!(p["userErrors"], json!([]), "{p:#}");
+        assert_eq!(p["action"]["status"], "TO_ADDRESS");
+        let rows = entity::device_exception::Entity::find()
+            .filter(entity::device_exception::Column::TenantId.eq(t.id))
+            .all(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].ended_at.is_some(), "the undone exception has ended");
+
+        // A DEVICE_GROUP exception leaves the status as it is: nothing for undo.
+        let p = app.gql_ok(&t.operator, q, exception("DEVICE_GROUP")).await;
+        assert_eq!(
+            p["recordDeviceException"]["action"]["status"], "TO_ADDRESS",
+            "{p:#}"
+        );
+        assert_nothing_to_undo(
+            &app,
+            &t.operator,
+            &t,
+            "scid_2010",
+            "all of its status changes have been undone already",
+        )
+        .await;
     }
 );

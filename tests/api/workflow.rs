@@ -789,7 +789,7 @@ db_test!(undo_restores_the_previous_status_with_an_undone_event, |app| {
     );
     let input = json!({ "tenantSlug": t.slug, "controlId": "AdminMFAV2" });
     let p = app.gql_ok(&t.operator, &q, json!({ "input": input })).await["undoActionStatus"].clone();
-    assert_eq!(user_error_code(&p), "BAD_USER_INPUT", "nothing to undo: {p:#}");
+    assert_eq!(user_error_code(&p), "NOTHING_TO_UNDO", "nothing to undo: {p:#}");
 
     let base = tenant_views(&app, &t).await;
     set_ok(&app, &t, "AdminMFAV2", "PLANNED", json!({})).await;

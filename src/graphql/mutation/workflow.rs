@@ -507,8 +507,21 @@ impl WorkflowMutation {
         }
     }
 
-    /// Restores the status before the action's last status change, as a new `UNDONE` event
-    /// (OPERATOR).
+    /// Undoes the caller's last manual status change of one action (OPERATOR): restores the
+    /// status and `reviewBy` held before it, as a new `UNDONE` event whose `data.undoes` is the
+    /// row id of the event undone (the key inside its `ActionEvent` id).
+    ///
+    /// Precisely: the action's status changes are its `STATUS_CHANGED`, `UNDONE`,
+    /// `EXCEPTION_RECORDED` (those that changed the status), `COMPLETED`, `REGRESSED`, `EXPIRED`
+    /// and `IMPORTED` events. Going back from the newest, an `UNDONE` event and the change it
+    /// undid are skipped; the first change left is the one undone, so another undo walks further
+    /// back through the caller's changes and an undo is never redone. That change is undone when
+    /// it was made by hand (`STATUS_CHANGED`, or a `GLOBAL` device exception, which the undo also
+    /// ends) by the caller, and the rules allow what it replaced back. Otherwise the answer is
+    /// one `NOTHING_TO_UNDO` user error whose message says why — the last change was the
+    /// system's (`COMPLETED`, `REGRESSED`, `EXPIRED`) or an import's, or another principal's;
+    /// there is nothing (left) to undo; or the restore would break a rule (a `reviewBy` that has
+    /// passed since, a status set by hand on a DEVICE action) — and nothing is written.
     async fn undo_action_status(
         &self,
         ctx: &Context<'_>,
