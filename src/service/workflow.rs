@@ -612,6 +612,8 @@ pub async fn record_device_exception(
     if current == Status::Completed {
         return Err(rule(RuleViolation::StatusLocked));
     }
+    // What an undo of the exception restores along with the status.
+    let review_by_before = r.action.review_by;
     let exception = device_exception::ActiveModel {
         tenant_id: Set(r.tenant.id),
         action_id: Set(r.action.id),
@@ -627,7 +629,6 @@ pub async fn record_device_exception(
     .insert(&txn)
     .await?;
     let new_status = exception_status(input.scope, input.justification).unwrap_or(current);
-    let review_by_before = r.action.review_by;
     let points_before = r.current_points()?;
     let review_by = if new_status != current {
         input.expires_at
@@ -657,7 +658,6 @@ pub async fn record_device_exception(
         "justification": input.justification.as_str(),
         "expiresAt": input.expires_at,
     });
-    // What an undo of the exception restores along with the status.
     if let Some(at) = review_by_before {
         data["reviewByBefore"] = serde_json::json!(at);
     }
