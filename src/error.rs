@@ -21,7 +21,8 @@ pub enum AppError {
         message: String,
     },
     Conflict(String),
-    /// A business rule refused the change (`STATUS_LOCKED`, `DEVICE_STATUS_MANAGED_EXTERNALLY`, …).
+    /// A business rule refused the change (`STATUS_LOCKED`, `DEVICE_STATUS_MANAGED_EXTERNALLY`,
+    /// `NOTHING_TO_UNDO`, …).
     Rule {
         code: &'static str,
         message: String,

@@ -43,8 +43,9 @@ pub use licensing::{HeldLicense, Licensing, licensing};
 pub use points::{Points, STORAGE_SCALE};
 pub use ranking::{RankInput, compare_priority, is_rankable, priority, rank};
 pub use rules::{
-    ProgressTransition, RuleViolation, check_user_status_change, exception_status, is_expired,
-    status_accepts_review_by, status_after_progress,
+    NothingToUndo, ProgressTransition, RuleViolation, StatusEvent, UndoTarget, already_holds,
+    check_user_status_change, exception_status, is_expired, status_accepts_review_by, status_after_progress,
+    undo_target,
 };
 pub use scoring::{
     ScoreViews, ScoredAction, TenantScore, achieved_points, compute_score, from_storage, progress,

@@ -1,5 +1,6 @@
 //! Tenant-scoped tags: create, rename, recolour, delete, and attach to / detach from actions
-//! (also many at once). Attaching and detaching write events.
+//! (also many at once). Attaching and detaching write events; attaching a tag an action already
+//! has, or detaching one it doesn't have, is a no-op that writes nothing.
 
 use crate::auth::Viewer;
 use crate::domain::enums::{EventKind, Role};
@@ -171,7 +172,8 @@ pub async fn delete(
 }
 
 /// `addActionTags` / `removeActionTags`: tags (by id, all of the actions' tenant) on many actions
-/// at once. All or nothing. Returns the affected actions.
+/// at once. All or nothing. Returns the affected actions, and whether any link was attached or
+/// detached (when none was, nothing was written: no event, no tenant state version).
 pub async fn set_on_actions(
     db: &DatabaseConnection,
     viewer: &Viewer,
@@ -179,7 +181,7 @@ pub async fn set_on_actions(
     tag_ids: Vec<i64>,
     attach: bool,
     now: DateTime<Utc>,
-) -> AppResult<Vec<Resolved>> {
+) -> AppResult<(Vec<Resolved>, bool)> {
     if actions.is_empty() || actions.len() > crate::service::BULK_MAX_ITEMS {
         return Err(AppError::bad_input("actions", "give 1 to 500 actions"));
     }
@@ -203,6 +205,7 @@ pub async fn set_on_actions(
         }
     }
     let actor = Actor::of(viewer);
+    let mut changed = false;
     for r in &resolved {
         let existing: Vec<i64> = action_tag::Entity::find()
             .filter(action_tag::Column::ActionId.eq(r.action.id))
@@ -228,6 +231,7 @@ pub async fn set_on_actions(
             } else {
                 continue;
             }
+            changed = true;
             let mut ev = NewEvent::new(
                 r.tenant.id,
                 r.action.id,
@@ -257,10 +261,12 @@ pub async fn set_on_actions(
             }
         }
     }
-    let tenant_ids: std::collections::BTreeSet<i64> = resolved.iter().map(|r| r.tenant.id).collect();
-    for t in tenant_ids {
-        tenants::touch(&txn, t, now).await?;
+    if changed {
+        let tenant_ids: std::collections::BTreeSet<i64> = resolved.iter().map(|r| r.tenant.id).collect();
+        for t in tenant_ids {
+            tenants::touch(&txn, t, now).await?;
+        }
     }
     txn.commit().await?;
-    Ok(resolved)
+    Ok((resolved, changed))
 }

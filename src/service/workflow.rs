@@ -5,14 +5,16 @@
 //! Every change is one transaction that updates the action row guarded by its `version`
 //! (`UPDATE … WHERE version = ?`), writes its events and bumps the tenant's state version. The
 //! version guard is what keeps concurrent writers (also in other server processes) from losing
-//! each other's updates.
+//! each other's updates. Asking for what already holds (the same status and review date, the same
+//! progress) writes nothing at all, not even the tenant's state version, and reports
+//! `changed: false`, so scripts can re-apply a desired state.
 
 use crate::auth::Viewer;
 use crate::domain::enums::{Category, EventKind, ExceptionJustification, ExceptionScope, Role, Status};
 use crate::domain::points::Points;
 use crate::domain::rules::{
-    ProgressTransition, RuleViolation, check_user_status_change, exception_status, is_expired,
-    status_accepts_review_by, status_after_progress,
+    NothingToUndo, ProgressTransition, RuleViolation, StatusEvent, already_holds, check_user_status_change,
+    exception_status, is_expired, status_accepts_review_by, status_after_progress, undo_target,
 };
 use crate::domain::scoring::achieved_points;
 use crate::error::{AppError, AppResult};
@@ -69,6 +71,15 @@ impl Resolved {
     pub fn current_points(&self) -> AppResult<Points> {
         Ok(self.points(self.status()?, self.action.implemented, self.action.total))
     }
+}
+
+/// An action after a request that may have been a no-op.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub resolved: Resolved,
+    /// Whether the request changed the action; `false` when it asked for what already held, and
+    /// then nothing was written for it (no event, no version, no note).
+    pub changed: bool,
 }
 
 /// Finds an action the caller may act on with `needed`; anything else (missing, another
@@ -267,12 +278,30 @@ pub async fn write_status<C: ConnectionTrait>(
     Ok(updated)
 }
 
+/// The data of a status change event: the review date it set and the one it replaced (what an
+/// undo restores), with `extra` fields; `None` when there is nothing to say.
+fn status_data(
+    review_by: Option<DateTime<Utc>>,
+    review_by_before: Option<DateTime<Utc>>,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Option<serde_json::Value> {
+    let mut data = extra;
+    if let Some(at) = review_by {
+        data.insert("reviewBy".into(), serde_json::json!(at));
+    }
+    if let Some(at) = review_by_before {
+        data.insert("reviewByBefore".into(), serde_json::json!(at));
+    }
+    (!data.is_empty()).then_some(serde_json::Value::Object(data))
+}
+
 async fn apply_change<C: ConnectionTrait>(
     conn: &C,
     actor: &Actor,
     c: &StatusChange,
     r: &Resolved,
     kind: EventKind,
+    extra: serde_json::Map<String, serde_json::Value>,
     now: DateTime<Utc>,
 ) -> AppResult<improvement_action::Model> {
     let updated = write_status(
@@ -283,7 +312,7 @@ async fn apply_change<C: ConnectionTrait>(
         c.review_by,
         c.comment.clone(),
         kind,
-        c.review_by.map(|at| serde_json::json!({ "reviewBy": at })),
+        status_data(c.review_by, r.action.review_by, extra),
         now,
     )
     .await?;
@@ -305,21 +334,47 @@ async fn apply_change<C: ConnectionTrait>(
     Ok(updated)
 }
 
-/// `setActionStatus`: one user status change (OPERATOR).
+/// Whether a valid change asks for what the action already holds (a no-op).
+fn holds(c: &StatusChange, r: &Resolved) -> AppResult<bool> {
+    Ok(already_holds(
+        r.status()?,
+        r.action.review_by,
+        c.status,
+        c.review_by,
+    ))
+}
+
+/// `setActionStatus`: one user status change (OPERATOR). The rules apply first; a valid change
+/// to what already holds is a no-op that writes nothing.
 pub async fn set_status(
     db: &DatabaseConnection,
     viewer: &Viewer,
     c: StatusChange,
     now: DateTime<Utc>,
-) -> AppResult<Resolved> {
+) -> AppResult<Applied> {
     let txn = crate::db::begin_write(db).await?;
     let mut r = resolve(&txn, viewer, &c.action, Role::Operator).await?;
-    expire_row(&txn, &mut r, now).await?;
+    let expired = expire_row(&txn, &mut r, now).await?;
     validate_change(&c, &r, now)?;
-    r.action = apply_change(&txn, &Actor::of(viewer), &c, &r, EventKind::StatusChanged, now).await?;
-    touch_for(&txn, &mut r, now).await?;
+    let changed = !holds(&c, &r)?;
+    if changed {
+        r.action = apply_change(
+            &txn,
+            &Actor::of(viewer),
+            &c,
+            &r,
+            EventKind::StatusChanged,
+            Default::default(),
+            now,
+        )
+        .await?;
+    }
+    // A review date that passed just now is a change of its own, even when the request is not.
+    if changed || expired {
+        touch_for(&txn, &mut r, now).await?;
+    }
     txn.commit().await?;
-    Ok(r)
+    Ok(Applied { resolved: r, changed })
 }
 
 /// A failure of one item of a bulk change.
@@ -330,13 +385,14 @@ pub struct ItemError {
 }
 
 /// `bulkSetActionStatus`: all items or none. Every item is checked before anything is written;
-/// the result names each failing item.
+/// the result names each failing item. Items asking for what already holds are no-ops, not
+/// failures; the result tells, in input order, which items changed their action.
 pub async fn bulk_set_status(
     db: &DatabaseConnection,
     viewer: &Viewer,
     changes: Vec<StatusChange>,
     now: DateTime<Utc>,
-) -> AppResult<Result<Vec<Resolved>, Vec<ItemError>>> {
+) -> AppResult<Result<Vec<Applied>, Vec<ItemError>>> {
     if changes.is_empty() || changes.len() > crate::service::BULK_MAX_ITEMS {
         return Err(AppError::bad_input(
             "items",
@@ -347,6 +403,7 @@ pub async fn bulk_set_status(
     let mut resolved = Vec::with_capacity(changes.len());
     let mut errors = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    let mut tenants_touched = std::collections::BTreeSet::new();
     for (index, c) in changes.iter().enumerate() {
         match resolve(&txn, viewer, &c.action, Role::Operator).await {
             Ok(mut r) => {
@@ -360,7 +417,9 @@ pub async fn bulk_set_status(
                     });
                     continue;
                 }
-                expire_row(&txn, &mut r, now).await?;
+                if expire_row(&txn, &mut r, now).await? {
+                    tenants_touched.insert(r.tenant.id);
+                }
                 match validate_change(c, &r, now) {
                     Ok(()) => resolved.push(r),
                     Err(e @ (AppError::Internal(_) | AppError::Unauthenticated)) => return Err(e),
@@ -380,65 +439,137 @@ pub async fn bulk_set_status(
         return Ok(Err(errors));
     }
     let actor = Actor::of(viewer);
-    let mut tenants_touched = std::collections::BTreeSet::new();
-    for (c, r) in changes.iter().zip(resolved.iter_mut()) {
-        r.action = apply_change(&txn, &actor, c, r, EventKind::StatusChanged, now).await?;
-        tenants_touched.insert(r.tenant.id);
+    let mut applied = Vec::with_capacity(resolved.len());
+    for (c, mut r) in changes.iter().zip(resolved) {
+        let changed = !holds(c, &r)?;
+        if changed {
+            r.action = apply_change(
+                &txn,
+                &actor,
+                c,
+                &r,
+                EventKind::StatusChanged,
+                Default::default(),
+                now,
+            )
+            .await?;
+            tenants_touched.insert(r.tenant.id);
+        }
+        applied.push(Applied { resolved: r, changed });
     }
     for t in tenants_touched {
         tenants::touch(&txn, t, now).await?;
     }
     txn.commit().await?;
-    Ok(Ok(resolved))
+    Ok(Ok(applied))
 }
 
-/// The status kinds of event that changed an action's status and can be undone.
-const STATUS_EVENTS: [EventKind; 4] = [
+/// The kinds of event that change an action's status (or its review date): the history undo
+/// reads.
+const STATUS_EVENTS: [EventKind; 7] = [
     EventKind::StatusChanged,
     EventKind::Undone,
     EventKind::ExceptionRecorded,
+    EventKind::Completed,
+    EventKind::Regressed,
     EventKind::Expired,
+    EventKind::Imported,
 ];
 
-/// `undoActionStatus`: back to the status before the last status change, as a new event.
+/// A status event as undo reads it; `None` for an event without both statuses.
+fn status_event(e: &action_event::Model) -> AppResult<Option<StatusEvent>> {
+    let (Some(before), Some(after)) = (&e.status_before, &e.status_after) else {
+        return Ok(None);
+    };
+    let data = e.data.as_ref();
+    let field = |k: &str| data.and_then(|d| d.get(k)).cloned();
+    Ok(Some(StatusEvent {
+        id: e.id,
+        kind: parse(&e.kind, "event kind")?,
+        actor_id: e.actor_id,
+        actor: e.actor_name.clone(),
+        at: e.occurred_at,
+        before: parse(before, "status")?,
+        after: parse(after, "status")?,
+        review_by_before: field("reviewByBefore").and_then(|v| serde_json::from_value(v).ok()),
+        undoes: field("undoes").and_then(|v| v.as_i64()),
+    }))
+}
+
+/// `undoActionStatus` (OPERATOR): restores the status and review date held before the caller's
+/// last manual change of the action, as an `UNDONE` event whose data names the event undone
+/// (`undoes`). Repeated undos walk back through earlier changes; what can't be undone (see
+/// [`undo_target`]) is `NOTHING_TO_UNDO`, and nothing is written.
 pub async fn undo_status(
     db: &DatabaseConnection,
     viewer: &Viewer,
     action: ActionRef,
     comment: Option<String>,
     now: DateTime<Utc>,
-) -> AppResult<Resolved> {
+) -> AppResult<Applied> {
     let txn = crate::db::begin_write(db).await?;
     let mut r = resolve(&txn, viewer, &action, Role::Operator).await?;
+    // A review date that passed is an EXPIRED event first, which is then the last change: the
+    // answer is NOTHING_TO_UNDO, and the expiry is written by the next read instead.
     expire_row(&txn, &mut r, now).await?;
-    let last = action_event::Entity::find()
+    // By id, not time: `now` is taken before the write lock is held, so under concurrent writers
+    // the last committed change need not carry the latest timestamp.
+    let rows = action_event::Entity::find()
         .filter(action_event::Column::ActionId.eq(r.action.id))
         .filter(action_event::Column::Kind.is_in(STATUS_EVENTS.map(|k| k.as_str())))
-        .filter(action_event::Column::StatusBefore.is_not_null())
-        // By id, not time: `now` is taken before the write lock is held, so under concurrent
-        // writers the last committed change need not carry the latest timestamp.
-        .order_by_desc(action_event::Column::Id)
-        .one(&txn)
+        .order_by_asc(action_event::Column::Id)
+        .all(&txn)
         .await?;
-    let Some(previous) = last.and_then(|e| e.status_before) else {
-        return Err(AppError::bad_input(
-            "action",
-            "this action has no status change to undo",
-        ));
-    };
-    let previous: Status = parse(&previous, "status")?;
+    let mut events = Vec::with_capacity(rows.len());
+    for e in &rows {
+        events.extend(status_event(e)?);
+    }
+    let target =
+        undo_target(&events, viewer.principal_id, r.category()?, r.status()?, now).map_err(|why| {
+            AppError::Rule {
+                code: NothingToUndo::CODE,
+                message: format!("nothing to undo on {}: {why}", r.control.id),
+            }
+        })?;
     let change = StatusChange {
         action,
-        status: previous,
+        status: target.status,
         comment,
-        review_by: None,
+        review_by: target.review_by,
         expected_version: None,
     };
-    check_user_status_change(r.category()?, r.status()?, previous).map_err(rule)?;
-    r.action = apply_change(&txn, &Actor::of(viewer), &change, &r, EventKind::Undone, now).await?;
+    let mut extra = serde_json::Map::new();
+    extra.insert("undoes".into(), serde_json::json!(target.undoes));
+    r.action = apply_change(
+        &txn,
+        &Actor::of(viewer),
+        &change,
+        &r,
+        EventKind::Undone,
+        extra,
+        now,
+    )
+    .await?;
+    // The exception no longer holds once the status it set is undone.
+    if target.exception
+        && let Some(id) = rows
+            .iter()
+            .find(|e| e.id == target.undoes)
+            .and_then(|e| e.data.as_ref()?.get("exceptionId")?.as_i64())
+    {
+        device_exception::Entity::update_many()
+            .col_expr(device_exception::Column::EndedAt, Expr::value(now))
+            .filter(device_exception::Column::Id.eq(id))
+            .filter(device_exception::Column::EndedAt.is_null())
+            .exec(&txn)
+            .await?;
+    }
     touch_for(&txn, &mut r, now).await?;
     txn.commit().await?;
-    Ok(r)
+    Ok(Applied {
+        resolved: r,
+        changed: true,
+    })
 }
 
 /// Input of a device exception.
@@ -486,6 +617,8 @@ pub async fn record_device_exception(
     if current == Status::Completed {
         return Err(rule(RuleViolation::StatusLocked));
     }
+    // What an undo of the exception restores along with the status.
+    let review_by_before = r.action.review_by;
     let exception = device_exception::ActiveModel {
         tenant_id: Set(r.tenant.id),
         action_id: Set(r.action.id),
@@ -524,12 +657,16 @@ pub async fn record_device_exception(
     ev.points_before = Some(points_before);
     ev.points_after = Some(r.points(new_status, r.action.implemented, r.action.total));
     ev.comment = Some(comment.to_string());
-    ev.data = Some(serde_json::json!({
+    let mut data = serde_json::json!({
         "exceptionId": exception.id,
         "scope": input.scope.as_str(),
         "justification": input.justification.as_str(),
         "expiresAt": input.expires_at,
-    }));
+    });
+    if let Some(at) = review_by_before {
+        data["reviewByBefore"] = serde_json::json!(at);
+    }
+    ev.data = Some(data);
     events::record(&txn, &Actor::of(viewer), ev, now).await?;
     tenants::touch(&txn, r.tenant.id, now).await?;
     txn.commit().await?;
@@ -564,13 +701,14 @@ pub fn validate_progress(implemented: i64, total: i64) -> AppResult<()> {
 }
 
 /// `recordImplementationProgress`: what scanners and sync jobs send. Reaching the total
-/// completes the action; falling back from complete regresses it with a `REGRESSED` event.
+/// completes the action; falling back from complete regresses it with a `REGRESSED` event. The
+/// same figures again are a no-op.
 pub async fn record_progress(
     db: &DatabaseConnection,
     viewer: &Viewer,
     input: ProgressInput,
     now: DateTime<Utc>,
-) -> AppResult<Resolved> {
+) -> AppResult<Applied> {
     validate_progress(input.implemented, input.total)?;
     if input.users_affected.is_some_and(|u| u < 0) {
         return Err(AppError::bad_input(
@@ -590,22 +728,25 @@ pub async fn record_progress(
     }
     let txn = crate::db::begin_write(db).await?;
     let mut r = resolve(&txn, viewer, &input.action, Role::Operator).await?;
-    expire_row(&txn, &mut r, now).await?;
-    apply_progress(&txn, &Actor::of(viewer), &mut r, &input, now).await?;
-    touch_for(&txn, &mut r, now).await?;
+    let expired = expire_row(&txn, &mut r, now).await?;
+    let changed = apply_progress(&txn, &Actor::of(viewer), &mut r, &input, now).await?;
+    if changed || expired {
+        touch_for(&txn, &mut r, now).await?;
+    }
     txn.commit().await?;
-    Ok(r)
+    Ok(Applied { resolved: r, changed })
 }
 
 /// Applies new progress to a resolved action inside the caller's transaction (also used by
-/// imports). Writes nothing when nothing changed.
+/// imports). Writes nothing when nothing changed (the same figures, text and users affected);
+/// returns whether it wrote.
 pub async fn apply_progress<C: ConnectionTrait>(
     conn: &C,
     actor: &Actor,
     r: &mut Resolved,
     input: &ProgressInput,
     now: DateTime<Utc>,
-) -> AppResult<()> {
+) -> AppResult<bool> {
     let before = r.status()?;
     let points_before = r.current_points()?;
     let (after, transition) = status_after_progress(before, input.implemented, input.total);
@@ -620,7 +761,7 @@ pub async fn apply_progress<C: ConnectionTrait>(
         && text == r.action.implementation_status
         && users == r.action.users_affected;
     if unchanged {
-        return Ok(());
+        return Ok(false);
     }
     let review_by = if after == before { r.action.review_by } else { None };
     let (text2, users2) = (text.clone(), users);
@@ -663,7 +804,7 @@ pub async fn apply_progress<C: ConnectionTrait>(
     }
     events::record(conn, actor, ev, now).await?;
     r.action = updated;
-    Ok(())
+    Ok(true)
 }
 
 /// Returns an action whose review date has passed to `TO_ADDRESS` with an `EXPIRED` event, in

@@ -12,6 +12,7 @@ mod foundation;
 mod graph_import;
 mod history;
 mod http;
+mod idempotency;
 mod input_safety;
 mod ownership;
 mod realtime;

@@ -14,7 +14,7 @@ use crate::service::actions::NoteWithAuthor;
 use crate::service::share::LinkInfo;
 use crate::service::state::TenantState;
 use crate::service::state_cache::StateCache;
-use crate::service::workflow::{self, ActionRef, Resolved};
+use crate::service::workflow::{self, ActionRef, Applied, Resolved};
 use crate::service::{notes, share, tags};
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -56,10 +56,12 @@ async fn fresh(ctx: &Context<'_>, tenant: entity::tenant::Model) -> AppResult<Ar
 /// The changed action and the tenant's score after a change. When the change recorded the
 /// tenant row it started from (`Resolved::before`), the new state is derived from the shared
 /// cache's state at that row, or else loaded and cached under the row the change left, so the
-/// readers that follow find it cached either way.
+/// readers that follow find it cached either way. After a no-op that wrote nothing (`unchanged`),
+/// the tenant row read is still the current one, so the cached state of that row is the answer.
 async fn action_and_score(
     ctx: &Context<'_>,
     r: Resolved,
+    unchanged: bool,
 ) -> AppResult<(Option<ImprovementAction>, SecureScore, Tenant)> {
     let shared = ctx.data_opt::<Arc<StateCache>>();
     let state = match (&r.before, shared) {
@@ -70,6 +72,7 @@ async fn action_and_score(
                 None => cache.get_or_load(db(ctx), &r.tenant, None, now).await?,
             }
         }
+        (None, Some(cache)) if unchanged => cache.get_or_load(db(ctx), &r.tenant, None, Utc::now()).await?,
         _ => fresh(ctx, r.tenant).await?,
     };
     Ok((
@@ -79,22 +82,24 @@ async fn action_and_score(
     ))
 }
 
-/// The payload of a change that leaves one action with a new state.
-async fn status_payload(ctx: &Context<'_>, result: AppResult<Resolved>) -> Result<SetActionStatusPayload> {
-    let (resolved, user_errors) = split(result)?;
-    let Some(r) = resolved else {
+/// The payload of a change of one action's state (or of a no-op asking for what held).
+async fn status_payload(ctx: &Context<'_>, result: AppResult<Applied>) -> Result<SetActionStatusPayload> {
+    let (applied, user_errors) = split(result)?;
+    let Some(Applied { resolved: r, changed }) = applied else {
         return Ok(SetActionStatusPayload {
             action: None,
             score: None,
             tenant: None,
+            changed: false,
             user_errors,
         });
     };
-    let (action, score, tenant) = action_and_score(ctx, r).await?;
+    let (action, score, tenant) = action_and_score(ctx, r, !changed).await?;
     Ok(SetActionStatusPayload {
         action,
         score: Some(score),
         tenant: Some(tenant),
+        changed,
         user_errors,
     })
 }
@@ -124,6 +129,11 @@ pub struct SetActionStatusPayload {
     /// The tenant after the change: select `tenant { id secureScore { id … } }` and a normalised
     /// client cache (Apollo, urql Graphcache) updates the tenant's score in place.
     pub tenant: Option<Tenant>,
+    /// Whether the action changed. `false` when the request asked for what already held (the
+    /// same status and `reviewBy`, the same progress): a successful no-op that wrote nothing (no
+    /// event, no new `version`, no note), so scripts can re-apply a desired state safely. Also
+    /// `false` when there are `userErrors`.
+    pub changed: bool,
     pub user_errors: Vec<UserError>,
 }
 
@@ -146,10 +156,24 @@ pub struct BulkSetActionStatusInput {
     pub items: Vec<BulkStatusItem>,
 }
 
+/// What one item of a bulk status change did.
+#[derive(SimpleObject)]
+pub struct BulkStatusItemResult {
+    /// The action as the bulk change left it.
+    pub action: Option<ImprovementAction>,
+    /// Whether this item changed its action; `false` for an item asking for what already held
+    /// (a no-op: no event, no new `version`).
+    pub changed: bool,
+}
+
 /// Result of a bulk status change.
 #[derive(SimpleObject)]
 pub struct BulkSetActionStatusPayload {
     pub actions: Vec<ImprovementAction>,
+    /// One entry per item, in input order (empty when there are `userErrors`).
+    pub items: Vec<BulkStatusItemResult>,
+    /// Whether any item changed its action.
+    pub changed: bool,
     /// The score after the change of the (last) tenant changed.
     pub score: Option<SecureScore>,
     /// Every tenant changed, as the change left it (for normalised client caches, like
@@ -280,6 +304,10 @@ pub struct ActionTagsInput {
 #[derive(SimpleObject)]
 pub struct ActionTagsPayload {
     pub actions: Vec<ImprovementAction>,
+    /// Whether any tag was attached or detached. `false` when every tag was already attached
+    /// (`addActionTags`) or not attached (`removeActionTags`): a successful no-op that wrote
+    /// nothing. Also `false` when there are `userErrors`.
+    pub changed: bool,
     pub user_errors: Vec<UserError>,
 }
 
@@ -363,7 +391,10 @@ impl WorkflowMutation {
     /// Sets the status of one action (OPERATOR). Rules: `COMPLETED` is system-only, completed
     /// actions are locked (`STATUS_LOCKED`), DEVICE actions change only through
     /// `recordDeviceException` (`DEVICE_STATUS_MANAGED_EXTERNALLY`), a stale `expectedVersion`
-    /// gives `CONFLICT`.
+    /// gives `CONFLICT`. Asking for the status the action has, with the `reviewBy` it has (none
+    /// when it has none), passes the same rules and is then a no-op: `changed: false`, nothing
+    /// written. The same status with another `reviewBy` (or none, when it has one) changes the
+    /// review date: `changed: true`, with its `STATUS_CHANGED` event.
     async fn set_action_status(
         &self,
         ctx: &Context<'_>,
@@ -385,7 +416,8 @@ impl WorkflowMutation {
     }
 
     /// Sets the status of many actions in one call (OPERATOR): all or nothing. When any item
-    /// fails, nothing is written and `userErrors` names each failing item by its index.
+    /// fails, nothing is written and `userErrors` names each failing item by its index. An item
+    /// asking for what already holds is a no-op, not a failure (`items[i].changed: false`).
     async fn bulk_set_action_status(
         &self,
         ctx: &Context<'_>,
@@ -414,6 +446,8 @@ impl WorkflowMutation {
         if !user_errors.is_empty() {
             return Ok(BulkSetActionStatusPayload {
                 actions: vec![],
+                items: vec![],
+                changed: false,
                 score: None,
                 tenants: vec![],
                 user_errors,
@@ -424,22 +458,27 @@ impl WorkflowMutation {
         match outcome {
             None => Ok(BulkSetActionStatusPayload {
                 actions: vec![],
+                items: vec![],
+                changed: false,
                 score: None,
                 tenants: vec![],
                 user_errors,
             }),
-            Some(Err(items)) => Ok(BulkSetActionStatusPayload {
+            Some(Err(errors)) => Ok(BulkSetActionStatusPayload {
                 actions: vec![],
+                items: vec![],
+                changed: false,
                 score: None,
                 tenants: vec![],
-                user_errors: items.into_iter().map(|e| item_error(e.index, e.error)).collect(),
+                user_errors: errors.into_iter().map(|e| item_error(e.index, e.error)).collect(),
             }),
-            Some(Ok(resolved)) => {
+            Some(Ok(applied)) => {
                 let mut actions = Vec::new();
+                let mut items = Vec::with_capacity(applied.len());
                 let mut score = None;
                 let mut states: std::collections::HashMap<i64, Arc<TenantState>> = Default::default();
                 let mut tenants = Vec::new();
-                for r in resolved {
+                for Applied { resolved: r, changed } in applied {
                     let state = match states.get(&r.tenant.id) {
                         Some(s) => s.clone(),
                         None => {
@@ -450,10 +489,16 @@ impl WorkflowMutation {
                         }
                     };
                     score = Some(SecureScore::new(state.clone()));
-                    actions.extend(ImprovementAction::new(state, r.action.id));
+                    actions.extend(ImprovementAction::new(state.clone(), r.action.id));
+                    items.push(BulkStatusItemResult {
+                        action: ImprovementAction::new(state, r.action.id),
+                        changed,
+                    });
                 }
                 Ok(BulkSetActionStatusPayload {
                     actions,
+                    changed: items.iter().any(|i| i.changed),
+                    items,
                     score,
                     tenants,
                     user_errors,
@@ -462,8 +507,21 @@ impl WorkflowMutation {
         }
     }
 
-    /// Restores the status before the action's last status change, as a new `UNDONE` event
-    /// (OPERATOR).
+    /// Undoes the caller's last manual status change of one action (OPERATOR): restores the
+    /// status and `reviewBy` held before it, as a new `UNDONE` event whose `data.undoes` is the
+    /// row id of the event undone (the key inside its `ActionEvent` id).
+    ///
+    /// Precisely: the action's status changes are its `STATUS_CHANGED`, `UNDONE`,
+    /// `EXCEPTION_RECORDED` (those that changed the status), `COMPLETED`, `REGRESSED`, `EXPIRED`
+    /// and `IMPORTED` events. Going back from the newest, an `UNDONE` event and the change it
+    /// undid are skipped; the first change left is the one undone, so another undo walks further
+    /// back through the caller's changes and an undo is never redone. That change is undone when
+    /// it was made by hand (`STATUS_CHANGED`, or a `GLOBAL` device exception, which the undo also
+    /// ends) by the caller, and the rules allow what it replaced back. Otherwise the answer is
+    /// one `NOTHING_TO_UNDO` user error whose message says why — the last change was the
+    /// system's (`COMPLETED`, `REGRESSED`, `EXPIRED`) or an import's, or another principal's;
+    /// there is nothing (left) to undo; or the restore would break a rule (a `reviewBy` that has
+    /// passed since, a status set by hand on a DEVICE action) — and nothing is written.
     async fn undo_action_status(
         &self,
         ctx: &Context<'_>,
@@ -508,7 +566,7 @@ impl WorkflowMutation {
                 user_errors,
             });
         };
-        let (action, score, tenant) = action_and_score(ctx, r).await?;
+        let (action, score, tenant) = action_and_score(ctx, r, false).await?;
         Ok(RecordDeviceExceptionPayload {
             exception: Some(DeviceException(exception)),
             action,
@@ -520,6 +578,8 @@ impl WorkflowMutation {
 
     /// Records implementation progress (OPERATOR; scanners and sync jobs). Reaching `total`
     /// completes the action; falling back from complete regresses it (`REGRESSED` event).
+    /// Sending the figures the action already has (and, when given, the `implementationStatus`
+    /// and `usersAffected` it has) is a no-op: `changed: false`, no event.
     async fn record_implementation_progress(
         &self,
         ctx: &Context<'_>,
@@ -642,12 +702,14 @@ impl WorkflowMutation {
         })
     }
 
-    /// Attaches tags to actions, all or nothing (OPERATOR; at most 50 tags per action).
+    /// Attaches tags to actions, all or nothing (OPERATOR; at most 50 tags per action). Tags
+    /// already attached stay as they are, without an event (`changed: false` when all were).
     async fn add_action_tags(&self, ctx: &Context<'_>, input: ActionTagsInput) -> Result<ActionTagsPayload> {
         action_tags(ctx, input, true).await
     }
 
-    /// Detaches tags from actions, all or nothing (OPERATOR).
+    /// Detaches tags from actions, all or nothing (OPERATOR). Tags not attached are skipped,
+    /// without an event (`changed: false` when none was).
     async fn remove_action_tags(
         &self,
         ctx: &Context<'_>,
@@ -758,9 +820,10 @@ async fn action_tags(ctx: &Context<'_>, input: ActionTagsInput, attach: bool) ->
         tags::set_on_actions(db(ctx), viewer, refs, tag_ids, attach, Utc::now()).await
     }
     .await;
-    let (resolved, user_errors) = split(result)?;
+    let (outcome, user_errors) = split(result)?;
     let mut actions = Vec::new();
-    if let Some(resolved) = resolved
+    let changed = outcome.as_ref().is_some_and(|(_, changed)| *changed);
+    if let Some((resolved, _)) = outcome
         && let Some(first) = resolved.first()
     {
         let state = fresh(ctx, first.tenant.clone()).await?;
@@ -770,5 +833,9 @@ async fn action_tags(ctx: &Context<'_>, input: ActionTagsInput, attach: bool) ->
                 .filter_map(|r| ImprovementAction::new(state.clone(), r.action.id)),
         );
     }
-    Ok(ActionTagsPayload { actions, user_errors })
+    Ok(ActionTagsPayload {
+        actions,
+        changed,
+        user_errors,
+    })
 }

@@ -9,7 +9,8 @@ pub struct UserError {
     /// Path to the offending input field (e.g. `["input", "status"]`), empty when not tied to one.
     pub field: Vec<String>,
     pub message: String,
-    /// Stable code: `BAD_USER_INPUT`, `CONFLICT`, `STATUS_LOCKED`, `DEVICE_STATUS_MANAGED_EXTERNALLY`, `NOT_FOUND`, …
+    /// Stable code: `BAD_USER_INPUT`, `CONFLICT`, `STATUS_LOCKED`, `DEVICE_STATUS_MANAGED_EXTERNALLY`,
+    /// `NOTHING_TO_UNDO`, `NOT_FOUND`, …
     pub code: String,
 }
 
