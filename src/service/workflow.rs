@@ -228,14 +228,7 @@ fn validate_change(c: &StatusChange, r: &Resolved, now: DateTime<Utc>) -> AppRes
             return Err(AppError::bad_input("reviewBy", "reviewBy must be in the future"));
         }
     }
-    if let Some(comment) = &c.comment
-        && comment.chars().count() > crate::service::NOTE_MAX_CHARS
-    {
-        return Err(AppError::bad_input(
-            "comment",
-            "comment must be at most 10000 characters",
-        ));
-    }
+    check_comment(c.comment.as_deref())?;
     Ok(())
 }
 
@@ -497,6 +490,22 @@ fn status_event(e: &action_event::Model) -> AppResult<Option<StatusEvent>> {
 }
 
 /// `undoActionStatus` (OPERATOR): restores the status and review date held before the caller's
+/// An optional comment (it becomes a note): at most [`crate::service::NOTE_MAX_CHARS`], and no
+/// control characters; an empty one is no comment.
+fn check_comment(comment: Option<&str>) -> AppResult<()> {
+    let Some(comment) = comment.filter(|c| !c.is_empty()) else {
+        return Ok(());
+    };
+    crate::service::check_text("comment", comment, true)?;
+    if comment.chars().count() > crate::service::NOTE_MAX_CHARS {
+        return Err(AppError::bad_input(
+            "comment",
+            "comment must be at most 10000 characters",
+        ));
+    }
+    Ok(())
+}
+
 /// last manual change of the action, as an `UNDONE` event whose data names the event undone
 /// (`undoes`). Repeated undos walk back through earlier changes; what can't be undone (see
 /// [`undo_target`]) is `NOTHING_TO_UNDO`, and nothing is written.
@@ -507,6 +516,7 @@ pub async fn undo_status(
     comment: Option<String>,
     now: DateTime<Utc>,
 ) -> AppResult<Applied> {
+    check_comment(comment.as_deref())?;
     let txn = crate::db::begin_write(db).await?;
     let mut r = resolve(&txn, viewer, &action, Role::Operator).await?;
     // A review date that passed is an EXPIRED event first, which is then the last change: the
@@ -600,6 +610,7 @@ pub async fn record_device_exception(
             "device exceptions apply only to actions of the DEVICE category",
         ));
     }
+    crate::service::check_text("comment", &input.comment, true)?;
     let comment = input.comment.trim();
     if comment.is_empty() || comment.chars().count() > crate::service::NOTE_MAX_CHARS {
         return Err(AppError::bad_input(
@@ -715,6 +726,9 @@ pub async fn record_progress(
             "usersAffected",
             "usersAffected cannot be negative",
         ));
+    }
+    if let Some(text) = input.implementation_status.as_deref().filter(|t| !t.is_empty()) {
+        crate::service::check_text("implementationStatus", text, true)?;
     }
     if input
         .implementation_status

@@ -92,6 +92,30 @@ db_test!(
             "{renamed}"
         );
 
+        let status = app
+        .gql_ok(
+            &t.operator,
+            r#"mutation($slug: String!, $c: String!) { setActionStatus(input: { tenantSlug: $slug, controlId: "AdminMFAV2", status: PLANNED, comment: $c }) { action { status } userErrors { code field } } }"#,
+            json!({ "slug": t.slug, "c": "see ticket\u{0}" }),
+        )
+        .await;
+        assert_eq!(
+            user_error(&status, "setActionStatus"),
+            ("BAD_USER_INPUT".to_string(), "input.comment".to_string()),
+            "{status}"
+        );
+        let unchanged = app
+        .gql_ok(
+            &t.reader,
+            r#"query($slug: String!) { tenant(slug: $slug) { improvementAction(controlId: "AdminMFAV2") { status } } }"#,
+            json!({ "slug": t.slug }),
+        )
+        .await;
+        assert_eq!(
+            unchanged["tenant"]["improvementAction"]["status"], "TO_ADDRESS",
+            "nothing written"
+        );
+
         // A NUL in a lookup is just a tenant that does not exist, never an internal error.
         let lookup = app
             .gql(
