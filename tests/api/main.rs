@@ -13,6 +13,7 @@ mod graph_import;
 mod history;
 mod http;
 mod ownership;
+mod privacy;
 mod realtime;
 mod score;
 mod security;
