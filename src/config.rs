@@ -263,6 +263,18 @@ pub struct Config {
     /// background task off.
     #[arg(long, env = "GRAPH_SYNC_INTERVAL_SECS", default_value_t = 86_400)]
     pub graph_sync_interval_secs: u64,
+
+    /// Privacy budget ε of comparison noise per cohort cell and day (split over the count, the
+    /// mean, the quartile histogram and the category averages; see README). Smaller is more
+    /// private and noisier.
+    #[arg(long, env = "COMPARISON_EPSILON", default_value_t = 1.0)]
+    pub comparison_epsilon: f64,
+
+    /// Secret that fixes comparison noise per cell and day (any string; keep it private). When
+    /// unset, one is generated at first use and stored in the database, so every server process
+    /// on the database shares it.
+    #[arg(long, env = "COMPARISON_NOISE_SECRET")]
+    pub comparison_noise_secret: Option<String>,
 }
 
 impl Config {
@@ -312,6 +324,12 @@ impl Config {
         }
         if self.cohort_min_size == 0 {
             return Err("COHORT_MIN_SIZE must be at least 1".into());
+        }
+        if !(self.comparison_epsilon.is_finite() && self.comparison_epsilon > 0.0) {
+            return Err("COMPARISON_EPSILON must be a positive number".into());
+        }
+        if self.comparison_noise_secret.as_deref() == Some("") {
+            return Err("COMPARISON_NOISE_SECRET must not be empty (unset it to generate one)".into());
         }
         if self.import_max_bytes < 1024 {
             return Err("IMPORT_MAX_BYTES must be at least 1024".into());
@@ -394,6 +412,11 @@ impl fmt::Debug for Config {
             .field("graph_base_url", &self.graph_base_url)
             .field("graph_token_url", &self.graph_token_url)
             .field("graph_sync_interval_secs", &self.graph_sync_interval_secs)
+            .field("comparison_epsilon", &self.comparison_epsilon)
+            .field(
+                "comparison_noise_secret",
+                &self.comparison_noise_secret.as_ref().map(|_| "***"),
+            )
             .finish()
     }
 }

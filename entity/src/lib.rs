@@ -23,6 +23,7 @@ pub mod role_grant;
 pub mod score_goal;
 pub mod score_snapshot;
 pub mod score_zone;
+pub mod server_setting;
 pub mod share_link;
 pub mod tag;
 pub mod tenant;

@@ -16,6 +16,7 @@ mod m20261128_000006_graph_sync;
 mod m20261129_000007_performance;
 mod m20261201_000008_ownership;
 mod m20261201_000009_exact_points;
+mod m20261201_000010_comparison_privacy;
 mod util;
 
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000007_performance::Migration),
             Box::new(m20261201_000008_ownership::Migration),
             Box::new(m20261201_000009_exact_points::Migration),
+            Box::new(m20261201_000010_comparison_privacy::Migration),
         ]
     }
 }

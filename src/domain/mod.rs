@@ -13,7 +13,7 @@
 //! - [`licensing`]: whether an action is licensed and the seat shortfall.
 //! - [`cohort`]: seat bands, cohort statistics and k-anonymity.
 //! - [`goals`]: trends, projections and score zones.
-//! - [`leave_one_out`]: cohort summaries that exclude one member in constant time.
+//! - [`privacy`]: cells that partition tenants, licence tiers and calibrated cohort noise.
 //! - [`replay`]: an action's past state from its current row and newer events.
 //! - [`tokens`]: API token and share-link secrets.
 
@@ -21,9 +21,9 @@ pub mod applicability;
 pub mod cohort;
 pub mod enums;
 pub mod goals;
-pub mod leave_one_out;
 pub mod licensing;
 pub mod points;
+pub mod privacy;
 pub mod ranking;
 #[cfg(test)]
 mod reference_tests;

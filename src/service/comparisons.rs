@@ -1,136 +1,122 @@
-//! Comparisons with similar organisations (SPEC §8).
+//! Comparisons with similar organisations (SPEC §8), private by construction.
 //!
-//! Cost per request does not grow with the number of tenants for the standard cohorts: when a
-//! day's snapshots are written, [`write_aggregates`] stores per cohort key (`ALL`,
-//! `BAND:SEATS_101_500`, `INDUSTRY:finance`) a `domain::leave_one_out::CohortSummary` of the
-//! members' percentages and per-category sums of points and max. Answering reads one row per day
-//! and cohort and removes the asking tenant's own value in constant time, so a cohort never
-//! contains the tenant asking about it. Membership is decided by the tenant's industry and seat
-//! count when the aggregate was written.
+//! **Cells.** When a day's snapshots are written, [`write_aggregates`] stores one row per
+//! *cell* (industry × seat band × licence tier, `domain::privacy`): the exact [`Totals`] of its
+//! members and their tenant ids. Cells partition the tenants, and every cohort is a union of
+//! cells: `ALL_TENANTS` all of them, `SIMILAR_SIZE` those of the asker's seat band,
+//! `SAME_INDUSTRY` those of its industry, `CUSTOM` industries × seat bands × licence tiers. So
+//! two answers always differ by whole cells.
 //!
-//! `CUSTOM` cohorts (any of industries × seat bands × holding a licence plan) can't be
-//! precomputed for every combination: they are computed from that day's snapshots of the
-//! matching tenants, so their cost grows with the size of the cohort (not with the number of
-//! tenants overall: the matching is done by the database).
+//! **Who counts.** The tenants the caller can read (every tenant it holds a role on, the asker
+//! included) are subtracted from each cell and never count towards *k*: a cell with fewer than
+//! *k* other members is left out of the union, and the answer lists it ("fewer than k"), so
+//! creating or reading tenants of a cell does not isolate anyone else in it.
 //!
-//! A cohort with fewer than `k` tenants (after excluding the asker) is not answered, so no single
-//! organisation can be inferred from it. Vendor benchmarks imported from Microsoft Graph are
-//! returned beside ours, as reported.
+//! **Noise.** What remains of each cell gets Laplace noise fixed per cell, day and statistic
+//! by a keyed hash of the server secret ([`noise_secret`]), so repeating a query, varying the
+//! union, or asking another server process gives the same noise. Subtracting the caller's own
+//! tenants changes only values the caller knows already.
+//!
+//! Cost: one row per cell and day (at most industries × 18 per day), plus the snapshots of the
+//! caller's own tenants in the range. Vendor benchmarks imported from Microsoft Graph are
+//! returned beside ours, as reported (they are the vendor's figures, not ours).
 
 use crate::auth::Viewer;
-use crate::domain::cohort::{Distribution, SeatBand, distribution, suppressed};
+use crate::domain::cohort::SeatBand;
 use crate::domain::enums::{Category, Role};
-use crate::domain::leave_one_out::CohortSummary;
-use crate::domain::points::{Points, STORAGE_SCALE};
+use crate::domain::points::Points;
+use crate::domain::privacy::{
+    CELL_PREFIX, Cell, LicenseTier, POINTS_BOUND, Params, Published, Totals, cell_seed, mean_noise_std_dev,
+    noise, publish,
+};
 use crate::error::{AppError, AppResult};
 use crate::service::snapshots::{end_of_day, validate_range};
-use crate::service::state::{TenantState, parse};
+use crate::service::state::TenantState;
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{cohort_aggregate, license_plan, score_snapshot, tenant, tenant_license, vendor_benchmark};
-use rust_decimal::Decimal;
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+use entity::{
+    cohort_aggregate, license_plan, score_snapshot, server_setting, tenant, tenant_license, vendor_benchmark,
 };
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Most cohorts one comparison may ask for.
 pub const MAX_COHORTS: usize = 10;
 
-/// The key of the cohort of all tenants.
-pub const KEY_ALL: &str = "ALL";
+/// Name of the generated noise secret in `server_setting`.
+const SECRET_SETTING: &str = "comparison_noise_secret";
 
-/// The key of a seat band's cohort, e.g. `BAND:SEATS_101_500`.
-pub fn band_key(band: SeatBand) -> String {
-    format!("BAND:{band}")
-}
-
-/// The key of an industry's cohort, e.g. `INDUSTRY:finance`.
-pub fn industry_key(industry: &str) -> String {
-    format!("INDUSTRY:{industry}")
-}
-
-/// The precomputed cohorts a tenant belongs to.
-fn keys_of(t: &tenant::Model) -> [String; 3] {
-    [
-        KEY_ALL.to_string(),
-        band_key(SeatBand::of(t.seat_count)),
-        industry_key(&t.industry),
-    ]
-}
-
-/// Sums of one category over a cohort's members.
+/// What `cohort_aggregate.data` holds for a cell.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct CategorySums {
-    category: String,
-    points: Decimal,
-    max: Decimal,
+struct CellData {
+    cell: Cell,
+    /// Ids of the member tenants, so the caller's own can be subtracted.
+    members: Vec<i64>,
+    /// Exact sums over the members.
+    totals: Totals,
 }
 
-/// What `cohort_aggregate.data` holds.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct AggregateData {
-    summary: CohortSummary,
-    categories: Vec<CategorySums>,
-}
-
-/// One tenant's figures on one day, as cohorts use them.
-#[derive(Clone, Debug)]
-struct Member {
-    percentage: Decimal,
-    /// `(category, points, max)`.
-    categories: Vec<(String, Decimal, Decimal)>,
-}
-
-/// A stored integer figure as a decimal (cohort statistics are sums and means of such).
-fn from_storage(v: i64) -> Decimal {
-    Decimal::new(v, STORAGE_SCALE)
-}
-
-impl Member {
-    fn of(row: &score_snapshot::Model) -> Member {
-        Member {
-            // 12 places: a statistic over many tenants, far finer than the 2 places it shows.
-            percentage: Points::from_storage(row.current)
-                .percent_of(&Points::from_storage(row.max_score))
-                .round_dp(12),
-            categories: row
-                .categories
-                .0
-                .iter()
-                .map(|c| {
-                    (
-                        c.category.clone(),
-                        from_storage(c.current),
-                        from_storage(c.max_score),
-                    )
-                })
-                .collect(),
-        }
-    }
-}
-
-fn category_sums<'a>(members: impl Iterator<Item = &'a Member>) -> Vec<CategorySums> {
-    let mut sums: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
-    for m in members {
-        for (category, points, max) in &m.categories {
-            let entry = sums.entry(category.clone()).or_default();
-            entry.0 += *points;
-            entry.1 += *max;
-        }
-    }
-    sums.into_iter()
-        .map(|(category, (points, max))| CategorySums {
-            category,
-            points,
-            max,
+/// A snapshot's contribution to its cell.
+fn contribution(row: &score_snapshot::Model) -> Totals {
+    let pct = Points::from_storage(row.current)
+        .percent_of(&Points::from_storage(row.max_score))
+        .to_f64();
+    let categories: Vec<(Category, f64, f64)> = row
+        .categories
+        .0
+        .iter()
+        .filter_map(|c| {
+            let category = c.category.parse().ok()?;
+            let points = Points::from_storage(c.current).to_f64();
+            let max = Points::from_storage(c.max_score).to_f64();
+            Some((category, points, max))
         })
-        .collect()
+        .collect();
+    Totals::member(pct, &categories, POINTS_BOUND)
 }
 
-/// (Re)computes the cohort aggregates of `day` from that day's snapshots (all sources). Run in
-/// the caller's transaction; upserts, so racing writers converge on the same rows.
+/// The licence tier of each of `tenant_ids` at the end of `day`.
+async fn tiers_at<C: ConnectionTrait>(
+    conn: &C,
+    tenant_ids: &[i64],
+    day: NaiveDate,
+) -> AppResult<HashMap<i64, LicenseTier>> {
+    let end = end_of_day(day);
+    let mut plans_of: HashMap<String, Vec<String>> = HashMap::new();
+    for p in license_plan::Entity::find()
+        .filter(license_plan::Column::Plan.is_in(["AAD_P1", "AAD_P2"]))
+        .all(conn)
+        .await?
+    {
+        plans_of.entry(p.license_sku).or_default().push(p.plan);
+    }
+    let mut held: HashMap<i64, Vec<String>> = HashMap::new();
+    for chunk in tenant_ids.chunks(500) {
+        for l in tenant_license::Entity::find()
+            .filter(tenant_license::Column::TenantId.is_in(chunk.to_vec()))
+            .filter(tenant_license::Column::LicenseSku.is_in(plans_of.keys().cloned()))
+            .all(conn)
+            .await?
+        {
+            if l.created_at < end && l.expires_at.is_none_or(|e| e > end) && l.seats_purchased >= 1 {
+                let plans = plans_of.get(&l.license_sku).cloned().unwrap_or_default();
+                held.entry(l.tenant_id).or_default().extend(plans);
+            }
+        }
+    }
+    Ok(tenant_ids
+        .iter()
+        .map(|id| {
+            let plans = held.get(id).map(Vec::as_slice).unwrap_or_default();
+            (*id, LicenseTier::of(plans.iter().map(String::as_str)))
+        })
+        .collect())
+}
+
+/// (Re)computes the cells of `day` from that day's snapshots (all sources): each tenant's
+/// industry and seat band now and its licence tier at the end of the day. Run in the caller's
+/// transaction; upserts, so racing writers converge on the same rows.
 pub async fn write_aggregates<C: ConnectionTrait>(
     conn: &C,
     day: NaiveDate,
@@ -141,45 +127,49 @@ pub async fn write_aggregates<C: ConnectionTrait>(
         .all(conn)
         .await?;
     let tenant_ids: Vec<i64> = rows.iter().map(|r| r.tenant_id).collect();
-    let tenants: HashMap<i64, tenant::Model> = tenant::Entity::find()
-        .filter(tenant::Column::Id.is_in(tenant_ids))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|t| (t.id, t))
-        .collect();
-    let mut groups: BTreeMap<String, Vec<Member>> = BTreeMap::new();
+    let mut tenants: HashMap<i64, tenant::Model> = HashMap::new();
+    for chunk in tenant_ids.chunks(500) {
+        for t in tenant::Entity::find()
+            .filter(tenant::Column::Id.is_in(chunk.to_vec()))
+            .all(conn)
+            .await?
+        {
+            tenants.insert(t.id, t);
+        }
+    }
+    let tiers = tiers_at(conn, &tenant_ids, day).await?;
+    let mut cells: BTreeMap<Cell, CellData> = BTreeMap::new();
     for row in &rows {
         let Some(t) = tenants.get(&row.tenant_id) else {
             continue;
         };
-        let member = Member::of(row);
-        for key in keys_of(t) {
-            groups.entry(key).or_default().push(member.clone());
-        }
+        let cell = Cell {
+            industry: t.industry.clone(),
+            band: SeatBand::of(t.seat_count),
+            tier: tiers.get(&t.id).copied().unwrap_or(LicenseTier::None),
+        };
+        let data = cells.entry(cell.clone()).or_insert_with(|| CellData {
+            cell,
+            members: Vec::new(),
+            totals: Totals::default(),
+        });
+        data.members.push(t.id);
+        data.totals.add(&contribution(row), 1.0);
     }
-    let mut models = Vec::with_capacity(groups.len());
-    for (key, members) in &groups {
-        let percentages: Vec<Decimal> = members.iter().map(|m| m.percentage).collect();
-        let Some(summary) = CohortSummary::of(&percentages) else {
-            continue;
-        };
-        let data = AggregateData {
-            summary,
-            categories: category_sums(members.iter()),
-        };
-        let data = serde_json::to_value(&data)
-            .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("cohort aggregate")))?;
+    let mut models = Vec::with_capacity(cells.len());
+    for (cell, data) in &cells {
+        let json = serde_json::to_value(data)
+            .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("cohort cell")))?;
         models.push(cohort_aggregate::ActiveModel {
             day: Set(day),
-            cohort_key: Set(key.clone()),
-            member_count: Set(members.len() as i64),
-            data: Set(data),
+            cohort_key: Set(cell.key()),
+            member_count: Set(data.members.len() as i64),
+            data: Set(json),
             computed_at: Set(now),
             ..Default::default()
         });
     }
-    let keys: Vec<String> = groups.keys().cloned().collect();
+    let keys: Vec<String> = cells.keys().map(Cell::key).collect();
     cohort_aggregate::Entity::delete_many()
         .filter(cohort_aggregate::Column::Day.eq(day))
         .filter(cohort_aggregate::Column::CohortKey.is_not_in(keys))
@@ -203,6 +193,36 @@ pub async fn write_aggregates<C: ConnectionTrait>(
     Ok(written)
 }
 
+/// The secret that fixes comparison noise: `configured` (COMPARISON_NOISE_SECRET) or the one
+/// stored in the database, generated by the first process that needed it (a conditional insert,
+/// so racing processes agree on one).
+pub async fn noise_secret<C: ConnectionTrait>(conn: &C, configured: Option<&str>) -> AppResult<Vec<u8>> {
+    if let Some(s) = configured.filter(|s| !s.is_empty()) {
+        return Ok(s.as_bytes().to_vec());
+    }
+    let stored = || async {
+        server_setting::Entity::find_by_id(SECRET_SETTING.to_string())
+            .one(conn)
+            .await
+    };
+    if let Some(row) = stored().await? {
+        return Ok(row.value.into_bytes());
+    }
+    let generated = crate::domain::tokens::generate_secret(&mut rand::rng(), "");
+    server_setting::Entity::insert(server_setting::ActiveModel {
+        name: Set(SECRET_SETTING.to_string()),
+        value: Set(generated),
+        created_at: Set(Utc::now()),
+    })
+    .on_conflict_do_nothing_on([server_setting::Column::Name])
+    .exec_without_returning(conn)
+    .await?;
+    let row = stored()
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("comparison noise secret missing after insert")))?;
+    Ok(row.value.into_bytes())
+}
+
 /// A cohort to compare with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CohortSpec {
@@ -211,47 +231,56 @@ pub enum CohortSpec {
     SimilarSize,
     /// The asker's industry.
     SameIndustry,
-    /// Tenants in any of `industries` (all when empty), in any of `seat_bands` (all when empty)
-    /// and holding any of `license_plans` (no condition when empty).
+    /// Tenants in any of `industries` (all when empty), in any of `seat_bands` (all when empty),
+    /// in any of `license_tiers` (all when empty) and holding any of `license_plans` (no
+    /// condition when empty; only plans that define tiers, see [`LicenseTier::holding`]).
     Custom {
         industries: Vec<String>,
         seat_bands: Vec<SeatBand>,
+        license_tiers: Vec<LicenseTier>,
         license_plans: Vec<String>,
     },
+}
+
+/// Privacy settings of comparisons.
+#[derive(Clone, Debug)]
+pub struct Privacy {
+    pub params: Params,
+    /// COMPARISON_NOISE_SECRET, when configured.
+    pub configured_secret: Option<String>,
 }
 
 /// Why a cohort is not answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Suppression {
-    /// Fewer than `k` tenants besides the asker.
+    /// Every cell of the cohort has fewer than `k` tenants the caller cannot read.
     TooFewTenants { k: usize },
     /// No snapshots for that day (e.g. today, which is not over yet).
     NoData,
 }
 
-/// A cohort's average points and max of one category.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CategoryAverage {
-    pub category: Category,
-    pub average_points: Decimal,
-    pub average_max: Decimal,
-}
-
-/// An answered cohort.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CohortFigures {
-    /// Count (without the asker), mean and quartiles of the members' percentages.
-    pub distribution: Distribution,
-    pub categories: Vec<CategoryAverage>,
+/// A cell of a cohort left out of its figures: it has fewer than `k` tenants the caller
+/// cannot read (possibly none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExcludedCell {
+    pub cell: Cell,
+    pub k: usize,
 }
 
 /// One cohort on one day.
 #[derive(Clone, Debug)]
 pub struct CohortAnswer {
     pub spec: CohortSpec,
-    /// The cohort key, e.g. `BAND:SEATS_101_500`, or a description of a custom cohort.
+    /// The cohort key, e.g. `ALL`, `BAND:SEATS_101_500`, or a description of a custom cohort.
     pub key: String,
-    pub figures: Result<CohortFigures, Suppression>,
+    pub figures: Result<Published, Suppression>,
+    /// Cells of the cohort left out, sorted.
+    pub excluded: Vec<ExcludedCell>,
+    /// Cells the figures are made of.
+    pub included_cells: usize,
+    pub params: Params,
+    /// Standard deviation of the noise on the mean, when answered.
+    pub mean_noise_std_dev: Option<f64>,
 }
 
 /// One day of a comparison.
@@ -266,14 +295,123 @@ pub struct DayComparison {
     pub vendor_benchmarks: Vec<vendor_benchmark::Model>,
 }
 
+/// `None` (no condition) for an empty list.
+fn set<T: Ord>(v: Vec<T>) -> Option<BTreeSet<T>> {
+    if v.is_empty() {
+        None
+    } else {
+        Some(v.into_iter().collect())
+    }
+}
+
+/// A cohort resolved to conditions on cells.
+struct Selector {
+    /// `None`: any industry.
+    industries: Option<BTreeSet<String>>,
+    bands: Option<BTreeSet<SeatBand>>,
+    tiers: Option<BTreeSet<LicenseTier>>,
+}
+
+impl Selector {
+    fn of(spec: &CohortSpec, asker: &tenant::Model) -> AppResult<Selector> {
+        Ok(match spec {
+            CohortSpec::AllTenants => Selector {
+                industries: None,
+                bands: None,
+                tiers: None,
+            },
+            CohortSpec::SimilarSize => Selector {
+                industries: None,
+                bands: set(vec![SeatBand::of(asker.seat_count)]),
+                tiers: None,
+            },
+            CohortSpec::SameIndustry => Selector {
+                industries: set(vec![asker.industry.clone()]),
+                bands: None,
+                tiers: None,
+            },
+            CohortSpec::Custom {
+                industries,
+                seat_bands,
+                license_tiers,
+                license_plans,
+            } => {
+                let mut tiers: Option<BTreeSet<LicenseTier>> = set(license_tiers.clone());
+                if !license_plans.is_empty() {
+                    let mut holding = BTreeSet::new();
+                    for plan in license_plans {
+                        let Some(t) = LicenseTier::holding(plan) else {
+                            return Err(AppError::bad_input(
+                                "cohorts",
+                                format!(
+                                    "licence plan {plan:?} does not define a licence tier (cohorts are unions \
+                                     of disjoint cells); use AAD_P1, AAD_P2 or licenseTiers"
+                                ),
+                            ));
+                        };
+                        holding.extend(t.iter().copied());
+                    }
+                    tiers = Some(match tiers {
+                        Some(t) => t.intersection(&holding).copied().collect(),
+                        None => holding,
+                    });
+                }
+                Selector {
+                    industries: set(industries.clone()),
+                    bands: set(seat_bands.clone()),
+                    tiers,
+                }
+            }
+        })
+    }
+
+    fn contains(&self, cell: &Cell) -> bool {
+        self.industries
+            .as_ref()
+            .is_none_or(|s| s.contains(&cell.industry))
+            && self.bands.as_ref().is_none_or(|s| s.contains(&cell.band))
+            && self.tiers.as_ref().is_none_or(|s| s.contains(&cell.tier))
+    }
+
+    /// Every cell the cohort names when its industries are explicit, so an empty cell and a
+    /// small one are reported alike; with any industry, only cells that exist can be listed.
+    fn named_cells(&self) -> Vec<Cell> {
+        let Some(industries) = &self.industries else {
+            return Vec::new();
+        };
+        let bands: Vec<SeatBand> = match &self.bands {
+            Some(b) => b.iter().copied().collect(),
+            None => SeatBand::ALL.to_vec(),
+        };
+        let tiers: Vec<LicenseTier> = match &self.tiers {
+            Some(t) => t.iter().copied().collect(),
+            None => LicenseTier::ALL.to_vec(),
+        };
+        let mut out = Vec::new();
+        for industry in industries {
+            for band in &bands {
+                for tier in &tiers {
+                    out.push(Cell {
+                        industry: industry.clone(),
+                        band: *band,
+                        tier: *tier,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
 fn key_of_spec(spec: &CohortSpec, asker: &tenant::Model) -> String {
     match spec {
-        CohortSpec::AllTenants => KEY_ALL.to_string(),
-        CohortSpec::SimilarSize => band_key(SeatBand::of(asker.seat_count)),
-        CohortSpec::SameIndustry => industry_key(&asker.industry),
+        CohortSpec::AllTenants => "ALL".to_string(),
+        CohortSpec::SimilarSize => format!("BAND:{}", SeatBand::of(asker.seat_count)),
+        CohortSpec::SameIndustry => format!("INDUSTRY:{}", asker.industry),
         CohortSpec::Custom {
             industries,
             seat_bands,
+            license_tiers,
             license_plans,
         } => {
             let mut parts = Vec::new();
@@ -283,6 +421,10 @@ fn key_of_spec(spec: &CohortSpec, asker: &tenant::Model) -> String {
             if !seat_bands.is_empty() {
                 let bands: Vec<&str> = seat_bands.iter().map(|b| b.as_str()).collect();
                 parts.push(format!("BAND:{}", bands.join(",")));
+            }
+            if !license_tiers.is_empty() {
+                let tiers: Vec<&str> = license_tiers.iter().map(|t| t.as_str()).collect();
+                parts.push(format!("TIER:{}", tiers.join(",")));
             }
             if !license_plans.is_empty() {
                 parts.push(format!("PLAN:{}", license_plans.join(",")));
@@ -296,181 +438,11 @@ fn key_of_spec(spec: &CohortSpec, asker: &tenant::Model) -> String {
     }
 }
 
-fn averages(categories: &[(String, Decimal, Decimal)], count: usize) -> AppResult<Vec<CategoryAverage>> {
-    let n = Decimal::from(count.max(1));
-    let mut out = Vec::new();
-    for (category, points, max) in categories {
-        out.push(CategoryAverage {
-            category: parse(category, "category")?,
-            average_points: *points / n,
-            average_max: *max / n,
-        });
-    }
-    out.sort_by_key(|c| Category::ALL.iter().position(|x| *x == c.category));
-    Ok(out)
-}
-
-/// Figures of a precomputed cohort, without the asker when it is a member.
-fn from_aggregate(
-    data: &AggregateData,
-    asker: Option<&Member>,
-    k: usize,
-) -> AppResult<Result<CohortFigures, Suppression>> {
-    let dist = match asker {
-        Some(m) => data.summary.without(m.percentage),
-        None => data.summary.distribution(),
-    };
-    let Some(dist) = dist.filter(|d| !suppressed(d.count, k)) else {
-        return Ok(Err(Suppression::TooFewTenants { k }));
-    };
-    let mine: HashMap<&str, (Decimal, Decimal)> = asker
-        .map(|m| {
-            m.categories
-                .iter()
-                .map(|(c, p, x)| (c.as_str(), (*p, *x)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let sums: Vec<(String, Decimal, Decimal)> = data
-        .categories
-        .iter()
-        .map(|c| {
-            let (p, x) = mine.get(c.category.as_str()).copied().unwrap_or_default();
-            (c.category.clone(), c.points - p, c.max - x)
-        })
-        .collect();
-    Ok(Ok(CohortFigures {
-        distribution: dist,
-        categories: averages(&sums, dist.count)?,
-    }))
-}
-
-/// Figures of a set of members computed directly (custom cohorts).
-fn from_members(members: &[&Member], k: usize) -> AppResult<Result<CohortFigures, Suppression>> {
-    let percentages: Vec<Decimal> = members.iter().map(|m| m.percentage).collect();
-    let Some(dist) = distribution(&percentages).filter(|d| !suppressed(d.count, k)) else {
-        return Ok(Err(Suppression::TooFewTenants { k }));
-    };
-    let sums: Vec<(String, Decimal, Decimal)> = category_sums(members.iter().copied())
-        .into_iter()
-        .map(|c| (c.category, c.points, c.max))
-        .collect();
-    Ok(Ok(CohortFigures {
-        distribution: dist,
-        categories: averages(&sums, dist.count)?,
-    }))
-}
-
-/// The snapshots of a custom cohort's candidates over the range, and which of them held a
-/// qualifying licence at the end of each day. Never includes the asker.
-struct CustomCohort {
-    /// Day → (tenant, member figures).
-    snapshots: HashMap<NaiveDate, Vec<(i64, Member)>>,
-    /// Licences of the candidates that grant a qualifying plan.
-    licences: Vec<tenant_license::Model>,
-    needs_licence: bool,
-}
-
-impl CustomCohort {
-    async fn load<C: ConnectionTrait>(
-        conn: &C,
-        asker_id: i64,
-        spec: &CohortSpec,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> AppResult<CustomCohort> {
-        let CohortSpec::Custom {
-            industries,
-            seat_bands,
-            license_plans,
-        } = spec
-        else {
-            return Err(AppError::Internal(anyhow::anyhow!("not a custom cohort")));
-        };
-        let mut q = tenant::Entity::find().filter(tenant::Column::Id.ne(asker_id));
-        if !industries.is_empty() {
-            q = q.filter(tenant::Column::Industry.is_in(industries.clone()));
-        }
-        if !seat_bands.is_empty() {
-            let mut any = Condition::any();
-            for band in seat_bands {
-                // SeatBand::of puts 0 and negative counts in the first band too.
-                let (low, high) = band.range();
-                let mut c = Condition::all();
-                if *band != SeatBand::B1To100 {
-                    c = c.add(tenant::Column::SeatCount.gte(low));
-                }
-                if let Some(high) = high {
-                    c = c.add(tenant::Column::SeatCount.lte(high));
-                }
-                any = any.add(c);
-            }
-            q = q.filter(any);
-        }
-        let ids: Vec<i64> = q.all(conn).await?.into_iter().map(|t| t.id).collect();
-        let mut licences = Vec::new();
-        if !license_plans.is_empty() && !ids.is_empty() {
-            let skus: HashSet<String> = license_plan::Entity::find()
-                .filter(license_plan::Column::Plan.is_in(license_plans.clone()))
-                .all(conn)
-                .await?
-                .into_iter()
-                .map(|p| p.license_sku)
-                .collect();
-            licences = tenant_license::Entity::find()
-                .filter(tenant_license::Column::TenantId.is_in(ids.clone()))
-                .filter(tenant_license::Column::LicenseSku.is_in(skus))
-                .all(conn)
-                .await?;
-        }
-        let mut snapshots: HashMap<NaiveDate, Vec<(i64, Member)>> = HashMap::new();
-        if !ids.is_empty() {
-            for row in score_snapshot::Entity::find()
-                .filter(score_snapshot::Column::TenantId.is_in(ids))
-                .filter(score_snapshot::Column::Day.gte(from))
-                .filter(score_snapshot::Column::Day.lte(to))
-                .all(conn)
-                .await?
-            {
-                snapshots
-                    .entry(row.day)
-                    .or_default()
-                    .push((row.tenant_id, Member::of(&row)));
-            }
-        }
-        Ok(CustomCohort {
-            snapshots,
-            licences,
-            needs_licence: !license_plans.is_empty(),
-        })
-    }
-
-    fn members(&self, day: NaiveDate) -> Vec<&Member> {
-        let end = end_of_day(day);
-        let holds = |tenant_id: i64| {
-            self.licences.iter().any(|l| {
-                l.tenant_id == tenant_id
-                    && l.created_at < end
-                    && l.expires_at.is_none_or(|e| e > end)
-                    && l.seats_purchased >= 1
-            })
-        };
-        self.snapshots
-            .get(&day)
-            .map(|v| {
-                v.iter()
-                    .filter(|(t, _)| !self.needs_licence || holds(*t))
-                    .map(|(_, m)| m)
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
 /// `Tenant.comparisons` (READER): per day of `from..=to` up to today, the asker's percentage,
-/// each cohort's figures without the asker (or why not), and the vendor's benchmarks.
-/// `own_snapshots` are the asker's stored snapshots of at least `from..=to`
-/// ([`crate::service::snapshots::of_tenant`], shared with `scoreHistory` in one request).
+/// each cohort's noisy figures without the tenants the caller can read (or why not) and the
+/// cells left out, and the vendor's benchmarks. `own_snapshots` are the asker's stored
+/// snapshots of at least `from..=to` ([`crate::service::snapshots::of_tenant`], shared with
+/// `scoreHistory` in one request).
 #[allow(clippy::too_many_arguments)]
 pub async fn compare<C: ConnectionTrait>(
     conn: &C,
@@ -480,7 +452,7 @@ pub async fn compare<C: ConnectionTrait>(
     from: NaiveDate,
     to: NaiveDate,
     specs: Vec<CohortSpec>,
-    k: usize,
+    privacy: &Privacy,
     today: NaiveDate,
 ) -> AppResult<Vec<DayComparison>> {
     let asker = &live.tenant;
@@ -492,12 +464,12 @@ pub async fn compare<C: ConnectionTrait>(
             format!("at most {MAX_COHORTS} cohorts per comparison"),
         ));
     }
-    let to = to.min(today);
-    let own: HashMap<NaiveDate, Member> = own_snapshots
+    let selectors = specs
         .iter()
-        .filter(|row| row.tenant_id == asker.id && (from..=to).contains(&row.day))
-        .map(|row| (row.day, Member::of(row)))
-        .collect();
+        .map(|s| Selector::of(s, asker))
+        .collect::<AppResult<Vec<_>>>()?;
+    let params = privacy.params;
+    let to = to.min(today);
     // The asker's own percentage per day, exact (from the snapshot's exact figures).
     let mut own_exact: HashMap<NaiveDate, Points> = HashMap::new();
     for row in own_snapshots
@@ -507,39 +479,54 @@ pub async fn compare<C: ConnectionTrait>(
         let overall = crate::service::snapshots::DailyScore::stored(row)?.overall;
         own_exact.insert(row.day, overall.percentage(&overall.current));
     }
-    let keys: Vec<String> = specs
-        .iter()
-        .filter(|s| !matches!(s, CohortSpec::Custom { .. }))
-        .map(|s| key_of_spec(s, asker))
-        .collect();
-    let mut aggregates: HashMap<(NaiveDate, String), AggregateData> = HashMap::new();
-    if !keys.is_empty() {
-        // The data as text, parsed straight into its type (not through a JSON value first).
-        let rows: Vec<(NaiveDate, String, String)> = cohort_aggregate::Entity::find()
+
+    // Every cell of the range (the data as text, parsed straight into its type).
+    let rows: Vec<(NaiveDate, String)> = if from <= to {
+        cohort_aggregate::Entity::find()
             .select_only()
             .column(cohort_aggregate::Column::Day)
-            .column(cohort_aggregate::Column::CohortKey)
             .column_as(Expr::cust("CAST(data AS TEXT)"), "data_text")
             .filter(cohort_aggregate::Column::Day.gte(from))
             .filter(cohort_aggregate::Column::Day.lte(to))
-            .filter(cohort_aggregate::Column::CohortKey.is_in(keys))
+            .filter(cohort_aggregate::Column::CohortKey.starts_with(CELL_PREFIX))
             .into_tuple()
             .all(conn)
-            .await?;
-        for (day, key, text) in rows {
-            let data: AggregateData = serde_json::from_str(&text).map_err(|e| {
-                AppError::Internal(anyhow::Error::new(e).context("unreadable cohort aggregate"))
-            })?;
-            aggregates.insert((day, key), data);
+            .await?
+    } else {
+        Vec::new()
+    };
+    let mut cells: BTreeMap<NaiveDate, Vec<CellData>> = BTreeMap::new();
+    for (day, text) in rows {
+        let data: CellData = serde_json::from_str(&text)
+            .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("unreadable cohort cell")))?;
+        cells.entry(day).or_default().push(data);
+    }
+
+    // The caller's own tenants (the asker among them) are taken out of every cell: load the
+    // snapshots of those that are members of a cell in the range.
+    let mut readable: HashSet<i64> = viewer.tenant_ids().into_iter().collect();
+    readable.insert(asker.id);
+    let present: BTreeSet<i64> = cells
+        .values()
+        .flatten()
+        .flat_map(|c| c.members.iter().copied())
+        .filter(|id| readable.contains(id))
+        .collect();
+    let mut own_contributions: HashMap<(i64, NaiveDate), Totals> = HashMap::new();
+    let present: Vec<i64> = present.into_iter().collect();
+    for chunk in present.chunks(500) {
+        for row in score_snapshot::Entity::find()
+            .filter(score_snapshot::Column::TenantId.is_in(chunk.to_vec()))
+            .filter(score_snapshot::Column::Day.gte(from))
+            .filter(score_snapshot::Column::Day.lte(to))
+            .all(conn)
+            .await?
+        {
+            own_contributions.insert((row.tenant_id, row.day), contribution(&row));
         }
     }
-    let mut customs = Vec::new();
-    for spec in &specs {
-        customs.push(match spec {
-            CohortSpec::Custom { .. } => Some(CustomCohort::load(conn, asker.id, spec, from, to).await?),
-            _ => None,
-        });
-    }
+
+    let secret = noise_secret(conn, privacy.configured_secret.as_deref()).await?;
     let mut benchmarks: BTreeMap<NaiveDate, Vec<vendor_benchmark::Model>> = BTreeMap::new();
     for b in vendor_benchmark::Entity::find()
         .filter(vendor_benchmark::Column::TenantId.eq(asker.id))
@@ -552,28 +539,78 @@ pub async fn compare<C: ConnectionTrait>(
     {
         benchmarks.entry(b.day).or_default().push(b);
     }
-    let asker_keys = keys_of(asker);
+
     let mut days = Vec::new();
     for day in from.iter_days().take_while(|d| *d <= to) {
-        let mine = own.get(&day);
+        let day_cells = cells.get(&day).map(Vec::as_slice).unwrap_or_default();
+        // Each cell once per day: what is left after the caller's tenants, with its noise, or
+        // `None` when fewer than k are left.
+        let mut noisy: HashMap<&Cell, Option<Totals>> = HashMap::new();
         let mut cohorts = Vec::with_capacity(specs.len());
-        for (spec, custom) in specs.iter().zip(&customs) {
-            let key = key_of_spec(spec, asker);
-            let figures = match custom {
-                // Today is not over, so nobody has a snapshot of it yet.
-                Some(_) if day >= today => Err(Suppression::NoData),
-                Some(c) => from_members(&c.members(day), k)?,
-                None => match aggregates.get(&(day, key.clone())) {
-                    // The asker counts in an aggregate only if it had a snapshot that day and
-                    // belongs to the cohort.
-                    Some(data) => from_aggregate(data, mine.filter(|_| asker_keys.contains(&key)), k)?,
-                    None => Err(Suppression::NoData),
-                },
+        for (spec, selector) in specs.iter().zip(&selectors) {
+            let mut sum = Totals::default();
+            let mut included = 0;
+            let mut excluded: BTreeSet<Cell> = BTreeSet::new();
+            for data in day_cells.iter().filter(|c| selector.contains(&c.cell)) {
+                let value = noisy.entry(&data.cell).or_insert_with(|| {
+                    let own: Vec<i64> = data
+                        .members
+                        .iter()
+                        .copied()
+                        .filter(|id| readable.contains(id))
+                        .collect();
+                    if data.members.len() - own.len() < params.k {
+                        return None;
+                    }
+                    let mut t = data.totals.clone();
+                    for id in own {
+                        if let Some(c) = own_contributions.get(&(id, day)) {
+                            t.add(c, -1.0);
+                        }
+                    }
+                    t.add(&noise(&cell_seed(&secret, &data.cell, day), &params), 1.0);
+                    Some(t)
+                });
+                match value {
+                    Some(t) => {
+                        sum.add(t, 1.0);
+                        included += 1;
+                    }
+                    None => {
+                        excluded.insert(data.cell.clone());
+                    }
+                }
+            }
+            let figures = if day_cells.is_empty() {
+                Err(Suppression::NoData)
+            } else if included == 0 {
+                Err(Suppression::TooFewTenants { k: params.k })
+            } else {
+                Ok(publish(&sum))
             };
+            if !day_cells.is_empty() {
+                let existing: HashSet<&Cell> = day_cells.iter().map(|c| &c.cell).collect();
+                for cell in selector.named_cells() {
+                    if !existing.contains(&cell) {
+                        excluded.insert(cell);
+                    }
+                }
+            }
+            let mean_noise = figures
+                .as_ref()
+                .ok()
+                .map(|p| mean_noise_std_dev(&params, included, p.size));
             cohorts.push(CohortAnswer {
                 spec: spec.clone(),
-                key,
+                key: key_of_spec(spec, asker),
                 figures,
+                excluded: excluded
+                    .into_iter()
+                    .map(|cell| ExcludedCell { cell, k: params.k })
+                    .collect(),
+                included_cells: included,
+                params,
+                mean_noise_std_dev: mean_noise,
             });
         }
         let tenant_percentage = if day == today {

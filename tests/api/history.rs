@@ -1,7 +1,7 @@
 //! History, trends, comparisons and goals (SPEC §8): daily snapshots built by driving the clock
 //! (the snapshot functions take the date and `now`; nothing sleeps), backfills that reconstruct
 //! past days from the event log, the snapshot job's idempotence and its lease under racing
-//! processes (PostgreSQL), cohort figures checked against hand-computed quartiles, k-anonymity,
+//! processes (PostgreSQL), noisy cohort figures of whole cells (attacks on them: `privacy.rs`),
 //! trends and goals.
 
 use crate::db_test;
@@ -324,11 +324,32 @@ async fn insert_snapshot(
 const COMPARE: &str = "query($slug: String!, $from: Date!, $to: Date!, $cohorts: [CohortInput!]) { \
      tenant(slug: $slug) { comparisons(from: $from, to: $to, cohorts: $cohorts) { day tenantPercentage \
      cohorts { kind key suppressedReason suppressedMessage figures { size meanPercentage p25Percentage \
-     medianPercentage p75Percentage categories { category averagePoints averageMax } } } \
+     medianPercentage p75Percentage categories { category averagePoints averageMax } } \
+     excludedCells { industry seatBand licenseTier reason } noise { cells meanStandardDeviation } } \
      vendorBenchmarks { source basis basisValue averageScore figures { name value } } } } }";
 
+/// Asserts a cohort's noisy mean is within four standard deviations of its stated noise of the
+/// true mean, and its quartiles are ordered within 0–100.
+fn assert_near(c: &Value, true_mean: f64, why: &str) {
+    let f = &c["figures"];
+    let mean = f["meanPercentage"].as_f64().expect("mean");
+    let sd = c["noise"]["meanStandardDeviation"].as_f64().expect("σ");
+    assert!(
+        (mean - true_mean).abs() <= 4.0 * sd,
+        "{why}: {mean} vs {true_mean} (σ {sd}): {c:#}"
+    );
+    let q: Vec<f64> = ["p25Percentage", "medianPercentage", "p75Percentage"]
+        .iter()
+        .map(|k| f[*k].as_f64().expect("quartile"))
+        .collect();
+    assert!(
+        0.0 <= q[0] && q[0] <= q[1] && q[1] <= q[2] && q[2] <= 100.0,
+        "{why}: {q:?}"
+    );
+}
+
 db_test!(
-    comparisons_give_exact_cohort_figures_and_never_include_the_asker,
+    comparisons_give_noisy_cohort_figures_of_whole_cells_and_never_include_the_asker,
     |app| {
         // Points out of 100, so points are percentages. The asker (90 %) is a 250-seat bank.
         let asker = app
@@ -339,8 +360,8 @@ db_test!(
             .await;
         let day = days_ago(1);
         insert_snapshot(&app, asker.id, day, 900_000, 1_000_000, "COMPUTED").await;
-        // Others: 250-seat technology firms at 10–50 %, a 15 000-seat bank at 60 %, and a 250-seat
-        // bank at 70 %.
+        // Others: 250-seat technology firms at 10–50 % (one cell), a 15 000-seat bank at 60 %,
+        // and a 250-seat bank at 70 % (cells of one member besides the asker).
         let others = [
             (10, 250, "technology"),
             (20, 250, "technology"),
@@ -389,35 +410,49 @@ db_test!(
         let days = data["tenant"]["comparisons"].as_array().expect("days").clone();
         assert_eq!(days.len(), 1, "one day");
         let d = &days[0];
-        assert_eq!(d["tenantPercentage"], 90.0, "the asker's own figure");
+        assert_eq!(d["tenantPercentage"], 90.0, "the asker's own figure, exact");
         let c = d["cohorts"].as_array().expect("cohorts");
+        let cell = |industry: &str, band: &str| {
+            json!({ "industry": industry, "seatBand": band,
+            "licenseTier": "NONE", "reason": "FEWER_THAN_K" })
+        };
 
-        // ALL without the asker: 10..70 (7 values): mean 40, type-7 p25 25, median 40, p75 55.
+        // ALL: only the technology cell has k others; both bank cells are left out, and said so.
         assert_eq!(c[0]["key"], "ALL");
+        assert_eq!(c[0]["noise"]["cells"], 1);
+        assert_near(&c[0], 30.0, "all tenants: the technology cell, 10..50");
         assert_eq!(
-            c[0]["figures"],
-            json!({ "size": 7, "meanPercentage": 40.0, "p25Percentage": 25.0, "medianPercentage": 40.0,
-                "p75Percentage": 55.0,
-                "categories": [{ "category": "IDENTITY", "averagePoints": 40.0, "averageMax": 100.0 }] }),
-            "all tenants but the asker"
+            c[0]["excludedCells"],
+            json!([
+                cell("finance", "SEATS_101_500"),
+                cell("finance", "SEATS_10001_PLUS")
+            ]),
+            "cells that exist but have fewer than k others"
         );
-        // 101–500 seats without the asker: 10, 20, 30, 40, 50, 70: mean 36.67, p25 22.5, median
-        // 35, p75 47.5.
+        let categories = c[0]["figures"]["categories"].as_array().expect("categories");
+        assert_eq!(categories.len(), 5, "every category, noisy");
+        assert_eq!(categories[0]["category"], "IDENTITY");
+        // 101–500 seats: the same technology cell.
         assert_eq!(c[1]["key"], "BAND:SEATS_101_500");
-        assert_eq!(c[1]["figures"]["size"], 6);
-        assert_eq!(c[1]["figures"]["meanPercentage"], 36.67);
-        assert_eq!(c[1]["figures"]["p25Percentage"], 22.5);
-        assert_eq!(c[1]["figures"]["medianPercentage"], 35.0);
-        assert_eq!(c[1]["figures"]["p75Percentage"], 47.5);
-        // Finance without the asker has two members: suppressed.
+        assert_near(&c[1], 30.0, "similar size");
+        assert_eq!(c[1]["excludedCells"], json!([cell("finance", "SEATS_101_500")]));
+        // Finance: every cell below k (the asker never counts).
         assert_eq!(c[2]["key"], "INDUSTRY:finance");
         assert_eq!(c[2]["figures"], Value::Null, "below k");
         assert_eq!(c[2]["suppressedReason"], "TOO_FEW_TENANTS");
-        assert_eq!(c[2]["suppressedMessage"], "fewer than 5 tenants besides this one");
-        // Custom: 250-seat technology or finance firms other than the asker: 10..50 and 70.
+        assert_eq!(
+            c[2]["suppressedMessage"],
+            "every cell has fewer than 5 tenants you cannot read"
+        );
+        assert_eq!(
+            c[2]["excludedCells"].as_array().map(Vec::len),
+            Some(18),
+            "a named industry lists all its cells, existing or not"
+        );
+        // Custom: technology or finance with 101–500 seats: the technology cell.
         assert_eq!(c[3]["kind"], "CUSTOM");
-        assert_eq!(c[3]["figures"]["size"], 6, "{:#}", c[3]);
-        assert_eq!(c[3]["figures"]["medianPercentage"], 35.0);
+        assert_near(&c[3], 30.0, "custom");
+        assert_eq!(c[3]["figures"], c[1]["figures"], "the same cell, the same noise");
 
         let vendor = &d["vendorBenchmarks"][0];
         assert_eq!(
@@ -427,8 +462,6 @@ db_test!(
             "vendor benchmarks beside ours, as reported"
         );
 
-        // Asked by a finance member of the band, ALL still excludes that member and includes the
-        // asker's 90 % instead.
         let default_cohorts =
             json!({ "slug": asker.slug, "from": days_ago(1).to_string(), "to": today().to_string() });
         let data = app.gql_ok(&asker.reader, COMPARE, default_cohorts).await;

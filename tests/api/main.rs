@@ -15,6 +15,7 @@ mod http;
 mod idempotency;
 mod input_safety;
 mod ownership;
+mod privacy;
 mod realtime;
 mod score;
 mod security;

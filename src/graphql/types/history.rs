@@ -4,10 +4,13 @@
 
 use crate::domain::cohort::SeatBand as DomainSeatBand;
 use crate::domain::goals::Zone;
+use crate::domain::privacy::LicenseTier as DomainLicenseTier;
 use crate::graphql::types::enums::{Category, Status};
 use crate::graphql::types::score::view;
 use crate::graphql::types::{CategoryScore, ScoreView, present};
-use crate::service::comparisons::{CohortAnswer, CohortSpec, DayComparison, Suppression};
+use crate::service::comparisons::{
+    CohortAnswer, CohortSpec, DayComparison, ExcludedCell as DomainExcludedCell, Suppression,
+};
 use crate::service::goals::{GoalProgress, Goals, Zones};
 use crate::service::snapshots::DailyScore;
 use crate::service::trends;
@@ -208,8 +211,22 @@ pub enum CohortKind {
     SimilarSize,
     /// Tenants of the same industry.
     SameIndustry,
-    /// Tenants matching `industries`, `seatBands` and `licensePlans`.
+    /// Tenants matching `industries`, `seatBands`, `licenseTiers` and `licensePlans`.
     Custom,
+}
+
+/// A tenant's licence tier on a day: the highest tier whose plan it holds (an unexpired licence
+/// with at least one seat). Ordered `NONE` < `P1` < `P2`; tiers are disjoint, so the cells
+/// industry × seat band × tier partition the tenants.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "DomainLicenseTier")]
+pub enum LicenseTier {
+    /// Neither `AAD_P1` nor `AAD_P2`.
+    None,
+    /// `AAD_P1` but not `AAD_P2` (e.g. M365 E3, Business Premium, Entra ID P1).
+    P1,
+    /// `AAD_P2` (e.g. M365 E5, Entra ID P2).
+    P2,
 }
 
 /// Seat bands of SPEC §8.
@@ -230,14 +247,19 @@ pub enum SeatBand {
     B10001Plus,
 }
 
-/// A cohort to compare with. `industries`, `seatBands` and `licensePlans` apply to `CUSTOM`
-/// only; each is any-of, and an empty or missing one does not restrict.
+/// A cohort to compare with. `industries`, `seatBands`, `licenseTiers` and `licensePlans` apply
+/// to `CUSTOM` only; each is any-of, an empty or missing one does not restrict, and together
+/// they select a union of cells (industry × seat band × licence tier).
 #[derive(InputObject)]
 pub struct CohortInput {
     pub kind: CohortKind,
     pub industries: Option<Vec<String>>,
     pub seat_bands: Option<Vec<SeatBand>>,
-    /// Holding an unexpired licence that grants any of these plans (e.g. `AAD_P2`).
+    /// Licence tiers of the members.
+    pub license_tiers: Option<Vec<LicenseTier>>,
+    /// Holding an unexpired licence that grants any of these plans. Only plans that define
+    /// licence tiers are accepted: `AAD_P1` (tiers `P1` and `P2`) and `AAD_P2` (tier `P2`);
+    /// other plans overlap across cells and are a `BAD_USER_INPUT` error.
     pub license_plans: Option<Vec<String>>,
 }
 
@@ -255,6 +277,12 @@ impl From<CohortInput> for CohortSpec {
                     .into_iter()
                     .map(Into::into)
                     .collect(),
+                license_tiers: c
+                    .license_tiers
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
                 license_plans: c.license_plans.unwrap_or_default(),
             },
         }
@@ -264,14 +292,16 @@ impl From<CohortInput> for CohortSpec {
 /// Why a cohort has no figures.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum SuppressionReason {
-    /// Fewer than the minimum number of tenants (besides you), so no organisation can be
-    /// inferred from the figures.
+    /// Every cell of the cohort has fewer than k tenants you cannot read (see `excludedCells`).
     TooFewTenants,
     /// No snapshots for that day (today is not over yet, or nothing was recorded).
     NoData,
 }
 
-/// A cohort's average points and maximum in one category.
+/// A cohort's average points and maximum in one category. Noisy (see `CohortComparison.noise`):
+/// each tenant's category figures are scaled to at most 300 points of max in all, and the
+/// category sums carry Laplace noise of scale 3000 / ε per cell, so they are meaningful for
+/// cohorts of many hundreds of tenants only.
 #[derive(SimpleObject)]
 pub struct CohortCategory {
     pub category: Category,
@@ -279,16 +309,53 @@ pub struct CohortCategory {
     pub average_max: f64,
 }
 
-/// A cohort's figures on one day (the asking tenant is never among them).
+/// A cohort's figures on one day: never the asking tenant, nor any tenant you can read. Every
+/// figure carries calibrated noise, fixed per cell and day (see `CohortComparison.noise`).
 #[derive(SimpleObject)]
 pub struct CohortFigures {
-    /// Number of tenants in the cohort.
+    /// Number of tenants in the cohort (noisy, rounded).
     pub size: i32,
+    /// Mean percentage (noisy).
     pub mean_percentage: f64,
+    /// Quartiles of the percentages, from a noisy histogram of 10-point buckets (interpolated
+    /// within a bucket).
     pub p25_percentage: f64,
     pub median_percentage: f64,
     pub p75_percentage: f64,
     pub categories: Vec<CohortCategory>,
+}
+
+/// Why a cell was left out of a cohort.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum ExclusionReason {
+    /// Fewer than k tenants in the cell that you cannot read (possibly none).
+    FewerThanK,
+}
+
+/// A cell (industry × seat band × licence tier) of a cohort left out of its figures.
+#[derive(SimpleObject)]
+pub struct ExcludedCell {
+    pub industry: String,
+    pub seat_band: SeatBand,
+    pub license_tier: LicenseTier,
+    pub reason: ExclusionReason,
+    /// E.g. `fewer than 5 tenants you cannot read`.
+    pub message: String,
+}
+
+/// How a cohort's figures are protected.
+#[derive(SimpleObject)]
+pub struct CohortNoise {
+    /// Privacy budget per cell and day (COMPARISON_EPSILON).
+    pub epsilon: f64,
+    /// Fewest tenants you cannot read a cell needs to count (COHORT_MIN_SIZE).
+    pub k: i32,
+    /// Number of cells the figures are made of.
+    pub cells: i32,
+    /// Standard deviation of the noise on `meanPercentage`, in percentage points (`null` when
+    /// there are no figures).
+    pub mean_standard_deviation: Option<f64>,
+    pub description: String,
 }
 
 /// One cohort on one day: figures, or why there are none.
@@ -296,13 +363,18 @@ pub struct CohortFigures {
 pub struct CohortComparison {
     pub kind: CohortKind,
     /// The cohort compared with, e.g. `ALL`, `BAND:SEATS_101_500`, `INDUSTRY:finance`,
-    /// `CUSTOM:INDUSTRY:finance;PLAN:AAD_P2`.
+    /// `CUSTOM:INDUSTRY:finance;TIER:P2`.
     pub key: String,
     /// `null` when suppressed.
     pub figures: Option<CohortFigures>,
     pub suppressed_reason: Option<SuppressionReason>,
-    /// Human-readable reason, e.g. `fewer than 5 tenants`.
+    /// Human-readable reason, e.g. `every cell has fewer than 5 tenants you cannot read`.
     pub suppressed_message: Option<String>,
+    /// Cells of the cohort left out of the figures. When the cohort names its industries, every
+    /// named cell that is not counted is listed, existing or not; otherwise the cells that exist.
+    pub excluded_cells: Vec<ExcludedCell>,
+    /// How the figures are protected.
+    pub noise: CohortNoise,
 }
 
 /// One figure of a vendor benchmark (e.g. `identityScore`), as reported.
@@ -336,6 +408,21 @@ pub struct Comparison {
     pub vendor_benchmarks: Vec<VendorBenchmark>,
 }
 
+/// A noisy statistic rounded to 2 places, as every figure is presented.
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn excluded(e: DomainExcludedCell) -> ExcludedCell {
+    ExcludedCell {
+        industry: e.cell.industry,
+        seat_band: e.cell.band.into(),
+        license_tier: e.cell.tier.into(),
+        reason: ExclusionReason::FewerThanK,
+        message: format!("fewer than {} tenants you cannot read", e.k),
+    }
+}
+
 fn cohort(a: CohortAnswer) -> CohortComparison {
     let kind = match a.spec {
         CohortSpec::AllTenants => CohortKind::AllTenants,
@@ -346,18 +433,18 @@ fn cohort(a: CohortAnswer) -> CohortComparison {
     let (figures, reason, message) = match a.figures {
         Ok(f) => (
             Some(CohortFigures {
-                size: i32::try_from(f.distribution.count).unwrap_or(i32::MAX),
-                mean_percentage: present(f.distribution.mean),
-                p25_percentage: present(f.distribution.p25),
-                median_percentage: present(f.distribution.median),
-                p75_percentage: present(f.distribution.p75),
+                size: i32::try_from(f.size).unwrap_or(i32::MAX),
+                mean_percentage: round2(f.mean),
+                p25_percentage: round2(f.p25),
+                median_percentage: round2(f.median),
+                p75_percentage: round2(f.p75),
                 categories: f
                     .categories
                     .into_iter()
-                    .map(|c| CohortCategory {
-                        category: c.category.into(),
-                        average_points: present(c.average_points),
-                        average_max: present(c.average_max),
+                    .map(|(category, points, max)| CohortCategory {
+                        category: category.into(),
+                        average_points: round2(points),
+                        average_max: round2(max),
                     })
                     .collect(),
             }),
@@ -367,7 +454,7 @@ fn cohort(a: CohortAnswer) -> CohortComparison {
         Err(Suppression::TooFewTenants { k }) => (
             None,
             Some(SuppressionReason::TooFewTenants),
-            Some(format!("fewer than {k} tenants besides this one")),
+            Some(format!("every cell has fewer than {k} tenants you cannot read")),
         ),
         Err(Suppression::NoData) => (
             None,
@@ -375,12 +462,29 @@ fn cohort(a: CohortAnswer) -> CohortComparison {
             Some("no snapshots for this day".to_string()),
         ),
     };
+    let [count, sum, bucket, category] = a.params.scales();
     CohortComparison {
         kind,
         key: a.key,
         figures,
         suppressed_reason: reason,
         suppressed_message: message,
+        excluded_cells: a.excluded.into_iter().map(excluded).collect(),
+        noise: CohortNoise {
+            epsilon: a.params.epsilon,
+            k: i32::try_from(a.params.k).unwrap_or(i32::MAX),
+            cells: i32::try_from(a.included_cells).unwrap_or(i32::MAX),
+            mean_standard_deviation: a.mean_noise_std_dev.map(round2),
+            description: format!(
+                "Cells (industry × seat band × licence tier) with fewer than {k} tenants you cannot \
+                 read are left out, and tenants you can read are never counted. Each cell's count, \
+                 sum of percentages, 10-point histogram and category sums carry Laplace noise \
+                 (scales {count:.1}, {sum:.1}, {bucket:.1} and {category:.0}; ε = {eps} per cell \
+                 and day), fixed per cell, day and statistic, so asking again does not average it away.",
+                k = a.params.k,
+                eps = a.params.epsilon,
+            ),
+        },
     }
 }
 

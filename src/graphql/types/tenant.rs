@@ -206,8 +206,11 @@ impl Tenant {
         Ok(t.into())
     }
     /// Per day from `from` to `to` (up to today): this tenant's percentage, each cohort's
-    /// figures without this tenant (or why they are withheld), and the vendor's benchmarks.
-    /// Default cohorts: ALL_TENANTS, SIMILAR_SIZE, SAME_INDUSTRY.
+    /// figures (or why they are withheld), and the vendor's benchmarks. Default cohorts:
+    /// ALL_TENANTS, SIMILAR_SIZE, SAME_INDUSTRY. A cohort is a union of cells (industry × seat
+    /// band × licence tier); tenants you can read (this one included) are never counted, a cell
+    /// with fewer than k other tenants is left out (`excludedCells`), and every figure carries
+    /// Laplace noise fixed per cell and day (`noise`).
     async fn comparisons(
         &self,
         ctx: &Context<'_>,
@@ -226,7 +229,14 @@ impl Tenant {
         };
         let live = tenant_state(ctx, &self.0).await?;
         let stored = loaders(ctx)?.snapshots(db(ctx), self.0.id, from.0, to.0).await?;
-        let k = crate::graphql::config(ctx).cohort_min_size;
+        let config = crate::graphql::config(ctx);
+        let privacy = service::comparisons::Privacy {
+            params: crate::domain::privacy::Params {
+                k: config.cohort_min_size,
+                epsilon: config.comparison_epsilon,
+            },
+            configured_secret: config.comparison_noise_secret.clone(),
+        };
         let days = service::comparisons::compare(
             db(ctx),
             viewer(ctx)?,
@@ -235,7 +245,7 @@ impl Tenant {
             from.0,
             to.0,
             specs,
-            k,
+            &privacy,
             Utc::now().date_naive(),
         )
         .await?;
