@@ -238,25 +238,13 @@ impl Params {
     }
 }
 
-/// HMAC-SHA256 (RFC 2104), written out because it is four lines over `sha2`.
+/// HMAC-SHA256 (RFC 2104) of `message` under `key`.
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut k = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let pad = |byte: u8| k.iter().map(move |b| b ^ byte);
-    let inner = Sha256::new()
-        .chain_update(pad(0x36).collect::<Vec<u8>>())
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(pad(0x5c).collect::<Vec<u8>>())
-        .chain_update(inner)
-        .finalize()
-        .into()
+    use hmac::{Hmac, Mac};
+    // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 /// The seed of a cell's noise on a day: HMAC-SHA256(secret, version ‖ cell key ‖ day).
