@@ -3,7 +3,9 @@
 //!
 //! - rate limits (`RATE_LIMITED`): per API token, and per client address for requests without a
 //!   valid token (none, or an unknown, expired or revoked one);
-//! - the size of `variables` (`BAD_REQUEST`);
+//! - the size of `variables` (`BAD_REQUEST`): `MAX_VARIABLES_BYTES`, except for a document whose
+//!   operations only call `importMicrosoftGraph`, whose input is a Graph export passed as
+//!   variables and bounded by `IMPORT_MAX_BYTES` (the import also checks that bound itself);
 //! - per operation, with fragments expanded (`QUERY_TOO_COMPLEX`): aliases, field selections,
 //!   the depth of data fields and, separately, of introspection (GraphiQL's standard
 //!   introspection query nests 15 levels, data queries far fewer);
@@ -48,7 +50,15 @@ struct LimitsInner {
     max_depth: usize,
     max_introspection_depth: usize,
     max_variables_bytes: usize,
+    /// Variables allowed to an import (`IMPORT_MAX_BYTES` plus room for the rest of the input).
+    max_import_variables_bytes: usize,
 }
+
+/// Room for an import's other input fields next to the exports themselves.
+const IMPORT_INPUT_SLACK: usize = 64 * 1024;
+
+/// The mutation whose variables may be as large as `IMPORT_MAX_BYTES`.
+const IMPORT_FIELD: &str = "importMicrosoftGraph";
 
 fn quota(per_minute: u32, burst: u32) -> Quota {
     let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
@@ -70,6 +80,10 @@ impl Limits {
                 max_depth: config.max_query_depth,
                 max_introspection_depth: config.max_introspection_depth,
                 max_variables_bytes: config.max_variables_bytes,
+                max_import_variables_bytes: config
+                    .import_max_bytes
+                    .saturating_add(IMPORT_INPUT_SLACK)
+                    .max(config.max_variables_bytes),
             }),
         }
     }
@@ -151,15 +165,20 @@ impl LimitsInner {
         }
     }
 
-    fn check_variables(&self, variables: &Variables) -> ServerResult<()> {
+    fn check_variables(&self, doc: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
+        let max = if only_imports(doc) {
+            self.max_import_variables_bytes
+        } else {
+            self.max_variables_bytes
+        };
         let mut size = ByteCount::default();
         // Serialising a `Variables` value cannot fail (string keys, JSON values).
         let _ = serde_json::to_writer(&mut size, variables);
-        if size.0 > self.max_variables_bytes {
+        if size.0 > max {
             return Err(refused(
                 format!(
-                    "the variables have {} bytes of JSON; at most {} are allowed",
-                    size.0, self.max_variables_bytes
+                    "the variables have {} bytes of JSON; at most {max} are allowed",
+                    size.0
                 ),
                 "BAD_REQUEST",
             ));
@@ -275,6 +294,28 @@ impl<'a> Measurer<'a> {
     }
 }
 
+/// Whether every operation of the document selects `importMicrosoftGraph` and nothing else (but
+/// `__typename`) at its root.
+fn only_imports(doc: &ExecutableDocument) -> bool {
+    let mut roots = doc
+        .operations
+        .iter()
+        .flat_map(|(_, op)| &op.node.selection_set.node.items);
+    let mut imports = false;
+    let all = roots.all(|item| match &item.node {
+        Selection::Field(f) => match f.node.name.node.as_str() {
+            IMPORT_FIELD => {
+                imports = true;
+                true
+            }
+            "__typename" => true,
+            _ => false,
+        },
+        _ => false,
+    });
+    all && imports
+}
+
 /// Whether a parse error is the parser's (or async-graphql's) nesting limit.
 fn is_recursion_limit(e: &ServerError) -> bool {
     e.message.starts_with("recursion limit exceeded")
@@ -292,7 +333,6 @@ impl Extension for LimitsInner {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         self.check_rate(ctx)?;
-        self.check_variables(variables)?;
         let doc = next.run(ctx, query, variables).await.map_err(|mut e| {
             if is_recursion_limit(&e) {
                 e.message = format!("the query is nested too deep: {}", e.message);
@@ -303,6 +343,7 @@ impl Extension for LimitsInner {
             e
         })?;
         self.check_size(&doc)?;
+        self.check_variables(&doc, variables)?;
         Ok(doc)
     }
 

@@ -150,10 +150,10 @@ impl Access {
     /// Completes when the caller's access is due for a re-check: the interval elapsed or the
     /// token's expiry came. Cancel-safe (it is raced against change notifications).
     async fn due(&mut self) {
-        let expiry = self.viewer.expires_at.map(|at| {
+        let expiry = self.viewer.expires_at.and_then(|at| {
             let left = (at - Utc::now()).to_std().unwrap_or_default();
             // A little after the instant, so the check that follows sees the token expired.
-            Instant::now() + left + Duration::from_millis(5)
+            Instant::now().checked_add(left + Duration::from_millis(5))
         });
         match expiry {
             Some(at) => {

@@ -341,6 +341,19 @@ crate::db_test!(a_megabyte_of_variables_is_refused_with_a_code, |app| {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["tenant"], Value::Null, "{body}");
+    // An import's exports travel as variables: those are bounded by IMPORT_MAX_BYTES instead
+    // (and the import answers about the malformed export itself).
+    let import = "mutation($i: ImportMicrosoftGraphInput!) { importMicrosoftGraph(input: $i) { \
+                  userErrors { code } } }";
+    let export = json!({ "value": [], "padding": "x".repeat(200_000) });
+    let (status, body) = post(
+        &app,
+        Some(&t.admin),
+        json!({ "query": import, "variables": { "i": { "tenantSlug": t.slug, "secureScores": export } } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"]["importMicrosoftGraph"].is_object(), "{body}");
     // The socket has the same limit.
     let mut ws = Ws::connect(&app.address, &t.reader).await;
     ws.subscribe("big", query, json!({ "pad": "x".repeat(100_000) }))
