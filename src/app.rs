@@ -67,14 +67,15 @@ impl App {
             .context("starting the change watcher failed")?;
         crate::metrics::init();
         let config = Arc::new(config);
-        let schema = graphql::build_schema(db.clone(), config.clone(), hub);
+        let grants = Arc::new(crate::auth::GrantsCache::new(GRANTS_CACHE_PRINCIPALS));
+        let schema = graphql::build_schema(db.clone(), config.clone(), hub, grants.clone());
         Ok(App {
             listener,
             state: AppState {
                 db,
                 config,
                 schema,
-                grants: Arc::new(crate::auth::GrantsCache::new(GRANTS_CACHE_PRINCIPALS)),
+                grants,
             },
             demo_tokens,
             watcher,

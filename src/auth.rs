@@ -1,5 +1,13 @@
 //! Who is calling: bearer tokens (stored as SHA-256 hashes), principals and their role per
 //! tenant. Authorization itself is checked in the service layer through [`Viewer::require`].
+//!
+//! Every operation is authorised with the token's state when it runs (SPEC §7): an HTTP request
+//! and every operation on an open WebSocket call [`authenticate_cached`], which reads the token
+//! and its principal in one indexed query (revocation, expiry and the principal's
+//! `grants_version`) and takes the grants from [`GrantsCache`] only while that version is
+//! unchanged. The version is bumped in the transaction of every grant change, so a change made
+//! through any server process is in force for the next operation everywhere; nothing a decision
+//! depends on lives only in one process's memory.
 
 use crate::domain::enums::Role;
 use crate::domain::tokens::hash_secret;
@@ -24,6 +32,8 @@ pub struct Viewer {
     pub principal_id: i64,
     pub name: String,
     pub token_id: i64,
+    /// When the token stops working, if it expires: a running subscription re-checks it then.
+    pub expires_at: Option<DateTime<Utc>>,
     /// Whether the principal holds the service-wide SERVICE_ADMIN role (SPEC §7): it creates
     /// tenants, manages the service catalog and licence SKUs and grants roles on any tenant. It
     /// implies no role on any tenant.
@@ -200,6 +210,7 @@ pub async fn authenticate_cached(
         principal_id: principal.id,
         name: principal.name,
         token_id: token.id,
+        expires_at: token.expires_at,
         service_admin: principal.service_admin,
         base,
         grants: Arc::new(RwLock::new(HashMap::new())),

@@ -182,20 +182,23 @@ pub struct Config {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
 
-    /// Maximum GraphQL query depth.
-    #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 15)]
+    /// Maximum depth of a GraphQL query's data fields, fragments expanded (the deepest documented
+    /// query nests 6 levels). Introspection has its own limit, `MAX_INTROSPECTION_DEPTH`.
+    #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 10)]
     pub max_query_depth: usize,
 
     /// Maximum GraphQL query complexity.
     #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 5_000)]
     pub max_query_complexity: usize,
 
-    /// Maximum aliased fields in one GraphQL document (1,000 aliases of a cheap field would
-    /// otherwise pass the complexity limit while doing 1,000 times the work).
-    #[arg(long, env = "MAX_ALIASES", default_value_t = 100)]
+    /// Maximum aliased fields in one GraphQL operation, counted with fragments expanded (1,000
+    /// aliases of a cheap field would otherwise pass the complexity limit while doing 1,000 times
+    /// the work; the documented queries use at most 6).
+    #[arg(long, env = "MAX_ALIASES", default_value_t = 15)]
     pub max_aliases: usize,
 
-    /// Maximum field selections written in one GraphQL document, counted before execution.
+    /// Maximum field selections in one GraphQL operation, fragments expanded, counted before
+    /// execution.
     #[arg(long, env = "MAX_SELECTIONS", default_value_t = 1_000)]
     pub max_selections: usize,
 
@@ -275,6 +278,30 @@ pub struct Config {
     /// on the database shares it.
     #[arg(long, env = "COMPARISON_NOISE_SECRET")]
     pub comparison_noise_secret: Option<String>,
+
+    // Hardening (issue 14): live authorisation and request limits.
+    /// Maximum depth of an introspection query (`__schema`, `__type`); GraphiQL's and
+    /// graphql-js's standard introspection query nests 15 levels.
+    #[arg(long, env = "MAX_INTROSPECTION_DEPTH", default_value_t = 15)]
+    pub max_introspection_depth: usize,
+    /// Maximum size of a request's `variables`, in bytes of JSON.
+    #[arg(long, env = "MAX_VARIABLES_BYTES", default_value_t = 65_536)]
+    pub max_variables_bytes: usize,
+    /// GraphQL requests per minute one client address may make without a valid token (no token,
+    /// or one that is unknown, expired or revoked); per server process.
+    #[arg(long, env = "ANON_RATE_LIMIT_PER_MINUTE", default_value_t = 300)]
+    pub anon_rate_limit_per_minute: u32,
+    /// Such requests one client address may make in a burst above the steady rate.
+    #[arg(long, env = "ANON_RATE_LIMIT_BURST", default_value_t = 100)]
+    pub anon_rate_limit_burst: u32,
+    /// Take the client address from the last `X-Forwarded-For` entry (the address the proxy in
+    /// front of the server saw) instead of the socket. Only behind a proxy that sets it.
+    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_forwarded_for: bool,
+    /// Milliseconds between re-checks of a running subscription's token and role (a revoked or
+    /// expired token or a removed role ends the subscription within this time).
+    #[arg(long, env = "SUBSCRIPTION_RECHECK_MS", default_value_t = 2_000)]
+    pub subscription_recheck_ms: u64,
 }
 
 impl Config {
@@ -318,6 +345,12 @@ impl Config {
         }
         if self.max_batch == 0 || self.max_document_bytes == 0 {
             return Err("MAX_BATCH and MAX_DOCUMENT_BYTES must be at least 1".into());
+        }
+        if self.anon_rate_limit_per_minute == 0 || self.anon_rate_limit_burst == 0 {
+            return Err("ANON_RATE_LIMIT_PER_MINUTE and ANON_RATE_LIMIT_BURST must be at least 1".into());
+        }
+        if self.subscription_recheck_ms == 0 {
+            return Err("SUBSCRIPTION_RECHECK_MS must be at least 1".into());
         }
         if self.snapshot_retention_days < 2 {
             return Err("SNAPSHOT_RETENTION_DAYS must be at least 2".into());
@@ -417,6 +450,12 @@ impl fmt::Debug for Config {
                 "comparison_noise_secret",
                 &self.comparison_noise_secret.as_ref().map(|_| "***"),
             )
+            .field("max_introspection_depth", &self.max_introspection_depth)
+            .field("max_variables_bytes", &self.max_variables_bytes)
+            .field("anon_rate_limit_per_minute", &self.anon_rate_limit_per_minute)
+            .field("anon_rate_limit_burst", &self.anon_rate_limit_burst)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("subscription_recheck_ms", &self.subscription_recheck_ms)
             .finish()
     }
 }

@@ -1,8 +1,18 @@
-//! Limits enforced inside the GraphQL pipeline, before anything is executed: per-token rate
-//! limiting, the number of aliases and field selections in a document, and the error code of
-//! async-graphql's own depth and complexity limits.
+//! Limits enforced inside the GraphQL pipeline, before anything is executed, on HTTP and on
+//! WebSocket alike; every refusal carries an `extensions.code`:
 //!
-//! Rate limiting uses an in-memory token bucket per server process (governor's keyed limiter).
+//! - rate limits (`RATE_LIMITED`): per API token, and per client address for requests without a
+//!   valid token (none, or an unknown, expired or revoked one);
+//! - the size of `variables` (`BAD_REQUEST`): `MAX_VARIABLES_BYTES`, except for a document whose
+//!   operations only call `importMicrosoftGraph`, whose input is a Graph export passed as
+//!   variables and bounded by `IMPORT_MAX_BYTES` (the import also checks that bound itself);
+//! - per operation, with fragments expanded (`QUERY_TOO_COMPLEX`): aliases, field selections,
+//!   the depth of data fields and, separately, of introspection (GraphiQL's standard
+//!   introspection query nests 15 levels, data queries far fewer);
+//! - the parser's recursion limit and async-graphql's own depth and complexity limits, which
+//!   report bare messages, get `QUERY_TOO_COMPLEX` too.
+//!
+//! Rate limiting uses in-memory token buckets per server process (governor's keyed limiter).
 //! With several processes behind a load balancer the effective limit is the configured one per
 //! process; that is acceptable because the limit protects capacity, not correctness.
 
@@ -12,37 +22,68 @@ use crate::graphql::RequestData;
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
 };
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensions, Pos, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{ErrorExtensions, Name, Pos, ServerError, ServerResult, ValidationResult, Variables};
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-/// Past this many tracked tokens, buckets that are full again are dropped to bound memory.
+/// Past this many tracked keys, buckets that are full again are dropped to bound memory.
 const RETAIN_THRESHOLD: usize = 10_000;
 
-/// The extension factory registered on the schema; it owns the rate limiter shared by all
+/// The extension factory registered on the schema; it owns the rate limiters shared by all
 /// requests of this process.
 pub struct Limits {
     inner: Arc<LimitsInner>,
 }
 
 struct LimitsInner {
-    limiter: DefaultKeyedRateLimiter<i64>,
+    per_token: DefaultKeyedRateLimiter<i64>,
+    /// Requests without a valid token, by client address ([`client_key`]).
+    per_address: DefaultKeyedRateLimiter<IpAddr>,
     max_aliases: usize,
     max_selections: usize,
+    max_depth: usize,
+    max_introspection_depth: usize,
+    max_variables_bytes: usize,
+    /// Variables allowed to an import (`IMPORT_MAX_BYTES` plus room for the rest of the input).
+    max_import_variables_bytes: usize,
+}
+
+/// Room for an import's other input fields next to the exports themselves.
+const IMPORT_INPUT_SLACK: usize = 64 * 1024;
+
+/// The mutation whose variables may be as large as `IMPORT_MAX_BYTES`.
+const IMPORT_FIELD: &str = "importMicrosoftGraph";
+
+fn quota(per_minute: u32, burst: u32) -> Quota {
+    let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+    Quota::per_minute(per_minute).allow_burst(burst)
 }
 
 impl Limits {
     pub fn new(config: &Config) -> Self {
-        let per_minute = NonZeroU32::new(config.rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(config.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
         Limits {
             inner: Arc::new(LimitsInner {
-                limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
+                per_token: RateLimiter::keyed(quota(config.rate_limit_per_minute, config.rate_limit_burst)),
+                per_address: RateLimiter::keyed(quota(
+                    config.anon_rate_limit_per_minute,
+                    config.anon_rate_limit_burst,
+                )),
                 max_aliases: config.max_aliases,
                 max_selections: config.max_selections,
+                max_depth: config.max_query_depth,
+                max_introspection_depth: config.max_introspection_depth,
+                max_variables_bytes: config.max_variables_bytes,
+                max_import_variables_bytes: config
+                    .import_max_bytes
+                    .saturating_add(IMPORT_INPUT_SLACK)
+                    .max(config.max_variables_bytes),
             }),
         }
     }
@@ -63,94 +104,223 @@ fn refused(message: String, code: &'static str) -> ServerError {
     err
 }
 
+/// The rate-limit key of a client address: IPv6 clients get a /64 each (one host usually holds
+/// the whole /64), IPv4 clients their address.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+    }
+}
+
+/// Takes one request from `key`'s bucket, or `RATE_LIMITED` with the seconds to wait.
+fn take<K: Clone + Hash + Eq>(limiter: &DefaultKeyedRateLimiter<K>, key: &K) -> ServerResult<()> {
+    if limiter.len() > RETAIN_THRESHOLD {
+        limiter.retain_recent();
+    }
+    match limiter.check_key(key) {
+        Ok(()) => Ok(()),
+        Err(not_until) => {
+            let wait = not_until.wait_time_from(limiter.clock().now());
+            let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            Err(AppError::RateLimited {
+                retry_after_secs: retry_after_secs.max(1),
+            }
+            .extend()
+            .into_server_error(Pos::default()))
+        }
+    }
+}
+
+/// Counts bytes written, to measure JSON without keeping it.
+#[derive(Default)]
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl LimitsInner {
-    /// Takes one request from the caller's bucket. Anonymous requests are not limited here: they
-    /// can only fail authentication, which costs one indexed lookup.
+    /// Takes one request from the caller's bucket: the token's, or the client address's for a
+    /// request without a valid token (which would only cost an authentication lookup, but must
+    /// not be free to repeat, e.g. to guess tokens or share links). Without a known address
+    /// (never on the HTTP and WebSocket endpoints) nothing is limited.
     fn check_rate(&self, ctx: &ExtensionContext<'_>) -> ServerResult<()> {
-        let Some(token_id) = ctx
-            .data_opt::<RequestData>()
-            .and_then(|d| d.viewer.as_ref().ok())
-            .map(|v| v.token_id)
-        else {
+        let Some(data) = ctx.data_opt::<RequestData>() else {
             return Ok(());
         };
-        if self.limiter.len() > RETAIN_THRESHOLD {
-            self.limiter.retain_recent();
-        }
-        match self.limiter.check_key(&token_id) {
-            Ok(()) => Ok(()),
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(self.limiter.clock().now());
-                let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                Err(AppError::RateLimited {
-                    retry_after_secs: retry_after_secs.max(1),
-                }
-                .extend()
-                .into_server_error(Pos::default()))
-            }
+        match (&data.viewer, data.client) {
+            (Ok(viewer), _) => take(&self.per_token, &viewer.token_id),
+            (Err(()), Some(ip)) => take(&self.per_address, &client_key(ip)),
+            (Err(()), None) => Ok(()),
         }
     }
 
+    fn check_variables(&self, doc: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
+        let max = if only_imports(doc) {
+            self.max_import_variables_bytes
+        } else {
+            self.max_variables_bytes
+        };
+        let mut size = ByteCount::default();
+        // Serialising a `Variables` value cannot fail (string keys, JSON values).
+        let _ = serde_json::to_writer(&mut size, variables);
+        if size.0 > max {
+            return Err(refused(
+                format!(
+                    "the variables have {} bytes of JSON; at most {max} are allowed",
+                    size.0
+                ),
+                "BAD_REQUEST",
+            ));
+        }
+        Ok(())
+    }
+
     fn check_size(&self, doc: &ExecutableDocument) -> ServerResult<()> {
-        let mut count = Count::default();
-        match &doc.operations {
-            DocumentOperations::Single(op) => count.visit(&op.node.selection_set.node),
-            DocumentOperations::Multiple(ops) => {
-                for op in ops.values() {
-                    count.visit(&op.node.selection_set.node);
+        let mut measure = Measurer {
+            doc,
+            fragments: HashMap::new(),
+            expanding: HashSet::new(),
+        };
+        for (_, op) in doc.operations.iter() {
+            let m = measure.set(&op.node.selection_set.node);
+            let checks = [
+                (m.aliases, self.max_aliases, "uses", "aliases"),
+                (m.fields, self.max_selections, "selects", "fields"),
+                (m.depth, self.max_depth, "nests", "levels of fields"),
+                (
+                    m.introspection_depth,
+                    self.max_introspection_depth,
+                    "nests",
+                    "levels of introspection",
+                ),
+            ];
+            for (found, max, verb, what) in checks {
+                if found > max {
+                    return Err(refused(
+                        format!(
+                            "the query {verb} {found} {what} (fragments expanded); at most {max} are allowed"
+                        ),
+                        "QUERY_TOO_COMPLEX",
+                    ));
                 }
             }
-        }
-        for fragment in doc.fragments.values() {
-            count.visit(&fragment.node.selection_set.node);
-        }
-        if count.aliases > self.max_aliases {
-            return Err(refused(
-                format!(
-                    "the query uses {} aliases; at most {} are allowed",
-                    count.aliases, self.max_aliases
-                ),
-                "QUERY_TOO_COMPLEX",
-            ));
-        }
-        if count.fields > self.max_selections {
-            return Err(refused(
-                format!(
-                    "the query selects {} fields; at most {} are allowed",
-                    count.fields, self.max_selections
-                ),
-                "QUERY_TOO_COMPLEX",
-            ));
         }
         Ok(())
     }
 }
 
-/// Fields and aliases as written in the document. Fragments are counted once where defined, so
-/// the count is linear in the document's size; their repeated use is what the complexity limit
-/// (which expands fragments) is for.
-#[derive(Default)]
-struct Count {
+/// What one selection set amounts to once its fragments are expanded.
+#[derive(Clone, Copy, Default)]
+struct Measure {
     fields: usize,
     aliases: usize,
+    /// Depth of data fields.
+    depth: usize,
+    /// Depth of `__schema` and `__type` subtrees (counted from the operation's root, where those
+    /// fields are).
+    introspection_depth: usize,
 }
 
-impl Count {
-    fn visit(&mut self, set: &SelectionSet) {
+/// Measures selection sets with fragments expanded. Each fragment is measured once and its
+/// measure reused at every spread, so the work stays linear in the document's size while the
+/// counts are what execution would meet (a fragment spread ten times counts ten times).
+struct Measurer<'a> {
+    doc: &'a ExecutableDocument,
+    fragments: HashMap<&'a Name, Measure>,
+    /// Fragments being measured: a cycle (refused later by validation) counts as nothing.
+    expanding: HashSet<&'a Name>,
+}
+
+impl<'a> Measurer<'a> {
+    fn set(&mut self, set: &'a SelectionSet) -> Measure {
+        let mut total = Measure::default();
+        let add = |total: &mut Measure, m: Measure| {
+            total.fields = total.fields.saturating_add(m.fields);
+            total.aliases = total.aliases.saturating_add(m.aliases);
+            total.depth = total.depth.max(m.depth);
+            total.introspection_depth = total.introspection_depth.max(m.introspection_depth);
+        };
         for item in &set.items {
-            match &item.node {
+            let m = match &item.node {
                 Selection::Field(field) => {
-                    self.fields += 1;
-                    if field.node.alias.is_some() {
-                        self.aliases += 1;
+                    let field = &field.node;
+                    let inner = self.set(&field.selection_set.node);
+                    let introspection = matches!(field.name.node.as_str(), "__schema" | "__type");
+                    let below = inner.depth.max(inner.introspection_depth);
+                    Measure {
+                        fields: inner.fields.saturating_add(1),
+                        aliases: inner.aliases + usize::from(field.alias.is_some()),
+                        depth: if introspection { 0 } else { inner.depth + 1 },
+                        introspection_depth: if introspection {
+                            below + 1
+                        } else {
+                            inner.introspection_depth
+                        },
                     }
-                    self.visit(&field.node.selection_set.node);
                 }
-                Selection::InlineFragment(inline) => self.visit(&inline.node.selection_set.node),
-                Selection::FragmentSpread(_) => {}
-            }
+                Selection::InlineFragment(inline) => self.set(&inline.node.selection_set.node),
+                Selection::FragmentSpread(spread) => self.fragment(&spread.node.fragment_name.node),
+            };
+            add(&mut total, m);
         }
+        total
     }
+
+    fn fragment(&mut self, name: &'a Name) -> Measure {
+        if let Some(m) = self.fragments.get(name) {
+            return *m;
+        }
+        let Some(fragment) = self.doc.fragments.get(name) else {
+            return Measure::default();
+        };
+        if !self.expanding.insert(name) {
+            return Measure::default();
+        }
+        let m = self.set(&fragment.node.selection_set.node);
+        self.expanding.remove(name);
+        self.fragments.insert(name, m);
+        m
+    }
+}
+
+/// Whether every operation of the document selects `importMicrosoftGraph` and nothing else (but
+/// `__typename`) at its root.
+fn only_imports(doc: &ExecutableDocument) -> bool {
+    let mut roots = doc
+        .operations
+        .iter()
+        .flat_map(|(_, op)| &op.node.selection_set.node.items);
+    let mut imports = false;
+    let all = roots.all(|item| match &item.node {
+        Selection::Field(f) => match f.node.name.node.as_str() {
+            IMPORT_FIELD => {
+                imports = true;
+                true
+            }
+            "__typename" => true,
+            _ => false,
+        },
+        _ => false,
+    });
+    all && imports
+}
+
+/// Whether a parse error is the parser's (or async-graphql's) nesting limit.
+fn is_recursion_limit(e: &ServerError) -> bool {
+    e.message.starts_with("recursion limit exceeded")
+        || e.message
+            .starts_with("The recursion depth of the query cannot be greater than")
 }
 
 #[async_graphql::async_trait::async_trait]
@@ -163,8 +333,17 @@ impl Extension for LimitsInner {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         self.check_rate(ctx)?;
-        let doc = next.run(ctx, query, variables).await?;
+        let doc = next.run(ctx, query, variables).await.map_err(|mut e| {
+            if is_recursion_limit(&e) {
+                e.message = format!("the query is nested too deep: {}", e.message);
+                e.extensions
+                    .get_or_insert_with(Default::default)
+                    .set("code", "QUERY_TOO_COMPLEX");
+            }
+            e
+        })?;
         self.check_size(&doc)?;
+        self.check_variables(&doc, variables)?;
         Ok(doc)
     }
 

@@ -14,11 +14,12 @@ pub mod subscription;
 pub mod types;
 
 use crate::app::AppState;
-use crate::auth::Viewer;
+use crate::auth::{GrantsCache, Viewer};
 use crate::config::Config;
 use crate::error::AppError;
 use async_graphql::{Context, Schema};
 use sea_orm::DatabaseConnection;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use mutation::Mutation;
@@ -33,15 +34,20 @@ pub fn build_schema(
     db: DatabaseConnection,
     config: Arc<Config>,
     hub: crate::service::notify::Hub,
+    grants: Arc<GrantsCache>,
 ) -> AppSchema {
     let builder = Schema::build(Query, Mutation::default(), Subscription)
         .data(db)
         .data(hub)
+        // Running subscriptions re-authenticate with it (see `subscription`).
+        .data(grants)
         // One per server instance (not a global): tests run several servers in one process.
         .data(Arc::new(crate::service::state_cache::StateCache::new(
             config.state_cache_tenants,
         )))
-        .limit_depth(config.max_query_depth)
+        // `limits::Limits` checks data fields against MAX_QUERY_DEPTH and introspection against
+        // MAX_INTROSPECTION_DEPTH (fragments expanded); this is async-graphql's own backstop.
+        .limit_depth(config.max_query_depth.max(config.max_introspection_depth))
         .limit_complexity(config.max_query_complexity)
         .extension(limits::Limits::new(&config))
         .extension(request_metrics::RequestMetrics)
@@ -69,16 +75,24 @@ pub fn sdl() -> String {
 pub struct RequestContext {
     viewer: Result<Viewer, ()>,
     pub request_id: String,
+    client: Option<IpAddr>,
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
 }
 
 impl RequestContext {
-    /// Context of one HTTP request.
-    pub fn new(state: &AppState, viewer: Result<Viewer, ()>, request_id: String) -> Self {
+    /// Context of one HTTP request from `client` (the address requests without a valid token are
+    /// rate-limited by).
+    pub fn new(
+        state: &AppState,
+        viewer: Result<Viewer, ()>,
+        request_id: String,
+        client: Option<IpAddr>,
+    ) -> Self {
         RequestContext {
             viewer,
             request_id,
+            client,
             db: state.db.clone(),
             config: state.config.clone(),
         }
@@ -89,6 +103,7 @@ impl RequestContext {
         request.data(RequestData {
             viewer: self.viewer.clone(),
             request_id: self.request_id.clone(),
+            client: self.client,
             loaders: loaders::RequestLoaders::new(&self.db),
         })
     }
@@ -98,6 +113,8 @@ impl RequestContext {
 pub struct RequestData {
     viewer: Result<Viewer, ()>,
     pub request_id: String,
+    /// The client's address, when known: requests without a valid token are rate-limited by it.
+    client: Option<IpAddr>,
     /// DataLoaders and the tenant-state cache of this request only.
     pub loaders: loaders::RequestLoaders,
 }

@@ -1,20 +1,25 @@
-//! The subscription root, served over WebSocket (`http::ws`): `scoreUpdated` and `actionEvents`.
+//! The subscription root, served over WebSocket (`http::ws`): `scoreUpdated` and `actionEvents`,
+//! and the authorisation of every operation on a socket.
 //!
-//! A connection authenticates once, with the token in its `connection_init` payload
-//! ([`connection_data`]). Each subscription checks the caller's role on the tenant when it starts
-//! (`NOT_FOUND` for a tenant the caller can't read, like everywhere) and re-authenticates the
-//! token at most every [`RECHECK`] while it runs, so a revoked token or a removed role ends the
-//! stream with its error instead of leaking changes indefinitely.
+//! A connection presents its token in `connection_init` ([`connection_data`]); a connection
+//! without a valid one is refused. The token, not the viewer it stood for then, is what the
+//! connection keeps: every operation on the socket (query, mutation or subscription) is
+//! authorised afresh with the token's current state ([`operation_data`], the same one indexed
+//! query as an HTTP request, see `auth`), so a revoked or expired token or a changed role is in
+//! force for the next operation. A running subscription re-authenticates every
+//! `SUBSCRIPTION_RECHECK_MS` and when its token expires ([`Access`]), and ends with
+//! `UNAUTHENTICATED` (token revoked or expired) or `NOT_FOUND` (role on the tenant removed).
 //!
 //! The streams are driven by `service::notify`: a notification only says that a tenant changed
 //! or that an event was recorded, and the stream re-reads from the database what it emits.
 
-use crate::auth::{self, Viewer};
+use crate::auth::{self, GrantsCache, Viewer};
+use crate::domain::enums::Role;
 use crate::error::{AppError, AppResult};
 use crate::graphql::types::SecureScore;
 use crate::graphql::types::enums::EventKind;
 use crate::graphql::types::workflow::ActionEvent;
-use crate::graphql::{RequestData, db, loaders};
+use crate::graphql::{RequestData, config, db, loaders};
 use crate::metrics::SubscriptionGauge;
 use crate::service::notify::{self, Change, Hub};
 use crate::service::{actions, tenants};
@@ -24,12 +29,11 @@ use entity::action_event;
 use futures::stream::{self, BoxStream, StreamExt};
 use sea_orm::DatabaseConnection;
 use std::collections::{BTreeSet, VecDeque};
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
-
-/// How long a subscription trusts its last check of the token and the caller's roles.
-pub const RECHECK: Duration = Duration::from_secs(10);
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 /// Event ids an `actionEvents` stream remembers having sent, to drop repeats after a resync.
 const REMEMBERED_EVENTS: usize = 1024;
@@ -42,15 +46,16 @@ pub struct Subscription;
 struct ConnectionToken(String);
 
 /// Authenticates a WebSocket connection from its `connection_init` payload
-/// (`{"Authorization": "Bearer ssk_…"}` or `{"token": "ssk_…"}`) and returns the data its
-/// operations run with. An error refuses the connection (the socket is closed with its message).
+/// (`{"Authorization": "Bearer ssk_…"}` or `{"token": "ssk_…"}`) and returns the connection's
+/// data: the token, which [`operation_data`] authorises each operation with. An error refuses the
+/// connection (the socket is closed with its message).
 pub async fn connection_data(db: DatabaseConnection, payload: serde_json::Value) -> Result<Data> {
     let Some(token) = token_from_init(&payload) else {
         return Err(async_graphql::Error::new(
             "authentication required: send {\"Authorization\": \"Bearer <token>\"} in connection_init",
         ));
     };
-    let viewer = auth::authenticate(&db, &token, Utc::now())
+    auth::authenticate(&db, &token, Utc::now())
         .await
         .map_err(|e| match e {
             AppError::Unauthenticated => {
@@ -59,13 +64,37 @@ pub async fn connection_data(db: DatabaseConnection, payload: serde_json::Value)
             other => async_graphql::ErrorExtensions::extend(&other),
         })?;
     let mut data = Data::default();
-    data.insert(RequestData {
-        viewer: Ok(viewer),
-        request_id: format!("ws-{}", uuid::Uuid::new_v4()),
-        loaders: loaders::RequestLoaders::new(&db),
-    });
     data.insert(ConnectionToken(token));
     Ok(data)
+}
+
+/// The request data of one operation on a WebSocket connection whose connection data is
+/// `session`: the viewer as the connection's token stands now (`UNAUTHENTICATED` for the
+/// operation once it is revoked or expired), fresh loaders and a request id. An error only for a
+/// failure to read the token (the database).
+pub async fn operation_data(
+    db: &DatabaseConnection,
+    grants: &GrantsCache,
+    session: &Data,
+    client: Option<IpAddr>,
+) -> AppResult<RequestData> {
+    let token = session
+        .get(&std::any::TypeId::of::<ConnectionToken>())
+        .and_then(|d| d.downcast_ref::<ConnectionToken>());
+    let viewer = match token {
+        None => Err(()),
+        Some(token) => match auth::authenticate_cached(db, Some(grants), &token.0, Utc::now()).await {
+            Ok(viewer) => Ok(viewer),
+            Err(AppError::Unauthenticated) => Err(()),
+            Err(other) => return Err(other),
+        },
+    };
+    Ok(RequestData {
+        viewer,
+        request_id: format!("ws-{}", uuid::Uuid::new_v4()),
+        client,
+        loaders: loaders::RequestLoaders::new(db),
+    })
 }
 
 fn token_from_init(payload: &serde_json::Value) -> Option<String> {
@@ -79,38 +108,72 @@ fn token_from_init(payload: &serde_json::Value) -> Option<String> {
     (!token.is_empty()).then(|| token.to_string())
 }
 
-/// The caller of a running subscription, re-checked every [`RECHECK`].
+/// The caller of a running subscription on one tenant, re-authenticated every recheck interval
+/// and when the token expires.
 struct Access {
     db: DatabaseConnection,
+    grants: Arc<GrantsCache>,
     token: String,
     viewer: Viewer,
-    checked: Instant,
+    tenant_id: i64,
+    recheck: Interval,
 }
 
 impl Access {
-    /// Authenticates afresh: the connection may have been opened long ago.
-    async fn start(ctx: &Context<'_>) -> AppResult<Access> {
+    /// The caller of a subscription that starts now on the tenant `slug` (`NOT_FOUND` when the
+    /// caller can't read it). The viewer was authorised for this operation already.
+    async fn start(ctx: &Context<'_>, slug: &str) -> AppResult<Access> {
+        let viewer = crate::graphql::viewer(ctx)?.clone();
         let token = ctx
             .data_opt::<ConnectionToken>()
             .ok_or(AppError::Unauthenticated)?
             .0
             .clone();
+        let grants = ctx.data_opt::<Arc<GrantsCache>>().cloned().ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!("grants cache missing from the schema data"))
+        })?;
         let db = db(ctx).clone();
-        let viewer = auth::authenticate(&db, &token, Utc::now()).await?;
+        let tenant = tenants::by_slug(&db, &viewer, slug).await?;
+        let period = Duration::from_millis(config(ctx).subscription_recheck_ms.max(1));
+        let mut recheck = tokio::time::interval_at(Instant::now() + period, period);
+        recheck.set_missed_tick_behavior(MissedTickBehavior::Delay);
         Ok(Access {
             db,
+            grants,
             token,
             viewer,
-            checked: Instant::now(),
+            tenant_id: tenant.id,
+            recheck,
         })
     }
 
-    async fn viewer(&mut self) -> AppResult<Viewer> {
-        if self.checked.elapsed() >= RECHECK {
-            self.viewer = auth::authenticate(&self.db, &self.token, Utc::now()).await?;
-            self.checked = Instant::now();
+    /// Completes when the caller's access is due for a re-check: the interval elapsed or the
+    /// token's expiry came. Cancel-safe (it is raced against change notifications).
+    async fn due(&mut self) {
+        let expiry = self.viewer.expires_at.and_then(|at| {
+            let left = (at - Utc::now()).to_std().unwrap_or_default();
+            // A little after the instant, so the check that follows sees the token expired.
+            Instant::now().checked_add(left + Duration::from_millis(5))
+        });
+        match expiry {
+            Some(at) => {
+                tokio::select! {
+                    _ = self.recheck.tick() => {}
+                    () = tokio::time::sleep_until(at) => {}
+                }
+            }
+            None => {
+                self.recheck.tick().await;
+            }
         }
-        Ok(self.viewer.clone())
+    }
+
+    /// Authenticates the token again and checks the caller may still read the tenant.
+    async fn revalidate(&mut self) -> AppResult<()> {
+        let viewer = auth::authenticate_cached(&self.db, Some(&self.grants), &self.token, Utc::now()).await?;
+        viewer.require(self.tenant_id, Role::Reader)?;
+        self.viewer = viewer;
+        Ok(())
     }
 }
 
@@ -150,12 +213,9 @@ impl Subscription {
     ) -> Result<BoxStream<'static, Result<SecureScore>>> {
         // Subscribed before the first read, so nothing committed after that read is missed.
         let changes = hub(ctx)?.subscribe();
-        let mut access = Access::start(ctx).await?;
-        let viewer = access.viewer().await?;
-        let tenant = tenants::by_slug(&access.db, &viewer, &tenant_slug).await?;
+        let access = Access::start(ctx, &tenant_slug).await?;
         let watch = ScoreWatch {
             access,
-            tenant_id: tenant.id,
             changes,
             last_version: None,
             first: true,
@@ -173,10 +233,8 @@ impl Subscription {
         kinds: Option<Vec<EventKind>>,
     ) -> Result<BoxStream<'static, Result<ActionEvent>>> {
         let changes = hub(ctx)?.subscribe();
-        let mut access = Access::start(ctx).await?;
-        let viewer = access.viewer().await?;
-        let tenant = tenants::by_slug(&access.db, &viewer, &tenant_slug).await?;
-        let last_id = notify::last_event_id(&access.db, &viewer, tenant.id).await?;
+        let access = Access::start(ctx, &tenant_slug).await?;
+        let last_id = notify::last_event_id(&access.db, &access.viewer, access.tenant_id).await?;
         let kinds = kinds
             .unwrap_or_default()
             .into_iter()
@@ -184,7 +242,6 @@ impl Subscription {
             .collect();
         let watch = EventWatch {
             access,
-            tenant_id: tenant.id,
             kinds,
             changes,
             last_id,
@@ -198,7 +255,6 @@ impl Subscription {
 
 struct ScoreWatch {
     access: Access,
-    tenant_id: i64,
     changes: Receiver<Change>,
     /// The tenant's `state_version` last sent: a notification that finds it unchanged (a
     /// resync, an expiry that another reader already applied) sends nothing.
@@ -211,8 +267,15 @@ impl ScoreWatch {
     async fn next(&mut self) -> Option<AppResult<SecureScore>> {
         loop {
             if !std::mem::take(&mut self.first) {
-                match self.changes.recv().await {
-                    Ok(Change::Tenant(id)) if id == self.tenant_id => {}
+                let change = tokio::select! {
+                    change = self.changes.recv() => change,
+                    () = self.access.due() => match self.access.revalidate().await {
+                        Ok(()) => continue,
+                        Err(err) => return Some(Err(err)),
+                    },
+                };
+                match change {
+                    Ok(Change::Tenant(id)) if id == self.access.tenant_id => {}
                     Ok(Change::Resync) | Err(RecvError::Lagged(_)) => {}
                     Ok(_) => continue,
                     Err(RecvError::Closed) => return None,
@@ -227,13 +290,13 @@ impl ScoreWatch {
     }
 
     async fn read(&mut self) -> AppResult<Option<SecureScore>> {
-        let viewer = self.access.viewer().await?;
+        let viewer = &self.access.viewer;
         let db = &self.access.db;
-        let tenant = tenants::by_id(db, &viewer, self.tenant_id).await?;
+        let tenant = tenants::by_id(db, viewer, self.access.tenant_id).await?;
         if self.last_version.is_some_and(|v| tenant.state_version <= v) {
             return Ok(None);
         }
-        let state = actions::tenant_state(db, &viewer, tenant, Utc::now()).await?;
+        let state = actions::tenant_state(db, viewer, tenant, Utc::now()).await?;
         self.last_version = Some(state.tenant.state_version);
         Ok(Some(SecureScore::new(Arc::new(state))))
     }
@@ -241,7 +304,6 @@ impl ScoreWatch {
 
 struct EventWatch {
     access: Access,
-    tenant_id: i64,
     /// Event kinds wanted (storage names); empty = all.
     kinds: Vec<String>,
     changes: Receiver<Change>,
@@ -259,8 +321,15 @@ impl EventWatch {
             if let Some(event) = self.pending.pop_front() {
                 return Some(Ok(event));
             }
-            let found = match self.changes.recv().await {
-                Ok(Change::Event { tenant_id, event_id }) if tenant_id == self.tenant_id => {
+            let change = tokio::select! {
+                change = self.changes.recv() => change,
+                () = self.access.due() => match self.access.revalidate().await {
+                    Ok(()) => continue,
+                    Err(err) => return Some(Err(err)),
+                },
+            };
+            let found = match change {
+                Ok(Change::Event { tenant_id, event_id }) if tenant_id == self.access.tenant_id => {
                     if self.sent.contains(&event_id) {
                         continue;
                     }
@@ -278,9 +347,9 @@ impl EventWatch {
     }
 
     async fn load(&mut self, event_id: i64) -> AppResult<Vec<(action_event::Model, String)>> {
-        let viewer = self.access.viewer().await?;
+        let access = &self.access;
         Ok(
-            notify::event_of_tenant(&self.access.db, &viewer, self.tenant_id, event_id)
+            notify::event_of_tenant(&access.db, &access.viewer, access.tenant_id, event_id)
                 .await?
                 .into_iter()
                 .collect(),
@@ -288,8 +357,8 @@ impl EventWatch {
     }
 
     async fn catch_up(&mut self) -> AppResult<Vec<(action_event::Model, String)>> {
-        let viewer = self.access.viewer().await?;
-        notify::events_after(&self.access.db, &viewer, self.tenant_id, self.last_id).await
+        let access = &self.access;
+        notify::events_after(&access.db, &access.viewer, access.tenant_id, self.last_id).await
     }
 
     fn accept(&mut self, (event, control_id): (action_event::Model, String)) {

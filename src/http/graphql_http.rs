@@ -8,7 +8,7 @@
 //! the per-token rate limit live in `graphql::limits`; a `RATE_LIMITED` answer becomes HTTP 429
 //! with `Retry-After` here.
 
-use super::playground;
+use super::{ClientAddr, playground};
 use crate::app::AppState;
 use crate::auth::{self, Viewer};
 use crate::graphql::RequestContext;
@@ -17,7 +17,7 @@ use async_graphql::{BatchRequest, BatchResponse};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::{ACCEPT, ALLOW, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -110,7 +110,12 @@ fn request_error(media: MediaType, status: StatusCode, message: &str, code: &str
 }
 
 /// `GET /graphql`: the playground for browsers, otherwise a query from the URL's parameters.
-pub async fn get(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+pub async fn get(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     let query = uri.query().unwrap_or("");
     if wants_html(&headers) && !query.contains("query=") {
         return playground::page();
@@ -148,18 +153,16 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, uri: Uri) ->
         resp.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
         return resp;
     }
-    execute(
-        &state,
-        &headers,
-        BatchRequest::Single(request),
-        media,
-        Method::GET,
-    )
-    .await
+    execute(&state, &headers, BatchRequest::Single(request), media, client).await
 }
 
 /// `POST /graphql`: a JSON body with one request (or a batch of them).
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(media) = negotiate(&headers) else {
         return plain(
             StatusCode::NOT_ACCEPTABLE,
@@ -195,7 +198,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     if let Some(refusal) = refuse_oversized(&state, requests, media) {
         return refusal;
     }
-    execute(&state, &headers, batch, media, Method::POST).await
+    execute(&state, &headers, batch, media, client).await
 }
 
 /// Parses a POST body: one request object or an array of them, each with a string `query`.
@@ -289,7 +292,7 @@ async fn execute(
     headers: &HeaderMap,
     batch: BatchRequest,
     media: MediaType,
-    _method: Method,
+    client: Option<std::net::IpAddr>,
 ) -> Response {
     let request_id = headers
         .get(crate::http::REQUEST_ID)
@@ -319,7 +322,7 @@ async fn execute(
             }
         },
     };
-    let ctx = RequestContext::new(state, auth.into_viewer(), request_id.clone());
+    let ctx = RequestContext::new(state, auth.into_viewer(), request_id.clone(), client);
     let batch = match batch {
         BatchRequest::Single(r) => BatchRequest::Single(ctx.attach(r)),
         BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(|r| ctx.attach(r)).collect()),

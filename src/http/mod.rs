@@ -11,8 +11,12 @@ mod ws;
 
 use crate::app::AppState;
 use axum::Router;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::{HeaderName, Request};
 use axum::routing::get;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -21,6 +25,38 @@ use tower_http::trace::TraceLayer;
 
 /// The header carrying the request id (set if the client did not send one, echoed back).
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The header a reverse proxy appends the client's address to.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// The address of the client, which requests without a valid token are rate-limited by: the
+/// socket's peer, or with `TRUST_FORWARDED_FOR` the last `X-Forwarded-For` entry (the one the
+/// proxy in front of us added; earlier entries are whatever the client sent). `None` when neither
+/// is known (a router served without connect info).
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let socket = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        if !state.config.trust_forwarded_for {
+            return Ok(ClientAddr(socket));
+        }
+        let forwarded = parts
+            .headers
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .and_then(|last| last.trim().parse::<IpAddr>().ok());
+        Ok(ClientAddr(forwarded.or(socket)))
+    }
+}
 
 /// Builds the whole router.
 pub fn router(state: AppState) -> Router {

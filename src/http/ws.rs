@@ -2,24 +2,37 @@
 //! `GET /graphql` (the same URL as the HTTP endpoint, which is what most clients expect).
 //! Both speak `graphql-transport-ws` (the `graphql-ws` npm package) and the legacy
 //! `subscriptions-transport-ws` protocol, chosen by `Sec-WebSocket-Protocol`. The connection
-//! authenticates in `connection_init` (see `graphql::subscription::connection_data`).
+//! authenticates in `connection_init` (see `graphql::subscription::connection_data`), and every
+//! operation on it is authorised again with the token's current state by [`Authorising`], the
+//! executor the socket runs operations through. Messages are capped at `MAX_BODY_BYTES`, like
+//! HTTP bodies.
 
+use super::ClientAddr;
 use crate::app::AppState;
+use crate::auth::GrantsCache;
+use crate::graphql::AppSchema;
+use crate::graphql::subscription::operation_data;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::{Data, ErrorExtensions, Executor, Pos};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::header::UPGRADE;
 use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::stream::{self, BoxStream, StreamExt};
+use sea_orm::DatabaseConnection;
+use std::net::IpAddr;
+use std::sync::Arc;
 
 /// `GET /graphql/ws`.
 pub async fn handler(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    accept(state, protocol, upgrade)
+    accept(state, client, protocol, upgrade)
 }
 
 /// Middleware on `/graphql`: a GET that asks for a WebSocket upgrade becomes a subscription
@@ -36,8 +49,9 @@ pub async fn upgrade_graphql(State(state): State<AppState>, request: Request, ne
         Ok(p) => p,
         Err(rejection) => return rejection.into_response(),
     };
+    let Ok(ClientAddr(client)) = ClientAddr::from_request_parts(&mut parts, &state).await;
     match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
-        Ok(upgrade) => accept(state, protocol, upgrade),
+        Ok(upgrade) => accept(state, client, protocol, upgrade),
         Err(rejection) => rejection.into_response(),
     }
 }
@@ -49,14 +63,70 @@ fn wants_websocket(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-fn accept(state: AppState, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
+fn accept(
+    state: AppState,
+    client: Option<IpAddr>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let limit = state.config.max_body_bytes;
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(limit)
+        .max_frame_size(limit)
         .on_upgrade(move |socket| {
             let db = state.db.clone();
-            GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
+            let executor = Authorising {
+                schema: state.schema.clone(),
+                db: state.db.clone(),
+                grants: state.grants.clone(),
+                client,
+            };
+            GraphQLWebSocket::new(socket, executor, protocol)
                 .on_connection_init(move |payload| crate::graphql::subscription::connection_data(db, payload))
                 .serve()
         })
         .into_response()
+}
+
+/// Runs a socket's operations, each with the viewer its connection's token stands for when the
+/// operation starts (one indexed query, see `auth`), never the one of `connection_init`.
+#[derive(Clone)]
+struct Authorising {
+    schema: AppSchema,
+    db: DatabaseConnection,
+    grants: Arc<GrantsCache>,
+    client: Option<IpAddr>,
+}
+
+impl Executor for Authorising {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        self.execute_stream(request, None)
+            .next()
+            .await
+            .unwrap_or_default()
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        let this = self.clone();
+        stream::once(async move {
+            let session = session_data.unwrap_or_default();
+            match operation_data(&this.db, &this.grants, &session, this.client).await {
+                Ok(data) => this
+                    .schema
+                    .execute_stream_with_session_data(request.data(data), session),
+                Err(err) => {
+                    tracing::error!(error = ?err, "authorising a WebSocket operation failed");
+                    let error = err.extend().into_server_error(Pos::default());
+                    stream::once(async move { async_graphql::Response::from_errors(vec![error]) }).boxed()
+                }
+            }
+        })
+        .flatten()
+        .boxed()
+    }
 }

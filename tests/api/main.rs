@@ -10,6 +10,7 @@ mod exact;
 mod export;
 mod foundation;
 mod graph_import;
+mod hardening;
 mod history;
 mod http;
 mod idempotency;

@@ -16,23 +16,23 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// Longest wait for one server message.
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
-const SCORE_SUBSCRIPTION: &str = "subscription($slug: String!) { scoreUpdated(tenantSlug: $slug) { \
+pub(crate) const SCORE_SUBSCRIPTION: &str = "subscription($slug: String!) { scoreUpdated(tenantSlug: $slug) { \
      current { points } planned { points } updatedAt } }";
 
 /// What the server sent.
 #[derive(Debug)]
-enum Received {
+pub(crate) enum Received {
     Json(Value),
     Closed(u16, String),
 }
 
 /// A `graphql-transport-ws` client connection.
-struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
+pub(crate) struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
 
 impl Ws {
-    async fn open(address: &str, path: &str) -> Ws {
+    pub(crate) async fn open(address: &str, path: &str) -> Ws {
         let url = format!("{}{path}", address.replacen("http://", "ws://", 1));
         let mut request = url.into_client_request().expect("ws request");
         request.headers_mut().insert(
@@ -54,7 +54,7 @@ impl Ws {
     }
 
     /// Opens a connection and authenticates it; panics unless acknowledged.
-    async fn connect(address: &str, token: &str) -> Ws {
+    pub(crate) async fn connect(address: &str, token: &str) -> Ws {
         let mut ws = Ws::open(address, "/graphql/ws").await;
         let reply = ws
             .init(json!({ "Authorization": format!("Bearer {token}") }))
@@ -65,20 +65,20 @@ impl Ws {
         }
     }
 
-    async fn init(&mut self, payload: Value) -> Received {
+    pub(crate) async fn init(&mut self, payload: Value) -> Received {
         self.send(json!({ "type": "connection_init", "payload": payload }))
             .await;
         self.recv().await
     }
 
-    async fn send(&mut self, message: Value) {
+    pub(crate) async fn send(&mut self, message: Value) {
         self.0
             .send(Message::text(message.to_string()))
             .await
             .expect("message sent");
     }
 
-    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+    pub(crate) async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
         self.send(
             json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }),
         )
@@ -86,7 +86,7 @@ impl Ws {
     }
 
     /// The next protocol message (pings are answered, not returned).
-    async fn recv(&mut self) -> Received {
+    pub(crate) async fn recv(&mut self) -> Received {
         loop {
             let message = tokio::time::timeout(WAIT, self.0.next())
                 .await
@@ -114,7 +114,7 @@ impl Ws {
     }
 
     /// The payload of the next `next` message of subscription `id`.
-    async fn next_payload(&mut self, id: &str) -> Value {
+    pub(crate) async fn next_payload(&mut self, id: &str) -> Value {
         match self.recv().await {
             Received::Json(v) if v["type"] == "next" && v["id"] == id => v["payload"].clone(),
             other => panic!("expected `next` for {id}, got {other:?}"),
@@ -122,7 +122,7 @@ impl Ws {
     }
 
     /// The next `next` payload of `id`, or `None` when nothing comes within `wait`.
-    async fn try_next_payload(&mut self, id: &str, wait: Duration) -> Option<Value> {
+    pub(crate) async fn try_next_payload(&mut self, id: &str, wait: Duration) -> Option<Value> {
         let message = tokio::time::timeout(wait, self.recv()).await.ok()?;
         match message {
             Received::Json(v) if v["type"] == "next" && v["id"] == id => Some(v["payload"].clone()),
