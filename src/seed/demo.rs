@@ -5,6 +5,11 @@
 //! snapshots, plus ready-made tokens for the main tenant, for an MSP that reads them all and for
 //! a SERVICE_ADMIN.
 //!
+//! Beside them, anonymous peer organisations (`peer-001`, …, see [`seed_peers`]) fill the
+//! comparison cell of every demo tenant: a cell counts only with at least k = 5 tenants the
+//! caller cannot read, and the MSP token reads every demo tenant, so without peers every cohort
+//! would be withheld. No token reads a peer; they show only inside cohort figures.
+//!
 //! Everything is drawn from a fixed-seed RNG relative to the `now` passed in, so every first start
 //! shows the same picture. The history is simulated per action — a start state, the day its
 //! status changed, the day its progress reached today's value, and a couple of temporary
@@ -14,6 +19,7 @@
 //! It all happens in one transaction: a failed seed leaves the database empty and the next start
 //! tries again; a database that already holds a tenant is never touched.
 
+use crate::domain::cohort::SeatBand;
 use crate::domain::enums::{Category, EventKind, Level, Role, Status, Tier};
 use crate::domain::licensing::{HeldLicense, licensing};
 use crate::domain::points::Points;
@@ -82,8 +88,8 @@ const fn lic(sku: &'static str, seats: i64, assigned: i64, expires_in_days: Opti
     }
 }
 
-/// One tenant per seat band (1–100 … 10001+), so `SIMILAR_SIZE` cohorts are all exercised, and
-/// enough tenants that the `ALL_TENANTS` cohort clears the default k = 5.
+/// One tenant per seat band (1–100 … 10001+), so `SIMILAR_SIZE` cohorts are all exercised; the
+/// peers seeded in each one's cell give every cohort enough tenants to clear the default k = 5.
 const TENANTS: &[DemoTenant] = &[
     DemoTenant {
         slug: MAIN_TENANT,
@@ -267,6 +273,13 @@ async fn seed(txn: &DatabaseTransaction, now: DateTime<Utc>) -> anyhow::Result<D
         tenant_ids.push(created);
     }
     let main = main_tenant_id.context("the main demo tenant is missing from the list")?;
+    let started = std::time::Instant::now();
+    let peers = seed_peers(txn, &controls, &known_skus, &plans_of, &clock).await?;
+    tracing::info!(
+        peers,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "seeded anonymous peer organisations"
+    );
     // Cohort comparisons read precomputed aggregates, so the demo's history needs them too.
     for t in 0..HISTORY_DAYS {
         comparisons::write_aggregates(txn, clock.date(t), now)
@@ -722,66 +735,9 @@ async fn seed_tenant(
     clock: &Clock,
     rng: &mut StdRng,
 ) -> anyhow::Result<i64> {
-    let now = clock.now;
     let created_at = clock.start_of(0) - Duration::days(rng.random_range(30..400));
-    let new = NewTenant {
-        slug: spec.slug.to_string(),
-        name: spec.name.to_string(),
-        industry: spec.industry.to_string(),
-        seat_count: spec.seats,
-        active_user_count: spec.active_users,
-        enabled_services: spec.services.iter().map(|s| s.to_string()).collect(),
-    };
-    tenants::validate_new_tenant(&new).map_err(into_anyhow)?;
-    let t = tenant::ActiveModel {
-        slug: Set(new.slug.clone()),
-        name: Set(new.name.clone()),
-        industry: Set(new.industry.clone()),
-        seat_count: Set(new.seat_count),
-        active_user_count: Set(new.active_user_count),
-        enabled_services: Set(StringList(new.enabled_services.clone())),
-        azure_tenant_id: Set(None),
-        state_version: Set(0),
-        created_at: Set(created_at),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(txn)
-    .await?;
-
-    // Licences: only SKUs the catalog knows (the data files may change under the demo).
-    let mut held = Vec::new();
-    let mut licence_rows = Vec::new();
-    for l in spec
-        .licenses
-        .iter()
-        .filter(|l| known_skus.iter().any(|s| s == l.sku))
-    {
-        // Licences run to midnight, like real subscriptions.
-        let expires_at = l
-            .expires_in_days
-            .map(|d| clock.start_of(HISTORY_DAYS) + Duration::days(d));
-        held.push(HeldLicense {
-            plans: plans_of.get(l.sku).cloned().unwrap_or_default(),
-            seats_purchased: l.seats,
-            expires_at,
-        });
-        licence_rows.push(tenant_license::ActiveModel {
-            tenant_id: Set(t.id),
-            license_sku: Set(l.sku.to_string()),
-            seats_purchased: Set(l.seats),
-            seats_assigned: Set(l.assigned),
-            expires_at: Set(expires_at),
-            created_at: Set(created_at),
-            updated_at: Set(created_at),
-            ..Default::default()
-        });
-    }
-    if !licence_rows.is_empty() {
-        tenant_license::Entity::insert_many(licence_rows)
-            .exec(txn)
-            .await?;
-    }
+    let t = insert_tenant(txn, spec.slug, spec.name, spec, created_at, clock).await?;
+    let held = write_licences(txn, t.id, spec.licenses, created_at, known_skus, plans_of, clock).await?;
 
     let team = tenants::create_principal(txn, spec.team, "USER", created_at)
         .await
@@ -819,6 +775,157 @@ async fn seed_tenant(
     write_tags(txn, t.id, &plans, &action_ids, &team_actor, clock, rng).await?;
     write_snapshots(txn, t.id, &plans, &held, clock).await?;
     Ok(t.id)
+}
+
+/// Inserts the tenant row of `spec` (with its own slug and name, so peers can share a profile).
+async fn insert_tenant(
+    txn: &DatabaseTransaction,
+    slug: &str,
+    name: &str,
+    spec: &DemoTenant,
+    created_at: DateTime<Utc>,
+    clock: &Clock,
+) -> anyhow::Result<tenant::Model> {
+    let new = NewTenant {
+        slug: slug.to_string(),
+        name: name.to_string(),
+        industry: spec.industry.to_string(),
+        seat_count: spec.seats,
+        active_user_count: spec.active_users,
+        enabled_services: spec.services.iter().map(|s| s.to_string()).collect(),
+    };
+    tenants::validate_new_tenant(&new).map_err(into_anyhow)?;
+    let t = tenant::ActiveModel {
+        slug: Set(new.slug),
+        name: Set(new.name),
+        industry: Set(new.industry),
+        seat_count: Set(new.seat_count),
+        active_user_count: Set(new.active_user_count),
+        enabled_services: Set(StringList(new.enabled_services)),
+        azure_tenant_id: Set(None),
+        state_version: Set(0),
+        created_at: Set(created_at),
+        updated_at: Set(clock.now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    Ok(t)
+}
+
+/// Writes a tenant's licences (only SKUs the catalog knows: the data files may change under the
+/// demo); returns them as the licensing rules see them.
+async fn write_licences(
+    txn: &DatabaseTransaction,
+    tenant_id: i64,
+    licences: &[DemoLicense],
+    created_at: DateTime<Utc>,
+    known_skus: &[String],
+    plans_of: &HashMap<String, Vec<String>>,
+    clock: &Clock,
+) -> anyhow::Result<Vec<HeldLicense>> {
+    let mut held = Vec::new();
+    let mut licence_rows = Vec::new();
+    for l in licences.iter().filter(|l| known_skus.iter().any(|s| s == l.sku)) {
+        // Licences run to midnight, like real subscriptions.
+        let expires_at = l
+            .expires_in_days
+            .map(|d| clock.start_of(HISTORY_DAYS) + Duration::days(d));
+        held.push(HeldLicense {
+            plans: plans_of.get(l.sku).cloned().unwrap_or_default(),
+            seats_purchased: l.seats,
+            expires_at,
+        });
+        licence_rows.push(tenant_license::ActiveModel {
+            tenant_id: Set(tenant_id),
+            license_sku: Set(l.sku.to_string()),
+            seats_purchased: Set(l.seats),
+            seats_assigned: Set(l.assigned),
+            expires_at: Set(expires_at),
+            created_at: Set(created_at),
+            updated_at: Set(created_at),
+            ..Default::default()
+        });
+    }
+    if !licence_rows.is_empty() {
+        tenant_license::Entity::insert_many(licence_rows)
+            .exec(txn)
+            .await?;
+    }
+    Ok(held)
+}
+
+/// Anonymous peer organisations in the cell (industry × seat band × licence tier) of each demo
+/// tenant. Comparisons count a cell only when at least k = 5 of its tenants are unreadable by the
+/// caller, and the MSP token reads every demo tenant: without peers every cohort would be
+/// suppressed. Peers belong to no principal, so they only ever show as anonymous aggregates.
+const PEERS_PER_CELL: usize = 6;
+
+/// A seat count in the same band as `seats`.
+fn seats_in_band_of(seats: i64, rng: &mut StdRng) -> i64 {
+    match SeatBand::of(seats) {
+        SeatBand::B1To100 => rng.random_range(12..=100),
+        SeatBand::B101To500 => rng.random_range(101..=500),
+        SeatBand::B501To1000 => rng.random_range(501..=1_000),
+        SeatBand::B1001To5000 => rng.random_range(1_001..=5_000),
+        SeatBand::B5001To10000 => rng.random_range(5_001..=10_000),
+        SeatBand::B10001Plus => rng.random_range(10_001..=40_000),
+    }
+}
+
+/// Seeds [`PEERS_PER_CELL`] peers per demo tenant: the template's industry, services and licence
+/// SKUs (so the same licence tier on every day of the history, none of them lapsing), another
+/// size in its seat band and another maturity; actions as of today and 90 days of computed
+/// snapshots, like the demo tenants, but no events, notes, tags or principals. Returns how many.
+async fn seed_peers(
+    txn: &DatabaseTransaction,
+    controls: &[control::Model],
+    known_skus: &[String],
+    plans_of: &HashMap<String, Vec<String>>,
+    clock: &Clock,
+) -> anyhow::Result<usize> {
+    // Their own RNG: the demo tenants look the same with or without peers.
+    let mut rng = StdRng::seed_from_u64(SEED ^ 0x9EE5);
+    let mut number = 0;
+    for template in TENANTS {
+        for _ in 0..PEERS_PER_CELL {
+            number += 1;
+            let seats = seats_in_band_of(template.seats, &mut rng);
+            let active_users = ((seats as f64) * rng.random_range(0.82..0.98)).round().max(1.0) as i64;
+            let scale = seats as f64 / template.seats as f64;
+            let licences: Vec<DemoLicense> = template
+                .licenses
+                .iter()
+                .map(|l| {
+                    let seats = ((l.seats as f64 * scale).round() as i64).max(1);
+                    let assigned = ((l.assigned as f64 * scale).round() as i64).clamp(0, seats);
+                    lic(l.sku, seats, assigned, Some(rng.random_range(60..400)))
+                })
+                .collect();
+            let profile = DemoTenant {
+                seats,
+                active_users,
+                maturity: rng.random_range(0.15..0.9),
+                licenses: &[],
+                ..*template
+            };
+            let slug = format!("peer-{number:03}");
+            let name = format!("Peer organisation {number:03}");
+            let created_at = clock.start_of(0) - Duration::days(rng.random_range(30..700));
+            let t = insert_tenant(txn, &slug, &name, &profile, created_at, clock).await?;
+            let held = write_licences(txn, t.id, &licences, created_at, known_skus, plans_of, clock).await?;
+            let plans = plan_actions(&profile, controls, &held, clock, &mut rng)?;
+            let rows: Vec<improvement_action::ActiveModel> = plans
+                .iter()
+                .map(|p| action_row(t.id, p, created_at, clock, &mut rng))
+                .collect();
+            if !rows.is_empty() {
+                improvement_action::Entity::insert_many(rows).exec(txn).await?;
+            }
+            write_snapshots(txn, t.id, &plans, &held, clock).await?;
+        }
+    }
+    Ok(number)
 }
 
 /// The action row as it stands today.

@@ -48,10 +48,21 @@ macro_rules! demo_test {
     };
 }
 
+/// The named demo tenants, without the anonymous peer organisations (`peer-…`) seeded beside
+/// them for comparisons.
+async fn demo_tenants(app: &TestApp) -> Vec<tenant::Model> {
+    tenant::Entity::find()
+        .filter(tenant::Column::Slug.not_like("peer-%"))
+        .order_by_asc(tenant::Column::Id)
+        .all(&app.db)
+        .await
+        .unwrap()
+}
+
 demo_test!(
     the_demo_has_tenants_of_every_size_with_every_status_and_90_days_of_history,
     |app, _tokens| {
-        let tenants = tenant::Entity::find().all(&app.db).await.unwrap();
+        let tenants = demo_tenants(&app).await;
         assert!(tenants.len() >= 6, "{} demo tenants", tenants.len());
         let industries: BTreeSet<&str> = tenants.iter().map(|t| t.industry.as_str()).collect();
         for wanted in [
@@ -267,13 +278,7 @@ demo_test!(
             .inspect(|t| assert_eq!(t["role"], "READER"))
             .map(|t| t["tenant"]["slug"].as_str().unwrap().to_string())
             .collect();
-        let all: BTreeSet<String> = tenant::Entity::find()
-            .all(&app.db)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|t| t.slug)
-            .collect();
+        let all: BTreeSet<String> = demo_tenants(&app).await.into_iter().map(|t| t.slug).collect();
         assert_eq!(seen, all, "the MSP reads every demo tenant");
         assert!(
             tokens.banner().contains(&tokens.admin),
@@ -292,6 +297,127 @@ demo_test!(
         }
         let created = app.gql_ok(&tokens.service_admin, create, json!({})).await;
         assert_eq!(created["createTenant"]["tenant"]["slug"], "demo-new", "{created}");
+    }
+);
+
+const DEMO_COMPARE: &str = "query($slug: String!, $from: Date!, $to: Date!) { tenant(slug: $slug) { \
+     comparisons(from: $from, to: $to) { day cohorts { kind suppressedReason figures { size meanPercentage } \
+     excludedCells { industry } } } } }";
+
+demo_test!(
+    comparisons_show_figures_for_every_demo_tenant_thanks_to_unreadable_peer_organisations,
+    |app, tokens| {
+        // The peers: anonymous tenants in the cell of every demo tenant, readable by no token.
+        let demo = demo_tenants(&app).await;
+        assert_eq!(demo.len(), 8, "eight demo tenants");
+        let peers: Vec<tenant::Model> = tenant::Entity::find()
+            .filter(tenant::Column::Slug.like("peer-%"))
+            .all(&app.db)
+            .await
+            .unwrap();
+        let today = Utc::now().date_naive();
+        for t in &demo {
+            let same_cell = peers
+                .iter()
+                .filter(|p| {
+                    p.industry == t.industry && SeatBand::of(p.seat_count) == SeatBand::of(t.seat_count)
+                })
+                .count();
+            assert!(
+                same_cell >= 5,
+                "{}: {same_cell} peers of its industry and size",
+                t.slug
+            );
+        }
+        for p in &peers {
+            let snapshots = score_snapshot::Entity::find()
+                .filter(score_snapshot::Column::TenantId.eq(p.id))
+                .count(&app.db)
+                .await
+                .unwrap();
+            assert_eq!(snapshots, 90, "{}: the same history as the demo tenants", p.slug);
+        }
+        let mut percentages: Vec<i64> = Vec::new();
+        for p in &peers {
+            let yesterday = score_snapshot::Entity::find()
+                .filter(score_snapshot::Column::TenantId.eq(p.id))
+                .filter(score_snapshot::Column::Day.eq(today - Days::new(1)))
+                .one(&app.db)
+                .await
+                .unwrap()
+                .expect("yesterday's snapshot");
+            percentages.push(yesterday.current * 100 / yesterday.max_score.max(1));
+        }
+        percentages.sort();
+        assert!(
+            percentages.last().unwrap() - percentages.first().unwrap() >= 20,
+            "peers' scores vary: {percentages:?}"
+        );
+
+        let viewer = "{ viewer { tenants { tenant { slug } } } }";
+        let data = app.gql_ok(&tokens.msp, viewer, json!({})).await;
+        let seen: BTreeSet<&str> = data["viewer"]["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["tenant"]["slug"].as_str().unwrap())
+            .collect();
+        let expected: BTreeSet<&str> = demo.iter().map(|t| t.slug.as_str()).collect();
+        assert_eq!(seen, expected, "the MSP lists the demo tenants only");
+        for token in [&tokens.msp, &tokens.reader, &tokens.admin, &tokens.service_admin] {
+            let body = app
+                .gql(
+                    Some(token),
+                    "{ tenant(slug: \"peer-001\") { slug name } }",
+                    json!({}),
+                )
+                .await;
+            assert_eq!(body["data"]["tenant"], serde_json::Value::Null, "{body}");
+            assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body}");
+        }
+
+        // Every demo tenant for the MSP (which reads them all), the main one for its own reader.
+        let vars = |slug: &str| json!({ "slug": slug, "from": (today - Days::new(7)).to_string(), "to": today.to_string() });
+        let mut asks: Vec<(&str, &str)> = demo
+            .iter()
+            .map(|t| (tokens.msp.as_str(), t.slug.as_str()))
+            .collect();
+        asks.push((tokens.reader.as_str(), tokens.tenant_slug.as_str()));
+        for (token, slug) in asks {
+            let data = app.gql_ok(token, DEMO_COMPARE, vars(slug)).await;
+            let days = data["tenant"]["comparisons"].as_array().expect("days");
+            assert_eq!(days.len(), 8, "{slug}: the last 7 days and today");
+            for d in days {
+                let kinds: Vec<&str> = d["cohorts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["kind"].as_str().unwrap())
+                    .collect();
+                assert_eq!(kinds, ["ALL_TENANTS", "SIMILAR_SIZE", "SAME_INDUSTRY"], "{slug}");
+                for c in d["cohorts"].as_array().unwrap() {
+                    if d["day"] == today.to_string() {
+                        // Today is not over: no snapshots yet, whatever the cohort (not a
+                        // privacy suppression).
+                        assert_eq!(c["suppressedReason"], "NO_DATA", "{slug} today: {c}");
+                        continue;
+                    }
+                    assert_eq!(
+                        c["suppressedReason"],
+                        serde_json::Value::Null,
+                        "{slug} {}: {c}",
+                        d["day"]
+                    );
+                    assert!(
+                        c["figures"]["size"].is_number(),
+                        "{slug} {}: figures: {c}",
+                        d["day"]
+                    );
+                    let mean = c["figures"]["meanPercentage"].as_f64().expect("mean");
+                    assert!((0.0..=100.0).contains(&mean), "{slug}: {mean}");
+                }
+            }
+        }
     }
 );
 
