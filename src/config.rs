@@ -173,10 +173,11 @@ pub struct Config {
     #[arg(long, env = "DB_MAX_CONNECTIONS")]
     pub db_max_connections: Option<u32>,
 
-    /// Tenants whose computed state each server process keeps in memory (validated against the
-    /// database on every use; least recently used evicted; 0 disables the cache).
-    #[arg(long, env = "STATE_CACHE_TENANTS", default_value_t = 1000)]
-    pub state_cache_tenants: usize,
+    /// Memory, in MiB, each server process may spend on computed tenant states (validated
+    /// against the database on every use; least recently used evicted; 0 disables the cache).
+    /// Never needed for correctness: a state not cached is read from its persisted row.
+    #[arg(long, env = "STATE_CACHE_MIB", default_value_t = 32)]
+    pub state_cache_mib: usize,
 
     /// Maximum request body size in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1_048_576)]
@@ -426,7 +427,7 @@ impl fmt::Debug for Config {
             .field("log_filter", &self.log_filter)
             .field("seed_demo", &self.seed_demo)
             .field("db_max_connections", &self.db_max_connections)
-            .field("state_cache_tenants", &self.state_cache_tenants)
+            .field("state_cache_mib", &self.state_cache_mib)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_query_depth", &self.max_query_depth)
             .field("max_query_complexity", &self.max_query_complexity)

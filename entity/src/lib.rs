@@ -29,5 +29,6 @@ pub mod tag;
 pub mod tenant;
 pub mod tenant_control;
 pub mod tenant_license;
+pub mod tenant_state;
 pub mod types;
 pub mod vendor_benchmark;

@@ -17,6 +17,7 @@ mod m20261129_000007_performance;
 mod m20261201_000008_ownership;
 mod m20261201_000009_exact_points;
 mod m20261201_000010_comparison_privacy;
+mod m20261202_000011_tenant_state;
 mod util;
 
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_ownership::Migration),
             Box::new(m20261201_000009_exact_points::Migration),
             Box::new(m20261201_000010_comparison_privacy::Migration),
+            Box::new(m20261202_000011_tenant_state::Migration),
         ]
     }
 }

@@ -43,7 +43,7 @@ pub fn build_schema(
         .data(grants)
         // One per server instance (not a global): tests run several servers in one process.
         .data(Arc::new(crate::service::state_cache::StateCache::new(
-            config.state_cache_tenants,
+            config.state_cache_mib * 1024 * 1024,
         )))
         // `limits::Limits` checks data fields against MAX_QUERY_DEPTH and introspection against
         // MAX_INTROSPECTION_DEPTH (fragments expanded); this is async-graphql's own backstop.

@@ -240,6 +240,9 @@ pub async fn seed_if_empty(
     }
     let tokens = seed(&txn, now).await?;
     txn.commit().await.context("cannot commit the demo data")?;
+    crate::service::state::persisted::persist_missing(db, now)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message()))?;
     tracing::info!(tenants = TENANTS.len(), "seeded demo tenants");
     Ok(Some(tokens))
 }

@@ -452,6 +452,11 @@ pub async fn seed(
         txn.commit().await?;
     }
 
+    // Every tenant's persisted state, as its writes would have left it.
+    crate::service::state::persisted::persist_missing(db, now)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message()))?;
+
     if let Some(path) = &opts.tokens_file {
         super::write_secret_file(path, &format!("{msp_token}\n"), "--tokens-file")?;
     }

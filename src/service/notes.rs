@@ -4,6 +4,7 @@ use crate::auth::Viewer;
 use crate::domain::enums::{EventKind, Role};
 use crate::error::{AppError, AppResult};
 use crate::service::events::{self, Actor, NewEvent};
+use crate::service::state::persisted::Change;
 use crate::service::workflow::{ActionRef, resolve};
 use crate::service::{NOTE_MAX_CHARS, tenants};
 use chrono::{DateTime, Utc};
@@ -47,7 +48,7 @@ pub async fn add(
         now,
     )
     .await?;
-    tenants::touch(&txn, r.tenant.id, now).await?;
+    tenants::touch_with(&txn, r.tenant.id, now, Change::Unchanged).await?;
     txn.commit().await?;
     Ok(n)
 }
@@ -137,7 +138,7 @@ pub async fn update(
     ev.comment = Some(excerpt(&body));
     ev.data = Some(serde_json::json!({ "noteId": id }));
     events::record(&txn, &Actor::of(viewer), ev, now).await?;
-    tenants::touch(&txn, tenant_id, now).await?;
+    tenants::touch_with(&txn, tenant_id, now, Change::Unchanged).await?;
     txn.commit().await?;
     Ok(n)
 }
@@ -157,7 +158,7 @@ pub async fn delete(
     ev.comment = Some(excerpt(&n.body));
     ev.data = Some(serde_json::json!({ "noteId": id }));
     events::record(&txn, &Actor::of(viewer), ev, now).await?;
-    tenants::touch(&txn, n.tenant_id, now).await?;
+    tenants::touch_with(&txn, n.tenant_id, now, Change::Unchanged).await?;
     txn.commit().await?;
     Ok(n)
 }

@@ -10,6 +10,7 @@ use crate::domain::tokens::{generate_secret, hash_secret};
 use crate::error::{AppError, AppResult};
 use crate::service::events::{self, Actor, NewEvent};
 use crate::service::state::parse;
+use crate::service::state::persisted::Change;
 use crate::service::tenants;
 use crate::service::workflow::{ActionRef, Resolved, resolve};
 use chrono::{DateTime, Duration, Utc};
@@ -88,7 +89,7 @@ pub async fn create(
         serde_json::json!({ "shareLinkId": link.id, "platform": platform.as_str(), "expiresAt": link.expires_at }),
     );
     events::record(&txn, &Actor::of(viewer), ev, now).await?;
-    tenants::touch(&txn, r.tenant.id, now).await?;
+    tenants::touch_with(&txn, r.tenant.id, now, Change::Unchanged).await?;
     txn.commit().await?;
 
     let url = format!("{public_base_url}/share/{token}");
@@ -198,7 +199,7 @@ pub async fn revoke(
     let mut ev = NewEvent::new(tenant_id, action_id, EventKind::ShareRevoked);
     ev.data = Some(serde_json::json!({ "shareLinkId": id }));
     events::record(&txn, &Actor::of(viewer), ev, now).await?;
-    tenants::touch(&txn, tenant_id, now).await?;
+    tenants::touch_with(&txn, tenant_id, now, Change::Unchanged).await?;
     txn.commit().await?;
     Ok(link)
 }

@@ -17,6 +17,8 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub mod persisted;
+
 /// The parts of an action's row a state keeps. Its control id and category are the shared
 /// control's and its status is `ScoredAction::status`, so a cached state holds no copy of those
 /// strings per action (they were a quarter of a cached state's memory).
@@ -214,21 +216,22 @@ pub async fn held_licenses_bought_before<C: ConnectionTrait>(
         .collect())
 }
 
-/// Loads and scores one tenant (no authorisation here: callers check the viewer first).
+/// Loads and scores one tenant on `conn` (e.g. inside a transaction), from its persisted state
+/// when that is current, else from its rows, reading the controls it needs (no authorisation
+/// here: callers check the viewer first). Readers outside a transaction go through
+/// `state_cache::StateCache::get_or_load`, which shares the catalog between states.
 pub async fn load<C: ConnectionTrait>(
     conn: &C,
     tenant: tenant::Model,
     now: DateTime<Utc>,
 ) -> AppResult<TenantState> {
-    let rows = improvement_action::Entity::find()
-        .filter(improvement_action::Column::TenantId.eq(tenant.id))
-        .all(conn)
-        .await?;
-    let rows = crate::service::tenant_controls::with_controls(conn, &tenant, rows).await?;
-    let held = held_licenses(conn, tenant.id).await?;
-    let tags = crate::service::actions::tags_of_tenant(conn, tenant.id).await?;
-    let mut state = build_shared(tenant, rows, &held, now)?;
-    state.tags = Some(Arc::new(tags));
+    let inputs = match persisted::load(conn, &tenant).await? {
+        Some(inputs) => inputs,
+        None => persisted::read_inputs(conn, tenant.id).await?,
+    };
+    let rows = crate::service::tenant_controls::with_controls(conn, &tenant, inputs.rows).await?;
+    let mut state = build_shared(tenant, rows, &inputs.held, now)?;
+    state.tags = Some(Arc::new(inputs.tags));
     Ok(state)
 }
 

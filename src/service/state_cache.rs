@@ -25,7 +25,7 @@
 use crate::auth::Viewer;
 use crate::domain::rules::is_expired;
 use crate::error::{AppError, AppResult};
-use crate::service::state::{self, TenantState};
+use crate::service::state::{self, TenantState, persisted};
 use crate::service::tenant_controls;
 use chrono::{DateTime, Utc};
 use entity::{control, improvement_action, tenant};
@@ -51,26 +51,53 @@ struct Entry {
     /// The state answers differently from this moment on (a review date or licence expiry).
     valid_until: Option<DateTime<Utc>>,
     last_used: u64,
+    /// Estimated memory the state holds ([`approx_bytes`]).
+    bytes: usize,
 }
 
 #[derive(Default)]
 struct Inner {
     catalog: Option<Arc<Catalog>>,
     entries: HashMap<i64, Entry>,
+    /// Sum of the entries' `bytes`.
+    used: usize,
     clock: u64,
 }
 
 /// The shared cache; one per server (schema) instance.
 pub struct StateCache {
-    capacity: usize,
+    /// Most memory the cached states may hold, in bytes (0: no state is cached; the catalog's
+    /// controls still are, they are shared by every state).
+    budget: usize,
     inner: Mutex<Inner>,
 }
 
+/// An estimate of the memory a state holds: its actions, their owned strings and tags (the
+/// controls are shared between states and counted once, in the catalog).
+pub fn approx_bytes(state: &TenantState) -> usize {
+    let actions: usize = state
+        .actions
+        .iter()
+        .map(|a| {
+            std::mem::size_of::<crate::service::state::ActionState>()
+                + a.row.implementation_status.as_ref().map_or(0, |s| s.len())
+                + a.row.origin.len()
+        })
+        .sum();
+    let tags: usize = state.tags.as_ref().map_or(0, |tags| {
+        tags.values()
+            .flatten()
+            .map(|t| std::mem::size_of::<entity::tag::Model>() + t.name.len() + t.color.len() + 16)
+            .sum()
+    });
+    std::mem::size_of::<TenantState>() + actions + tags + 256
+}
+
 impl StateCache {
-    /// A cache holding at most `capacity` tenants' states (0 = caching disabled).
-    pub fn new(capacity: usize) -> Self {
+    /// A cache whose states hold at most `budget` bytes (0 = no state caching).
+    pub fn new(budget: usize) -> Self {
         StateCache {
-            capacity,
+            budget,
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -81,9 +108,34 @@ impl StateCache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The service catalog's controls at `fingerprint`, read once per catalog version.
+    async fn catalog(&self, db: &DatabaseConnection, fingerprint: &Fingerprint) -> AppResult<Arc<Catalog>> {
+        if let Some(c) = self
+            .lock()
+            .catalog
+            .clone()
+            .filter(|c| c.fingerprint == *fingerprint)
+        {
+            return Ok(c);
+        }
+        let controls = control::Entity::find()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|c| (c.id.clone(), Arc::new(c)))
+            .collect();
+        let c = Arc::new(Catalog {
+            fingerprint: fingerprint.clone(),
+            controls,
+        });
+        self.lock().catalog = Some(c.clone());
+        Ok(c)
+    }
+
     /// The scored state of `tenant` (a row just read from the database), from the cache when it
-    /// is still valid, otherwise loaded, scored and cached. No authorisation here: callers check
-    /// the viewer first.
+    /// is still valid, otherwise computed from the tenant's persisted state (one indexed read;
+    /// see `state::persisted`), or from its rows when that is missing or older than the tenant
+    /// row, and cached. No authorisation here: callers check the viewer first.
     ///
     /// `catalog` is the catalog's fingerprint when the caller read it with the tenant row
     /// ([`tenant_by_slug`]); otherwise it is read here.
@@ -94,16 +146,11 @@ impl StateCache {
         catalog: Option<&Fingerprint>,
         now: DateTime<Utc>,
     ) -> AppResult<Arc<TenantState>> {
-        if self.capacity == 0 {
-            return Ok(Arc::new(
-                crate::service::workflow::load_state(db, tenant.clone(), now).await?,
-            ));
-        }
         let fingerprint = match catalog {
             Some(f) => f.clone(),
             None => catalog_fingerprint(db).await?,
         };
-        let cached_catalog = {
+        {
             let mut inner = self.lock();
             inner.clock += 1;
             let tick = inner.clock;
@@ -115,44 +162,36 @@ impl StateCache {
                 e.last_used = tick;
                 return Ok(e.state.clone());
             }
-            inner.catalog.clone().filter(|c| c.fingerprint == fingerprint)
-        };
-        let catalog = match cached_catalog {
-            Some(c) => c,
+        }
+        let catalog = self.catalog(db, &fingerprint).await?;
+        let inputs = match persisted::load(db, tenant).await? {
+            Some(inputs) => inputs,
             None => {
-                let controls = control::Entity::find()
-                    .all(db)
-                    .await?
-                    .into_iter()
-                    .map(|c| (c.id.clone(), Arc::new(c)))
-                    .collect();
-                let c = Arc::new(Catalog {
-                    fingerprint: fingerprint.clone(),
-                    controls,
-                });
-                self.lock().catalog = Some(c.clone());
-                c
+                let inputs = persisted::read_inputs(db, tenant.id).await?;
+                if !inputs.rows.iter().any(|r| is_expired(r.review_by, now)) {
+                    persisted::repair(db, tenant.id, tenant.state_version, &inputs, now).await?;
+                }
+                inputs
             }
         };
-        let rows = improvement_action::Entity::find()
-            .filter(improvement_action::Column::TenantId.eq(tenant.id))
-            .all(db)
-            .await?;
-        if rows.iter().any(|r| is_expired(r.review_by, now)) {
+        if inputs.rows.iter().any(|r| is_expired(r.review_by, now)) {
             // Expiring writes (and bumps the tenant's version): the workflow does it and reloads;
             // the next read caches the result under the new version.
             return Ok(Arc::new(
                 crate::service::workflow::load_state(db, tenant.clone(), now).await?,
             ));
         }
-        let held = state::held_licenses(db, tenant.id).await?;
         // The tenant's own profiles change only through its imports, which bump its version.
-        let own = tenant_controls::own_profiles(db, tenant.id).await?;
-        let rows =
-            tenant_controls::applicable_rows(tenant, rows, &own, |id| catalog.controls.get(id).cloned())?;
-        let tags = crate::service::actions::tags_of_tenant(db, tenant.id).await?;
-        let mut built = state::build_shared(tenant.clone(), rows, &held, now)?;
-        built.tags = Some(Arc::new(tags));
+        let own = if inputs.own_profiles {
+            tenant_controls::own_profiles(db, tenant.id).await?
+        } else {
+            tenant_controls::OwnProfiles::default()
+        };
+        let rows = tenant_controls::applicable_rows(tenant, inputs.rows, &own, |id| {
+            catalog.controls.get(id).cloned()
+        })?;
+        let mut built = state::build_shared(tenant.clone(), rows, &inputs.held, now)?;
+        built.tags = Some(Arc::new(inputs.tags));
         let built = Arc::new(built);
         self.insert(built.clone(), fingerprint, now);
         Ok(built)
@@ -177,7 +216,7 @@ impl StateCache {
         changed: &[improvement_action::Model],
         now: DateTime<Utc>,
     ) -> AppResult<Option<Arc<TenantState>>> {
-        if self.capacity == 0
+        if self.budget == 0
             || after.id != before.id
             || after.state_version != before.state_version + 1
             || changed
@@ -219,8 +258,13 @@ impl StateCache {
         Ok(Some(built))
     }
 
-    /// Caches a state computed under `catalog`, evicting the least recently used one when full.
+    /// Caches a state computed under `catalog`, evicting the least recently used ones while the
+    /// budget would be exceeded (a state larger than the whole budget is not cached).
     fn insert(&self, state: Arc<TenantState>, catalog: Fingerprint, now: DateTime<Utc>) {
+        let bytes = approx_bytes(&state);
+        if bytes > self.budget {
+            return;
+        }
         let valid_until = state
             .actions
             .iter()
@@ -237,16 +281,23 @@ impl StateCache {
         let mut inner = self.lock();
         inner.clock += 1;
         let tick = inner.clock;
-        if inner.entries.len() >= self.capacity
-            && !inner.entries.contains_key(&tenant_id)
-            && let Some(oldest) = inner
+        if let Some(old) = inner.entries.remove(&tenant_id) {
+            inner.used -= old.bytes;
+        }
+        while inner.used + bytes > self.budget {
+            let Some(oldest) = inner
                 .entries
                 .iter()
                 .min_by_key(|(_, e)| e.last_used)
                 .map(|(id, _)| *id)
-        {
-            inner.entries.remove(&oldest);
+            else {
+                break;
+            };
+            if let Some(old) = inner.entries.remove(&oldest) {
+                inner.used -= old.bytes;
+            }
         }
+        inner.used += bytes;
         inner.entries.insert(
             tenant_id,
             Entry {
@@ -254,6 +305,7 @@ impl StateCache {
                 catalog,
                 valid_until,
                 last_used: tick,
+                bytes,
             },
         );
     }

@@ -7,6 +7,7 @@ use crate::domain::enums::{CatalogSource, Role, Status};
 use crate::domain::tokens::{display_prefix, generate_secret, hash_secret};
 use crate::error::{AppError, AppResult};
 use crate::service::access;
+use crate::service::state::persisted::Change;
 use chrono::{DateTime, Utc};
 use entity::types::StringList;
 use entity::{
@@ -266,13 +267,25 @@ pub async fn issue_token<C: ConnectionTrait>(
     Ok((secret, row))
 }
 
-/// Bumps the tenant's state version: every committed change to a tenant's actions does this in
-/// its transaction, so anything derived from the tenant's rows can tell it is stale. Returns the
-/// row as this transaction left it.
+/// Bumps the tenant's state version and persists its state (`state::persisted`, read again from
+/// the transaction): every committed change to a tenant's actions, tags, licences or services
+/// does this in its transaction, at its end (after its writes), so anything derived from the
+/// tenant's rows can tell it is stale. Returns the row as this transaction left it.
 pub async fn touch<C: ConnectionTrait>(
     conn: &C,
     tenant_id: i64,
     now: DateTime<Utc>,
+) -> AppResult<tenant::Model> {
+    touch_with(conn, tenant_id, now, Change::Reload).await
+}
+
+/// [`touch`] for a change that says what it changed, so the persisted state is derived from the
+/// previous one instead of read again (see `state::persisted::Change`).
+pub async fn touch_with<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: i64,
+    now: DateTime<Utc>,
+    change: Change<'_>,
 ) -> AppResult<tenant::Model> {
     use sea_orm::sea_query::{Expr, ExprTrait};
     let touched = tenant::Entity::update_many()
@@ -286,6 +299,7 @@ pub async fn touch<C: ConnectionTrait>(
         .await?
         .pop()
         .ok_or(AppError::NotFound("tenant"))?;
+    crate::service::state::persisted::persist(conn, &touched, change, now).await?;
     // Delivered by PostgreSQL only if this transaction commits (see `service::notify`).
     crate::service::notify::tenant_changed(conn, tenant_id).await?;
     Ok(touched)

@@ -20,6 +20,7 @@ use crate::domain::scoring::achieved_points;
 use crate::error::{AppError, AppResult};
 use crate::service::events::{self, Actor, NewEvent};
 use crate::service::state::parse;
+use crate::service::state::persisted::Change;
 use crate::service::tenants;
 use chrono::{DateTime, Utc};
 use entity::{action_event, control, device_exception, improvement_action, note, tenant};
@@ -143,7 +144,13 @@ pub async fn resolve<C: ConnectionTrait>(
 /// Bumps the tenant's version at the end of a change of `r`'s action alone, recording the
 /// tenant row before and after (see [`Resolved::before`]).
 async fn touch_for<C: ConnectionTrait>(conn: &C, r: &mut Resolved, now: DateTime<Utc>) -> AppResult<()> {
-    let after = tenants::touch(conn, r.tenant.id, now).await?;
+    let after = tenants::touch_with(
+        conn,
+        r.tenant.id,
+        now,
+        Change::Rows(std::slice::from_ref(&r.action)),
+    )
+    .await?;
     r.before = Some(std::mem::replace(&mut r.tenant, after));
     Ok(())
 }

@@ -347,8 +347,13 @@ impl TestApp {
             done.rows_affected, 1,
             "tenant {tenant_id} has an action for {control_id}"
         );
-        // Like every real change, bump the tenant's state version, which is what tells cached
-        // tenant states (in any server process) that they are stale.
+        self.changed(tenant_id).await;
+    }
+
+    /// What every real writer does at the end of a change, for fixtures that write rows
+    /// directly: bumps the tenant's state version (which tells cached states in any server
+    /// process that they are stale) and persists its state from the rows.
+    pub async fn changed(&self, tenant_id: i64) {
         securescore::service::tenants::touch(&self.db, tenant_id, chrono::Utc::now())
             .await
             .expect("tenant touched");

@@ -134,6 +134,7 @@ async fn empty_tenant(app: &TestApp) -> TenantFixture {
         .exec(&app.db)
         .await
         .expect("services enabled");
+    app.changed(t.id).await;
     t
 }
 
@@ -154,7 +155,9 @@ pub(crate) async fn add_action(
     };
     let mut row = tenants::new_action(tenant_id, &control, at);
     row.updated_at = Set(at);
-    row.insert(&app.db).await.expect("action inserted").id
+    let id = row.insert(&app.db).await.expect("action inserted").id;
+    app.changed(tenant_id).await;
+    id
 }
 
 async fn hold_license(app: &TestApp, tenant_id: i64, sku: &str, plan: &str, seats: i64) {
@@ -193,6 +196,7 @@ async fn hold_license(app: &TestApp, tenant_id: i64, sku: &str, plan: &str, seat
     .insert(&app.db)
     .await
     .unwrap();
+    app.changed(tenant_id).await;
 }
 
 async fn add_tag(app: &TestApp, tenant_id: i64, name: &str, action_ids: &[i64]) -> i64 {
@@ -217,6 +221,7 @@ async fn add_tag(app: &TestApp, tenant_id: i64, name: &str, action_ids: &[i64]) 
         .await
         .unwrap();
     }
+    app.changed(tenant_id).await;
     t.id
 }
 
@@ -268,6 +273,7 @@ async fn scored_tenant(app: &TestApp) -> Scored {
             .exec(&app.db)
             .await
             .unwrap();
+        app.changed(t.id).await;
         ids.insert(s.id, id);
     }
     hold_license(app, t.id, "TEST_AAD_P2", "AAD_P2", 100).await;
@@ -1055,7 +1061,7 @@ db_test!(
         let t = app.tenant().create().await;
         let a = app.address.clone();
         let b = spawn_another_process(&app, |_| {}).await;
-        let uncached = spawn_another_process(&app, |c| c.state_cache_tenants = 0).await;
+        let uncached = spawn_another_process(&app, |c| c.state_cache_mib = 0).await;
         let before = overview_at(&a, &t.reader, &t.slug).await;
         assert_eq!(overview_at(&b, &t.reader, &t.slug).await, before);
         let controls: Vec<String> = before["improvementActions"]["nodes"]
