@@ -24,6 +24,8 @@ pub struct AppState {
     pub schema: AppSchema,
     /// Principals' role grants kept between requests (validated on each; see `auth`).
     pub grants: Arc<crate::auth::GrantsCache>,
+    /// The process's entrance to tenant states (shared with the schema).
+    pub states: crate::service::state::States,
 }
 
 /// A built server: database ready, listener bound.
@@ -68,7 +70,8 @@ impl App {
         crate::metrics::init();
         let config = Arc::new(config);
         let grants = Arc::new(crate::auth::GrantsCache::new(GRANTS_CACHE_PRINCIPALS));
-        let schema = graphql::build_schema(db.clone(), config.clone(), hub, grants.clone());
+        let states = crate::service::state::States::new(db.clone(), config.state_cache_mib * 1024 * 1024);
+        let schema = graphql::build_schema(db.clone(), config.clone(), hub, grants.clone(), states.clone());
         Ok(App {
             listener,
             state: AppState {
@@ -76,6 +79,7 @@ impl App {
                 config,
                 schema,
                 grants,
+                states,
             },
             demo_tokens,
             watcher,

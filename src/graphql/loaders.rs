@@ -17,8 +17,8 @@
 use crate::auth::Viewer;
 use crate::error::AppError;
 use crate::service::actions::{self, NoteWithAuthor};
-use crate::service::state::TenantState;
-use crate::service::state_cache::{Fingerprint, StateCache};
+use crate::service::state::{States, TenantState};
+use crate::service::state_cache::Fingerprint;
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use chrono::NaiveDate;
@@ -79,39 +79,31 @@ pub struct TenantStateCache {
 }
 
 impl TenantStateCache {
-    /// The cached state of a tenant, or loads it (the lock is held while loading, so concurrent
-    /// resolvers of one request wait for the one load instead of repeating it).
+    /// The request's state of a tenant, or gets it from the entrance (`service::state::States`,
+    /// which checks the viewer may read it). The lock is held while loading, so concurrent
+    /// resolvers of one request wait for the one load instead of repeating it.
     pub async fn get_or_load(
         &self,
-        db: &DatabaseConnection,
+        states: &States,
         viewer: &Viewer,
         tenant: &tenant::Model,
-        shared: Option<&StateCache>,
     ) -> Result<Arc<TenantState>, AppError> {
-        let mut states = self.states.lock().await;
-        if let Some(s) = states.get(&tenant.id)
+        let mut memo = self.states.lock().await;
+        if let Some(s) = memo.get(&tenant.id)
             && s.tenant.state_version >= tenant.state_version
         {
             viewer.require(tenant.id, crate::domain::enums::Role::Reader)?;
             return Ok(s.clone());
         }
-        let state = match shared {
-            Some(cache) => {
-                viewer.require(tenant.id, crate::domain::enums::Role::Reader)?;
-                let catalog = self
-                    .catalogs
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&tenant.id)
-                    .filter(|(read, _)| read == tenant)
-                    .map(|(_, f)| f.clone());
-                cache
-                    .get_or_load(db, tenant, catalog.as_ref(), chrono::Utc::now())
-                    .await?
-            }
-            None => Arc::new(actions::tenant_state(db, viewer, tenant.clone(), chrono::Utc::now()).await?),
-        };
-        states.insert(tenant.id, state.clone());
+        let catalog = self
+            .catalogs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&tenant.id)
+            .filter(|(read, _)| read == tenant)
+            .map(|(_, f)| f.clone());
+        let state = states.for_viewer(viewer, tenant, catalog.as_ref()).await?;
+        memo.insert(tenant.id, state.clone());
         Ok(state)
     }
 
@@ -201,16 +193,17 @@ pub fn loaders<'a>(ctx: &'a Context<'_>) -> Result<&'a RequestLoaders, AppError>
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("request data missing from the GraphQL context")))
 }
 
+/// The process's entrance to tenant states (an internal error if the schema was built without).
+pub fn states<'a>(ctx: &'a Context<'_>) -> Result<&'a States, AppError> {
+    ctx.data_opt::<States>()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("tenant states missing from the schema data")))
+}
+
 /// The scored state of a tenant the viewer may read, loaded at most once per request.
 pub async fn tenant_state(ctx: &Context<'_>, tenant: &tenant::Model) -> Result<Arc<TenantState>, AppError> {
     let viewer = super::viewer(ctx)?;
     loaders(ctx)?
         .states
-        .get_or_load(
-            super::db(ctx),
-            viewer,
-            tenant,
-            ctx.data_opt::<Arc<StateCache>>().map(Arc::as_ref),
-        )
+        .get_or_load(states(ctx)?, viewer, tenant)
         .await
 }

@@ -35,6 +35,7 @@ pub fn build_schema(
     config: Arc<Config>,
     hub: crate::service::notify::Hub,
     grants: Arc<GrantsCache>,
+    states: crate::service::state::States,
 ) -> AppSchema {
     let builder = Schema::build(Query, Mutation::default(), Subscription)
         .data(db)
@@ -42,9 +43,7 @@ pub fn build_schema(
         // Running subscriptions re-authenticate with it (see `subscription`).
         .data(grants)
         // One per server instance (not a global): tests run several servers in one process.
-        .data(Arc::new(crate::service::state_cache::StateCache::new(
-            config.state_cache_mib * 1024 * 1024,
-        )))
+        .data(states)
         // `limits::Limits` checks data fields against MAX_QUERY_DEPTH and introspection against
         // MAX_INTROSPECTION_DEPTH (fragments expanded); this is async-graphql's own backstop.
         .limit_depth(config.max_query_depth.max(config.max_introspection_depth))

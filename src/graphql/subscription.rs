@@ -22,7 +22,7 @@ use crate::graphql::types::workflow::ActionEvent;
 use crate::graphql::{RequestData, config, db, loaders};
 use crate::metrics::SubscriptionGauge;
 use crate::service::notify::{self, Change, Hub};
-use crate::service::{actions, tenants};
+use crate::service::tenants;
 use async_graphql::{Context, Data, Result, Subscription as SubscriptionRoot};
 use chrono::Utc;
 use entity::action_event;
@@ -112,6 +112,7 @@ fn token_from_init(payload: &serde_json::Value) -> Option<String> {
 /// and when the token expires.
 struct Access {
     db: DatabaseConnection,
+    states: crate::service::state::States,
     grants: Arc<GrantsCache>,
     token: String,
     viewer: Viewer,
@@ -139,6 +140,7 @@ impl Access {
         recheck.set_missed_tick_behavior(MissedTickBehavior::Delay);
         Ok(Access {
             db,
+            states: crate::graphql::loaders::states(ctx)?.clone(),
             grants,
             token,
             viewer,
@@ -296,9 +298,9 @@ impl ScoreWatch {
         if self.last_version.is_some_and(|v| tenant.state_version <= v) {
             return Ok(None);
         }
-        let state = actions::tenant_state(db, viewer, tenant, Utc::now()).await?;
+        let state = self.access.states.for_viewer(viewer, &tenant, None).await?;
         self.last_version = Some(state.tenant.state_version);
-        Ok(Some(SecureScore::new(Arc::new(state))))
+        Ok(Some(SecureScore::new(state)))
     }
 }
 

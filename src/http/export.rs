@@ -66,7 +66,7 @@ pub async fn actions_csv(
     let result = async {
         let v = viewer(&state, &headers).await?;
         let tenant = export::tenant_for_export(&state.db, &v, &slug).await?;
-        export::actions(&state.db, &v, tenant, Utc::now()).await
+        export::actions(&state.db, &state.states, &v, tenant).await
     }
     .await;
     let (tenant_state, tags) = match result {

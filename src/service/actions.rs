@@ -13,7 +13,7 @@ use crate::domain::points::Points;
 use crate::domain::rules::status_after_progress;
 use crate::error::{AppError, AppResult};
 use crate::service::state::{self, ActionState, TenantState};
-use chrono::{DateTime, Utc};
+
 use entity::{action_tag, improvement_action, note, principal, tag, tenant};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationDef,
@@ -288,19 +288,6 @@ pub fn what_if(viewer: &Viewer, state: &TenantState, changes: &[WhatIfChange]) -
     state::build(state.tenant.clone(), rows, &state.held, state.computed_at)
 }
 
-/// Loads one tenant's scored state for a caller who may read it.
-pub async fn tenant_state(
-    db: &sea_orm::DatabaseConnection,
-    viewer: &Viewer,
-    tenant: tenant::Model,
-    now: DateTime<Utc>,
-) -> AppResult<TenantState> {
-    viewer.require(tenant.id, Role::Reader)?;
-    // Through the workflow so that actions past their review date expire before anyone reads
-    // them: the answer never depends on when the background sweep last ran.
-    crate::service::workflow::load_state(db, tenant, now).await
-}
-
 /// `action_tag → tag` (the entities declare no relations).
 fn tag_of_action_tag() -> RelationDef {
     action_tag::Entity::belongs_to(tag::Entity)
@@ -474,7 +461,7 @@ pub async fn notes_of_actions<C: ConnectionTrait>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{DateTime, TimeZone, Utc};
     use entity::types::StringList;
     use entity::{control, improvement_action, tenant};
 

@@ -14,7 +14,7 @@ use crate::service::actions::{ActionTags, tenant_action_tags};
 use crate::service::snapshots::DailyScore;
 use crate::service::state::{ActionState, TenantState};
 use crate::service::tenants;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use entity::{score_snapshot, tenant};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{Map, Value, json};
@@ -61,13 +61,12 @@ pub async fn tenant_for_export(
 /// The tenant's scored actions (in rank order) and their tags.
 pub async fn actions(
     db: &DatabaseConnection,
+    states: &crate::service::state::States,
     viewer: &Viewer,
     tenant: tenant::Model,
-    now: DateTime<Utc>,
-) -> AppResult<(TenantState, ActionTags)> {
-    let tenant_id = tenant.id;
-    let state = crate::service::actions::tenant_state(db, viewer, tenant, now).await?;
-    let tags = tenant_action_tags(db, tenant_id).await?;
+) -> AppResult<(std::sync::Arc<TenantState>, ActionTags)> {
+    let state = states.for_viewer(viewer, &tenant, None).await?;
+    let tags = tenant_action_tags(db, tenant.id).await?;
     Ok((state, tags))
 }
 

@@ -19,6 +19,76 @@ use std::sync::Arc;
 
 pub mod persisted;
 
+/// **The one entrance to tenant states.** Every reader of a tenant's current scored state (the
+/// GraphQL resolvers, mutation payloads, subscriptions, exports) gets it here, for a viewer whose
+/// read permission is checked here; one per server process, cheap to clone.
+///
+/// A state comes from the process's bounded cache when it is still valid for the tenant row
+/// just read, else is computed from the tenant's persisted state (`persisted`, one indexed
+/// read, written in every change's transaction) or, when that is missing or older, from its
+/// rows (see `state_cache::StateCache::get_or_load`). Writers keep their own transaction's
+/// view: `load` computes a state on a connection or transaction, for the few writers that
+/// compare with it before they commit (imports), and `snapshots::state_at_end_of` replays a
+/// past day's.
+#[derive(Clone)]
+pub struct States {
+    db: sea_orm::DatabaseConnection,
+    cache: Arc<crate::service::state_cache::StateCache>,
+}
+
+impl States {
+    /// The entrance of a server process on `db`, caching up to `cache_bytes` of states.
+    pub fn new(db: sea_orm::DatabaseConnection, cache_bytes: usize) -> Self {
+        States {
+            db,
+            cache: Arc::new(crate::service::state_cache::StateCache::new(cache_bytes)),
+        }
+    }
+
+    /// The current scored state of `tenant` (a row just read from the database) for `viewer`,
+    /// who needs READER or more on it. `catalog` is the service catalog's fingerprint when it
+    /// was read with the tenant row (`state_cache::tenant_by_slug`).
+    pub async fn for_viewer(
+        &self,
+        viewer: &crate::auth::Viewer,
+        tenant: &tenant::Model,
+        catalog: Option<&crate::service::state_cache::Fingerprint>,
+    ) -> AppResult<Arc<TenantState>> {
+        viewer.require(tenant.id, crate::domain::enums::Role::Reader)?;
+        self.cache
+            .get_or_load(&self.db, tenant, catalog, Utc::now())
+            .await
+    }
+
+    /// The state after a committed change, for the change's payload. When the change recorded
+    /// the tenant row it started from (`before`), `after` is the row its version bump returned
+    /// and `changed` the action rows it wrote: the state is then derived in memory from the
+    /// cached state at `before` when that is safe (`StateCache::derive`), else read for `after`.
+    /// Without `before`, `after` may be a row read before the change, so the tenant is read again.
+    pub async fn after_change(
+        &self,
+        viewer: &crate::auth::Viewer,
+        before: Option<&tenant::Model>,
+        after: &tenant::Model,
+        changed: &[improvement_action::Model],
+    ) -> AppResult<Arc<TenantState>> {
+        use sea_orm::EntityTrait;
+        viewer.require(after.id, crate::domain::enums::Role::Reader)?;
+        let now = Utc::now();
+        let Some(before) = before else {
+            let current = tenant::Entity::find_by_id(after.id)
+                .one(&self.db)
+                .await?
+                .ok_or(AppError::NotFound("tenant"))?;
+            return self.cache.get_or_load(&self.db, &current, None, now).await;
+        };
+        if let Some(state) = self.cache.derive(before, after, changed, now)? {
+            return Ok(state);
+        }
+        self.cache.get_or_load(&self.db, after, None, now).await
+    }
+}
+
 /// The parts of an action's row a state keeps. Its control id and category are the shared
 /// control's and its status is `ScoredAction::status`, so a cached state holds no copy of those
 /// strings per action (they were a quarter of a cached state's memory).

@@ -175,11 +175,16 @@ impl StateCache {
             }
         };
         if inputs.rows.iter().any(|r| is_expired(r.review_by, now)) {
-            // Expiring writes (and bumps the tenant's version): the workflow does it and reloads;
-            // the next read caches the result under the new version.
-            return Ok(Arc::new(
-                crate::service::workflow::load_state(db, tenant.clone(), now).await?,
-            ));
+            // The one write a read makes: actions past their review date expire (with their
+            // events, bumping the tenant's version) before anything is computed, so an answer
+            // never depends on when the background sweep last ran. The next read caches the
+            // state under the new version.
+            crate::service::workflow::expire_due_for_tenant(db, tenant.id, now).await?;
+            let tenant = tenant::Entity::find_by_id(tenant.id)
+                .one(db)
+                .await?
+                .ok_or(AppError::NotFound("tenant"))?;
+            return Ok(Arc::new(state::load(db, tenant, now).await?));
         }
         // The tenant's own profiles change only through its imports, which bump its version.
         let own = if inputs.own_profiles {

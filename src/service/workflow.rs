@@ -967,22 +967,3 @@ pub fn spawn_expiry_sweep(db: DatabaseConnection, every: std::time::Duration) ->
         }
     })
 }
-
-/// Loads a tenant's scored state with expiry applied first: when any of its actions is past its
-/// review date, the expiry is written (with its event) before the state is computed.
-pub async fn load_state(
-    db: &DatabaseConnection,
-    tenant: tenant::Model,
-    now: DateTime<Utc>,
-) -> AppResult<crate::service::state::TenantState> {
-    let state = crate::service::state::load(db, tenant, now).await?;
-    if !state.actions.iter().any(|a| is_expired(a.row.review_by, now)) {
-        return Ok(state);
-    }
-    expire_due_for_tenant(db, state.tenant.id, now).await?;
-    let tenant = tenant::Entity::find_by_id(state.tenant.id)
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound("tenant"))?;
-    crate::service::state::load(db, tenant, now).await
-}

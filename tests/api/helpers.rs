@@ -372,6 +372,25 @@ pub async fn spawn_another_process(app: &TestApp, adjust: impl FnOnce(&mut Confi
     address
 }
 
+/// Like [`spawn_another_process`], on a connection that records every SQL statement it runs;
+/// returns its base URL and the log.
+pub async fn spawn_another_recording_process(
+    app: &TestApp,
+    adjust: impl FnOnce(&mut Config),
+) -> (String, StatementLog) {
+    let mut config = Config::for_database(app.database_url.clone());
+    config.db_max_connections = Some(5);
+    adjust(&mut config);
+    let log = StatementLog::default();
+    let mut db = securescore::db::connect(&config).await.expect("connect");
+    let seen = log.clone();
+    db.set_metric_callback(move |info| seen.push(info.statement.sql.clone()));
+    let other = App::build_with_db(config, db).await.expect("another app builds");
+    let address = format!("http://{}", other.local_addr());
+    tokio::spawn(other.run_until_stopped());
+    (address, log)
+}
+
 /// Sets an action's status through the server at `address` as the tenant's operator and returns
 /// the payload's `score`, selected with `score_selection`; fails the test on any user error.
 pub async fn set_status_at(

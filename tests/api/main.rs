@@ -16,6 +16,7 @@ mod http;
 mod idempotency;
 mod input_safety;
 mod ownership;
+mod persisted_state;
 mod privacy;
 mod realtime;
 mod score;

@@ -6,7 +6,7 @@ use crate::graphql::types::UserError;
 use crate::graphql::types::history::{Date, ScoreGoal, ScoreGoals};
 use crate::graphql::types::user_error::split;
 use crate::graphql::{db, viewer};
-use crate::service::{goals, tenants, workflow};
+use crate::service::{goals, tenants};
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 use chrono::Utc;
 use rust_decimal::Decimal;
@@ -26,7 +26,9 @@ async fn current_goals(ctx: &Context<'_>, slug: &str) -> AppResult<goals::Goals>
     let (db, viewer) = (db(ctx), viewer(ctx)?);
     let now = Utc::now();
     let tenant = tenants::by_slug(db, viewer, slug).await?;
-    let state = workflow::load_state(db, tenant, now).await?;
+    let state = crate::graphql::loaders::states(ctx)?
+        .for_viewer(viewer, &tenant, None)
+        .await?;
     goals::goals(db, viewer, &state, now.date_naive()).await
 }
 

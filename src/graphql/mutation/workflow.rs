@@ -5,6 +5,7 @@
 
 use crate::domain::enums as d;
 use crate::error::{AppError, AppResult};
+use crate::graphql::loaders::states;
 use crate::graphql::types::enums::{ExceptionJustification, ExceptionScope, SharePlatform, Status};
 use crate::graphql::types::user_error::split;
 use crate::graphql::types::workflow::{DeviceException, PlannerTask, ShareLink};
@@ -13,7 +14,6 @@ use crate::graphql::{config, db, ids, viewer};
 use crate::service::actions::NoteWithAuthor;
 use crate::service::share::LinkInfo;
 use crate::service::state::TenantState;
-use crate::service::state_cache::StateCache;
 use crate::service::workflow::{self, ActionRef, Applied, Resolved};
 use crate::service::{notes, share, tags};
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
@@ -50,31 +50,25 @@ fn global_id(id: &ID, ty: &str, what: &'static str) -> AppResult<i64> {
 
 /// The tenant's state after a committed change (fresh, not the request cache).
 async fn fresh(ctx: &Context<'_>, tenant: entity::tenant::Model) -> AppResult<Arc<TenantState>> {
-    Ok(Arc::new(workflow::load_state(db(ctx), tenant, Utc::now()).await?))
+    states(ctx)?.after_change(viewer(ctx)?, None, &tenant, &[]).await
 }
 
-/// The changed action and the tenant's score after a change. When the change recorded the
-/// tenant row it started from (`Resolved::before`), the new state is derived from the shared
-/// cache's state at that row, or else loaded and cached under the row the change left, so the
-/// readers that follow find it cached either way. After a no-op that wrote nothing (`unchanged`),
-/// the tenant row read is still the current one, so the cached state of that row is the answer.
+/// The changed action and the tenant's score after a change, from the entrance: derived from
+/// the state at the tenant row the change started from (`Resolved::before`) when it recorded
+/// one, so the readers that follow find it cached. After a no-op that wrote nothing, the tenant
+/// row read is still the current one.
 async fn action_and_score(
     ctx: &Context<'_>,
     r: Resolved,
-    unchanged: bool,
 ) -> AppResult<(Option<ImprovementAction>, SecureScore, Tenant)> {
-    let shared = ctx.data_opt::<Arc<StateCache>>();
-    let state = match (&r.before, shared) {
-        (Some(before), Some(cache)) => {
-            let now = Utc::now();
-            match cache.derive(before, &r.tenant, std::slice::from_ref(&r.action), now)? {
-                Some(state) => state,
-                None => cache.get_or_load(db(ctx), &r.tenant, None, now).await?,
-            }
-        }
-        (None, Some(cache)) if unchanged => cache.get_or_load(db(ctx), &r.tenant, None, Utc::now()).await?,
-        _ => fresh(ctx, r.tenant).await?,
-    };
+    let state = states(ctx)?
+        .after_change(
+            viewer(ctx)?,
+            r.before.as_ref(),
+            &r.tenant,
+            std::slice::from_ref(&r.action),
+        )
+        .await?;
     Ok((
         ImprovementAction::new(state.clone(), r.action.id),
         SecureScore::new(state.clone()),
@@ -94,7 +88,7 @@ async fn status_payload(ctx: &Context<'_>, result: AppResult<Applied>) -> Result
             user_errors,
         });
     };
-    let (action, score, tenant) = action_and_score(ctx, r, !changed).await?;
+    let (action, score, tenant) = action_and_score(ctx, r).await?;
     Ok(SetActionStatusPayload {
         action,
         score: Some(score),
@@ -566,7 +560,7 @@ impl WorkflowMutation {
                 user_errors,
             });
         };
-        let (action, score, tenant) = action_and_score(ctx, r, false).await?;
+        let (action, score, tenant) = action_and_score(ctx, r).await?;
         Ok(RecordDeviceExceptionPayload {
             exception: Some(DeviceException(exception)),
             action,
