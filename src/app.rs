@@ -102,10 +102,10 @@ impl App {
             self.state.db.clone(),
             std::time::Duration::from_secs(60),
         );
-        let graph_sync = crate::service::graph_sync::spawn(self.state.db.clone(), &self.state.config);
+        let graph_sync = crate::service::graph::sync::spawn(self.state.db.clone(), &self.state.config);
         // Snapshots of the days that ended; the job's lease makes it safe to run in every process.
         let snapshots = (self.state.config.snapshot_interval_secs > 0).then(|| {
-            crate::service::snapshots::spawn_snapshot_job(
+            crate::service::history::snapshots::spawn_snapshot_job(
                 self.state.db.clone(),
                 std::time::Duration::from_secs(self.state.config.snapshot_interval_secs),
                 self.state.config.snapshot_retention_days,

@@ -16,9 +16,9 @@
 
 use crate::auth::Viewer;
 use crate::error::AppError;
-use crate::service::actions::{self, NoteWithAuthor};
 use crate::service::state::TenantState;
 use crate::service::state_cache::{Fingerprint, StateCache};
+use crate::service::workflow::actions::{self, NoteWithAuthor};
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use chrono::NaiveDate;
@@ -164,12 +164,12 @@ impl RequestLoaders {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Arc<Vec<score_snapshot::Model>>, AppError> {
-        crate::service::snapshots::validate_range(from, to)?;
+        crate::service::history::snapshots::validate_range(from, to)?;
         let mut memo = self.snapshots.lock().await;
         if let Some(rows) = memo.get(&(tenant_id, from, to)) {
             return Ok(rows.clone());
         }
-        let rows = Arc::new(crate::service::snapshots::of_tenant(db, tenant_id, from, to).await?);
+        let rows = Arc::new(crate::service::history::snapshots::of_tenant(db, tenant_id, from, to).await?);
         memo.insert((tenant_id, from, to), rows.clone());
         Ok(rows)
     }

@@ -9,7 +9,7 @@
 
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::service::share;
+use crate::service::collab::share;
 use axum::extract::{Path, State};
 use axum::http::HeaderValue;
 use axum::http::header::{

@@ -10,10 +10,10 @@ use crate::domain::sanitize::{csv_text_cell, safe_url};
 use crate::domain::scoring::ScoreViews;
 use crate::error::{AppError, AppResult};
 use crate::graphql::types::present;
-use crate::service::actions::{ActionTags, tenant_action_tags};
-use crate::service::snapshots::DailyScore;
+use crate::service::access::tenants;
+use crate::service::history::snapshots::DailyScore;
 use crate::service::state::{ActionState, TenantState};
-use crate::service::tenants;
+use crate::service::workflow::actions::{ActionTags, tenant_action_tags};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{score_snapshot, tenant};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -66,7 +66,7 @@ pub async fn actions(
     now: DateTime<Utc>,
 ) -> AppResult<(TenantState, ActionTags)> {
     let tenant_id = tenant.id;
-    let state = crate::service::actions::tenant_state(db, viewer, tenant, now).await?;
+    let state = crate::service::workflow::actions::tenant_state(db, viewer, tenant, now).await?;
     let tags = tenant_action_tags(db, tenant_id).await?;
     Ok((state, tags))
 }

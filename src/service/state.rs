@@ -224,9 +224,9 @@ pub async fn load<C: ConnectionTrait>(
         .filter(improvement_action::Column::TenantId.eq(tenant.id))
         .all(conn)
         .await?;
-    let rows = crate::service::tenant_controls::with_controls(conn, &tenant, rows).await?;
+    let rows = crate::service::catalog::tenant_controls::with_controls(conn, &tenant, rows).await?;
     let held = held_licenses(conn, tenant.id).await?;
-    let tags = crate::service::actions::tags_of_tenant(conn, tenant.id).await?;
+    let tags = crate::service::workflow::actions::tags_of_tenant(conn, tenant.id).await?;
     let mut state = build_shared(tenant, rows, &held, now)?;
     state.tags = Some(Arc::new(tags));
     Ok(state)

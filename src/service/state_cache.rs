@@ -25,8 +25,8 @@
 use crate::auth::Viewer;
 use crate::domain::rules::is_expired;
 use crate::error::{AppError, AppResult};
+use crate::service::catalog::tenant_controls;
 use crate::service::state::{self, TenantState};
-use crate::service::tenant_controls;
 use chrono::{DateTime, Utc};
 use entity::{control, improvement_action, tenant};
 use sea_orm::sea_query::Expr;
@@ -150,7 +150,7 @@ impl StateCache {
         let own = tenant_controls::own_profiles(db, tenant.id).await?;
         let rows =
             tenant_controls::applicable_rows(tenant, rows, &own, |id| catalog.controls.get(id).cloned())?;
-        let tags = crate::service::actions::tags_of_tenant(db, tenant.id).await?;
+        let tags = crate::service::workflow::actions::tags_of_tenant(db, tenant.id).await?;
         let mut built = state::build_shared(tenant.clone(), rows, &held, now)?;
         built.tags = Some(Arc::new(tags));
         let built = Arc::new(built);

@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use securescore::app::App;
 use securescore::config::Config;
 use securescore::domain::enums::Role;
-use securescore::service::tenants::{self, NewTenant};
+use securescore::service::access::tenants::{self, NewTenant};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -349,7 +349,7 @@ impl TestApp {
         );
         // Like every real change, bump the tenant's state version, which is what tells cached
         // tenant states (in any server process) that they are stale.
-        securescore::service::tenants::touch(&self.db, tenant_id, chrono::Utc::now())
+        securescore::service::access::tenants::touch(&self.db, tenant_id, chrono::Utc::now())
             .await
             .expect("tenant touched");
     }
