@@ -3,7 +3,8 @@
 //! serves until SIGINT/SIGTERM (or the given shutdown future) and drains in-flight requests.
 
 use crate::config::Config;
-use crate::graphql::{self, AppSchema};
+use crate::graphql;
+use crate::http::AppState;
 use crate::{db, http, seed};
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
@@ -15,16 +16,6 @@ use tokio::net::TcpListener;
 /// Principals whose grants a server keeps in memory (a few hundred bytes each, plus 16 bytes per
 /// grant).
 const GRANTS_CACHE_PRINCIPALS: usize = 10_000;
-
-/// Shared state of the HTTP handlers.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: DatabaseConnection,
-    pub config: Arc<Config>,
-    pub schema: AppSchema,
-    /// Principals' role grants kept between requests (validated on each; see `auth`).
-    pub grants: Arc<crate::auth::GrantsCache>,
-}
 
 /// A built server: database ready, listener bound.
 pub struct App {
