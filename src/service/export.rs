@@ -6,10 +6,10 @@
 use crate::auth::Viewer;
 use crate::domain::enums::Role;
 use crate::domain::points::Points;
+use crate::domain::present::present;
 use crate::domain::sanitize::{csv_text_cell, safe_url};
 use crate::domain::scoring::ScoreViews;
 use crate::error::{AppError, AppResult};
-use crate::graphql::types::present;
 use crate::service::access::tenants;
 use crate::service::history::snapshots::DailyScore;
 use crate::service::state::{ActionState, TenantState};
