@@ -123,12 +123,6 @@ impl TenantStateCache {
             .unwrap_or_else(|e| e.into_inner())
             .insert(tenant.id, (tenant.clone(), fingerprint));
     }
-
-    /// Forgets a tenant's state, for code that changes the tenant and reads it again in the same
-    /// request.
-    pub async fn invalidate(&self, tenant_id: i64) {
-        self.states.lock().await.remove(&tenant_id);
-    }
 }
 
 /// The loaders and caches of one request.
@@ -184,13 +178,6 @@ impl RequestLoaders {
             self.notes.load_many(action_ids.iter().copied()).await?;
         }
         Ok(())
-    }
-
-    /// Forgets cached tags and notes, for code that changes them and reads them again in the
-    /// same request (e.g. a mutation followed by another in one document).
-    pub fn forget_actions(&self) {
-        self.tags.clear::<i64>();
-        self.notes.clear::<i64>();
     }
 }
 
