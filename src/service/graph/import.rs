@@ -21,6 +21,7 @@ use crate::error::{AppError, AppResult};
 use crate::service::access::{self, tenants};
 use crate::service::catalog::tenant_controls;
 use crate::service::collab::notes;
+use crate::service::history::snapshots::SOURCE_IMPORTED;
 use crate::service::state::{self, TenantState};
 use crate::service::workflow::events::{self, Actor, NewEvent};
 use crate::service::workflow::{self, ProgressInput, Resolved};
@@ -48,8 +49,6 @@ fn from_storage(v: i64) -> Decimal {
     Decimal::new(v, STORAGE_SCALE)
 }
 
-/// Snapshot `source` of a day written by an import (the snapshot job leaves these alone).
-pub const SOURCE_IMPORTED: &str = "IMPORTED";
 /// Audit action of an import that changed something.
 const AUDIT_IMPORTED: &str = "GRAPH_IMPORTED";
 

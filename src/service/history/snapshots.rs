@@ -46,6 +46,8 @@ const LEASE_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
 
 /// Source of snapshots this service computes.
 pub const SOURCE_COMPUTED: &str = "COMPUTED";
+/// Snapshot `source` of a day written by an import (the snapshot job leaves these alone).
+pub const SOURCE_IMPORTED: &str = "IMPORTED";
 
 /// The first moment after day `day` (its end, exclusive).
 pub fn end_of_day(day: NaiveDate) -> DateTime<Utc> {
@@ -484,7 +486,7 @@ pub async fn delete_imported_history(
     let txn = crate::db::begin_write(db).await?;
     let mut snapshots = score_snapshot::Entity::delete_many()
         .filter(score_snapshot::Column::TenantId.eq(tenant.id))
-        .filter(score_snapshot::Column::Source.eq(crate::service::graph::import::SOURCE_IMPORTED));
+        .filter(score_snapshot::Column::Source.eq(SOURCE_IMPORTED));
     let mut benchmarks = entity::vendor_benchmark::Entity::delete_many()
         .filter(entity::vendor_benchmark::Column::TenantId.eq(tenant.id));
     if let Some(f) = from {
