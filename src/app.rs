@@ -3,7 +3,8 @@
 //! serves until SIGINT/SIGTERM (or the given shutdown future) and drains in-flight requests.
 
 use crate::config::Config;
-use crate::graphql::{self, AppSchema};
+use crate::graphql;
+use crate::http::AppState;
 use crate::{db, http, seed};
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
@@ -15,18 +16,6 @@ use tokio::net::TcpListener;
 /// Principals whose grants a server keeps in memory (a few hundred bytes each, plus 16 bytes per
 /// grant).
 const GRANTS_CACHE_PRINCIPALS: usize = 10_000;
-
-/// Shared state of the HTTP handlers.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: DatabaseConnection,
-    pub config: Arc<Config>,
-    pub schema: AppSchema,
-    /// Principals' role grants kept between requests (validated on each; see `auth`).
-    pub grants: Arc<crate::auth::GrantsCache>,
-    /// The process's entrance to tenant states (shared with the schema).
-    pub states: crate::service::state::States,
-}
 
 /// A built server: database ready, listener bound.
 pub struct App {
@@ -106,10 +95,10 @@ impl App {
             self.state.db.clone(),
             std::time::Duration::from_secs(60),
         );
-        let graph_sync = crate::service::graph_sync::spawn(self.state.db.clone(), &self.state.config);
+        let graph_sync = crate::service::graph::sync::spawn(self.state.db.clone(), &self.state.config);
         // Snapshots of the days that ended; the job's lease makes it safe to run in every process.
         let snapshots = (self.state.config.snapshot_interval_secs > 0).then(|| {
-            crate::service::snapshots::spawn_snapshot_job(
+            crate::service::history::snapshots::spawn_snapshot_job(
                 self.state.db.clone(),
                 std::time::Duration::from_secs(self.state.config.snapshot_interval_secs),
                 self.state.config.snapshot_retention_days,

@@ -6,9 +6,9 @@ use crate::config::{
 };
 use crate::domain::enums::Role;
 use crate::error::AppError;
-use crate::service::graph_import::{self, ImportDocuments, Importer};
-use crate::service::snapshots;
-use crate::service::tenants::{self, NewTenant};
+use crate::service::access::tenants::{self, NewTenant};
+use crate::service::graph::import::{self as graph_import, ImportDocuments, Importer};
+use crate::service::history::snapshots;
 use crate::{db, seed};
 use anyhow::Context;
 

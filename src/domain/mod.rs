@@ -7,6 +7,7 @@
 //! - [`applicability`]: which controls apply to a tenant (its catalog source).
 //! - [`enums`]: statuses, categories, tiers, levels, roles and other closed vocabularies.
 //! - [`points`]: exact rational points; rounding only for presentation.
+//! - [`present`]: the 2-place rounding of figures shown to clients.
 //! - [`scoring`]: points of one action and the score views of a tenant.
 //! - [`ranking`]: priority and rank of improvement actions.
 //! - [`rules`]: who may set which status, completion/regression, exceptions, expiry.
@@ -23,6 +24,7 @@ pub mod enums;
 pub mod goals;
 pub mod licensing;
 pub mod points;
+pub mod present;
 pub mod privacy;
 pub mod ranking;
 #[cfg(test)]

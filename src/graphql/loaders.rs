@@ -16,9 +16,9 @@
 
 use crate::auth::Viewer;
 use crate::error::AppError;
-use crate::service::actions::{self, NoteWithAuthor};
 use crate::service::state::{States, TenantState};
 use crate::service::state_cache::Fingerprint;
+use crate::service::workflow::actions::{self, NoteWithAuthor};
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use chrono::NaiveDate;
@@ -115,12 +115,6 @@ impl TenantStateCache {
             .unwrap_or_else(|e| e.into_inner())
             .insert(tenant.id, (tenant.clone(), fingerprint));
     }
-
-    /// Forgets a tenant's state, for code that changes the tenant and reads it again in the same
-    /// request.
-    pub async fn invalidate(&self, tenant_id: i64) {
-        self.states.lock().await.remove(&tenant_id);
-    }
 }
 
 /// The loaders and caches of one request.
@@ -156,12 +150,12 @@ impl RequestLoaders {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Arc<Vec<score_snapshot::Model>>, AppError> {
-        crate::service::snapshots::validate_range(from, to)?;
+        crate::service::history::snapshots::validate_range(from, to)?;
         let mut memo = self.snapshots.lock().await;
         if let Some(rows) = memo.get(&(tenant_id, from, to)) {
             return Ok(rows.clone());
         }
-        let rows = Arc::new(crate::service::snapshots::of_tenant(db, tenant_id, from, to).await?);
+        let rows = Arc::new(crate::service::history::snapshots::of_tenant(db, tenant_id, from, to).await?);
         memo.insert((tenant_id, from, to), rows.clone());
         Ok(rows)
     }
@@ -176,13 +170,6 @@ impl RequestLoaders {
             self.notes.load_many(action_ids.iter().copied()).await?;
         }
         Ok(())
-    }
-
-    /// Forgets cached tags and notes, for code that changes them and reads them again in the
-    /// same request (e.g. a mutation followed by another in one document).
-    pub fn forget_actions(&self) {
-        self.tags.clear::<i64>();
-        self.notes.clear::<i64>();
     }
 }
 

@@ -13,7 +13,6 @@ mod request_metrics;
 pub mod subscription;
 pub mod types;
 
-use crate::app::AppState;
 use crate::auth::{GrantsCache, Viewer};
 use crate::config::Config;
 use crate::error::AppError;
@@ -83,7 +82,8 @@ impl RequestContext {
     /// Context of one HTTP request from `client` (the address requests without a valid token are
     /// rate-limited by).
     pub fn new(
-        state: &AppState,
+        db: &DatabaseConnection,
+        config: &Arc<Config>,
         viewer: Result<Viewer, ()>,
         request_id: String,
         client: Option<IpAddr>,
@@ -92,8 +92,8 @@ impl RequestContext {
             viewer,
             request_id,
             client,
-            db: state.db.clone(),
-            config: state.config.clone(),
+            db: db.clone(),
+            config: config.clone(),
         }
     }
 

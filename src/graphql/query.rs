@@ -34,7 +34,7 @@ impl Query {
     /// `grants` and `apiTokens`. A SERVICE_ADMIN holds no role on them, so their scores and
     /// actions stay closed to it.
     async fn service_tenants(&self, ctx: &Context<'_>) -> Result<Vec<Tenant>> {
-        let rows = service::tenants::all_for_service_admin(db(ctx), viewer(ctx)?).await?;
+        let rows = service::access::tenants::all_for_service_admin(db(ctx), viewer(ctx)?).await?;
         Ok(rows.into_iter().map(Tenant).collect())
     }
 
@@ -55,7 +55,7 @@ impl Query {
         };
         let node = match ty.as_str() {
             "Tenant" => match key.parse::<i64>() {
-                Ok(tid) => service::tenants::by_id(db(ctx), viewer, tid)
+                Ok(tid) => service::access::tenants::by_id(db(ctx), viewer, tid)
                     .await
                     .ok()
                     .map(|t| Node::Tenant(Tenant(t))),
@@ -116,7 +116,7 @@ impl Query {
         ctx: &Context<'_>,
         token: String,
     ) -> Result<Option<crate::graphql::types::workflow::SharedAction>> {
-        let view = service::share::open(db(ctx), &token, chrono::Utc::now()).await?;
+        let view = service::collab::share::open(db(ctx), &token, chrono::Utc::now()).await?;
         Ok(Some(crate::graphql::types::workflow::SharedAction(view)))
     }
 

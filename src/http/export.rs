@@ -5,9 +5,9 @@
 //! Both bodies are streamed (`Body::from_stream`): the CSV in chunks of records, the history in
 //! pages read from the database as the client consumes them.
 
-use crate::app::AppState;
 use crate::auth::{self, Viewer};
 use crate::error::AppError;
+use crate::http::AppState;
 use crate::service::export;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};

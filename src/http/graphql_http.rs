@@ -9,9 +9,9 @@
 //! with `Retry-After` here.
 
 use super::{ClientAddr, playground};
-use crate::app::AppState;
 use crate::auth::{self, Viewer};
 use crate::graphql::RequestContext;
+use crate::http::AppState;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse};
 use axum::body::Bytes;
@@ -322,7 +322,13 @@ async fn execute(
             }
         },
     };
-    let ctx = RequestContext::new(state, auth.into_viewer(), request_id.clone(), client);
+    let ctx = RequestContext::new(
+        &state.db,
+        &state.config,
+        auth.into_viewer(),
+        request_id.clone(),
+        client,
+    );
     let batch = match batch {
         BatchRequest::Single(r) => BatchRequest::Single(ctx.attach(r)),
         BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(|r| ctx.attach(r)).collect()),

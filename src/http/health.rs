@@ -1,6 +1,6 @@
 //! `GET /healthz` (the process is up) and `GET /readyz` (the database answers).
 
-use crate::app::AppState;
+use crate::http::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;

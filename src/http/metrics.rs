@@ -1,7 +1,7 @@
 //! `GET /metrics`: the Prometheus text exposition of `crate::metrics`. It carries no tenant data
 //! and needs no token, so route it only to the network your scraper is on.
 
-use crate::app::AppState;
+use crate::http::AppState;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;

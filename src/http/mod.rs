@@ -7,9 +7,11 @@ mod health;
 mod metrics;
 mod playground;
 mod share;
+mod state;
 mod ws;
 
-use crate::app::AppState;
+pub use state::AppState;
+
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;

@@ -7,9 +7,9 @@
 //! or form at all, `X-Content-Type-Options: nosniff`, and `Referrer-Policy: no-referrer` (the
 //! token is in the URL, so following a link must not send it on).
 
-use crate::app::AppState;
 use crate::error::AppError;
-use crate::service::share;
+use crate::http::AppState;
+use crate::service::collab::share;
 use axum::extract::{Path, State};
 use axum::http::HeaderValue;
 use axum::http::header::{

@@ -8,10 +8,10 @@
 //! HTTP bodies.
 
 use super::ClientAddr;
-use crate::app::AppState;
 use crate::auth::GrantsCache;
 use crate::graphql::AppSchema;
 use crate::graphql::subscription::operation_data;
+use crate::http::AppState;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::{Data, ErrorExtensions, Executor, Pos};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};

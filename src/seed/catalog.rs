@@ -33,11 +33,6 @@ const LICENSES_JSON: &str = include_str!("../../data/licenses.json");
 /// `origin` of shipped controls.
 const SHIPPED_ORIGIN: &str = "CATALOG";
 
-/// The number of controls of the shipped catalog (for tools such as the demo and scale seeders).
-pub fn shipped_control_count() -> usize {
-    serde_json::from_str::<Vec<serde_json::Value>>(CONTROLS_JSON).map_or(0, |v| v.len())
-}
-
 /// The shipped controls, validated.
 pub fn shipped_controls() -> anyhow::Result<Vec<ControlEntry>> {
     parse_controls(CONTROLS_JSON).map_err(|e| anyhow::anyhow!("data/controls.json: {}", e.message()))

@@ -26,10 +26,10 @@ use crate::domain::points::Points;
 use crate::domain::scoring::{ScoredAction, achieved_points, compute_score, from_storage, to_storage};
 use crate::error::AppError;
 use crate::seed::DemoTokens;
-use crate::service::comparisons;
-use crate::service::events::{self, Actor, NewEvent};
+use crate::service::access::tenants::{self, NewTenant};
+use crate::service::history::comparisons;
 use crate::service::state::parse;
-use crate::service::tenants::{self, NewTenant};
+use crate::service::workflow::events::{self, Actor, NewEvent};
 use anyhow::Context;
 use chrono::{DateTime, Days, Duration, NaiveDate, NaiveTime, Utc};
 use entity::types::StringList;
@@ -1210,7 +1210,7 @@ async fn write_snapshots<C: ConnectionTrait>(
             })
             .collect();
         let score = compute_score(&actions);
-        rows.push(crate::service::snapshots::computed_row(
+        rows.push(crate::service::history::snapshots::computed_row(
             tenant_id,
             clock.date(t),
             &score,

@@ -15,9 +15,9 @@ use crate::domain::enums::{Category, Level, Role, Status, Tier};
 use crate::domain::licensing::{HeldLicense, licensing};
 use crate::domain::points::Points;
 use crate::domain::scoring::{ScoredAction, compute_score, from_storage, to_storage};
-use crate::service::comparisons;
+use crate::service::access::tenants;
+use crate::service::history::comparisons;
 use crate::service::state::parse;
-use crate::service::tenants;
 use anyhow::Context;
 use chrono::{DateTime, Days, Duration, Utc};
 use entity::types::StringList;
@@ -420,8 +420,8 @@ pub async fn seed(
                 }
                 let score = compute_score(&sim);
                 let day = first_day + Days::new(u64::from(t));
-                let end = crate::service::snapshots::end_of_day(day);
-                snapshots.push(crate::service::snapshots::computed_row(
+                let end = crate::service::history::snapshots::end_of_day(day);
+                snapshots.push(crate::service::history::snapshots::computed_row(
                     tid,
                     day,
                     &score,

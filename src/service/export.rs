@@ -6,14 +6,14 @@
 use crate::auth::Viewer;
 use crate::domain::enums::Role;
 use crate::domain::points::Points;
+use crate::domain::present::present;
 use crate::domain::sanitize::{csv_text_cell, safe_url};
 use crate::domain::scoring::ScoreViews;
 use crate::error::{AppError, AppResult};
-use crate::graphql::types::present;
-use crate::service::actions::{ActionTags, tenant_action_tags};
-use crate::service::snapshots::DailyScore;
+use crate::service::access::tenants;
+use crate::service::history::snapshots::DailyScore;
 use crate::service::state::{ActionState, TenantState};
-use crate::service::tenants;
+use crate::service::workflow::actions::{ActionTags, tenant_action_tags};
 use chrono::NaiveDate;
 use entity::{score_snapshot, tenant};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};

@@ -299,7 +299,7 @@ pub async fn load<C: ConnectionTrait>(
         Some(inputs) => inputs,
         None => persisted::read_inputs(conn, tenant.id).await?,
     };
-    let rows = crate::service::tenant_controls::with_controls(conn, &tenant, inputs.rows).await?;
+    let rows = crate::service::catalog::tenant_controls::with_controls(conn, &tenant, inputs.rows).await?;
     let mut state = build_shared(tenant, rows, &inputs.held, now)?;
     state.tags = Some(Arc::new(inputs.tags));
     Ok(state)

@@ -25,8 +25,8 @@
 use crate::auth::Viewer;
 use crate::domain::rules::is_expired;
 use crate::error::{AppError, AppResult};
+use crate::service::catalog::tenant_controls;
 use crate::service::state::{self, TenantState, persisted};
-use crate::service::tenant_controls;
 use chrono::{DateTime, Utc};
 use entity::{control, improvement_action, tenant};
 use sea_orm::sea_query::Expr;

@@ -191,7 +191,7 @@ db_test!(percentages_come_from_exact_points_everywhere, |app| {
         .await
         .unwrap()
         .expect("tenant");
-    securescore::service::snapshots::write_snapshot(&app.db, tenant, yesterday, Utc::now())
+    securescore::service::history::snapshots::write_snapshot(&app.db, tenant, yesterday, Utc::now())
         .await
         .expect("snapshot written");
     let history = app

@@ -1106,7 +1106,7 @@ mod fake_graph {
 }
 
 db_test!(the_sync_client_pages_retries_after_a_429_and_imports, |app| {
-    use securescore::service::graph_sync::{self, GraphClient};
+    use securescore::service::graph::sync::{self as graph_sync, GraphClient};
     use std::sync::atomic::Ordering;
     let t = app.tenant().create().await;
     let secret = format!("s3cret-{}", uuid::Uuid::new_v4());

@@ -7,7 +7,7 @@ use crate::realtime::{Received, SCORE_SUBSCRIPTION, WAIT, Ws};
 use chrono::Utc;
 use securescore::domain::enums::Role;
 use securescore::graphql::ids;
-use securescore::service::tenants;
+use securescore::service::access::tenants;
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use securescore::app::App;
 use securescore::config::Config;
 use securescore::domain::enums::Role;
-use securescore::service::tenants::{self, NewTenant};
+use securescore::service::access::tenants::{self, NewTenant};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -354,7 +354,7 @@ impl TestApp {
     /// directly: bumps the tenant's state version (which tells cached states in any server
     /// process that they are stale) and persists its state from the rows.
     pub async fn changed(&self, tenant_id: i64) {
-        securescore::service::tenants::touch(&self.db, tenant_id, chrono::Utc::now())
+        securescore::service::access::tenants::touch(&self.db, tenant_id, chrono::Utc::now())
             .await
             .expect("tenant touched");
     }

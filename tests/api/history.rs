@@ -11,7 +11,7 @@ use entity::types::{CategoryFigure, CategoryFigures, StatusCounts};
 use entity::{action_event, improvement_action, score_snapshot, tenant};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
-use securescore::service::{comparisons, snapshots};
+use securescore::service::history::{comparisons, snapshots};
 use serde_json::{Value, json};
 
 const SCORE: &str = "current { points percentage } planned { points } currentLicense { points } \

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use securescore::domain::enums::Role;
-use securescore::service::tenants;
+use securescore::service::access::tenants;
 use serde_json::{Value, json};
 
 const ACTION: &str = "controlId status version reviewBy implemented total";

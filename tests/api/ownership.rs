@@ -470,7 +470,7 @@ db_test!(retention_never_deletes_imported_history_and_an_admin_can, |app| {
             .count(&app.db)
     };
     assert_eq!(imported().await.unwrap(), 3);
-    securescore::service::snapshots::apply_retention(&app.db, 1, chrono::Utc::now())
+    securescore::service::history::snapshots::apply_retention(&app.db, 1, chrono::Utc::now())
         .await
         .expect("retention");
     assert_eq!(

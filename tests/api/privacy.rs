@@ -13,7 +13,8 @@ use entity::{score_snapshot, server_setting};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use securescore::domain::enums::Role;
-use securescore::service::{comparisons, tenants};
+use securescore::service::access::tenants;
+use securescore::service::history::comparisons;
 use serde_json::{Value, json};
 
 const COMPARE: &str = "query($slug: String!, $from: Date!, $to: Date!, $cohorts: [CohortInput!]) { \

@@ -27,7 +27,7 @@ use chrono::{DateTime, Duration, Utc};
 use entity::types::StringList;
 use entity::{action_tag, control, license, license_plan, note, tag, tenant_license};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
-use securescore::service::tenants;
+use securescore::service::access::tenants;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 

@@ -8,7 +8,7 @@ use chrono::{Duration, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, PaginatorTrait, Set};
 use securescore::domain::enums::Role;
 use securescore::graphql::ids;
-use securescore::service::tenants;
+use securescore::service::access::tenants;
 use serde_json::{Value, json};
 
 /// How a mutation attempt ended: `ALLOWED`, or the code of the top-level error or first user

@@ -14,7 +14,7 @@ use chrono::{Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use securescore::domain::enums::Role;
-use securescore::service::tenants;
+use securescore::service::access::tenants;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 

@@ -1,12 +1,13 @@
 //! Goal mutations (SPEC §8): score zones and dated targets (OPERATOR). Each runs in one
-//! transaction in `service::goals` and returns the tenant's zones and goals as they now stand.
+//! transaction in `service::history::goals` and returns the tenant's zones and goals as they now stand.
 
 use crate::error::{AppError, AppResult};
 use crate::graphql::types::UserError;
 use crate::graphql::types::history::{Date, ScoreGoal, ScoreGoals};
 use crate::graphql::types::user_error::split;
 use crate::graphql::{db, viewer};
-use crate::service::{goals, tenants};
+use crate::service::access::tenants;
+use crate::service::history::goals;
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 use chrono::Utc;
 use rust_decimal::Decimal;

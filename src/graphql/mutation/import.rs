@@ -5,8 +5,8 @@ use crate::graphql::types::import::{GraphImportResult, GraphSyncSettings};
 use crate::graphql::types::user_error::split;
 use crate::graphql::types::{Tenant, UserError};
 use crate::graphql::{config, db, viewer};
-use crate::service::graph_import::{self, ImportDocuments, Importer};
-use crate::service::graph_sync::{self, SyncSettings};
+use crate::service::graph::import::{self as graph_import, ImportDocuments, Importer};
+use crate::service::graph::sync::{self as graph_sync, SyncSettings};
 use async_graphql::{Context, InputObject, Json, Object, Result, SimpleObject};
 use chrono::{NaiveDate, Utc};
 use serde_json::Value;
@@ -99,7 +99,7 @@ impl ImportMutation {
         ctx: &Context<'_>,
         input: DeleteImportedHistoryInput,
     ) -> Result<DeleteImportedHistoryPayload> {
-        let result = crate::service::snapshots::delete_imported_history(
+        let result = crate::service::history::snapshots::delete_imported_history(
             db(ctx),
             viewer(ctx)?,
             &input.tenant_slug,

@@ -4,7 +4,7 @@
 use crate::graphql::types::user_error::split;
 use crate::graphql::types::{Tenant, TenantLicense, UserError};
 use crate::graphql::{db, viewer};
-use crate::service::tenants::{self, LicenseHolding, NewTenant, TenantUpdate};
+use crate::service::access::tenants::{self, LicenseHolding, NewTenant, TenantUpdate};
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 

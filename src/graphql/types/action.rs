@@ -12,8 +12,8 @@ use crate::graphql::ids;
 use crate::graphql::loaders::loaders;
 use crate::graphql::types::enums::{ActionType, Category, Level, Status, Tier};
 use crate::graphql::types::{Control, present};
-use crate::service::actions::NoteWithAuthor;
 use crate::service::state::{ActionState, TenantState, parse};
+use crate::service::workflow::actions::NoteWithAuthor;
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::tag;
@@ -218,14 +218,18 @@ impl ImprovementAction {
         >,
     > {
         let args = crate::graphql::pagination::PageArgs::new(first, after, None, None)?;
-        let filter = crate::service::events::EventFilter {
+        let filter = crate::service::workflow::events::EventFilter {
             action_id: Some(self.a().row.id),
             ..Default::default()
         };
         let viewer = crate::graphql::viewer(ctx)?;
-        let rows =
-            crate::service::events::list(crate::graphql::db(ctx), viewer, self.a().row.tenant_id, &filter)
-                .await?;
+        let rows = crate::service::workflow::events::list(
+            crate::graphql::db(ctx),
+            viewer,
+            self.a().row.tenant_id,
+            &filter,
+        )
+        .await?;
         Ok(crate::graphql::pagination::paginate(
             rows,
             &args,
@@ -238,7 +242,7 @@ impl ImprovementAction {
         ctx: &Context<'_>,
     ) -> Result<Vec<crate::graphql::types::workflow::ShareLink>> {
         let viewer = crate::graphql::viewer(ctx)?;
-        let links = crate::service::share::list(
+        let links = crate::service::collab::share::list(
             crate::graphql::db(ctx),
             viewer,
             self.a().row.tenant_id,

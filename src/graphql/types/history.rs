@@ -8,12 +8,12 @@ use crate::domain::privacy::LicenseTier as DomainLicenseTier;
 use crate::graphql::types::enums::{Category, Status};
 use crate::graphql::types::score::view;
 use crate::graphql::types::{CategoryScore, ScoreView, present};
-use crate::service::comparisons::{
+use crate::service::history::comparisons::{
     CohortAnswer, CohortSpec, DayComparison, ExcludedCell as DomainExcludedCell, Suppression,
 };
-use crate::service::goals::{GoalProgress, Goals, Zones};
-use crate::service::snapshots::DailyScore;
-use crate::service::trends;
+use crate::service::history::goals::{GoalProgress, Goals, Zones};
+use crate::service::history::snapshots::DailyScore;
+use crate::service::history::trends;
 use async_graphql::{
     Enum, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value,
 };

@@ -4,7 +4,7 @@
 use crate::domain::points::Points;
 use crate::graphql::types::enums::Category;
 use crate::graphql::types::present;
-use crate::service::graph_import::{ImportGap as GapRow, ImportReport, ScoreDiscrepancy as DiscrepancyRow};
+use crate::service::graph::import::{ImportGap as GapRow, ImportReport, ScoreDiscrepancy as DiscrepancyRow};
 use async_graphql::SimpleObject;
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::graph_sync_config;

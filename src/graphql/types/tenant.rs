@@ -53,7 +53,7 @@ impl Tenant {
     /// tenant sees it. Under the `MICROSOFT_GRAPH` catalog source, the profiles of the latest
     /// export are the tenant's applicable controls.
     async fn control_profiles(&self, ctx: &Context<'_>) -> Result<Vec<crate::graphql::types::Control>> {
-        let rows = service::tenant_controls::profiles(db(ctx), viewer(ctx)?, self.0.id).await?;
+        let rows = service::catalog::tenant_controls::profiles(db(ctx), viewer(ctx)?, self.0.id).await?;
         Ok(rows.into_iter().map(crate::graphql::types::Control).collect())
     }
     /// Product families the tenant uses (`AzureAD`, `EXO`, `MDO`, …).
@@ -68,7 +68,7 @@ impl Tenant {
     }
     /// The licences the tenant holds.
     async fn licenses(&self, ctx: &Context<'_>) -> Result<Vec<TenantLicense>> {
-        let rows = service::tenants::licenses(db(ctx), viewer(ctx)?, self.0.id).await?;
+        let rows = service::access::tenants::licenses(db(ctx), viewer(ctx)?, self.0.id).await?;
         Ok(rows.into_iter().map(TenantLicense).collect())
     }
     /// The score now: every view overall and per category.
@@ -129,7 +129,7 @@ impl Tenant {
     }
     /// The tenant's tags, by name.
     async fn tags(&self, ctx: &Context<'_>) -> Result<Vec<crate::graphql::types::Tag>> {
-        let tags = service::tags::list(db(ctx), viewer(ctx)?, self.0.id).await?;
+        let tags = service::collab::tags::list(db(ctx), viewer(ctx)?, self.0.id).await?;
         Ok(tags.into_iter().map(crate::graphql::types::Tag).collect())
     }
     /// What changed on the tenant's actions, newest first: who, when, status and points before
@@ -149,7 +149,7 @@ impl Tenant {
     {
         let args = pagination::PageArgs::new(first, after, last, before)?;
         let f = filter.unwrap_or_default();
-        let filter = service::events::EventFilter {
+        let filter = service::workflow::events::EventFilter {
             from,
             to,
             kinds: f.kinds.unwrap_or_default().into_iter().map(Into::into).collect(),
@@ -162,7 +162,7 @@ impl Tenant {
             control_ids: f.control_ids.unwrap_or_default(),
             action_id: None,
         };
-        let rows = service::events::list(db(ctx), viewer(ctx)?, self.0.id, &filter).await?;
+        let rows = service::workflow::events::list(db(ctx), viewer(ctx)?, self.0.id, &filter).await?;
         Ok(pagination::paginate(rows, &args, |(event, control_id)| {
             crate::graphql::types::workflow::ActionEvent { event, control_id }
         }))
@@ -178,7 +178,7 @@ impl Tenant {
     ) -> Result<Vec<history::ScoreSnapshot>> {
         let live = tenant_state(ctx, &self.0).await?;
         let stored = loaders(ctx)?.snapshots(db(ctx), self.0.id, from.0, to.0).await?;
-        let series = service::snapshots::history(
+        let series = service::history::snapshots::history(
             viewer(ctx)?,
             &live,
             &stored,
@@ -202,7 +202,7 @@ impl Tenant {
         from: history::Date,
         to: history::Date,
     ) -> Result<history::ScoreTrends> {
-        let t = service::trends::trends(db(ctx), viewer(ctx)?, self.0.id, from.0, to.0).await?;
+        let t = service::history::trends::trends(db(ctx), viewer(ctx)?, self.0.id, from.0, to.0).await?;
         Ok(t.into())
     }
     /// Per day from `from` to `to` (up to today): this tenant's percentage, each cohort's
@@ -218,7 +218,7 @@ impl Tenant {
         to: history::Date,
         cohorts: Option<Vec<history::CohortInput>>,
     ) -> Result<Vec<history::Comparison>> {
-        use service::comparisons::CohortSpec;
+        use service::history::comparisons::CohortSpec;
         let specs = match cohorts {
             Some(c) => c.into_iter().map(Into::into).collect(),
             None => vec![
@@ -230,14 +230,14 @@ impl Tenant {
         let live = tenant_state(ctx, &self.0).await?;
         let stored = loaders(ctx)?.snapshots(db(ctx), self.0.id, from.0, to.0).await?;
         let config = crate::graphql::config(ctx);
-        let privacy = service::comparisons::Privacy {
+        let privacy = service::history::comparisons::Privacy {
             params: crate::domain::privacy::Params {
                 k: config.cohort_min_size,
                 epsilon: config.comparison_epsilon,
             },
             configured_secret: config.comparison_noise_secret.clone(),
         };
-        let days = service::comparisons::compare(
+        let days = service::history::comparisons::compare(
             db(ctx),
             viewer(ctx)?,
             &live,
@@ -254,7 +254,7 @@ impl Tenant {
     /// Score zones and dated goals with progress and the trend-based projection.
     async fn goals(&self, ctx: &Context<'_>) -> Result<history::ScoreGoals> {
         let live = tenant_state(ctx, &self.0).await?;
-        let g = service::goals::goals(db(ctx), viewer(ctx)?, &live, Utc::now().date_naive()).await?;
+        let g = service::history::goals::goals(db(ctx), viewer(ctx)?, &live, Utc::now().date_naive()).await?;
         Ok(g.into())
     }
     /// Administrative changes (tokens, settings, licences), newest first.

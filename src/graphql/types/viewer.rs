@@ -21,7 +21,7 @@ impl ViewerInfo {
     }
     /// The tenants the caller holds a role on, with that role.
     async fn tenants(&self, ctx: &Context<'_>) -> Result<Vec<TenantAccess>> {
-        let tenants = service::tenants::accessible(db(ctx), &self.0).await?;
+        let tenants = service::access::tenants::accessible(db(ctx), &self.0).await?;
         Ok(tenants
             .into_iter()
             .filter_map(|t| {

@@ -5,9 +5,9 @@ use crate::graphql::types::enums::{
     Category, EventKind, ExceptionJustification, ExceptionScope, SharePlatform, Status,
 };
 use crate::graphql::types::present;
-use crate::service::events;
-use crate::service::share::{LinkInfo, SharedView};
+use crate::service::collab::share::{LinkInfo, SharedView};
 use crate::service::state::parse;
+use crate::service::workflow::events;
 use async_graphql::{ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{action_event, device_exception};

@@ -239,7 +239,7 @@ pub async fn read_inputs<C: ConnectionTrait>(conn: &C, tenant_id: i64) -> AppRes
         .filter(improvement_action::Column::TenantId.eq(tenant_id))
         .all(conn)
         .await?;
-    let tags = crate::service::actions::tags_of_tenant(conn, tenant_id).await?;
+    let tags = crate::service::workflow::actions::tags_of_tenant(conn, tenant_id).await?;
     let held = crate::service::state::held_licenses(conn, tenant_id).await?;
     let own_profiles = tenant_control::Entity::find()
         .select_only()

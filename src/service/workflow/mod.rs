@@ -9,6 +9,9 @@
 //! progress) writes nothing at all, not even the tenant's state version, and reports
 //! `changed: false`, so scripts can re-apply a desired state.
 
+pub mod actions;
+pub mod events;
+
 use crate::auth::Viewer;
 use crate::domain::enums::{Category, EventKind, ExceptionJustification, ExceptionScope, Role, Status};
 use crate::domain::points::Points;
@@ -18,10 +21,10 @@ use crate::domain::rules::{
 };
 use crate::domain::scoring::achieved_points;
 use crate::error::{AppError, AppResult};
-use crate::service::events::{self, Actor, NewEvent};
+use crate::service::access::tenants;
 use crate::service::state::parse;
 use crate::service::state::persisted::Change;
-use crate::service::tenants;
+use crate::service::workflow::events::{Actor, NewEvent};
 use chrono::{DateTime, Utc};
 use entity::{action_event, control, device_exception, improvement_action, note, tenant};
 use sea_orm::sea_query::Expr;
@@ -130,9 +133,10 @@ pub async fn resolve<C: ConnectionTrait>(
     };
     // An action whose control does not apply to the tenant (a disabled service, a control not
     // in its latest export) is not in its lists, so it cannot be changed either.
-    let control = crate::service::tenant_controls::applicable_control(conn, &tenant, &action.control_id)
-        .await?
-        .ok_or(AppError::NotFound("improvement action"))?;
+    let control =
+        crate::service::catalog::tenant_controls::applicable_control(conn, &tenant, &action.control_id)
+            .await?
+            .ok_or(AppError::NotFound("improvement action"))?;
     Ok(Resolved {
         tenant,
         action,
@@ -918,11 +922,13 @@ async fn expire_rows(
     for action in due {
         // Expiry applies whether or not the control applies now: a status is never kept past
         // its review date.
-        let Some(control) =
-            crate::service::tenant_controls::controls_of(db, action.tenant_id, [action.control_id.clone()])
-                .await?
-                .remove(&action.control_id)
-        else {
+        let Some(control) = crate::service::catalog::tenant_controls::controls_of(
+            db,
+            action.tenant_id,
+            [action.control_id.clone()],
+        )
+        .await?
+        .remove(&action.control_id) else {
             continue;
         };
         let control = control::Model::clone(&control);

@@ -7,8 +7,9 @@ use crate::domain::enums::Role;
 use crate::domain::goals::{Zone, project, zone};
 use crate::domain::points::Points;
 use crate::error::{AppError, AppResult};
+use crate::service::NOTE_MAX_CHARS;
+use crate::service::access::tenants;
 use crate::service::state::TenantState;
-use crate::service::{NOTE_MAX_CHARS, tenants};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use entity::{score_goal, score_snapshot, score_zone};
 use rust_decimal::Decimal;
@@ -187,7 +188,7 @@ pub async fn goals<C: ConnectionTrait>(
         .all(conn)
         .await?
     {
-        let day = crate::service::snapshots::DailyScore::stored(&s)?;
+        let day = crate::service::history::snapshots::DailyScore::stored(&s)?;
         series.push((s.day, fit_value(&day.overall.percentage(&day.overall.current))));
     }
     series.push((today, fit_value(&current)));

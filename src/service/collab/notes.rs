@@ -3,10 +3,11 @@
 use crate::auth::Viewer;
 use crate::domain::enums::{EventKind, Role};
 use crate::error::{AppError, AppResult};
-use crate::service::events::{self, Actor, NewEvent};
+use crate::service::NOTE_MAX_CHARS;
+use crate::service::access::tenants;
 use crate::service::state::persisted::Change;
+use crate::service::workflow::events::{self, Actor, NewEvent};
 use crate::service::workflow::{ActionRef, resolve};
-use crate::service::{NOTE_MAX_CHARS, tenants};
 use chrono::{DateTime, Utc};
 use entity::note;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, ModelTrait, Set};

@@ -6,8 +6,8 @@ use crate::auth::Viewer;
 use crate::domain::enums::{EventKind, Role, Status};
 use crate::domain::points::Points;
 use crate::error::AppResult;
-use crate::service::events;
-use crate::service::snapshots::{end_of_day, start_of_day, validate_range};
+use crate::service::history::snapshots::{end_of_day, start_of_day, validate_range};
+use crate::service::workflow::events;
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{action_event, control, improvement_action};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -97,7 +97,7 @@ pub async fn trends<C: ConnectionTrait>(
             .all(conn)
             .await?
     };
-    let titles = crate::service::tenant_controls::controls_of(
+    let titles = crate::service::catalog::tenant_controls::controls_of(
         conn,
         tenant_id,
         regressed_actions.iter().map(|a| a.control_id.clone()),

@@ -22,7 +22,7 @@ use crate::domain::points::Points;
 use crate::domain::replay::{ActionProgress, PastEvent, state_before};
 use crate::domain::scoring::{ScoreViews, TenantScore, to_storage};
 use crate::error::{AppError, AppResult};
-use crate::service::comparisons;
+use crate::service::history::comparisons;
 use crate::service::state::{self, TenantState, parse};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use entity::types::{CategoryFigure, CategoryFigures, ExactFigures, ExactViews, StatusCounts};
@@ -46,6 +46,8 @@ const LEASE_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
 
 /// Source of snapshots this service computes.
 pub const SOURCE_COMPUTED: &str = "COMPUTED";
+/// Snapshot `source` of a day written by an import (the snapshot job leaves these alone).
+pub const SOURCE_IMPORTED: &str = "IMPORTED";
 
 /// The first moment after day `day` (its end, exclusive).
 pub fn end_of_day(day: NaiveDate) -> DateTime<Utc> {
@@ -93,7 +95,7 @@ pub async fn state_at_end_of<C: ConnectionTrait>(
         .filter(improvement_action::Column::CreatedAt.lt(end))
         .all(conn)
         .await?;
-    let rows = crate::service::tenant_controls::with_controls(conn, &tenant, rows).await?;
+    let rows = crate::service::catalog::tenant_controls::with_controls(conn, &tenant, rows).await?;
     let mut newer: HashMap<i64, Vec<PastEvent>> = HashMap::new();
     for e in action_event::Entity::find()
         .filter(action_event::Column::TenantId.eq(tenant.id))
@@ -474,7 +476,7 @@ pub async fn delete_imported_history(
     to: Option<NaiveDate>,
     now: DateTime<Utc>,
 ) -> AppResult<DeletedHistory> {
-    let tenant = crate::service::tenants::by_slug(db, viewer, tenant_slug).await?;
+    let tenant = crate::service::access::tenants::by_slug(db, viewer, tenant_slug).await?;
     viewer.require(tenant.id, Role::Admin)?;
     if let (Some(f), Some(t)) = (from, to)
         && f > t
@@ -484,7 +486,7 @@ pub async fn delete_imported_history(
     let txn = crate::db::begin_write(db).await?;
     let mut snapshots = score_snapshot::Entity::delete_many()
         .filter(score_snapshot::Column::TenantId.eq(tenant.id))
-        .filter(score_snapshot::Column::Source.eq(crate::service::graph_import::SOURCE_IMPORTED));
+        .filter(score_snapshot::Column::Source.eq(SOURCE_IMPORTED));
     let mut benchmarks = entity::vendor_benchmark::Entity::delete_many()
         .filter(entity::vendor_benchmark::Column::TenantId.eq(tenant.id));
     if let Some(f) = from {

@@ -8,10 +8,10 @@ use crate::domain::points::Points;
 use crate::domain::scoring::achieved_points;
 use crate::domain::tokens::{generate_secret, hash_secret};
 use crate::error::{AppError, AppResult};
-use crate::service::events::{self, Actor, NewEvent};
+use crate::service::access::tenants;
 use crate::service::state::parse;
 use crate::service::state::persisted::Change;
-use crate::service::tenants;
+use crate::service::workflow::events::{self, Actor, NewEvent};
 use crate::service::workflow::{ActionRef, Resolved, resolve};
 use chrono::{DateTime, Duration, Utc};
 use entity::{improvement_action, principal, share_link};
@@ -240,9 +240,10 @@ pub async fn open(db: &DatabaseConnection, token: &str, now: DateTime<Utc>) -> A
         .one(db)
         .await?
         .ok_or_else(not_found)?;
-    let control = crate::service::tenant_controls::applicable_control(db, &tenant, &action.control_id)
-        .await?
-        .ok_or_else(not_found)?;
+    let control =
+        crate::service::catalog::tenant_controls::applicable_control(db, &tenant, &action.control_id)
+            .await?
+            .ok_or_else(not_found)?;
     share_link::Entity::update_many()
         .col_expr(
             share_link::Column::UseCount,

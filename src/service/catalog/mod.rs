@@ -3,12 +3,14 @@
 //! (`seed::catalog`). Every entry is validated the same way whatever its source: texts reduced
 //! to plain text, links only as absolute `https:` URLs ([`ControlEntry::validated`]).
 
+pub mod tenant_controls;
+
 use crate::auth::Viewer;
 use crate::domain::enums::{ActionType, Category, Level, Tier};
 use crate::domain::points::{Points, STORAGE_SCALE};
 use crate::domain::sanitize::{https_url, plain_text};
 use crate::error::{AppError, AppResult};
-use crate::service::{access, tenants};
+use crate::service::access::{self, tenants};
 use chrono::{DateTime, Utc};
 use entity::types::StringList;
 use entity::{control, license, license_plan, tenant_license};

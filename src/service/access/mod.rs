@@ -9,10 +9,11 @@
 //! instead ([`remove_tenant_grant`]). A SERVICE_ADMIN manages every token and grants roles on
 //! any tenant ([`grant_role`]).
 
+pub mod tenants;
+
 use crate::auth::Viewer;
 use crate::domain::enums::Role;
 use crate::error::{AppError, AppResult};
-use crate::service::tenants;
 use chrono::{DateTime, Utc};
 use entity::{api_token, audit_log, principal, role_grant, tenant};
 use sea_orm::{

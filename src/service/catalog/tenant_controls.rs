@@ -10,8 +10,8 @@
 use crate::domain::applicability::applies;
 use crate::domain::enums::CatalogSource;
 use crate::error::AppResult;
+use crate::service::access::tenants;
 use crate::service::state::parse;
-use crate::service::tenants;
 use chrono::{DateTime, Utc};
 use entity::{control, improvement_action, tenant, tenant_control};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};

@@ -5,8 +5,8 @@
 use crate::auth::Viewer;
 use crate::domain::enums::{EventKind, Role};
 use crate::error::{AppError, AppResult};
-use crate::service::events::{self, Actor, NewEvent};
-use crate::service::tenants;
+use crate::service::access::tenants;
+use crate::service::workflow::events::{self, Actor, NewEvent};
 use crate::service::workflow::{ActionRef, Resolved, resolve};
 use chrono::{DateTime, Utc};
 use entity::{action_tag, tag};

@@ -144,7 +144,8 @@ pub async fn create<C: ConnectionTrait>(
     }
     .insert(conn)
     .await?;
-    crate::service::tenant_controls::ensure_action_rows(conn, &tenant, ORIGIN_APPLICABLE, now).await?;
+    crate::service::catalog::tenant_controls::ensure_action_rows(conn, &tenant, ORIGIN_APPLICABLE, now)
+        .await?;
     Ok(tenant)
 }
 
@@ -438,7 +439,8 @@ pub async fn update(
     active.enabled_services = Set(StringList(next.enabled_services.clone()));
     active.catalog_source = Set(source);
     let updated = active.update(&txn).await?;
-    crate::service::tenant_controls::ensure_action_rows(&txn, &updated, ORIGIN_APPLICABLE, now).await?;
+    crate::service::catalog::tenant_controls::ensure_action_rows(&txn, &updated, ORIGIN_APPLICABLE, now)
+        .await?;
     touch(&txn, tenant_id, now).await?;
     access::audit(
         &txn,

@@ -1,7 +1,7 @@
 //! Scheduled sync from Microsoft Graph: per-tenant settings (`configureGraphSync`), a small Graph
 //! client (OAuth2 client-credentials token, paging through `@odata.nextLink`, retries with backoff
 //! on 429/5xx honouring `Retry-After`) and the background task that imports enabled tenants at an
-//! interval through [`crate::service::graph_import`].
+//! interval through [`crate::service::graph::import`].
 //!
 //! Secrets never touch the database: a tenant's settings name the environment variable that holds
 //! its client secret, and the variable is read only when a sync runs.
@@ -10,8 +10,8 @@ use crate::auth::Viewer;
 use crate::config::Config;
 use crate::domain::enums::Role;
 use crate::error::{AppError, AppResult};
-use crate::service::graph_import::{self, ImportDocuments, ImportReport, Importer};
-use crate::service::{access, tenants};
+use crate::service::access::{self, tenants};
+use crate::service::graph::import::{self as graph_import, ImportDocuments, ImportReport, Importer};
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, Utc};
 use entity::{graph_sync_config, tenant};

@@ -18,10 +18,13 @@ use crate::domain::enums::{ActionType, CatalogSource, Category, EventKind, Level
 use crate::domain::points::{Points, STORAGE_SCALE, round2_decimal as round2};
 use crate::domain::rules::status_after_progress;
 use crate::error::{AppError, AppResult};
-use crate::service::events::{self, Actor, NewEvent};
+use crate::service::access::{self, tenants};
+use crate::service::catalog::tenant_controls;
+use crate::service::collab::notes;
+use crate::service::history::snapshots::SOURCE_IMPORTED;
 use crate::service::state::{self, TenantState};
+use crate::service::workflow::events::{self, Actor, NewEvent};
 use crate::service::workflow::{self, ProgressInput, Resolved};
-use crate::service::{access, notes, tenant_controls, tenants};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::types::{StatusCounts, StringList};
 use entity::{
@@ -46,12 +49,10 @@ fn from_storage(v: i64) -> Decimal {
     Decimal::new(v, STORAGE_SCALE)
 }
 
-/// Snapshot `source` of a day written by an import (the snapshot job leaves these alone).
-pub const SOURCE_IMPORTED: &str = "IMPORTED";
 /// Audit action of an import that changed something.
 const AUDIT_IMPORTED: &str = "GRAPH_IMPORTED";
 
-mod parse;
+use super::parse;
 pub use parse::*;
 
 /// Who runs an import: an API caller (needs ADMIN on the tenant) or the system (CLI, scheduled
@@ -936,7 +937,8 @@ fn snapshot_of(
     now: DateTime<Utc>,
 ) -> score_snapshot::Model {
     let v = &s.score.overall;
-    let counts = crate::service::snapshots::status_counts(s.actions.iter().map(|a| &a.scored.status));
+    let counts =
+        crate::service::history::snapshots::status_counts(s.actions.iter().map(|a| &a.scored.status));
     score_snapshot::Model {
         id: 0,
         tenant_id,
@@ -947,8 +949,8 @@ fn snapshot_of(
         current_license: v.current_license.to_storage(),
         achievable: v.achievable.to_storage(),
         verified: v.verified.to_storage(),
-        categories: crate::service::snapshots::category_figures(&s.score),
-        exact: Some(crate::service::snapshots::exact_figures(&s.score)),
+        categories: crate::service::history::snapshots::category_figures(&s.score),
+        exact: Some(crate::service::history::snapshots::exact_figures(&s.score)),
         status_counts: StatusCounts(counts),
         source: SOURCE_IMPORTED.to_string(),
         vendor_current_score: Some(to_storage(record.current_score)),

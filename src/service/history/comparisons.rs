@@ -30,7 +30,7 @@ use crate::domain::privacy::{
     noise, publish,
 };
 use crate::error::{AppError, AppResult};
-use crate::service::snapshots::{end_of_day, validate_range};
+use crate::service::history::snapshots::{end_of_day, validate_range};
 use crate::service::state::TenantState;
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{
@@ -441,7 +441,7 @@ fn key_of_spec(spec: &CohortSpec, asker: &tenant::Model) -> String {
 /// `Tenant.comparisons` (READER): per day of `from..=to` up to today, the asker's percentage,
 /// each cohort's noisy figures without the tenants the caller can read (or why not) and the
 /// cells left out, and the vendor's benchmarks. `own_snapshots` are the asker's stored
-/// snapshots of at least `from..=to` ([`crate::service::snapshots::of_tenant`], shared with
+/// snapshots of at least `from..=to` ([`crate::service::history::snapshots::of_tenant`], shared with
 /// `scoreHistory` in one request).
 #[allow(clippy::too_many_arguments)]
 pub async fn compare<C: ConnectionTrait>(
@@ -476,7 +476,7 @@ pub async fn compare<C: ConnectionTrait>(
         .iter()
         .filter(|row| row.tenant_id == asker.id && (from..=to).contains(&row.day))
     {
-        let overall = crate::service::snapshots::DailyScore::stored(row)?.overall;
+        let overall = crate::service::history::snapshots::DailyScore::stored(row)?.overall;
         own_exact.insert(row.day, overall.percentage(&overall.current));
     }
 

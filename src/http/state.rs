@@ -1,0 +1,19 @@
+//! The state every HTTP handler is given. It lives in `http`, not in `app`, so the handlers
+//! depend only on `graphql` and `service` below them; `app` builds it and depends on `http`.
+
+use crate::config::Config;
+use crate::graphql::AppSchema;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub schema: AppSchema,
+    /// Principals' role grants kept between requests (validated on each; see `auth`).
+    pub grants: Arc<crate::auth::GrantsCache>,
+    /// The process's entrance to tenant states (shared with the schema).
+    pub states: crate::service::state::States,
+}
