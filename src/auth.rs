@@ -9,7 +9,7 @@
 //! through any server process is in force for the next operation everywhere; nothing a decision
 //! depends on lives only in one process's memory.
 
-use crate::domain::enums::Role;
+use crate::domain::enums::{Role, RoleExt};
 use crate::domain::tokens::hash_secret;
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};

@@ -14,7 +14,10 @@
 //! says so rather than hiding it.
 
 use crate::auth::Viewer;
-use crate::domain::enums::{ActionType, CatalogSource, Category, EventKind, Level, Role, Status, Tier};
+use crate::domain::enums::{
+    ActionType, CatalogSource, Category, CategoryExt, EventKind, Level, LevelExt, Role, Status, StatusExt,
+    Tier, TierExt,
+};
 use crate::domain::points::{Points, STORAGE_SCALE, round2_decimal as round2};
 use crate::domain::rules::status_after_progress;
 use crate::error::{AppError, AppResult};
