@@ -189,11 +189,10 @@ pub async fn authenticate_cached(
                     .column(role_grant::Column::TenantId)
                     .column(role_grant::Column::Role)
                     .filter(role_grant::Column::PrincipalId.eq(principal.id))
-                    .into_tuple::<(i64, String)>()
+                    .into_tuple::<(i64, Role)>()
                     .all(db)
                     .await?
                     .into_iter()
-                    .filter_map(|(tenant_id, role)| role.parse::<Role>().ok().map(|r| (tenant_id, r)))
                     .collect(),
             );
             if let Some(c) = cache {
