@@ -9,7 +9,7 @@
 //! through any server process is in force for the next operation everywhere; nothing a decision
 //! depends on lives only in one process's memory.
 
-use crate::domain::enums::Role;
+use crate::domain::enums::{Role, RoleExt};
 use crate::domain::tokens::hash_secret;
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
@@ -189,11 +189,10 @@ pub async fn authenticate_cached(
                     .column(role_grant::Column::TenantId)
                     .column(role_grant::Column::Role)
                     .filter(role_grant::Column::PrincipalId.eq(principal.id))
-                    .into_tuple::<(i64, String)>()
+                    .into_tuple::<(i64, Role)>()
                     .all(db)
                     .await?
                     .into_iter()
-                    .filter_map(|(tenant_id, role)| role.parse::<Role>().ok().map(|r| (tenant_id, r)))
                     .collect(),
             );
             if let Some(c) = cache {

@@ -1,6 +1,7 @@
 //! A control of the service catalog: one recommended security configuration, shared by all
 //! tenants and changed only by the shipped data and SERVICE_ADMINs (a tenant's own profiles are
 //! `tenant_control`). Points are stored in ten-thousandths.
+use crate::enums::{ActionType, Category, Level, Tier};
 use crate::types::StringList;
 use sea_orm::entity::prelude::*;
 
@@ -11,14 +12,14 @@ pub struct Model {
     pub id: String,
     #[sea_orm(column_type = "Text")]
     pub title: String,
-    pub category: String,
+    pub category: Category,
     pub service: String,
     pub max_points: i64,
-    pub tier: String,
-    pub user_impact: String,
-    pub implementation_cost: String,
+    pub tier: Tier,
+    pub user_impact: Level,
+    pub implementation_cost: Level,
     pub threats: StringList,
-    pub action_type: String,
+    pub action_type: ActionType,
     #[sea_orm(column_type = "Text")]
     pub remediation: String,
     #[sea_orm(column_type = "Text")]

@@ -1,4 +1,5 @@
 //! A vulnerability-management exception on a device action.
+use crate::enums::{ExceptionJustification, ExceptionScope};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -8,8 +9,8 @@ pub struct Model {
     pub id: i64,
     pub tenant_id: i64,
     pub action_id: i64,
-    pub scope: String,
-    pub justification: String,
+    pub scope: ExceptionScope,
+    pub justification: ExceptionJustification,
     #[sea_orm(column_type = "Text")]
     pub comment: String,
     pub expires_at: Option<DateTimeUtc>,

@@ -1,4 +1,5 @@
 //! One control as it stands for one tenant.
+use crate::enums::{Category, Status};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -8,8 +9,8 @@ pub struct Model {
     pub id: i64,
     pub tenant_id: i64,
     pub control_id: String,
-    pub category: String,
-    pub status: String,
+    pub category: Category,
+    pub status: Status,
     pub implemented: i64,
     pub total: i64,
     #[sea_orm(column_type = "Text")]

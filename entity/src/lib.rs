@@ -12,6 +12,7 @@ pub mod audit_log;
 pub mod cohort_aggregate;
 pub mod control;
 pub mod device_exception;
+pub mod enums;
 pub mod graph_sync_config;
 pub mod improvement_action;
 pub mod job_lease;

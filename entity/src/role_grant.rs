@@ -1,4 +1,5 @@
 //! A principal's role on one tenant.
+use crate::enums::Role;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -8,7 +9,7 @@ pub struct Model {
     pub principal_id: i64,
     #[sea_orm(primary_key, auto_increment = false)]
     pub tenant_id: i64,
-    pub role: String,
+    pub role: Role,
     pub created_at: DateTimeUtc,
 }
 

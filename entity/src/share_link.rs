@@ -1,4 +1,5 @@
 //! A share link to one action; only the token's hash is stored.
+use crate::enums::SharePlatform;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -10,7 +11,7 @@ pub struct Model {
     pub action_id: i64,
     #[sea_orm(unique)]
     pub token_hash: String,
-    pub platform: String,
+    pub platform: SharePlatform,
     pub created_by: Option<i64>,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,

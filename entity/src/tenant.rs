@@ -1,4 +1,5 @@
 //! One organisation.
+use crate::enums::CatalogSource;
 use crate::types::StringList;
 use sea_orm::entity::prelude::*;
 
@@ -18,7 +19,7 @@ pub struct Model {
     pub state_version: i64,
     /// `SERVICE_CATALOG` (applicable controls by enabled services) or `MICROSOFT_GRAPH`
     /// (exactly the controls of the latest Graph export).
-    pub catalog_source: String,
+    pub catalog_source: CatalogSource,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -1,6 +1,7 @@
 //! A tenant's own control profile (SPEC §1a): written only by that tenant's Microsoft Graph import
 //! or sync, it overrides the service catalog's control of the same id for that tenant alone and is
 //! never visible to other tenants. Same content columns as `control`; points in ten-thousandths.
+use crate::enums::{ActionType, Category, Level, Tier};
 use crate::types::StringList;
 use sea_orm::entity::prelude::*;
 
@@ -13,14 +14,14 @@ pub struct Model {
     pub id: String,
     #[sea_orm(column_type = "Text")]
     pub title: String,
-    pub category: String,
+    pub category: Category,
     pub service: String,
     pub max_points: i64,
-    pub tier: String,
-    pub user_impact: String,
-    pub implementation_cost: String,
+    pub tier: Tier,
+    pub user_impact: Level,
+    pub implementation_cost: Level,
     pub threats: StringList,
-    pub action_type: String,
+    pub action_type: ActionType,
     #[sea_orm(column_type = "Text")]
     pub remediation: String,
     #[sea_orm(column_type = "Text")]

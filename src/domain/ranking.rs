@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 
 use super::points::Points;
 
-use super::enums::{Level, Status, Tier};
+use super::enums::{Level, LevelExt, Status, Tier, TierExt};
 
 /// What ranking needs to know about one action.
 #[derive(Clone, Debug, PartialEq)]

@@ -13,7 +13,7 @@ use num_traits::{Signed, Zero};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
-use super::enums::{Category, Level, Status, Tier};
+use super::enums::{Category, Level, LevelExt, Status, Tier, TierExt};
 use super::points::Points;
 use super::ranking::{RankInput, rank};
 use super::scoring::{ScoredAction, compute_score, score_impact};

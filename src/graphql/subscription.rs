@@ -240,7 +240,7 @@ impl Subscription {
         let kinds = kinds
             .unwrap_or_default()
             .into_iter()
-            .map(|k| crate::domain::enums::EventKind::from(k).as_str().to_string())
+            .map(crate::domain::enums::EventKind::from)
             .collect();
         let watch = EventWatch {
             access,
@@ -306,8 +306,8 @@ impl ScoreWatch {
 
 struct EventWatch {
     access: Access,
-    /// Event kinds wanted (storage names); empty = all.
-    kinds: Vec<String>,
+    /// Event kinds wanted; empty = all.
+    kinds: Vec<crate::domain::enums::EventKind>,
     changes: Receiver<Change>,
     /// The newest event id seen, where a catch-up after a resync starts.
     last_id: i64,

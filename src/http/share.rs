@@ -84,7 +84,7 @@ async fn page(state: AppState, token: String, headers: HeaderMap) -> Response {
          <p>{achieved} of {max} points</p><h2>Implementation</h2><pre>{remediation}</pre>{manage}\
          <ul>{links}</ul><p><small>Link expires {expires}</small></p></body></html>",
         title = escape(&view.title),
-        category = escape(&view.category),
+        category = view.category.as_str(),
         service = escape(&view.service),
         status = view.status.as_str(),
         achieved = view.points_achieved.round2(),

@@ -20,7 +20,7 @@
 //! tries again; a database that already holds a tenant is never touched.
 
 use crate::domain::cohort::SeatBand;
-use crate::domain::enums::{Category, EventKind, Level, Role, Status, Tier};
+use crate::domain::enums::{Category, EventKind, Level, Role, Status};
 use crate::domain::licensing::{HeldLicense, licensing};
 use crate::domain::points::Points;
 use crate::domain::scoring::{ScoredAction, achieved_points, compute_score, from_storage, to_storage};
@@ -28,7 +28,6 @@ use crate::error::AppError;
 use crate::seed::DemoTokens;
 use crate::service::access::tenants::{self, NewTenant};
 use crate::service::history::comparisons;
-use crate::service::state::parse;
 use crate::service::workflow::events::{self, Actor, NewEvent};
 use anyhow::Context;
 use chrono::{DateTime, Days, Duration, NaiveDate, NaiveTime, Utc};
@@ -469,14 +468,14 @@ fn plan_actions(
     held: &[HeldLicense],
     clock: &Clock,
     rng: &mut StdRng,
-) -> anyhow::Result<Vec<Plan>> {
+) -> Vec<Plan> {
     let m = spec.maturity;
     let mut plans = Vec::new();
     for c in controls
         .iter()
         .filter(|c| spec.services.contains(&c.service.as_str()))
     {
-        let category = parse::<Category>(&c.category, "category").map_err(into_anyhow)?;
+        let category = c.category;
         // Per-user controls count users or devices; the rest count policies, domains, mailboxes.
         let (unit, total) = match category {
             Category::Device => (
@@ -536,9 +535,9 @@ fn plan_actions(
             implemented: 0,
             total,
             licensed: lic.licensed,
-            tier: parse::<Tier>(&c.tier, "tier").map_err(into_anyhow)?,
-            user_impact: parse::<Level>(&c.user_impact, "level").map_err(into_anyhow)?,
-            implementation_cost: parse::<Level>(&c.implementation_cost, "level").map_err(into_anyhow)?,
+            tier: c.tier,
+            user_impact: c.user_impact,
+            implementation_cost: c.implementation_cost,
         };
         plans.push(Plan {
             control: c.clone(),
@@ -562,7 +561,7 @@ fn plan_actions(
         plan_history(p, clock, rng);
     }
     plan_dips(&mut plans, rng);
-    Ok(plans)
+    plans
 }
 
 /// Makes sure each status occurs at least once, so every filter and group has something to show:
@@ -753,7 +752,7 @@ async fn seed_tenant(
         name: team.name.clone(),
     };
 
-    let plans = plan_actions(spec, controls, &held, clock, rng)?;
+    let plans = plan_actions(spec, controls, &held, clock, rng);
     let rows: Vec<improvement_action::ActiveModel> = plans
         .iter()
         .map(|p| action_row(t.id, p, created_at, clock, rng))
@@ -917,7 +916,7 @@ async fn seed_peers(
             let created_at = clock.start_of(0) - Duration::days(rng.random_range(30..700));
             let t = insert_tenant(txn, &slug, &name, &profile, created_at, clock).await?;
             let held = write_licences(txn, t.id, &licences, created_at, known_skus, plans_of, clock).await?;
-            let plans = plan_actions(&profile, controls, &held, clock, &mut rng)?;
+            let plans = plan_actions(&profile, controls, &held, clock, &mut rng);
             let rows: Vec<improvement_action::ActiveModel> = plans
                 .iter()
                 .map(|p| action_row(t.id, p, created_at, clock, &mut rng))
@@ -963,7 +962,7 @@ fn action_row(
         )
     };
     let changes = i64::from(p.status_day > 0) + 2 * p.dips.len() as i64 + i64::from(p.progress_day > 0);
-    row.status = Set(p.status.as_str().to_string());
+    row.status = Set(p.status);
     row.implemented = Set(p.implemented);
     row.total = Set(p.total);
     row.implementation_status = Set(Some(text));
@@ -1225,20 +1224,21 @@ async fn write_snapshots<C: ConnectionTrait>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::enums::Tier;
     use chrono::TimeZone;
 
     fn plan(total: i64, implemented: i64, status: Status) -> Plan {
         let c = control::Model {
             id: "X".into(),
             title: "X".into(),
-            category: "IDENTITY".into(),
+            category: Category::Identity,
             service: "AzureAD".into(),
             max_points: 100_000,
-            tier: "CORE".into(),
-            user_impact: "LOW".into(),
-            implementation_cost: "LOW".into(),
+            tier: Tier::Core,
+            user_impact: Level::Low,
+            implementation_cost: Level::Low,
             threats: StringList::default(),
-            action_type: "CONFIG".into(),
+            action_type: crate::domain::enums::ActionType::Config,
             remediation: String::new(),
             user_impact_description: String::new(),
             prerequisites: String::new(),
@@ -1332,14 +1332,18 @@ mod tests {
                     let mut c = plan(1, 0, Status::ToAddress).control;
                     c.id = format!("{s}{i}");
                     c.service = s.to_string();
-                    c.category = if i % 2 == 0 { "IDENTITY" } else { "APPS" }.into();
+                    c.category = if i % 2 == 0 {
+                        Category::Identity
+                    } else {
+                        Category::Apps
+                    };
                     c
                 })
             })
             .collect();
         let mut rng = StdRng::seed_from_u64(SEED);
         for spec in TENANTS {
-            let plans = plan_actions(spec, &controls, &[], &clock, &mut rng).expect("plans");
+            let plans = plan_actions(spec, &controls, &[], &clock, &mut rng);
             for s in Status::ALL {
                 assert!(
                     plans.iter().any(|p| p.status == s),

@@ -11,13 +11,12 @@
 //! `TO_ADDRESS` with less progress before — so the last snapshot is close to the live score.
 //! Everything is drawn from a seeded RNG, so a given `--seed` gives the same data.
 
-use crate::domain::enums::{Category, Level, Role, Status, Tier};
+use crate::domain::enums::{Role, Status};
 use crate::domain::licensing::{HeldLicense, licensing};
 use crate::domain::points::Points;
 use crate::domain::scoring::{ScoredAction, compute_score, from_storage, to_storage};
 use crate::service::access::tenants;
 use crate::service::history::comparisons;
-use crate::service::state::parse;
 use anyhow::Context;
 use chrono::{DateTime, Days, Duration, Utc};
 use entity::types::StringList;
@@ -247,20 +246,19 @@ fn plan_tenant(
 }
 
 /// The scoring input of an action, reusable across the days of a simulation.
-fn scored(c: &control::Model, licensed: bool) -> anyhow::Result<ScoredAction> {
-    Ok(ScoredAction {
-        category: parse::<Category>(&c.category, "category").map_err(|e| anyhow::anyhow!(e.message()))?,
+fn scored(c: &control::Model, licensed: bool) -> ScoredAction {
+    ScoredAction {
+        category: c.category,
         max_points: from_storage(c.max_points),
         deprecated: c.deprecated,
         status: Status::ToAddress,
         implemented: 0,
         total: 0,
         licensed,
-        tier: parse::<Tier>(&c.tier, "tier").map_err(|e| anyhow::anyhow!(e.message()))?,
-        user_impact: parse::<Level>(&c.user_impact, "level").map_err(|e| anyhow::anyhow!(e.message()))?,
-        implementation_cost: parse::<Level>(&c.implementation_cost, "level")
-            .map_err(|e| anyhow::anyhow!(e.message()))?,
-    })
+        tier: c.tier,
+        user_impact: c.user_impact,
+        implementation_cost: c.implementation_cost,
+    }
 }
 
 /// Seeds the scale data set into a migrated database that holds the catalog.
@@ -359,7 +357,7 @@ pub async fn seed(
             grants.push(role_grant::ActiveModel {
                 principal_id: Set(msp.id),
                 tenant_id: Set(tid),
-                role: Set(Role::Operator.as_str().to_string()),
+                role: Set(Role::Operator),
                 created_at: Set(now),
             });
             let mut held = Vec::new();
@@ -388,8 +386,8 @@ pub async fn seed(
                 action_rows.push(improvement_action::ActiveModel {
                     tenant_id: Set(tid),
                     control_id: Set(c.id.clone()),
-                    category: Set(c.category.clone()),
-                    status: Set(a.status.as_str().to_string()),
+                    category: Set(c.category),
+                    status: Set(a.status),
                     implemented: Set(a.implemented),
                     total: Set(a.total),
                     implementation_status: Set(Some(format!("{} of {} implemented", a.implemented, a.total))),
@@ -403,7 +401,7 @@ pub async fn seed(
                     ..Default::default()
                 });
                 let lic = licensing(&c.required_license_plans.0, &held, a.users_affected, now);
-                let mut s = scored(c, lic.licensed)?;
+                let mut s = scored(c, lic.licensed);
                 s.total = a.total;
                 sim.push(s);
             }

@@ -5,7 +5,6 @@
 //! Expiry is applied before anything is computed (see `workflow::expire_due`), so an answer
 //! never depends on when the background sweep last ran.
 
-use crate::domain::enums::{Category, Level, Status, Tier};
 use crate::domain::licensing::{HeldLicense, Licensing, licensing};
 use crate::domain::points::Points;
 use crate::domain::ranking::{RankInput, rank};
@@ -136,8 +135,8 @@ impl ActionState {
             id: r.id,
             tenant_id: r.tenant_id,
             control_id: self.control.id.clone(),
-            category: self.control.category.clone(),
-            status: self.scored.status.as_str().to_string(),
+            category: self.control.category,
+            status: self.scored.status,
             implemented: r.implemented,
             total: r.total,
             implementation_status: r.implementation_status.as_deref().map(str::to_string),
@@ -228,23 +227,19 @@ pub fn parse<T: std::str::FromStr>(value: &str, what: &str) -> AppResult<T> {
 }
 
 /// The scoring input of one action row and its control.
-pub fn scored_action(
-    row: &improvement_action::Model,
-    c: &control::Model,
-    licensed: bool,
-) -> AppResult<ScoredAction> {
-    Ok(ScoredAction {
-        category: parse::<Category>(&c.category, "category")?,
+pub fn scored_action(row: &improvement_action::Model, c: &control::Model, licensed: bool) -> ScoredAction {
+    ScoredAction {
+        category: c.category,
         max_points: Points::from_storage(c.max_points),
         deprecated: c.deprecated,
-        status: parse::<Status>(&row.status, "status")?,
+        status: row.status,
         implemented: row.implemented,
         total: row.total,
         licensed,
-        tier: parse::<Tier>(&c.tier, "tier")?,
-        user_impact: parse::<Level>(&c.user_impact, "level")?,
-        implementation_cost: parse::<Level>(&c.implementation_cost, "level")?,
-    })
+        tier: c.tier,
+        user_impact: c.user_impact,
+        implementation_cost: c.implementation_cost,
+    }
 }
 
 /// The licences a tenant holds, with the plans they grant.
@@ -330,7 +325,7 @@ pub fn build_shared(
     let mut actions = Vec::with_capacity(rows.len());
     for (row, control) in rows {
         let lic = licensing(&control.required_license_plans.0, held, row.users_affected, now);
-        let scored = scored_action(&row, &control, lic.licensed)?;
+        let scored = scored_action(&row, &control, lic.licensed);
         let achieved = scored.achieved();
         let points_remaining = scored.points_remaining();
         actions.push(ActionState {

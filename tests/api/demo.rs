@@ -93,14 +93,14 @@ demo_test!(
                 .unwrap();
             for status in Status::ALL {
                 assert!(
-                    actions.iter().any(|a| a.status == status.as_str()),
+                    actions.iter().any(|a| a.status == status),
                     "{} has no {status} action",
                     t.slug
                 );
             }
             for a in &actions {
                 assert_eq!(
-                    a.status == "COMPLETED",
+                    a.status == Status::Completed,
                     a.total > 0 && a.implemented == a.total,
                     "{} {}: COMPLETED means all of total implemented ({}/{})",
                     t.slug,
@@ -194,7 +194,7 @@ demo_test!(
                 t.slug
             );
             for status in Status::ALL {
-                let rows = actions.iter().filter(|a| a.status == status.as_str()).count() as i64;
+                let rows = actions.iter().filter(|a| a.status == status).count() as i64;
                 assert_eq!(
                     snapshots[89].status_counts.0.get(status.as_str()).copied(),
                     Some(rows),

@@ -29,9 +29,9 @@ async fn control(
     (cost, impact, tier): (&str, &str, &str),
 ) -> i64 {
     let mut c = control_model(id, &format!("Control {id}"), category, service, max);
-    c.implementation_cost = Set(cost.into());
-    c.user_impact = Set(impact.into());
-    c.tier = Set(tier.into());
+    c.implementation_cost = Set(cost.parse().expect("level"));
+    c.user_impact = Set(impact.parse().expect("level"));
+    c.tier = Set(tier.parse().expect("tier"));
     // Created three days ago, so yesterday's snapshot has them.
     add_action(app, tenant_id, c, Utc::now() - chrono::Duration::days(3)).await
 }

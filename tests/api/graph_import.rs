@@ -550,7 +550,7 @@ db_test!(
             .all(&app.db)
             .await
             .unwrap();
-        let by_kind = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
+        let by_kind = |kind: &str| events.iter().filter(|e| e.kind.as_str() == kind).count();
         assert_eq!(by_kind("IMPORTED"), 7, "4 actions created + 3 statuses");
         assert_eq!(by_kind("COMPLETED"), 2, "mdo_zapspam and QuantumControl");
         assert_eq!(by_kind("NOTE_ADDED"), 3);

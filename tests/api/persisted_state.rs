@@ -186,11 +186,11 @@ db_test!(every_kind_of_change_persists_exactly_the_tenants_inputs, |app| {
             .rows
             .iter()
             .find(|r| r.control_id == control)
-            .map(|r| r.status.clone())
+            .map(|r| r.status.as_str())
     };
-    assert_eq!(status(&c[0]).as_deref(), Some("PLANNED"));
-    assert_eq!(status(&c[1]).as_deref(), Some("RISK_ACCEPTED"));
-    assert_eq!(status(&c[2]).as_deref(), Some("TO_ADDRESS"), "undone");
+    assert_eq!(status(&c[0]), Some("PLANNED"));
+    assert_eq!(status(&c[1]), Some("RISK_ACCEPTED"));
+    assert_eq!(status(&c[2]), Some("TO_ADDRESS"), "undone");
     assert_eq!(persisted.held.len(), 1, "the licence is in the persisted state");
 });
 

@@ -27,6 +27,7 @@ use chrono::{DateTime, Duration, Utc};
 use entity::types::StringList;
 use entity::{action_tag, control, license, license_plan, note, tag, tenant_license};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use securescore::domain::enums::{ActionType, Level, Tier};
 use securescore::service::access::tenants;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -93,14 +94,14 @@ pub(crate) fn control_model(
     control::ActiveModel {
         id: Set(id.to_string()),
         title: Set(title.to_string()),
-        category: Set(category.to_string()),
+        category: Set(category.parse().expect("category")),
         service: Set(service.to_string()),
         max_points: Set(max * 10_000),
-        tier: Set("CORE".into()),
-        user_impact: Set("LOW".into()),
-        implementation_cost: Set("LOW".into()),
+        tier: Set(Tier::Core),
+        user_impact: Set(Level::Low),
+        implementation_cost: Set(Level::Low),
         threats: Set(StringList(vec![])),
-        action_type: Set("CONFIG".into()),
+        action_type: Set(ActionType::Config),
         remediation: Set(format!("Steps for {id}.")),
         user_impact_description: Set(format!("Users notice {id}.")),
         prerequisites: Set(format!("Prerequisites of {id}.")),
@@ -254,9 +255,9 @@ async fn scored_tenant(app: &TestApp) -> Scored {
     let mut ids = HashMap::new();
     for (i, s) in SPECS.iter().enumerate() {
         let mut c = control_model(s.id, s.title, s.category, s.service, s.max);
-        c.tier = Set(s.tier.into());
-        c.user_impact = Set(s.impact.into());
-        c.implementation_cost = Set(s.cost.into());
+        c.tier = Set(s.tier.parse().expect("tier"));
+        c.user_impact = Set(s.impact.parse().expect("level"));
+        c.implementation_cost = Set(s.cost.parse().expect("level"));
         c.required_license_plans = Set(StringList(s.plans.iter().map(|p| p.to_string()).collect()));
         c.threats = Set(StringList(s.threats.iter().map(|p| p.to_string()).collect()));
         if s.id == "AuditLog" {

@@ -6,7 +6,7 @@ use crate::db_test;
 use crate::helpers::*;
 use chrono::{Duration, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, PaginatorTrait, Set};
-use securescore::domain::enums::Role;
+use securescore::domain::enums::{Role, RoleExt};
 use securescore::graphql::ids;
 use securescore::service::access::tenants;
 use serde_json::{Value, json};

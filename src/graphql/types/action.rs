@@ -6,13 +6,12 @@
 //! action of a page shares one load; tags and notes come through the per-request loaders, one
 //! query per page.
 
-use crate::domain::enums::ActionType as DomainActionType;
 use crate::domain::points::Points;
 use crate::graphql::ids;
 use crate::graphql::loaders::loaders;
 use crate::graphql::types::enums::{ActionType, Category, Level, Status, Tier};
 use crate::graphql::types::{Control, present};
-use crate::service::state::{ActionState, TenantState, parse};
+use crate::service::state::{ActionState, TenantState};
 use crate::service::workflow::actions::NoteWithAuthor;
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
@@ -86,8 +85,8 @@ impl ImprovementAction {
     async fn implementation_cost(&self) -> Level {
         self.a().scored.implementation_cost.into()
     }
-    async fn action_type(&self) -> Result<ActionType> {
-        Ok(parse::<DomainActionType>(&self.a().control.action_type, "action type")?.into())
+    async fn action_type(&self) -> ActionType {
+        self.a().control.action_type.into()
     }
     /// Users the action affects.
     async fn users_affected(&self) -> i64 {

@@ -36,7 +36,7 @@ impl Control {
     }
     /// `IDENTITY`, `DEVICE`, `APPS`, `DATA` or `INFRASTRUCTURE`.
     async fn category(&self) -> &str {
-        &self.0.category
+        self.0.category.as_str()
     }
     /// Product family, as the vendor spells it (e.g. `AzureAD`, `MDO`).
     async fn service(&self) -> &str {
@@ -47,20 +47,20 @@ impl Control {
     }
     /// `CORE`, `DEFENSE_IN_DEPTH` or `ADVANCED`.
     async fn tier(&self) -> &str {
-        &self.0.tier
+        self.0.tier.as_str()
     }
     async fn user_impact(&self) -> &str {
-        &self.0.user_impact
+        self.0.user_impact.as_str()
     }
     async fn implementation_cost(&self) -> &str {
-        &self.0.implementation_cost
+        self.0.implementation_cost.as_str()
     }
     async fn threats(&self) -> &[String] {
         &self.0.threats.0
     }
     /// `CONFIG`, `REVIEW` or `BEHAVIOR`.
     async fn action_type(&self) -> &str {
-        &self.0.action_type
+        self.0.action_type.as_str()
     }
     /// Implementation steps.
     async fn remediation(&self) -> &str {

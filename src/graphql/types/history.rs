@@ -190,7 +190,7 @@ impl From<trends::Trends> for ScoreTrends {
                 .map(|r| RegressedAction {
                     control_id: r.control_id,
                     title: r.title,
-                    category: r.category,
+                    category: r.category.to_string(),
                     occurred_at: r.occurred_at,
                     points_before: present(&r.points_before),
                     points_after: present(&r.points_after),

@@ -43,10 +43,8 @@ impl Tenant {
     /// Which controls apply: the service catalog's by `enabledServices`, or exactly those of the
     /// latest Microsoft Graph export (set by the first import; an ADMIN can switch it back with
     /// `updateTenant`).
-    async fn catalog_source(&self) -> Result<crate::graphql::types::enums::CatalogSource> {
-        let source: crate::domain::enums::CatalogSource =
-            service::state::parse(&self.0.catalog_source, "catalog source")?;
-        Ok(source.into())
+    async fn catalog_source(&self) -> crate::graphql::types::enums::CatalogSource {
+        self.0.catalog_source.into()
     }
     /// The tenant's own control profiles (from its Microsoft Graph imports), by id: each
     /// overrides the service catalog's control of the same id for this tenant only, and no other
@@ -157,7 +155,7 @@ impl Tenant {
                 .categories
                 .unwrap_or_default()
                 .into_iter()
-                .map(|c| crate::domain::enums::Category::from(c).as_str().to_string())
+                .map(Into::into)
                 .collect(),
             control_ids: f.control_ids.unwrap_or_default(),
             action_id: None,

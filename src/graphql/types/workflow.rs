@@ -6,9 +6,8 @@ use crate::graphql::types::enums::{
 };
 use crate::graphql::types::present;
 use crate::service::collab::share::{LinkInfo, SharedView};
-use crate::service::state::parse;
 use crate::service::workflow::events;
-use async_graphql::{ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{action_event, device_exception};
 
@@ -20,8 +19,8 @@ impl ShareLink {
     async fn id(&self) -> ID {
         ids::encode("ShareLink", self.0.link.id)
     }
-    async fn platform(&self) -> Result<SharePlatform> {
-        Ok(parse::<crate::domain::enums::SharePlatform>(&self.0.link.platform, "platform")?.into())
+    async fn platform(&self) -> SharePlatform {
+        self.0.link.platform.into()
     }
     /// Name of the principal who created it.
     async fn created_by(&self) -> Option<&str> {
@@ -65,7 +64,7 @@ impl SharedAction {
         &self.0.title
     }
     async fn category(&self) -> &str {
-        &self.0.category
+        self.0.category.as_str()
     }
     async fn service(&self) -> &str {
         &self.0.service
@@ -100,20 +99,13 @@ pub struct ActionEvent {
     pub control_id: String,
 }
 
-fn status_of(s: &Option<String>) -> Result<Option<Status>> {
-    Ok(match s {
-        Some(v) => Some(parse::<crate::domain::enums::Status>(v, "status")?.into()),
-        None => None,
-    })
-}
-
 #[Object]
 impl ActionEvent {
     async fn id(&self) -> ID {
         ids::encode("ActionEvent", self.event.id)
     }
-    async fn kind(&self) -> Result<EventKind> {
-        Ok(parse::<crate::domain::enums::EventKind>(&self.event.kind, "event kind")?.into())
+    async fn kind(&self) -> EventKind {
+        self.event.kind.into()
     }
     /// Control id of the action it concerns.
     async fn control_id(&self) -> &str {
@@ -130,11 +122,11 @@ impl ActionEvent {
     async fn occurred_at(&self) -> DateTime<Utc> {
         self.event.occurred_at
     }
-    async fn status_before(&self) -> Result<Option<Status>> {
-        status_of(&self.event.status_before)
+    async fn status_before(&self) -> Option<Status> {
+        self.event.status_before.map(Into::into)
     }
-    async fn status_after(&self) -> Result<Option<Status>> {
-        status_of(&self.event.status_after)
+    async fn status_after(&self) -> Option<Status> {
+        self.event.status_after.map(Into::into)
     }
     /// The action's points before the change, rounded to 2 places from the exact value.
     async fn points_before(&self) -> Option<f64> {
@@ -171,14 +163,11 @@ impl DeviceException {
     async fn id(&self) -> ID {
         ids::encode("DeviceException", self.0.id)
     }
-    async fn scope(&self) -> Result<ExceptionScope> {
-        Ok(parse::<crate::domain::enums::ExceptionScope>(&self.0.scope, "scope")?.into())
+    async fn scope(&self) -> ExceptionScope {
+        self.0.scope.into()
     }
-    async fn justification(&self) -> Result<ExceptionJustification> {
-        Ok(
-            parse::<crate::domain::enums::ExceptionJustification>(&self.0.justification, "justification")?
-                .into(),
-        )
+    async fn justification(&self) -> ExceptionJustification {
+        self.0.justification.into()
     }
     async fn comment(&self) -> &str {
         &self.0.comment

@@ -180,7 +180,7 @@ async fn grants_of<C: ConnectionTrait>(conn: &C, principal_id: i64) -> AppResult
         .all(conn)
         .await?
         .into_iter()
-        .filter_map(|g| g.role.parse::<Role>().ok().map(|r| (g.tenant_id, r)))
+        .map(|g| (g.tenant_id, g.role))
         .collect())
 }
 
@@ -287,7 +287,7 @@ pub async fn api_tokens(
         .all(db)
         .await?
         .into_iter()
-        .filter_map(|g| g.role.parse::<Role>().ok().map(|r| (g.principal_id, r)))
+        .map(|g| (g.principal_id, g.role))
         .collect();
     let principal_ids: Vec<i64> = roles.keys().copied().collect();
     // Every role of those principals, to tell a tenant ADMIN which of them work elsewhere too.
@@ -298,12 +298,10 @@ pub async fn api_tokens(
             .all(db)
             .await?
         {
-            if let Ok(role) = g.role.parse::<Role>() {
-                all_grants
-                    .entry(g.principal_id)
-                    .or_default()
-                    .push((g.tenant_id, role));
-            }
+            all_grants
+                .entry(g.principal_id)
+                .or_default()
+                .push((g.tenant_id, g.role));
         }
     }
     let rows = api_token::Entity::find()
@@ -362,7 +360,7 @@ pub async fn grants(db: &DatabaseConnection, viewer: &Viewer, tenant_id: i64) ->
             Some(GrantInfo {
                 principal_id: g.principal_id,
                 principal_name: names.get(&g.principal_id)?.clone(),
-                role: g.role.parse::<Role>().ok()?,
+                role: g.role,
                 granted_at: g.created_at,
             })
         })
@@ -406,7 +404,7 @@ pub async fn grant_role(
         json!({
             "principal": principal.name,
             "role": role.as_str(),
-            "previousRole": before.as_ref().map(|g| g.role.clone()),
+            "previousRole": before.as_ref().map(|g| g.role),
         }),
         now,
     )
@@ -475,7 +473,7 @@ pub async fn remove_tenant_grant(
         GrantInfo {
             principal_id: principal.id,
             principal_name: principal.name,
-            role: grant.role.parse::<Role>().unwrap_or(Role::Reader),
+            role: grant.role,
             granted_at: grant.created_at,
         },
     ))

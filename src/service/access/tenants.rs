@@ -135,9 +135,7 @@ pub async fn create<C: ConnectionTrait>(
         enabled_services: Set(StringList(new.enabled_services.clone())),
         azure_tenant_id: Set(None),
         state_version: Set(0),
-        catalog_source: Set(crate::domain::enums::CatalogSource::ServiceCatalog
-            .as_str()
-            .to_string()),
+        catalog_source: Set(CatalogSource::ServiceCatalog),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -157,8 +155,8 @@ pub fn new_action(tenant_id: i64, c: &control::Model, now: DateTime<Utc>) -> imp
     improvement_action::ActiveModel {
         tenant_id: Set(tenant_id),
         control_id: Set(c.id.clone()),
-        category: Set(c.category.clone()),
-        status: Set(Status::ToAddress.as_str().to_string()),
+        category: Set(c.category),
+        status: Set(Status::ToAddress),
         implemented: Set(0),
         total: Set(0),
         implementation_status: Set(None),
@@ -208,14 +206,14 @@ pub async fn grant_role<C: ConnectionTrait>(
     match existing {
         Some(g) => {
             let mut g: role_grant::ActiveModel = g.into();
-            g.role = Set(role.as_str().to_string());
+            g.role = Set(role);
             g.update(conn).await?;
         }
         None => {
             role_grant::ActiveModel {
                 principal_id: Set(principal_id),
                 tenant_id: Set(tenant_id),
-                role: Set(role.as_str().to_string()),
+                role: Set(role),
                 created_at: Set(now),
             }
             .insert(conn)
@@ -404,9 +402,7 @@ pub async fn update(
     validate_new_tenant(&next)?;
     validate_services(&next.enabled_services)?;
 
-    let source = change
-        .catalog_source
-        .map_or_else(|| current.catalog_source.clone(), |s| s.as_str().to_string());
+    let source = change.catalog_source.unwrap_or(current.catalog_source);
     let txn = crate::db::begin_write(db).await?;
     let mut detail = serde_json::Map::new();
     let mut changed = |field: &str, from: serde_json::Value, to: serde_json::Value| {
@@ -646,9 +642,7 @@ pub async fn add_actions_for_control<C: ConnectionTrait>(
         return Ok(0);
     }
     let candidates: Vec<i64> = tenant::Entity::find()
-        .filter(
-            tenant::Column::CatalogSource.eq(crate::domain::enums::CatalogSource::ServiceCatalog.as_str()),
-        )
+        .filter(tenant::Column::CatalogSource.eq(CatalogSource::ServiceCatalog))
         .order_by_asc(tenant::Column::Id)
         .all(conn)
         .await?

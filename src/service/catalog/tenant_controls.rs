@@ -11,7 +11,6 @@ use crate::domain::applicability::applies;
 use crate::domain::enums::CatalogSource;
 use crate::error::AppResult;
 use crate::service::access::tenants;
-use crate::service::state::parse;
 use chrono::{DateTime, Utc};
 use entity::{control, improvement_action, tenant, tenant_control};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
@@ -74,14 +73,13 @@ pub async fn own_profiles<C: ConnectionTrait>(conn: &C, tenant_id: i64) -> AppRe
 }
 
 /// Whether `control` (as the tenant sees it) applies to the tenant.
-pub fn applies_to(tenant: &tenant::Model, own: &OwnProfiles, control: &control::Model) -> AppResult<bool> {
-    let source: CatalogSource = parse(&tenant.catalog_source, "catalog source")?;
-    Ok(applies(
-        source,
+pub fn applies_to(tenant: &tenant::Model, own: &OwnProfiles, control: &control::Model) -> bool {
+    applies(
+        tenant.catalog_source,
         &tenant.enabled_services.0,
         &control.service,
         own.in_export.contains(&control.id),
-    ))
+    )
 }
 
 /// Pairs action rows with the controls the tenant sees, keeping only applicable ones.
@@ -102,7 +100,7 @@ pub fn applicable_rows(
         else {
             continue;
         };
-        if applies_to(tenant, own, &c)? {
+        if applies_to(tenant, own, &c) {
             out.push((row, c));
         }
     }
@@ -181,7 +179,7 @@ pub async fn applicable_control<C: ConnectionTrait>(
             .map(Arc::new),
     };
     match c {
-        Some(c) if applies_to(tenant, &own, &c)? => Ok(Some(control::Model::clone(&c))),
+        Some(c) if applies_to(tenant, &own, &c) => Ok(Some(control::Model::clone(&c))),
         _ => Ok(None),
     }
 }
@@ -192,9 +190,8 @@ pub async fn applicable<C: ConnectionTrait>(
     tenant: &tenant::Model,
 ) -> AppResult<Vec<Arc<control::Model>>> {
     let own = own_profiles(conn, tenant.id).await?;
-    let source: CatalogSource = parse(&tenant.catalog_source, "catalog source")?;
     let mut controls: Vec<Arc<control::Model>> = own.by_id.values().cloned().collect();
-    if source == CatalogSource::ServiceCatalog {
+    if tenant.catalog_source == CatalogSource::ServiceCatalog {
         for c in control::Entity::find()
             .filter(control::Column::Service.is_in(tenant.enabled_services.0.clone()))
             .all(conn)
@@ -207,7 +204,7 @@ pub async fn applicable<C: ConnectionTrait>(
     }
     let mut out = Vec::with_capacity(controls.len());
     for c in controls {
-        if !c.deprecated && applies_to(tenant, &own, &c)? {
+        if !c.deprecated && applies_to(tenant, &own, &c) {
             out.push(c);
         }
     }

@@ -3,13 +3,12 @@
 //! are indistinguishable.
 
 use crate::auth::Viewer;
-use crate::domain::enums::{EventKind, Role, SharePlatform, Status};
+use crate::domain::enums::{Category, EventKind, Role, SharePlatform, Status};
 use crate::domain::points::Points;
 use crate::domain::scoring::achieved_points;
 use crate::domain::tokens::{generate_secret, hash_secret};
 use crate::error::{AppError, AppResult};
 use crate::service::access::tenants;
-use crate::service::state::parse;
 use crate::service::state::persisted::Change;
 use crate::service::workflow::events::{self, Actor, NewEvent};
 use crate::service::workflow::{ActionRef, Resolved, resolve};
@@ -72,7 +71,7 @@ pub async fn create(
         tenant_id: Set(r.tenant.id),
         action_id: Set(r.action.id),
         token_hash: Set(hash_secret(&token)),
-        platform: Set(platform.as_str().to_string()),
+        platform: Set(platform),
         created_by: Set(Some(viewer.principal_id)),
         created_at: Set(now),
         expires_at: Set(now + Duration::days(days)),
@@ -210,7 +209,7 @@ pub async fn revoke(
 #[serde(rename_all = "camelCase")]
 pub struct SharedView {
     pub title: String,
-    pub category: String,
+    pub category: Category,
     pub service: String,
     pub status: Status,
     pub points_achieved: Points,
@@ -253,7 +252,7 @@ pub async fn open(db: &DatabaseConnection, token: &str, now: DateTime<Utc>) -> A
         .filter(share_link::Column::Id.eq(link.id))
         .exec(db)
         .await?;
-    let status: Status = parse(&action.status, "status")?;
+    let status = action.status;
     let max = Points::from_storage(control.max_points);
     Ok(SharedView {
         title: control.title,

@@ -14,7 +14,10 @@
 //! says so rather than hiding it.
 
 use crate::auth::Viewer;
-use crate::domain::enums::{ActionType, CatalogSource, Category, EventKind, Level, Role, Status, Tier};
+use crate::domain::enums::{
+    ActionType, CatalogSource, Category, CategoryExt, EventKind, Level, LevelExt, Role, Status, StatusExt,
+    Tier, TierExt,
+};
 use crate::domain::points::{Points, STORAGE_SCALE, round2_decimal as round2};
 use crate::domain::rules::status_after_progress;
 use crate::error::{AppError, AppResult};
@@ -339,14 +342,14 @@ fn blank_control(id: &str, now: DateTime<Utc>) -> control::Model {
     control::Model {
         id: id.to_string(),
         title: id.to_string(),
-        category: Category::Infrastructure.as_str().to_string(),
+        category: Category::Infrastructure,
         service: "Unknown".to_string(),
         max_points: 0,
-        tier: Tier::DefenseInDepth.as_str().to_string(),
-        user_impact: Level::Unknown.as_str().to_string(),
-        implementation_cost: Level::Unknown.as_str().to_string(),
+        tier: Tier::DefenseInDepth,
+        user_impact: Level::Unknown,
+        implementation_cost: Level::Unknown,
         threats: StringList::default(),
-        action_type: ActionType::Config.as_str().to_string(),
+        action_type: ActionType::Config,
         remediation: String::new(),
         user_impact_description: String::new(),
         prerequisites: String::new(),
@@ -370,7 +373,7 @@ fn control_from_profile(p: &Profile, base: control::Model) -> control::Model {
         c.title = t.clone();
     }
     if let Some(cat) = p.category.as_deref().and_then(Category::normalize) {
-        c.category = cat.as_str().to_string();
+        c.category = cat;
     }
     if let Some(s) = &p.service {
         c.service = s.trim().to_string();
@@ -379,19 +382,19 @@ fn control_from_profile(p: &Profile, base: control::Model) -> control::Model {
         c.max_points = to_storage(m);
     }
     if let Some(t) = p.tier.as_deref().and_then(Tier::normalize) {
-        c.tier = t.as_str().to_string();
+        c.tier = t;
     }
     if let Some(l) = &p.user_impact {
-        c.user_impact = Level::normalize(l).as_str().to_string();
+        c.user_impact = Level::normalize(l);
     }
     if let Some(l) = &p.implementation_cost {
-        c.implementation_cost = Level::normalize(l).as_str().to_string();
+        c.implementation_cost = Level::normalize(l);
     }
     if let Some(t) = &p.threats {
         c.threats = StringList(t.clone());
     }
     if let Some(a) = p.action_type.as_deref().and_then(action_type) {
-        c.action_type = a.as_str().to_string();
+        c.action_type = a;
     }
     if let Some(r) = &p.remediation {
         c.remediation = r.clone();
@@ -426,14 +429,14 @@ fn profile_row(tenant_id: i64, c: &control::Model, in_latest_export: bool) -> te
         tenant_id,
         id: c.id.clone(),
         title: c.title.clone(),
-        category: c.category.clone(),
+        category: c.category,
         service: c.service.clone(),
         max_points: c.max_points,
-        tier: c.tier.clone(),
-        user_impact: c.user_impact.clone(),
-        implementation_cost: c.implementation_cost.clone(),
+        tier: c.tier,
+        user_impact: c.user_impact,
+        implementation_cost: c.implementation_cost,
         threats: c.threats.clone(),
-        action_type: c.action_type.clone(),
+        action_type: c.action_type,
         remediation: c.remediation.clone(),
         user_impact_description: c.user_impact_description.clone(),
         prerequisites: c.prerequisites.clone(),
@@ -579,7 +582,7 @@ fn score_only_control(
         && !own
         && !in_catalog
     {
-        control.category = cat.as_str().to_string();
+        control.category = cat;
     }
     let known = if own {
         "the tenant's earlier profile"
@@ -635,7 +638,7 @@ fn score_only_control(
         control_id: c.control_id.clone(),
         message,
         max_points: Some(from_storage(control.max_points)),
-        category: control.category.parse().ok(),
+        category: Some(control.category),
     });
     control
 }
@@ -667,9 +670,9 @@ async fn update_tenant<C: ConnectionTrait>(
         .unwrap_or(tenant.active_user_count);
     let azure = tenant.azure_tenant_id.clone().or(azure_id);
     let source = if first_import {
-        CatalogSource::MicrosoftGraph.as_str().to_string()
+        CatalogSource::MicrosoftGraph
     } else {
-        tenant.catalog_source.clone()
+        tenant.catalog_source
     };
     if services == tenant.enabled_services.0
         && seats == tenant.seat_count
@@ -848,11 +851,11 @@ async fn apply_states<C: ConnectionTrait>(
         match Status::from_graph_state(&u.state) {
             None => {}
             Some(wanted) => {
-                let current = r.status()?;
+                let current = r.status();
                 if current != wanted && current != Status::Completed {
                     let mut local = action_event::Entity::find()
                         .filter(action_event::Column::ActionId.eq(r.action.id))
-                        .filter(action_event::Column::Kind.is_in(LOCAL_STATUS_EVENTS.map(|k| k.as_str())));
+                        .filter(action_event::Column::Kind.is_in(LOCAL_STATUS_EVENTS));
                     if let Some(at) = u.updated_at {
                         local = local.filter(action_event::Column::OccurredAt.gt(at));
                     }
@@ -919,11 +922,10 @@ fn day_state(live: &TenantState, record: &ScoreRecord) -> AppResult<TenantState>
             continue;
         };
         if let Some((implemented, total)) = progress_of(c, Some(from_storage(control.max_points))) {
-            let status: Status = state::parse(&row.status, "status")?;
-            let (after, _) = status_after_progress(status, implemented, total);
+            let (after, _) = status_after_progress(row.status, implemented, total);
             row.implemented = implemented;
             row.total = total;
-            row.status = after.as_str().to_string();
+            row.status = after;
         }
     }
     state::build(live.tenant.clone(), rows, &live.held, live.computed_at)

@@ -12,7 +12,7 @@
 //! links that are not absolute `https:` URLs (dropped), and enum spellings, states and
 //! `enabledServices` flags the import does not know.
 
-use crate::domain::enums::{Category, Level, Status, Tier};
+use crate::domain::enums::{Category, CategoryExt, Level, LevelExt, Status, StatusExt, Tier, TierExt};
 use crate::domain::sanitize::{https_url, plain_text};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, NaiveDate, Utc};

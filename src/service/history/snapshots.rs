@@ -105,13 +105,9 @@ pub async fn state_at_end_of<C: ConnectionTrait>(
         .all(conn)
         .await?
     {
-        let status_before = match e.status_before.as_deref() {
-            Some(s) => Some(parse::<Status>(s, "status")?),
-            None => None,
-        };
         newer.entry(e.action_id).or_default().push(PastEvent {
-            kind: parse(&e.kind, "event kind")?,
-            status_before,
+            kind: e.kind,
+            status_before: e.status_before,
             progress_before: progress_before(e.data.as_ref()),
         });
     }
@@ -119,12 +115,12 @@ pub async fn state_at_end_of<C: ConnectionTrait>(
     for (mut row, c) in rows {
         if let Some(events) = newer.get(&row.id) {
             let now = ActionProgress {
-                status: parse(&row.status, "status")?,
+                status: row.status,
                 implemented: row.implemented,
                 total: row.total,
             };
             let then = state_before(now, events);
-            row.status = then.status.as_str().to_string();
+            row.status = then.status;
             row.implemented = then.implemented;
             row.total = then.total;
         }

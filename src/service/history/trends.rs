@@ -3,7 +3,7 @@
 //! per day, and the list of regressions.
 
 use crate::auth::Viewer;
-use crate::domain::enums::{EventKind, Role, Status};
+use crate::domain::enums::{Category, EventKind, Role, Status};
 use crate::domain::points::Points;
 use crate::error::AppResult;
 use crate::service::history::snapshots::{end_of_day, start_of_day, validate_range};
@@ -30,7 +30,7 @@ pub struct TrendDay {
 pub struct Regression {
     pub control_id: String,
     pub title: String,
-    pub category: String,
+    pub category: Category,
     pub occurred_at: DateTime<Utc>,
     pub points_before: Points,
     pub points_after: Points,
@@ -85,7 +85,7 @@ pub async fn trends<C: ConnectionTrait>(
         .collect();
     let regressed_ids: Vec<i64> = events
         .iter()
-        .filter(|e| e.kind == EventKind::Regressed.as_str())
+        .filter(|e| e.kind == EventKind::Regressed)
         .map(|e| e.action_id)
         .collect();
     let regressed_actions: Vec<improvement_action::Model> = if regressed_ids.is_empty() {
@@ -128,18 +128,18 @@ pub async fn trends<C: ConnectionTrait>(
                 day.points_lost += &lost;
             }
         }
-        let into_risk = e.status_after.as_deref() == Some(Status::RiskAccepted.as_str())
-            && e.status_before.as_deref() != Some(Status::RiskAccepted.as_str());
+        let into_risk =
+            e.status_after == Some(Status::RiskAccepted) && e.status_before != Some(Status::RiskAccepted);
         if into_risk {
             day.risk_acceptances += 1;
         }
-        if e.kind == EventKind::Regressed.as_str() {
+        if e.kind == EventKind::Regressed {
             day.regressions += 1;
             if let Some((action, c)) = controls.get(&e.action_id) {
                 regressions.push(Regression {
                     control_id: action.control_id.clone(),
                     title: c.as_ref().map(|c| c.title.clone()).unwrap_or_default(),
-                    category: action.category.clone(),
+                    category: action.category,
                     occurred_at: e.occurred_at,
                     points_before: events::points_before(e).unwrap_or_default(),
                     points_after: events::points_after(e).unwrap_or_default(),

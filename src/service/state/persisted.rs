@@ -19,6 +19,7 @@
 //! SERVICE_ADMIN's catalog change rewrites no tenant's body; time-dependent answers (review dates,
 //! licence expiry) are judged when the state is computed, not stored.
 
+use crate::domain::enums::{Category, Status};
 use crate::domain::licensing::HeldLicense;
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
@@ -78,8 +79,8 @@ struct Body {
 struct StoredAction {
     id: i64,
     control_id: String,
-    category: String,
-    status: String,
+    category: Category,
+    status: Status,
     implemented: i64,
     total: i64,
     implementation_status: Option<String>,
@@ -139,8 +140,8 @@ pub fn encode(inputs: &Inputs) -> AppResult<Vec<u8>> {
             .map(|r| StoredAction {
                 id: r.id,
                 control_id: r.control_id.clone(),
-                category: r.category.clone(),
-                status: r.status.clone(),
+                category: r.category,
+                status: r.status,
                 implemented: r.implemented,
                 total: r.total,
                 implementation_status: r.implementation_status.clone(),
@@ -259,7 +260,8 @@ pub async fn read_inputs<C: ConnectionTrait>(conn: &C, tenant_id: i64) -> AppRes
 }
 
 /// The persisted inputs of `tenant` as of its current `state_version`, if they were persisted
-/// (one indexed read).
+/// (one indexed read). A body that does not decode (written by a server whose format differed)
+/// counts as none.
 pub async fn load<C: ConnectionTrait>(conn: &C, tenant: &tenant::Model) -> AppResult<Option<Inputs>> {
     let body = tenant_state::Entity::find_by_id(tenant.id)
         .filter(tenant_state::Column::StateVersion.eq(tenant.state_version))
@@ -268,7 +270,18 @@ pub async fn load<C: ConnectionTrait>(conn: &C, tenant: &tenant::Model) -> AppRe
         .into_tuple::<Vec<u8>>()
         .one(conn)
         .await?;
-    body.map(|b| decode(tenant.id, &b)).transpose()
+    let Some(body) = body else {
+        return Ok(None);
+    };
+    match decode(tenant.id, &body) {
+        Ok(inputs) => Ok(Some(inputs)),
+        Err(err) => {
+            // A body written by another version of the server (its format changed): read the
+            // rows instead, and the next write or repair replaces it.
+            tracing::warn!(tenant_id = tenant.id, error = %err.message(), "persisted tenant state ignored");
+            Ok(None)
+        }
+    }
 }
 
 /// Writes `inputs` as the tenant's state at `version`, unless a state at `version` or newer is
@@ -424,13 +437,13 @@ mod tests {
         Utc.timestamp_opt(secs, nanos).single().expect("valid time")
     }
 
-    fn row(id: i64, status: &str) -> improvement_action::Model {
+    fn row(id: i64, status: Status) -> improvement_action::Model {
         improvement_action::Model {
             id,
             tenant_id: 7,
             control_id: format!("control{id}"),
-            category: "IDENTITY".into(),
-            status: status.into(),
+            category: Category::Identity,
+            status,
             implemented: id,
             total: 3,
             implementation_status: (id % 2 == 0).then(|| "half done ✓".to_string()),
@@ -459,7 +472,16 @@ mod tests {
     fn a_body_decodes_to_exactly_the_inputs_it_was_encoded_from() {
         let inputs = Inputs {
             rows: (1..=250)
-                .map(|i| row(i, if i % 2 == 0 { "PLANNED" } else { "TO_ADDRESS" }))
+                .map(|i| {
+                    row(
+                        i,
+                        if i % 2 == 0 {
+                            Status::Planned
+                        } else {
+                            Status::ToAddress
+                        },
+                    )
+                })
                 .collect(),
             tags: HashMap::from([
                 (2, vec![tag(1, "alpha"), tag(2, "beta")]),
@@ -485,9 +507,9 @@ mod tests {
 
     #[test]
     fn replacing_rows_needs_every_changed_row_to_exist() {
-        let mut rows = vec![row(1, "TO_ADDRESS"), row(2, "TO_ADDRESS")];
-        assert!(replace_rows(&mut rows, &[row(2, "PLANNED")]));
-        assert_eq!(rows[1].status, "PLANNED");
-        assert!(!replace_rows(&mut rows, &[row(3, "PLANNED")]));
+        let mut rows = vec![row(1, Status::ToAddress), row(2, Status::ToAddress)];
+        assert!(replace_rows(&mut rows, &[row(2, Status::Planned)]));
+        assert_eq!(rows[1].status, Status::Planned);
+        assert!(!replace_rows(&mut rows, &[row(3, Status::Planned)]));
     }
 }

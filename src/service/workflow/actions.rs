@@ -276,14 +276,14 @@ pub fn what_if(viewer: &Viewer, state: &TenantState, changes: &[WhatIfChange]) -
         let row = &mut rows[at].0;
         let mut status = match change.status {
             Some(s) => s,
-            None => state::parse::<Status>(&row.status, "status")?,
+            None => row.status,
         };
         if change.implemented.is_some() || change.total.is_some() {
             row.implemented = change.implemented.unwrap_or(row.implemented);
             row.total = change.total.unwrap_or(row.total);
             status = status_after_progress(status, row.implemented, row.total).0;
         }
-        row.status = status.as_str().to_string();
+        row.status = status;
     }
     state::build(state.tenant.clone(), rows, &state.held, state.computed_at)
 }
@@ -510,7 +510,7 @@ mod tests {
             enabled_services: StringList(vec![]),
             azure_tenant_id: None,
             state_version: 0,
-            catalog_source: "SERVICE_CATALOG".into(),
+            catalog_source: crate::domain::enums::CatalogSource::ServiceCatalog,
             created_at: t0(),
             updated_at: t0(),
         };
@@ -521,14 +521,14 @@ mod tests {
                 let c = control::Model {
                     id: s.id.into(),
                     title: s.title.into(),
-                    category: s.category.as_str().into(),
+                    category: s.category,
                     service: s.service.into(),
                     max_points: s.max * 10_000,
-                    tier: s.tier.as_str().into(),
-                    user_impact: "LOW".into(),
-                    implementation_cost: "LOW".into(),
+                    tier: s.tier,
+                    user_impact: Level::Low,
+                    implementation_cost: Level::Low,
                     threats: StringList(s.threats.iter().map(|t| t.to_string()).collect()),
-                    action_type: "CONFIG".into(),
+                    action_type: crate::domain::enums::ActionType::Config,
                     remediation: format!("steps for {}", s.id),
                     user_impact_description: String::new(),
                     prerequisites: String::new(),
@@ -546,8 +546,8 @@ mod tests {
                     id: i as i64 + 1,
                     tenant_id: 1,
                     control_id: s.id.into(),
-                    category: s.category.as_str().into(),
-                    status: s.status.as_str().into(),
+                    category: s.category,
+                    status: s.status,
                     implemented: s.implemented,
                     total: s.total,
                     implementation_status: None,

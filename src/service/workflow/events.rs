@@ -78,12 +78,12 @@ pub async fn record<C: ConnectionTrait>(
     let row = action_event::ActiveModel {
         tenant_id: Set(event.tenant_id),
         action_id: Set(event.action_id),
-        kind: Set(event.kind.as_str().to_string()),
+        kind: Set(event.kind),
         actor_id: Set(actor.id()),
         actor_name: Set(actor.name()),
         occurred_at: Set(now),
-        status_before: Set(event.status_before.map(|s| s.as_str().to_string())),
-        status_after: Set(event.status_after.map(|s| s.as_str().to_string())),
+        status_before: Set(event.status_before),
+        status_after: Set(event.status_after),
         points_before: Set(event.points_before.as_ref().map(Points::to_storage)),
         points_after: Set(event.points_after.as_ref().map(Points::to_storage)),
         points_before_exact: Set(event.points_before.as_ref().map(Points::to_exact_string)),
@@ -105,7 +105,7 @@ pub struct EventFilter {
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub kinds: Vec<EventKind>,
-    pub categories: Vec<String>,
+    pub categories: Vec<crate::domain::enums::Category>,
     pub control_ids: Vec<String>,
     pub action_id: Option<i64>,
 }
@@ -142,7 +142,7 @@ pub async fn list<C: ConnectionTrait>(
         q = q.filter(action_event::Column::OccurredAt.lt(to));
     }
     if !filter.kinds.is_empty() {
-        q = q.filter(action_event::Column::Kind.is_in(filter.kinds.iter().map(|k| k.as_str())));
+        q = q.filter(action_event::Column::Kind.is_in(filter.kinds.iter().copied()));
     }
     if let Some(id) = filter.action_id {
         q = q.filter(action_event::Column::ActionId.eq(id));

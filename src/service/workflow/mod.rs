@@ -22,7 +22,6 @@ use crate::domain::rules::{
 use crate::domain::scoring::achieved_points;
 use crate::error::{AppError, AppResult};
 use crate::service::access::tenants;
-use crate::service::state::parse;
 use crate::service::state::persisted::Change;
 use crate::service::workflow::events::{Actor, NewEvent};
 use chrono::{DateTime, Utc};
@@ -54,11 +53,11 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    pub fn status(&self) -> AppResult<Status> {
-        parse(&self.action.status, "status")
+    pub fn status(&self) -> Status {
+        self.action.status
     }
-    pub fn category(&self) -> AppResult<Category> {
-        parse(&self.control.category, "category")
+    pub fn category(&self) -> Category {
+        self.control.category
     }
     /// Points the action achieves in a given state.
     pub fn points(&self, status: Status, implemented: i64, total: i64) -> Points {
@@ -72,8 +71,8 @@ impl Resolved {
             total,
         )
     }
-    pub fn current_points(&self) -> AppResult<Points> {
-        Ok(self.points(self.status()?, self.action.implemented, self.action.total))
+    pub fn current_points(&self) -> Points {
+        self.points(self.status(), self.action.implemented, self.action.total)
     }
 }
 
@@ -183,13 +182,13 @@ async fn write_action<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> AppResult<improvement_action::Model> {
     let mut am: improvement_action::ActiveModel = row.clone().into();
-    am.status = Set(status.as_str().to_string());
+    am.status = Set(status);
     am.implemented = Set(implemented);
     am.total = Set(total);
     am.review_by = Set(review_by);
     am.version = Set(row.version + 1);
     am.updated_at = Set(now);
-    if row.status != status.as_str() {
+    if row.status != status {
         am.status_changed_at = Set(now);
     }
     extra(&mut am);
@@ -227,7 +226,7 @@ fn validate_change(c: &StatusChange, r: &Resolved, now: DateTime<Utc>) -> AppRes
             r.control.id, r.action.version
         )));
     }
-    check_user_status_change(r.category()?, r.status()?, c.status).map_err(rule)?;
+    check_user_status_change(r.category(), r.status(), c.status).map_err(rule)?;
     if let Some(at) = c.review_by {
         if !status_accepts_review_by(c.status) {
             return Err(AppError::bad_input(
@@ -258,8 +257,8 @@ pub async fn write_status<C: ConnectionTrait>(
     data: Option<serde_json::Value>,
     now: DateTime<Utc>,
 ) -> AppResult<improvement_action::Model> {
-    let before = r.status()?;
-    let points_before = r.current_points()?;
+    let before = r.status();
+    let points_before = r.current_points();
     let updated = write_action(
         conn,
         &r.action,
@@ -339,13 +338,8 @@ async fn apply_change<C: ConnectionTrait>(
 }
 
 /// Whether a valid change asks for what the action already holds (a no-op).
-fn holds(c: &StatusChange, r: &Resolved) -> AppResult<bool> {
-    Ok(already_holds(
-        r.status()?,
-        r.action.review_by,
-        c.status,
-        c.review_by,
-    ))
+fn holds(c: &StatusChange, r: &Resolved) -> bool {
+    already_holds(r.status(), r.action.review_by, c.status, c.review_by)
 }
 
 /// `setActionStatus`: one user status change (OPERATOR). The rules apply first; a valid change
@@ -360,7 +354,7 @@ pub async fn set_status(
     let mut r = resolve(&txn, viewer, &c.action, Role::Operator).await?;
     let expired = expire_row(&txn, &mut r, now).await?;
     validate_change(&c, &r, now)?;
-    let changed = !holds(&c, &r)?;
+    let changed = !holds(&c, &r);
     if changed {
         r.action = apply_change(
             &txn,
@@ -445,7 +439,7 @@ pub async fn bulk_set_status(
     let actor = Actor::of(viewer);
     let mut applied = Vec::with_capacity(resolved.len());
     for (c, mut r) in changes.iter().zip(resolved) {
-        let changed = !holds(c, &r)?;
+        let changed = !holds(c, &r);
         if changed {
             r.action = apply_change(
                 &txn,
@@ -481,23 +475,23 @@ const STATUS_EVENTS: [EventKind; 7] = [
 ];
 
 /// A status event as undo reads it; `None` for an event without both statuses.
-fn status_event(e: &action_event::Model) -> AppResult<Option<StatusEvent>> {
-    let (Some(before), Some(after)) = (&e.status_before, &e.status_after) else {
-        return Ok(None);
+fn status_event(e: &action_event::Model) -> Option<StatusEvent> {
+    let (Some(before), Some(after)) = (e.status_before, e.status_after) else {
+        return None;
     };
     let data = e.data.as_ref();
     let field = |k: &str| data.and_then(|d| d.get(k)).cloned();
-    Ok(Some(StatusEvent {
+    Some(StatusEvent {
         id: e.id,
-        kind: parse(&e.kind, "event kind")?,
+        kind: e.kind,
         actor_id: e.actor_id,
         actor: e.actor_name.clone(),
         at: e.occurred_at,
-        before: parse(before, "status")?,
-        after: parse(after, "status")?,
+        before,
+        after,
         review_by_before: field("reviewByBefore").and_then(|v| serde_json::from_value(v).ok()),
         undoes: field("undoes").and_then(|v| v.as_i64()),
-    }))
+    })
 }
 
 /// `undoActionStatus` (OPERATOR): restores the status and review date held before the caller's
@@ -537,21 +531,20 @@ pub async fn undo_status(
     // the last committed change need not carry the latest timestamp.
     let rows = action_event::Entity::find()
         .filter(action_event::Column::ActionId.eq(r.action.id))
-        .filter(action_event::Column::Kind.is_in(STATUS_EVENTS.map(|k| k.as_str())))
+        .filter(action_event::Column::Kind.is_in(STATUS_EVENTS))
         .order_by_asc(action_event::Column::Id)
         .all(&txn)
         .await?;
     let mut events = Vec::with_capacity(rows.len());
     for e in &rows {
-        events.extend(status_event(e)?);
+        events.extend(status_event(e));
     }
-    let target =
-        undo_target(&events, viewer.principal_id, r.category()?, r.status()?, now).map_err(|why| {
-            AppError::Rule {
-                code: NothingToUndo::CODE,
-                message: format!("nothing to undo on {}: {why}", r.control.id),
-            }
-        })?;
+    let target = undo_target(&events, viewer.principal_id, r.category(), r.status(), now).map_err(|why| {
+        AppError::Rule {
+            code: NothingToUndo::CODE,
+            message: format!("nothing to undo on {}: {why}", r.control.id),
+        }
+    })?;
     let change = StatusChange {
         action,
         status: target.status,
@@ -615,7 +608,7 @@ pub async fn record_device_exception(
     let txn = crate::db::begin_write(db).await?;
     let mut r = resolve(&txn, viewer, &input.action, Role::Operator).await?;
     expire_row(&txn, &mut r, now).await?;
-    if r.category()? != Category::Device {
+    if r.category() != Category::Device {
         return Err(AppError::bad_input(
             "action",
             "device exceptions apply only to actions of the DEVICE category",
@@ -635,7 +628,7 @@ pub async fn record_device_exception(
             "expiresAt must be in the future",
         ));
     }
-    let current = r.status()?;
+    let current = r.status();
     if current == Status::Completed {
         return Err(rule(RuleViolation::StatusLocked));
     }
@@ -644,8 +637,8 @@ pub async fn record_device_exception(
     let exception = device_exception::ActiveModel {
         tenant_id: Set(r.tenant.id),
         action_id: Set(r.action.id),
-        scope: Set(input.scope.as_str().to_string()),
-        justification: Set(input.justification.as_str().to_string()),
+        scope: Set(input.scope),
+        justification: Set(input.justification),
         comment: Set(comment.to_string()),
         expires_at: Set(input.expires_at),
         created_by: Set(Some(viewer.principal_id)),
@@ -656,7 +649,7 @@ pub async fn record_device_exception(
     .insert(&txn)
     .await?;
     let new_status = exception_status(input.scope, input.justification).unwrap_or(current);
-    let points_before = r.current_points()?;
+    let points_before = r.current_points();
     let review_by = if new_status != current {
         input.expires_at
     } else {
@@ -772,8 +765,8 @@ pub async fn apply_progress<C: ConnectionTrait>(
     input: &ProgressInput,
     now: DateTime<Utc>,
 ) -> AppResult<bool> {
-    let before = r.status()?;
-    let points_before = r.current_points()?;
+    let before = r.status();
+    let points_before = r.current_points();
     let (after, transition) = status_after_progress(before, input.implemented, input.total);
     let text = input
         .implementation_status
@@ -842,8 +835,8 @@ pub async fn expire_row<C: ConnectionTrait>(
     if !is_expired(r.action.review_by, now) {
         return Ok(false);
     }
-    let before = r.status()?;
-    let points_before = r.current_points()?;
+    let before = r.status();
+    let points_before = r.current_points();
     let review_by = r.action.review_by;
     let updated = match write_action(
         conn,
