@@ -134,6 +134,17 @@ fn excludes(c: &Value, industry: &str) -> bool {
         })
 }
 
+/// The attack's estimates are random variables (the noise): one can land near the truth by
+/// chance, as any guess can, and which one does depends on the day (a seed's input). What must
+/// hold is that they are typically far off and seldom close (on 2026-12-02, one draw of the 40
+/// of one attack fell within a point of the truth); a leak puts every estimate at the truth.
+fn assert_rarely_close(mut errors: Vec<f64>) {
+    let close = errors.iter().filter(|e| **e <= 1.0).count();
+    assert!(close <= 2, "{close} of {} estimates within a point: {errors:?}", errors.len());
+    errors.sort_by(f64::total_cmp);
+    assert!(errors[errors.len() / 2] > 10.0, "typically far off: {errors:?}");
+}
+
 /// Secrets the attacks are repeated under.
 const SECRETS: usize = 20;
 
@@ -170,12 +181,10 @@ db_test!(
             for (n1, n2) in [(size(&c[0]), size(&c[1])), (31.0, 30.0)] {
                 let estimate = n1 * mean(&c[0]) - n2 * mean(&c[1]);
                 let error = (estimate - target_score).abs();
-                assert!(error > 1.0, "secret {s}: estimate {estimate} of {target_score}");
                 errors.push(error);
             }
         }
-        errors.sort_by(f64::total_cmp);
-        assert!(errors[errors.len() / 2] > 10.0, "typically far off: {errors:?}");
+        assert_rarely_close(errors);
     }
 );
 
@@ -207,12 +216,10 @@ db_test!(
             for (n_before, n_after) in [(size(&b[0]), size(&a[0])), (5.0, 6.0)] {
                 let estimate = n_after * mean(&a[0]) - n_before * mean(&b[0]);
                 let error = (estimate - target_score).abs();
-                assert!(error > 1.0, "secret {s}: estimate {estimate} of {target_score}");
                 errors.push(error);
             }
         }
-        errors.sort_by(f64::total_cmp);
-        assert!(errors[errors.len() / 2] > 10.0, "typically far off: {errors:?}");
+        assert_rarely_close(errors);
     }
 );
 
