@@ -4,7 +4,7 @@
 //! query share a single load of the tenant.
 //!
 //! Everything here is created per request (`RequestContext::attach`) and dropped with it. Across
-//! requests only computed tenant states are reused, through `service::state_cache`, which
+//! requests only computed tenant states are reused, through `service::state::cache`, which
 //! validates each against the database in the request, so every request sees every committed
 //! change. The loaders are only given action ids taken from a tenant state the viewer was
 //! allowed to load.
@@ -16,8 +16,8 @@
 
 use crate::auth::Viewer;
 use crate::error::AppError;
+use crate::service::state::cache::Fingerprint;
 use crate::service::state::{States, TenantState};
-use crate::service::state_cache::Fingerprint;
 use crate::service::workflow::actions::{self, NoteWithAuthor};
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
@@ -74,7 +74,7 @@ impl Loader<i64> for NoteLoader {
 pub struct TenantStateCache {
     states: Mutex<HashMap<i64, Arc<TenantState>>>,
     /// Catalog fingerprints read together with tenant rows in this request, by tenant id (see
-    /// `state_cache::tenant_by_slug`), so a state load need not read the fingerprint again.
+    /// `state::cache::tenant_by_slug`), so a state load need not read the fingerprint again.
     catalogs: std::sync::Mutex<HashMap<i64, (tenant::Model, Fingerprint)>>,
 }
 

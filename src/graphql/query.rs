@@ -40,7 +40,7 @@ impl Query {
 
     /// A tenant by slug; `NOT_FOUND` when absent or not accessible.
     async fn tenant(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Tenant>> {
-        let (t, catalog) = service::state_cache::tenant_by_slug(db(ctx), viewer(ctx)?, &slug).await?;
+        let (t, catalog) = service::state::cache::tenant_by_slug(db(ctx), viewer(ctx)?, &slug).await?;
         crate::graphql::loaders::loaders(ctx)?
             .states
             .remember_catalog(&t, catalog);

@@ -7,8 +7,11 @@
 //! the HTTP handlers (export, share pages), the CLI, the seeders and the background jobs that
 //! `app` spawns.
 //!
-//! - [`state`], [`state_cache`]: a tenant's scored state (actions, controls, licences, score) and
-//!   its per-server cache; read by every query, the loaders and the writers below.
+//! - [`state`]: a tenant's scored state (actions, controls, licences, score). **Its one
+//!   entrance is [`state::States`]**, which checks the viewer's read permission and serves every
+//!   resolver, mutation payload, subscription and export; behind it `state::cache` (each
+//!   process's bounded cache) and `state::persisted` (the tenant's inputs in one row, written by
+//!   `access::tenants::touch` in every change's transaction).
 //! - [`workflow`]: status changes, bulk changes, undo, device exceptions, progress and expiry
 //!   (with the expiry sweep `app` runs); `workflow::actions` is the read side of the action
 //!   lists, `workflow::events` the event log every write appends to. Called by the workflow
@@ -35,7 +38,6 @@ pub mod graph;
 pub mod history;
 pub mod notify;
 pub mod state;
-pub mod state_cache;
 pub mod workflow;
 
 /// Checks a text a user typed (`domain::sanitize::check_user_text`): `BAD_USER_INPUT` naming

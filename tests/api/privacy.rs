@@ -140,7 +140,11 @@ fn excludes(c: &Value, industry: &str) -> bool {
 /// of one attack fell within a point of the truth); a leak puts every estimate at the truth.
 fn assert_rarely_close(mut errors: Vec<f64>) {
     let close = errors.iter().filter(|e| **e <= 1.0).count();
-    assert!(close <= 2, "{close} of {} estimates within a point: {errors:?}", errors.len());
+    assert!(
+        close <= 2,
+        "{close} of {} estimates within a point: {errors:?}",
+        errors.len()
+    );
     errors.sort_by(f64::total_cmp);
     assert!(errors[errors.len() / 2] > 10.0, "typically far off: {errors:?}");
 }

@@ -16,6 +16,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub mod cache;
 pub mod persisted;
 
 /// **The one entrance to tenant states.** Every reader of a tenant's current scored state (the
@@ -25,14 +26,14 @@ pub mod persisted;
 /// A state comes from the process's bounded cache when it is still valid for the tenant row
 /// just read, else is computed from the tenant's persisted state (`persisted`, one indexed
 /// read, written in every change's transaction) or, when that is missing or older, from its
-/// rows (see `state_cache::StateCache::get_or_load`). Writers keep their own transaction's
+/// rows (see `state::cache::StateCache::get_or_load`). Writers keep their own transaction's
 /// view: `load` computes a state on a connection or transaction, for the few writers that
 /// compare with it before they commit (imports), and `snapshots::state_at_end_of` replays a
 /// past day's.
 #[derive(Clone)]
 pub struct States {
     db: sea_orm::DatabaseConnection,
-    cache: Arc<crate::service::state_cache::StateCache>,
+    cache: Arc<crate::service::state::cache::StateCache>,
 }
 
 impl States {
@@ -40,18 +41,18 @@ impl States {
     pub fn new(db: sea_orm::DatabaseConnection, cache_bytes: usize) -> Self {
         States {
             db,
-            cache: Arc::new(crate::service::state_cache::StateCache::new(cache_bytes)),
+            cache: Arc::new(crate::service::state::cache::StateCache::new(cache_bytes)),
         }
     }
 
     /// The current scored state of `tenant` (a row just read from the database) for `viewer`,
     /// who needs READER or more on it. `catalog` is the service catalog's fingerprint when it
-    /// was read with the tenant row (`state_cache::tenant_by_slug`).
+    /// was read with the tenant row (`state::cache::tenant_by_slug`).
     pub async fn for_viewer(
         &self,
         viewer: &crate::auth::Viewer,
         tenant: &tenant::Model,
-        catalog: Option<&crate::service::state_cache::Fingerprint>,
+        catalog: Option<&crate::service::state::cache::Fingerprint>,
     ) -> AppResult<Arc<TenantState>> {
         viewer.require(tenant.id, crate::domain::enums::Role::Reader)?;
         self.cache
@@ -155,7 +156,7 @@ impl ActionState {
 #[derive(Clone, Debug)]
 pub struct ActionState {
     pub row: ActionRow,
-    /// Shared with every other state built from the same catalog (see `service::state_cache`),
+    /// Shared with every other state built from the same catalog (see `service::state::cache`),
     /// so cached states hold one copy of each control, not one per tenant.
     pub control: Arc<control::Model>,
     pub scored: ScoredAction,
@@ -190,11 +191,6 @@ impl TenantState {
     /// An action by control id.
     pub fn action(&self, control_id: &str) -> Option<&ActionState> {
         self.actions.iter().find(|a| a.control.id == control_id)
-    }
-
-    /// An action by row id.
-    pub fn action_by_id(&self, id: i64) -> Option<&ActionState> {
-        self.actions.iter().find(|a| a.row.id == id)
     }
 
     /// Position of an action (by row id) in [`TenantState::actions`].
@@ -284,7 +280,7 @@ pub async fn held_licenses_bought_before<C: ConnectionTrait>(
 /// Loads and scores one tenant on `conn` (e.g. inside a transaction), from its persisted state
 /// when that is current, else from its rows, reading the controls it needs (no authorisation
 /// here: callers check the viewer first). Readers outside a transaction go through
-/// `state_cache::StateCache::get_or_load`, which shares the catalog between states.
+/// `state::cache::StateCache::get_or_load`, which shares the catalog between states.
 pub async fn load<C: ConnectionTrait>(
     conn: &C,
     tenant: tenant::Model,
