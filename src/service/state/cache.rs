@@ -22,7 +22,7 @@
 //! at least as new as its key, so a race with a writer makes an entry stale early, never wrong.
 //! Controls are loaded once per catalog fingerprint and shared via `Arc` by every state (cached
 //! or not), and the cached states' estimated memory is bounded (`STATE_CACHE_MIB`, default
-//! 32 MiB: about 330 tenants of 250 actions; least recently used evicted).
+//! 32 MiB: about 280 tenants of 250 actions, ~116 KiB each; least recently used evicted).
 
 use crate::auth::Viewer;
 use crate::domain::rules::is_expired;
@@ -372,5 +372,121 @@ pub async fn tenant_by_slug(
     match found {
         Some((t, fingerprint)) if viewer.role_on(t.id).is_some() => Ok((t, fingerprint)),
         _ => Err(AppError::NotFound("tenant")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::enums::{ActionType, CatalogSource, Category, Level, Status, Tier};
+    use chrono::TimeZone;
+    use entity::types::StringList;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0)
+            .single()
+            .expect("valid time")
+    }
+
+    /// A tenant `id` with `n` actions on controls of its own (not shared between states).
+    fn state(id: i64, n: usize) -> Arc<TenantState> {
+        let tenant = tenant::Model {
+            id,
+            slug: format!("t{id}"),
+            name: format!("T{id}"),
+            industry: "technology".into(),
+            seat_count: 10,
+            active_user_count: 10,
+            enabled_services: StringList(vec![]),
+            azure_tenant_id: None,
+            state_version: 0,
+            catalog_source: CatalogSource::ServiceCatalog,
+            created_at: t0(),
+            updated_at: t0(),
+        };
+        let rows = (0..n)
+            .map(|i| {
+                let c = control::Model {
+                    id: format!("C{i:03}"),
+                    title: format!("Control {i}"),
+                    category: Category::Identity,
+                    service: "AzureAD".into(),
+                    max_points: (1 + i as i64 % 9) * 10_000,
+                    tier: Tier::Core,
+                    user_impact: Level::Low,
+                    implementation_cost: Level::Moderate,
+                    threats: StringList(vec![]),
+                    action_type: ActionType::Config,
+                    remediation: String::new(),
+                    user_impact_description: String::new(),
+                    prerequisites: String::new(),
+                    action_url: None,
+                    learn_more_urls: StringList(vec![]),
+                    required_license_plans: StringList(vec![]),
+                    vendor_rank: None,
+                    deprecated: false,
+                    origin: "CATALOG".into(),
+                    shipped_digest: None,
+                    created_at: t0(),
+                    updated_at: t0(),
+                };
+                let row = improvement_action::Model {
+                    id: id * 1000 + i as i64,
+                    tenant_id: id,
+                    control_id: c.id.clone(),
+                    category: Category::Identity,
+                    status: Status::ToAddress,
+                    implemented: 0,
+                    total: 0,
+                    implementation_status: None,
+                    users_affected: 0,
+                    review_by: None,
+                    version: 1,
+                    origin: "CATALOG".into(),
+                    status_changed_at: t0(),
+                    created_at: t0(),
+                    updated_at: t0(),
+                };
+                (row, c)
+            })
+            .collect();
+        Arc::new(state::build(tenant, rows, &[], t0()).expect("state builds"))
+    }
+
+    fn fingerprint() -> Fingerprint {
+        (250, None)
+    }
+
+    #[test]
+    fn a_state_of_250_actions_is_estimated_at_tens_of_kib() {
+        let bytes = approx_bytes(&state(1, 250));
+        assert!((20_000..200_000).contains(&bytes), "{bytes} bytes");
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_budget_evicting_the_least_recently_used() {
+        let one = approx_bytes(&state(1, 250));
+        let cache = StateCache::new(3 * one + one / 2);
+        for id in 1..=5 {
+            cache.insert(state(id, 250), fingerprint(), t0());
+        }
+        let inner = cache.lock();
+        let mut kept: Vec<i64> = inner.entries.keys().copied().collect();
+        kept.sort();
+        assert_eq!(kept, vec![3, 4, 5], "the three most recent fit");
+        assert!(inner.used <= cache.budget);
+        assert_eq!(inner.used, inner.entries.values().map(|e| e.bytes).sum::<usize>());
+    }
+
+    #[test]
+    fn a_zero_budget_caches_nothing_and_a_state_larger_than_the_budget_is_not_cached() {
+        let off = StateCache::new(0);
+        off.insert(state(1, 10), fingerprint(), t0());
+        assert!(off.lock().entries.is_empty());
+        let small = StateCache::new(approx_bytes(&state(1, 10)));
+        small.insert(state(2, 250), fingerprint(), t0());
+        assert!(small.lock().entries.is_empty());
+        small.insert(state(3, 10), fingerprint(), t0());
+        assert_eq!(small.lock().entries.len(), 1);
     }
 }
