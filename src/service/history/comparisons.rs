@@ -503,14 +503,24 @@ pub async fn compare<C: ConnectionTrait>(
     }
 
     // The caller's own tenants (the asker among them) are taken out of every cell: load the
-    // snapshots of those that are members of a cell in the range.
+    // snapshots of those that are members of a cell in the range which keeps k others (a cell
+    // left with fewer is suppressed whatever its members scored, so an MSP reading every tenant
+    // of a cell reads none of their snapshots).
     let mut readable: HashSet<i64> = viewer.tenant_ids().into_iter().collect();
     readable.insert(asker.id);
     let present: BTreeSet<i64> = cells
         .values()
         .flatten()
-        .flat_map(|c| c.members.iter().copied())
-        .filter(|id| readable.contains(id))
+        .filter_map(|c| {
+            let own: Vec<i64> = c
+                .members
+                .iter()
+                .copied()
+                .filter(|id| readable.contains(id))
+                .collect();
+            (c.members.len() - own.len() >= params.k).then_some(own)
+        })
+        .flatten()
         .collect();
     let mut own_contributions: HashMap<(i64, NaiveDate), Totals> = HashMap::new();
     let present: Vec<i64> = present.into_iter().collect();

@@ -398,7 +398,8 @@ pub async fn repair(
 }
 
 /// Persists the state of every tenant that has none at its current version (after seeding, or
-/// an upgrade from a version without this table); returns how many were written.
+/// an upgrade from a version without this table); returns how many were written. Each is read
+/// and written in one transaction, so it is the tenant's state at the version it is labelled.
 pub async fn persist_missing(db: &sea_orm::DatabaseConnection, now: DateTime<Utc>) -> AppResult<usize> {
     let tenants: Vec<(i64, i64)> = tenant::Entity::find()
         .select_only()
@@ -416,16 +417,30 @@ pub async fn persist_missing(db: &sea_orm::DatabaseConnection, now: DateTime<Utc
         .await?
         .into_iter()
         .collect();
-    let mut written = 0;
-    for (id, version) in tenants {
-        if persisted.get(&id) == Some(&version) {
-            continue;
+    let missing: Vec<(i64, i64)> = tenants
+        .into_iter()
+        .filter(|(id, version)| persisted.get(id) != Some(version))
+        .collect();
+    // In transactions of many tenants each (one commit, not one per tenant, on SQLite).
+    for chunk in missing.chunks(200) {
+        let txn = crate::db::begin_write(db).await?;
+        for &(id, _) in chunk {
+            // The version as of this transaction, which the inputs are read in.
+            let Some(version) = tenant::Entity::find_by_id(id)
+                .select_only()
+                .column(tenant::Column::StateVersion)
+                .into_tuple::<i64>()
+                .one(&txn)
+                .await?
+            else {
+                continue;
+            };
+            let inputs = read_inputs(&txn, id).await?;
+            write(&txn, id, version, &inputs, now).await?;
         }
-        let inputs = read_inputs(db, id).await?;
-        repair(db, id, version, &inputs, now).await?;
-        written += 1;
+        txn.commit().await?;
     }
-    Ok(written)
+    Ok(missing.len())
 }
 
 #[cfg(test)]
