@@ -514,7 +514,7 @@ m1_targets() {  # URL TOKEN_FILE OUT: 400 tenants spread over the 1,000, 20 TO_A
   for ((i = 0; i < 400; i++)); do
     t=$((i * TENANTS / 400 + 1)); s=$(printf 'scale-%05d' "$t")
     q+="a$i: tenant(slug: \"$s\") { slug improvementActions(filter: { statuses: [TO_ADDRESS, PLANNED], categories: [IDENTITY, APPS, DATA, INFRASTRUCTURE] }, first: 20) { nodes { controlId status } } } "
-    if (( (i + 1) % 20 == 0 )); then
+    if (( (i + 1) % 10 == 0 )); then   # 10 aliases per request: the server allows 15 (MAX_ALIASES)
       ss_post "$url" "$tok" "$(jq -cn --arg q "query { $q }" '{query:$q}')" |
         jq -r '(.data // {}) | to_entries[] | .value as $t | $t.improvementActions.nodes[] | "\($t.slug) \(.controlId) \(.status)"' >> "$out" || true
       q=""
