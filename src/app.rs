@@ -61,12 +61,13 @@ impl App {
         let grants = Arc::new(crate::auth::GrantsCache::new(GRANTS_CACHE_PRINCIPALS));
         let states = crate::service::state::States::new(db.clone(), config.state_cache_mib * 1024 * 1024);
         let schema = graphql::build_schema(db.clone(), config.clone(), hub, grants.clone(), states.clone());
+        let api = graphql::Pipeline::new(schema, &config);
         Ok(App {
             listener,
             state: AppState {
                 db,
                 config,
-                schema,
+                api,
                 grants,
                 states,
             },

@@ -14,6 +14,7 @@ pub mod control;
 pub mod device_exception;
 pub mod enums;
 pub mod graph_sync_config;
+pub mod history_version;
 pub mod improvement_action;
 pub mod job_lease;
 pub mod license;

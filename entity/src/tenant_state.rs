@@ -10,6 +10,9 @@ pub struct Model {
     pub state_version: i64,
     #[sea_orm(column_type = "Blob")]
     pub body: Vec<u8>,
+    /// The tenant's overview at the same version (`service::state::summary`), when written.
+    #[sea_orm(column_type = "Blob", nullable)]
+    pub summary: Option<Vec<u8>>,
     pub updated_at: DateTimeUtc,
 }
 

@@ -18,6 +18,8 @@ mod m20261201_000008_ownership;
 mod m20261201_000009_exact_points;
 mod m20261201_000010_comparison_privacy;
 mod m20261202_000011_tenant_state;
+mod m20261206_000012_history_versions;
+mod m20261206_000013_tenant_summary;
 mod util;
 
 pub struct Migrator;
@@ -37,6 +39,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_exact_points::Migration),
             Box::new(m20261201_000010_comparison_privacy::Migration),
             Box::new(m20261202_000011_tenant_state::Migration),
+            Box::new(m20261206_000012_history_versions::Migration),
+            Box::new(m20261206_000013_tenant_summary::Migration),
         ]
     }
 }

@@ -1,5 +1,5 @@
-//! Limits enforced inside the GraphQL pipeline, before anything is executed, on HTTP and on
-//! WebSocket alike; every refusal carries an `extensions.code`:
+//! Limits enforced by the GraphQL pipeline (`graphql::pipeline`) before anything is executed, on
+//! HTTP and on WebSocket alike; every refusal carries an `extensions.code`:
 //!
 //! - rate limits (`RATE_LIMITED`): per API token, and per client address for requests without a
 //!   valid token (none, or an unknown, expired or revoked one);
@@ -16,32 +16,23 @@
 //! With several processes behind a load balancer the effective limit is the configured one per
 //! process; that is acceptable because the limit protects capacity, not correctness.
 
+use crate::auth::Viewer;
 use crate::config::Config;
 use crate::error::AppError;
-use crate::graphql::RequestData;
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
-};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensions, Name, Pos, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{ErrorExtensions, Name, Pos, Response, ServerError, ServerResult, Variables};
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
 
 /// Past this many tracked keys, buckets that are full again are dropped to bound memory.
 const RETAIN_THRESHOLD: usize = 10_000;
 
-/// The extension factory registered on the schema; it owns the rate limiters shared by all
-/// requests of this process.
+/// The limits of one server process; it owns the rate limiters shared by all its requests.
 pub struct Limits {
-    inner: Arc<LimitsInner>,
-}
-
-struct LimitsInner {
     per_token: DefaultKeyedRateLimiter<i64>,
     /// Requests without a valid token, by client address ([`client_key`]).
     per_address: DefaultKeyedRateLimiter<IpAddr>,
@@ -69,29 +60,21 @@ fn quota(per_minute: u32, burst: u32) -> Quota {
 impl Limits {
     pub fn new(config: &Config) -> Self {
         Limits {
-            inner: Arc::new(LimitsInner {
-                per_token: RateLimiter::keyed(quota(config.rate_limit_per_minute, config.rate_limit_burst)),
-                per_address: RateLimiter::keyed(quota(
-                    config.anon_rate_limit_per_minute,
-                    config.anon_rate_limit_burst,
-                )),
-                max_aliases: config.max_aliases,
-                max_selections: config.max_selections,
-                max_depth: config.max_query_depth,
-                max_introspection_depth: config.max_introspection_depth,
-                max_variables_bytes: config.max_variables_bytes,
-                max_import_variables_bytes: config
-                    .import_max_bytes
-                    .saturating_add(IMPORT_INPUT_SLACK)
-                    .max(config.max_variables_bytes),
-            }),
+            per_token: RateLimiter::keyed(quota(config.rate_limit_per_minute, config.rate_limit_burst)),
+            per_address: RateLimiter::keyed(quota(
+                config.anon_rate_limit_per_minute,
+                config.anon_rate_limit_burst,
+            )),
+            max_aliases: config.max_aliases,
+            max_selections: config.max_selections,
+            max_depth: config.max_query_depth,
+            max_introspection_depth: config.max_introspection_depth,
+            max_variables_bytes: config.max_variables_bytes,
+            max_import_variables_bytes: config
+                .import_max_bytes
+                .saturating_add(IMPORT_INPUT_SLACK)
+                .max(config.max_variables_bytes),
         }
-    }
-}
-
-impl ExtensionFactory for Limits {
-    fn create(&self) -> Arc<dyn Extension> {
-        self.inner.clone()
     }
 }
 
@@ -149,20 +132,23 @@ impl std::io::Write for ByteCount {
     }
 }
 
-impl LimitsInner {
+impl Limits {
     /// Takes one request from the caller's bucket: the token's, or the client address's for a
     /// request without a valid token (which would only cost an authentication lookup, but must
     /// not be free to repeat, e.g. to guess tokens or share links). Without a known address
     /// (never on the HTTP and WebSocket endpoints) nothing is limited.
-    fn check_rate(&self, ctx: &ExtensionContext<'_>) -> ServerResult<()> {
-        let Some(data) = ctx.data_opt::<RequestData>() else {
-            return Ok(());
-        };
-        match (&data.viewer, data.client) {
+    pub fn check_rate(&self, viewer: &Result<Viewer, ()>, client: Option<IpAddr>) -> ServerResult<()> {
+        match (viewer, client) {
             (Ok(viewer), _) => take(&self.per_token, &viewer.token_id),
             (Err(()), Some(ip)) => take(&self.per_address, &client_key(ip)),
             (Err(()), None) => Ok(()),
         }
+    }
+
+    /// The size limits of a parsed document and its variables.
+    pub fn check_document(&self, doc: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
+        self.check_size(doc)?;
+        self.check_variables(doc, variables)
     }
 
     fn check_variables(&self, doc: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
@@ -323,51 +309,22 @@ fn is_recursion_limit(e: &ServerError) -> bool {
             .starts_with("The recursion depth of the query cannot be greater than")
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for LimitsInner {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        self.check_rate(ctx)?;
-        let doc = next.run(ctx, query, variables).await.map_err(|mut e| {
-            if is_recursion_limit(&e) {
-                e.message = format!("the query is nested too deep: {}", e.message);
-                e.extensions
-                    .get_or_insert_with(Default::default)
-                    .set("code", "QUERY_TOO_COMPLEX");
-            }
-            e
-        })?;
-        self.check_size(&doc)?;
-        self.check_variables(&doc, variables)?;
-        Ok(doc)
-    }
-
-    /// async-graphql reports its depth and complexity limits as bare messages; give them the
-    /// stable code clients match on.
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|mut e| {
-                    let too_complex =
-                        e.message == "Query is too complex." || e.message == "Query is nested too deep.";
-                    if too_complex {
-                        e.extensions
-                            .get_or_insert_with(Default::default)
-                            .set("code", "QUERY_TOO_COMPLEX");
-                    }
-                    e
-                })
-                .collect()
-        })
+/// Gives the stable code clients match on (`QUERY_TOO_COMPLEX`) to the request errors that the
+/// parser and async-graphql report as bare messages: the parser's nesting limit, and
+/// async-graphql's depth and complexity limits.
+pub fn code_request_errors(response: &mut Response) {
+    for e in response.errors.iter_mut().filter(|e| e.path.is_empty()) {
+        let coded = e.extensions.as_ref().is_some_and(|x| x.get("code").is_some());
+        if coded {
+            continue;
+        }
+        if is_recursion_limit(e) {
+            e.message = format!("the query is nested too deep: {}", e.message);
+        } else if e.message != "Query is too complex." && e.message != "Query is nested too deep." {
+            continue;
+        }
+        e.extensions
+            .get_or_insert_with(Default::default)
+            .set("code", "QUERY_TOO_COMPLEX");
     }
 }

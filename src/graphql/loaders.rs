@@ -16,7 +16,7 @@
 
 use crate::auth::Viewer;
 use crate::error::AppError;
-use crate::service::state::cache::Fingerprint;
+use crate::service::state::cache::ReadAlong;
 use crate::service::state::{States, TenantState};
 use crate::service::workflow::actions::{self, NoteWithAuthor};
 use async_graphql::Context;
@@ -73,47 +73,84 @@ impl Loader<i64> for NoteLoader {
 #[derive(Default)]
 pub struct TenantStateCache {
     states: Mutex<HashMap<i64, Arc<TenantState>>>,
-    /// Catalog fingerprints read together with tenant rows in this request, by tenant id (see
-    /// `state::cache::tenant_by_slug`), so a state load need not read the fingerprint again.
-    catalogs: std::sync::Mutex<HashMap<i64, (tenant::Model, Fingerprint)>>,
+    /// What was read together with tenant rows in this request (the catalog's fingerprint, the
+    /// persisted overview), by tenant id (see `state::cache::tenant_by_slug`), so a state load
+    /// need not read them again.
+    along: std::sync::Mutex<HashMap<i64, (tenant::Model, ReadAlong)>>,
 }
 
 impl TenantStateCache {
-    /// The request's state of a tenant, or gets it from the entrance (`service::state::States`,
-    /// which checks the viewer may read it). The lock is held while loading, so concurrent
-    /// resolvers of one request wait for the one load instead of repeating it.
+    /// The request's complete state of a tenant, or gets it from the entrance
+    /// (`service::state::States`, which checks the viewer may read it). The lock is held while
+    /// loading, so concurrent resolvers of one request wait for the one load instead of
+    /// repeating it.
     pub async fn get_or_load(
         &self,
         states: &States,
         viewer: &Viewer,
         tenant: &tenant::Model,
     ) -> Result<Arc<TenantState>, AppError> {
+        self.get(states, viewer, tenant, false).await
+    }
+
+    /// The request's overview of a tenant: the state already loaded in this request (complete
+    /// or partial), or the overview from the entrance (`States::overview_for_viewer`, which
+    /// checks the viewer may read it), a partial state when the process has not cached the
+    /// tenant.
+    pub async fn get_overview(
+        &self,
+        states: &States,
+        viewer: &Viewer,
+        tenant: &tenant::Model,
+    ) -> Result<Arc<TenantState>, AppError> {
+        self.get(states, viewer, tenant, true).await
+    }
+
+    /// A state at least as new as `tenant`, from the memo or the entrance: any state when an
+    /// `overview` will do, else a complete one.
+    async fn get(
+        &self,
+        states: &States,
+        viewer: &Viewer,
+        tenant: &tenant::Model,
+        overview: bool,
+    ) -> Result<Arc<TenantState>, AppError> {
         let mut memo = self.states.lock().await;
         if let Some(s) = memo.get(&tenant.id)
+            && (overview || s.partial.is_none())
             && s.tenant.state_version >= tenant.state_version
         {
             viewer.require(tenant.id, crate::domain::enums::Role::Reader)?;
             return Ok(s.clone());
         }
-        let catalog = self
-            .catalogs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&tenant.id)
-            .filter(|(read, _)| read == tenant)
-            .map(|(_, f)| f.clone());
-        let state = states.for_viewer(viewer, tenant, catalog.as_ref()).await?;
+        let along = self.read_with(tenant);
+        let state = if overview {
+            states.overview_for_viewer(viewer, tenant, along.as_ref()).await?
+        } else {
+            let catalog = along.as_ref().map(|a| &a.catalog);
+            states.for_viewer(viewer, tenant, catalog).await?
+        };
         memo.insert(tenant.id, state.clone());
         Ok(state)
     }
 
-    /// Records the catalog fingerprint read in the same statement as `tenant`.
-    pub fn remember_catalog(&self, tenant: &tenant::Model, fingerprint: Fingerprint) {
-        // A poisoned lock only means a panic elsewhere while it was held; the map is still valid.
-        self.catalogs
+    /// What was read in the same statement as `tenant`, if it was.
+    fn read_with(&self, tenant: &tenant::Model) -> Option<ReadAlong> {
+        self.along
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(tenant.id, (tenant.clone(), fingerprint));
+            .get(&tenant.id)
+            .filter(|(read, _)| read == tenant)
+            .map(|(_, a)| a.clone())
+    }
+
+    /// Records what was read in the same statement as `tenant`.
+    pub fn remember_read_along(&self, tenant: &tenant::Model, along: ReadAlong) {
+        // A poisoned lock only means a panic elsewhere while it was held; the map is still valid.
+        self.along
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tenant.id, (tenant.clone(), along));
     }
 }
 
@@ -186,7 +223,20 @@ pub fn states<'a>(ctx: &'a Context<'_>) -> Result<&'a States, AppError> {
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("tenant states missing from the schema data")))
 }
 
-/// The scored state of a tenant the viewer may read, loaded at most once per request.
+/// The overview of a tenant the viewer may read (see `TenantStateCache::get_overview`): a state
+/// whose score is complete but which may hold only the first page of the default list.
+pub async fn tenant_overview(
+    ctx: &Context<'_>,
+    tenant: &tenant::Model,
+) -> Result<Arc<TenantState>, AppError> {
+    let viewer = super::viewer(ctx)?;
+    loaders(ctx)?
+        .states
+        .get_overview(states(ctx)?, viewer, tenant)
+        .await
+}
+
+/// The complete scored state of a tenant the viewer may read, loaded at most once per request.
 pub async fn tenant_state(ctx: &Context<'_>, tenant: &tenant::Model) -> Result<Arc<TenantState>, AppError> {
     let viewer = super::viewer(ctx)?;
     loaders(ctx)?

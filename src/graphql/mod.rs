@@ -8,6 +8,7 @@ pub mod loaders;
 pub mod mutation;
 mod null_propagation;
 pub mod pagination;
+pub mod pipeline;
 mod query;
 mod request_metrics;
 pub mod subscription;
@@ -22,6 +23,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use mutation::Mutation;
+pub use pipeline::Pipeline;
 pub use query::Query;
 pub use subscription::Subscription;
 
@@ -44,12 +46,12 @@ pub fn build_schema(
         // One per server instance (not a global): tests run several servers in one process.
         .data(states)
         // `limits::Limits` checks data fields against MAX_QUERY_DEPTH and introspection against
-        // MAX_INTROSPECTION_DEPTH (fragments expanded); this is async-graphql's own backstop.
+        // MAX_INTROSPECTION_DEPTH (fragments expanded, in `pipeline`); this is async-graphql's
+        // own backstop.
         .limit_depth(config.max_query_depth.max(config.max_introspection_depth))
         .limit_complexity(config.max_query_complexity)
-        .extension(limits::Limits::new(&config))
-        .extension(request_metrics::RequestMetrics)
-        .extension(null_propagation::NullPropagation)
+        // No extensions: limits, null propagation and metrics run around execution in
+        // `pipeline` (any extension sends every field through async-graphql's slow path).
         // "Did you mean …?" hints would map the schema for anyone probing it, authenticated or
         // not; introspection (when allowed) is the deliberate way to learn it.
         .disable_suggestions();

@@ -6,40 +6,22 @@
 //! async-graphql 7 instead leaves a failed field out of its parent object (so `{"tenant": …}`
 //! has no `tenant` key at all) and answers an object whose every field failed as `null`, whatever
 //! the field types. Clients that follow the spec (Apollo's "Missing field", Python `gql` dropping
-//! `data`) break on that. This extension repairs the response of every executed operation
-//! (queries and mutations over HTTP, GET, batches and WebSocket, and every subscription event):
-//! while fields resolve it records the declared return type of each field that failed and of each
-//! field with a failure below it (cheap: one atomic load per field, work only on failure), and
-//! afterwards walks each error's path, setting `null` where the spec puts it.
+//! `data`) break on that. [`Shape::repair`] fixes the response of every executed operation
+//! (queries and mutations over HTTP, GET, batches and WebSocket, and every subscription event;
+//! `graphql::pipeline` calls it): for each error's path it finds the declared type of every
+//! field on the way, from the query document (aliases, fragments and type conditions resolved)
+//! and the schema's field types, and sets `null` where the spec puts it.
+//!
+//! This runs after execution and only for responses with field errors, so a successful request
+//! costs nothing here. (It used to be an async-graphql extension recording types while fields
+//! resolved; any extension makes async-graphql take its slow path for every field and list item.)
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, NextSubscribe, ResolveInfo,
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, Field, OperationType, Selection, SelectionSet, TypeKind,
+    TypeSystemDefinition,
 };
-use async_graphql::{QueryPathNode, QueryPathSegment, Response, ServerResult, Value};
-use futures::StreamExt;
-use futures::stream::BoxStream;
+use async_graphql::{Response, Value};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-
-/// The extension factory registered on the schema.
-pub struct NullPropagation;
-
-impl ExtensionFactory for NullPropagation {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Tracker::default())
-    }
-}
-
-/// What one request recorded.
-#[derive(Default)]
-struct Failures {
-    /// Fields whose resolver failed so far.
-    count: AtomicUsize,
-    /// Declared return type (`Tenant`, `SecureScore!`, `[ImprovementAction!]!`) of every field
-    /// that failed or has a failure below it, by response path.
-    types: Mutex<HashMap<Vec<PathSegment>, String>>,
-}
 
 /// One step of a response path (async-graphql's `PathSegment` is not `Hash`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -57,93 +39,188 @@ impl From<&async_graphql::PathSegment> for PathSegment {
     }
 }
 
-#[derive(Default)]
-struct Tracker {
-    failures: Arc<Failures>,
+/// The declared type (`Tenant`, `SecureScore!`, `[ImprovementAction!]!`) of every field of the
+/// schema's object and interface types, read once from the schema's SDL.
+pub struct Shape {
+    /// Type name → field name → declared type.
+    fields: HashMap<String, HashMap<String, String>>,
+    query: String,
+    mutation: String,
+    subscription: String,
 }
 
-fn path_of(node: &QueryPathNode<'_>) -> Vec<PathSegment> {
-    let mut path: Vec<PathSegment> = std::iter::once(node)
-        .chain(node.parents())
-        .map(|n| match n.segment {
-            QueryPathSegment::Name(name) => PathSegment::Field(name.to_string()),
-            QueryPathSegment::Index(i) => PathSegment::Index(i),
-        })
-        .collect();
-    path.reverse();
-    path
-}
+/// Fragments nest at most this deep while a path is followed (validation refuses cycles; this
+/// only bounds the walk of a document that was not valid).
+const MAX_FRAGMENT_NESTING: usize = 64;
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for Tracker {
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
-        self.failures.repair(&mut response);
-        response
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        let failures = self.failures.clone();
-        next.run(ctx, stream)
-            .map(move |mut response| {
-                failures.repair(&mut response);
-                response
-            })
-            .boxed()
-    }
-
-    async fn resolve(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
-    ) -> ServerResult<Option<Value>> {
-        let before = self.failures.count.load(Ordering::Acquire);
-        // References into the query and the schema, which outlive the resolution: nothing is
-        // copied unless something failed.
-        let node = info.path_node;
-        let return_type = info.return_type;
-        let result = next.run(ctx, info).await;
-        if result.is_err() {
-            self.failures.count.fetch_add(1, Ordering::AcqRel);
+impl Shape {
+    /// The shape of the schema whose SDL is `sdl` (`Schema::sdl`, which always parses).
+    pub fn of_sdl(sdl: &str) -> Shape {
+        let mut shape = Shape {
+            fields: HashMap::new(),
+            query: "Query".to_string(),
+            mutation: "Mutation".to_string(),
+            subscription: "Subscription".to_string(),
+        };
+        let Ok(doc) = async_graphql::parser::parse_schema(sdl) else {
+            tracing::error!("the schema's own SDL does not parse; field errors keep async-graphql's shape");
+            return shape;
+        };
+        for definition in doc.definitions {
+            match definition {
+                TypeSystemDefinition::Schema(s) => {
+                    let s = s.node;
+                    if let Some(q) = s.query {
+                        shape.query = q.node.to_string();
+                    }
+                    if let Some(m) = s.mutation {
+                        shape.mutation = m.node.to_string();
+                    }
+                    if let Some(sub) = s.subscription {
+                        shape.subscription = sub.node.to_string();
+                    }
+                }
+                TypeSystemDefinition::Type(t) => {
+                    let fields = match &t.node.kind {
+                        TypeKind::Object(o) => &o.fields,
+                        TypeKind::Interface(i) => &i.fields,
+                        _ => continue,
+                    };
+                    let map = fields
+                        .iter()
+                        .map(|f| (f.node.name.node.to_string(), f.node.ty.node.to_string()))
+                        .collect();
+                    shape.fields.insert(t.node.name.node.to_string(), map);
+                }
+                TypeSystemDefinition::Directive(_) => {}
+            }
         }
-        if result.is_err() || self.failures.count.load(Ordering::Acquire) != before {
-            self.failures
-                .types
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(path_of(node), return_type.to_string());
-        }
-        result
+        shape
     }
-}
 
-impl Failures {
-    /// Puts `null` where the spec says each error's field (or the nearest nullable parent) goes.
-    fn repair(&self, response: &mut Response) {
-        if self.count.load(Ordering::Acquire) == 0 {
+    fn field_type(&self, owner: &str, field: &str) -> Option<&str> {
+        self.fields.get(owner)?.get(field).map(String::as_str)
+    }
+
+    /// Puts `null` where the spec says each error's field (or the nearest nullable parent) goes,
+    /// for a response to `query` (its operation `operation_name`). Costs nothing without field
+    /// errors.
+    pub fn repair(&self, response: &mut Response, query: &str, operation_name: Option<&str>) {
+        if response.errors.iter().all(|e| e.path.is_empty()) {
             return;
         }
-        let types = self.types.lock().unwrap_or_else(|e| e.into_inner());
+        let Ok(doc) = async_graphql::parser::parse_query(query) else {
+            return;
+        };
         let paths: Vec<Vec<PathSegment>> = response
             .errors
             .iter()
             .filter(|e| !e.path.is_empty())
             .map(|e| e.path.iter().map(PathSegment::from).collect())
             .collect();
+        let mut types: HashMap<Vec<PathSegment>, String> = HashMap::new();
+        for path in &paths {
+            self.type_path(&doc, operation_name, path, &mut types);
+        }
         propagate(&mut response.data, &paths, |path| {
             types.get(path).map(String::as_str)
         });
+    }
+
+    /// Records the declared type of each field on `path` (keyed by the path up to it).
+    fn type_path(
+        &self,
+        doc: &ExecutableDocument,
+        operation_name: Option<&str>,
+        path: &[PathSegment],
+        types: &mut HashMap<Vec<PathSegment>, String>,
+    ) {
+        let operation = match (&doc.operations, operation_name) {
+            (DocumentOperations::Single(op), _) => op,
+            (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
+                Some(op) => op,
+                None => return,
+            },
+            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => match ops.values().next() {
+                Some(op) => op,
+                None => return,
+            },
+            (DocumentOperations::Multiple(_), None) => return,
+        };
+        let mut parent = match operation.node.ty {
+            OperationType::Query => self.query.as_str(),
+            OperationType::Mutation => self.mutation.as_str(),
+            OperationType::Subscription => self.subscription.as_str(),
+        };
+        let mut sets: Vec<&SelectionSet> = vec![&operation.node.selection_set.node];
+        for (i, segment) in path.iter().enumerate() {
+            let PathSegment::Field(key) = segment else {
+                continue;
+            };
+            let mut found: Vec<(&Field, Option<&str>)> = Vec::new();
+            for set in &sets {
+                collect(doc, set, key, None, 0, &mut found);
+            }
+            let Some((first, condition)) = found.first() else {
+                return;
+            };
+            let name = first.name.node.as_str();
+            let declared = condition
+                .and_then(|owner| self.field_type(owner, name))
+                .or_else(|| self.field_type(parent, name));
+            let Some(declared) = declared else {
+                return;
+            };
+            types.insert(path[..=i].to_vec(), declared.to_string());
+            parent = declared.trim_matches(|c| matches!(c, '[' | ']' | '!'));
+            sets = found.iter().map(|(f, _)| &f.selection_set.node).collect();
+        }
+    }
+}
+
+/// The fields of `set` (fragments expanded) answered under response key `key`, each with the
+/// type condition of the innermost fragment it was found in.
+fn collect<'d>(
+    doc: &'d ExecutableDocument,
+    set: &'d SelectionSet,
+    key: &str,
+    condition: Option<&'d str>,
+    nesting: usize,
+    found: &mut Vec<(&'d Field, Option<&'d str>)>,
+) {
+    if nesting > MAX_FRAGMENT_NESTING {
+        return;
+    }
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(f) => {
+                if f.node.response_key().node.as_str() == key {
+                    found.push((&f.node, condition));
+                }
+            }
+            Selection::InlineFragment(inline) => {
+                let on = inline
+                    .node
+                    .type_condition
+                    .as_ref()
+                    .map(|c| c.node.on.node.as_str())
+                    .or(condition);
+                collect(doc, &inline.node.selection_set.node, key, on, nesting + 1, found);
+            }
+            Selection::FragmentSpread(spread) => {
+                if let Some(fragment) = doc.fragments.get(&spread.node.fragment_name.node) {
+                    let on = Some(fragment.node.type_condition.node.on.node.as_str());
+                    collect(
+                        doc,
+                        &fragment.node.selection_set.node,
+                        key,
+                        on,
+                        nesting + 1,
+                        found,
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -364,5 +441,78 @@ mod tests {
             ],
         );
         assert_eq!(out, json!({ "viewer": null }));
+    }
+
+    const SDL: &str = "
+        type Query { viewer: Viewer! tenant(slug: String!): Tenant node(id: ID!): Node }
+        interface Node { id: ID! }
+        type Viewer { name: String tenants: [TenantRole!]! }
+        type TenantRole { role: String! tenant: Tenant! }
+        type Tenant implements Node { id: ID! slug: String! apiTokens: [ApiToken!]! }
+        type ApiToken { id: ID! }
+    ";
+
+    fn error_at(path: &[&str]) -> async_graphql::ServerError {
+        let mut e = async_graphql::ServerError::new("boom", None);
+        e.path = path
+            .iter()
+            .map(|s| match s.parse::<usize>() {
+                Ok(i) => async_graphql::PathSegment::Index(i),
+                Err(_) => async_graphql::PathSegment::Field(s.to_string()),
+            })
+            .collect();
+        e
+    }
+
+    fn repaired(
+        query: &str,
+        operation: Option<&str>,
+        data: serde_json::Value,
+        path: &[&str],
+    ) -> serde_json::Value {
+        let shape = Shape::of_sdl(SDL);
+        let mut response = Response::new(Value::from_json(data).expect("valid data"));
+        response.errors.push(error_at(path));
+        shape.repair(&mut response, query, operation);
+        response.data.into_json().expect("json")
+    }
+
+    /// The types come from the document and the schema: aliases, named and inline fragments
+    /// (with the fragment's type condition for interface fields) and the chosen operation.
+    #[test]
+    fn types_follow_aliases_fragments_and_operations() {
+        // A non-null list under an alias inside a fragment: its nullable parent becomes null.
+        let q = "query A { t: tenant(slug: \"a\") { ...F } } fragment F on Tenant { toks: apiTokens { id } }";
+        assert_eq!(
+            repaired(q, None, json!({ "t": { "slug": "a" } }), &["t", "toks"]),
+            json!({ "t": null })
+        );
+        // Through an interface with an inline fragment: Tenant.slug is non-null, node is nullable.
+        let q = "{ node(id: \"x\") { id ... on Tenant { s: slug } } }";
+        assert_eq!(
+            repaired(q, None, json!({ "node": { "id": "x" } }), &["node", "s"]),
+            json!({ "node": null })
+        );
+        // Non-null all the way up: data is null.
+        let q = "query A { me: viewer { name } } query B { viewer { tenants { tenant { slug } } } }";
+        assert_eq!(
+            repaired(
+                q,
+                Some("B"),
+                json!({ "viewer": { "tenants": [{ "role": "R" }] } }),
+                &["viewer", "tenants", "0", "tenant"]
+            ),
+            serde_json::Value::Null
+        );
+        // A nullable field that failed is null, not missing.
+        assert_eq!(
+            repaired(
+                "query A { me: viewer { name } }",
+                Some("A"),
+                json!({ "me": {} }),
+                &["me", "name"]
+            ),
+            json!({ "me": { "name": null } })
+        );
     }
 }

@@ -77,6 +77,11 @@ impl PageArgs {
     }
 
     /// The half-open range `[start, end)` of a list of `len` items this page covers.
+    /// Whether the page is the list's first (`first` only, or nothing: no cursor, no `last`).
+    pub fn is_first_page(&self) -> bool {
+        self.after.is_none() && self.before.is_none() && self.last.is_none()
+    }
+
     pub fn window(&self, len: usize) -> (usize, usize) {
         let mut start = self.after.map_or(0, |a| a.saturating_add(1)).min(len);
         let mut end = self.before.map_or(len, |b| b.min(len)).max(start);
@@ -94,14 +99,20 @@ impl PageArgs {
     }
 }
 
-/// Cuts one page out of `items` and wraps it as a Relay connection.
-pub fn paginate<T, N, F>(items: Vec<T>, args: &PageArgs, wrap: F) -> Connection<String, N, TotalCount>
+/// A page of a list of `total` items of which `items` holds at least the items up to the
+/// page's end (the rest need not be at hand), as a Relay connection.
+pub fn paginate_prefix<T, N, F>(
+    items: Vec<T>,
+    total: usize,
+    args: &PageArgs,
+    wrap: F,
+) -> Connection<String, N, TotalCount>
 where
     N: OutputType,
     F: Fn(T) -> N,
 {
-    let total = items.len();
     let (start, end) = args.window(total);
+    debug_assert!(end <= items.len(), "the items hold the page");
     let mut conn =
         Connection::with_additional_fields(start > 0, end < total, TotalCount { total_count: total });
     conn.edges.extend(
@@ -113,6 +124,16 @@ where
             .map(|(i, item)| Edge::new(encode_cursor(i), wrap(item))),
     );
     conn
+}
+
+/// Cuts one page out of `items` and wraps it as a Relay connection.
+pub fn paginate<T, N, F>(items: Vec<T>, args: &PageArgs, wrap: F) -> Connection<String, N, TotalCount>
+where
+    N: OutputType,
+    F: Fn(T) -> N,
+{
+    let total = items.len();
+    paginate_prefix(items, total, args, wrap)
 }
 
 #[cfg(test)]

@@ -40,10 +40,10 @@ impl Query {
 
     /// A tenant by slug; `NOT_FOUND` when absent or not accessible.
     async fn tenant(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Tenant>> {
-        let (t, catalog) = service::state::cache::tenant_by_slug(db(ctx), viewer(ctx)?, &slug).await?;
+        let (t, along) = service::state::cache::tenant_by_slug(db(ctx), viewer(ctx)?, &slug).await?;
         crate::graphql::loaders::loaders(ctx)?
             .states
-            .remember_catalog(&t, catalog);
+            .remember_read_along(&t, along);
         Ok(Some(Tenant(t)))
     }
 

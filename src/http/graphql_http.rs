@@ -333,7 +333,7 @@ async fn execute(
         BatchRequest::Single(r) => BatchRequest::Single(ctx.attach(r)),
         BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(|r| ctx.attach(r)).collect()),
     };
-    let response = state.schema.execute_batch(batch).await;
+    let response = state.api.execute_batch(batch).await;
     let retry_after = rate_limited(&response);
     let status = match (&response, media) {
         _ if retry_after.is_some() => StatusCode::TOO_MANY_REQUESTS,

@@ -2,7 +2,7 @@
 //! depend only on `graphql` and `service` below them; `app` builds it and depends on `http`.
 
 use crate::config::Config;
-use crate::graphql::AppSchema;
+use crate::graphql::Pipeline;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
@@ -11,7 +11,9 @@ use std::sync::Arc;
 pub struct AppState {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
-    pub schema: AppSchema,
+    /// Runs GraphQL requests: the limits, the schema, the response repairs (see
+    /// `graphql::pipeline`).
+    pub api: Pipeline,
     /// Principals' role grants kept between requests (validated on each; see `auth`).
     pub grants: Arc<crate::auth::GrantsCache>,
     /// The process's entrance to tenant states (shared with the schema).

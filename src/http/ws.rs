@@ -9,7 +9,7 @@
 
 use super::ClientAddr;
 use crate::auth::GrantsCache;
-use crate::graphql::AppSchema;
+use crate::graphql::Pipeline;
 use crate::graphql::subscription::operation_data;
 use crate::http::AppState;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
@@ -77,7 +77,7 @@ fn accept(
         .on_upgrade(move |socket| {
             let db = state.db.clone();
             let executor = Authorising {
-                schema: state.schema.clone(),
+                api: state.api.clone(),
                 db: state.db.clone(),
                 grants: state.grants.clone(),
                 client,
@@ -93,7 +93,7 @@ fn accept(
 /// operation starts (one indexed query, see `auth`), never the one of `connection_init`.
 #[derive(Clone)]
 struct Authorising {
-    schema: AppSchema,
+    api: Pipeline,
     db: DatabaseConnection,
     grants: Arc<GrantsCache>,
     client: Option<IpAddr>,
@@ -116,9 +116,7 @@ impl Executor for Authorising {
         stream::once(async move {
             let session = session_data.unwrap_or_default();
             match operation_data(&this.db, &this.grants, &session, this.client).await {
-                Ok(data) => this
-                    .schema
-                    .execute_stream_with_session_data(request.data(data), session),
+                Ok(data) => this.api.execute_stream(request.data(data), session),
                 Err(err) => {
                     tracing::error!(error = ?err, "authorising a WebSocket operation failed");
                     let error = err.extend().into_server_error(Pos::default());

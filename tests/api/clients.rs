@@ -97,14 +97,13 @@ db_test!(
     the_objects_a_client_caches_have_stable_ids_and_mutations_return_them_changed,
     |app| {
         let t = app.tenant().create().await;
-        const SCORE: &str = r#"query($slug: String!) { tenant(slug: $slug) { id
+        const SCORE: &str = r#"id
         secureScore { id planned { points } categories { id category } }
         whatIf(changes: [{ controlId: "AdminMFAV2", status: PLANNED }]) { id planned { points } categories { id } }
-        scoreHistory(from: "2026-01-01", to: "2026-01-02") { id }
-    } }"#;
+        scoreHistory(from: "2026-01-01", to: "2026-01-02") { id }"#;
         // What-if needs OPERATOR.
-        let before = app.gql_ok(&t.operator, SCORE, json!({ "slug": t.slug })).await;
-        let again = app.gql_ok(&t.operator, SCORE, json!({ "slug": t.slug })).await;
+        let before = app.query_tenant(&t.operator, &t.slug, SCORE).data().await;
+        let again = app.query_tenant(&t.operator, &t.slug, SCORE).data().await;
         let live = &before["tenant"]["secureScore"];
         assert_eq!(
             live["id"], again["tenant"]["secureScore"]["id"],
@@ -144,17 +143,16 @@ db_test!(
 
         // The mutation's payload has the tenant with its new score under the same ids, so a
         // normalised cache updates the score it holds.
-        let changed = app
-        .gql_ok(
-            &t.operator,
-            r#"mutation($slug: String!) { setActionStatus(input: { tenantSlug: $slug, controlId: "AdminMFAV2", status: PLANNED }) {
-                score { planned { points } }
-                tenant { id secureScore { id planned { points } } }
-                userErrors { code } } }"#,
-            json!({ "slug": t.slug }),
-        )
-        .await;
-        let payload = &changed["setActionStatus"];
+        let input = json!({ "tenantSlug": t.slug, "controlId": "AdminMFAV2", "status": "PLANNED" });
+        let payload = &app
+            .set_action_status(
+                &t.operator,
+                input,
+                "score { planned { points } } tenant { id secureScore { id planned { points } } } \
+                 userErrors { code }",
+            )
+            .payload()
+            .await;
         assert_eq!(payload["userErrors"], json!([]));
         assert_eq!(payload["tenant"]["id"], before["tenant"]["id"]);
         assert_eq!(payload["tenant"]["secureScore"]["id"], live["id"]);
@@ -176,30 +174,17 @@ db_test!(
 db_test!(a_padded_global_id_is_the_same_id, |app| {
     use base64::Engine;
     let t = app.tenant().create().await;
-    let data = app
-        .gql_ok(
-            &t.reader,
-            "query($slug: String!) { tenant(slug: $slug) { id } }",
-            json!({ "slug": t.slug }),
-        )
-        .await;
-    let id = data["tenant"]["id"].as_str().unwrap().to_string();
+    let tenant = app.query_tenant(&t.reader, &t.slug, "id").payload().await;
+    let id = tenant["id"].as_str().unwrap().to_string();
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(&id)
         .unwrap();
     let padded = base64::engine::general_purpose::URL_SAFE.encode(&raw);
     assert!(padded.ends_with('='), "this id has padding: {padded}");
     let found = app
-        .gql_ok(
-            &t.reader,
-            "query($id: ID!) { node(id: $id) { id ... on Tenant { slug } } }",
-            json!({ "id": padded }),
-        )
+        .query_node(&t.reader, padded, "id ... on Tenant { slug }")
+        .payload()
         .await;
-    assert_eq!(found["node"]["slug"], t.slug.as_str(), "{found:#}");
-    assert_eq!(
-        found["node"]["id"],
-        id.as_str(),
-        "answered with the canonical form"
-    );
+    assert_eq!(found["slug"], t.slug.as_str(), "{found:#}");
+    assert_eq!(found["id"], id.as_str(), "answered with the canonical form");
 });

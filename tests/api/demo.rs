@@ -12,7 +12,7 @@ use securescore::config::Config;
 use securescore::domain::enums::Status;
 use securescore::domain::points::Points;
 use securescore::domain::{SeatBand, to_storage};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -257,21 +257,24 @@ demo_test!(
 demo_test!(
     the_printed_tokens_work_for_their_roles_and_the_msp_reads_every_demo_tenant,
     |app, tokens| {
-        let query = "{ viewer { tenants { role tenant { slug } } } }";
+        let roles = |token: &str| {
+            app.query_viewer(token, "tenants { role tenant { slug } }")
+                .payload()
+        };
         for (token, role) in [
             (&tokens.reader, "READER"),
             (&tokens.operator, "OPERATOR"),
             (&tokens.admin, "ADMIN"),
         ] {
-            let data = app.gql_ok(token, query, json!({})).await;
+            let viewer = roles(token).await;
             assert_eq!(
-                data["viewer"]["tenants"],
+                viewer["tenants"],
                 json!([{ "role": role, "tenant": { "slug": tokens.tenant_slug } }]),
                 "the {role} token"
             );
         }
-        let data = app.gql_ok(&tokens.msp, query, json!({})).await;
-        let seen: BTreeSet<String> = data["viewer"]["tenants"]
+        let viewer = roles(&tokens.msp).await;
+        let seen: BTreeSet<String> = viewer["tenants"]
             .as_array()
             .unwrap()
             .iter()
@@ -288,21 +291,23 @@ demo_test!(
         // The SERVICE_ADMIN holds no tenant role but may create tenants, which no other demo
         // token may.
         assert!(tokens.banner().contains(&tokens.service_admin));
-        let me = app.gql_ok(&tokens.service_admin, query, json!({})).await;
-        assert_eq!(me["viewer"]["tenants"], json!([]), "{me}");
-        let create = "mutation { createTenant(input: { slug: \"demo-new\", name: \"New\" }) { tenant { slug } userErrors { code } } }";
+        let me = roles(&tokens.service_admin).await;
+        assert_eq!(me["tenants"], json!([]), "{me}");
+        let create = |token: &str| {
+            let input = json!({ "slug": "demo-new", "name": "New" });
+            app.create_tenant(token, input, "tenant { slug } userErrors { code }")
+        };
         for token in [&tokens.admin, &tokens.msp] {
-            let refused = app.gql(Some(token), create, json!({})).await;
+            let refused = create(token).await;
             assert_eq!(error_code(&refused).as_deref(), Some("FORBIDDEN"), "{refused}");
         }
-        let created = app.gql_ok(&tokens.service_admin, create, json!({})).await;
-        assert_eq!(created["createTenant"]["tenant"]["slug"], "demo-new", "{created}");
+        let created = create(&tokens.service_admin).payload().await;
+        assert_eq!(created["tenant"]["slug"], "demo-new", "{created}");
     }
 );
 
-const DEMO_COMPARE: &str = "query($slug: String!, $from: Date!, $to: Date!) { tenant(slug: $slug) { \
-     comparisons(from: $from, to: $to) { day cohorts { kind suppressedReason figures { size meanPercentage } \
-     excludedCells { industry } } } } }";
+const DEMO_COMPARE: &str = "day cohorts { kind suppressedReason figures { size meanPercentage } \
+     excludedCells { industry } }";
 
 demo_test!(
     comparisons_show_figures_for_every_demo_tenant_thanks_to_unreadable_peer_organisations,
@@ -354,9 +359,11 @@ demo_test!(
             "peers' scores vary: {percentages:?}"
         );
 
-        let viewer = "{ viewer { tenants { tenant { slug } } } }";
-        let data = app.gql_ok(&tokens.msp, viewer, json!({})).await;
-        let seen: BTreeSet<&str> = data["viewer"]["tenants"]
+        let viewer = app
+            .query_viewer(&tokens.msp, "tenants { tenant { slug } }")
+            .payload()
+            .await;
+        let seen: BTreeSet<&str> = viewer["tenants"]
             .as_array()
             .unwrap()
             .iter()
@@ -365,27 +372,30 @@ demo_test!(
         let expected: BTreeSet<&str> = demo.iter().map(|t| t.slug.as_str()).collect();
         assert_eq!(seen, expected, "the MSP lists the demo tenants only");
         for token in [&tokens.msp, &tokens.reader, &tokens.admin, &tokens.service_admin] {
-            let body = app
-                .gql(
-                    Some(token),
-                    "{ tenant(slug: \"peer-001\") { slug name } }",
-                    json!({}),
-                )
-                .await;
+            let body = app.query_tenant(token, "peer-001", "slug name").await;
             assert_eq!(body["data"]["tenant"], serde_json::Value::Null, "{body}");
             assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body}");
         }
 
         // Every demo tenant for the MSP (which reads them all), the main one for its own reader.
-        let vars = |slug: &str| json!({ "slug": slug, "from": (today - Days::new(7)).to_string(), "to": today.to_string() });
         let mut asks: Vec<(&str, &str)> = demo
             .iter()
             .map(|t| (tokens.msp.as_str(), t.slug.as_str()))
             .collect();
         asks.push((tokens.reader.as_str(), tokens.tenant_slug.as_str()));
         for (token, slug) in asks {
-            let data = app.gql_ok(token, DEMO_COMPARE, vars(slug)).await;
-            let days = data["tenant"]["comparisons"].as_array().expect("days");
+            let days = app
+                .query_comparisons(
+                    token,
+                    slug,
+                    today - Days::new(7),
+                    today,
+                    Value::Null,
+                    DEMO_COMPARE,
+                )
+                .payload()
+                .await;
+            let days = days.as_array().expect("days");
             assert_eq!(days.len(), 8, "{slug}: the last 7 days and today");
             for d in days {
                 let kinds: Vec<&str> = d["cohorts"]

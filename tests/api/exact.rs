@@ -52,27 +52,25 @@ async fn tenant_with(app: &TestApp, services: &[&str]) -> TenantFixture {
 }
 
 async fn progress(app: &TestApp, t: &TenantFixture, control_id: &str, implemented: i64, total: i64) {
-    let data = app
-        .gql_ok(
-            &t.operator,
-            r#"mutation($slug: String!, $c: String!, $i: Int!, $n: Int!) {
-                recordImplementationProgress(input: { tenantSlug: $slug, controlId: $c, implemented: $i, total: $n }) {
-                  userErrors { code message } } }"#,
-            json!({ "slug": t.slug, "c": control_id, "i": implemented, "n": total }),
-        )
+    let input =
+        json!({ "tenantSlug": t.slug, "controlId": control_id, "implemented": implemented, "total": total });
+    let p = app
+        .record_implementation_progress(&t.operator, input, "userErrors { code message }")
+        .payload()
         .await;
-    assert_eq!(
-        data["recordImplementationProgress"]["userErrors"],
-        json!([]),
-        "progress of {control_id}"
-    );
+    assert_eq!(p["userErrors"], json!([]), "progress of {control_id}");
 }
 
-const SCORE: &str = r#"query($slug: String!) { tenant(slug: $slug) {
+const SCORE: &str = r#"
   secureScore { maxScore { points } current { points pointsExact percentage }
     categories { category current { points pointsExact percentage } maxScore { points } } }
   improvementActions(first: 100) { totalCount nodes { controlId rank pointsAchieved pointsAchievedExact pointsRemaining scoreImpact } }
-  improvementActionGroups(groupBy: SERVICE) { key count pointsAvailable } } }"#;
+  improvementActionGroups(groupBy: SERVICE) { key count pointsAvailable }"#;
+
+/// The tenant's score, actions and groups (as `data`, so `node` finds the actions).
+async fn scored(app: &TestApp, t: &TenantFixture) -> Value {
+    app.query_tenant(&t.reader, &t.slug, SCORE).data().await
+}
 
 fn node<'a>(data: &'a Value, control_id: &str) -> Option<&'a Value> {
     data["tenant"]["improvementActions"]["nodes"]
@@ -110,7 +108,7 @@ db_test!(exact_ties_in_priority_are_broken_by_points_remaining, |app| {
     .await;
     progress(&app, &t, "Partial", 2, 3).await;
 
-    let data = app.gql_ok(&t.reader, SCORE, json!({ "slug": t.slug })).await;
+    let data = scored(&app, &t).await;
     let partial = node(&data, "Partial").expect("Partial listed");
     let whole = node(&data, "Whole").expect("Whole listed");
     assert_eq!(partial["pointsAchievedExact"], "10/3", "exact partial credit");
@@ -133,7 +131,7 @@ db_test!(percentages_come_from_exact_points_everywhere, |app| {
     progress(&app, &t, "Third", 1, 3).await;
 
     // 5/3 of 14 is 11.9047… %: 11.90 (from a partial credit rounded to 1.6667 it was 11.91).
-    let data = app.gql_ok(&t.reader, SCORE, json!({ "slug": t.slug })).await;
+    let data = scored(&app, &t).await;
     let score = &data["tenant"]["secureScore"];
     assert_eq!(score["maxScore"]["points"], 14.0, "max");
     assert_eq!(score["current"]["pointsExact"], "5/3", "exact current");
@@ -155,13 +153,15 @@ db_test!(percentages_come_from_exact_points_everywhere, |app| {
 
     // The event log keeps the exact points too: 0 → 5/3, a delta of 1.67.
     let events = app
-        .gql_ok(
+        .query_score_events(
             &t.reader,
-            r#"query($slug: String!) { tenant(slug: $slug) { scoreEvents(first: 10) { nodes { kind pointsBefore pointsAfter pointsDelta } } } }"#,
-            json!({ "slug": t.slug }),
+            &t.slug,
+            json!({ "first": 10 }),
+            "nodes { kind pointsBefore pointsAfter pointsDelta }",
         )
+        .payload()
         .await;
-    let event = &events["tenant"]["scoreEvents"]["nodes"][0];
+    let event = &events["nodes"][0];
     assert_eq!(event["kind"], "PROGRESS_CHANGED", "{events}");
     assert_eq!(
         (
@@ -195,14 +195,16 @@ db_test!(percentages_come_from_exact_points_everywhere, |app| {
         .await
         .expect("snapshot written");
     let history = app
-        .gql_ok(
+        .query_score_history(
             &t.reader,
-            r#"query($slug: String!, $from: Date!, $to: Date!) { tenant(slug: $slug) { scoreHistory(from: $from, to: $to) {
-                day source current { points pointsExact percentage } } } }"#,
-            json!({ "slug": t.slug, "from": yesterday.to_string(), "to": (yesterday + Days::new(1)).to_string() }),
+            &t.slug,
+            yesterday,
+            yesterday + Days::new(1),
+            "day source current { points pointsExact percentage }",
         )
+        .payload()
         .await;
-    let days = history["tenant"]["scoreHistory"].as_array().expect("days");
+    let days = history.as_array().expect("days");
     assert_eq!(days.len(), 2, "yesterday and today: {history}");
     for day in days {
         assert_eq!(day["current"]["pointsExact"], "5/3", "{day}");
@@ -226,17 +228,15 @@ db_test!(turning_a_service_off_takes_its_actions_out_and_back_in, |app| {
     control(&app, t.id, "DropA", "IDENTITY", "Drop", 9, ("LOW", "LOW", "CORE")).await;
     control(&app, t.id, "DropB", "DATA", "Drop", 5, ("LOW", "LOW", "CORE")).await;
     progress(&app, &t, "DropA", 1, 3).await;
+    let input =
+        json!({ "tenantSlug": t.slug, "controlId": "DropB", "status": "PLANNED", "comment": "next sprint" });
     let planned = app
-        .gql_ok(
-            &t.operator,
-            r#"mutation($slug: String!) {
-                setActionStatus(input: { tenantSlug: $slug, controlId: "DropB", status: PLANNED, comment: "next sprint" }) { userErrors { code } } }"#,
-            json!({ "slug": t.slug }),
-        )
+        .set_action_status(&t.operator, input, "userErrors { code }")
+        .payload()
         .await;
-    assert_eq!(planned["setActionStatus"]["userErrors"], json!([]));
+    assert_eq!(planned["userErrors"], json!([]));
 
-    let before = app.gql_ok(&t.reader, SCORE, json!({ "slug": t.slug })).await;
+    let before = scored(&app, &t).await;
     assert_eq!(
         before["tenant"]["secureScore"]["maxScore"]["points"], 28.0,
         "all four"
@@ -247,21 +247,15 @@ db_test!(turning_a_service_off_takes_its_actions_out_and_back_in, |app| {
     );
 
     let set_services = |services: Value| {
-        let (app, admin, slug) = (&app, t.admin.clone(), t.slug.clone());
+        let input = json!({ "slug": t.slug, "enabledServices": services });
+        let update = app.update_tenant(&t.admin, input, "userErrors { code }");
         async move {
-            let data = app
-                .gql_ok(
-                    &admin,
-                    r#"mutation($slug: String!, $s: [String!]) { updateTenant(input: { slug: $slug, enabledServices: $s }) { userErrors { code } } }"#,
-                    json!({ "slug": slug, "s": services }),
-                )
-                .await;
-            assert_eq!(data["updateTenant"]["userErrors"], json!([]));
+            assert_eq!(update.payload().await["userErrors"], json!([]));
         }
     };
     set_services(json!(["Keep"])).await;
 
-    let after = app.gql_ok(&t.reader, SCORE, json!({ "slug": t.slug })).await;
+    let after = scored(&app, &t).await;
     let score = &after["tenant"]["secureScore"];
     assert_eq!(score["maxScore"]["points"], 14.0, "only Keep's 10 + 4");
     assert_eq!(score["current"]["points"], 0.0, "DropA's partial credit left");
@@ -294,12 +288,9 @@ db_test!(turning_a_service_off_takes_its_actions_out_and_back_in, |app| {
     assert_eq!(groups, ["Keep"], "groups");
     // KeepA scores 10 of 14 when done: 71.43 %. Its scoreImpact is of the new max.
     assert_eq!(node(&after, "KeepA").expect("KeepA")["scoreImpact"], 71.43);
+    let changes = json!([{ "controlId": "DropB", "status": "RESOLVED_THIRD_PARTY" }]);
     let what_if = app
-        .gql(
-            Some(&t.operator),
-            r#"query($slug: String!) { tenant(slug: $slug) { whatIf(changes: [{ controlId: "DropB", status: RESOLVED_THIRD_PARTY }]) { current { points } } } }"#,
-            json!({ "slug": t.slug }),
-        )
+        .query_what_if(&t.operator, &t.slug, changes, "current { points }")
         .await;
     assert_eq!(
         error_code(&what_if).as_deref(),
@@ -307,17 +298,10 @@ db_test!(turning_a_service_off_takes_its_actions_out_and_back_in, |app| {
         "a what-if cannot use an action that does not apply: {what_if}"
     );
     let flyout = app
-        .gql_ok(
-            &t.reader,
-            r#"query($slug: String!) { tenant(slug: $slug) { improvementAction(controlId: "DropB") { status } } }"#,
-            json!({ "slug": t.slug }),
-        )
+        .query_action(&t.reader, &t.slug, "DropB", "status")
+        .payload()
         .await;
-    assert_eq!(
-        flyout["tenant"]["improvementAction"],
-        Value::Null,
-        "not in the tenant's actions"
-    );
+    assert_eq!(flyout, Value::Null, "not in the tenant's actions");
 
     // The snapshot of today (taken tomorrow by the job) is of the applicable actions only.
     let tenant = entity::tenant::Entity::find_by_id(t.id)
@@ -335,24 +319,15 @@ db_test!(turning_a_service_off_takes_its_actions_out_and_back_in, |app| {
     );
 
     set_services(json!(["Keep", "Drop"])).await;
-    let back = app.gql_ok(&t.reader, SCORE, json!({ "slug": t.slug })).await;
+    let back = scored(&app, &t).await;
     assert_eq!(
         back["tenant"]["secureScore"], before["tenant"]["secureScore"],
         "the same score as before"
     );
     let notes = app
-        .gql_ok(
-            &t.reader,
-            r#"query($slug: String!) { tenant(slug: $slug) { improvementAction(controlId: "DropB") { status notes { body } } } }"#,
-            json!({ "slug": t.slug }),
-        )
+        .query_action(&t.reader, &t.slug, "DropB", "status notes { body }")
+        .payload()
         .await;
-    assert_eq!(
-        notes["tenant"]["improvementAction"]["status"], "PLANNED",
-        "status kept"
-    );
-    assert_eq!(
-        notes["tenant"]["improvementAction"]["notes"][0]["body"], "next sprint",
-        "notes kept: {notes}"
-    );
+    assert_eq!(notes["status"], "PLANNED", "status kept");
+    assert_eq!(notes["notes"][0]["body"], "next sprint", "notes kept: {notes}");
 });

@@ -64,10 +64,8 @@ db_test!(a_reader_sees_its_tenant_with_its_role_and_licences, |app| {
 
 db_test!(requests_without_a_valid_token_are_unauthenticated, |app| {
     let t = app.tenant().create().await;
-    let q = "query($slug: String!) { tenant(slug: $slug) { slug } }";
-    let vars = json!({ "slug": t.slug });
     for token in [None, Some("ssk_not-a-real-token"), Some("")] {
-        let body = app.gql(token, q, vars.clone()).await;
+        let body = app.query_tenant(token, &t.slug, "slug").await;
         assert_eq!(
             error_code(&body).as_deref(),
             Some("UNAUTHENTICATED"),
@@ -79,13 +77,8 @@ db_test!(requests_without_a_valid_token_are_unauthenticated, |app| {
 db_test!(another_tenants_slug_answers_like_a_missing_one, |app| {
     let mine = app.tenant().create().await;
     let theirs = app.tenant().create().await;
-    let q = "query($slug: String!) { tenant(slug: $slug) { slug } }";
-    let other = app
-        .gql(Some(&mine.reader), q, json!({ "slug": theirs.slug }))
-        .await;
-    let missing = app
-        .gql(Some(&mine.reader), q, json!({ "slug": "no-such-tenant" }))
-        .await;
+    let other = app.query_tenant(&mine.reader, &theirs.slug, "slug").await;
+    let missing = app.query_tenant(&mine.reader, "no-such-tenant", "slug").await;
     assert_eq!(error_code(&other).as_deref(), Some("NOT_FOUND"));
     assert_eq!(other["errors"][0]["message"], missing["errors"][0]["message"]);
     assert_eq!(other["data"], missing["data"]);

@@ -16,9 +16,8 @@ use std::collections::HashMap;
 
 pub const AZURE_ID: &str = "4a1f6c3e-0000-4000-8000-c0ffee000001";
 
+/// What the tests read of an import's payload.
 const IMPORT: &str = r#"
-mutation($input: ImportMicrosoftGraphInput!) {
-  importMicrosoftGraph(input: $input) {
     tenant { slug seatCount activeUserCount enabledServices }
     result {
       dryRun changed records profiles controlsCreated controlsUpdated actionsCreated actionsUpdated
@@ -28,21 +27,14 @@ mutation($input: ImportMicrosoftGraphInput!) {
                       currentDifference maxDifference controlScoresSum }
       warnings { path message }
     }
-    userErrors { field message code }
-  }
-}"#;
+    userErrors { field message code }"#;
 
+/// What the tests read of an imported action.
 const ACTION: &str = r#"
-query($slug: String!, $control: String!) {
-  tenant(slug: $slug) {
-    improvementAction(controlId: $control) {
       controlId status implemented total implementationStatus pointsAchieved maxPoints version
       notes { body authorName }
       control { id source title category service maxPoints tier userImpact implementationCost actionType
-                remediation userImpactDescription actionUrl vendorRank deprecated threats }
-    }
-  }
-}"#;
+                remediation userImpactDescription actionUrl vendorRank deprecated threats }"#;
 
 /// A fixture file from `tests/fixtures/graph/`.
 pub fn fixture(name: &str) -> Value {
@@ -79,8 +71,7 @@ pub async fn import(
 }
 
 async fn import_with(app: &TestApp, token: &str, input: Value) -> Value {
-    let data = app.gql_ok(token, IMPORT, json!({ "input": input })).await;
-    data["importMicrosoftGraph"].clone()
+    app.import_microsoft_graph(token, input, IMPORT).payload().await
 }
 
 /// Runs an import that must succeed; returns its result.
@@ -97,10 +88,7 @@ pub async fn import_ok(
 }
 
 async fn action(app: &TestApp, token: &str, slug: &str, control: &str) -> Value {
-    let data = app
-        .gql_ok(token, ACTION, json!({ "slug": slug, "control": control }))
-        .await;
-    data["tenant"]["improvementAction"].clone()
+    app.query_action(token, slug, control, ACTION).payload().await
 }
 
 /// Everything an import may write, counted (or summed) so that "nothing changed" is checkable.
@@ -195,12 +183,17 @@ async fn benchmarks(
         .collect()
 }
 
-const SCORE: &str = r#"query($slug: String!) { tenant(slug: $slug) {
-    secureScore { maxScore { points } current { points } } } }"#;
-
+/// A tenant's current and maximum points.
 pub async fn secure_score(app: &TestApp, token: &str, slug: &str) -> (f64, f64) {
-    let data = app.gql_ok(token, SCORE, json!({ "slug": slug })).await;
-    let s = &data["tenant"]["secureScore"];
+    let tenant = app
+        .query_tenant(
+            token,
+            slug,
+            "secureScore { maxScore { points } current { points } }",
+        )
+        .payload()
+        .await;
+    let s = &tenant["secureScore"];
     (
         s["current"]["points"].as_f64().expect("current"),
         s["maxScore"]["points"].as_f64().expect("max"),
@@ -610,14 +603,12 @@ db_test!(a_newer_export_updates_what_changed_and_records_events, |app| {
     import_ok(&app, &t.admin, &t.slug, &scores, Some(&profiles)).await;
 
     // Someone sets a status here after the vendor's last update: that decision stands.
+    let input = json!({ "tenantSlug": t.slug, "controlId": "exo_mailboxaudit", "status": "PLANNED" });
     let set = app
-        .gql_ok(
-            &t.operator,
-            r#"mutation($slug: String!) { setActionStatus(input: { tenantSlug: $slug, controlId: "exo_mailboxaudit", status: PLANNED }) { userErrors { code } } }"#,
-            json!({ "slug": t.slug }),
-        )
+        .set_action_status(&t.operator, input, "userErrors { code }")
+        .payload()
         .await;
-    assert_eq!(set["setActionStatus"]["userErrors"], json!([]));
+    assert_eq!(set["userErrors"], json!([]));
 
     // The next day: AdminMFAV2 is fully done, mdo_zapspam regressed, a new day's snapshot.
     let mut newer = scores.clone();
@@ -807,9 +798,9 @@ db_test!(
         // Over HTTP the body limit answers first (413) …
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let pad = "x".repeat(50 * 1024 * 1024);
-        let body = json!({ "query": IMPORT, "variables": { "input": {
-        "tenantSlug": t.slug, "secureScores": { "value": [], "pad": pad } } } })
-        .to_string();
+        let input = json!({ "tenantSlug": t.slug, "secureScores": { "value": [], "pad": pad } });
+        let (query, variables) = app.import_microsoft_graph(&t.admin, input, IMPORT).request();
+        let body = json!({ "query": query, "variables": variables }).to_string();
         let stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
             .await
             .unwrap();
@@ -935,49 +926,52 @@ db_test!(only_admins_import_and_other_tenants_are_not_found, |app| {
     let t = app.tenant().create().await;
     let other = app.tenant().create().await;
     let (scores, profiles) = realistic();
-    let input =
-        json!({ "input": { "tenantSlug": t.slug, "secureScores": scores, "controlProfiles": profiles } });
+    let input = json!({ "tenantSlug": t.slug, "secureScores": scores, "controlProfiles": profiles });
     for token in [&t.reader, &t.operator] {
-        let body = app.gql(Some(token), IMPORT, input.clone()).await;
+        let body = app.import_microsoft_graph(token, input.clone(), IMPORT).await;
         assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body:#}");
     }
-    let body = app.gql(Some(&other.admin), IMPORT, input.clone()).await;
+    let body = app
+        .import_microsoft_graph(&other.admin, input.clone(), IMPORT)
+        .await;
     let payload = &body["data"]["importMicrosoftGraph"];
     assert_eq!(payload["userErrors"][0]["code"], "NOT_FOUND", "{body:#}");
-    let body = app.gql(None, IMPORT, input).await;
+    let body = app.import_microsoft_graph(None, input, IMPORT).await;
     assert_eq!(error_code(&body).as_deref(), Some("UNAUTHENTICATED"));
     assert_eq!(counts(&app, t.id).await.snapshots, 0);
 });
 
-const CONFIGURE: &str = r#"
-mutation($input: ConfigureGraphSyncInput!) {
-  configureGraphSync(input: $input) {
-    sync { enabled azureTenantId clientId clientSecretEnv lastSyncAt lastStatus lastError }
-    userErrors { field message code }
-  }
-}"#;
+/// What the tests read of a sync configuration's payload.
+const CONFIGURE: &str = "sync { enabled azureTenantId clientId clientSecretEnv lastSyncAt lastStatus lastError } \
+     userErrors { field message code }";
+
+/// Enables the scheduled sync of a tenant with a client secret read from `secret_env`.
+fn configure(app: &TestApp, token: &str, t: &TenantFixture, client_id: &str, secret_env: &str) -> Op {
+    let input = json!({
+        "tenantSlug": t.slug, "enabled": true, "azureTenantId": AZURE_ID, "clientId": client_id,
+        "clientSecretEnv": secret_env
+    });
+    app.configure_graph_sync(token, input, CONFIGURE)
+}
 
 db_test!(
     configure_graph_sync_takes_the_name_of_a_secret_never_the_secret,
     |app| {
         let t = app.tenant().create().await;
-        let input = |secret_env: &str| {
-            json!({ "input": { "tenantSlug": t.slug, "enabled": true, "azureTenantId": AZURE_ID,
-                           "clientId": "11111111-2222-3333-4444-555555555555", "clientSecretEnv": secret_env } })
-        };
-        let data = app
-            .gql_ok(&t.admin, CONFIGURE, input("abc~Q8Q~this.looks.like.a.secret"))
+        let client_id = "11111111-2222-3333-4444-555555555555";
+        let data = configure(&app, &t.admin, &t, client_id, "abc~Q8Q~this.looks.like.a.secret")
+            .payload()
             .await;
-        let e = &data["configureGraphSync"]["userErrors"][0];
+        let e = &data["userErrors"][0];
         assert_eq!(e["field"], json!(["input", "clientSecretEnv"]), "{data:#}");
-        let data = app
-            .gql_ok(&t.admin, CONFIGURE, input("GRAPH_SECRET_CONTOSO"))
+        let data = configure(&app, &t.admin, &t, client_id, "GRAPH_SECRET_CONTOSO")
+            .payload()
             .await;
-        let sync = &data["configureGraphSync"]["sync"];
+        let sync = &data["sync"];
         assert_eq!(sync["clientSecretEnv"], "GRAPH_SECRET_CONTOSO");
         assert_eq!(sync["enabled"], true);
         assert!(sync["lastSyncAt"].is_null());
-        let body = app.gql(Some(&t.operator), CONFIGURE, input("X")).await;
+        let body = configure(&app, &t.operator, &t, client_id, "X").await;
         assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"));
     }
 );
@@ -1114,15 +1108,8 @@ db_test!(the_sync_client_pages_retries_after_a_429_and_imports, |app| {
     let env = format!("SECURESCORE_TEST_GRAPH_SECRET_{}", uuid::Uuid::new_v4().simple()).to_uppercase();
     // SAFETY: the variable name is unique to this test and nothing else reads or writes it.
     unsafe { std::env::set_var(&env, &secret) };
-    let data = app
-        .gql_ok(
-            &t.admin,
-            CONFIGURE,
-            json!({ "input": { "tenantSlug": t.slug, "enabled": true, "azureTenantId": AZURE_ID,
-                               "clientId": "client-1", "clientSecretEnv": env } }),
-        )
-        .await;
-    assert_eq!(data["configureGraphSync"]["userErrors"], json!([]));
+    let data = configure(&app, &t.admin, &t, "client-1", &env).payload().await;
+    assert_eq!(data["userErrors"], json!([]));
 
     let client = GraphClient::new(&base, &token_url).unwrap();
     let synced = graph_sync::sync_enabled(&app.db, &client, 16 * 1024 * 1024).await;
@@ -1185,13 +1172,7 @@ async fn the_background_task_syncs_enabled_tenants_at_the_interval() {
     let env = format!("SECURESCORE_TEST_BG_SECRET_{}", uuid::Uuid::new_v4().simple()).to_uppercase();
     // SAFETY: the variable name is unique to this test and nothing else reads or writes it.
     unsafe { std::env::set_var(&env, &secret) };
-    app.gql_ok(
-        &t.admin,
-        CONFIGURE,
-        json!({ "input": { "tenantSlug": t.slug, "enabled": true, "azureTenantId": AZURE_ID,
-                           "clientId": "client-1", "clientSecretEnv": env } }),
-    )
-    .await;
+    configure(&app, &t.admin, &t, "client-1", &env).data().await;
     let mut snaps = 0;
     for _ in 0..30 {
         snaps = snapshots(&app, t.id).await.len();

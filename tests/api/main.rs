@@ -1,8 +1,10 @@
 //! Black-box tests over HTTP against the real server on 127.0.0.1:0. Every test gets its own
 //! database: a fresh SQLite file always, and a fresh PostgreSQL schema as well when
-//! `TEST_DATABASE_URL` is set (see `helpers.rs`).
+//! `TEST_DATABASE_URL` is set (see `helpers.rs`). Tests send their GraphQL operations through
+//! the helpers of `ops.rs`, one per operation.
 
 mod helpers;
+mod ops;
 
 mod clients;
 mod demo;
@@ -12,9 +14,11 @@ mod foundation;
 mod graph_import;
 mod hardening;
 mod history;
+mod history_cache;
 mod http;
 mod idempotency;
 mod input_safety;
+mod overview;
 mod ownership;
 mod persisted_state;
 mod privacy;

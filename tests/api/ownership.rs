@@ -221,14 +221,12 @@ db_test!(nothing_an_import_holds_changes_what_another_tenant_sees, |app| {
     );
 
     // The share page of the attacker's action links nothing but https.
+    let input = json!({ "tenantSlug": attacker.slug, "controlId": "AdminMFAV2", "platform": "LINK" });
     let link = app
-            .gql_ok(
-                &attacker.operator,
-                r#"mutation($slug: String!) { createShareLink(input: { tenantSlug: $slug, controlId: "AdminMFAV2", platform: LINK }) { token } }"#,
-                json!({ "slug": attacker.slug }),
-            )
-            .await;
-    let token = link["createShareLink"]["token"].as_str().expect("token");
+        .create_share_link(&attacker.operator, input, "token")
+        .payload()
+        .await;
+    let token = link["token"].as_str().expect("token");
     let page = app
         .client
         .get(format!("{}/share/{token}", app.address))
@@ -268,10 +266,11 @@ db_test!(
             (26.67, 46.0),
             "current and maxScore are the newest record's"
         );
-        let tenant = app
-            .gql_ok(
+        let t = &app
+            .query_tenant(
                 &by_mutation.reader,
-                r#"query($slug: String!) { tenant(slug: $slug) {
+                &by_mutation.slug,
+                r#"
                     catalogSource enabledServices
                     a: improvementAction(controlId: "VxThirdParty") { status pointsAchieved }
                     b: improvementAction(controlId: "VxSpoof") { status pointsAchieved }
@@ -279,11 +278,10 @@ db_test!(
                     d: improvementAction(controlId: "VxBlockLegacy") { status pointsAchieved }
                     e: improvementAction(controlId: "VxDone") { status }
                     old: improvementAction(controlId: "VxOld") { controlId }
-                } }"#,
-                json!({ "slug": by_mutation.slug }),
+                "#,
             )
+            .payload()
             .await;
-        let t = &tenant["tenant"];
         assert_eq!(t["catalogSource"], "MICROSOFT_GRAPH");
         assert_eq!(t["a"]["status"], "RESOLVED_THIRD_PARTY", "{t:#}");
         assert_eq!(t["a"]["pointsAchieved"], 6.0);
@@ -386,75 +384,40 @@ db_test!(
         };
         let (_, max_both) = score(t.reader.clone(), t.slug.clone()).await;
         // An MCAS action with a status, to see it come back.
+        let args = json!({ "first": 100, "filter": { "services": ["MCAS"] } });
         let mcas = app
-            .gql_ok(
-                &t.reader,
-                r#"query($slug: String!) { tenant(slug: $slug) { improvementActions(first: 100, filter: { services: ["MCAS"] }) { nodes { controlId } } } }"#,
-                json!({ "slug": t.slug }),
-            )
+            .query_actions(&t.reader, &t.slug, args, "nodes { controlId }")
+            .payload()
             .await;
-        let mcas_id = mcas["tenant"]["improvementActions"]["nodes"][0]["controlId"]
+        let mcas_id = mcas["nodes"][0]["controlId"]
             .as_str()
             .expect("an MCAS action")
             .to_string();
-        app.gql_ok(
-            &t.operator,
-            r#"mutation($slug: String!, $c: String!) { setActionStatus(input: { tenantSlug: $slug, controlId: $c, status: PLANNED }) { userErrors { code } } }"#,
-            json!({ "slug": t.slug, "c": mcas_id }),
-        )
-        .await;
+        let input = json!({ "tenantSlug": t.slug, "controlId": mcas_id, "status": "PLANNED" });
+        app.set_action_status(&t.operator, input, "userErrors { code }")
+            .data()
+            .await;
         let update = |services: Value| {
-            let app = &app;
-            let admin = t.admin.clone();
-            let slug = t.slug.clone();
-            async move {
-                app.gql_ok(
-                    &admin,
-                    r#"mutation($slug: String!, $s: [String!]) { updateTenant(input: { slug: $slug, enabledServices: $s }) { userErrors { code } } }"#,
-                    json!({ "slug": slug, "s": services }),
-                )
-                .await
-            }
+            let input = json!({ "slug": t.slug, "enabledServices": services });
+            app.update_tenant(&t.admin, input, "userErrors { code }").data()
         };
+        let status = || app.query_action(&t.reader, &t.slug, &mcas_id, "status").payload();
         update(json!(["AzureAD"])).await;
         let (_, max_identity) = score(t.reader.clone(), t.slug.clone()).await;
         assert!(max_identity < max_both, "{max_identity} < {max_both}");
-        let gone = app
-            .gql_ok(
-                &t.reader,
-                r#"query($slug: String!, $c: String!) { tenant(slug: $slug) { improvementAction(controlId: $c) { status } } }"#,
-                json!({ "slug": t.slug, "c": mcas_id }),
-            )
-            .await;
-        assert_eq!(
-            gone["tenant"]["improvementAction"],
-            Value::Null,
-            "it left the lists"
-        );
+        assert_eq!(status().await, Value::Null, "it left the lists");
         update(json!(["AzureAD", "MCAS"])).await;
         assert_eq!(score(t.reader.clone(), t.slug.clone()).await.1, max_both);
-        let back = app
-            .gql_ok(
-                &t.reader,
-                r#"query($slug: String!, $c: String!) { tenant(slug: $slug) { improvementAction(controlId: $c) { status } } }"#,
-                json!({ "slug": t.slug, "c": mcas_id }),
-            )
-            .await;
-        assert_eq!(
-            back["tenant"]["improvementAction"]["status"], "PLANNED",
-            "its status returned"
-        );
+        assert_eq!(status().await["status"], "PLANNED", "its status returned");
 
         // An import switches the source to the export; an ADMIN switches it back.
         let (scores, profiles) = complete_export();
         import_ok(&app, &t.admin, &t.slug, &scores, Some(&profiles)).await;
         assert_eq!(score(t.reader.clone(), t.slug.clone()).await, (26.67, 46.0));
-        app.gql_ok(
-            &t.admin,
-            r#"mutation($slug: String!) { updateTenant(input: { slug: $slug, catalogSource: SERVICE_CATALOG }) { tenant { catalogSource } userErrors { code } } }"#,
-            json!({ "slug": t.slug }),
-        )
-        .await;
+        let input = json!({ "slug": t.slug, "catalogSource": "SERVICE_CATALOG" });
+        app.update_tenant(&t.admin, input, "tenant { catalogSource } userErrors { code }")
+            .data()
+            .await;
         let (_, max_catalog) = score(t.reader.clone(), t.slug.clone()).await;
         assert_ne!(max_catalog, 46.0, "the service catalog's controls apply again");
     }
@@ -480,25 +443,24 @@ db_test!(retention_never_deletes_imported_history_and_an_admin_can, |app| {
     );
 
     // Only the tenant's ADMIN deletes it.
-    const DELETE: &str = r#"mutation($slug: String!) { deleteImportedHistory(input: { tenantSlug: $slug, to: "2026-11-19" }) { deletedSnapshots userErrors { code } } }"#;
-    let denied = app
-        .gql(Some(&t.operator), DELETE, json!({ "slug": t.slug }))
-        .await;
+    let delete = |token: &str| {
+        let input = json!({ "tenantSlug": t.slug, "to": "2026-11-19" });
+        app.delete_imported_history(token, input, "deletedSnapshots userErrors { code }")
+    };
+    let denied = delete(&t.operator).await;
     assert_eq!(
         denied["errors"][0]["extensions"]["code"], "FORBIDDEN",
         "{denied:#}"
     );
     let other = app.tenant().create().await;
-    let hidden = app
-        .gql(Some(&other.admin), DELETE, json!({ "slug": t.slug }))
-        .await;
+    let hidden = delete(&other.admin).await;
     assert_eq!(
         hidden["data"]["deleteImportedHistory"]["userErrors"][0]["code"], "NOT_FOUND",
         "another tenant's ADMIN sees no such tenant: {hidden:#}"
     );
     assert_eq!(imported().await.unwrap(), 3);
-    let done = app.gql_ok(&t.admin, DELETE, json!({ "slug": t.slug })).await;
-    assert_eq!(done["deleteImportedHistory"]["deletedSnapshots"], 2);
+    let done = delete(&t.admin).payload().await;
+    assert_eq!(done["deletedSnapshots"], 2);
     assert_eq!(imported().await.unwrap(), 1);
 });
 

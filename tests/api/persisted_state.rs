@@ -57,14 +57,16 @@ fn ok_payload(body: &Value, field: &str) -> Value {
 
 /// Three changeable (not device, TO_ADDRESS) actions of the tenant.
 async fn changeable(app: &TestApp, t: &TenantFixture) -> Vec<String> {
-    let data = app
-        .gql_ok(
+    let list = app
+        .query_actions(
             &t.reader,
-            "query($slug: String!) { tenant(slug: $slug) { improvementActions(first: 100) { nodes { controlId status category } } } }",
-            json!({ "slug": t.slug }),
+            &t.slug,
+            json!({ "first": 100 }),
+            "nodes { controlId status category }",
         )
+        .payload()
         .await;
-    let picked: Vec<String> = data["tenant"]["improvementActions"]["nodes"]
+    let picked: Vec<String> = list["nodes"]
         .as_array()
         .expect("nodes")
         .iter()
@@ -83,10 +85,10 @@ db_test!(every_kind_of_change_persists_exactly_the_tenants_inputs, |app| {
     assert_persisted_matches_rows(&app, t.id, "the first read").await;
 
     let tag = ok_payload(
-        &app.gql(
-            Some(&t.operator),
-            "mutation($slug: String!) { createTag(input: { tenantSlug: $slug, name: \"q3\" }) { tag { id } userErrors { code } } }",
-            json!({ "slug": t.slug }),
+        &app.create_tag(
+            &t.operator,
+            json!({ "tenantSlug": t.slug, "name": "q3" }),
+            "tag { id } userErrors { code }",
         )
         .await,
         "createTag",
@@ -94,83 +96,97 @@ db_test!(every_kind_of_change_persists_exactly_the_tenants_inputs, |app| {
         .clone();
     assert_persisted_matches_rows(&app, t.id, "createTag").await;
 
-    let steps: Vec<(&str, &str, &str, Value)> = vec![
+    let (operator, admin) = (t.operator.as_str(), t.admin.as_str());
+    let (errors, changed) = ("userErrors { code }", "changed userErrors { code }");
+    let steps = vec![
         (
             "setActionStatus",
-            "mutation($i: SetActionStatusInput!) { setActionStatus(input: $i) { changed userErrors { code } } }",
-            "operator",
-            json!({ "tenantSlug": t.slug, "controlId": c[0], "status": "PLANNED", "comment": "next sprint" }),
+            app.set_action_status(
+                operator,
+                json!({ "tenantSlug": t.slug, "controlId": c[0], "status": "PLANNED", "comment": "next sprint" }),
+                changed,
+            ),
         ),
         (
             "recordImplementationProgress",
-            "mutation($i: RecordImplementationProgressInput!) { recordImplementationProgress(input: $i) { userErrors { code } } }",
-            "operator",
-            json!({ "tenantSlug": t.slug, "controlId": c[1], "implemented": 1, "total": 3, "implementationStatus": "one of three" }),
+            app.record_implementation_progress(
+                operator,
+                json!({ "tenantSlug": t.slug, "controlId": c[1], "implemented": 1, "total": 3, "implementationStatus": "one of three" }),
+                errors,
+            ),
         ),
         (
             "addActionTags",
-            "mutation($i: ActionTagsInput!) { addActionTags(input: $i) { changed userErrors { code } } }",
-            "operator",
-            json!({ "tenantSlug": t.slug, "controlIds": [c[0], c[1]], "tagIds": [tag] }),
+            app.add_action_tags(
+                operator,
+                json!({ "tenantSlug": t.slug, "controlIds": [c[0], c[1]], "tagIds": [tag] }),
+                changed,
+            ),
         ),
         (
             "removeActionTags",
-            "mutation($i: ActionTagsInput!) { removeActionTags(input: $i) { changed userErrors { code } } }",
-            "operator",
-            json!({ "tenantSlug": t.slug, "controlIds": [c[1]], "tagIds": [tag] }),
+            app.remove_action_tags(
+                operator,
+                json!({ "tenantSlug": t.slug, "controlIds": [c[1]], "tagIds": [tag] }),
+                changed,
+            ),
         ),
         (
             "addActionNote",
-            "mutation($i: AddActionNoteInput!) { addActionNote(input: $i) { userErrors { code } } }",
-            "operator",
-            json!({ "tenantSlug": t.slug, "controlId": c[2], "body": "checked with the mail team" }),
+            app.add_action_note(
+                operator,
+                json!({ "tenantSlug": t.slug, "controlId": c[2], "body": "checked with the mail team" }),
+                errors,
+            ),
         ),
         (
             "bulkSetActionStatus",
-            "mutation($i: BulkSetActionStatusInput!) { bulkSetActionStatus(input: $i) { userErrors { code } } }",
-            "operator",
-            json!({ "tenantSlug": t.slug, "items": [
-                { "controlId": c[1], "status": "RISK_ACCEPTED", "comment": "accepted" },
-                { "controlId": c[2], "status": "RESOLVED_THIRD_PARTY", "comment": "vendor" }
-            ] }),
+            app.bulk_set_action_status(
+                operator,
+                json!({ "tenantSlug": t.slug, "items": [
+                    { "controlId": c[1], "status": "RISK_ACCEPTED", "comment": "accepted" },
+                    { "controlId": c[2], "status": "RESOLVED_THIRD_PARTY", "comment": "vendor" }
+                ] }),
+                errors,
+            ),
         ),
         (
             "undoActionStatus",
-            "mutation($i: UndoActionStatusInput!) { undoActionStatus(input: $i) { userErrors { code } } }",
-            "operator",
-            json!({ "tenantSlug": t.slug, "controlId": c[2] }),
+            app.undo_action_status(operator, json!({ "tenantSlug": t.slug, "controlId": c[2] }), errors),
         ),
         (
             "createShareLink",
-            "mutation($i: CreateShareLinkInput!) { createShareLink(input: $i) { userErrors { code } } }",
-            "operator",
-            json!({ "tenantSlug": t.slug, "controlId": c[0], "platform": "LINK" }),
+            app.create_share_link(
+                operator,
+                json!({ "tenantSlug": t.slug, "controlId": c[0], "platform": "LINK" }),
+                errors,
+            ),
         ),
         (
             "setTenantLicense",
-            "mutation($i: SetTenantLicenseInput!) { setTenantLicense(input: $i) { userErrors { code } } }",
-            "admin",
-            json!({ "tenantSlug": t.slug, "sku": "ENTRA_ID_P2", "seatsPurchased": 10, "seatsAssigned": 3 }),
+            app.set_tenant_license(
+                admin,
+                json!({ "tenantSlug": t.slug, "sku": "ENTRA_ID_P2", "seatsPurchased": 10, "seatsAssigned": 3 }),
+                errors,
+            ),
         ),
         (
             "updateTenant",
-            "mutation($i: UpdateTenantInput!) { updateTenant(input: $i) { userErrors { code } } }",
-            "admin",
-            json!({ "slug": t.slug, "enabledServices": ["AzureAD", "EXO"] }),
+            app.update_tenant(
+                admin,
+                json!({ "slug": t.slug, "enabledServices": ["AzureAD", "EXO"] }),
+                errors,
+            ),
         ),
     ];
-    for (field, query, role, input) in steps {
-        let token = match role {
-            "admin" => &t.admin,
-            _ => &t.operator,
-        };
+    for (field, op) in steps {
         let version_before = tenant::Entity::find_by_id(t.id)
             .one(&app.db)
             .await
             .unwrap()
             .unwrap()
             .state_version;
-        ok_payload(&app.gql(Some(token), query, json!({ "i": input })).await, field);
+        ok_payload(&op.await, field);
         let version_after = tenant::Entity::find_by_id(t.id)
             .one(&app.db)
             .await
@@ -199,22 +215,19 @@ db_test!(
     |app| {
         let t = app.tenant().create().await;
         let c = changeable(&app, &t).await;
-        set_status_at(&app.address, &t, &c[0], "PLANNED", "{ current { points } }").await;
+        set_status_at(&app, &app.address, &t, &c[0], "PLANNED", "{ current { points } }").await;
         let (address, log) = spawn_another_recording_process(&app, |c| c.state_cache_mib = 0).await;
-        let q = "query($slug: String!) { tenant(slug: $slug) { secureScore { current { points max } planned { points } }
-        improvementActions(first: 10) { nodes { controlId status rank tags { name } } } } }";
-        let here = app.gql_ok(&t.reader, q, json!({ "slug": t.slug })).await;
+        // The process sweeps due review dates of all tenants as it starts, which reads action
+        // rows; what the request reads is recorded after that.
+        log.wait_for("\"review_by\" <=").await;
+        let overview = || {
+            let fields = "secureScore { current { points max } planned { points } }
+                improvementActions(first: 10) { nodes { controlId status rank tags { name } } }";
+            app.query_tenant(&t.reader, &t.slug, fields)
+        };
+        let here = overview().data().await;
         log.clear();
-        let there: Value = reqwest::Client::new()
-            .post(format!("{address}/graphql"))
-            .bearer_auth(&t.reader)
-            .json(&json!({ "query": q, "variables": { "slug": t.slug } }))
-            .send()
-            .await
-            .expect("sent")
-            .json()
-            .await
-            .expect("JSON");
+        let there = overview().at(&address).await;
         assert_eq!(there["data"], here, "{there:#}");
         let statements = log.statements();
         assert!(
@@ -233,7 +246,7 @@ db_test!(
 db_test!(a_body_the_tenant_has_left_is_never_used_and_is_repaired, |app| {
     let t = app.tenant().create().await;
     let c = changeable(&app, &t).await;
-    set_status_at(&app.address, &t, &c[0], "PLANNED", "{ current { points } }").await;
+    set_status_at(&app, &app.address, &t, &c[0], "PLANNED", "{ current { points } }").await;
     assert_persisted_matches_rows(&app, t.id, "a status change").await;
     // A writer that changes a row and bumps the version without persisting (as data written by
     // an older server would be): the body is now labelled with a version the tenant has left.
@@ -260,17 +273,10 @@ db_test!(a_body_the_tenant_has_left_is_never_used_and_is_repaired, |app| {
     );
     // A process that has never seen the tenant answers from the rows…
     let other = spawn_another_process(&app, |_| {}).await;
-    let q = "query($slug: String!, $c: String!) { tenant(slug: $slug) { improvementAction(controlId: $c) { status } } }";
-    let body: Value = reqwest::Client::new()
-        .post(format!("{other}/graphql"))
-        .bearer_auth(&t.reader)
-        .json(&json!({ "query": q, "variables": { "slug": t.slug, "c": c[1] } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = app
+        .query_action(&t.reader, &t.slug, &c[1], "status")
+        .at(&other)
+        .await;
     assert_eq!(
         body["data"]["tenant"]["improvementAction"]["status"], "RISK_ACCEPTED",
         "{body:#}"

@@ -17,12 +17,11 @@ use securescore::service::access::tenants;
 use securescore::service::history::comparisons;
 use serde_json::{Value, json};
 
-const COMPARE: &str = "query($slug: String!, $from: Date!, $to: Date!, $cohorts: [CohortInput!]) { \
-     tenant(slug: $slug) { comparisons(from: $from, to: $to, cohorts: $cohorts) { day \
+const COMPARE: &str = "day \
      cohorts { kind key suppressedReason suppressedMessage \
      figures { size meanPercentage p25Percentage medianPercentage p75Percentage } \
      excludedCells { industry seatBand licenseTier reason message } \
-     noise { epsilon k cells meanStandardDeviation description } } } } }";
+     noise { epsilon k cells meanStandardDeviation description } }";
 
 fn days_ago(n: u64) -> NaiveDate {
     Utc::now().date_naive() - Days::new(n)
@@ -104,12 +103,11 @@ async fn aggregate(app: &TestApp, day: NaiveDate) {
 
 /// The cohorts of one day's comparison.
 async fn compare(app: &TestApp, token: &str, slug: &str, day: NaiveDate, cohorts: Value) -> Vec<Value> {
-    let vars = json!({ "slug": slug, "from": day.to_string(), "to": day.to_string(), "cohorts": cohorts });
-    let data = app.gql_ok(token, COMPARE, vars).await;
-    data["tenant"]["comparisons"][0]["cohorts"]
-        .as_array()
-        .expect("cohorts")
-        .clone()
+    let days = app
+        .query_comparisons(token, slug, day, day, cohorts, COMPARE)
+        .payload()
+        .await;
+    days[0]["cohorts"].as_array().expect("cohorts").clone()
 }
 
 fn size(c: &Value) -> f64 {
@@ -322,18 +320,10 @@ db_test!(
             "asking again gives the same noise"
         );
         let other = spawn_another_process(&app, |_| {}).await;
-        let vars =
-            json!({ "slug": asker.slug, "from": day.to_string(), "to": day.to_string(), "cohorts": cohorts });
-        let body: Value = reqwest::Client::new()
-            .post(format!("{other}/graphql"))
-            .bearer_auth(&asker.reader)
-            .json(&json!({ "query": COMPARE, "variables": vars }))
-            .send()
-            .await
-            .expect("sent")
-            .json()
-            .await
-            .expect("JSON");
+        let body = app
+            .query_comparisons(&asker.reader, &asker.slug, day, day, cohorts, COMPARE)
+            .at(&other)
+            .await;
         assert_eq!(
             body["data"]["tenant"]["comparisons"][0]["cohorts"],
             json!(first),
@@ -392,13 +382,9 @@ db_test!(licence_tiers_put_each_tenant_in_exactly_one_cell, |app| {
         "every named cell not counted is listed, empty or not: {:#}",
         c[2]
     );
+    let cohorts = json!([{ "kind": "CUSTOM", "licensePlans": ["MDO_P2"] }]);
     let body = app
-        .gql(
-            Some(&asker.reader),
-            COMPARE,
-            json!({ "slug": asker.slug, "from": day.to_string(), "to": day.to_string(),
-                        "cohorts": [{ "kind": "CUSTOM", "licensePlans": ["MDO_P2"] }] }),
-        )
+        .query_comparisons(&asker.reader, &asker.slug, day, day, cohorts, COMPARE)
         .await;
     assert_eq!(error_code(&body).as_deref(), Some("BAD_USER_INPUT"), "{body:#}");
 });

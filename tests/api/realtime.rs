@@ -138,8 +138,9 @@ async fn spawn_second_process(app: &TestApp) -> String {
 }
 
 /// Sets a status through the server at `address`; returns the score it answered with.
-async fn set_status(address: &str, t: &TenantFixture, control: &str, status: &str) -> Value {
+async fn set_status(app: &TestApp, address: &str, t: &TenantFixture, control: &str, status: &str) -> Value {
     set_status_at(
+        app,
         address,
         t,
         control,
@@ -151,7 +152,7 @@ async fn set_status(address: &str, t: &TenantFixture, control: &str, status: &st
 
 /// Subscribes on `subscriber`, changes a status through `writer` and checks the subscriber
 /// receives the score the change produced.
-async fn subscriber_receives_the_new_score(subscriber: &str, writer: &str, t: &TenantFixture) {
+async fn subscriber_receives_the_new_score(app: &TestApp, subscriber: &str, writer: &str, t: &TenantFixture) {
     let mut ws = Ws::connect(subscriber, &t.reader).await;
     ws.subscribe("s1", SCORE_SUBSCRIPTION, json!({ "slug": t.slug }))
         .await;
@@ -159,7 +160,7 @@ async fn subscriber_receives_the_new_score(subscriber: &str, writer: &str, t: &T
     assert!(initial.get("errors").is_none(), "{initial:#}");
     let before = initial["data"]["scoreUpdated"].clone();
 
-    let after = set_status(writer, t, "AdminMFAV2", "PLANNED").await;
+    let after = set_status(app, writer, t, "AdminMFAV2", "PLANNED").await;
     assert_ne!(
         after["planned"], before["planned"],
         "planning an action changes the planned view"
@@ -172,7 +173,7 @@ async fn subscriber_receives_the_new_score(subscriber: &str, writer: &str, t: &T
     assert_eq!(pushed["data"]["scoreUpdated"]["current"], after["current"]);
 
     // And again for a second change, then the subscription ends when the client completes it.
-    let after = set_status(writer, t, "AdminMFAV2", "TO_ADDRESS").await;
+    let after = set_status(app, writer, t, "AdminMFAV2", "TO_ADDRESS").await;
     let pushed = ws.next_payload("s1").await;
     assert_eq!(pushed["data"]["scoreUpdated"]["planned"], after["planned"]);
     ws.send(json!({ "id": "s1", "type": "complete" })).await;
@@ -191,7 +192,7 @@ async fn a_subscriber_receives_the_new_score_after_a_change_through_another_serv
     let first = spawn_app(Backend::Postgres).await;
     let second = spawn_second_process(&first).await;
     let t = first.tenant().create().await;
-    subscriber_receives_the_new_score(&first.address, &second, &t).await;
+    subscriber_receives_the_new_score(&first, &first.address, &second, &t).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,7 +219,7 @@ async fn a_query_over_the_websocket_answers_a_failed_field_as_null() {
 async fn a_subscriber_receives_the_new_score_after_a_change_on_sqlite_within_one_app() {
     let app = spawn_app(Backend::Sqlite).await;
     let t = app.tenant().create().await;
-    subscriber_receives_the_new_score(&app.address, &app.address, &t).await;
+    subscriber_receives_the_new_score(&app, &app.address, &app.address, &t).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,7 +227,7 @@ async fn a_subscriber_receives_changes_made_by_another_process_on_the_same_sqlit
     let first = spawn_app(Backend::Sqlite).await;
     let second = spawn_second_process(&first).await;
     let t = first.tenant().create().await;
-    subscriber_receives_the_new_score(&first.address, &second, &t).await;
+    subscriber_receives_the_new_score(&first, &first.address, &second, &t).await;
 }
 
 crate::db_test!(subscriptions_are_also_served_on_the_graphql_url, |app| {
@@ -245,7 +246,7 @@ crate::db_test!(subscriptions_are_also_served_on_the_graphql_url, |app| {
         "{first:#}"
     );
     // Plain HTTP on the same URL still works.
-    let body = app.gql(Some(&t.reader), "{ viewer { name } }", json!({})).await;
+    let body = app.query_viewer(&t.reader, "name").await;
     assert!(body.get("errors").is_none(), "{body:#}");
 });
 
@@ -320,16 +321,14 @@ crate::db_test!(action_events_stream_the_kinds_asked_for, |app| {
     .await;
     // The stream has no first item to show it is live, so change until something arrives; a
     // note (NOTE_ADDED, not asked for) goes first each time and must not be sent.
-    let note = "mutation($i: AddActionNoteInput!) { addActionNote(input: $i) { userErrors { code } } }";
     let mut received = None;
     for (round, status) in ["PLANNED", "TO_ADDRESS"].iter().cycle().take(20).enumerate() {
-        app.gql_ok(
-            &t.operator,
-            note,
-            json!({ "i": { "tenantSlug": t.slug, "controlId": "AdminMFAV2", "body": format!("round {round}") } }),
-        )
-        .await;
-        set_status(&app.address, &t, "AdminMFAV2", status).await;
+        let note =
+            json!({ "tenantSlug": t.slug, "controlId": "AdminMFAV2", "body": format!("round {round}") });
+        app.add_action_note(&t.operator, note, "userErrors { code }")
+            .data()
+            .await;
+        set_status(&app, &app.address, &t, "AdminMFAV2", status).await;
         if let Some(p) = ws.try_next_payload("ev", Duration::from_millis(500)).await {
             received = Some((p, *status));
             break;
@@ -346,7 +345,7 @@ crate::db_test!(action_events_stream_the_kinds_asked_for, |app| {
     } else {
         "PLANNED"
     };
-    set_status(&app.address, &t, "AdminMFAV2", next_status).await;
+    set_status(&app, &app.address, &t, "AdminMFAV2", next_status).await;
     let payload = ws.next_payload("ev").await;
     assert_eq!(
         payload["data"]["actionEvents"]["statusAfter"], next_status,

@@ -306,12 +306,17 @@ async fn scored_tenant(app: &TestApp) -> Scored {
     Scored { t, ids }
 }
 
-const SCORE: &str = "query($slug: String!) { tenant(slug: $slug) { secureScore {
+const SCORE: &str = "secureScore {
     maxScore { points max percentage } current { points max percentage } planned { points max percentage }
     currentLicense { points max percentage } achievable { points max percentage } verified { points max percentage }
     categories { category maxScore { points percentage } current { points max percentage } planned { points percentage }
       currentLicense { points percentage } achievable { points percentage } verified { points percentage } }
-    updatedAt } } }";
+    updatedAt }";
+
+/// The tenant's score as its reader sees it.
+async fn secure_score(app: &TestApp, s: &Scored) -> Value {
+    app.query_tenant(&s.t.reader, &s.t.slug, SCORE).payload().await["secureScore"].clone()
+}
 
 /// `[points, percentage]` of every view, in SPEC order (max, current, planned, currentLicense,
 /// achievable, verified).
@@ -345,8 +350,7 @@ fn category<'a>(score: &'a Value, name: &str) -> &'a Value {
 
 db_test!(secure_score_reports_every_view_overall_and_per_category, |app| {
     let s = scored_tenant(&app).await;
-    let data = app.gql_ok(&s.t.reader, SCORE, json!({ "slug": s.t.slug })).await;
-    let score = &data["tenant"]["secureScore"];
+    let score = &secure_score(&app, &s).await;
     assert_eq!(
         views(score),
         vec![
@@ -377,12 +381,10 @@ db_test!(secure_score_reports_every_view_overall_and_per_category, |app| {
 
 db_test!(the_score_reflects_a_committed_change_immediately, |app| {
     let s = scored_tenant(&app).await;
-    let vars = json!({ "slug": s.t.slug });
-    let before = app.gql_ok(&s.t.reader, SCORE, vars.clone()).await;
-    assert_eq!(before["tenant"]["secureScore"]["current"]["points"], 22.5);
+    let before = secure_score(&app, &s).await;
+    assert_eq!(before["current"]["points"], 22.5);
     app.set_action(s.t.id, "BlockLegacy", "COMPLETED", 1, 1).await;
-    let after = app.gql_ok(&s.t.reader, SCORE, vars).await;
-    let score = &after["tenant"]["secureScore"];
+    let score = &secure_score(&app, &s).await;
     assert_eq!(score["current"]["points"], 30.5);
     assert_eq!(score["current"]["percentage"], 56.48);
     assert_eq!(
@@ -392,19 +394,15 @@ db_test!(the_score_reflects_a_committed_change_immediately, |app| {
     );
 });
 
-const LIST: &str = "query($slug: String!, $filter: ImprovementActionFilter, $orderBy: ImprovementActionOrder,
-    $first: Int, $after: String, $last: Int, $before: String) {
-  tenant(slug: $slug) { improvementActions(filter: $filter, orderBy: $orderBy, first: $first, after: $after,
-      last: $last, before: $before) {
-    totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
-    edges { cursor node { controlId rank status pointsRemaining } } } } }";
+const LIST: &str = "totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { cursor node { controlId rank status pointsRemaining } }";
 
-async fn list(app: &TestApp, s: &Scored, vars: Value) -> Value {
-    let mut v = json!({ "slug": s.t.slug, "first": 100 });
-    if let (Some(v), Some(extra)) = (v.as_object_mut(), vars.as_object()) {
-        v.extend(extra.clone());
-    }
-    app.gql_ok(&s.t.reader, LIST, v).await["tenant"]["improvementActions"].clone()
+/// A page of the list (100 actions unless `args` says otherwise).
+async fn list(app: &TestApp, s: &Scored, args: Value) -> Value {
+    let args = merged(json!({ "first": 100 }), args);
+    app.query_actions(&s.t.reader, &s.t.slug, args, LIST)
+        .payload()
+        .await
 }
 
 fn control_ids(conn: &Value) -> Vec<String> {
@@ -568,11 +566,7 @@ db_test!(pages_go_forwards_and_backwards_with_cursors, |app| {
         json!({ "first": 101 }),
         json!({ "first": null, "last": 500 }),
     ] {
-        let mut vars = json!({ "slug": s.t.slug });
-        vars.as_object_mut()
-            .unwrap()
-            .extend(bad.as_object().unwrap().clone());
-        let body = app.gql(Some(&s.t.reader), LIST, vars).await;
+        let body = app.query_actions(&s.t.reader, &s.t.slug, bad.clone(), LIST).await;
         assert_eq!(
             error_code(&body).as_deref(),
             Some("BAD_USER_INPUT"),
@@ -581,10 +575,8 @@ db_test!(pages_go_forwards_and_backwards_with_cursors, |app| {
     }
 });
 
-const GROUPS: &str =
-    "query($slug: String!, $by: ImprovementActionGroupBy!, $filter: ImprovementActionFilter) {
-  tenant(slug: $slug) { improvementActionGroups(groupBy: $by, filter: $filter) {
-    key count pointsAchieved pointsAvailable pointsRemaining } } }";
+const GROUPS: &str = "improvementActionGroups(groupBy: $by, filter: $filter) {
+    key count pointsAchieved pointsAvailable pointsRemaining }";
 
 db_test!(groupings_bucket_counts_and_points, |app| {
     let s = scored_tenant(&app).await;
@@ -592,14 +584,13 @@ db_test!(groupings_bucket_counts_and_points, |app| {
         let app = &app;
         let s = &s;
         async move {
-            let data = app
-                .gql_ok(
-                    &s.t.reader,
-                    GROUPS,
-                    json!({ "slug": s.t.slug, "by": by, "filter": filter }),
-                )
+            let tenant = app
+                .query_tenant(&s.t.reader, &s.t.slug, GROUPS)
+                .var("by", "ImprovementActionGroupBy!", json!(by))
+                .var("filter", "ImprovementActionFilter", filter)
+                .payload()
                 .await;
-            data["tenant"]["improvementActionGroups"]
+            tenant["improvementActionGroups"]
                 .as_array()
                 .unwrap()
                 .iter()
@@ -685,10 +676,9 @@ db_test!(groupings_bucket_counts_and_points, |app| {
     );
 });
 
-const WHAT_IF: &str = "query($slug: String!, $changes: [WhatIfChangeInput!]!) { tenant(slug: $slug) {
-  whatIf(changes: $changes) { current { points percentage } planned { points percentage }
+const WHAT_IF: &str = "current { points percentage } planned { points percentage }
     verified { points percentage } achievable { points } maxScore { points }
-    categories { category current { points } } } } }";
+    categories { category current { points } }";
 
 db_test!(what_if_answers_hypothetical_views_and_writes_nothing, |app| {
     let s = scored_tenant(&app).await;
@@ -696,14 +686,10 @@ db_test!(what_if_answers_hypothetical_views_and_writes_nothing, |app| {
         { "controlId": "BlockLegacy", "status": "RESOLVED_THIRD_PARTY" },
         { "controlId": "MfaAdmins", "implemented": 4, "total": 4 },
     ]);
-    let data = app
-        .gql_ok(
-            &s.t.operator,
-            WHAT_IF,
-            json!({ "slug": s.t.slug, "changes": changes }),
-        )
+    let w = &app
+        .query_what_if(&s.t.operator, &s.t.slug, changes.clone(), WHAT_IF)
+        .payload()
         .await;
-    let w = &data["tenant"]["whatIf"];
     // BlockLegacy earns 8 by claim, MfaAdmins completes (+7.5): 22.5 + 15.5 = 38.
     assert_eq!(w["current"], json!({ "points": 38.0, "percentage": 70.37 }));
     assert_eq!(w["planned"], json!({ "points": 39.0, "percentage": 72.22 }));
@@ -711,11 +697,8 @@ db_test!(what_if_answers_hypothetical_views_and_writes_nothing, |app| {
     assert_eq!(w["maxScore"]["points"], 54.0);
     assert_eq!(category(w, "IDENTITY")["current"]["points"], 18.0);
 
-    let unchanged = app.gql_ok(&s.t.reader, SCORE, json!({ "slug": s.t.slug })).await;
-    assert_eq!(
-        unchanged["tenant"]["secureScore"]["current"]["points"], 22.5,
-        "nothing was written"
-    );
+    let unchanged = secure_score(&app, &s).await;
+    assert_eq!(unchanged["current"]["points"], 22.5, "nothing was written");
     let row = entity::improvement_action::Entity::find_by_id(s.ids["MfaAdmins"])
         .one(&app.db)
         .await
@@ -740,26 +723,14 @@ db_test!(what_if_answers_hypothetical_views_and_writes_nothing, |app| {
             "the same control twice",
         ),
     ] {
-        let body = app
-            .gql(
-                Some(&s.t.operator),
-                WHAT_IF,
-                json!({ "slug": s.t.slug, "changes": bad }),
-            )
-            .await;
+        let body = app.query_what_if(&s.t.operator, &s.t.slug, bad, WHAT_IF).await;
         assert_eq!(
             error_code(&body).as_deref(),
             Some("BAD_USER_INPUT"),
             "{why}: {body}"
         );
     }
-    let body = app
-        .gql(
-            Some(&s.t.reader),
-            WHAT_IF,
-            json!({ "slug": s.t.slug, "changes": changes }),
-        )
-        .await;
+    let body = app.query_what_if(&s.t.reader, &s.t.slug, changes, WHAT_IF).await;
     assert_eq!(
         error_code(&body).as_deref(),
         Some("FORBIDDEN"),
@@ -767,27 +738,18 @@ db_test!(what_if_answers_hypothetical_views_and_writes_nothing, |app| {
     );
 });
 
-const FLYOUT: &str = "query($slug: String!, $controlId: String!) { tenant(slug: $slug) {
-  improvementAction(controlId: $controlId) {
+const FLYOUT: &str = "
     id controlId control { controlId maxPoints } title category service threats tier userImpact userImpactDescription
     implementationCost actionType usersAffected status implemented total progress implementationStatus
     prerequisites licensed seatShortfall requiredLicensePlans remediation learnMoreUrls actionUrl maxPoints
     pointsAchieved pointsRemaining scoreImpact rank reviewBy version updatedAt
-    tags { name color } notes { body authorName createdAt updatedAt } } } }";
+    tags { name color } notes { body authorName createdAt updatedAt }";
 
 db_test!(the_flyout_shows_everything_about_one_action, |app| {
     let s = scored_tenant(&app).await;
-    let get = |control_id: &'static str| {
-        let (app, s) = (&app, &s);
-        async move {
-            app.gql_ok(
-                &s.t.reader,
-                FLYOUT,
-                json!({ "slug": s.t.slug, "controlId": control_id }),
-            )
-            .await["tenant"]["improvementAction"]
-                .clone()
-        }
+    let get = |control_id: &str| {
+        app.query_action(&s.t.reader, &s.t.slug, control_id, FLYOUT)
+            .payload()
     };
     let a = get("AppConsent").await;
     assert_eq!(a["controlId"], "AppConsent");
@@ -859,44 +821,37 @@ db_test!(the_flyout_shows_everything_about_one_action, |app| {
     assert_eq!(notes[0]["authorName"], Value::Null);
     assert_eq!(notes[1]["authorName"], "Ada Analyst");
 
-    let none = app
-        .gql_ok(
-            &s.t.reader,
-            FLYOUT,
-            json!({ "slug": s.t.slug, "controlId": "NoSuchControl" }),
-        )
-        .await;
-    assert_eq!(none["tenant"]["improvementAction"], Value::Null);
+    assert_eq!(get("NoSuchControl").await, Value::Null);
 });
 
 db_test!(node_finds_an_action_of_ones_own_tenant_only, |app| {
     let s = scored_tenant(&app).await;
     let other = app.tenant().create().await;
-    let q = "query($id: ID!) { node(id: $id) { id ... on ImprovementAction { controlId status } } }";
-    let mine = app
-        .gql_ok(
+    let node = |id: Value| {
+        app.query_node(
             &s.t.reader,
-            "query($slug: String!) { tenant(slug: $slug) { improvementAction(controlId: \"Spoofing\") { id } } }",
-            json!({ "slug": s.t.slug }),
+            id,
+            "id ... on ImprovementAction { controlId status }",
         )
-        .await["tenant"]["improvementAction"]["id"]
+    };
+    let mine = app
+        .query_action(&s.t.reader, &s.t.slug, "Spoofing", "id")
+        .payload()
+        .await["id"]
         .clone();
-    let found = app.gql_ok(&s.t.reader, q, json!({ "id": mine })).await;
+    let found = node(mine.clone()).payload().await;
     assert_eq!(
-        found["node"],
+        found,
         json!({ "id": mine, "controlId": "Spoofing", "status": "TO_ADDRESS" })
     );
 
     let theirs = app
-        .gql_ok(
-            &other.reader,
-            "query($slug: String!) { tenant(slug: $slug) { improvementActions(first: 1) { nodes { id } } } }",
-            json!({ "slug": other.slug }),
-        )
-        .await["tenant"]["improvementActions"]["nodes"][0]["id"]
+        .query_actions(&other.reader, &other.slug, json!({ "first": 1 }), "nodes { id }")
+        .payload()
+        .await["nodes"][0]["id"]
         .clone();
     assert!(theirs.is_string(), "the other tenant has actions");
-    let across = app.gql(Some(&s.t.reader), q, json!({ "id": theirs })).await;
+    let across = node(theirs).await;
     assert_eq!(across["data"]["node"], Value::Null, "{across}");
     assert!(
         across.get("errors").is_none(),
@@ -904,7 +859,7 @@ db_test!(node_finds_an_action_of_ones_own_tenant_only, |app| {
     );
 
     let missing = securescore::graphql::ids::encode("ImprovementAction", 999_999_999).0;
-    let gone = app.gql(Some(&s.t.reader), q, json!({ "id": missing })).await;
+    let gone = node(json!(missing)).await;
     assert_eq!(
         gone, across,
         "another tenant's id answers exactly like a missing one"
@@ -986,21 +941,23 @@ async fn statement_count_does_not_grow_with_the_page(backend: Backend) {
         .collect();
     note::Entity::insert_many(notes).exec(&app.db).await.unwrap();
 
-    let q = "query($slug: String!, $first: Int!) { tenant(slug: $slug) {
-        secureScore { current { points } }
-        improvementActions(first: $first) { totalCount nodes { controlId rank pointsRemaining
-          control { title } tags { name } notes { body authorName } } } } }";
-    // One request first, so all three measured ones find the tenant's computed state in the
-    // server's state cache and differ only in the size of the page.
-    app.gql_ok(&t.reader, q, json!({ "slug": t.slug, "first": 1 }))
-        .await;
+    let page = |first: i64| {
+        let fields = "secureScore { current { points } }
+            improvementActions(first: $first) { totalCount nodes { controlId rank pointsRemaining
+              control { title } tags { name } notes { body authorName } } }";
+        app.query_tenant(&t.reader, &t.slug, fields)
+            .var("first", "Int!", json!(first))
+            .payload()
+    };
+    // One request first, so all three measured ones find the tenant's complete computed state
+    // in the server's state cache and differ only in the size of the page (a first page of up
+    // to 20 alone would only need, and cache, the tenant's overview).
+    page(100).await;
     let mut counts = Vec::new();
     let mut logs = Vec::new();
     for first in [10, 100, 10] {
         log.clear();
-        let data = app
-            .gql_ok(&t.reader, q, json!({ "slug": t.slug, "first": first }))
-            .await;
+        let tenant = page(first).await;
         // Authentication bookkeeping (e.g. a throttled `last_used_at` update) is not the list's cost.
         let statements: Vec<String> = log
             .statements()
@@ -1009,7 +966,7 @@ async fn statement_count_does_not_grow_with_the_page(backend: Backend) {
             .collect();
         counts.push(statements.len());
         logs.push(statements);
-        let nodes = data["tenant"]["improvementActions"]["nodes"].as_array().unwrap();
+        let nodes = tenant["improvementActions"]["nodes"].as_array().unwrap();
         assert_eq!(nodes.len(), first as usize);
         assert!(nodes.iter().all(|n| n["notes"].as_array().unwrap().len() == 1));
         assert!(nodes.iter().all(|n| !n["tags"].as_array().unwrap().is_empty()));
@@ -1026,31 +983,24 @@ async fn statement_count_does_not_grow_with_the_page(backend: Backend) {
     );
 }
 
-const OVERVIEW: &str = "query($slug: String!) { tenant(slug: $slug) {
+const OVERVIEW: &str = "
     secureScore { current { points max } planned { points } currentLicense { points }
       achievable { points } verified { points } categories { category current { points } planned { points } } }
     improvementActions(first: 100, filter: { statuses: [TO_ADDRESS, PLANNED, RISK_ACCEPTED] }) {
-      totalCount nodes { controlId category status rank pointsAchieved pointsRemaining scoreImpact version } } } }";
+      totalCount nodes { controlId category status rank pointsAchieved pointsRemaining scoreImpact version } }";
 
-async fn overview_at(address: &str, token: &str, slug: &str) -> Value {
-    let body: Value = reqwest::Client::new()
-        .post(format!("{address}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": OVERVIEW, "variables": { "slug": slug } }))
-        .send()
+/// What the process at `address` answers of the tenant's score and actions.
+async fn overview_at(app: &TestApp, address: &str, token: &str, slug: &str) -> Value {
+    app.query_tenant(token, slug, OVERVIEW)
+        .at(address)
+        .payload()
         .await
-        .expect("query sent")
-        .json()
-        .await
-        .expect("JSON body");
-    assert!(body.get("errors").is_none(), "{body:#}");
-    body["data"]["tenant"].clone()
 }
 
-async fn change_at(address: &str, t: &TenantFixture, control: &str, status: &str) -> Value {
+async fn change_at(app: &TestApp, address: &str, t: &TenantFixture, control: &str, status: &str) -> Value {
     let score = "{ current { points max } planned { points } currentLicense { points }
         achievable { points } verified { points } categories { category current { points } planned { points } } }";
-    set_status_at(address, t, control, status, score).await
+    set_status_at(app, address, t, control, status, score).await
 }
 
 // Each process keeps computed states in its own cache and a change's payload is derived from the
@@ -1063,8 +1013,8 @@ db_test!(
         let a = app.address.clone();
         let b = spawn_another_process(&app, |_| {}).await;
         let uncached = spawn_another_process(&app, |c| c.state_cache_mib = 0).await;
-        let before = overview_at(&a, &t.reader, &t.slug).await;
-        assert_eq!(overview_at(&b, &t.reader, &t.slug).await, before);
+        let before = overview_at(&app, &a, &t.reader, &t.slug).await;
+        assert_eq!(overview_at(&app, &b, &t.reader, &t.slug).await, before);
         let controls: Vec<String> = before["improvementActions"]["nodes"]
             .as_array()
             .unwrap()
@@ -1083,21 +1033,21 @@ db_test!(
             (&b, &controls[2], "PLANNED"),
         ];
         for (writer, control, status) in changes {
-            let answered = change_at(writer, &t, control, status).await;
-            let truth = overview_at(&uncached, &t.reader, &t.slug).await;
+            let answered = change_at(&app, writer, &t, control, status).await;
+            let truth = overview_at(&app, &uncached, &t.reader, &t.slug).await;
             assert_eq!(
                 answered, truth["secureScore"],
                 "the payload of {control} → {status}"
             );
             for reader in [&a, &b] {
                 assert_eq!(
-                    overview_at(reader, &t.reader, &t.slug).await,
+                    overview_at(&app, reader, &t.reader, &t.slug).await,
                     truth,
                     "{reader} after {control} → {status} through {writer}"
                 );
             }
         }
-        let after = overview_at(&a, &t.reader, &t.slug).await;
+        let after = overview_at(&app, &a, &t.reader, &t.slug).await;
         assert_ne!(
             after["secureScore"], before["secureScore"],
             "the changes moved the score"

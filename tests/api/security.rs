@@ -67,8 +67,6 @@ async fn count_tenants(app: &TestApp) -> u64 {
     entity::tenant::Entity::find().count(&app.db).await.unwrap()
 }
 
-const TENANT_SLUG: &str = "query($slug: String!) { tenant(slug: $slug) { slug } }";
-
 db_test!(
     requests_with_a_missing_bad_expired_or_revoked_token_are_unauthenticated,
     |app| {
@@ -77,18 +75,15 @@ db_test!(
             extra_token(&app, t.id, Role::Admin, Some(Utc::now() - Duration::minutes(1))).await;
         let (revoked, revoked_id) = extra_token(&app, t.id, Role::Admin, None).await;
         let revoke = app
-            .gql_ok(
+            .revoke_api_token(
                 &t.admin,
-                "mutation($id: ID!) { revokeApiToken(input: { id: $id }) { apiToken { revokedAt } userErrors { code } } }",
                 json!({ "id": revoked_id }),
+                "apiToken { revokedAt } userErrors { code }",
             )
+            .payload()
             .await;
-        assert!(
-            revoke["revokeApiToken"]["apiToken"]["revokedAt"].is_string(),
-            "{revoke}"
-        );
+        assert!(revoke["apiToken"]["revokedAt"].is_string(), "{revoke}");
 
-        let vars = json!({ "slug": t.slug });
         let cases = [
             (None, "no token"),
             (Some("ssk_not-a-real-token"), "unknown token"),
@@ -96,18 +91,14 @@ db_test!(
             (Some(revoked.as_str()), "revoked token"),
         ];
         for (token, why) in cases {
-            let body = app.gql(token, TENANT_SLUG, vars.clone()).await;
+            let body = app.query_tenant(token, &t.slug, "slug").await;
             assert_eq!(
                 error_code(&body).as_deref(),
                 Some("UNAUTHENTICATED"),
                 "{why}: {body}"
             );
             let mutation = app
-                .gql(
-                    token,
-                    "mutation { createTenant(input: { slug: \"sneaky\", name: \"x\" }) { tenant { id } } }",
-                    json!({}),
-                )
+                .create_tenant(token, json!({ "slug": "sneaky", "name": "x" }), "tenant { id }")
                 .await;
             assert_eq!(
                 error_code(&mutation).as_deref(),
@@ -117,8 +108,8 @@ db_test!(
         }
         let tenants_now = count_tenants(&app).await;
         assert_eq!(tenants_now, 1, "no unauthenticated mutation created anything");
-        let ok = app.gql_ok(&t.reader, TENANT_SLUG, vars).await;
-        assert_eq!(ok["tenant"]["slug"], t.slug.as_str(), "a valid token still works");
+        let ok = app.query_tenant(&t.reader, &t.slug, "slug").payload().await;
+        assert_eq!(ok["slug"], t.slug.as_str(), "a valid token still works");
     }
 );
 
@@ -151,9 +142,12 @@ impl World {
     }
 }
 
-/// One mutation of the role table: its field, what it needs, its document, and its variables
-/// for caller `i`.
-type Row = (&'static str, Needs, &'static str, fn(&World, usize) -> Value);
+/// One mutation of the role table: its field, what it needs, and the attempt of caller `i` with
+/// its token.
+type Row = (&'static str, Needs, fn(&TestApp, &str, &World, usize) -> Op);
+
+/// What the role table selects of every payload: the object changed, or a secret shown once.
+const ERRORS: &str = "userErrors { code }";
 
 const CALLERS: usize = 4;
 
@@ -165,145 +159,112 @@ fn mutation_table() -> Vec<Row> {
     use Needs::*;
     use Role::*;
     vec![
-        (
-            "createTenant",
-            ServiceAdmin,
-            "mutation($slug: String!) { createTenant(input: { slug: $slug, name: \"New\" }) { tenant { slug } userErrors { code } } }",
-            |_, i| json!({ "slug": format!("new-tenant-{i}") }),
-        ),
-        (
-            "updateTenant",
-            AtLeast(Admin),
-            "mutation($slug: String!) { updateTenant(input: { slug: $slug, seatCount: 999 }) { tenant { seatCount } userErrors { code } } }",
-            |w, _| json!({ "slug": w.tenant.slug }),
-        ),
-        (
-            "setTenantLicense",
-            AtLeast(Admin),
-            "mutation($slug: String!) { setTenantLicense(input: { tenantSlug: $slug, sku: \"ENTRA_ID_P2\", seatsPurchased: 10, seatsAssigned: 3 }) { license { sku } userErrors { code } } }",
-            |w, _| json!({ "slug": w.tenant.slug }),
-        ),
-        (
-            "removeTenantLicense",
-            AtLeast(Admin),
-            "mutation($slug: String!) { removeTenantLicense(input: { tenantSlug: $slug, sku: \"M365_E5\" }) { removedSku userErrors { code } } }",
-            |w, _| json!({ "slug": w.tenant.slug }),
-        ),
-        (
-            "createApiToken",
-            AtLeast(Admin),
-            "mutation($slug: String!, $name: String!) { createApiToken(input: { tenantSlug: $slug, principalName: $name, role: READER, name: \"ci\" }) { secret userErrors { code } } }",
-            |w, i| json!({ "slug": w.tenant.slug, "name": format!("bot-{i}") }),
-        ),
-        (
-            "revokeApiToken",
-            AtLeast(Admin),
-            "mutation($id: ID!) { revokeApiToken(input: { id: $id }) { apiToken { revokedAt } userErrors { code } } }",
-            |w, i| json!({ "id": w.tokens[i] }),
-        ),
-        (
-            "setActionStatus",
-            AtLeast(Operator),
-            "mutation($slug: String!, $c: String!) { setActionStatus(input: { tenantSlug: $slug, controlId: $c, status: PLANNED }) { userErrors { code } } }",
-            |w, i| json!({ "slug": w.tenant.slug, "c": w.control(0, i) }),
-        ),
-        (
-            "bulkSetActionStatus",
-            AtLeast(Operator),
-            "mutation($slug: String!, $c: String!) { bulkSetActionStatus(input: { tenantSlug: $slug, items: [{ controlId: $c, status: PLANNED }] }) { userErrors { code } } }",
-            |w, i| json!({ "slug": w.tenant.slug, "c": w.control(1, i) }),
-        ),
-        (
-            "undoActionStatus",
-            AtLeast(Operator),
-            "mutation($slug: String!, $c: String!) { undoActionStatus(input: { tenantSlug: $slug, controlId: $c }) { userErrors { code } } }",
-            |w, i| json!({ "slug": w.tenant.slug, "c": w.control(2, i) }),
-        ),
+        ("createTenant", ServiceAdmin, |app, token, _, i| {
+            let input = json!({ "slug": format!("new-tenant-{i}"), "name": "New" });
+            app.create_tenant(token, input, "tenant { slug } userErrors { code }")
+        }),
+        ("updateTenant", AtLeast(Admin), |app, token, w, _| {
+            let input = json!({ "slug": w.tenant.slug, "seatCount": 999 });
+            app.update_tenant(token, input, "tenant { seatCount } userErrors { code }")
+        }),
+        ("setTenantLicense", AtLeast(Admin), |app, token, w, _| {
+            let input = json!({ "tenantSlug": w.tenant.slug, "sku": "ENTRA_ID_P2", "seatsPurchased": 10, "seatsAssigned": 3 });
+            app.set_tenant_license(token, input, "license { sku } userErrors { code }")
+        }),
+        ("removeTenantLicense", AtLeast(Admin), |app, token, w, _| {
+            let input = json!({ "tenantSlug": w.tenant.slug, "sku": "M365_E5" });
+            app.remove_tenant_license(token, input, "removedSku userErrors { code }")
+        }),
+        ("createApiToken", AtLeast(Admin), |app, token, w, i| {
+            let input = json!({ "tenantSlug": w.tenant.slug, "principalName": format!("bot-{i}"), "role": "READER", "name": "ci" });
+            app.create_api_token(token, input, "secret userErrors { code }")
+        }),
+        ("revokeApiToken", AtLeast(Admin), |app, token, w, i| {
+            let input = json!({ "id": w.tokens[i] });
+            app.revoke_api_token(token, input, "apiToken { revokedAt } userErrors { code }")
+        }),
+        ("setActionStatus", AtLeast(Operator), |app, token, w, i| {
+            let input =
+                json!({ "tenantSlug": w.tenant.slug, "controlId": w.control(0, i), "status": "PLANNED" });
+            app.set_action_status(token, input, ERRORS)
+        }),
+        ("bulkSetActionStatus", AtLeast(Operator), |app, token, w, i| {
+            let item = json!({ "controlId": w.control(1, i), "status": "PLANNED" });
+            let input = json!({ "tenantSlug": w.tenant.slug, "items": [item] });
+            app.bulk_set_action_status(token, input, ERRORS)
+        }),
+        ("undoActionStatus", AtLeast(Operator), |app, token, w, i| {
+            let input = json!({ "tenantSlug": w.tenant.slug, "controlId": w.control(2, i) });
+            app.undo_action_status(token, input, ERRORS)
+        }),
         (
             "recordImplementationProgress",
             AtLeast(Operator),
-            "mutation($slug: String!, $c: String!) { recordImplementationProgress(input: { tenantSlug: $slug, controlId: $c, implemented: 1, total: 4 }) { userErrors { code } } }",
-            |w, i| json!({ "slug": w.tenant.slug, "c": w.control(3, i) }),
+            |app, token, w, i| {
+                let input = json!({ "tenantSlug": w.tenant.slug, "controlId": w.control(3, i), "implemented": 1, "total": 4 });
+                app.record_implementation_progress(token, input, ERRORS)
+            },
         ),
-        (
-            "recordDeviceException",
-            AtLeast(Operator),
-            "mutation($slug: String!) { recordDeviceException(input: { tenantSlug: $slug, controlId: \"scid_2010\", scope: DEVICE_GROUP, justification: PLANNED_REMEDIATION, comment: \"next sprint\" }) { userErrors { code } } }",
-            |w, _| json!({ "slug": w.tenant.slug }),
-        ),
-        (
-            "addActionNote",
-            AtLeast(Operator),
-            "mutation($slug: String!) { addActionNote(input: { tenantSlug: $slug, controlId: \"AdminMFAV2\", body: \"hello\" }) { userErrors { code } } }",
-            |w, _| json!({ "slug": w.tenant.slug }),
-        ),
+        ("recordDeviceException", AtLeast(Operator), |app, token, w, _| {
+            let input = json!({
+                "tenantSlug": w.tenant.slug, "controlId": "scid_2010", "scope": "DEVICE_GROUP",
+                "justification": "PLANNED_REMEDIATION", "comment": "next sprint"
+            });
+            app.record_device_exception(token, input, ERRORS)
+        }),
+        ("addActionNote", AtLeast(Operator), |app, token, w, _| {
+            let input = json!({ "tenantSlug": w.tenant.slug, "controlId": "AdminMFAV2", "body": "hello" });
+            app.add_action_note(token, input, ERRORS)
+        }),
         // The fixture notes were written by the admin: only their author or an ADMIN edits them.
-        (
-            "updateActionNote",
-            AtLeast(Admin),
-            "mutation($id: ID!) { updateActionNote(input: { id: $id, body: \"edited\" }) { userErrors { code } } }",
-            |w, i| json!({ "id": w.notes_to_edit[i] }),
-        ),
-        (
-            "deleteActionNote",
-            AtLeast(Admin),
-            "mutation($id: ID!) { deleteActionNote(input: { id: $id }) { userErrors { code } } }",
-            |w, i| json!({ "id": w.notes_to_delete[i] }),
-        ),
-        (
-            "createTag",
-            AtLeast(Operator),
-            "mutation($slug: String!, $name: String!) { createTag(input: { tenantSlug: $slug, name: $name }) { userErrors { code } } }",
-            |w, i| json!({ "slug": w.tenant.slug, "name": format!("created-{i}") }),
-        ),
-        (
-            "updateTag",
-            AtLeast(Operator),
-            "mutation($id: ID!, $name: String!) { updateTag(input: { id: $id, name: $name }) { userErrors { code } } }",
-            |w, i| json!({ "id": w.tags[i], "name": format!("renamed-{i}") }),
-        ),
-        (
-            "addActionTags",
-            AtLeast(Operator),
-            "mutation($slug: String!, $tag: ID!) { addActionTags(input: { tenantSlug: $slug, controlIds: [\"AdminMFAV2\"], tagIds: [$tag] }) { userErrors { code } } }",
-            |w, i| json!({ "slug": w.tenant.slug, "tag": w.tags[i] }),
-        ),
-        (
-            "removeActionTags",
-            AtLeast(Operator),
-            "mutation($slug: String!, $tag: ID!) { removeActionTags(input: { tenantSlug: $slug, controlIds: [\"AdminMFAV2\"], tagIds: [$tag] }) { userErrors { code } } }",
-            |w, i| json!({ "slug": w.tenant.slug, "tag": w.tags[i] }),
-        ),
-        (
-            "deleteTag",
-            AtLeast(Operator),
-            "mutation($id: ID!) { deleteTag(input: { id: $id }) { userErrors { code } } }",
-            |w, i| json!({ "id": w.tags_to_delete[i] }),
-        ),
-        (
-            "createShareLink",
-            AtLeast(Operator),
-            "mutation($slug: String!) { createShareLink(input: { tenantSlug: $slug, controlId: \"AdminMFAV2\", platform: LINK }) { userErrors { code } } }",
-            |w, _| json!({ "slug": w.tenant.slug }),
-        ),
-        (
-            "revokeShareLink",
-            AtLeast(Operator),
-            "mutation($id: ID!) { revokeShareLink(input: { id: $id }) { userErrors { code } } }",
-            |w, i| json!({ "id": w.share_links[i] }),
-        ),
+        ("updateActionNote", AtLeast(Admin), |app, token, w, i| {
+            let input = json!({ "id": w.notes_to_edit[i], "body": "edited" });
+            app.update_action_note(token, input, ERRORS)
+        }),
+        ("deleteActionNote", AtLeast(Admin), |app, token, w, i| {
+            app.delete_action_note(token, json!({ "id": w.notes_to_delete[i] }), ERRORS)
+        }),
+        ("createTag", AtLeast(Operator), |app, token, w, i| {
+            let input = json!({ "tenantSlug": w.tenant.slug, "name": format!("created-{i}") });
+            app.create_tag(token, input, ERRORS)
+        }),
+        ("updateTag", AtLeast(Operator), |app, token, w, i| {
+            let input = json!({ "id": w.tags[i], "name": format!("renamed-{i}") });
+            app.update_tag(token, input, ERRORS)
+        }),
+        ("addActionTags", AtLeast(Operator), |app, token, w, i| {
+            let input =
+                json!({ "tenantSlug": w.tenant.slug, "controlIds": ["AdminMFAV2"], "tagIds": [w.tags[i]] });
+            app.add_action_tags(token, input, ERRORS)
+        }),
+        ("removeActionTags", AtLeast(Operator), |app, token, w, i| {
+            let input =
+                json!({ "tenantSlug": w.tenant.slug, "controlIds": ["AdminMFAV2"], "tagIds": [w.tags[i]] });
+            app.remove_action_tags(token, input, ERRORS)
+        }),
+        ("deleteTag", AtLeast(Operator), |app, token, w, i| {
+            app.delete_tag(token, json!({ "id": w.tags_to_delete[i] }), ERRORS)
+        }),
+        ("createShareLink", AtLeast(Operator), |app, token, w, _| {
+            let input = json!({ "tenantSlug": w.tenant.slug, "controlId": "AdminMFAV2", "platform": "LINK" });
+            app.create_share_link(token, input, ERRORS)
+        }),
+        ("revokeShareLink", AtLeast(Operator), |app, token, w, i| {
+            app.revoke_share_link(token, json!({ "id": w.share_links[i] }), ERRORS)
+        }),
     ]
 }
 
-/// Runs a setup mutation as the admin and returns the string at `path` of its payload.
-async fn setup(app: &TestApp, token: &str, query: &str, vars: Value, path: &[&str]) -> String {
-    let data = app.gql_ok(token, query, vars).await;
-    let mut v = &data;
+/// Runs a setup mutation and returns the string at `path` of its payload.
+async fn setup(op: Op, path: &[&str]) -> String {
+    let query = op.document();
+    let payload = op.payload().await;
+    let mut v = &payload;
     for p in path {
         v = &v[*p];
     }
     v.as_str()
-        .unwrap_or_else(|| panic!("setup {query}: {data}"))
+        .unwrap_or_else(|| panic!("setup {query}: {payload}"))
         .to_string()
 }
 
@@ -344,45 +305,33 @@ db_test!(each_role_may_run_exactly_its_mutations, |app| {
         tags_to_delete: Vec::new(),
         share_links: Vec::new(),
     };
-    let note = "mutation($slug: String!) { addActionNote(input: { tenantSlug: $slug, controlId: \"AdminMFAV2\", body: \"n\" }) { note { id } } }";
-    let tag = "mutation($slug: String!, $name: String!) { createTag(input: { tenantSlug: $slug, name: $name }) { tag { id } } }";
-    let link = "mutation($slug: String!) { createShareLink(input: { tenantSlug: $slug, controlId: \"AdminMFAV2\", platform: LINK }) { shareLink { id } } }";
-    let status = "mutation($slug: String!, $c: String!) { setActionStatus(input: { tenantSlug: $slug, controlId: $c, status: PLANNED }) { userErrors { code } } }";
-    let vars = json!({ "slug": slug });
+    let note = || {
+        let input = json!({ "tenantSlug": slug, "controlId": "AdminMFAV2", "body": "n" });
+        app.add_action_note(&admin, input, "note { id }")
+    };
+    let tag =
+        |name: String| app.create_tag(&admin, json!({ "tenantSlug": slug, "name": name }), "tag { id }");
+    let link = json!({ "tenantSlug": slug, "controlId": "AdminMFAV2", "platform": "LINK" });
     for i in 0..CALLERS {
         world
             .tokens
             .push(extra_token(&app, world.tenant.id, Role::Reader, None).await.1);
-        world
-            .notes_to_edit
-            .push(setup(&app, &admin, note, vars.clone(), &["addActionNote", "note", "id"]).await);
-        world
-            .notes_to_delete
-            .push(setup(&app, &admin, note, vars.clone(), &["addActionNote", "note", "id"]).await);
-        let name = json!({ "slug": slug, "name": format!("tag-{i}") });
+        world.notes_to_edit.push(setup(note(), &["note", "id"]).await);
+        world.notes_to_delete.push(setup(note(), &["note", "id"]).await);
         world
             .tags
-            .push(setup(&app, &admin, tag, name, &["createTag", "tag", "id"]).await);
-        let name = json!({ "slug": slug, "name": format!("doomed-{i}") });
+            .push(setup(tag(format!("tag-{i}")), &["tag", "id"]).await);
         world
             .tags_to_delete
-            .push(setup(&app, &admin, tag, name, &["createTag", "tag", "id"]).await);
-        world.share_links.push(
-            setup(
-                &app,
-                &admin,
-                link,
-                vars.clone(),
-                &["createShareLink", "shareLink", "id"],
-            )
-            .await,
-        );
+            .push(setup(tag(format!("doomed-{i}")), &["tag", "id"]).await);
+        let link = app.create_share_link(&admin, link.clone(), "shareLink { id }");
+        world.share_links.push(setup(link, &["shareLink", "id"]).await);
         // Something to undo for each caller: a change of its own, since undo answers
         // NOTHING_TO_UNDO to anyone else (caller 1 below is the OPERATOR; the admin makes the
         // change for callers that can't make one).
         let by = if i == 1 { &operator } else { &admin };
-        app.gql_ok(by, status, json!({ "slug": slug, "c": world.control(2, i) }))
-            .await;
+        let input = json!({ "tenantSlug": slug, "controlId": world.control(2, i), "status": "PLANNED" });
+        app.set_action_status(by, input, ERRORS).data().await;
     }
 
     let t = &world.tenant;
@@ -393,7 +342,7 @@ db_test!(each_role_may_run_exactly_its_mutations, |app| {
         ("ADMIN", t.admin.as_str(), Some(Role::Admin)),
     ];
     let mut failures = Vec::new();
-    for (field, needs, query, vars) in mutation_table() {
+    for (field, needs, attempt) in mutation_table() {
         for (i, (who, token, role)) in callers.iter().enumerate() {
             let expected = match (needs, role) {
                 (Needs::ServiceAdmin, _) => "FORBIDDEN",
@@ -401,7 +350,7 @@ db_test!(each_role_may_run_exactly_its_mutations, |app| {
                 (Needs::AtLeast(needed), Some(role)) if role.allows(needed) => "ALLOWED",
                 (Needs::AtLeast(_), Some(_)) => "FORBIDDEN",
             };
-            let body = app.gql(Some(token), query, vars(&world, i)).await;
+            let body = attempt(&app, token, &world, i).await;
             let got = outcome(&body, field);
             if got != expected {
                 failures.push(format!("{field} as {who}: expected {expected}, got {got}"));
@@ -422,13 +371,12 @@ db_test!(another_tenants_ids_are_invisible_and_unchangeable, |app| {
     let (their_secret, their_token) = extra_token(&app, theirs.id, Role::Reader, None).await;
     let missing_token = ids::encode("ApiToken", 999_999).to_string();
 
-    let revoke = "mutation($id: ID!) { revokeApiToken(input: { id: $id }) { apiToken { id } userErrors { message code } } }";
-    let theirs_answer = app
-        .gql(Some(&mine.admin), revoke, json!({ "id": their_token }))
-        .await;
-    let missing_answer = app
-        .gql(Some(&mine.admin), revoke, json!({ "id": missing_token }))
-        .await;
+    let revoke = |id: &str| {
+        let fields = "apiToken { id } userErrors { message code }";
+        app.revoke_api_token(&mine.admin, json!({ "id": id }), fields)
+    };
+    let theirs_answer = revoke(&their_token).await;
+    let missing_answer = revoke(&missing_token).await;
     assert_eq!(
         outcome(&theirs_answer, "revokeApiToken"),
         "NOT_FOUND",
@@ -438,55 +386,43 @@ db_test!(another_tenants_ids_are_invisible_and_unchangeable, |app| {
         theirs_answer, missing_answer,
         "another tenant's token answers like a missing one"
     );
-    let garbage = app
-        .gql(Some(&mine.admin), revoke, json!({ "id": "garbage" }))
-        .await;
+    let garbage = revoke("garbage").await;
     assert_eq!(
         garbage, missing_answer,
         "a malformed id answers like a missing one"
     );
 
-    let update = "mutation($slug: String!) { updateTenant(input: { slug: $slug, name: \"Pwned\" }) { tenant { name } userErrors { message code } } }";
-    let theirs_update = app
-        .gql(Some(&mine.admin), update, json!({ "slug": theirs.slug }))
-        .await;
-    let missing_update = app
-        .gql(Some(&mine.admin), update, json!({ "slug": "no-such-tenant" }))
-        .await;
+    let update = |slug: &str| {
+        let fields = "tenant { name } userErrors { message code }";
+        app.update_tenant(&mine.admin, json!({ "slug": slug, "name": "Pwned" }), fields)
+    };
+    let theirs_update = update(&theirs.slug).await;
+    let missing_update = update("no-such-tenant").await;
     assert_eq!(outcome(&theirs_update, "updateTenant"), "NOT_FOUND");
     assert_eq!(theirs_update, missing_update);
 
-    let remove = "mutation($slug: String!) { removeTenantLicense(input: { tenantSlug: $slug, sku: \"M365_E5\" }) { removedSku userErrors { message code } } }";
-    let theirs_remove = app
-        .gql(Some(&mine.admin), remove, json!({ "slug": theirs.slug }))
-        .await;
-    let missing_remove = app
-        .gql(Some(&mine.admin), remove, json!({ "slug": "no-such-tenant" }))
-        .await;
+    let remove = |slug: &str| {
+        let input = json!({ "tenantSlug": slug, "sku": "M365_E5" });
+        app.remove_tenant_license(&mine.admin, input, "removedSku userErrors { message code }")
+    };
+    let theirs_remove = remove(&theirs.slug).await;
+    let missing_remove = remove("no-such-tenant").await;
     assert_eq!(theirs_remove, missing_remove);
 
-    let create_token = "mutation($slug: String!) { createApiToken(input: { tenantSlug: $slug, principalName: \"spy\", role: ADMIN, name: \"x\" }) { secret userErrors { message code } } }";
-    let theirs_create = app
-        .gql(Some(&mine.admin), create_token, json!({ "slug": theirs.slug }))
-        .await;
-    let missing_create = app
-        .gql(
-            Some(&mine.admin),
-            create_token,
-            json!({ "slug": "no-such-tenant" }),
-        )
-        .await;
+    let create_token = |slug: &str| {
+        let input = json!({ "tenantSlug": slug, "principalName": "spy", "role": "ADMIN", "name": "x" });
+        app.create_api_token(&mine.admin, input, "secret userErrors { message code }")
+    };
+    let theirs_create = create_token(&theirs.slug).await;
+    let missing_create = create_token("no-such-tenant").await;
     assert_eq!(theirs_create, missing_create);
     assert!(theirs_create["data"]["createApiToken"]["secret"].is_null());
 
     let listed = app
-        .gql_ok(
-            &mine.admin,
-            "query($slug: String!) { tenant(slug: $slug) { apiTokens { id } } }",
-            json!({ "slug": mine.slug }),
-        )
+        .query_tenant(&mine.admin, &mine.slug, "apiTokens { id }")
+        .payload()
         .await;
-    let listed_ids: Vec<&Value> = listed["tenant"]["apiTokens"]
+    let listed_ids: Vec<&Value> = listed["apiTokens"]
         .as_array()
         .unwrap()
         .iter()
@@ -501,18 +437,16 @@ db_test!(another_tenants_ids_are_invisible_and_unchangeable, |app| {
 
     // Nothing of theirs changed: their name, licence and token are intact.
     let still = app
-        .gql_ok(
-            &theirs.admin,
-            "query($slug: String!) { tenant(slug: $slug) { name licenses { sku } } }",
-            json!({ "slug": theirs.slug }),
-        )
+        .query_tenant(&theirs.admin, &theirs.slug, "name licenses { sku }")
+        .payload()
         .await;
-    assert_ne!(still["tenant"]["name"], "Pwned");
-    assert_eq!(still["tenant"]["licenses"], json!([{ "sku": "M365_E5" }]));
+    assert_ne!(still["name"], "Pwned");
+    assert_eq!(still["licenses"], json!([{ "sku": "M365_E5" }]));
     let works = app
-        .gql_ok(&their_secret, TENANT_SLUG, json!({ "slug": theirs.slug }))
+        .query_tenant(&their_secret, &theirs.slug, "slug")
+        .payload()
         .await;
-    assert_eq!(works["tenant"]["slug"], theirs.slug.as_str());
+    assert_eq!(works["slug"], theirs.slug.as_str());
 });
 
 db_test!(deeply_nested_queries_are_refused_as_too_complex, |app| {
@@ -714,13 +648,7 @@ db_test!(internal_errors_are_masked_and_carry_a_request_id, |app| {
         .execute_unprepared("DROP TABLE tenant_license")
         .await
         .unwrap();
-    let body = app
-        .gql(
-            Some(&t.reader),
-            "query($slug: String!) { tenant(slug: $slug) { licenses { sku } } }",
-            json!({ "slug": t.slug }),
-        )
-        .await;
+    let body = app.query_tenant(&t.reader, &t.slug, "licenses { sku }").await;
     assert_eq!(error_code(&body).as_deref(), Some("INTERNAL"), "{body}");
     let err = &body["errors"][0];
     assert_eq!(err["message"], "internal error");
@@ -746,17 +674,19 @@ db_test!(internal_errors_are_masked_and_carry_a_request_id, |app| {
 db_test!(an_api_token_is_created_used_listed_and_revoked, |app| {
     let t = app.tenant().create().await;
     let expires = (Utc::now() + Duration::days(30)).to_rfc3339();
-    let created = app
-        .gql_ok(
+    let input = json!({
+        "tenantSlug": t.slug, "principalName": "ci-pipeline", "role": "OPERATOR", "name": "deploy job",
+        "expiresAt": expires
+    });
+    let payload = &app
+        .create_api_token(
             &t.admin,
-            "mutation($slug: String!, $expires: DateTime) { createApiToken(input: { tenantSlug: $slug,
-               principalName: \"ci-pipeline\", role: OPERATOR, name: \"deploy job\", expiresAt: $expires }) {
-               secret apiToken { id name prefix principalName role expiresAt revokedAt lastUsedAt }
-               userErrors { field message code } } }",
-            json!({ "slug": t.slug, "expires": expires }),
+            input,
+            "secret apiToken { id name prefix principalName role expiresAt revokedAt lastUsedAt } \
+             userErrors { field message code }",
         )
+        .payload()
         .await;
-    let payload = &created["createApiToken"];
     assert_eq!(payload["userErrors"], json!([]));
     let secret = payload["secret"].as_str().unwrap().to_string();
     assert!(
@@ -771,15 +701,15 @@ db_test!(an_api_token_is_created_used_listed_and_revoked, |app| {
     let token_id = token["id"].as_str().unwrap().to_string();
 
     let me = app
-        .gql_ok(
+        .query_viewer(
             &secret,
-            "{ viewer { name tenants { role currentScorePercentage tenant { slug } } } }",
-            json!({}),
+            "name tenants { role currentScorePercentage tenant { slug } }",
         )
+        .payload()
         .await;
-    assert_eq!(me["viewer"]["name"], "ci-pipeline");
+    assert_eq!(me["name"], "ci-pipeline");
     assert_eq!(
-        me["viewer"]["tenants"],
+        me["tenants"],
         json!([{ "role": "OPERATOR", "currentScorePercentage": 0.0, "tenant": { "slug": t.slug } }])
     );
 
@@ -791,10 +721,10 @@ db_test!(an_api_token_is_created_used_listed_and_revoked, |app| {
     let audit = entity::audit_log::Entity::find().all(&app.db).await.unwrap();
     assert!(!format!("{audit:?}").contains(&secret), "secret in the audit log");
 
-    let list = "query($slug: String!) { tenant(slug: $slug) { apiTokens { id name prefix principalName role lastUsedAt revokedAt } } }";
-    let listed = app.gql_ok(&t.admin, list, json!({ "slug": t.slug })).await;
+    let list = "apiTokens { id name prefix principalName role lastUsedAt revokedAt }";
+    let listed = app.query_tenant(&t.admin, &t.slug, list).payload().await;
     assert!(!listed.to_string().contains(&secret), "secrets are never listed");
-    let mine = listed["tenant"]["apiTokens"]
+    let mine = listed["apiTokens"]
         .as_array()
         .unwrap()
         .iter()
@@ -802,7 +732,7 @@ db_test!(an_api_token_is_created_used_listed_and_revoked, |app| {
         .cloned()
         .expect("the new token is listed");
     assert!(mine["lastUsedAt"].is_string(), "use was recorded: {mine}");
-    let as_operator = app.gql(Some(&t.operator), list, json!({ "slug": t.slug })).await;
+    let as_operator = app.query_tenant(&t.operator, &t.slug, list).await;
     assert_eq!(
         error_code(&as_operator).as_deref(),
         Some("FORBIDDEN"),
@@ -810,28 +740,24 @@ db_test!(an_api_token_is_created_used_listed_and_revoked, |app| {
     );
 
     let revoked = app
-        .gql_ok(
+        .revoke_api_token(
             &t.admin,
-            "mutation($id: ID!) { revokeApiToken(input: { id: $id }) { apiToken { id revokedAt } userErrors { code } } }",
             json!({ "id": token_id }),
+            "apiToken { id revokedAt } userErrors { code }",
         )
+        .payload()
         .await;
-    assert!(
-        revoked["revokeApiToken"]["apiToken"]["revokedAt"].is_string(),
-        "{revoked}"
-    );
-    let after = app.gql(Some(&secret), "{ viewer { name } }", json!({})).await;
+    assert!(revoked["apiToken"]["revokedAt"].is_string(), "{revoked}");
+    let after = app.query_viewer(&secret, "name").await;
     assert_eq!(error_code(&after).as_deref(), Some("UNAUTHENTICATED"), "{after}");
 
+    let input = json!({ "tenantSlug": t.slug, "principalName": " ", "role": "READER", "name": "x" });
     let bad = app
-        .gql_ok(
-            &t.admin,
-            "mutation($slug: String!) { createApiToken(input: { tenantSlug: $slug, principalName: \" \", role: READER, name: \"x\" }) { secret userErrors { field code } } }",
-            json!({ "slug": t.slug }),
-        )
+        .create_api_token(&t.admin, input, "secret userErrors { field code }")
+        .payload()
         .await;
     assert_eq!(
-        bad["createApiToken"],
+        bad,
         json!({ "secret": null, "userErrors": [{ "field": ["input", "principalName"], "code": "BAD_USER_INPUT" }] })
     );
 });
@@ -839,38 +765,40 @@ db_test!(an_api_token_is_created_used_listed_and_revoked, |app| {
 db_test!(administrative_changes_are_written_to_the_audit_log, |app| {
     let t = app.tenant().create().await;
     let service_admin = app.service_admin().await;
+    let input = json!({
+        "slug": "audited", "name": "Audited", "industry": "finance", "seatCount": 50,
+        "enabledServices": ["AzureAD"]
+    });
     let created = app
-        .gql_ok(
+        .create_tenant(
             &service_admin,
-            "mutation { createTenant(input: { slug: \"audited\", name: \"Audited\", industry: \"finance\", seatCount: 50, enabledServices: [\"AzureAD\"] }) {
-               tenant { slug seatCount } userErrors { code } } }",
-            json!({}),
+            input,
+            "tenant { slug seatCount } userErrors { code }",
         )
+        .payload()
         .await;
-    assert_eq!(created["createTenant"]["tenant"]["slug"], "audited", "{created}");
+    assert_eq!(created["tenant"]["slug"], "audited", "{created}");
     let admin_id = app.principal_id_of(&t.admin).await;
+    let input = json!({ "tenantSlug": "audited", "principalId": admin_id, "role": "ADMIN" });
     let granted = app
-        .gql_ok(
+        .grant_role(
             &service_admin,
-            "mutation($p: ID!) { grantRole(input: { tenantSlug: \"audited\", principalId: $p, role: ADMIN }) {
-               tenant { slug } grant { role principal { id } } userErrors { code } } }",
-            json!({ "p": admin_id }),
+            input,
+            "tenant { slug } grant { role principal { id } } userErrors { code }",
         )
+        .payload()
         .await;
     assert_eq!(
-        granted["grantRole"]["grant"],
+        granted["grant"],
         json!({ "role": "ADMIN", "principal": { "id": admin_id } }),
         "{granted}"
     );
     let roles = app
-        .gql_ok(
-            &t.admin,
-            "{ viewer { tenants { role tenant { slug licenses { sku } } } } }",
-            json!({}),
-        )
+        .query_viewer(&t.admin, "tenants { role tenant { slug licenses { sku } } }")
+        .payload()
         .await;
     assert!(
-        roles["viewer"]["tenants"]
+        roles["tenants"]
             .as_array()
             .unwrap()
             .contains(&json!({ "role": "ADMIN", "tenant": { "slug": "audited", "licenses": [] } })),
@@ -881,15 +809,33 @@ db_test!(administrative_changes_are_written_to_the_audit_log, |app| {
         .count(&app.db)
         .await
         .unwrap();
+    let admin = t.admin.as_str();
     let steps = [
-        "mutation { updateTenant(input: { slug: \"audited\", name: \"Audited Ltd\", enabledServices: [\"AzureAD\", \"EXO\"] }) { tenant { name enabledServices } userErrors { code } } }",
-        "mutation { setTenantLicense(input: { tenantSlug: \"audited\", sku: \"M365_E5\", seatsPurchased: 50, seatsAssigned: 40 }) { license { sku seatsPurchased } userErrors { code } } }",
-        "mutation { removeTenantLicense(input: { tenantSlug: \"audited\", sku: \"M365_E5\" }) { removedSku userErrors { code } } }",
-        "mutation { createApiToken(input: { tenantSlug: \"audited\", principalName: \"bot\", role: READER, name: \"reports\" }) { apiToken { id } userErrors { code } } }",
+        app.update_tenant(
+            admin,
+            json!({ "slug": "audited", "name": "Audited Ltd", "enabledServices": ["AzureAD", "EXO"] }),
+            "tenant { name enabledServices } userErrors { code }",
+        ),
+        app.set_tenant_license(
+            admin,
+            json!({ "tenantSlug": "audited", "sku": "M365_E5", "seatsPurchased": 50, "seatsAssigned": 40 }),
+            "license { sku seatsPurchased } userErrors { code }",
+        ),
+        app.remove_tenant_license(
+            admin,
+            json!({ "tenantSlug": "audited", "sku": "M365_E5" }),
+            "removedSku userErrors { code }",
+        ),
+        app.create_api_token(
+            admin,
+            json!({ "tenantSlug": "audited", "principalName": "bot", "role": "READER", "name": "reports" }),
+            "apiToken { id } userErrors { code }",
+        ),
     ];
     let mut token_id = None;
-    for step in steps {
-        let data = app.gql_ok(&t.admin, step, json!({})).await;
+    for op in steps {
+        let step = op.document();
+        let data = op.data().await;
         let payload = data.as_object().unwrap().values().next().unwrap();
         assert_eq!(payload["userErrors"], json!([]), "{step}: {data}");
         if let Some(id) = payload["apiToken"]["id"].as_str() {
@@ -904,45 +850,26 @@ db_test!(administrative_changes_are_written_to_the_audit_log, |app| {
         actions_after > actions_before,
         "enabling EXO added its controls as actions"
     );
-    app.gql_ok(
-        &t.admin,
-        "mutation($id: ID!) { revokeApiToken(input: { id: $id }) { userErrors { code } } }",
-        json!({ "id": token_id }),
-    )
-    .await;
+    app.revoke_api_token(admin, json!({ "id": token_id }), "userErrors { code }")
+        .data()
+        .await;
 
     // A refused change writes nothing, not even an audit row.
+    let input = json!({ "tenantSlug": "audited", "sku": "NOPE", "seatsPurchased": 1, "seatsAssigned": 0 });
     let refused = app
-        .gql_ok(
-            &t.admin,
-            "mutation { setTenantLicense(input: { tenantSlug: \"audited\", sku: \"NOPE\", seatsPurchased: 1, seatsAssigned: 0 }) { userErrors { field code } } }",
-            json!({}),
-        )
+        .set_tenant_license(admin, input, "userErrors { field code }")
+        .payload()
         .await;
-    assert_eq!(
-        refused["setTenantLicense"]["userErrors"][0]["field"],
-        json!(["input", "sku"])
-    );
+    assert_eq!(refused["userErrors"][0]["field"], json!(["input", "sku"]));
 
-    let log = app
-        .gql_ok(
-            &t.reader,
-            "query($slug: String!) { tenant(slug: $slug) { auditLog(first: 10) { totalCount edges { node { action target actorName detail } } } } }",
-            json!({ "slug": t.slug }),
-        )
-        .await;
+    let audit_log = "auditLog(first: 10) { totalCount edges { node { action target actorName detail } } }";
+    let log = app.query_tenant(&t.reader, &t.slug, audit_log).payload().await;
     assert_eq!(
-        log["tenant"]["auditLog"]["totalCount"], 0,
+        log["auditLog"]["totalCount"], 0,
         "the fixture tenant saw no admin changes"
     );
-    let log = app
-        .gql_ok(
-            &t.admin,
-            "{ tenant(slug: \"audited\") { auditLog(first: 10) { totalCount edges { node { action target actorName detail } } } } }",
-            json!({}),
-        )
-        .await;
-    let entries = log["tenant"]["auditLog"]["edges"].as_array().unwrap();
+    let log = app.query_tenant(admin, "audited", audit_log).payload().await;
+    let entries = log["auditLog"]["edges"].as_array().unwrap();
     let actions: Vec<&str> = entries
         .iter()
         .map(|e| e["node"]["action"].as_str().unwrap())
@@ -984,25 +911,28 @@ db_test!(administrative_changes_are_written_to_the_audit_log, |app| {
     assert_eq!(entries[3]["node"]["target"], "TenantLicense:M365_E5");
 
     let page = app
-        .gql_ok(
-            &t.admin,
-            "{ tenant(slug: \"audited\") { auditLog(first: 2) { pageInfo { hasNextPage endCursor } edges { node { action } } } } }",
-            json!({}),
+        .query_tenant(
+            admin,
+            "audited",
+            "auditLog(first: 2) { pageInfo { hasNextPage endCursor } edges { node { action } } }",
         )
+        .payload()
         .await;
-    let cursor = page["tenant"]["auditLog"]["pageInfo"]["endCursor"]
+    let cursor = page["auditLog"]["pageInfo"]["endCursor"]
         .as_str()
         .unwrap()
         .to_string();
     let next = app
-        .gql_ok(
-            &t.admin,
-            "query($after: String) { tenant(slug: \"audited\") { auditLog(first: 2, after: $after) { edges { node { action } } } } }",
-            json!({ "after": cursor }),
+        .query_tenant(
+            admin,
+            "audited",
+            "auditLog(first: 2, after: $after) { edges { node { action } } }",
         )
+        .var("after", "String", json!(cursor))
+        .payload()
         .await;
     assert_eq!(
-        next["tenant"]["auditLog"]["edges"],
+        next["auditLog"]["edges"],
         json!([{ "node": { "action": "LICENSE_REMOVED" } }, { "node": { "action": "LICENSE_SET" } }])
     );
 });
@@ -1100,15 +1030,12 @@ async fn the_cli_creates_a_tenant_and_a_first_admin_token_that_works() {
             .to_string();
 
         let app = spawn_app_with(backend, |c| c.database_url = url.clone()).await;
-        let data = app
-            .gql_ok(
-                &token,
-                "{ viewer { name tenants { role tenant { slug name } } } }",
-                json!({}),
-            )
+        let viewer = app
+            .query_viewer(&token, "name tenants { role tenant { slug name } }")
+            .payload()
             .await;
         assert_eq!(
-            data["viewer"]["tenants"],
+            viewer["tenants"],
             json!([{ "role": "ADMIN", "tenant": { "slug": "from-cli", "name": "From CLI" } }])
         );
         let stored = entity::api_token::Entity::find().all(&app.db).await.unwrap();

@@ -61,64 +61,69 @@ struct World {
     msp_tokens: Vec<String>,
 }
 
-type Row = (&'static str, Expected, &'static str, fn(&World, usize) -> Value);
+/// One mutation of the table: its field, what each caller gets, and the attempt of caller `i`
+/// with its token.
+type Row = (&'static str, Expected, fn(&TestApp, &str, &World, usize) -> Op);
 
 fn table() -> Vec<Row> {
     vec![
-        (
-            "createTenant",
-            SERVICE_ADMIN_ONLY,
-            "mutation($slug: String!) { createTenant(input: { slug: $slug, name: \"New\" }) { tenant { slug name } userErrors { code } } }",
-            |_, i| json!({ "slug": format!("created-by-{i}") }),
-        ),
-        (
-            "grantRole",
-            SERVICE_ADMIN_ON_ANY_TENANT,
-            "mutation($slug: String!, $p: ID!) { grantRole(input: { tenantSlug: $slug, principalId: $p, role: OPERATOR }) { tenant { slug } grant { role principal { id name } grantedAt } userErrors { code } } }",
-            |w, i| json!({ "slug": w.slug, "p": w.grantees[i] }),
-        ),
+        ("createTenant", SERVICE_ADMIN_ONLY, |app, token, _, i| {
+            let input = json!({ "slug": format!("created-by-{i}"), "name": "New" });
+            app.create_tenant(token, input, "tenant { slug name } userErrors { code }")
+        }),
+        ("grantRole", SERVICE_ADMIN_ON_ANY_TENANT, |app, token, w, i| {
+            let input = json!({ "tenantSlug": w.slug, "principalId": w.grantees[i], "role": "OPERATOR" });
+            let fields = "tenant { slug } grant { role principal { id name } grantedAt } userErrors { code }";
+            app.grant_role(token, input, fields)
+        }),
         (
             "removeTenantGrant",
             TENANT_ADMIN_OR_SERVICE_ADMIN,
-            "mutation($slug: String!, $p: ID!) { removeTenantGrant(input: { tenantSlug: $slug, principalId: $p }) { tenant { slug } removedGrant { role principal { name } } userErrors { code } } }",
-            |w, i| json!({ "slug": w.slug, "p": w.granted[i] }),
+            |app, token, w, i| {
+                let input = json!({ "tenantSlug": w.slug, "principalId": w.granted[i] });
+                let fields = "tenant { slug } removedGrant { role principal { name } } userErrors { code }";
+                app.remove_tenant_grant(token, input, fields)
+            },
         ),
         (
             "createApiToken",
             TENANT_ADMIN_OR_SERVICE_ADMIN,
-            "mutation($slug: String!, $name: String!) { createApiToken(input: { tenantSlug: $slug, principalName: $name, role: READER, name: \"ci\" }) { secret apiToken { principal { id name } role } userErrors { code } } }",
-            |w, i| json!({ "slug": w.slug, "name": format!("bot-{i}") }),
+            |app, token, w, i| {
+                let input = json!({ "tenantSlug": w.slug, "principalName": format!("bot-{i}"), "role": "READER", "name": "ci" });
+                let fields = "secret apiToken { principal { id name } role } userErrors { code }";
+                app.create_api_token(token, input, fields)
+            },
         ),
         (
             "revokeApiToken",
             ONLY_SERVICE_ADMIN_SEES_IT,
-            "mutation($id: ID!) { revokeApiToken(input: { id: $id }) { apiToken { revokedAt principal { name } } userErrors { code } } }",
-            |w, i| json!({ "id": w.msp_tokens[i] }),
+            |app, token, w, i| {
+                let input = json!({ "id": w.msp_tokens[i] });
+                let fields = "apiToken { revokedAt principal { name } } userErrors { code }";
+                app.revoke_api_token(token, input, fields)
+            },
         ),
-        (
-            "createControl",
-            SERVICE_ADMIN_ONLY,
-            "mutation($id: String!) { createControl(input: { id: $id, title: \"New control\", category: IDENTITY, service: \"AzureAD\", maxPoints: 2.5, tier: CORE, userImpact: LOW, implementationCost: LOW, actionType: CONFIG }) { control { controlId origin } userErrors { code } } }",
-            |_, i| json!({ "id": format!("new_control_{i}") }),
-        ),
-        (
-            "updateControl",
-            SERVICE_ADMIN_ONLY,
-            "mutation($title: String!) { updateControl(input: { id: \"AdminMFAV2\", title: $title }) { control { title } userErrors { code } } }",
-            |_, i| json!({ "title": format!("Require MFA for administrators ({i})") }),
-        ),
-        (
-            "deprecateControl",
-            SERVICE_ADMIN_ONLY,
-            "mutation { deprecateControl(input: { id: \"IntegratedApps\" }) { control { deprecated } userErrors { code } } }",
-            |_, _| json!({}),
-        ),
-        (
-            "upsertLicense",
-            SERVICE_ADMIN_ONLY,
-            "mutation($sku: String!) { upsertLicense(input: { sku: $sku, name: \"A new SKU\", plans: [\"AAD_P1\"] }) { license { sku name plans } userErrors { code } } }",
-            |_, i| json!({ "sku": format!("NEW_SKU_{i}") }),
-        ),
+        ("createControl", SERVICE_ADMIN_ONLY, |app, token, _, i| {
+            let input = json!({
+                "id": format!("new_control_{i}"), "title": "New control", "category": "IDENTITY",
+                "service": "AzureAD", "maxPoints": 2.5, "tier": "CORE", "userImpact": "LOW",
+                "implementationCost": "LOW", "actionType": "CONFIG"
+            });
+            app.create_control(token, input, "control { controlId origin } userErrors { code }")
+        }),
+        ("updateControl", SERVICE_ADMIN_ONLY, |app, token, _, i| {
+            let input =
+                json!({ "id": "AdminMFAV2", "title": format!("Require MFA for administrators ({i})") });
+            app.update_control(token, input, "control { title } userErrors { code }")
+        }),
+        ("deprecateControl", SERVICE_ADMIN_ONLY, |app, token, _, _| {
+            let input = json!({ "id": "IntegratedApps" });
+            app.deprecate_control(token, input, "control { deprecated } userErrors { code }")
+        }),
+        ("upsertLicense", SERVICE_ADMIN_ONLY, |app, token, _, i| {
+            let input = json!({ "sku": format!("NEW_SKU_{i}"), "name": "A new SKU", "plans": ["AAD_P1"] });
+            app.upsert_license(token, input, "license { sku name plans } userErrors { code }")
+        }),
     ]
 }
 
@@ -150,9 +155,9 @@ db_test!(
         }
         let tokens = [&t.reader, &t.operator, &t.admin, &other.admin, &service_admin];
         let mut failures = Vec::new();
-        for (field, expected, query, vars) in table() {
+        for (field, expected, attempt) in table() {
             for (i, token) in tokens.iter().enumerate() {
-                let body = app.gql(Some(token), query, vars(&world, i)).await;
+                let body = attempt(&app, token, &world, i).await;
                 let got = outcome(&body, field);
                 if got != expected[i] {
                     failures.push(format!(
@@ -192,9 +197,12 @@ db_test!(
         let t = app.tenant().create().await;
         let service_admin = app.service_admin().await;
         let before = count(&app, tenant::Entity).await;
-        let create = "mutation($slug: String!) { createTenant(input: { slug: $slug, name: \"Acme\", enabledServices: [\"AzureAD\"] }) { tenant { slug name } userErrors { code } } }";
+        let create = |token: &str| {
+            let input = json!({ "slug": "acme", "name": "Acme", "enabledServices": ["AzureAD"] });
+            app.create_tenant(token, input, "tenant { slug name } userErrors { code }")
+        };
         for (who, token) in [("READER", &t.reader), ("ADMIN", &t.admin)] {
-            let body = app.gql(Some(token), create, json!({ "slug": "acme" })).await;
+            let body = create(token).await;
             assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{who}: {body}");
             assert!(body["data"]["createTenant"].is_null(), "{who}: {body}");
         }
@@ -204,49 +212,40 @@ db_test!(
             "no tenant row was written"
         );
 
-        let created = app
-            .gql_ok(&service_admin, create, json!({ "slug": "acme" }))
-            .await;
+        let created = create(&service_admin).payload().await;
         assert_eq!(
-            created["createTenant"],
+            created,
             json!({ "tenant": { "slug": "acme", "name": "Acme" }, "userErrors": [] })
         );
         let me = app
-            .gql_ok(&service_admin, "{ viewer { tenants { role } } }", json!({}))
+            .query_viewer(&service_admin, "tenants { role }")
+            .payload()
             .await;
-        assert_eq!(
-            me["viewer"]["tenants"],
-            json!([]),
-            "a SERVICE_ADMIN holds no tenant role"
-        );
+        assert_eq!(me["tenants"], json!([]), "a SERVICE_ADMIN holds no tenant role");
         let read = app
-            .gql(
-                Some(&service_admin),
-                "{ tenant(slug: \"acme\") { secureScore { current { points } } } }",
-                json!({}),
-            )
+            .query_tenant(&service_admin, "acme", "secureScore { current { points } }")
             .await;
         assert_eq!(error_code(&read).as_deref(), Some("NOT_FOUND"), "{read}");
 
         // It hands the tenant over: a first token with ADMIN, then the tenant's grants list it.
+        let input =
+            json!({ "tenantSlug": "acme", "principalName": "acme-admin", "role": "ADMIN", "name": "first" });
         let token = app
-        .gql_ok(
-            &service_admin,
-            "mutation { createApiToken(input: { tenantSlug: \"acme\", principalName: \"acme-admin\", role: ADMIN, name: \"first\" }) { secret apiToken { principal { id name } role } } }",
-            json!({}),
-        )
-        .await;
-        let secret = token["createApiToken"]["secret"].as_str().unwrap().to_string();
-        let principal = token["createApiToken"]["apiToken"]["principal"].clone();
+            .create_api_token(
+                &service_admin,
+                input,
+                "secret apiToken { principal { id name } role }",
+            )
+            .payload()
+            .await;
+        let secret = token["secret"].as_str().unwrap().to_string();
+        let principal = token["apiToken"]["principal"].clone();
         assert_eq!(principal["name"], "acme-admin");
         let grants = app
-            .gql_ok(
-                &secret,
-                "{ tenant(slug: \"acme\") { grants { principal { id name } role grantedAt } } }",
-                json!({}),
-            )
+            .query_tenant(&secret, "acme", "grants { principal { id name } role grantedAt }")
+            .payload()
             .await;
-        let listed = grants["tenant"]["grants"].as_array().unwrap();
+        let listed = grants["grants"].as_array().unwrap();
         assert_eq!(listed.len(), 1, "{grants}");
         assert_eq!(listed[0]["principal"], principal);
         assert_eq!(listed[0]["role"], "ADMIN");
@@ -265,13 +264,14 @@ db_test!(
             "{seen}"
         );
         let node = app
-            .gql_ok(
+            .query_node(
                 &service_admin,
-                "query($id: ID!) { node(id: $id) { ... on Principal { name } } }",
-                json!({ "id": principal["id"] }),
+                principal["id"].clone(),
+                "... on Principal { name }",
             )
+            .payload()
             .await;
-        assert_eq!(node["node"]["name"], "acme-admin");
+        assert_eq!(node["name"], "acme-admin");
         let closed = app
             .gql(Some(&t.admin), "{ serviceTenants { slug } }", json!({}))
             .await;
@@ -286,7 +286,8 @@ db_test!(
 );
 
 /// What an MSP sees of a tenant, to compare before and after a change elsewhere.
-const MSP_VIEW: &str = "query($slug: String!) { tenant(slug: $slug) { slug name secureScore { current { points } maxScore { points } } improvementActions(first: 5) { totalCount edges { node { controlId status } } } } }";
+const MSP_VIEW: &str = "slug name secureScore { current { points } maxScore { points } } \
+     improvementActions(first: 5) { totalCount edges { node { controlId status } } }";
 
 db_test!(a_tenant_admin_neither_sees_nor_revokes_an_msp_token_and_removing_its_grant_leaves_other_tenants_unchanged, |app| {
     let t = app.tenant().create().await;
@@ -297,12 +298,12 @@ db_test!(a_tenant_admin_neither_sees_nor_revokes_an_msp_token_and_removing_its_g
     let service_admin = app.service_admin().await;
     let mut before = Vec::new();
     for slug in [&o.slug, &p.slug] {
-        before.push(app.gql(Some(&msp), MSP_VIEW, json!({ "slug": slug })).await);
+        before.push(app.query_tenant(&msp, slug, MSP_VIEW).await);
     }
 
-    let list = "query($slug: String!) { tenant(slug: $slug) { apiTokens { id principalName } grants { principal { id name } role } } }";
-    let listed = app.gql_ok(&t.admin, list, json!({ "slug": t.slug })).await;
-    let ids: Vec<&Value> = listed["tenant"]["apiTokens"]
+    let list = "apiTokens { id principalName } grants { principal { id name } role }";
+    let listed = app.query_tenant(&t.admin, &t.slug, list).payload().await;
+    let ids: Vec<&Value> = listed["apiTokens"]
         .as_array()
         .unwrap()
         .iter()
@@ -311,7 +312,7 @@ db_test!(a_tenant_admin_neither_sees_nor_revokes_an_msp_token_and_removing_its_g
     assert_eq!(ids.len(), 3, "the tenant's own three tokens: {listed}");
     assert!(!ids.contains(&&json!(msp_token)), "the MSP's token is not listed: {listed}");
     assert!(
-        listed["tenant"]["grants"]
+        listed["grants"]
             .as_array()
             .unwrap()
             .contains(&json!({ "principal": { "id": msp_principal, "name": "Contoso MSP" }, "role": "READER" })),
@@ -322,29 +323,33 @@ db_test!(a_tenant_admin_neither_sees_nor_revokes_an_msp_token_and_removing_its_g
         assert!(!text.contains(elsewhere.as_str()), "nothing about its other roles: {listed}");
     }
 
-    let revoke = "mutation($id: ID!) { revokeApiToken(input: { id: $id }) { apiToken { id } userErrors { message code } } }";
-    let theirs = app.gql(Some(&t.admin), revoke, json!({ "id": msp_token })).await;
+    let revoke = |token: &str, id: &str| {
+        app.revoke_api_token(token, json!({ "id": id }), "apiToken { id } userErrors { message code }")
+    };
+    let theirs = revoke(&t.admin, &msp_token).await;
     let missing = securescore::graphql::ids::encode("ApiToken", 987_654).to_string();
-    let missing = app.gql(Some(&t.admin), revoke, json!({ "id": missing })).await;
+    let missing = revoke(&t.admin, &missing).await;
     assert_eq!(outcome(&theirs, "revokeApiToken"), "NOT_FOUND", "{theirs}");
     assert_eq!(theirs, missing, "the MSP's token answers like a missing one");
     for (i, slug) in [&o.slug, &p.slug].into_iter().enumerate() {
-        let now = app.gql(Some(&msp), MSP_VIEW, json!({ "slug": slug })).await;
+        let now = app.query_tenant(&msp, slug, MSP_VIEW).await;
         assert_eq!(now, before[i], "the MSP still reads {slug}");
     }
 
-    let remove = "mutation($slug: String!, $p: ID!) { removeTenantGrant(input: { tenantSlug: $slug, principalId: $p }) { tenant { slug } removedGrant { role principal { id } } userErrors { code } } }";
-    let removed = app
-        .gql_ok(&t.admin, remove, json!({ "slug": t.slug, "p": msp_principal }))
-        .await;
+    let remove = || {
+        let input = json!({ "tenantSlug": t.slug, "principalId": msp_principal });
+        let fields = "tenant { slug } removedGrant { role principal { id } } userErrors { code }";
+        app.remove_tenant_grant(&t.admin, input, fields).payload()
+    };
+    let removed = remove().await;
     assert_eq!(
-        removed["removeTenantGrant"],
+        removed,
         json!({ "tenant": { "slug": t.slug }, "removedGrant": { "role": "READER", "principal": { "id": msp_principal } }, "userErrors": [] })
     );
-    let gone = app.gql(Some(&msp), MSP_VIEW, json!({ "slug": t.slug })).await;
+    let gone = app.query_tenant(&msp, &t.slug, MSP_VIEW).await;
     assert_eq!(error_code(&gone).as_deref(), Some("NOT_FOUND"), "{gone}");
     for (i, slug) in [&o.slug, &p.slug].into_iter().enumerate() {
-        let now = app.gql(Some(&msp), MSP_VIEW, json!({ "slug": slug })).await;
+        let now = app.query_tenant(&msp, slug, MSP_VIEW).await;
         assert_eq!(
             serde_json::to_vec(&now).unwrap(),
             serde_json::to_vec(&before[i]).unwrap(),
@@ -352,22 +357,22 @@ db_test!(a_tenant_admin_neither_sees_nor_revokes_an_msp_token_and_removing_its_g
         );
     }
     let roles = app
-        .gql_ok(&msp, "{ viewer { tenants { role tenant { slug } } } }", json!({}))
+        .query_viewer(&msp, "tenants { role tenant { slug } }")
+        .payload()
         .await;
-    assert_eq!(roles["viewer"]["tenants"].as_array().unwrap().len(), 2, "{roles}");
-    let again = app
-        .gql_ok(&t.admin, remove, json!({ "slug": t.slug, "p": msp_principal }))
-        .await;
-    assert_eq!(again["removeTenantGrant"]["userErrors"][0]["code"], "NOT_FOUND", "{again}");
+    assert_eq!(roles["tenants"].as_array().unwrap().len(), 2, "{roles}");
+    let again = remove().await;
+    assert_eq!(again["userErrors"][0]["code"], "NOT_FOUND", "{again}");
     let log = app
-        .gql_ok(
+        .query_tenant(
             &t.reader,
-            "query($slug: String!) { tenant(slug: $slug) { auditLog(first: 5) { edges { node { action target actorName } } } } }",
-            json!({ "slug": t.slug }),
+            &t.slug,
+            "auditLog(first: 5) { edges { node { action target actorName } } }",
         )
+        .payload()
         .await;
-    assert_eq!(log["tenant"]["auditLog"]["edges"].as_array().unwrap().len(), 1, "{log}");
-    assert_eq!(log["tenant"]["auditLog"]["edges"][0]["node"]["action"], "GRANT_REMOVED");
+    assert_eq!(log["auditLog"]["edges"].as_array().unwrap().len(), 1, "{log}");
+    assert_eq!(log["auditLog"]["edges"][0]["node"]["action"], "GRANT_REMOVED");
 
     // A SERVICE_ADMIN sees and revokes any token.
     let all = app
@@ -381,11 +386,9 @@ db_test!(a_tenant_admin_neither_sees_nor_revokes_an_msp_token_and_removing_its_g
         .cloned()
         .unwrap();
     assert!(of_o["apiTokens"].as_array().unwrap().contains(&json!({ "id": msp_token })), "{all}");
-    let revoked = app
-        .gql_ok(&service_admin, revoke, json!({ "id": msp_token }))
-        .await;
-    assert_eq!(revoked["revokeApiToken"]["userErrors"], json!([]), "{revoked}");
-    let cut = app.gql(Some(&msp), "{ viewer { name } }", json!({})).await;
+    let revoked = revoke(&service_admin, &msp_token).payload().await;
+    assert_eq!(revoked["userErrors"], json!([]), "{revoked}");
+    let cut = app.query_viewer(&msp, "name").await;
     assert_eq!(error_code(&cut).as_deref(), Some("UNAUTHENTICATED"), "{cut}");
 });
 
@@ -410,18 +413,13 @@ db_test!(
             json!({ "tenant": null, "userErrors": [{ "code": "NOT_FOUND" }] }),
             "the next mutation of the same request already runs without the role: {body}"
         );
-        let read = app
-            .gql(
-                Some(&t.admin),
-                "query($slug: String!) { tenant(slug: $slug) { name } }",
-                json!({ "slug": t.slug }),
-            )
-            .await;
+        let read = app.query_tenant(&t.admin, &t.slug, "name").await;
         assert_eq!(error_code(&read).as_deref(), Some("NOT_FOUND"), "{read}");
     }
 );
 
-const CREATE_CONTROL: &str = "mutation($i: CreateControlInput!) { createControl(input: $i) { control { controlId title actionUrl learnMoreUrls origin maxPoints } userErrors { field code } } }";
+const CREATE_CONTROL: &str =
+    "control { controlId title actionUrl learnMoreUrls origin maxPoints } userErrors { field code }";
 
 fn new_control(id: &str, service: &str) -> Value {
     json!({
@@ -456,11 +454,12 @@ db_test!(
         id["actionUrl"] = Value::Null;
         attacks.push((id, vec!["input", "id"]));
         for (input, field) in attacks {
-            let data = app
-                .gql_ok(&service_admin, CREATE_CONTROL, json!({ "i": input }))
+            let p = app
+                .create_control(&service_admin, input.clone(), CREATE_CONTROL)
+                .payload()
                 .await;
             assert_eq!(
-                data["createControl"],
+                p,
                 json!({ "control": null, "userErrors": [{ "field": field, "code": "BAD_USER_INPUT" }] }),
                 "{input}"
             );
@@ -478,26 +477,26 @@ db_test!(
         );
 
         let update = app
-        .gql_ok(
-            &service_admin,
-            "mutation { updateControl(input: { id: \"AdminMFAV2\", actionUrl: \"javascript:alert(1)\" }) { control { actionUrl } userErrors { field code } } }",
-            json!({}),
-        )
-        .await;
+            .update_control(
+                &service_admin,
+                json!({ "id": "AdminMFAV2", "actionUrl": "javascript:alert(1)" }),
+                "control { actionUrl } userErrors { field code }",
+            )
+            .payload()
+            .await;
         assert_eq!(
-            update["updateControl"],
+            update,
             json!({ "control": null, "userErrors": [{ "field": ["input", "actionUrl"], "code": "BAD_USER_INPUT" }] })
         );
 
-        let ok = app
-            .gql_ok(
-                &service_admin,
-                CREATE_CONTROL,
-                json!({ "i": new_control("fine_control", "AzureAD") }),
-            )
-            .await;
+        let create_fine = || {
+            let input = new_control("fine_control", "AzureAD");
+            app.create_control(&service_admin, input, CREATE_CONTROL)
+                .payload()
+        };
+        let ok = create_fine().await;
         assert_eq!(
-            ok["createControl"]["control"],
+            ok["control"],
             json!({
                 "controlId": "fine_control", "title": "Block risky sign-ins & more",
                 "actionUrl": "https://entra.microsoft.com/#view/policies",
@@ -505,15 +504,9 @@ db_test!(
             }),
             "HTML reduced to plain text: {ok}"
         );
-        let dup = app
-            .gql_ok(
-                &service_admin,
-                CREATE_CONTROL,
-                json!({ "i": new_control("fine_control", "AzureAD") }),
-            )
-            .await;
+        let dup = create_fine().await;
         assert_eq!(
-            dup["createControl"]["userErrors"],
+            dup["userErrors"],
             json!([{ "field": ["input", "id"], "code": "BAD_USER_INPUT" }])
         );
     }
@@ -521,20 +514,18 @@ db_test!(
 
 /// A tenant's maximum score and whether it has an action for `control`.
 async fn max_and_action(app: &TestApp, token: &str, slug: &str, control: &str) -> (f64, Option<String>) {
-    let data = app
-        .gql_ok(
+    let tenant = app
+        .query_tenant(
             token,
-            "query($slug: String!, $c: String!) { tenant(slug: $slug) { secureScore { maxScore { points } } improvementAction(controlId: $c) { status } } }",
-            json!({ "slug": slug, "c": control }),
+            slug,
+            "secureScore { maxScore { points } } improvementAction(controlId: $c) { status }",
         )
+        .var("c", "String!", json!(control))
+        .payload()
         .await;
     (
-        data["tenant"]["secureScore"]["maxScore"]["points"]
-            .as_f64()
-            .unwrap(),
-        data["tenant"]["improvementAction"]["status"]
-            .as_str()
-            .map(str::to_string),
+        tenant["secureScore"]["maxScore"]["points"].as_f64().unwrap(),
+        tenant["improvementAction"]["status"].as_str().map(str::to_string),
     )
 }
 
@@ -557,13 +548,10 @@ db_test!(
             before.push(max_and_action(&app, &t.reader, &t.slug, "mdo_new").await);
         }
         let created = app
-            .gql_ok(
-                &service_admin,
-                CREATE_CONTROL,
-                json!({ "i": new_control("mdo_new", "MDO") }),
-            )
+            .create_control(&service_admin, new_control("mdo_new", "MDO"), CREATE_CONTROL)
+            .payload()
             .await;
-        assert_eq!(created["createControl"]["userErrors"], json!([]), "{created}");
+        assert_eq!(created["userErrors"], json!([]), "{created}");
 
         let (max, action) = max_and_action(&app, &with.reader, &with.slug, "mdo_new").await;
         assert_eq!(action.as_deref(), Some("TO_ADDRESS"));
@@ -581,14 +569,12 @@ db_test!(
         assert_eq!(graph_rows, 0, "a tenant on its own Graph catalog is not touched");
 
         // Moving it to EXO brings it to the EXO tenant; the MDO tenant keeps its row.
+        let input = json!({ "id": "mdo_new", "service": "EXO" });
         let moved = app
-        .gql_ok(
-            &service_admin,
-            "mutation { updateControl(input: { id: \"mdo_new\", service: \"EXO\" }) { control { service } userErrors { code } } }",
-            json!({}),
-        )
-        .await;
-        assert_eq!(moved["updateControl"]["control"]["service"], "EXO");
+            .update_control(&service_admin, input, "control { service } userErrors { code }")
+            .payload()
+            .await;
+        assert_eq!(moved["control"]["service"], "EXO");
         let (max, action) = max_and_action(&app, &without.reader, &without.slug, "mdo_new").await;
         assert_eq!(action.as_deref(), Some("TO_ADDRESS"));
         assert!((max - before[1].0 - 4.5).abs() < 1e-9);
@@ -599,28 +585,32 @@ db_test!(
         );
 
         let deprecated = app
-        .gql_ok(
-            &service_admin,
-            "mutation { deprecateControl(input: { id: \"mdo_new\" }) { control { deprecated } userErrors { code } } }",
-            json!({}),
-        )
-        .await;
-        assert_eq!(deprecated["deprecateControl"]["control"]["deprecated"], true);
+            .deprecate_control(
+                &service_admin,
+                json!({ "id": "mdo_new" }),
+                "control { deprecated } userErrors { code }",
+            )
+            .payload()
+            .await;
+        assert_eq!(deprecated["control"]["deprecated"], true);
         let (max, _) = max_and_action(&app, &without.reader, &without.slug, "mdo_new").await;
         assert!(
             (max - before[1].0).abs() < 1e-9,
             "a deprecated control stops counting"
         );
 
+        let input =
+            json!({ "sku": "M365_E5", "name": "Microsoft 365 E5 (renamed)", "plans": ["AAD_P1", "AAD_P1"] });
         let license = app
-        .gql_ok(
-            &service_admin,
-            "mutation { upsertLicense(input: { sku: \"M365_E5\", name: \"Microsoft 365 E5 (renamed)\", plans: [\"AAD_P1\", \"AAD_P1\"] }) { license { sku name plans } userErrors { code } } }",
-            json!({}),
-        )
-        .await;
+            .upsert_license(
+                &service_admin,
+                input,
+                "license { sku name plans } userErrors { code }",
+            )
+            .payload()
+            .await;
         assert_eq!(
-            license["upsertLicense"]["license"],
+            license["license"],
             json!({ "sku": "M365_E5", "name": "Microsoft 365 E5 (renamed)", "plans": ["AAD_P1"] })
         );
     }
@@ -647,20 +637,16 @@ db_test!(
     a_restart_changes_no_control_row_and_keeps_a_service_admins_change,
     |app| {
         let service_admin = app.service_admin().await;
+        let input = json!({ "id": "AdminMFAV2", "title": "Require MFA for every admin", "maxPoints": 9 });
         let changed = app
-        .gql_ok(
-            &service_admin,
-            "mutation { updateControl(input: { id: \"AdminMFAV2\", title: \"Require MFA for every admin\", maxPoints: 9 }) { control { title } userErrors { code } } }",
-            json!({}),
-        )
-        .await;
-        assert_eq!(changed["updateControl"]["userErrors"], json!([]), "{changed}");
-        app.gql_ok(
-        &service_admin,
-        "mutation { upsertLicense(input: { sku: \"M365_E5\", name: \"E5 (our name)\", plans: [\"AAD_P1\"] }) { userErrors { code } } }",
-        json!({}),
-    )
-    .await;
+            .update_control(&service_admin, input, "control { title } userErrors { code }")
+            .payload()
+            .await;
+        assert_eq!(changed["userErrors"], json!([]), "{changed}");
+        let input = json!({ "sku": "M365_E5", "name": "E5 (our name)", "plans": ["AAD_P1"] });
+        app.upsert_license(&service_admin, input, "userErrors { code }")
+            .data()
+            .await;
         let rows = control_rows(&app).await;
         assert!(
             rows.iter().all(|r| r.shipped_digest.is_some()),
@@ -849,9 +835,11 @@ async fn the_cli_creates_a_service_admin_and_loads_catalog_files_all_or_nothing(
                 .unwrap()
                 .contains(&json!({ "sku": "FILE_SKU", "plans": ["FILE_PLAN"] }))
         );
+        let input = json!({ "slug": "by-cli-admin", "name": "x" });
         let created = app
-            .gql_ok(&token, "mutation { createTenant(input: { slug: \"by-cli-admin\", name: \"x\" }) { tenant { slug } } }", json!({}))
+            .create_tenant(&token, input, "tenant { slug }")
+            .payload()
             .await;
-        assert_eq!(created["createTenant"]["tenant"]["slug"], "by-cli-admin");
+        assert_eq!(created["tenant"]["slug"], "by-cli-admin");
     }
 }

@@ -18,15 +18,6 @@ use securescore::service::access::tenants;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 
-const ALL_STATUSES: [&str; 6] = [
-    "TO_ADDRESS",
-    "PLANNED",
-    "RISK_ACCEPTED",
-    "RESOLVED_THIRD_PARTY",
-    "RESOLVED_ALTERNATE_MITIGATION",
-    "COMPLETED",
-];
-
 const SCORE_FIELDS: &str = "maxScore { points } current { points percentage } planned { points percentage } \
      achievable { points percentage } verified { points percentage } currentLicense { points percentage }";
 
@@ -154,14 +145,16 @@ fn expected_views(actions: &[Value]) -> Views {
 
 /// Every action of the tenant, whatever its status.
 async fn all_actions(app: &TestApp, t: &TenantFixture) -> Vec<Value> {
-    let q = format!(
-        "query($slug: String!, $statuses: [Status!]) {{ tenant(slug: $slug) {{ \
-         improvementActions(filter: {{ statuses: $statuses }}, first: 100) {{ totalCount nodes {{ {ACTION_FIELDS} }} }} }} }}"
-    );
-    let data = app
-        .gql_ok(&t.reader, &q, json!({ "slug": t.slug, "statuses": ALL_STATUSES }))
+    let args = json!({ "filter": { "statuses": ALL_STATUSES }, "first": 100 });
+    let conn = &app
+        .query_actions(
+            &t.reader,
+            &t.slug,
+            args,
+            &format!("totalCount nodes {{ {ACTION_FIELDS} }}"),
+        )
+        .payload()
         .await;
-    let conn = &data["tenant"]["improvementActions"];
     let nodes = conn["nodes"].as_array().unwrap().clone();
     assert_eq!(
         conn["totalCount"].as_u64().unwrap() as usize,
@@ -173,50 +166,27 @@ async fn all_actions(app: &TestApp, t: &TenantFixture) -> Vec<Value> {
 
 /// The tenant's score as a following query reads it.
 async fn tenant_views(app: &TestApp, t: &TenantFixture) -> Views {
-    let q = format!("query($slug: String!) {{ tenant(slug: $slug) {{ secureScore {{ {SCORE_FIELDS} }} }} }}");
-    let data = app.gql_ok(&t.reader, &q, json!({ "slug": t.slug })).await;
-    Views::from_score(&data["tenant"]["secureScore"])
+    let fields = format!("secureScore {{ {SCORE_FIELDS} }}");
+    let tenant = app.query_tenant(&t.reader, &t.slug, &fields).payload().await;
+    Views::from_score(&tenant["secureScore"])
 }
 
 /// One action by control id.
 async fn action(app: &TestApp, t: &TenantFixture, control: &str) -> Value {
-    let q = format!(
-        "query($slug: String!, $c: String!) {{ tenant(slug: $slug) {{ improvementAction(controlId: $c) {{ {ACTION_FIELDS} \
-         notes {{ id body authorName }} tags {{ id name color }} }} }} }}"
-    );
-    let data = app
-        .gql_ok(&t.reader, &q, json!({ "slug": t.slug, "c": control }))
+    let fields = format!("{ACTION_FIELDS} notes {{ id body authorName }} tags {{ id name color }}");
+    let a = app
+        .query_action(&t.reader, &t.slug, control, &fields)
+        .payload()
         .await;
-    let a = data["tenant"]["improvementAction"].clone();
     assert!(a.is_object(), "tenant has an action for {control}");
     a
 }
 
 /// The history of one action, oldest first.
 async fn history(app: &TestApp, t: &TenantFixture, control: &str) -> Vec<Value> {
-    let q = "query($slug: String!, $c: String!) { tenant(slug: $slug) { improvementAction(controlId: $c) { \
-             history(first: 100) { totalCount nodes { id kind actor controlId statusBefore statusAfter pointsBefore \
-             pointsAfter pointsDelta comment data } } } } }";
-    let data = app
-        .gql_ok(&t.reader, q, json!({ "slug": t.slug, "c": control }))
-        .await;
-    let mut nodes = data["tenant"]["improvementAction"]["history"]["nodes"]
-        .as_array()
-        .unwrap()
-        .clone();
-    nodes.reverse();
-    nodes
-}
-
-/// The row id inside an event's global id.
-fn event_id(id: &Value) -> i64 {
-    let (ty, key) = securescore::graphql::ids::decode(id.as_str().unwrap()).unwrap();
-    assert_eq!(ty, "ActionEvent");
-    key.parse().unwrap()
-}
-
-fn kinds(events: &[Value]) -> Vec<&str> {
-    events.iter().map(|e| e["kind"].as_str().unwrap()).collect()
+    let events = "totalCount nodes { id kind actor controlId statusBefore statusAfter pointsBefore pointsAfter \
+                  pointsDelta comment data }";
+    action_history(app, t, control, events).await
 }
 
 /// Calls `setActionStatus` on an action named by tenant slug and control id; returns the payload.
@@ -228,15 +198,18 @@ async fn set_status(
     status: &str,
     extra: Value,
 ) -> Value {
-    let mut input = json!({ "tenantSlug": t.slug, "controlId": control, "status": status });
-    for (k, v) in extra.as_object().unwrap() {
-        input[k] = v.clone();
-    }
-    let q = format!(
-        "mutation($input: SetActionStatusInput!) {{ setActionStatus(input: $input) {{ \
-         action {{ {ACTION_FIELDS} }} score {{ {SCORE_FIELDS} }} userErrors {{ field message code }} }} }}"
+    let input = merged(
+        json!({ "tenantSlug": t.slug, "controlId": control, "status": status }),
+        extra,
     );
-    app.gql_ok(token, &q, json!({ "input": input })).await["setActionStatus"].clone()
+    app.set_action_status(token, input, &changed_fields())
+        .payload()
+        .await
+}
+
+/// The payload fields of a change to one action: the action and the tenant's score.
+fn changed_fields() -> String {
+    format!("action {{ {ACTION_FIELDS} }} score {{ {SCORE_FIELDS} }} userErrors {{ field message code }}")
 }
 
 /// Sets a status that must succeed; returns the payload.
@@ -257,14 +230,12 @@ fn user_error_code(p: &Value) -> &str {
 }
 
 async fn progress(app: &TestApp, t: &TenantFixture, control: &str, implemented: i64, total: i64) -> Value {
-    let q = format!(
-        "mutation($input: RecordImplementationProgressInput!) {{ recordImplementationProgress(input: $input) {{ \
-         action {{ {ACTION_FIELDS} }} score {{ {SCORE_FIELDS} }} userErrors {{ field message code }} }} }}"
-    );
     let input =
         json!({ "tenantSlug": t.slug, "controlId": control, "implemented": implemented, "total": total });
-    let p =
-        app.gql_ok(&t.operator, &q, json!({ "input": input })).await["recordImplementationProgress"].clone();
+    let p = app
+        .record_implementation_progress(&t.operator, input, &changed_fields())
+        .payload()
+        .await;
     assert_eq!(
         p["userErrors"],
         json!([]),
@@ -280,16 +251,17 @@ async fn device_exception(
     scope: &str,
     justification: &str,
 ) -> Value {
-    let q = format!(
-        "mutation($input: RecordDeviceExceptionInput!) {{ recordDeviceException(input: $input) {{ \
-         exception {{ id scope justification comment expiresAt }} action {{ {ACTION_FIELDS} }} \
-         score {{ {SCORE_FIELDS} }} userErrors {{ field message code }} }} }}"
-    );
     let input = json!({
         "tenantSlug": t.slug, "controlId": control, "scope": scope, "justification": justification,
         "comment": format!("{scope} {justification} exception"),
     });
-    app.gql_ok(&t.operator, &q, json!({ "input": input })).await["recordDeviceException"].clone()
+    let fields = format!(
+        "exception {{ id scope justification comment expiresAt }} {}",
+        changed_fields()
+    );
+    app.record_device_exception(&t.operator, input, &fields)
+        .payload()
+        .await
 }
 
 /// Events of an action in the database (whatever the API shows).
@@ -529,9 +501,15 @@ db_test!(a_stale_expected_version_is_a_conflict_and_writes_nothing, |app| {
     .await;
 });
 
-const BULK: &str = "mutation($input: BulkSetActionStatusInput!) { bulkSetActionStatus(input: $input) { \
-     actions { controlId status version } score { current { points } planned { points } } \
-     userErrors { field message code } } }";
+const BULK: &str = "actions { controlId status version } score { current { points } planned { points } } \
+     userErrors { field message code }";
+
+async fn bulk(app: &TestApp, t: &TenantFixture, items: Value) -> Value {
+    let input = json!({ "tenantSlug": t.slug, "items": items });
+    app.bulk_set_action_status(&t.operator, input, BULK)
+        .payload()
+        .await
+}
 
 db_test!(
     a_bulk_change_with_one_bad_item_writes_nothing_and_names_the_item,
@@ -543,14 +521,7 @@ db_test!(
             { "controlId": "MFARegistrationV2", "status": "RISK_ACCEPTED" },
             { "controlId": "PWAgePolicyNew", "status": "COMPLETED" },
         ]);
-        let data = app
-            .gql_ok(
-                &t.operator,
-                BULK,
-                json!({ "input": { "tenantSlug": t.slug, "items": items } }),
-            )
-            .await;
-        let p = &data["bulkSetActionStatus"];
+        let p = &bulk(&app, &t, items).await;
         let errors = p["userErrors"].as_array().unwrap();
         assert_eq!(errors.len(), 1, "{p:#}");
         assert_eq!(errors[0]["code"], "BAD_USER_INPUT");
@@ -571,14 +542,7 @@ db_test!(
             { "controlId": "IntegratedApps", "status": "TO_ADDRESS" },
             { "controlId": "PWAgePolicyNew", "status": "COMPLETED" },
         ]);
-        let data = app
-            .gql_ok(
-                &t.operator,
-                BULK,
-                json!({ "input": { "tenantSlug": t.slug, "items": items } }),
-            )
-            .await;
-        let errors = data["bulkSetActionStatus"]["userErrors"]
+        let errors = bulk(&app, &t, items).await["userErrors"]
             .as_array()
             .unwrap()
             .clone();
@@ -616,14 +580,7 @@ db_test!(
             { "controlId": "MFARegistrationV2", "status": "RESOLVED_THIRD_PARTY" },
             { "controlId": "PWAgePolicyNew", "status": "RISK_ACCEPTED" },
         ]);
-        let data = app
-            .gql_ok(
-                &t.operator,
-                BULK,
-                json!({ "input": { "tenantSlug": t.slug, "items": items } }),
-            )
-            .await;
-        let p = &data["bulkSetActionStatus"];
+        let p = &bulk(&app, &t, items).await;
         assert_eq!(p["userErrors"], json!([]), "{p:#}");
         let statuses: Vec<(&str, &str)> = p["actions"]
             .as_array()
@@ -683,14 +640,12 @@ db_test!(
         // Once regressed, the status is the user's again.
         set_ok(&app, &t, "AdminMFAV2", "PLANNED", json!({})).await;
         // Bad numbers are refused.
-        let q = "mutation($input: RecordImplementationProgressInput!) { recordImplementationProgress(input: $input) { \
-             userErrors { field code } } }";
         let input = json!({ "tenantSlug": t.slug, "controlId": "AdminMFAV2", "implemented": 5, "total": 4 });
-        let data = app.gql_ok(&t.operator, q, json!({ "input": input })).await;
-        assert_eq!(
-            data["recordImplementationProgress"]["userErrors"][0]["code"],
-            "BAD_USER_INPUT"
-        );
+        let p = app
+            .record_implementation_progress(&t.operator, input, "userErrors { field code }")
+            .payload()
+            .await;
+        assert_eq!(p["userErrors"][0]["code"], "BAD_USER_INPUT");
     }
 );
 
@@ -702,7 +657,6 @@ fn t_operator_name(t: &TenantFixture) -> String {
 db_test!(
     a_risk_acceptance_past_its_review_date_returns_to_address_with_an_expired_event,
     |app| {
-        use entity::improvement_action as ia;
         let t = app.tenant().create().await;
         let base = tenant_views(&app, &t).await;
 
@@ -750,18 +704,7 @@ db_test!(
 
         // The review date passes (moved in the database rather than waited for; like every
         // writer, the move bumps the tenant's state version, or cached states would not know).
-        let done = ia::Entity::update_many()
-            .col_expr(
-                ia::Column::ReviewBy,
-                Expr::value(Utc::now() - Duration::minutes(1)),
-            )
-            .filter(ia::Column::TenantId.eq(t.id))
-            .filter(ia::Column::ControlId.eq("AdminMFAV2"))
-            .exec(&app.db)
-            .await
-            .unwrap();
-        assert_eq!(done.rows_affected, 1);
-        tenants::touch(&app.db, t.id, Utc::now()).await.unwrap();
+        app.pass_review_date(&t, "AdminMFAV2").await;
 
         let a = action(&app, &t, "AdminMFAV2").await;
         assert_eq!(a["status"], "TO_ADDRESS");
@@ -783,18 +726,18 @@ db_test!(
 
 db_test!(undo_restores_the_previous_status_with_an_undone_event, |app| {
     let t = app.tenant().create().await;
-    let q = format!(
-        "mutation($input: UndoActionStatusInput!) {{ undoActionStatus(input: $input) {{ \
-         action {{ {ACTION_FIELDS} }} score {{ {SCORE_FIELDS} }} userErrors {{ field message code }} }} }}"
-    );
     let input = json!({ "tenantSlug": t.slug, "controlId": "AdminMFAV2" });
-    let p = app.gql_ok(&t.operator, &q, json!({ "input": input })).await["undoActionStatus"].clone();
+    let undo = || {
+        app.undo_action_status(&t.operator, input.clone(), &changed_fields())
+            .payload()
+    };
+    let p = undo().await;
     assert_eq!(user_error_code(&p), "NOTHING_TO_UNDO", "nothing to undo: {p:#}");
 
     let base = tenant_views(&app, &t).await;
     set_ok(&app, &t, "AdminMFAV2", "PLANNED", json!({})).await;
     set_ok(&app, &t, "AdminMFAV2", "RESOLVED_THIRD_PARTY", json!({})).await;
-    let p = app.gql_ok(&t.operator, &q, json!({ "input": input })).await["undoActionStatus"].clone();
+    let p = undo().await;
     assert_eq!(p["userErrors"], json!([]), "{p:#}");
     assert_eq!(p["action"]["status"], "PLANNED");
     Views::from_score(&p["score"]).assert_eq(&base.plus(0.0, 10.0, 0.0, 0.0, 0.0), "undone");
@@ -812,17 +755,12 @@ db_test!(
     notes_are_added_edited_only_by_their_author_or_an_admin_and_deleted,
     |app| {
         let t = app.tenant().create().await;
-        let add =
-            format!("mutation($input: AddActionNoteInput!) {{ addActionNote(input: $input) {{ {NOTE} }} }}");
-        let update = format!(
-            "mutation($input: UpdateActionNoteInput!) {{ updateActionNote(input: $input) {{ {NOTE} }} }}"
-        );
-        let delete = format!(
-            "mutation($input: DeleteActionNoteInput!) {{ deleteActionNote(input: $input) {{ {NOTE} }} }}"
-        );
+        let add = |body: Value| {
+            let input = json!({ "tenantSlug": t.slug, "controlId": "AdminMFAV2", "body": body });
+            app.add_action_note(&t.operator, input, NOTE).payload()
+        };
 
-        let input = json!({ "tenantSlug": t.slug, "controlId": "AdminMFAV2", "body": "Waiting for the change window." });
-        let p = app.gql_ok(&t.operator, &add, json!({ "input": input })).await["addActionNote"].clone();
+        let p = add(json!("Waiting for the change window.")).await;
         assert_eq!(p["userErrors"], json!([]), "{p:#}");
         assert_eq!(p["note"]["authorName"], t_operator_name(&t));
         let id = p["note"]["id"].as_str().unwrap().to_string();
@@ -830,54 +768,41 @@ db_test!(
 
         // Too long, and empty.
         for body in ["x".repeat(10_001), "   ".to_string()] {
-            let input = json!({ "tenantSlug": t.slug, "controlId": "AdminMFAV2", "body": body });
-            let p = app.gql_ok(&t.operator, &add, json!({ "input": input })).await["addActionNote"].clone();
+            let p = add(json!(body)).await;
             assert_eq!(user_error_code(&p), "BAD_USER_INPUT");
             assert_eq!(p["userErrors"][0]["field"], json!(["input", "body"]));
             let p = app
-                .gql_ok(
-                    &t.operator,
-                    &update,
-                    json!({ "input": { "id": id, "body": body } }),
-                )
+                .update_action_note(&t.operator, json!({ "id": id, "body": body }), NOTE)
+                .payload()
                 .await;
-            assert_eq!(user_error_code(&p["updateActionNote"]), "BAD_USER_INPUT");
+            assert_eq!(user_error_code(&p), "BAD_USER_INPUT");
         }
-        let input = json!({ "tenantSlug": t.slug, "controlId": "AdminMFAV2", "body": "y".repeat(10_000) });
-        let p = app.gql_ok(&t.operator, &add, json!({ "input": input })).await["addActionNote"].clone();
+        let p = add(json!("y".repeat(10_000))).await;
         assert_eq!(p["userErrors"], json!([]), "10,000 characters are allowed");
 
         // Another operator may not edit or delete it; an admin and the author may.
         let other = another_principal(&app, &t, "other operator", Role::Operator).await;
         let body = app
-            .gql(
-                Some(&other),
-                &update,
-                json!({ "input": { "id": id, "body": "hijacked" } }),
-            )
+            .update_action_note(&other, json!({ "id": id, "body": "hijacked" }), NOTE)
             .await;
         assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body:#}");
-        let body = app
-            .gql(Some(&other), &delete, json!({ "input": { "id": id } }))
-            .await;
+        let body = app.delete_action_note(&other, json!({ "id": id }), NOTE).await;
         assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body:#}");
 
         let p = app
-            .gql_ok(
-                &t.admin,
-                &update,
-                json!({ "input": { "id": id, "body": "Edited by an admin." } }),
-            )
+            .update_action_note(&t.admin, json!({ "id": id, "body": "Edited by an admin." }), NOTE)
+            .payload()
             .await;
-        assert_eq!(p["updateActionNote"]["note"]["body"], "Edited by an admin.");
+        assert_eq!(p["note"]["body"], "Edited by an admin.");
         let p = app
-            .gql_ok(
+            .update_action_note(
                 &t.operator,
-                &update,
-                json!({ "input": { "id": id, "body": "Change window: Friday." } }),
+                json!({ "id": id, "body": "Change window: Friday." }),
+                NOTE,
             )
+            .payload()
             .await;
-        assert_eq!(p["updateActionNote"]["note"]["body"], "Change window: Friday.");
+        assert_eq!(p["note"]["body"], "Change window: Friday.");
         let notes = action(&app, &t, "AdminMFAV2").await["notes"].clone();
         assert!(
             notes
@@ -887,20 +812,18 @@ db_test!(
                 .any(|n| n["body"] == "Change window: Friday.")
         );
 
-        let p = app
-            .gql_ok(&t.operator, &delete, json!({ "input": { "id": id } }))
-            .await["deleteActionNote"]
-            .clone();
+        let delete = || {
+            app.delete_action_note(&t.operator, json!({ "id": id }), NOTE)
+                .payload()
+        };
+        let p = delete().await;
         assert_eq!(p["userErrors"], json!([]));
         let notes = action(&app, &t, "AdminMFAV2").await["notes"].clone();
         assert!(
             !notes.as_array().unwrap().iter().any(|n| n["id"] == id.as_str()),
             "deleted"
         );
-        let p = app
-            .gql_ok(&t.operator, &delete, json!({ "input": { "id": id } }))
-            .await["deleteActionNote"]
-            .clone();
+        let p = delete().await;
         assert_eq!(user_error_code(&p), "NOT_FOUND");
 
         let h = history(&app, &t, "AdminMFAV2").await;
@@ -920,33 +843,26 @@ db_test!(
 const TAG: &str = "tag { id name color } userErrors { field message code }";
 
 async fn create_tag(app: &TestApp, t: &TenantFixture, name: &str) -> Value {
-    let q = format!("mutation($input: CreateTagInput!) {{ createTag(input: $input) {{ {TAG} }} }}");
-    app.gql_ok(
-        &t.operator,
-        &q,
-        json!({ "input": { "tenantSlug": t.slug, "name": name, "color": "#1F6FEB" } }),
-    )
-    .await["createTag"]
-        .clone()
+    let input = json!({ "tenantSlug": t.slug, "name": name, "color": "#1F6FEB" });
+    app.create_tag(&t.operator, input, TAG).payload().await
 }
 
 async fn tag_actions(app: &TestApp, t: &TenantFixture, add: bool, controls: &[&str], tags: &[&str]) -> Value {
-    let field = if add { "addActionTags" } else { "removeActionTags" };
-    let q = format!(
-        "mutation($input: ActionTagsInput!) {{ {field}(input: $input) {{ actions {{ controlId tags {{ name }} }} \
-         userErrors {{ field message code }} }} }}"
-    );
     let input = json!({ "tenantSlug": t.slug, "controlIds": controls, "tagIds": tags });
-    app.gql_ok(&t.operator, &q, json!({ "input": input })).await[field].clone()
+    let fields = "actions { controlId tags { name } } userErrors { field message code }";
+    let op = if add {
+        app.add_action_tags(&t.operator, input, fields)
+    } else {
+        app.remove_action_tags(&t.operator, input, fields)
+    };
+    op.payload().await
 }
 
 async fn tagged(app: &TestApp, t: &TenantFixture, filter: Value) -> BTreeSet<String> {
-    let q = "query($slug: String!, $f: ImprovementActionFilter) { tenant(slug: $slug) { \
-             improvementActions(filter: $f, first: 100) { nodes { controlId } } } }";
-    let data = app
-        .gql_ok(&t.reader, q, json!({ "slug": t.slug, "f": filter }))
-        .await;
-    data["tenant"]["improvementActions"]["nodes"]
+    let args = json!({ "filter": filter, "first": 100 });
+    app.query_actions(&t.reader, &t.slug, args, "nodes { controlId }")
+        .payload()
+        .await["nodes"]
         .as_array()
         .unwrap()
         .iter()
@@ -977,41 +893,23 @@ db_test!(
         let p = create_tag(&app, &t, &"n".repeat(65)).await;
         assert_eq!(user_error_code(&p), "BAD_USER_INPUT", "at most 64 characters");
 
-        let update = format!("mutation($input: UpdateTagInput!) {{ updateTag(input: $input) {{ {TAG} }} }}");
-        let p = app
-            .gql_ok(
-                &t.operator,
-                &update,
-                json!({ "input": { "id": q3, "name": "Q4 rollout" } }),
-            )
-            .await;
-        assert_eq!(p["updateTag"]["tag"]["name"], "Q4 rollout");
-        let p = app
-            .gql_ok(
-                &t.operator,
-                &update,
-                json!({ "input": { "id": q3, "color": "#ff0000" } }),
-            )
-            .await;
-        assert_eq!(p["updateTag"]["tag"]["name"], "Q4 rollout");
-        assert_eq!(p["updateTag"]["tag"]["color"], "#ff0000");
-        let p = app
-            .gql_ok(
-                &t.operator,
-                &update,
-                json!({ "input": { "id": q3, "color": "red" } }),
-            )
-            .await;
-        assert_eq!(user_error_code(&p["updateTag"]), "BAD_USER_INPUT");
-        let data = app
-            .gql_ok(
-                &t.reader,
-                "query($s: String!) { tenant(slug: $s) { tags { name color } } }",
-                json!({ "s": t.slug }),
-            )
+        let update = |change: Value| {
+            app.update_tag(&t.operator, merged(json!({ "id": q3 }), change), TAG)
+                .payload()
+        };
+        let p = update(json!({ "name": "Q4 rollout" })).await;
+        assert_eq!(p["tag"]["name"], "Q4 rollout");
+        let p = update(json!({ "color": "#ff0000" })).await;
+        assert_eq!(p["tag"]["name"], "Q4 rollout");
+        assert_eq!(p["tag"]["color"], "#ff0000");
+        let p = update(json!({ "color": "red" })).await;
+        assert_eq!(user_error_code(&p), "BAD_USER_INPUT");
+        let tenant = app
+            .query_tenant(&t.reader, &t.slug, "tags { name color }")
+            .payload()
             .await;
         assert_eq!(
-            data["tenant"]["tags"],
+            tenant["tags"],
             json!([{ "name": "Q4 rollout", "color": "#ff0000" }, { "name": "quick win", "color": "#1f6feb" }])
         );
 
@@ -1061,11 +959,11 @@ db_test!(
         assert_eq!(user_error_code(&p), "NOT_FOUND");
         assert_eq!(action(&app, &t, "PWAgePolicyNew").await["tags"], json!([]));
 
-        let delete = format!("mutation($input: DeleteTagInput!) {{ deleteTag(input: $input) {{ {TAG} }} }}");
         let p = app
-            .gql_ok(&t.operator, &delete, json!({ "input": { "id": q3 } }))
+            .delete_tag(&t.operator, json!({ "id": q3 }), TAG)
+            .payload()
             .await;
-        assert_eq!(p["deleteTag"]["userErrors"], json!([]));
+        assert_eq!(p["userErrors"], json!([]));
         assert_eq!(
             tagged(&app, &t, json!({ "tagsAny": ["Q4 rollout"] })).await,
             set(&[])
@@ -1107,9 +1005,8 @@ db_test!(an_action_takes_at_most_fifty_tags, |app| {
     );
 });
 
-const CREATE_LINK: &str = "mutation($input: CreateShareLinkInput!) { createShareLink(input: $input) { \
-     shareLink { id platform createdBy expiresAt useCount revoked } token url mailtoUrl teamsUrl \
-     plannerTask { title description } userErrors { field message code } } }";
+const CREATE_LINK: &str = "shareLink { id platform createdBy expiresAt useCount revoked } token url mailtoUrl \
+     teamsUrl plannerTask { title description } userErrors { field message code }";
 
 const SHARED: &str = "query($token: String!) { sharedAction(token: $token) { title category service status \
      pointsAchieved maxPoints remediation actionUrl learnMoreUrls linkExpiresAt } }";
@@ -1117,9 +1014,9 @@ const SHARED: &str = "query($token: String!) { sharedAction(token: $token) { tit
 async fn create_link(app: &TestApp, t: &TenantFixture, control: &str, platform: &str) -> Value {
     let input = json!({ "tenantSlug": t.slug, "controlId": control, "platform": platform });
     let p = app
-        .gql_ok(&t.operator, CREATE_LINK, json!({ "input": input }))
-        .await["createShareLink"]
-        .clone();
+        .create_share_link(&t.operator, input, CREATE_LINK)
+        .payload()
+        .await;
     assert_eq!(p["userErrors"], json!([]), "{p:#}");
     p
 }
@@ -1150,15 +1047,11 @@ db_test!(
         let t = app.tenant().create().await;
         let mfa = action(&app, &t, "AdminMFAV2").await;
         // Things that must not leak through the link.
-        let note =
-            "mutation($input: AddActionNoteInput!) { addActionNote(input: $input) { userErrors { code } } }";
         let secret_note = "Internal: the CFO's account is exempt";
-        app.gql_ok(
-            &t.operator,
-            note,
-            json!({ "input": { "tenantSlug": t.slug, "controlId": "AdminMFAV2", "body": secret_note } }),
-        )
-        .await;
+        let note = json!({ "tenantSlug": t.slug, "controlId": "AdminMFAV2", "body": secret_note });
+        app.add_action_note(&t.operator, note, "userErrors { code }")
+            .data()
+            .await;
         let tag = create_tag(&app, &t, "secret-tag-name").await["tag"]["id"]
             .as_str()
             .unwrap()
@@ -1166,11 +1059,12 @@ db_test!(
         tag_actions(&app, &t, true, &["AdminMFAV2"], &[&tag]).await;
 
         let title = app
-        .gql_ok(&t.reader, "query($s: String!) { tenant(slug: $s) { improvementAction(controlId: \"AdminMFAV2\") { title } } }", json!({ "s": t.slug }))
-        .await["tenant"]["improvementAction"]["title"]
-        .as_str()
-        .unwrap()
-        .to_string();
+            .query_action(&t.reader, &t.slug, "AdminMFAV2", "title")
+            .payload()
+            .await["title"]
+            .as_str()
+            .unwrap()
+            .to_string();
 
         for platform in ["LINK", "EMAIL", "TEAMS", "PLANNER"] {
             let p = create_link(&app, &t, "AdminMFAV2", platform).await;
@@ -1301,10 +1195,11 @@ db_test!(
         }
 
         // Each link was opened three times; the listing shows them all, newest first.
-        let q = "query($s: String!) { tenant(slug: $s) { improvementAction(controlId: \"AdminMFAV2\") { \
-             shareLinks { platform useCount lastUsedAt revoked createdBy } } } }";
-        let data = app.gql_ok(&t.reader, q, json!({ "s": t.slug })).await;
-        let links = data["tenant"]["improvementAction"]["shareLinks"]
+        let fields = "shareLinks { platform useCount lastUsedAt revoked createdBy }";
+        let links = app
+            .query_action(&t.reader, &t.slug, "AdminMFAV2", fields)
+            .payload()
+            .await["shareLinks"]
             .as_array()
             .unwrap()
             .clone();
@@ -1328,14 +1223,16 @@ db_test!(
         let token = |p: &Value| p["token"].as_str().unwrap().to_string();
         assert_eq!(get_share(&app, &token(&revoked), true).await.status(), 200);
 
-        let q = "mutation($input: RevokeShareLinkInput!) { revokeShareLink(input: $input) { \
-             shareLink { revoked revokedAt } userErrors { code } } }";
+        let fields = "shareLink { revoked revokedAt } userErrors { code }";
         let id = revoked["shareLink"]["id"].clone();
         let body = app
-            .gql(Some(&t.reader), q, json!({ "input": { "id": id } }))
+            .revoke_share_link(&t.reader, json!({ "id": id }), fields)
             .await;
         assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"));
-        let p = app.gql_ok(&t.operator, q, json!({ "input": { "id": id } })).await["revokeShareLink"].clone();
+        let p = app
+            .revoke_share_link(&t.operator, json!({ "id": id }), fields)
+            .payload()
+            .await;
         assert_eq!(p["userErrors"], json!([]));
         assert_eq!(p["shareLink"]["revoked"], true);
 
@@ -1370,11 +1267,13 @@ db_test!(
             "identical answers: {answers:#?}"
         );
 
-        let q = "query($s: String!) { tenant(slug: $s) { improvementAction(controlId: \"AdminMFAV2\") { \
-             shareLinks { platform useCount revoked } } } }";
-        let data = app.gql_ok(&t.reader, q, json!({ "s": t.slug })).await;
+        let fields = "shareLinks { platform useCount revoked }";
+        let a = app
+            .query_action(&t.reader, &t.slug, "AdminMFAV2", fields)
+            .payload()
+            .await;
         assert_eq!(
-            data["tenant"]["improvementAction"]["shareLinks"],
+            a["shareLinks"],
             json!([{ "platform": "EMAIL", "useCount": 0, "revoked": false }, { "platform": "LINK", "useCount": 1, "revoked": true }])
         );
         assert_eq!(
@@ -1403,13 +1302,13 @@ db_test!(every_change_is_recorded_in_the_tenants_score_events, |app| {
     tag_actions(&app, &t, true, &["IntegratedApps"], &[&tag]).await;
     create_link(&app, &t, "PWAgePolicyNew", "LINK").await;
 
-    let q = "query($s: String!, $from: DateTime, $f: EventFilterInput) { tenant(slug: $s) { \
-             scoreEvents(from: $from, filter: $f, first: 50) { totalCount nodes { kind controlId actor statusBefore \
-             statusAfter pointsBefore pointsAfter comment } } } }";
-    let data = app
-        .gql_ok(&t.reader, q, json!({ "s": t.slug, "from": start.to_rfc3339() }))
-        .await;
-    let events = &data["tenant"]["scoreEvents"];
+    let score_events = |args: Value| {
+        let fields = "totalCount nodes { kind controlId actor statusBefore statusAfter pointsBefore \
+                      pointsAfter comment }";
+        app.query_score_events(&t.reader, &t.slug, merged(json!({ "first": 50 }), args), fields)
+            .payload()
+    };
+    let events = &score_events(json!({ "from": start.to_rfc3339() })).await;
     let got: BTreeSet<(String, String)> = events["nodes"]
         .as_array()
         .unwrap()
@@ -1463,34 +1362,27 @@ db_test!(every_change_is_recorded_in_the_tenants_score_events, |app| {
     );
 
     // Filters by kind and by control.
-    let data = app
-        .gql_ok(
-            &t.reader,
-            q,
-            json!({ "s": t.slug, "f": { "kinds": ["TAG_ADDED", "SHARED"] } }),
-        )
-        .await;
-    let only: BTreeSet<String> = data["tenant"]["scoreEvents"]["nodes"]
+    let only: BTreeSet<String> = score_events(json!({ "filter": { "kinds": ["TAG_ADDED", "SHARED"] } }))
+        .await["nodes"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["kind"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(only, set(&["SHARED", "TAG_ADDED"]));
-    let data = app
-        .gql_ok(
-            &t.reader,
-            q,
-            json!({ "s": t.slug, "f": { "controlIds": ["MFARegistrationV2"] } }),
-        )
-        .await;
-    assert_eq!(data["tenant"]["scoreEvents"]["totalCount"], 1);
+    let only = score_events(json!({ "filter": { "controlIds": ["MFARegistrationV2"] } })).await;
+    assert_eq!(only["totalCount"], 1);
     // Nothing before the tenant existed.
-    let q2 = "query($s: String!, $to: DateTime) { tenant(slug: $s) { scoreEvents(to: $to) { totalCount } } }";
-    let data = app
-        .gql_ok(&t.reader, q2, json!({ "s": t.slug, "to": start.to_rfc3339() }))
+    let before = app
+        .query_score_events(
+            &t.reader,
+            &t.slug,
+            json!({ "to": start.to_rfc3339() }),
+            "totalCount",
+        )
+        .payload()
         .await;
-    assert_eq!(data["tenant"]["scoreEvents"]["totalCount"], 0);
+    assert_eq!(before["totalCount"], 0);
 });
 
 db_test!(
@@ -1525,35 +1417,19 @@ db_test!(
             "RESOLVED_THIRD_PARTY",
             "RESOLVED_ALTERNATE_MITIGATION",
         ];
-        let q = "mutation($input: SetActionStatusInput!) { setActionStatus(input: $input) { \
-             action { status } userErrors { field message code } } }";
-        let pq = "mutation($input: RecordImplementationProgressInput!) { recordImplementationProgress(input: $input) { \
-              action { status } userErrors { field message code } } }";
+        let fields = "action { status } userErrors { field message code }";
         let mut calls = Vec::new();
         for round in statuses.iter().map(Some).chain([None]) {
             for control in controls {
-                let (client, url, token, slug) = (
-                    app.client.clone(),
-                    format!("{}/graphql", app.address),
-                    t.operator.clone(),
-                    t.slug.clone(),
-                );
-                let body = if let Some(status) = round {
-                    json!({ "query": q, "variables": { "input": { "tenantSlug": slug, "controlId": control, "status": status } } })
+                let action = json!({ "tenantSlug": t.slug, "controlId": control });
+                let call = if let Some(status) = round {
+                    let input = merged(action, json!({ "status": status }));
+                    app.set_action_status(&t.operator, input, fields)
                 } else {
-                    json!({ "query": pq, "variables": { "input": { "tenantSlug": slug, "controlId": control, "implemented": 1, "total": 4 } } })
+                    let input = merged(action, json!({ "implemented": 1, "total": 4 }));
+                    app.record_implementation_progress(&t.operator, input, fields)
                 };
-                calls.push(tokio::spawn(async move {
-                    let resp = client
-                        .post(url)
-                        .bearer_auth(token)
-                        .header("Accept", "application/graphql-response+json")
-                        .json(&body)
-                        .send()
-                        .await
-                        .expect("sent");
-                    (control, resp.json::<Value>().await.expect("JSON"))
-                }));
+                calls.push(tokio::spawn(async move { (control, call.await) }));
             }
         }
         let mut successes: HashMap<&str, i64> = HashMap::new();
@@ -1613,68 +1489,47 @@ db_test!(readers_cannot_change_anything, |app| {
         .as_str()
         .unwrap()
         .to_string();
-    let slug = t.slug.as_str();
+    let (slug, reader, errors) = (t.slug.as_str(), t.reader.as_str(), "userErrors { code }");
+    let action = json!({ "tenantSlug": slug, "controlId": "AdminMFAV2" });
     let cases = [
-        (
-            "mutation($i: SetActionStatusInput!) { setActionStatus(input: $i) { userErrors { code } } }",
-            json!({ "tenantSlug": slug, "controlId": "AdminMFAV2", "status": "PLANNED" }),
-        ),
-        (
-            "mutation($i: BulkSetActionStatusInput!) { bulkSetActionStatus(input: $i) { userErrors { code } } }",
+        app.set_action_status(reader, merged(action.clone(), json!({ "status": "PLANNED" })), errors),
+        app.bulk_set_action_status(
+            reader,
             json!({ "tenantSlug": slug, "items": [{ "controlId": "AdminMFAV2", "status": "PLANNED" }] }),
+            errors,
         ),
-        (
-            "mutation($i: UndoActionStatusInput!) { undoActionStatus(input: $i) { userErrors { code } } }",
-            json!({ "tenantSlug": slug, "controlId": "AdminMFAV2" }),
-        ),
-        (
-            "mutation($i: RecordDeviceExceptionInput!) { recordDeviceException(input: $i) { userErrors { code } } }",
+        app.undo_action_status(reader, action.clone(), errors),
+        app.record_device_exception(
+            reader,
             json!({ "tenantSlug": slug, "controlId": "scid_2010", "scope": "GLOBAL", "justification": "RISK_ACCEPTED", "comment": "x" }),
+            errors,
         ),
-        (
-            "mutation($i: RecordImplementationProgressInput!) { recordImplementationProgress(input: $i) { userErrors { code } } }",
-            json!({ "tenantSlug": slug, "controlId": "AdminMFAV2", "implemented": 1, "total": 1 }),
+        app.record_implementation_progress(
+            reader,
+            merged(action.clone(), json!({ "implemented": 1, "total": 1 })),
+            errors,
         ),
-        (
-            "mutation($i: AddActionNoteInput!) { addActionNote(input: $i) { userErrors { code } } }",
-            json!({ "tenantSlug": slug, "controlId": "AdminMFAV2", "body": "hello" }),
-        ),
-        (
-            "mutation($i: CreateTagInput!) { createTag(input: $i) { userErrors { code } } }",
-            json!({ "tenantSlug": slug, "name": "readers" }),
-        ),
-        (
-            "mutation($i: UpdateTagInput!) { updateTag(input: $i) { userErrors { code } } }",
-            json!({ "id": tag, "name": "renamed" }),
-        ),
-        (
-            "mutation($i: DeleteTagInput!) { deleteTag(input: $i) { userErrors { code } } }",
-            json!({ "id": tag }),
-        ),
-        (
-            "mutation($i: ActionTagsInput!) { addActionTags(input: $i) { userErrors { code } } }",
+        app.add_action_note(reader, merged(action.clone(), json!({ "body": "hello" })), errors),
+        app.create_tag(reader, json!({ "tenantSlug": slug, "name": "readers" }), errors),
+        app.update_tag(reader, json!({ "id": tag, "name": "renamed" }), errors),
+        app.delete_tag(reader, json!({ "id": tag }), errors),
+        app.add_action_tags(
+            reader,
             json!({ "tenantSlug": slug, "controlIds": ["AdminMFAV2"], "tagIds": [tag] }),
+            errors,
         ),
-        (
-            "mutation($i: CreateShareLinkInput!) { createShareLink(input: $i) { userErrors { code } } }",
-            json!({ "tenantSlug": slug, "controlId": "AdminMFAV2", "platform": "LINK" }),
-        ),
+        app.create_share_link(reader, merged(action, json!({ "platform": "LINK" })), errors),
     ];
     let before = all_actions(&app, &t).await;
-    for (q, input) in cases {
-        let body = app.gql(Some(&t.reader), q, json!({ "i": input })).await;
+    for op in cases {
+        let q = op.document();
+        let body = op.await;
         assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{q}: {body:#}");
     }
     assert_eq!(all_actions(&app, &t).await, before);
     assert_eq!(event_count(&app, &t).await, 0);
-    let data = app
-        .gql_ok(
-            &t.reader,
-            "query($s: String!) { tenant(slug: $s) { tags { name } } }",
-            json!({ "s": slug }),
-        )
-        .await;
-    assert_eq!(data["tenant"]["tags"], json!([{ "name": "ops" }]));
+    let tenant = app.query_tenant(reader, slug, "tags { name }").payload().await;
+    assert_eq!(tenant["tags"], json!([{ "name": "ops" }]));
 });
 
 db_test!(another_tenants_objects_answer_like_missing_ones, |app| {
@@ -1686,81 +1541,75 @@ db_test!(another_tenants_objects_answer_like_missing_ones, |app| {
         .to_string();
     let missing = securescore::graphql::ids::encode("ImprovementAction", 987_654_321).0;
 
-    let q = "mutation($input: SetActionStatusInput!) { setActionStatus(input: $input) { action { id } \
-             userErrors { field message code } } }";
+    let set_status = |input: Value| {
+        app.set_action_status(
+            &mine.operator,
+            input,
+            "action { id } userErrors { field message code }",
+        )
+        .payload()
+    };
     let mut answers = Vec::new();
     for id in [&their_action, &missing] {
-        let p = app
-            .gql_ok(
-                &mine.operator,
-                q,
-                json!({ "input": { "actionId": id, "status": "PLANNED" } }),
-            )
-            .await;
-        let p = p["setActionStatus"].clone();
+        let p = set_status(json!({ "actionId": id, "status": "PLANNED" })).await;
         assert_eq!(user_error_code(&p), "NOT_FOUND", "{p:#}");
         answers.push(p);
     }
     assert_eq!(answers[0], answers[1], "indistinguishable");
-    let p = app
-        .gql_ok(
-            &mine.operator,
-            q,
-            json!({ "input": { "tenantSlug": theirs.slug, "controlId": "AdminMFAV2", "status": "PLANNED" } }),
-        )
+    let p = set_status(json!({ "tenantSlug": theirs.slug, "controlId": "AdminMFAV2", "status": "PLANNED" }))
         .await;
-    assert_eq!(user_error_code(&p["setActionStatus"]), "NOT_FOUND");
+    assert_eq!(user_error_code(&p), "NOT_FOUND");
 
     // Their note, tag and share link are unknown too.
     let note = app
-        .gql_ok(
+        .add_action_note(
             &theirs.operator,
-            "mutation($i: AddActionNoteInput!) { addActionNote(input: $i) { note { id } } }",
-            json!({ "i": { "actionId": their_action, "body": "theirs" } }),
+            json!({ "actionId": their_action, "body": "theirs" }),
+            "note { id }",
         )
-        .await["addActionNote"]["note"]["id"]
+        .payload()
+        .await["note"]["id"]
         .clone();
     let tag = create_tag(&app, &theirs, "theirs").await["tag"]["id"].clone();
     let link = create_link(&app, &theirs, "AdminMFAV2", "LINK").await["shareLink"]["id"].clone();
+    let (admin, errors) = (mine.admin.as_str(), "userErrors { code }");
     let cases = [
         (
-            "mutation($i: UpdateActionNoteInput!) { updateActionNote(input: $i) { userErrors { code } } }",
             "updateActionNote",
-            json!({ "id": note, "body": "mine" }),
+            app.update_action_note(admin, json!({ "id": note, "body": "mine" }), errors),
         ),
         (
-            "mutation($i: DeleteActionNoteInput!) { deleteActionNote(input: $i) { userErrors { code } } }",
             "deleteActionNote",
-            json!({ "id": note }),
+            app.delete_action_note(admin, json!({ "id": note }), errors),
         ),
         (
-            "mutation($i: UpdateTagInput!) { updateTag(input: $i) { userErrors { code } } }",
             "updateTag",
-            json!({ "id": tag, "name": "mine" }),
+            app.update_tag(admin, json!({ "id": tag, "name": "mine" }), errors),
         ),
+        ("deleteTag", app.delete_tag(admin, json!({ "id": tag }), errors)),
         (
-            "mutation($i: DeleteTagInput!) { deleteTag(input: $i) { userErrors { code } } }",
-            "deleteTag",
-            json!({ "id": tag }),
-        ),
-        (
-            "mutation($i: ActionTagsInput!) { addActionTags(input: $i) { userErrors { code } } }",
             "addActionTags",
-            json!({ "tenantSlug": mine.slug, "controlIds": ["AdminMFAV2"], "tagIds": [tag] }),
+            app.add_action_tags(
+                admin,
+                json!({ "tenantSlug": mine.slug, "controlIds": ["AdminMFAV2"], "tagIds": [tag] }),
+                errors,
+            ),
         ),
         (
-            "mutation($i: RevokeShareLinkInput!) { revokeShareLink(input: $i) { userErrors { code } } }",
             "revokeShareLink",
-            json!({ "id": link }),
+            app.revoke_share_link(admin, json!({ "id": link }), errors),
         ),
         (
-            "mutation($i: CreateShareLinkInput!) { createShareLink(input: $i) { userErrors { code } } }",
             "createShareLink",
-            json!({ "actionId": their_action, "platform": "LINK" }),
+            app.create_share_link(
+                admin,
+                json!({ "actionId": their_action, "platform": "LINK" }),
+                errors,
+            ),
         ),
     ];
-    for (q, field, input) in cases {
-        let body = app.gql(Some(&mine.admin), q, json!({ "i": input })).await;
+    for (field, op) in cases {
+        let body = op.await;
         assert!(body.get("errors").is_none(), "{field}: {body:#}");
         assert_eq!(
             user_error_code(&body["data"][field]),

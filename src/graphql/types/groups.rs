@@ -179,7 +179,7 @@ impl From<WhatIfChangeInput> for WhatIfChange {
 /// type stays a list of one-line fields).
 pub(crate) mod resolve {
     use super::*;
-    use crate::graphql::loaders::{loaders, tenant_state};
+    use crate::graphql::loaders::{loaders, tenant_overview, tenant_state};
     use crate::graphql::pagination::{self, PageArgs, TotalCount};
     use crate::graphql::types::{ImprovementAction, SecureScore};
     use crate::graphql::{db, viewer};
@@ -190,7 +190,7 @@ pub(crate) mod resolve {
     use std::sync::Arc;
 
     pub async fn secure_score(ctx: &Context<'_>, t: &tenant::Model) -> Result<SecureScore> {
-        Ok(SecureScore::new(tenant_state(ctx, t).await?))
+        Ok(SecureScore::new(tenant_overview(ctx, t).await?))
     }
 
     pub async fn what_if(
@@ -222,6 +222,26 @@ pub(crate) mod resolve {
         before: Option<String>,
     ) -> Result<Connection<String, ImprovementAction, TotalCount>> {
         let args = PageArgs::new(first, after, last, before)?;
+        // The first page of the default list is what an overview holds (`state::summary`).
+        if filter.is_none() && order_by.is_none() && args.is_first_page() {
+            let overview = tenant_overview(ctx, t).await?;
+            if let Some(partial) = overview.partial {
+                let (start, end) = args.window(partial.listed_total);
+                if start == 0 && end <= overview.actions.len() {
+                    let look = ctx.look_ahead();
+                    let wants_notes = look.field("nodes").field("notes").exists()
+                        || look.field("edges").field("node").field("notes").exists();
+                    let page: Vec<i64> = overview.actions[..end].iter().map(|a| a.row.id).collect();
+                    loaders(ctx)?.prime(&page, false, wants_notes).await?;
+                    return Ok(pagination::paginate_prefix(
+                        (0..end).collect(),
+                        partial.listed_total,
+                        &args,
+                        |i| ImprovementAction::at(overview.clone(), i),
+                    ));
+                }
+            }
+        }
         let state = tenant_state(ctx, t).await?;
         let filter: ActionFilter = filter.unwrap_or_default().into();
         let order: ActionOrder = order_by.unwrap_or_default().into();

@@ -1,6 +1,6 @@
 //! The tenant and what hangs directly off it.
 
-use crate::graphql::loaders::{loaders, tenant_state};
+use crate::graphql::loaders::tenant_state;
 use crate::graphql::types::groups::resolve;
 use crate::graphql::types::history;
 use crate::graphql::types::{
@@ -175,15 +175,15 @@ impl Tenant {
         to: history::Date,
     ) -> Result<Vec<history::ScoreSnapshot>> {
         let live = tenant_state(ctx, &self.0).await?;
-        let stored = loaders(ctx)?.snapshots(db(ctx), self.0.id, from.0, to.0).await?;
         let series = service::history::snapshots::history(
+            db(ctx),
             viewer(ctx)?,
             &live,
-            &stored,
             from.0,
             to.0,
             Utc::now().date_naive(),
-        )?;
+        )
+        .await?;
         Ok(series
             .into_iter()
             .map(|score| history::ScoreSnapshot {
@@ -226,7 +226,6 @@ impl Tenant {
             ],
         };
         let live = tenant_state(ctx, &self.0).await?;
-        let stored = loaders(ctx)?.snapshots(db(ctx), self.0.id, from.0, to.0).await?;
         let config = crate::graphql::config(ctx);
         let privacy = service::history::comparisons::Privacy {
             params: crate::domain::privacy::Params {
@@ -239,7 +238,6 @@ impl Tenant {
             db(ctx),
             viewer(ctx)?,
             &live,
-            &stored,
             from.0,
             to.0,
             specs,

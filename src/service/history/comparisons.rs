@@ -17,29 +17,30 @@
 //! union, or asking another server process gives the same noise. Subtracting the caller's own
 //! tenants changes only values the caller knows already.
 //!
-//! Cost: one row per cell and day (at most industries × 18 per day), plus the snapshots of the
-//! caller's own tenants in the range. Vendor benchmarks imported from Microsoft Graph are
-//! returned beside ours, as reported (they are the vendor's figures, not ours).
+//! **Cost.** Past days are immutable until a writer bumps their version, so a comparison reads
+//! their cells (with each cell's noise) and the snapshots it subtracts from the history cache
+//! (`cache`), checked against the days' versions in one query; only what depends on the caller
+//! is computed per request. Vendor benchmarks imported from Microsoft Graph are returned beside
+//! ours, as reported (they are the vendor's figures, not ours).
 
 use crate::auth::Viewer;
 use crate::domain::cohort::SeatBand;
 use crate::domain::enums::{Category, Role};
 use crate::domain::points::Points;
-use crate::domain::privacy::{
-    CELL_PREFIX, Cell, LicenseTier, POINTS_BOUND, Params, Published, Totals, cell_seed, mean_noise_std_dev,
-    noise, publish,
-};
+use crate::domain::privacy::{Cell, LicenseTier, Params, Published, Totals, mean_noise_std_dev, publish};
 use crate::error::{AppError, AppResult};
+use crate::service::history::cache::{self, HistoryCache, IdMap, StoredDay};
+use crate::service::history::packed;
 use crate::service::history::snapshots::{end_of_day, validate_range};
 use crate::service::state::TenantState;
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{
     cohort_aggregate, license_plan, score_snapshot, server_setting, tenant, tenant_license, vendor_benchmark,
 };
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Most cohorts one comparison may ask for.
 pub const MAX_COHORTS: usize = 10;
@@ -59,21 +60,13 @@ struct CellData {
 
 /// A snapshot's contribution to its cell.
 fn contribution(row: &score_snapshot::Model) -> Totals {
-    let pct = Points::from_storage(row.current)
-        .percent_of(&Points::from_storage(row.max_score))
-        .to_f64();
-    let categories: Vec<(Category, f64, f64)> = row
+    let categories: Vec<(Category, i64, i64)> = row
         .categories
         .0
         .iter()
-        .filter_map(|c| {
-            let category = c.category.parse().ok()?;
-            let points = Points::from_storage(c.current).to_f64();
-            let max = Points::from_storage(c.max_score).to_f64();
-            Some((category, points, max))
-        })
+        .filter_map(|c| Some((c.category.parse().ok()?, c.current, c.max_score)))
         .collect();
-    Totals::member(pct, &categories, POINTS_BOUND)
+    packed::contribution_of(row.current, row.max_score, &categories)
 }
 
 /// The licence tier of each of `tenant_ids` at the end of `day`.
@@ -375,6 +368,7 @@ impl Selector {
 
     /// Every cell the cohort names when its industries are explicit, so an empty cell and a
     /// small one are reported alike; with any industry, only cells that exist can be listed.
+    /// In the cells' order (industries, bands and tiers each ascending).
     fn named_cells(&self) -> Vec<Cell> {
         let Some(industries) = &self.industries else {
             return Vec::new();
@@ -440,15 +434,16 @@ fn key_of_spec(spec: &CohortSpec, asker: &tenant::Model) -> String {
 
 /// `Tenant.comparisons` (READER): per day of `from..=to` up to today, the asker's percentage,
 /// each cohort's noisy figures without the tenants the caller can read (or why not) and the
-/// cells left out, and the vendor's benchmarks. `own_snapshots` are the asker's stored
-/// snapshots of at least `from..=to` ([`crate::service::history::snapshots::of_tenant`], shared with
-/// `scoreHistory` in one request).
+/// cells left out, and the vendor's benchmarks.
+///
+/// Past days come from the history cache ([`cache`]: cells parsed once with their noise, the
+/// snapshots of the asker and of the caller's tenants it subtracts in compact form), checked
+/// against the days' versions in one query; what depends on the caller is computed here.
 #[allow(clippy::too_many_arguments)]
 pub async fn compare<C: ConnectionTrait>(
     conn: &C,
     viewer: &Viewer,
     live: &TenantState,
-    own_snapshots: &[score_snapshot::Model],
     from: NaiveDate,
     to: NaiveDate,
     specs: Vec<CohortSpec>,
@@ -470,169 +465,181 @@ pub async fn compare<C: ConnectionTrait>(
         .collect::<AppResult<Vec<_>>>()?;
     let params = privacy.params;
     let to = to.min(today);
-    // The asker's own percentage per day, exact (from the snapshot's exact figures).
-    let mut own_exact: HashMap<NaiveDate, Points> = HashMap::new();
-    for row in own_snapshots
-        .iter()
-        .filter(|row| row.tenant_id == asker.id && (from..=to).contains(&row.day))
-    {
-        let overall = crate::service::history::snapshots::DailyScore::stored(row)?.overall;
-        own_exact.insert(row.day, overall.percentage(&overall.current));
+    if from > to {
+        return Ok(Vec::new());
     }
-
-    // Every cell of the range (the data as text, parsed straight into its type).
-    let rows: Vec<(NaiveDate, String)> = if from <= to {
-        cohort_aggregate::Entity::find()
-            .select_only()
-            .column(cohort_aggregate::Column::Day)
-            .column_as(Expr::cust("CAST(data AS TEXT)"), "data_text")
-            .filter(cohort_aggregate::Column::Day.gte(from))
-            .filter(cohort_aggregate::Column::Day.lte(to))
-            .filter(cohort_aggregate::Column::CohortKey.starts_with(CELL_PREFIX))
-            .into_tuple()
-            .all(conn)
-            .await?
+    let history = HistoryCache::shared();
+    let versions = cache::read_versions(conn, from, to).await?;
+    let cells = if versions.is_empty() {
+        BTreeMap::new()
     } else {
-        Vec::new()
-    };
-    let mut cells: BTreeMap<NaiveDate, Vec<CellData>> = BTreeMap::new();
-    for (day, text) in rows {
-        let data: CellData = serde_json::from_str(&text)
-            .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("unreadable cohort cell")))?;
-        cells.entry(day).or_default().push(data);
-    }
-
-    // The caller's own tenants (the asker among them) are taken out of every cell: load the
-    // snapshots of those that are members of a cell in the range which keeps k others (a cell
-    // left with fewer is suppressed whatever its members scored, so an MSP reading every tenant
-    // of a cell reads none of their snapshots).
-    let mut readable: HashSet<i64> = viewer.tenant_ids().into_iter().collect();
-    readable.insert(asker.id);
-    let present: BTreeSet<i64> = cells
-        .values()
-        .flatten()
-        .filter_map(|c| {
-            let own: Vec<i64> = c
-                .members
-                .iter()
-                .copied()
-                .filter(|id| readable.contains(id))
-                .collect();
-            (c.members.len() - own.len() >= params.k).then_some(own)
-        })
-        .flatten()
-        .collect();
-    let mut own_contributions: HashMap<(i64, NaiveDate), Totals> = HashMap::new();
-    let present: Vec<i64> = present.into_iter().collect();
-    for chunk in present.chunks(500) {
-        for row in score_snapshot::Entity::find()
-            .filter(score_snapshot::Column::TenantId.is_in(chunk.to_vec()))
-            .filter(score_snapshot::Column::Day.gte(from))
-            .filter(score_snapshot::Column::Day.lte(to))
-            .all(conn)
+        let secret = match privacy.configured_secret.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => s.as_bytes().to_vec(),
+            None => match versions.stored_secret() {
+                Some(s) => s.as_bytes().to_vec(),
+                None => noise_secret(conn, None).await?,
+            },
+        };
+        history
+            .day_cells(conn, &versions, from, to, &secret, &params)
             .await?
-        {
-            own_contributions.insert((row.tenant_id, row.day), contribution(&row));
+    };
+
+    // The caller's own tenants (the asker among them) are taken out of every cell. Only the
+    // members of cells that keep k others are subtracted one by one (a cell left with fewer is
+    // suppressed whatever its members scored, so an MSP reading every tenant of a cell reads none
+    // of their snapshots); member lists shared between days are counted once.
+    let mut readable = viewer.tenant_ids();
+    readable.push(asker.id);
+    readable.sort_unstable();
+    readable.dedup();
+    let is_readable = |id: &i64| readable.binary_search(id).is_ok();
+    let mut own_counts: IdMap<usize> = IdMap::default();
+    let mut subtracted: BTreeSet<i64> = BTreeSet::new();
+    for c in cells.values().flat_map(|d| &d.cells) {
+        if own_counts.contains_key(&c.members.id) {
+            continue;
+        }
+        let own = c.members.ids.iter().filter(|id| is_readable(id)).count();
+        own_counts.insert(c.members.id, own);
+        if own > 0 && c.members.ids.len() - own >= params.k {
+            subtracted.extend(c.members.ids.iter().copied().filter(is_readable));
         }
     }
+    subtracted.insert(asker.id);
+    let tenants: Vec<i64> = subtracted.into_iter().collect();
+    let stored = history.tenant_days(conn, &versions, &tenants, from, to).await?;
+    let stored_day = |tenant: i64, day: NaiveDate| -> Option<&StoredDay> {
+        let days = stored.get(&tenant)?;
+        days.binary_search_by_key(&day, |d| d.day).ok().map(|i| &days[i])
+    };
 
-    let secret = noise_secret(conn, privacy.configured_secret.as_deref()).await?;
-    let mut benchmarks: BTreeMap<NaiveDate, Vec<vendor_benchmark::Model>> = BTreeMap::new();
-    for b in vendor_benchmark::Entity::find()
-        .filter(vendor_benchmark::Column::TenantId.eq(asker.id))
-        .filter(vendor_benchmark::Column::Day.gte(from))
-        .filter(vendor_benchmark::Column::Day.lte(to))
-        .order_by_asc(vendor_benchmark::Column::Basis)
-        .order_by_asc(vendor_benchmark::Column::BasisValue)
-        .all(conn)
-        .await?
-    {
-        benchmarks.entry(b.day).or_default().push(b);
-    }
+    // Per request, not per day: cohort keys, which cells each cohort takes (by cell id) and the
+    // cells each names explicitly.
+    let keys: Vec<String> = specs.iter().map(|s| key_of_spec(s, asker)).collect();
+    let named: Vec<Vec<Cell>> = selectors.iter().map(Selector::named_cells).collect();
+    let named_ids: Vec<Vec<Option<u32>>> = named.iter().map(|n| history.cell_ids(&versions, n)).collect();
+    let mut takes: Vec<IdMap<bool>> = vec![IdMap::default(); selectors.len()];
 
     let mut days = Vec::new();
     for day in from.iter_days().take_while(|d| *d <= to) {
-        let day_cells = cells.get(&day).map(Vec::as_slice).unwrap_or_default();
+        let day_cells = cells.get(&day);
+        let cell_list = day_cells.map(|d| d.cells.as_slice()).unwrap_or_default();
+        let taken: Vec<Vec<bool>> = selectors
+            .iter()
+            .zip(takes.iter_mut())
+            .map(|(selector, memo)| {
+                cell_list
+                    .iter()
+                    .map(|c| {
+                        *memo
+                            .entry(c.cell_id)
+                            .or_insert_with(|| selector.contains(&c.cell))
+                    })
+                    .collect()
+            })
+            .collect();
         // Each cell once per day: what is left after the caller's tenants, with its noise, or
         // `None` when fewer than k are left.
-        let mut noisy: HashMap<&Cell, Option<Totals>> = HashMap::new();
-        let mut cohorts = Vec::with_capacity(specs.len());
-        for (spec, selector) in specs.iter().zip(&selectors) {
-            let mut sum = Totals::default();
-            let mut included = 0;
-            let mut excluded: BTreeSet<Cell> = BTreeSet::new();
-            for data in day_cells.iter().filter(|c| selector.contains(&c.cell)) {
-                let value = noisy.entry(&data.cell).or_insert_with(|| {
-                    let own: Vec<i64> = data
-                        .members
-                        .iter()
-                        .copied()
-                        .filter(|id| readable.contains(id))
-                        .collect();
-                    if data.members.len() - own.len() < params.k {
-                        return None;
-                    }
-                    let mut t = data.totals.clone();
-                    for id in own {
-                        if let Some(c) = own_contributions.get(&(id, day)) {
-                            t.add(c, -1.0);
-                        }
-                    }
-                    t.add(&noise(&cell_seed(&secret, &data.cell, day), &params), 1.0);
-                    Some(t)
-                });
-                match value {
-                    Some(t) => {
-                        sum.add(t, 1.0);
-                        included += 1;
-                    }
-                    None => {
-                        excluded.insert(data.cell.clone());
+        let mut noisy: Vec<Option<Totals>> = Vec::with_capacity(cell_list.len());
+        for (j, data) in cell_list.iter().enumerate() {
+            let own = own_counts.get(&data.members.id).copied().unwrap_or_default();
+            if !taken.iter().any(|t| t[j]) || data.members.ids.len() - own < params.k {
+                noisy.push(None);
+                continue;
+            }
+            let mut t = data.totals.clone();
+            if own > 0 {
+                for id in data.members.ids.iter().filter(|id| is_readable(id)) {
+                    if let Some(snapshot) = stored_day(*id, day).and_then(|d| d.snapshot.as_ref()) {
+                        t.add(&packed::contribution(snapshot)?, -1.0);
                     }
                 }
             }
-            let figures = if day_cells.is_empty() {
+            t.add(&data.noise, 1.0);
+            noisy.push(Some(t));
+        }
+        let by_cell = day_cells.map(|d| d.by_cell.as_slice()).unwrap_or_default();
+        let mut cohorts = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.iter().enumerate() {
+            let mut sum = Totals::default();
+            let mut included = 0;
+            for (j, t) in noisy.iter().enumerate() {
+                if let Some(t) = t.as_ref().filter(|_| taken[i][j]) {
+                    sum.add(t, 1.0);
+                    included += 1;
+                }
+            }
+            let figures = if cell_list.is_empty() {
                 Err(Suppression::NoData)
             } else if included == 0 {
                 Err(Suppression::TooFewTenants { k: params.k })
             } else {
                 Ok(publish(&sum))
             };
-            if !day_cells.is_empty() {
-                let existing: HashSet<&Cell> = day_cells.iter().map(|c| &c.cell).collect();
-                for cell in selector.named_cells() {
-                    if !existing.contains(&cell) {
-                        excluded.insert(cell);
-                    }
+            // Both lists are in the cells' order: the day's cells left out, and the named cells
+            // the day does not have.
+            let left_out = by_cell
+                .iter()
+                .filter(|j| taken[i][**j] && noisy[**j].is_none())
+                .map(|j| &cell_list[*j].cell);
+            let absent: Vec<&Cell> = match day_cells.filter(|_| !cell_list.is_empty()) {
+                Some(d) => named[i]
+                    .iter()
+                    .zip(&named_ids[i])
+                    .filter(|(_, id)| !id.is_some_and(|id| d.has(id)))
+                    .map(|(cell, _)| cell)
+                    .collect(),
+                None => Vec::new(),
+            };
+            let mut absent = absent.into_iter().peekable();
+            let mut excluded: Vec<ExcludedCell> = Vec::new();
+            let out = |cell: &Cell| ExcludedCell {
+                cell: cell.clone(),
+                k: params.k,
+            };
+            for cell in left_out {
+                while let Some(a) = absent.next_if(|a| *a < cell) {
+                    excluded.push(out(a));
                 }
+                excluded.push(out(cell));
             }
+            excluded.extend(absent.map(out));
+            debug_assert!(
+                excluded.is_sorted_by(|a, b| a.cell < b.cell),
+                "excluded cells are listed in order"
+            );
             let mean_noise = figures
                 .as_ref()
                 .ok()
                 .map(|p| mean_noise_std_dev(&params, included, p.size));
             cohorts.push(CohortAnswer {
                 spec: spec.clone(),
-                key: key_of_spec(spec, asker),
+                key: keys[i].clone(),
                 figures,
-                excluded: excluded
-                    .into_iter()
-                    .map(|cell| ExcludedCell { cell, k: params.k })
-                    .collect(),
+                excluded,
                 included_cells: included,
                 params,
                 mean_noise_std_dev: mean_noise,
             });
         }
+        let own = stored_day(asker.id, day);
         let tenant_percentage = if day == today {
             Some(live.score.overall.percentage(&live.score.overall.current))
         } else {
-            own_exact.remove(&day)
+            match own.and_then(|d| d.snapshot.as_ref()) {
+                Some(snapshot) => Some(packed::percentage(snapshot)?),
+                None => None,
+            }
         };
         days.push(DayComparison {
             day,
             tenant_percentage,
             cohorts,
-            vendor_benchmarks: benchmarks.remove(&day).unwrap_or_default(),
+            vendor_benchmarks: own
+                .and_then(|d| d.benchmarks.as_deref())
+                .cloned()
+                .unwrap_or_default(),
         });
     }
     Ok(days)

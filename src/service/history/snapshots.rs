@@ -22,7 +22,7 @@ use crate::domain::points::Points;
 use crate::domain::replay::{ActionProgress, PastEvent, state_before};
 use crate::domain::scoring::{ScoreViews, TenantScore, to_storage};
 use crate::error::{AppError, AppResult};
-use crate::service::history::comparisons;
+use crate::service::history::{cache, comparisons, packed};
 use crate::service::state::{self, TenantState, parse};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use entity::types::{CategoryFigure, CategoryFigures, ExactFigures, ExactViews, StatusCounts};
@@ -644,23 +644,33 @@ pub async fn of_tenant<C: ConnectionTrait>(
 
 /// `Tenant.scoreHistory`: the stored snapshots of `from..=to` before today, then today from the
 /// live state when the range includes it (READER). Days without a snapshot are left out.
-/// `stored` are the tenant's snapshots of at least that range ([`of_tenant`]).
-pub fn history(
+///
+/// Past days come from the history cache (`cache`: each day in compact form, checked against
+/// the days' versions in one query), so a range of unchanged days parses nothing.
+pub async fn history<C: ConnectionTrait>(
+    conn: &C,
     viewer: &crate::auth::Viewer,
     live: &TenantState,
-    stored: &[score_snapshot::Model],
     from: NaiveDate,
     to: NaiveDate,
     today: NaiveDate,
 ) -> AppResult<Vec<DailyScore>> {
     viewer.require(live.tenant.id, Role::Reader)?;
     validate_range(from, to)?;
-    let mut series = stored
-        .iter()
-        .filter(|row| row.tenant_id == live.tenant.id && row.day >= from && row.day <= to && row.day < today)
-        .map(DailyScore::stored)
-        .collect::<AppResult<Vec<_>>>()?;
-    series.sort_by_key(|d| d.day);
+    let mut series = Vec::new();
+    let last_past = today.pred_opt().map(|yesterday| yesterday.min(to));
+    if let Some(last) = last_past.filter(|last| from <= *last) {
+        let versions = cache::read_versions(conn, from, last).await?;
+        let tenant = live.tenant.id;
+        let stored = cache::HistoryCache::shared()
+            .tenant_days(conn, &versions, &[tenant], from, last)
+            .await?;
+        for d in stored.get(&tenant).into_iter().flatten() {
+            if let Some(snapshot) = &d.snapshot {
+                series.push(packed::daily_score(snapshot, d.day)?);
+            }
+        }
+    }
     if (from..=to).contains(&today) {
         series.push(DailyScore::live(live, today));
     }

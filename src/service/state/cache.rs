@@ -28,24 +28,19 @@ use crate::auth::Viewer;
 use crate::domain::rules::is_expired;
 use crate::error::{AppError, AppResult};
 use crate::service::catalog::tenant_controls;
-use crate::service::state::{self, TenantState, persisted};
+use crate::service::state::summary::{self, Summary};
+use crate::service::state::{self, TenantState, catalog, persisted};
 use chrono::{DateTime, Utc};
-use entity::{control, improvement_action, tenant};
+use entity::{improvement_action, tenant};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
-    QueryTrait, Statement,
+    QueryTrait,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Identifies a version of the control catalog: (number of controls, latest `updated_at`).
-pub type Fingerprint = (i64, Option<String>);
-
-struct Catalog {
-    fingerprint: Fingerprint,
-    controls: HashMap<String, Arc<control::Model>>,
-}
+pub use crate::service::state::catalog::Fingerprint;
 
 struct Entry {
     state: Arc<TenantState>,
@@ -59,8 +54,8 @@ struct Entry {
 
 #[derive(Default)]
 struct Inner {
-    catalog: Option<Arc<Catalog>>,
-    entries: HashMap<i64, Entry>,
+    /// By tenant id and whether the state is partial (an overview, `summary`).
+    entries: HashMap<(i64, bool), Entry>,
     /// Sum of the entries' `bytes`.
     used: usize,
     clock: u64,
@@ -110,30 +105,6 @@ impl StateCache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The service catalog's controls at `fingerprint`, read once per catalog version.
-    async fn catalog(&self, db: &DatabaseConnection, fingerprint: &Fingerprint) -> AppResult<Arc<Catalog>> {
-        if let Some(c) = self
-            .lock()
-            .catalog
-            .clone()
-            .filter(|c| c.fingerprint == *fingerprint)
-        {
-            return Ok(c);
-        }
-        let controls = control::Entity::find()
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|c| (c.id.clone(), Arc::new(c)))
-            .collect();
-        let c = Arc::new(Catalog {
-            fingerprint: fingerprint.clone(),
-            controls,
-        });
-        self.lock().catalog = Some(c.clone());
-        Ok(c)
-    }
-
     /// The scored state of `tenant` (a row just read from the database), from the cache when it
     /// is still valid, otherwise computed from the tenant's persisted state (one indexed read;
     /// see `state::persisted`), or from its rows when that is missing or older than the tenant
@@ -150,31 +121,25 @@ impl StateCache {
     ) -> AppResult<Arc<TenantState>> {
         let fingerprint = match catalog {
             Some(f) => f.clone(),
-            None => catalog_fingerprint(db).await?,
+            None => catalog::fingerprint(db).await?,
         };
         {
             let mut inner = self.lock();
             inner.clock += 1;
             let tick = inner.clock;
-            if let Some(e) = inner.entries.get_mut(&tenant.id)
-                && e.state.tenant == *tenant
-                && e.catalog == fingerprint
-                && e.valid_until.is_none_or(|until| now < until)
+            if let Some(e) = inner.entries.get_mut(&(tenant.id, false))
+                && e.holds(tenant, &fingerprint, now)
             {
                 e.last_used = tick;
                 return Ok(e.state.clone());
             }
         }
-        let catalog = self.catalog(db, &fingerprint).await?;
-        let inputs = match persisted::load(db, tenant).await? {
-            Some(inputs) => inputs,
-            None => {
-                let inputs = persisted::read_inputs(db, tenant.id).await?;
-                if !inputs.rows.iter().any(|r| is_expired(r.review_by, now)) {
-                    persisted::repair(db, tenant.id, tenant.state_version, &inputs, now).await?;
-                }
-                inputs
-            }
+        let catalog = catalog::at(db, &fingerprint).await?;
+        // Inputs read from the tables (none persisted at this version) are persisted below with
+        // the overview computed from them.
+        let (mut inputs, from_tables) = match persisted::load(db, tenant).await? {
+            Some(inputs) => (inputs, false),
+            None => (persisted::read_inputs(db, tenant.id).await?, true),
         };
         if inputs.rows.iter().any(|r| is_expired(r.review_by, now)) {
             // The one write a read makes: actions past their review date expire (with their
@@ -194,14 +159,98 @@ impl StateCache {
         } else {
             tenant_controls::OwnProfiles::default()
         };
-        let rows = tenant_controls::applicable_rows(tenant, inputs.rows, &own, |id| {
-            catalog.controls.get(id).cloned()
-        })?;
+        // The rows are kept only when they are to be persisted below.
+        let rows = if from_tables {
+            inputs.rows.clone()
+        } else {
+            std::mem::take(&mut inputs.rows)
+        };
+        let rows =
+            tenant_controls::applicable_rows(tenant, rows, &own, |id| catalog.controls.get(id).cloned())?;
         let mut built = state::build_shared(tenant.clone(), rows, &inputs.held, now)?;
-        built.tags = Some(Arc::new(inputs.tags));
+        built.tags = Some(Arc::new(inputs.tags.clone()));
+        built.own_profiles = inputs.own_profiles;
+        if from_tables {
+            let overview = Summary::of(&built, &fingerprint, inputs.own_profiles).encode()?;
+            persisted::repair(db, tenant.id, tenant.state_version, &inputs, Some(overview), now).await?;
+        }
         let built = Arc::new(built);
-        self.insert(built.clone(), fingerprint, now);
+        let valid_until = summary::valid_until(&built, now);
+        self.insert(built.clone(), fingerprint, valid_until);
         Ok(built)
+    }
+
+    /// The overview of `tenant` (a row just read from the database): its complete state when
+    /// cached, else its cached or persisted overview as a partial state (`state::summary`: one
+    /// small indexed read, no scoring), else its complete state (`get_or_load`), whose overview
+    /// is then persisted for the next process (never over a newer version). No authorisation
+    /// here: callers check the viewer first.
+    pub async fn overview(
+        &self,
+        db: &DatabaseConnection,
+        tenant: &tenant::Model,
+        along: Option<&ReadAlong>,
+        now: DateTime<Utc>,
+    ) -> AppResult<Arc<TenantState>> {
+        let fingerprint = match along {
+            Some(a) => a.catalog.clone(),
+            None => catalog::fingerprint(db).await?,
+        };
+        {
+            let mut inner = self.lock();
+            inner.clock += 1;
+            let tick = inner.clock;
+            for partial in [false, true] {
+                if let Some(e) = inner.entries.get_mut(&(tenant.id, partial))
+                    && e.holds(tenant, &fingerprint, now)
+                {
+                    e.last_used = tick;
+                    return Ok(e.state.clone());
+                }
+            }
+        }
+        let stored = match along {
+            Some(a) => a.overview.as_deref().and_then(Summary::decode),
+            None => persisted::load_summary(db, tenant).await?,
+        };
+        if let Some(stored) = stored
+            && stored.usable(&fingerprint, now)
+        {
+            let catalog = catalog::at(db, &fingerprint).await?;
+            let own = if stored.own_profiles() {
+                tenant_controls::own_profiles(db, tenant.id).await?
+            } else {
+                tenant_controls::OwnProfiles::default()
+            };
+            let valid_until = stored.valid_until();
+            let control = |id: &str| {
+                own.by_id
+                    .get(id)
+                    .cloned()
+                    .or_else(|| catalog.controls.get(id).cloned())
+            };
+            if let Some(state) = stored.into_state(tenant.clone(), control)? {
+                let state = Arc::new(state);
+                self.insert(state.clone(), fingerprint, valid_until);
+                return Ok(state);
+            }
+        }
+        let state = self.get_or_load(db, tenant, Some(&fingerprint), now).await?;
+        if state.tenant == *tenant && state.partial.is_none() {
+            let bytes = Summary::of(&state, &fingerprint, state.own_profiles).encode()?;
+            persisted::repair_summary(db, tenant.id, tenant.state_version, bytes).await?;
+        }
+        Ok(state)
+    }
+}
+
+impl Entry {
+    /// Whether the entry answers for `tenant` (a row just read) under the catalog at
+    /// `fingerprint` at `now`.
+    fn holds(&self, tenant: &tenant::Model, fingerprint: &Fingerprint, now: DateTime<Utc>) -> bool {
+        self.state.tenant == *tenant
+            && self.catalog == *fingerprint
+            && self.valid_until.is_none_or(|until| now < until)
     }
 }
 
@@ -234,7 +283,7 @@ impl StateCache {
         }
         let (previous, catalog) = {
             let inner = self.lock();
-            match inner.entries.get(&before.id) {
+            match inner.entries.get(&(before.id, false)) {
                 Some(e) if e.state.tenant == *before && e.valid_until.is_none_or(|until| now < until) => {
                     (e.state.clone(), e.catalog.clone())
                 }
@@ -260,35 +309,31 @@ impl StateCache {
         let mut built = state::build_shared(after.clone(), rows, &previous.held, now)?;
         // A change of actions' statuses or progress leaves their tags as they were.
         built.tags = previous.tags.clone();
+        built.own_profiles = previous.own_profiles;
         let built = Arc::new(built);
-        self.insert(built.clone(), catalog, now);
+        let valid_until = summary::valid_until(&built, now);
+        self.insert(built.clone(), catalog, valid_until);
         Ok(Some(built))
     }
 
-    /// Caches a state computed under `catalog`, evicting the least recently used ones while the
-    /// budget would be exceeded (a state larger than the whole budget is not cached).
-    fn insert(&self, state: Arc<TenantState>, catalog: Fingerprint, now: DateTime<Utc>) {
+    /// Caches a state computed under `catalog` that answers until `valid_until`, evicting the
+    /// least recently used ones while the budget would be exceeded (a state larger than the
+    /// whole budget is not cached). A complete state replaces the tenant's overview.
+    fn insert(&self, state: Arc<TenantState>, catalog: Fingerprint, valid_until: Option<DateTime<Utc>>) {
         let bytes = approx_bytes(&state);
         if bytes > self.budget {
             return;
         }
-        let valid_until = state
-            .actions
-            .iter()
-            .filter_map(|a| a.row.review_by)
-            .chain(
-                state
-                    .held
-                    .iter()
-                    .filter_map(|h| h.expires_at)
-                    .filter(|at| *at > now),
-            )
-            .min();
-        let tenant_id = state.tenant.id;
+        let key = (state.tenant.id, state.partial.is_some());
         let mut inner = self.lock();
         inner.clock += 1;
         let tick = inner.clock;
-        if let Some(old) = inner.entries.remove(&tenant_id) {
+        if !key.1
+            && let Some(old) = inner.entries.remove(&(key.0, true))
+        {
+            inner.used -= old.bytes;
+        }
+        if let Some(old) = inner.entries.remove(&key) {
             inner.used -= old.bytes;
         }
         while inner.used + bytes > self.budget {
@@ -306,7 +351,7 @@ impl StateCache {
         }
         inner.used += bytes;
         inner.entries.insert(
-            tenant_id,
+            key,
             Entry {
                 state,
                 catalog,
@@ -318,143 +363,62 @@ impl StateCache {
     }
 }
 
-/// The catalog fingerprint's two subqueries, answered from `idx_control_updated_at` (two
-/// subqueries because SQLite only uses an index for MAX when it is the query's one aggregate).
-const FINGERPRINT_COLUMNS: [(&str, &str); 2] = [
-    ("catalog_controls", "(SELECT COUNT(*) FROM control)"),
-    (
-        "catalog_updated_at",
-        "(SELECT CAST(MAX(updated_at) AS TEXT) FROM control)",
-    ),
-];
-
-fn fingerprint_of(row: &sea_orm::QueryResult) -> AppResult<Fingerprint> {
-    Ok((
-        row.try_get::<i64>("", FINGERPRINT_COLUMNS[0].0)?,
-        row.try_get::<Option<String>>("", FINGERPRINT_COLUMNS[1].0)?,
-    ))
+/// What the read path reads in the same statement as a tenant row: the service catalog's
+/// fingerprint, and the tenant's persisted overview at the row's version (`state::summary`), so
+/// neither the cache's catalog check nor an overview that is not cached costs another round trip.
+#[derive(Clone, Debug)]
+pub struct ReadAlong {
+    pub catalog: Fingerprint,
+    /// The `tenant_state.summary` column at the tenant's `state_version` (`None`: not written).
+    pub overview: Option<Vec<u8>>,
 }
 
-/// The catalog's current fingerprint (one small query over an index of the control table).
-async fn catalog_fingerprint(db: &DatabaseConnection) -> AppResult<Fingerprint> {
-    let sql = format!(
-        "SELECT {} AS {}, {} AS {}",
-        FINGERPRINT_COLUMNS[0].1,
-        FINGERPRINT_COLUMNS[0].0,
-        FINGERPRINT_COLUMNS[1].1,
-        FINGERPRINT_COLUMNS[1].0
-    );
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await?
-        .ok_or_else(|| {
-            AppError::Internal(anyhow::anyhow!("the catalog fingerprint query returned no row"))
-        })?;
-    fingerprint_of(&row)
-}
+/// The overview subquery of [`tenant_by_slug`].
+const OVERVIEW_COLUMN: (&str, &str) = (
+    "state_overview",
+    "(SELECT summary FROM tenant_state WHERE tenant_state.tenant_id = tenant.id \
+     AND tenant_state.state_version = tenant.state_version)",
+);
 
-/// A tenant by slug, if the caller may read it, with the catalog's fingerprint read in the same
-/// statement: the read path's tenant lookup and the cache's catalog check in one round trip.
+/// A tenant by slug, if the caller may read it, with what the read path needs of it read in the
+/// same statement ([`ReadAlong`]): the lookup, the cache's catalog check and the overview in one
+/// round trip.
 pub async fn tenant_by_slug(
     db: &DatabaseConnection,
     viewer: &Viewer,
     slug: &str,
-) -> AppResult<(tenant::Model, Fingerprint)> {
+) -> AppResult<(tenant::Model, ReadAlong)> {
     let mut select = tenant::Entity::find().filter(tenant::Column::Slug.eq(slug));
-    for (alias, subquery) in FINGERPRINT_COLUMNS {
+    for (alias, subquery) in catalog::FINGERPRINT_COLUMNS.into_iter().chain([OVERVIEW_COLUMN]) {
         select = select.column_as(Expr::cust(subquery), alias);
     }
     let row = db.query_one_raw(select.build(db.get_database_backend())).await?;
-    let found = match row {
-        Some(row) => Some((tenant::Model::from_query_result(&row, "")?, fingerprint_of(&row)?)),
-        None => None,
+    let Some(row) = row else {
+        return Err(AppError::NotFound("tenant"));
     };
-    match found {
-        Some((t, fingerprint)) if viewer.role_on(t.id).is_some() => Ok((t, fingerprint)),
-        _ => Err(AppError::NotFound("tenant")),
+    let t = tenant::Model::from_query_result(&row, "")?;
+    if viewer.role_on(t.id).is_none() {
+        return Err(AppError::NotFound("tenant"));
     }
+    let along = ReadAlong {
+        catalog: catalog::fingerprint_of(&row)?,
+        overview: row.try_get::<Option<Vec<u8>>>("", OVERVIEW_COLUMN.0)?,
+    };
+    Ok((t, along))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::enums::{ActionType, CatalogSource, Category, Level, Status, Tier};
-    use chrono::TimeZone;
-    use entity::types::StringList;
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0)
-            .single()
-            .expect("valid time")
-    }
+    use crate::service::state::test_support;
 
     /// A tenant `id` with `n` actions on controls of its own (not shared between states).
     fn state(id: i64, n: usize) -> Arc<TenantState> {
-        let tenant = tenant::Model {
-            id,
-            slug: format!("t{id}"),
-            name: format!("T{id}"),
-            industry: "technology".into(),
-            seat_count: 10,
-            active_user_count: 10,
-            enabled_services: StringList(vec![]),
-            azure_tenant_id: None,
-            state_version: 0,
-            catalog_source: CatalogSource::ServiceCatalog,
-            created_at: t0(),
-            updated_at: t0(),
-        };
-        let rows = (0..n)
-            .map(|i| {
-                let c = control::Model {
-                    id: format!("C{i:03}"),
-                    title: format!("Control {i}"),
-                    category: Category::Identity,
-                    service: "AzureAD".into(),
-                    max_points: (1 + i as i64 % 9) * 10_000,
-                    tier: Tier::Core,
-                    user_impact: Level::Low,
-                    implementation_cost: Level::Moderate,
-                    threats: StringList(vec![]),
-                    action_type: ActionType::Config,
-                    remediation: String::new(),
-                    user_impact_description: String::new(),
-                    prerequisites: String::new(),
-                    action_url: None,
-                    learn_more_urls: StringList(vec![]),
-                    required_license_plans: StringList(vec![]),
-                    vendor_rank: None,
-                    deprecated: false,
-                    origin: "CATALOG".into(),
-                    shipped_digest: None,
-                    created_at: t0(),
-                    updated_at: t0(),
-                };
-                let row = improvement_action::Model {
-                    id: id * 1000 + i as i64,
-                    tenant_id: id,
-                    control_id: c.id.clone(),
-                    category: Category::Identity,
-                    status: Status::ToAddress,
-                    implemented: 0,
-                    total: 0,
-                    implementation_status: None,
-                    users_affected: 0,
-                    review_by: None,
-                    version: 1,
-                    origin: "CATALOG".into(),
-                    status_changed_at: t0(),
-                    created_at: t0(),
-                    updated_at: t0(),
-                };
-                (row, c)
-            })
-            .collect();
-        Arc::new(state::build(tenant, rows, &[], t0()).expect("state builds"))
+        Arc::new(test_support::state(id, n))
     }
 
     fn fingerprint() -> Fingerprint {
-        (250, None)
+        (250, None, None)
     }
 
     #[test]
@@ -468,10 +432,10 @@ mod tests {
         let one = approx_bytes(&state(1, 250));
         let cache = StateCache::new(3 * one + one / 2);
         for id in 1..=5 {
-            cache.insert(state(id, 250), fingerprint(), t0());
+            cache.insert(state(id, 250), fingerprint(), None);
         }
         let inner = cache.lock();
-        let mut kept: Vec<i64> = inner.entries.keys().copied().collect();
+        let mut kept: Vec<i64> = inner.entries.keys().map(|(id, _)| *id).collect();
         kept.sort();
         assert_eq!(kept, vec![3, 4, 5], "the three most recent fit");
         assert!(inner.used <= cache.budget);
@@ -481,12 +445,12 @@ mod tests {
     #[test]
     fn a_zero_budget_caches_nothing_and_a_state_larger_than_the_budget_is_not_cached() {
         let off = StateCache::new(0);
-        off.insert(state(1, 10), fingerprint(), t0());
+        off.insert(state(1, 10), fingerprint(), None);
         assert!(off.lock().entries.is_empty());
         let small = StateCache::new(approx_bytes(&state(1, 10)));
-        small.insert(state(2, 250), fingerprint(), t0());
+        small.insert(state(2, 250), fingerprint(), None);
         assert!(small.lock().entries.is_empty());
-        small.insert(state(3, 10), fingerprint(), t0());
+        small.insert(state(3, 10), fingerprint(), None);
         assert_eq!(small.lock().entries.len(), 1);
     }
 }

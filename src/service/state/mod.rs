@@ -17,7 +17,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub mod cache;
+pub mod catalog;
 pub mod persisted;
+pub mod summary;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 /// **The one entrance to tenant states.** Every reader of a tenant's current scored state (the
 /// GraphQL resolvers, mutation payloads, subscriptions, exports) gets it here, for a viewer whose
@@ -47,7 +51,7 @@ impl States {
 
     /// The current scored state of `tenant` (a row just read from the database) for `viewer`,
     /// who needs READER or more on it. `catalog` is the service catalog's fingerprint when it
-    /// was read with the tenant row (`state::cache::tenant_by_slug`).
+    /// was read with the tenant row (`state::cache::tenant_by_slug`, `ReadAlong`).
     pub async fn for_viewer(
         &self,
         viewer: &crate::auth::Viewer,
@@ -58,6 +62,20 @@ impl States {
         self.cache
             .get_or_load(&self.db, tenant, catalog, Utc::now())
             .await
+    }
+
+    /// The tenant's overview for `viewer` (READER or more): its complete state when this process
+    /// has it, otherwise its persisted overview (`summary`, one small indexed read, no scoring)
+    /// as a partial state, or the complete state when that is missing or stale (and then the
+    /// overview is repaired). Answers `secureScore` and the first page of the default list.
+    pub async fn overview_for_viewer(
+        &self,
+        viewer: &crate::auth::Viewer,
+        tenant: &tenant::Model,
+        along: Option<&crate::service::state::cache::ReadAlong>,
+    ) -> AppResult<Arc<TenantState>> {
+        viewer.require(tenant.id, crate::domain::enums::Role::Reader)?;
+        self.cache.overview(&self.db, tenant, along, Utc::now()).await
     }
 
     /// The state after a committed change, for the change's payload. When the change recorded
@@ -185,6 +203,21 @@ pub struct TenantState {
     /// tenant's version like any other change, so they stay as current as the rest); `None` for
     /// states built without them (what-ifs), whose readers load tags separately.
     pub tags: Option<Arc<HashMap<i64, Vec<tag::Model>>>>,
+    /// The latest `updated_at` of the tenant's actions (of all of them, in a partial state too).
+    pub actions_updated_at: DateTime<Utc>,
+    /// `Some` for a partial state (a tenant's overview, `summary`): the score is complete, but
+    /// `actions` holds only the first actions of the default list and `held` is empty. Only
+    /// [`States::overview_for_viewer`] returns one; every other reader gets a complete state.
+    pub partial: Option<Partial>,
+    /// Whether the tenant has control profiles of its own (its overview reads them).
+    pub own_profiles: bool,
+}
+
+/// What a partial state knows of the actions it does not hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Partial {
+    /// How many actions the default list (no filter, ranked order) holds.
+    pub listed_total: usize,
 }
 
 impl TenantState {
@@ -200,10 +233,7 @@ impl TenantState {
 
     /// When anything in this state last changed: the tenant or any of its action rows.
     pub fn updated_at(&self) -> DateTime<Utc> {
-        self.actions
-            .iter()
-            .map(|a| a.row.updated_at)
-            .fold(self.tenant.updated_at, DateTime::max)
+        self.tenant.updated_at.max(self.actions_updated_at)
     }
 
     /// The rows this state was built from, for rebuilding it with hypothetical changes.
@@ -293,6 +323,7 @@ pub async fn load<C: ConnectionTrait>(
     let rows = crate::service::catalog::tenant_controls::with_controls(conn, &tenant, inputs.rows).await?;
     let mut state = build_shared(tenant, rows, &inputs.held, now)?;
     state.tags = Some(Arc::new(inputs.tags));
+    state.own_profiles = inputs.own_profiles;
     Ok(state)
 }
 
@@ -319,7 +350,9 @@ pub fn build_shared(
     now: DateTime<Utc>,
 ) -> AppResult<TenantState> {
     let mut actions = Vec::with_capacity(rows.len());
+    let mut actions_updated_at = DateTime::<Utc>::MIN_UTC;
     for (row, control) in rows {
+        actions_updated_at = actions_updated_at.max(row.updated_at);
         let lic = licensing(&control.required_license_plans.0, held, row.users_affected, now);
         let scored = scored_action(&row, &control, lic.licensed);
         let achieved = scored.achieved();
@@ -366,5 +399,8 @@ pub fn build_shared(
         held: held.to_vec(),
         computed_at: now,
         tags: None,
+        actions_updated_at,
+        partial: None,
+        own_profiles: false,
     })
 }

@@ -54,13 +54,13 @@ pub enum Change<'a> {
 }
 
 /// A time as (seconds, nanoseconds): exact, whatever precision the database keeps.
-type Time = (i64, u32);
+pub(super) type Time = (i64, u32);
 
-fn time(t: DateTime<Utc>) -> Time {
+pub(super) fn time(t: DateTime<Utc>) -> Time {
     (t.timestamp(), t.timestamp_subsec_nanos())
 }
 
-fn from_time((secs, nanos): Time) -> AppResult<DateTime<Utc>> {
+pub(super) fn from_time((secs, nanos): Time) -> AppResult<DateTime<Utc>> {
     DateTime::from_timestamp(secs, nanos)
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a persisted tenant state holds an invalid time")))
 }
@@ -76,7 +76,7 @@ struct Body {
 }
 
 #[derive(Serialize, Deserialize)]
-struct StoredAction {
+pub(super) struct StoredAction {
     id: i64,
     control_id: String,
     category: Category,
@@ -101,12 +101,76 @@ struct StoredLicense {
 }
 
 #[derive(Serialize, Deserialize)]
-struct StoredTag {
+pub(super) struct StoredTag {
     id: i64,
     name: String,
     color: String,
     created_at: Time,
     updated_at: Time,
+}
+
+impl StoredAction {
+    pub(super) fn of(r: &improvement_action::Model) -> StoredAction {
+        StoredAction {
+            id: r.id,
+            control_id: r.control_id.clone(),
+            category: r.category,
+            status: r.status,
+            implemented: r.implemented,
+            total: r.total,
+            implementation_status: r.implementation_status.clone(),
+            users_affected: r.users_affected,
+            review_by: r.review_by.map(time),
+            version: r.version,
+            origin: r.origin.clone(),
+            status_changed_at: time(r.status_changed_at),
+            created_at: time(r.created_at),
+            updated_at: time(r.updated_at),
+        }
+    }
+
+    pub(super) fn into_model(self, tenant_id: i64) -> AppResult<improvement_action::Model> {
+        Ok(improvement_action::Model {
+            id: self.id,
+            tenant_id,
+            control_id: self.control_id,
+            category: self.category,
+            status: self.status,
+            implemented: self.implemented,
+            total: self.total,
+            implementation_status: self.implementation_status,
+            users_affected: self.users_affected,
+            review_by: self.review_by.map(from_time).transpose()?,
+            version: self.version,
+            origin: self.origin,
+            status_changed_at: from_time(self.status_changed_at)?,
+            created_at: from_time(self.created_at)?,
+            updated_at: from_time(self.updated_at)?,
+        })
+    }
+}
+
+impl StoredTag {
+    pub(super) fn of(t: &tag::Model) -> StoredTag {
+        StoredTag {
+            id: t.id,
+            name: t.name.clone(),
+            color: t.color.clone(),
+            created_at: time(t.created_at),
+            updated_at: time(t.updated_at),
+        }
+    }
+
+    pub(super) fn into_model(self, tenant_id: i64) -> AppResult<tag::Model> {
+        Ok(tag::Model {
+            id: self.id,
+            tenant_id,
+            name: self.name,
+            color: self.color,
+            created_at: from_time(self.created_at)?,
+            updated_at: from_time(self.updated_at)?,
+        })
+    }
 }
 
 /// The binary body of `inputs`.
@@ -120,13 +184,7 @@ pub fn encode(inputs: &Inputs) -> AppResult<Vec<u8>> {
         let mut positions = Vec::with_capacity(on.len());
         for t in on {
             let at = *index.entry(t.id).or_insert_with(|| {
-                tags.push(StoredTag {
-                    id: t.id,
-                    name: t.name.clone(),
-                    color: t.color.clone(),
-                    created_at: time(t.created_at),
-                    updated_at: time(t.updated_at),
-                });
+                tags.push(StoredTag::of(t));
                 (tags.len() - 1) as u32
             });
             positions.push(at);
@@ -134,26 +192,7 @@ pub fn encode(inputs: &Inputs) -> AppResult<Vec<u8>> {
         links.push((*action, positions));
     }
     let body = Body {
-        actions: inputs
-            .rows
-            .iter()
-            .map(|r| StoredAction {
-                id: r.id,
-                control_id: r.control_id.clone(),
-                category: r.category,
-                status: r.status,
-                implemented: r.implemented,
-                total: r.total,
-                implementation_status: r.implementation_status.clone(),
-                users_affected: r.users_affected,
-                review_by: r.review_by.map(time),
-                version: r.version,
-                origin: r.origin.clone(),
-                status_changed_at: time(r.status_changed_at),
-                created_at: time(r.created_at),
-                updated_at: time(r.updated_at),
-            })
-            .collect(),
+        actions: inputs.rows.iter().map(StoredAction::of).collect(),
         licenses: inputs
             .held
             .iter()
@@ -177,34 +216,11 @@ pub fn decode(tenant_id: i64, bytes: &[u8]) -> AppResult<Inputs> {
         .map_err(|e| AppError::Internal(anyhow::anyhow!("a persisted tenant state does not decode: {e}")))?;
     let mut rows = Vec::with_capacity(body.actions.len());
     for a in body.actions {
-        rows.push(improvement_action::Model {
-            id: a.id,
-            tenant_id,
-            control_id: a.control_id,
-            category: a.category,
-            status: a.status,
-            implemented: a.implemented,
-            total: a.total,
-            implementation_status: a.implementation_status,
-            users_affected: a.users_affected,
-            review_by: a.review_by.map(from_time).transpose()?,
-            version: a.version,
-            origin: a.origin,
-            status_changed_at: from_time(a.status_changed_at)?,
-            created_at: from_time(a.created_at)?,
-            updated_at: from_time(a.updated_at)?,
-        });
+        rows.push(a.into_model(tenant_id)?);
     }
     let mut all_tags = Vec::with_capacity(body.tags.len());
     for t in body.tags {
-        all_tags.push(tag::Model {
-            id: t.id,
-            tenant_id,
-            name: t.name,
-            color: t.color,
-            created_at: from_time(t.created_at)?,
-            updated_at: from_time(t.updated_at)?,
-        });
+        all_tags.push(t.into_model(tenant_id)?);
     }
     let mut tags = HashMap::with_capacity(body.links.len());
     for (action, positions) in body.links {
@@ -284,13 +300,14 @@ pub async fn load<C: ConnectionTrait>(conn: &C, tenant: &tenant::Model) -> AppRe
     }
 }
 
-/// Writes `inputs` as the tenant's state at `version`, unless a state at `version` or newer is
-/// already there.
+/// Writes `inputs` (and the overview `summary`, when known) as the tenant's state at `version`,
+/// unless a state at `version` or newer is already there.
 async fn write<C: ConnectionTrait>(
     conn: &C,
     tenant_id: i64,
     version: i64,
     inputs: &Inputs,
+    summary: Option<Vec<u8>>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     let body = encode(inputs)?;
@@ -298,6 +315,7 @@ async fn write<C: ConnectionTrait>(
         tenant_id: Set(tenant_id),
         state_version: Set(version),
         body: Set(body),
+        summary: Set(summary),
         updated_at: Set(now),
     })
     .on_conflict(
@@ -305,6 +323,7 @@ async fn write<C: ConnectionTrait>(
             .update_columns([
                 tenant_state::Column::StateVersion,
                 tenant_state::Column::Body,
+                tenant_state::Column::Summary,
                 tenant_state::Column::UpdatedAt,
             ])
             .action_and_where(
@@ -350,13 +369,73 @@ pub async fn persist<C: ConnectionTrait>(
             if let Some(mut inputs) = load(conn, &previous).await?
                 && replace_rows(&mut inputs.rows, changed)
             {
-                return write(conn, after.id, after.state_version, &inputs, now).await;
+                let summary = summary_of(conn, after, &inputs, now).await?;
+                return write(conn, after.id, after.state_version, &inputs, Some(summary), now).await;
             }
         }
         Change::Reload => {}
     }
     let inputs = read_inputs(conn, after.id).await?;
-    write(conn, after.id, after.state_version, &inputs, now).await
+    let summary = summary_of(conn, after, &inputs, now).await?;
+    write(conn, after.id, after.state_version, &inputs, Some(summary), now).await
+}
+
+/// The overview (`state::summary`) of `tenant` with `inputs`, computed on `conn` (a writer's
+/// transaction) with the service catalog as that transaction sees it.
+async fn summary_of<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &tenant::Model,
+    inputs: &Inputs,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<u8>> {
+    use crate::service::catalog::tenant_controls;
+    let fingerprint = crate::service::state::catalog::fingerprint(conn).await?;
+    let catalog = crate::service::state::catalog::at(conn, &fingerprint).await?;
+    let own = if inputs.own_profiles {
+        tenant_controls::own_profiles(conn, tenant.id).await?
+    } else {
+        tenant_controls::OwnProfiles::default()
+    };
+    let rows = tenant_controls::applicable_rows(tenant, inputs.rows.clone(), &own, |id| {
+        catalog.controls.get(id).cloned()
+    })?;
+    let mut state = crate::service::state::build_shared(tenant.clone(), rows, &inputs.held, now)?;
+    state.tags = Some(std::sync::Arc::new(inputs.tags.clone()));
+    crate::service::state::summary::Summary::of(&state, &fingerprint, inputs.own_profiles).encode()
+}
+
+/// The persisted overview of `tenant` as of its current `state_version`, if one was written and
+/// decodes (one indexed read of one small column).
+pub async fn load_summary<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &tenant::Model,
+) -> AppResult<Option<crate::service::state::summary::Summary>> {
+    let bytes = tenant_state::Entity::find_by_id(tenant.id)
+        .filter(tenant_state::Column::StateVersion.eq(tenant.state_version))
+        .select_only()
+        .column(tenant_state::Column::Summary)
+        .into_tuple::<Option<Vec<u8>>>()
+        .one(conn)
+        .await?
+        .flatten();
+    Ok(bytes.and_then(|b| crate::service::state::summary::Summary::decode(&b)))
+}
+
+/// Persists an overview a reader computed for the tenant at `version`, when its state row is
+/// still at that version (a newer one has its writer's own overview).
+pub async fn repair_summary(
+    db: &sea_orm::DatabaseConnection,
+    tenant_id: i64,
+    version: i64,
+    summary: Vec<u8>,
+) -> AppResult<()> {
+    tenant_state::Entity::update_many()
+        .col_expr(tenant_state::Column::Summary, Expr::value(summary))
+        .filter(tenant_state::Column::TenantId.eq(tenant_id))
+        .filter(tenant_state::Column::StateVersion.eq(version))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Replaces rows by id; false when one of `changed` is not among `rows` (a new row).
@@ -379,6 +458,7 @@ pub async fn repair(
     tenant_id: i64,
     version: i64,
     inputs: &Inputs,
+    overview: Option<Vec<u8>>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     let txn = crate::db::begin_write(db).await?;
@@ -391,7 +471,7 @@ pub async fn repair(
         .one(&txn)
         .await?;
     if current == Some(version) {
-        write(&txn, tenant_id, version, inputs, now).await?;
+        write(&txn, tenant_id, version, inputs, overview, now).await?;
     }
     txn.commit().await?;
     Ok(())
@@ -425,18 +505,13 @@ pub async fn persist_missing(db: &sea_orm::DatabaseConnection, now: DateTime<Utc
     for chunk in missing.chunks(200) {
         let txn = crate::db::begin_write(db).await?;
         for &(id, _) in chunk {
-            // The version as of this transaction, which the inputs are read in.
-            let Some(version) = tenant::Entity::find_by_id(id)
-                .select_only()
-                .column(tenant::Column::StateVersion)
-                .into_tuple::<i64>()
-                .one(&txn)
-                .await?
-            else {
+            // The tenant as of this transaction, which the inputs are read in.
+            let Some(tenant) = tenant::Entity::find_by_id(id).one(&txn).await? else {
                 continue;
             };
             let inputs = read_inputs(&txn, id).await?;
-            write(&txn, id, version, &inputs, now).await?;
+            let summary = summary_of(&txn, &tenant, &inputs, now).await?;
+            write(&txn, id, tenant.state_version, &inputs, Some(summary), now).await?;
         }
         txn.commit().await?;
     }
