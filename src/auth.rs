@@ -48,6 +48,21 @@ pub struct Viewer {
 }
 
 impl Viewer {
+    /// The operator at the command line, acting as `principal`: the SERVICE_ADMIN without tokens
+    /// that `service::access::tenants::command_line_principal` returns. Whoever can run the
+    /// server's CLI against its database is trusted like the server itself.
+    pub fn command_line(principal: &principal::Model) -> Viewer {
+        Viewer {
+            principal_id: principal.id,
+            name: principal.name.clone(),
+            token_id: 0,
+            expires_at: None,
+            service_admin: principal.service_admin,
+            base: Arc::new(HashMap::new()),
+            grants: Arc::new(RwLock::new(HashMap::new())),
+        }
+    }
+
     /// The caller's role on a tenant, if any.
     pub fn role_on(&self, tenant_id: i64) -> Option<Role> {
         // A poisoned lock only means another thread panicked while inserting; the map is

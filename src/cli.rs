@@ -1,8 +1,8 @@
 //! Command-line subcommands besides `serve`.
 
 use crate::config::{
-    Config, CreateServiceAdminArgs, CreateTenantArgs, ImportGraphArgs, LoadCatalogArgs, SeedScaleArgs,
-    SnapshotArgs,
+    Config, CreateServiceAdminArgs, CreateTenantArgs, GrantArgs, ImportGraphArgs, LoadCatalogArgs,
+    SeedScaleArgs, SnapshotArgs, TokenCommand,
 };
 use crate::domain::enums::Role;
 use crate::error::AppError;
@@ -167,6 +167,123 @@ pub async fn seed_scale(config: Config, args: SeedScaleArgs) -> anyhow::Result<(
     println!(
         "MSP token (OPERATOR on every scale tenant; shown once): {}",
         r.msp_token
+    );
+    Ok(())
+}
+
+/// The viewer the command line acts as (see `tenants::command_line_principal`).
+async fn command_line_viewer(db: &sea_orm::DatabaseConnection) -> anyhow::Result<crate::auth::Viewer> {
+    let principal = tenants::command_line_principal(db, chrono::Utc::now())
+        .await
+        .map_err(into_anyhow)?;
+    Ok(crate::auth::Viewer::command_line(&principal))
+}
+
+/// `securescore token create|list|revoke`: a tenant's API tokens, with SERVICE_ADMIN rights and
+/// the same rules, validation and audit rows as `createApiToken`, `apiTokens` and
+/// `revokeApiToken`.
+pub async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
+    use crate::service::access::{self, NewApiToken};
+    let db = db::connect(&config).await?;
+    db::migrate(&db).await?;
+    let viewer = command_line_viewer(&db).await?;
+    let now = chrono::Utc::now();
+    match command {
+        TokenCommand::Create(args) => {
+            let new = NewApiToken {
+                principal_name: args.principal.unwrap_or_else(|| args.name.clone()),
+                tenant_slug: args.tenant,
+                role: args.role,
+                name: args.name,
+                expires_at: args.expires_at,
+            };
+            let (secret, info) = access::create_api_token(&db, &viewer, &new, now)
+                .await
+                .map_err(into_anyhow)?;
+            println!(
+                "created token {} \"{}\" for principal {} \"{}\" with role {} on {}",
+                info.token.id,
+                info.token.name,
+                info.token.principal_id,
+                info.principal_name,
+                new.role.as_str(),
+                new.tenant_slug
+            );
+            println!("token (shown once, store it now): {secret}");
+        }
+        TokenCommand::List(args) => {
+            let tenant = tenants::managed_by_slug(&db, &viewer, &args.tenant)
+                .await
+                .map_err(into_anyhow)?;
+            let tokens = access::api_tokens(&db, &viewer, tenant.id)
+                .await
+                .map_err(into_anyhow)?;
+            println!("id\tprefix\tname\tprincipal\trole\tstate\tcreated\texpires\tlast used");
+            let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map_or_else(|| "-".to_string(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            };
+            for t in tokens {
+                let state = if t.token.revoked_at.is_some() {
+                    "revoked"
+                } else if t.token.expires_at.is_some_and(|at| at <= now) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}\t{}\t{}\t{} {}\t{}\t{}\t{}\t{}\t{}",
+                    t.token.id,
+                    t.token.token_prefix,
+                    t.token.name,
+                    t.token.principal_id,
+                    t.principal_name,
+                    t.role.map_or("-", |r| r.as_str()),
+                    state,
+                    time(Some(t.token.created_at)),
+                    time(t.token.expires_at),
+                    time(t.token.last_used_at)
+                );
+            }
+        }
+        TokenCommand::Revoke(args) => {
+            let info = access::revoke_api_token(&db, &viewer, args.id, now)
+                .await
+                .map_err(into_anyhow)?;
+            println!(
+                "revoked token {} \"{}\" ({}) of principal {} \"{}\"",
+                info.token.id,
+                info.token.name,
+                info.token.token_prefix,
+                info.token.principal_id,
+                info.principal_name
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `securescore grant`: gives an existing principal a role on a tenant, or changes it (as
+/// `grantRole`).
+pub async fn grant(config: Config, args: GrantArgs) -> anyhow::Result<()> {
+    let db = db::connect(&config).await?;
+    db::migrate(&db).await?;
+    let viewer = command_line_viewer(&db).await?;
+    let (tenant, grant) = crate::service::access::grant_role(
+        &db,
+        &viewer,
+        &args.tenant,
+        args.principal,
+        args.role,
+        chrono::Utc::now(),
+    )
+    .await
+    .map_err(into_anyhow)?;
+    println!(
+        "principal {} \"{}\" holds {} on {}",
+        grant.principal_id,
+        grant.principal_name,
+        grant.role.as_str(),
+        tenant.slug
     );
     Ok(())
 }

@@ -42,6 +42,89 @@ pub enum Command {
     /// Seed a large synthetic data set for load tests (tenants × controls × days of history) and
     /// print the token of an MSP principal holding OPERATOR on every tenant.
     SeedScale(SeedScaleArgs),
+    /// Create, list or revoke a tenant's API tokens, as the installation's operator (SERVICE_ADMIN
+    /// rights; recorded in the audit log as `command line`).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Give an existing principal a role on a tenant, or change it (SERVICE_ADMIN rights).
+    Grant(GrantArgs),
+}
+
+/// `securescore token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a principal with a role on the tenant and a token for it; print the secret once.
+    Create(TokenCreateArgs),
+    /// List the tokens of the principals holding a role on the tenant (never their secrets).
+    List(TokenListArgs),
+    /// Revoke a token by its number (the `id` column of `token list`); it stops working at once.
+    Revoke(TokenRevokeArgs),
+}
+
+/// Arguments of `securescore token create`.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// Slug of the tenant.
+    #[arg(long)]
+    pub tenant: String,
+    /// Role of the token's principal on the tenant: READER, OPERATOR or ADMIN.
+    #[arg(long, value_parser = parse_role)]
+    pub role: crate::domain::enums::Role,
+    /// Name of the token (shown in lists and in the audit log).
+    #[arg(long)]
+    pub name: String,
+    /// Name of the principal the token authenticates as; defaults to the token's name.
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// When the token stops working (RFC 3339, e.g. `2027-01-31T00:00:00Z`); never by default.
+    #[arg(long)]
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Arguments of `securescore token list`.
+#[derive(Debug, Args)]
+pub struct TokenListArgs {
+    /// Slug of the tenant.
+    #[arg(long)]
+    pub tenant: String,
+}
+
+/// Arguments of `securescore token revoke`.
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// The token's number, as `token list` prints it.
+    pub id: i64,
+}
+
+/// Arguments of `securescore grant`.
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    /// Slug of the tenant.
+    #[arg(long)]
+    pub tenant: String,
+    /// The principal's number (`principal` column of `token list`).
+    #[arg(long)]
+    pub principal: i64,
+    /// The role: READER, OPERATOR or ADMIN.
+    #[arg(long, value_parser = parse_role)]
+    pub role: crate::domain::enums::Role,
+}
+
+/// A tenant role from the command line, in any letter case.
+fn parse_role(value: &str) -> Result<crate::domain::enums::Role, String> {
+    value
+        .to_ascii_uppercase()
+        .parse()
+        .map_err(|_| format!("unknown role {value:?} (READER, OPERATOR or ADMIN)"))
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event; coloured only when standard output is a terminal.
+    Pretty,
+    /// One JSON object per line, with the fields of the request span (for log collectors).
+    Json,
 }
 
 /// Arguments of `securescore seed-scale`.
@@ -163,6 +246,16 @@ pub struct Config {
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "LOG_FILTER", default_value = "info,sqlx=warn,sea_orm=warn")]
     pub log_filter: String,
+
+    /// Log format: `pretty` (coloured only on a terminal) or `json` (one object per line).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+
+    /// Origins (scheme://host[:port], comma separated) whose browser pages may call the API
+    /// (CORS); `*` allows any origin. None by default: only same-origin pages and non-browser
+    /// clients.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
 
     /// Seed demo tenants on first start with an empty database.
     #[arg(long, env = "SEED_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
@@ -365,6 +458,13 @@ impl Config {
         if self.comparison_noise_secret.as_deref() == Some("") {
             return Err("COMPARISON_NOISE_SECRET must not be empty (unset it to generate one)".into());
         }
+        for origin in &self.cors_allowed_origins {
+            if !is_origin(origin) {
+                return Err(format!(
+                    "CORS_ALLOWED_ORIGINS takes origins like https://dashboard.example.com (scheme, host and an optional port, no path), or *; got {origin:?}"
+                ));
+            }
+        }
         if self.import_max_bytes < 1024 {
             return Err("IMPORT_MAX_BYTES must be at least 1024".into());
         }
@@ -399,6 +499,26 @@ impl Config {
     }
 }
 
+/// Whether `value` is `*` or an origin as browsers send it: `http(s)://host[:port]`, nothing
+/// before or after (a browser compares the `Origin` header byte for byte).
+fn is_origin(value: &str) -> bool {
+    if value == "*" {
+        return true;
+    }
+    let Ok(url) = url::Url::parse(value) else {
+        return false;
+    };
+    matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some_and(|h| !h.is_empty())
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.path() == "/"
+        && !value.ends_with('/')
+        && url.origin().ascii_serialization() == value
+}
+
 /// Hides the password of a database URL.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -425,6 +545,8 @@ impl fmt::Debug for Config {
             .field("listen_addr", &self.listen_addr)
             .field("public_base_url", &self.public_base_url)
             .field("log_filter", &self.log_filter)
+            .field("log_format", &self.log_format)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("seed_demo", &self.seed_demo)
             .field("db_max_connections", &self.db_max_connections)
             .field("state_cache_mib", &self.state_cache_mib)
@@ -480,6 +602,44 @@ mod tests {
         assert_eq!(c.pool_size(), 9);
         c.db_max_connections = Some(0);
         assert!(c.validate().unwrap_err().contains("DB_MAX_CONNECTIONS"));
+    }
+
+    #[test]
+    fn cors_origins_are_checked_to_be_origins() {
+        let mut c = Config::for_database("sqlite://x.db");
+        for good in [
+            "*",
+            "https://dash.example.com",
+            "http://localhost:5173",
+            "http://127.0.0.1:8080",
+        ] {
+            c.cors_allowed_origins = vec![good.into()];
+            assert!(c.validate().is_ok(), "{good}");
+        }
+        for bad in [
+            "dash.example.com",
+            "https://dash.example.com/",
+            "https://x.com/app",
+            "ftp://x.com",
+            "https://",
+            "http://x:",
+            "http://x:port",
+        ] {
+            c.cors_allowed_origins = vec![bad.into()];
+            let err = c.validate().unwrap_err();
+            assert!(err.contains("CORS_ALLOWED_ORIGINS"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn roles_parse_in_any_case_and_unknown_ones_are_named() {
+        assert_eq!(parse_role("reader"), Ok(crate::domain::enums::Role::Reader));
+        assert_eq!(parse_role("ADMIN"), Ok(crate::domain::enums::Role::Admin));
+        assert!(
+            parse_role("owner")
+                .unwrap_err()
+                .contains("READER, OPERATOR or ADMIN")
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    securescore::telemetry::init(&cli.config.log_filter);
+    securescore::telemetry::init_with(&cli.config.log_filter, cli.config.log_format);
     if let Err(message) = cli.config.validate() {
         eprintln!("error: {message}");
         return ExitCode::from(2);
@@ -28,6 +28,8 @@ async fn main() -> ExitCode {
         Command::Snapshot(args) => securescore::cli::snapshot(cli.config, args).await,
         Command::ImportGraph(args) => securescore::cli::import_graph(cli.config, args).await,
         Command::SeedScale(args) => securescore::cli::seed_scale(cli.config, args).await,
+        Command::Token(command) => securescore::cli::token(cli.config, command).await,
+        Command::Grant(args) => securescore::cli::grant(cli.config, args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,7 +20,7 @@ use crate::auth::Viewer;
 use crate::config::Config;
 use crate::error::AppError;
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensions, Name, Pos, Response, ServerError, ServerResult, Variables};
+use async_graphql::{ErrorExtensions, Name, Response, ServerError, ServerResult, Variables};
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::{HashMap, HashSet};
@@ -43,6 +43,8 @@ pub struct Limits {
     max_variables_bytes: usize,
     /// Variables allowed to an import (`IMPORT_MAX_BYTES` plus room for the rest of the input).
     max_import_variables_bytes: usize,
+    /// `ALLOW_INTROSPECTION`.
+    allow_introspection: bool,
 }
 
 /// Room for an import's other input fields next to the exports themselves.
@@ -74,11 +76,21 @@ impl Limits {
                 .import_max_bytes
                 .saturating_add(IMPORT_INPUT_SLACK)
                 .max(config.max_variables_bytes),
+            allow_introspection: config.allow_introspection,
         }
     }
 }
 
 /// A request-level error with a code (no path: nothing was executed).
+/// A request error made from an `async_graphql::Error` (message and extensions, code included),
+/// without locations: it concerns the whole request, not a place in the document (a location of
+/// line 0, column 0 is not valid GraphQL).
+pub fn request_error(err: async_graphql::Error) -> ServerError {
+    let mut out = ServerError::new(err.message, None);
+    out.extensions = err.extensions;
+    out
+}
+
 fn refused(message: String, code: &'static str) -> ServerError {
     let mut err = ServerError::new(message, None);
     err.extensions
@@ -109,11 +121,12 @@ fn take<K: Clone + Hash + Eq>(limiter: &DefaultKeyedRateLimiter<K>, key: &K) -> 
         Err(not_until) => {
             let wait = not_until.wait_time_from(limiter.clock().now());
             let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            Err(AppError::RateLimited {
-                retry_after_secs: retry_after_secs.max(1),
-            }
-            .extend()
-            .into_server_error(Pos::default()))
+            Err(request_error(
+                AppError::RateLimited {
+                    retry_after_secs: retry_after_secs.max(1),
+                }
+                .extend(),
+            ))
         }
     }
 }
@@ -143,6 +156,32 @@ impl Limits {
             (Err(()), Some(ip)) => take(&self.per_address, &client_key(ip)),
             (Err(()), None) => Ok(()),
         }
+    }
+
+    /// With `ALLOW_INTROSPECTION=false`, refuses an operation that asks for `__schema` or
+    /// `__type` with `INTROSPECTION_DISABLED` (async-graphql would answer `null` and no error).
+    /// `__typename` stays allowed. Only the operation that runs is checked.
+    pub fn check_introspection(&self, doc: &ExecutableDocument, operation: Option<&str>) -> ServerResult<()> {
+        if self.allow_introspection {
+            return Ok(());
+        }
+        let selected: Vec<&SelectionSet> = doc
+            .operations
+            .iter()
+            .filter(|(name, _)| operation.is_none() || name.map(|n| n.as_str()) == operation)
+            .map(|(_, op)| &op.node.selection_set.node)
+            .collect();
+        let mut seen = HashSet::new();
+        if selected
+            .into_iter()
+            .any(|set| asks_introspection(doc, set, &mut seen))
+        {
+            return Err(refused(
+                "introspection is disabled on this server (ALLOW_INTROSPECTION=false): `__schema` and `__type` are not answered; the schema is published as schema.graphql".to_string(),
+                "INTROSPECTION_DISABLED",
+            ));
+        }
+        Ok(())
     }
 
     /// The size limits of a parsed document and its variables.
@@ -302,6 +341,52 @@ fn only_imports(doc: &ExecutableDocument) -> bool {
     all && imports
 }
 
+/// Whether a root selection set selects `__schema` or `__type`, through fragments too.
+fn asks_introspection<'a>(
+    doc: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+    seen: &mut HashSet<&'a str>,
+) -> bool {
+    set.items.iter().any(|item| match &item.node {
+        Selection::Field(f) => matches!(f.node.name.node.as_str(), "__schema" | "__type"),
+        Selection::InlineFragment(i) => asks_introspection(doc, &i.node.selection_set.node, seen),
+        Selection::FragmentSpread(spread) => {
+            let name = spread.node.fragment_name.node.as_str();
+            seen.insert(name)
+                && doc
+                    .fragments
+                    .get(&spread.node.fragment_name.node)
+                    .is_some_and(|f| asks_introspection(doc, &f.node.selection_set.node, seen))
+        }
+    })
+}
+
+/// A document that does not parse, as a request error a person can act on: `GRAPHQL_PARSE_FAILED`,
+/// the line and column, and what the parser expected there (not the parser's ASCII-art report).
+pub fn parse_error(err: &async_graphql::parser::Error) -> ServerError {
+    use async_graphql::parser::Error;
+    let message = match err {
+        Error::Syntax { message, start, .. } => {
+            let expected = message
+                .lines()
+                .rev()
+                .find_map(|line| line.trim_start().strip_prefix("= "))
+                .unwrap_or("unexpected input")
+                .trim();
+            format!(
+                "Syntax error at line {}, column {}: {expected}.",
+                start.line, start.column
+            )
+        }
+        other => format!("The document is not valid GraphQL: {other}."),
+    };
+    let mut out = ServerError::new(message, err.positions().next());
+    out.extensions
+        .get_or_insert_with(Default::default)
+        .set("code", "GRAPHQL_PARSE_FAILED");
+    out
+}
+
 /// Whether a parse error is the parser's (or async-graphql's) nesting limit.
 fn is_recursion_limit(e: &ServerError) -> bool {
     e.message.starts_with("recursion limit exceeded")
@@ -312,19 +397,30 @@ fn is_recursion_limit(e: &ServerError) -> bool {
 /// Gives the stable code clients match on (`QUERY_TOO_COMPLEX`) to the request errors that the
 /// parser and async-graphql report as bare messages: the parser's nesting limit, and
 /// async-graphql's depth and complexity limits.
+///
+/// Every other error async-graphql reports without a code gets one too, so that every error
+/// a client sees has `extensions.code`: `GRAPHQL_VALIDATION_FAILED` for the request errors of
+/// validation (an unknown field, a missing argument, a literal of the wrong type such as a bad
+/// `Date`), and `BAD_USER_INPUT` for a field whose argument or variable value could not be
+/// parsed (a `Date` variable that is no date).
 pub fn code_request_errors(response: &mut Response) {
-    for e in response.errors.iter_mut().filter(|e| e.path.is_empty()) {
+    for e in response.errors.iter_mut() {
         let coded = e.extensions.as_ref().is_some_and(|x| x.get("code").is_some());
         if coded {
             continue;
         }
-        if is_recursion_limit(e) {
+        let code = if !e.path.is_empty() {
+            "BAD_USER_INPUT"
+        } else if is_recursion_limit(e) {
             e.message = format!("the query is nested too deep: {}", e.message);
-        } else if e.message != "Query is too complex." && e.message != "Query is nested too deep." {
-            continue;
-        }
+            "QUERY_TOO_COMPLEX"
+        } else if e.message == "Query is too complex." || e.message == "Query is nested too deep." {
+            "QUERY_TOO_COMPLEX"
+        } else {
+            "GRAPHQL_VALIDATION_FAILED"
+        };
         e.extensions
             .get_or_insert_with(Default::default)
-            .set("code", "QUERY_TOO_COMPLEX");
+            .set("code", code);
     }
 }

@@ -3,7 +3,7 @@
 //! `http::playground`.
 
 pub mod ids;
-mod limits;
+pub(crate) mod limits;
 pub mod loaders;
 pub mod mutation;
 mod null_propagation;

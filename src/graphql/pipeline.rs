@@ -65,14 +65,29 @@ impl Pipeline {
         {
             return (prepared, Err(Response::from_errors(vec![refused])));
         }
-        // A document that does not parse is left to the schema, which reports it as it always has.
-        if let Ok(doc) = async_graphql::parser::parse_query(&request.query) {
-            prepared.operation =
-                request_metrics::operation_name(request.operation_name.as_deref(), Some(&doc));
-            if let Err(refused) = self.limits.check_document(&doc, &request.variables) {
-                return (prepared, Err(Response::from_errors(vec![refused])));
+        match async_graphql::parser::parse_query(&request.query) {
+            Ok(doc) => {
+                prepared.operation =
+                    request_metrics::operation_name(request.operation_name.as_deref(), Some(&doc));
+                if let Err(refused) = self.limits.check_document(&doc, &request.variables) {
+                    return (prepared, Err(Response::from_errors(vec![refused])));
+                }
+                if let Err(refused) = self
+                    .limits
+                    .check_introspection(&doc, request.operation_name.as_deref())
+                {
+                    return (prepared, Err(Response::from_errors(vec![refused])));
+                }
+                request.set_parsed_query(doc);
             }
-            request.set_parsed_query(doc);
+            // Left to the schema, whose message `code_request_errors` codes `QUERY_TOO_COMPLEX`.
+            Err(async_graphql::parser::Error::RecursionLimitExceeded) => {}
+            Err(err) => {
+                return (
+                    prepared,
+                    Err(Response::from_errors(vec![limits::parse_error(&err)])),
+                );
+            }
         }
         (prepared, Ok(request))
     }
@@ -87,6 +102,7 @@ impl Pipeline {
     /// Runs one query or mutation.
     pub async fn execute(&self, request: Request) -> Response {
         let (prepared, request) = self.prepare(request);
+        crate::telemetry::record_operation(prepared.operation.as_deref());
         let response = match request {
             Ok(request) => {
                 let mut response = self.schema.execute(request).await;

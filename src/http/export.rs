@@ -10,6 +10,7 @@ use crate::error::AppError;
 use crate::http::AppState;
 use crate::service::export;
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
@@ -117,9 +118,22 @@ enum Cursor {
 pub async fn history_json(
     State(state): State<AppState>,
     Path(slug): Path<String>,
-    Query(range): Query<HistoryRange>,
+    range: Result<Query<HistoryRange>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
+    let Query(range) = match range {
+        Ok(range) => range,
+        Err(rejected) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                &format!(
+                    "from and to must be days as YYYY-MM-DD ({})",
+                    rejected.body_text()
+                ),
+            );
+        }
+    };
     let result = async {
         let v = viewer(&state, &headers).await?;
         export::tenant_for_export(&state.db, &v, &slug).await

@@ -16,6 +16,7 @@ use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse};
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::header::{ACCEPT, ALLOW, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -89,13 +90,11 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("text/html"))
 }
 
-fn plain(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        [(CONTENT_TYPE, "text/plain; charset=utf-8")],
-        message.to_string(),
-    )
-        .into_response()
+/// An HTTP-level refusal (what the client can accept or sends is not GraphQL over HTTP) as a
+/// GraphQL-shaped JSON body with a code, like every other error under `/graphql`.
+fn refusal(status: StatusCode, message: &str, code: &str) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, [(CONTENT_TYPE, APPLICATION_JSON)], body.to_string()).into_response()
 }
 
 /// A request-level error (the request could not be parsed) in the negotiated media type.
@@ -121,9 +120,10 @@ pub async fn get(
         return playground::page();
     }
     let Some(media) = negotiate(&headers) else {
-        return plain(
+        return refusal(
             StatusCode::NOT_ACCEPTABLE,
             "Accept must allow application/graphql-response+json or application/json",
+            "NOT_ACCEPTABLE",
         );
     };
     // async-graphql would read a missing `query` as an empty document (HTTP 200 with a parse
@@ -161,12 +161,33 @@ pub async fn post(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejected) if rejected.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return refusal(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "the request body is larger than {} bytes (MAX_BODY_BYTES)",
+                    state.config.max_body_bytes
+                ),
+                "PAYLOAD_TOO_LARGE",
+            );
+        }
+        Err(rejected) => {
+            return refusal(
+                rejected.status(),
+                &format!("the request body could not be read: {}", rejected.body_text()),
+                "BAD_REQUEST",
+            );
+        }
+    };
     let Some(media) = negotiate(&headers) else {
-        return plain(
+        return refusal(
             StatusCode::NOT_ACCEPTABLE,
             "Accept must allow application/graphql-response+json or application/json",
+            "NOT_ACCEPTABLE",
         );
     };
     let content_type = headers
@@ -182,9 +203,10 @@ pub async fn post(
     if essence != APPLICATION_JSON {
         // Only JSON bodies: a form or text/plain POST could be sent cross-site without a CORS
         // preflight, so refusing them keeps mutations safe from CSRF.
-        return plain(
+        return refusal(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type must be application/json",
+            "UNSUPPORTED_MEDIA_TYPE",
         );
     }
     let batch = match parse_body(&body) {
@@ -209,6 +231,9 @@ fn parse_body(body: &[u8]) -> Result<BatchRequest, String> {
         serde_json::from_slice(body).map_err(|err| format!("invalid JSON body: {err}"))?;
     let has_query = |v: &serde_json::Value| v.get("query").is_some_and(serde_json::Value::is_string);
     let well_formed = match &value {
+        serde_json::Value::Array(items) if items.is_empty() => {
+            return Err("the batch is empty: send at least one request object".to_string());
+        }
         serde_json::Value::Array(items) => items.iter().all(has_query),
         other => has_query(other),
     };

@@ -13,7 +13,7 @@ use crate::graphql::Pipeline;
 use crate::graphql::subscription::operation_data;
 use crate::http::AppState;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql::{Data, ErrorExtensions, Executor, Pos};
+use async_graphql::{Data, ErrorExtensions, Executor};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::header::UPGRADE;
@@ -119,7 +119,7 @@ impl Executor for Authorising {
                 Ok(data) => this.api.execute_stream(request.data(data), session),
                 Err(err) => {
                     tracing::error!(error = ?err, "authorising a WebSocket operation failed");
-                    let error = err.extend().into_server_error(Pos::default());
+                    let error = crate::graphql::limits::request_error(err.extend());
                     stream::once(async move { async_graphql::Response::from_errors(vec![error]) }).boxed()
                 }
             }

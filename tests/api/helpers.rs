@@ -545,3 +545,25 @@ impl TestApp {
         viewer["id"].as_str().expect("viewer id").to_string()
     }
 }
+
+/// Runs the built binary against a database; returns (success, stdout, stderr).
+pub fn run_cli(url: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_securescore"))
+        .args([
+            "--database-url",
+            url,
+            "--log-filter",
+            "warn",
+            "--seed-demo",
+            "false",
+        ])
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -8,6 +8,7 @@ mod ops;
 
 mod clients;
 mod demo;
+mod errors;
 mod exact;
 mod export;
 mod foundation;
@@ -26,4 +27,5 @@ mod realtime;
 mod score;
 mod security;
 mod service_admin;
+mod tooling;
 mod workflow;

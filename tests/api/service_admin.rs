@@ -734,28 +734,6 @@ db_test!(
     }
 );
 
-/// Runs the built binary against a database; returns (success, stdout, stderr).
-fn run_cli(url: &str, args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_securescore"))
-        .args([
-            "--database-url",
-            url,
-            "--log-filter",
-            "warn",
-            "--seed-demo",
-            "false",
-        ])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_creates_a_service_admin_and_loads_catalog_files_all_or_nothing() {
     let mut backends = vec![Backend::Sqlite];

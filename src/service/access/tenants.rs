@@ -35,7 +35,10 @@ pub async fn by_slug<C: ConnectionTrait>(db: &C, viewer: &Viewer, slug: &str) ->
         .one(db)
         .await?;
     match found {
-        Some(t) if viewer.role_on(t.id).is_some() => Ok(t),
+        Some(t) if viewer.role_on(t.id).is_some() => {
+            crate::telemetry::record_tenant(&t.slug);
+            Ok(t)
+        }
         _ => Err(AppError::NotFound("tenant")),
     }
 }
@@ -592,7 +595,10 @@ pub async fn managed_by_slug<C: ConnectionTrait>(
         .one(conn)
         .await?;
     match found {
-        Some(t) if viewer.service_admin || viewer.role_on(t.id).is_some() => Ok(t),
+        Some(t) if viewer.service_admin || viewer.role_on(t.id).is_some() => {
+            crate::telemetry::record_tenant(&t.slug);
+            Ok(t)
+        }
         _ => Err(AppError::NotFound("tenant")),
     }
 }
@@ -625,6 +631,31 @@ pub async fn create_service_admin<C: ConnectionTrait>(
     )
     .await?;
     Ok((created, secret))
+}
+
+/// The principal the `securescore` command line acts as: a SERVICE_ADMIN named `command line`
+/// (kind `COMMAND_LINE`), created on first use and never given a token, so the audit log says
+/// what was done from the command line and nobody can act as it over the API.
+pub async fn command_line_principal(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+) -> AppResult<principal::Model> {
+    const KIND: &str = "COMMAND_LINE";
+    let existing = principal::Entity::find()
+        .filter(principal::Column::Kind.eq(KIND))
+        .order_by_asc(principal::Column::Id)
+        .one(db)
+        .await?;
+    if let Some(found) = existing {
+        return Ok(found);
+    }
+    let txn = crate::db::begin_write(db).await?;
+    let created = create_principal(&txn, "command line", KIND, now).await?;
+    let mut active: principal::ActiveModel = created.into();
+    active.service_admin = Set(true);
+    let created = active.update(&txn).await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 /// Adds a fresh `TO_ADDRESS` action for `control` to every tenant that takes its controls from

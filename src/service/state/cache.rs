@@ -400,6 +400,7 @@ pub async fn tenant_by_slug(
     if viewer.role_on(t.id).is_none() {
         return Err(AppError::NotFound("tenant"));
     }
+    crate::telemetry::record_tenant(&t.slug);
     let along = ReadAlong {
         catalog: catalog::fingerprint_of(&row)?,
         overview: row.try_get::<Option<Vec<u8>>>("", OVERVIEW_COLUMN.0)?,
