@@ -59,7 +59,15 @@ impl App {
         crate::metrics::init();
         let config = Arc::new(config);
         let grants = Arc::new(crate::auth::GrantsCache::new(GRANTS_CACHE_PRINCIPALS));
-        let states = crate::service::state::States::new(db.clone(), config.state_cache_mib * 1024 * 1024);
+        let states = crate::service::state::States::new(
+            db.clone(),
+            config.state_cache_mib * 1024 * 1024,
+            Arc::new(|db, tenant_id, now| {
+                Box::pin(
+                    async move { crate::service::workflow::expire_due_for_tenant(&db, tenant_id, now).await },
+                )
+            }),
+        );
         let schema = graphql::build_schema(db.clone(), config.clone(), hub, grants.clone(), states.clone());
         let api = graphql::Pipeline::new(schema, &config);
         Ok(App {

@@ -16,9 +16,9 @@
 
 use crate::auth::Viewer;
 use crate::error::AppError;
+use crate::service::state::actions::{self, NoteWithAuthor};
 use crate::service::state::cache::ReadAlong;
 use crate::service::state::{States, TenantState};
-use crate::service::workflow::actions::{self, NoteWithAuthor};
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use chrono::NaiveDate;

@@ -938,7 +938,7 @@ fn action_row(
     clock: &Clock,
     rng: &mut StdRng,
 ) -> improvement_action::ActiveModel {
-    let mut row = tenants::new_action(tenant_id, &p.control, created_at);
+    let mut row = crate::service::state::controls::new_action(tenant_id, &p.control, created_at);
     let changed_on = match p.status {
         Status::Completed => p.progress_day,
         _ => p.status_day,

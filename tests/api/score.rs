@@ -154,7 +154,7 @@ pub(crate) async fn add_action(
         Some(existing) => existing,
         None => c.insert(&app.db).await.expect("control inserted"),
     };
-    let mut row = tenants::new_action(tenant_id, &control, at);
+    let mut row = securescore::service::state::controls::new_action(tenant_id, &control, at);
     row.updated_at = Set(at);
     let id = row.insert(&app.db).await.expect("action inserted").id;
     app.changed(tenant_id).await;
@@ -908,7 +908,10 @@ async fn statement_count_does_not_grow_with_the_page(backend: Backend) {
         .all(&app.db)
         .await
         .unwrap();
-    let actions: Vec<_> = rows.iter().map(|c| tenants::new_action(t.id, c, now)).collect();
+    let actions: Vec<_> = rows
+        .iter()
+        .map(|c| securescore::service::state::controls::new_action(t.id, c, now))
+        .collect();
     entity::improvement_action::Entity::insert_many(actions)
         .exec(&app.db)
         .await

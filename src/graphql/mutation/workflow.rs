@@ -14,7 +14,7 @@ use crate::graphql::{config, db, ids, viewer};
 use crate::service::collab::share::LinkInfo;
 use crate::service::collab::{notes, share, tags};
 use crate::service::state::TenantState;
-use crate::service::workflow::actions::NoteWithAuthor;
+use crate::service::state::actions::NoteWithAuthor;
 use crate::service::workflow::{self, ActionRef, Applied, Resolved};
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};

@@ -25,7 +25,7 @@ impl Control {
     }
     /// Who defines this control as seen here: the service catalog, or the tenant's own profile.
     async fn source(&self) -> crate::graphql::types::enums::ControlSource {
-        if self.0.origin == crate::service::catalog::tenant_controls::ORIGIN_OWN_PROFILE {
+        if self.0.origin == crate::service::state::controls::ORIGIN_OWN_PROFILE {
             crate::graphql::types::enums::ControlSource::TenantProfile
         } else {
             crate::graphql::types::enums::ControlSource::ServiceCatalog

@@ -3,7 +3,7 @@
 
 use crate::graphql::types::enums::{Category, Level, Status, Tier};
 use crate::graphql::types::present;
-use crate::service::workflow::actions::{self, ActionFilter, ActionOrder, OrderField, WhatIfChange};
+use crate::service::state::actions::{self, ActionFilter, ActionOrder, OrderField, WhatIfChange};
 use async_graphql::{Enum, InputObject, SimpleObject};
 
 /// Filter of improvement actions. Fields combine with AND; the values of one list with OR (except

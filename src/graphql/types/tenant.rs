@@ -51,7 +51,7 @@ impl Tenant {
     /// tenant sees it. Under the `MICROSOFT_GRAPH` catalog source, the profiles of the latest
     /// export are the tenant's applicable controls.
     async fn control_profiles(&self, ctx: &Context<'_>) -> Result<Vec<crate::graphql::types::Control>> {
-        let rows = service::catalog::tenant_controls::profiles(db(ctx), viewer(ctx)?, self.0.id).await?;
+        let rows = service::state::controls::profiles(db(ctx), viewer(ctx)?, self.0.id).await?;
         Ok(rows.into_iter().map(crate::graphql::types::Control).collect())
     }
     /// Product families the tenant uses (`AzureAD`, `EXO`, `MDO`, …).

@@ -14,6 +14,7 @@ pub mod tenants;
 use crate::auth::Viewer;
 use crate::domain::enums::Role;
 use crate::error::{AppError, AppResult};
+use crate::service::audit;
 use chrono::{DateTime, Utc};
 use entity::{api_token, audit_log, principal, role_grant, tenant};
 use sea_orm::{
@@ -22,23 +23,6 @@ use sea_orm::{
 };
 use serde_json::json;
 use std::collections::HashMap;
-
-/// Audit actions, as stored in `audit_log.action` and shown to clients.
-pub mod action {
-    pub const TOKEN_CREATED: &str = "TOKEN_CREATED";
-    pub const TOKEN_REVOKED: &str = "TOKEN_REVOKED";
-    pub const TENANT_CREATED: &str = "TENANT_CREATED";
-    pub const TENANT_UPDATED: &str = "TENANT_UPDATED";
-    pub const LICENSE_SET: &str = "LICENSE_SET";
-    pub const LICENSE_REMOVED: &str = "LICENSE_REMOVED";
-    pub const ROLE_GRANTED: &str = "ROLE_GRANTED";
-    pub const GRANT_REMOVED: &str = "GRANT_REMOVED";
-    pub const SERVICE_ADMIN_CREATED: &str = "SERVICE_ADMIN_CREATED";
-    pub const CONTROL_CREATED: &str = "CONTROL_CREATED";
-    pub const CONTROL_UPDATED: &str = "CONTROL_UPDATED";
-    pub const LICENSE_SKU_UPSERTED: &str = "LICENSE_SKU_UPSERTED";
-    pub const CATALOG_LOADED: &str = "CATALOG_LOADED";
-}
 
 /// A token as shown to admins: never the secret, only its display prefix.
 #[derive(Clone, Debug)]
@@ -64,30 +48,6 @@ pub struct NewApiToken {
 pub struct AuditEntry {
     pub entry: audit_log::Model,
     pub actor_name: Option<String>,
-}
-
-/// Appends an audit row on the caller's transaction. `detail` must never contain secrets.
-pub async fn audit<C: ConnectionTrait>(
-    conn: &C,
-    tenant_id: Option<i64>,
-    actor_id: Option<i64>,
-    action: &str,
-    target: String,
-    detail: serde_json::Value,
-    now: DateTime<Utc>,
-) -> AppResult<()> {
-    audit_log::ActiveModel {
-        tenant_id: Set(tenant_id),
-        actor_id: Set(actor_id),
-        action: Set(action.to_string()),
-        target: Set(target),
-        detail: Set(Some(detail)),
-        occurred_at: Set(now),
-        ..Default::default()
-    }
-    .insert(conn)
-    .await?;
-    Ok(())
 }
 
 fn validate_new_token(input: &NewApiToken, now: DateTime<Utc>) -> AppResult<()> {
@@ -137,11 +97,11 @@ pub async fn create_api_token(
         now,
     )
     .await?;
-    audit(
+    audit::record(
         &txn,
         Some(tenant.id),
         Some(viewer.principal_id),
-        action::TOKEN_CREATED,
+        audit::action::TOKEN_CREATED,
         format!("ApiToken:{}", token.id),
         json!({
             "name": token.name,
@@ -255,11 +215,11 @@ pub async fn revoke_api_token(
     let mut active: api_token::ActiveModel = token.into();
     active.revoked_at = Set(Some(now));
     let token = active.update(&txn).await?;
-    audit(
+    audit::record(
         &txn,
         audit_tenant(&grants),
         Some(viewer.principal_id),
-        action::TOKEN_REVOKED,
+        audit::action::TOKEN_REVOKED,
         format!("ApiToken:{}", token.id),
         json!({ "name": token.name, "prefix": token.token_prefix, "principal": principal.name }),
         now,
@@ -395,11 +355,11 @@ pub async fn grant_role(
         .one(&txn)
         .await?;
     tenants::grant_role(&txn, principal.id, tenant.id, role, now).await?;
-    audit(
+    audit::record(
         &txn,
         Some(tenant.id),
         Some(viewer.principal_id),
-        action::ROLE_GRANTED,
+        audit::action::ROLE_GRANTED,
         format!("Principal:{}", principal.id),
         json!({
             "principal": principal.name,
@@ -454,11 +414,11 @@ pub async fn remove_tenant_grant(
         .exec(&txn)
         .await?;
     tenants::bump_grants_version(&txn, principal.id).await?;
-    audit(
+    audit::record(
         &txn,
         Some(tenant.id),
         Some(viewer.principal_id),
-        action::GRANT_REMOVED,
+        audit::action::GRANT_REMOVED,
         format!("Principal:{}", principal.id),
         json!({ "principal": principal.name, "role": grant.role }),
         now,

@@ -3,10 +3,10 @@
 //! tenant settings and licences (each in one transaction with its audit row).
 
 use crate::auth::{TOKEN_PREFIX, Viewer};
-use crate::domain::enums::{CatalogSource, Role, Status};
+use crate::domain::enums::{CatalogSource, Role};
 use crate::domain::tokens::{display_prefix, generate_secret, hash_secret};
 use crate::error::{AppError, AppResult};
-use crate::service::access;
+use crate::service::state::controls;
 use crate::service::state::persisted::Change;
 use chrono::{DateTime, Utc};
 use entity::types::StringList;
@@ -145,33 +145,8 @@ pub async fn create<C: ConnectionTrait>(
     }
     .insert(conn)
     .await?;
-    crate::service::catalog::tenant_controls::ensure_action_rows(conn, &tenant, ORIGIN_APPLICABLE, now)
-        .await?;
+    controls::ensure_action_rows(conn, &tenant, controls::ORIGIN_APPLICABLE, now).await?;
     Ok(tenant)
-}
-
-/// `improvement_action.origin` of a row created because its control applies to the tenant.
-pub const ORIGIN_APPLICABLE: &str = "APPLICABLE";
-
-/// A fresh action row for a control.
-pub fn new_action(tenant_id: i64, c: &control::Model, now: DateTime<Utc>) -> improvement_action::ActiveModel {
-    improvement_action::ActiveModel {
-        tenant_id: Set(tenant_id),
-        control_id: Set(c.id.clone()),
-        category: Set(c.category),
-        status: Set(Status::ToAddress),
-        implemented: Set(0),
-        total: Set(0),
-        implementation_status: Set(None),
-        users_affected: Set(0),
-        review_by: Set(None),
-        version: Set(1),
-        origin: Set(ORIGIN_APPLICABLE.to_string()),
-        status_changed_at: Set(now),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
 }
 
 /// Creates a principal.
@@ -321,11 +296,11 @@ pub async fn create_as_service_admin(
     validate_services(&new.enabled_services)?;
     let txn = crate::db::begin_write(db).await?;
     let tenant = create(&txn, new, now).await?;
-    access::audit(
+    crate::service::audit::record(
         &txn,
         Some(tenant.id),
         Some(viewer.principal_id),
-        access::action::TENANT_CREATED,
+        crate::service::audit::action::TENANT_CREATED,
         format!("Tenant:{}", tenant.slug),
         json!({
             "slug": tenant.slug,
@@ -438,14 +413,13 @@ pub async fn update(
     active.enabled_services = Set(StringList(next.enabled_services.clone()));
     active.catalog_source = Set(source);
     let updated = active.update(&txn).await?;
-    crate::service::catalog::tenant_controls::ensure_action_rows(&txn, &updated, ORIGIN_APPLICABLE, now)
-        .await?;
+    controls::ensure_action_rows(&txn, &updated, controls::ORIGIN_APPLICABLE, now).await?;
     touch(&txn, tenant_id, now).await?;
-    access::audit(
+    crate::service::audit::record(
         &txn,
         Some(tenant_id),
         Some(viewer.principal_id),
-        access::action::TENANT_UPDATED,
+        crate::service::audit::action::TENANT_UPDATED,
         format!("Tenant:{}", change.slug),
         serde_json::Value::Object(detail),
         now,
@@ -529,11 +503,11 @@ pub async fn set_license(
     };
     // Licences decide which actions are licensed, so derived scores are stale now.
     touch(&txn, tenant.id, now).await?;
-    access::audit(
+    crate::service::audit::record(
         &txn,
         Some(tenant.id),
         Some(viewer.principal_id),
-        access::action::LICENSE_SET,
+        crate::service::audit::action::LICENSE_SET,
         format!("TenantLicense:{}", holding.sku),
         json!({
             "sku": holding.sku,
@@ -568,11 +542,11 @@ pub async fn remove_license(
         return Err(AppError::NotFound("licence"));
     }
     touch(&txn, tenant.id, now).await?;
-    access::audit(
+    crate::service::audit::record(
         &txn,
         Some(tenant.id),
         Some(viewer.principal_id),
-        access::action::LICENSE_REMOVED,
+        crate::service::audit::action::LICENSE_REMOVED,
         format!("TenantLicense:{sku}"),
         json!({ "sku": sku }),
         now,
@@ -620,11 +594,11 @@ pub async fn create_service_admin<C: ConnectionTrait>(
     active.service_admin = Set(true);
     let created = active.update(conn).await?;
     let (secret, token) = issue_token(conn, created.id, "first service admin token", None, None, now).await?;
-    access::audit(
+    crate::service::audit::record(
         conn,
         None,
         None,
-        access::action::SERVICE_ADMIN_CREATED,
+        crate::service::audit::action::SERVICE_ADMIN_CREATED,
         format!("Principal:{}", created.id),
         json!({ "name": created.name, "token": token.token_prefix }),
         now,
@@ -698,7 +672,7 @@ pub async fn add_actions_for_control<C: ConnectionTrait>(
     for chunk in missing.chunks(200) {
         let rows: Vec<improvement_action::ActiveModel> = chunk
             .iter()
-            .map(|tenant_id| new_action(*tenant_id, control, now))
+            .map(|tenant_id| controls::new_action(*tenant_id, control, now))
             .collect();
         improvement_action::Entity::insert_many(rows).exec(conn).await?;
     }

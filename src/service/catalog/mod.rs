@@ -3,14 +3,12 @@
 //! (`seed::catalog`). Every entry is validated the same way whatever its source: texts reduced
 //! to plain text, links only as absolute `https:` URLs ([`ControlEntry::validated`]).
 
-pub mod tenant_controls;
-
 use crate::auth::Viewer;
 use crate::domain::enums::{ActionType, Category, Level, Tier};
 use crate::domain::points::{Points, STORAGE_SCALE};
 use crate::domain::sanitize::{https_url, plain_text};
 use crate::error::{AppError, AppResult};
-use crate::service::access::{self, tenants};
+use crate::service::access::tenants;
 use chrono::{DateTime, Utc};
 use entity::types::StringList;
 use entity::{control, license, license_plan, tenant_license};
@@ -587,11 +585,11 @@ pub async fn create_control(
         ));
     }
     let (_, row, tenants) = upsert_control(&txn, &entry, now).await?;
-    access::audit(
+    crate::service::audit::record(
         &txn,
         None,
         Some(viewer.principal_id),
-        access::action::CONTROL_CREATED,
+        crate::service::audit::action::CONTROL_CREATED,
         format!("Control:{}", row.id),
         serde_json::json!({ "control": entry.canonical(), "tenantsWithNewActions": tenants }),
         now,
@@ -668,11 +666,11 @@ pub async fn update_control(
     let changed = before.changed_fields(&next);
     let (_, row, tenants) = upsert_control(&txn, &next, now).await?;
     if !changed.is_empty() {
-        access::audit(
+        crate::service::audit::record(
             &txn,
             None,
             Some(viewer.principal_id),
-            access::action::CONTROL_UPDATED,
+            crate::service::audit::action::CONTROL_UPDATED,
             format!("Control:{}", row.id),
             serde_json::json!({ "changed": changed, "tenantsWithNewActions": tenants }),
             now,
@@ -695,11 +693,11 @@ pub async fn upsert_license_sku(
     let txn = crate::db::begin_write(db).await?;
     let (outcome, license) = upsert_license(&txn, &entry, now).await?;
     if outcome != Outcome::Unchanged {
-        access::audit(
+        crate::service::audit::record(
             &txn,
             None,
             Some(viewer.principal_id),
-            access::action::LICENSE_SKU_UPSERTED,
+            crate::service::audit::action::LICENSE_SKU_UPSERTED,
             format!("License:{}", entry.sku),
             serde_json::json!({ "name": entry.name, "plans": entry.plans, "created": outcome == Outcome::Created }),
             now,
@@ -795,11 +793,11 @@ pub async fn load_entries(
         && report.licenses_created.is_empty()
         && report.licenses_updated.is_empty());
     if changed {
-        access::audit(
+        crate::service::audit::record(
             &txn,
             None,
             None,
-            access::action::CATALOG_LOADED,
+            crate::service::audit::action::CATALOG_LOADED,
             "Catalog".to_string(),
             serde_json::json!({
                 "controlsCreated": report.controls_created,

@@ -239,10 +239,9 @@ pub async fn open(db: &DatabaseConnection, token: &str, now: DateTime<Utc>) -> A
         .one(db)
         .await?
         .ok_or_else(not_found)?;
-    let control =
-        crate::service::catalog::tenant_controls::applicable_control(db, &tenant, &action.control_id)
-            .await?
-            .ok_or_else(not_found)?;
+    let control = crate::service::state::controls::applicable_control(db, &tenant, &action.control_id)
+        .await?
+        .ok_or_else(not_found)?;
     share_link::Entity::update_many()
         .col_expr(
             share_link::Column::UseCount,

@@ -21,10 +21,10 @@ use crate::domain::enums::{
 use crate::domain::points::{Points, STORAGE_SCALE, round2_decimal as round2};
 use crate::domain::rules::status_after_progress;
 use crate::error::{AppError, AppResult};
-use crate::service::access::{self, tenants};
-use crate::service::catalog::tenant_controls;
+use crate::service::access::tenants;
 use crate::service::collab::notes;
 use crate::service::history::snapshots::SOURCE_IMPORTED;
+use crate::service::state::controls;
 use crate::service::state::{self, TenantState};
 use crate::service::workflow::events::{self, Actor, NewEvent};
 use crate::service::workflow::{self, ProgressInput, Resolved};
@@ -237,7 +237,7 @@ pub async fn import(
 
     if report.changed() {
         tenants::touch(&txn, tenant.id, now).await?;
-        access::audit(
+        crate::service::audit::record(
             &txn,
             Some(tenant.id),
             importer.principal_id(),
@@ -358,7 +358,7 @@ fn blank_control(id: &str, now: DateTime<Utc>) -> control::Model {
         required_license_plans: StringList::default(),
         vendor_rank: None,
         deprecated: false,
-        origin: tenant_controls::ORIGIN_OWN_PROFILE.to_string(),
+        origin: controls::ORIGIN_OWN_PROFILE.to_string(),
         shipped_digest: None,
         created_at: now,
         updated_at: now,
@@ -480,7 +480,7 @@ async fn write_profiles<C: ConnectionTrait>(
         .map(|p| (p.id.clone(), p))
         .collect();
     let profiled: BTreeSet<&str> = parsed.profiles.iter().map(|p| p.id.as_str()).collect();
-    let catalog = tenant_controls::catalog_controls(
+    let catalog = controls::catalog_controls(
         conn,
         parsed
             .profiles
@@ -491,9 +491,9 @@ async fn write_profiles<C: ConnectionTrait>(
     .await?;
     let base = |id: &str| -> control::Model {
         match (existing.get(id), catalog.get(id)) {
-            (Some(own), _) => tenant_controls::profile_control(own.clone()),
+            (Some(own), _) => controls::profile_control(own.clone()),
             (None, Some(c)) => control::Model {
-                origin: tenant_controls::ORIGIN_OWN_PROFILE.to_string(),
+                origin: controls::ORIGIN_OWN_PROFILE.to_string(),
                 shipped_digest: None,
                 created_at: now,
                 updated_at: now,
@@ -716,7 +716,7 @@ async fn ensure_actions<C: ConnectionTrait>(
         let action = match have.get(id) {
             Some(a) => a.clone(),
             None => {
-                let mut am = tenants::new_action(tenant.id, c, now);
+                let mut am = crate::service::state::controls::new_action(tenant.id, c, now);
                 am.origin = Set(ORIGIN_IMPORT.to_string());
                 let row = am.insert(conn).await?;
                 let mut ev = NewEvent::new(tenant.id, row.id, EventKind::Imported);
@@ -739,10 +739,9 @@ async fn ensure_actions<C: ConnectionTrait>(
             },
         );
     }
-    report.actions_created +=
-        tenant_controls::ensure_action_rows(conn, tenant, tenants::ORIGIN_APPLICABLE, now)
-            .await?
-            .len();
+    report.actions_created += controls::ensure_action_rows(conn, tenant, controls::ORIGIN_APPLICABLE, now)
+        .await?
+        .len();
     Ok(actions)
 }
 

@@ -10,7 +10,7 @@ use crate::auth::Viewer;
 use crate::config::Config;
 use crate::domain::enums::Role;
 use crate::error::{AppError, AppResult};
-use crate::service::access::{self, tenants};
+use crate::service::access::tenants;
 use crate::service::graph::import::{self as graph_import, ImportDocuments, ImportReport, Importer};
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, Utc};
@@ -286,7 +286,7 @@ pub async fn configure(
             .await?
         }
     };
-    access::audit(
+    crate::service::audit::record(
         &txn,
         Some(t.id),
         Some(viewer.principal_id),

@@ -95,7 +95,7 @@ pub async fn state_at_end_of<C: ConnectionTrait>(
         .filter(improvement_action::Column::CreatedAt.lt(end))
         .all(conn)
         .await?;
-    let rows = crate::service::catalog::tenant_controls::with_controls(conn, &tenant, rows).await?;
+    let rows = crate::service::state::controls::with_controls(conn, &tenant, rows).await?;
     let mut newer: HashMap<i64, Vec<PastEvent>> = HashMap::new();
     for e in action_event::Entity::find()
         .filter(action_event::Column::TenantId.eq(tenant.id))
@@ -495,7 +495,7 @@ pub async fn delete_imported_history(
     }
     let snapshots = snapshots.exec(&txn).await?.rows_affected;
     let benchmarks = benchmarks.exec(&txn).await?.rows_affected;
-    crate::service::access::audit(
+    crate::service::audit::record(
         &txn,
         Some(tenant.id),
         Some(viewer.principal_id),

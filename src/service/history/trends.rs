@@ -97,7 +97,7 @@ pub async fn trends<C: ConnectionTrait>(
             .all(conn)
             .await?
     };
-    let titles = crate::service::catalog::tenant_controls::controls_of(
+    let titles = crate::service::state::controls::controls_of(
         conn,
         tenant_id,
         regressed_actions.iter().map(|a| a.control_id.clone()),

@@ -27,7 +27,7 @@
 use crate::auth::Viewer;
 use crate::domain::rules::is_expired;
 use crate::error::{AppError, AppResult};
-use crate::service::catalog::tenant_controls;
+use crate::service::state::controls;
 use crate::service::state::summary::{self, Summary};
 use crate::service::state::{self, TenantState, catalog, persisted};
 use chrono::{DateTime, Utc};
@@ -67,6 +67,9 @@ pub struct StateCache {
     /// controls still are, they are shared by every state).
     budget: usize,
     inner: Mutex<Inner>,
+    /// The expiry write a read makes when actions passed their review date (see
+    /// [`crate::service::state::ExpireDue`]); `None` only in this module's unit tests.
+    expire: Option<crate::service::state::ExpireDue>,
 }
 
 /// An estimate of the memory a state holds: its actions, their owned strings and tags (the
@@ -96,7 +99,15 @@ impl StateCache {
         StateCache {
             budget,
             inner: Mutex::new(Inner::default()),
+            expire: None,
         }
+    }
+
+    /// The cache with the expiry write it makes before computing a state whose actions passed
+    /// their review date.
+    pub fn with_expiry(mut self, expire: crate::service::state::ExpireDue) -> Self {
+        self.expire = Some(expire);
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -141,12 +152,14 @@ impl StateCache {
             Some(inputs) => (inputs, false),
             None => (persisted::read_inputs(db, tenant.id).await?, true),
         };
-        if inputs.rows.iter().any(|r| is_expired(r.review_by, now)) {
+        if let Some(expire) = &self.expire
+            && inputs.rows.iter().any(|r| is_expired(r.review_by, now))
+        {
             // The one write a read makes: actions past their review date expire (with their
             // events, bumping the tenant's version) before anything is computed, so an answer
             // never depends on when the background sweep last ran. The next read caches the
             // state under the new version.
-            crate::service::workflow::expire_due_for_tenant(db, tenant.id, now).await?;
+            expire(db.clone(), tenant.id, now).await?;
             let tenant = tenant::Entity::find_by_id(tenant.id)
                 .one(db)
                 .await?
@@ -155,9 +168,9 @@ impl StateCache {
         }
         // The tenant's own profiles change only through its imports, which bump its version.
         let own = if inputs.own_profiles {
-            tenant_controls::own_profiles(db, tenant.id).await?
+            controls::own_profiles(db, tenant.id).await?
         } else {
-            tenant_controls::OwnProfiles::default()
+            controls::OwnProfiles::default()
         };
         // The rows are kept only when they are to be persisted below.
         let rows = if from_tables {
@@ -165,8 +178,7 @@ impl StateCache {
         } else {
             std::mem::take(&mut inputs.rows)
         };
-        let rows =
-            tenant_controls::applicable_rows(tenant, rows, &own, |id| catalog.controls.get(id).cloned())?;
+        let rows = controls::applicable_rows(tenant, rows, &own, |id| catalog.controls.get(id).cloned())?;
         let mut built = state::build_shared(tenant.clone(), rows, &inputs.held, now)?;
         built.tags = Some(Arc::new(inputs.tags.clone()));
         built.own_profiles = inputs.own_profiles;
@@ -218,9 +230,9 @@ impl StateCache {
         {
             let catalog = catalog::at(db, &fingerprint).await?;
             let own = if stored.own_profiles() {
-                tenant_controls::own_profiles(db, tenant.id).await?
+                controls::own_profiles(db, tenant.id).await?
             } else {
-                tenant_controls::OwnProfiles::default()
+                controls::OwnProfiles::default()
             };
             let valid_until = stored.valid_until();
             let control = |id: &str| {

@@ -2,8 +2,9 @@
 //! ranks and the score views. Everything is computed from this one tenant's rows (about one row
 //! per catalog control), so the cost of reading a tenant does not grow with the number of tenants.
 //!
-//! Expiry is applied before anything is computed (see `workflow::expire_due`), so an answer
-//! never depends on when the background sweep last ran.
+//! Expiry is applied before anything is computed ([`ExpireDue`], the workflow's expiry write that
+//! `app` hands to [`States::new`]), so an answer never depends on when the background sweep last
+//! ran.
 
 use crate::domain::licensing::{HeldLicense, Licensing, licensing};
 use crate::domain::points::Points;
@@ -16,8 +17,10 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub mod actions;
 pub mod cache;
 pub mod catalog;
+pub mod controls;
 pub mod persisted;
 pub mod summary;
 #[cfg(test)]
@@ -34,6 +37,20 @@ pub(crate) mod test_support;
 /// view: `load` computes a state on a connection or transaction, for the few writers that
 /// compare with it before they commit (imports), and `snapshots::state_at_end_of` replays a
 /// past day's.
+/// The write a read makes first when some of a tenant's actions passed their review date: expire
+/// them (with their events, bumping the tenant's version) and return how many expired. It is
+/// `workflow::expire_due_for_tenant`; the state layer sits below `workflow` (which changes
+/// actions and reads states), so `app` hands it in instead of `state` calling up.
+pub type ExpireDue = Arc<
+    dyn Fn(
+            sea_orm::DatabaseConnection,
+            i64,
+            DateTime<Utc>,
+        ) -> futures::future::BoxFuture<'static, AppResult<usize>>
+        + Send
+        + Sync,
+>;
+
 #[derive(Clone)]
 pub struct States {
     db: sea_orm::DatabaseConnection,
@@ -41,11 +58,12 @@ pub struct States {
 }
 
 impl States {
-    /// The entrance of a server process on `db`, caching up to `cache_bytes` of states.
-    pub fn new(db: sea_orm::DatabaseConnection, cache_bytes: usize) -> Self {
+    /// The entrance of a server process on `db`, caching up to `cache_bytes` of states and
+    /// expiring due actions with `expire` before it computes a state.
+    pub fn new(db: sea_orm::DatabaseConnection, cache_bytes: usize, expire: ExpireDue) -> Self {
         States {
             db,
-            cache: Arc::new(crate::service::state::cache::StateCache::new(cache_bytes)),
+            cache: Arc::new(crate::service::state::cache::StateCache::new(cache_bytes).with_expiry(expire)),
         }
     }
 
@@ -320,7 +338,7 @@ pub async fn load<C: ConnectionTrait>(
         Some(inputs) => inputs,
         None => persisted::read_inputs(conn, tenant.id).await?,
     };
-    let rows = crate::service::catalog::tenant_controls::with_controls(conn, &tenant, inputs.rows).await?;
+    let rows = crate::service::state::controls::with_controls(conn, &tenant, inputs.rows).await?;
     let mut state = build_shared(tenant, rows, &inputs.held, now)?;
     state.tags = Some(Arc::new(inputs.tags));
     state.own_profiles = inputs.own_profiles;

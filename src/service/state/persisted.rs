@@ -256,7 +256,7 @@ pub async fn read_inputs<C: ConnectionTrait>(conn: &C, tenant_id: i64) -> AppRes
         .filter(improvement_action::Column::TenantId.eq(tenant_id))
         .all(conn)
         .await?;
-    let tags = crate::service::workflow::actions::tags_of_tenant(conn, tenant_id).await?;
+    let tags = crate::service::state::actions::tags_of_tenant(conn, tenant_id).await?;
     let held = crate::service::state::held_licenses(conn, tenant_id).await?;
     let own_profiles = tenant_control::Entity::find()
         .select_only()
@@ -388,15 +388,15 @@ async fn summary_of<C: ConnectionTrait>(
     inputs: &Inputs,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<u8>> {
-    use crate::service::catalog::tenant_controls;
+    use crate::service::state::controls;
     let fingerprint = crate::service::state::catalog::fingerprint(conn).await?;
     let catalog = crate::service::state::catalog::at(conn, &fingerprint).await?;
     let own = if inputs.own_profiles {
-        tenant_controls::own_profiles(conn, tenant.id).await?
+        controls::own_profiles(conn, tenant.id).await?
     } else {
-        tenant_controls::OwnProfiles::default()
+        controls::OwnProfiles::default()
     };
-    let rows = tenant_controls::applicable_rows(tenant, inputs.rows.clone(), &own, |id| {
+    let rows = controls::applicable_rows(tenant, inputs.rows.clone(), &own, |id| {
         catalog.controls.get(id).cloned()
     })?;
     let mut state = crate::service::state::build_shared(tenant.clone(), rows, &inputs.held, now)?;

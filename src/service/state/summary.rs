@@ -108,7 +108,7 @@ impl Summary {
             state.partial.is_none(),
             "an overview is taken of a complete state"
         );
-        let listed = crate::service::workflow::actions::select(
+        let listed = crate::service::state::actions::select(
             state,
             &Default::default(),
             Default::default(),
@@ -277,7 +277,7 @@ mod tests {
                 .into_state(full.tenant.clone(), |id| controls.get(id).cloned())
                 .expect("builds")
                 .expect("every control found");
-            let listed = crate::service::workflow::actions::select(
+            let listed = crate::service::state::actions::select(
                 &full,
                 &Default::default(),
                 Default::default(),

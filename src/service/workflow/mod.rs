@@ -9,7 +9,6 @@
 //! progress) writes nothing at all, not even the tenant's state version, and reports
 //! `changed: false`, so scripts can re-apply a desired state.
 
-pub mod actions;
 pub mod events;
 
 use crate::auth::Viewer;
@@ -132,10 +131,9 @@ pub async fn resolve<C: ConnectionTrait>(
     };
     // An action whose control does not apply to the tenant (a disabled service, a control not
     // in its latest export) is not in its lists, so it cannot be changed either.
-    let control =
-        crate::service::catalog::tenant_controls::applicable_control(conn, &tenant, &action.control_id)
-            .await?
-            .ok_or(AppError::NotFound("improvement action"))?;
+    let control = crate::service::state::controls::applicable_control(conn, &tenant, &action.control_id)
+        .await?
+        .ok_or(AppError::NotFound("improvement action"))?;
     Ok(Resolved {
         tenant,
         action,
@@ -915,13 +913,11 @@ async fn expire_rows(
     for action in due {
         // Expiry applies whether or not the control applies now: a status is never kept past
         // its review date.
-        let Some(control) = crate::service::catalog::tenant_controls::controls_of(
-            db,
-            action.tenant_id,
-            [action.control_id.clone()],
-        )
-        .await?
-        .remove(&action.control_id) else {
+        let Some(control) =
+            crate::service::state::controls::controls_of(db, action.tenant_id, [action.control_id.clone()])
+                .await?
+                .remove(&action.control_id)
+        else {
             continue;
         };
         let control = control::Model::clone(&control);

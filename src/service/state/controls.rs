@@ -9,10 +9,11 @@
 
 use crate::domain::applicability::applies;
 use crate::domain::enums::CatalogSource;
+use crate::domain::enums::Status;
 use crate::error::AppResult;
-use crate::service::access::tenants;
 use chrono::{DateTime, Utc};
 use entity::{control, improvement_action, tenant, tenant_control};
+use sea_orm::Set;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -238,7 +239,7 @@ pub async fn ensure_action_rows<C: ConnectionTrait>(
     }
     let ids: Vec<String> = missing.iter().map(|c| c.id.clone()).collect();
     let missing = missing.iter().map(|c| {
-        let mut row = tenants::new_action(tenant.id, c, now);
+        let mut row = new_action(tenant.id, c, now);
         row.origin = sea_orm::Set(origin.to_string());
         row
     });
@@ -268,4 +269,28 @@ pub async fn profiles(
         .collect();
     rows.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(rows)
+}
+
+/// `improvement_action.origin` of a row created because its control applies to the tenant.
+pub const ORIGIN_APPLICABLE: &str = "APPLICABLE";
+
+/// A fresh action row for a control.
+pub fn new_action(tenant_id: i64, c: &control::Model, now: DateTime<Utc>) -> improvement_action::ActiveModel {
+    improvement_action::ActiveModel {
+        tenant_id: Set(tenant_id),
+        control_id: Set(c.id.clone()),
+        category: Set(c.category),
+        status: Set(Status::ToAddress),
+        implemented: Set(0),
+        total: Set(0),
+        implementation_status: Set(None),
+        users_affected: Set(0),
+        review_by: Set(None),
+        version: Set(1),
+        origin: Set(ORIGIN_APPLICABLE.to_string()),
+        status_changed_at: Set(now),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
 }
