@@ -9,10 +9,14 @@ was read at as `expectedVersion`, so an action someone edited in between is repo
 
     export SECURESCORE_TOKEN=ssk_...        # an OPERATOR or ADMIN token of the tenant
     python3 examples/bulk_update.py --tenant contoso-bank --status PLANNED \\
-        --category IDENTITY --tag "Q1 sprint" --comment "planned in the Q1 sprint"
+        --category IDENTITY --comment "planned in the Q1 sprint"
 
-Exit status: 0 when every change was applied (or there was nothing to change), 1 when the
-server refused some, 2 on usage or transport errors.
+Actions that cannot take a status by hand are skipped and reported, not sent: completed ones
+(their status is locked until they regress) and DEVICE ones (their status follows the device
+management product; use `recordDeviceException`). Actions already in the status are left alone.
+
+Exit status: 0 when every change that could be made was applied (or there was nothing to
+change), 1 when the server refused some, 2 on usage or transport errors.
 """
 
 import argparse
@@ -29,7 +33,7 @@ query Actions($slug: String!, $filter: ImprovementActionFilter, $after: String) 
   tenant(slug: $slug) {
     improvementActions(filter: $filter, first: 100, after: $after) {
       pageInfo { hasNextPage endCursor }
-      nodes { controlId title status version }
+      nodes { controlId title status version category }
     }
   }
 }
@@ -119,9 +123,20 @@ def main():
         action_filter["statuses"] = args.from_status
 
     try:
-        todo = [a for a in matching_actions(args.url, token, args.tenant, action_filter)
-                if a["status"] != args.status]
-        print(f"{len(todo)} action(s) of {args.tenant} to set to {args.status}")
+        todo, skipped = [], []
+        for a in matching_actions(args.url, token, args.tenant, action_filter):
+            if a["status"] == args.status:
+                continue
+            if a["status"] == "COMPLETED":
+                skipped.append((a, "completed: its status is locked until it regresses"))
+            elif a["category"] == "DEVICE":
+                skipped.append((a, "DEVICE action: its status follows device management (recordDeviceException)"))
+            else:
+                todo.append(a)
+        for action, why in skipped:
+            print(f"  skipped {action['controlId']}: {why}")
+        print(f"{len(todo)} action(s) of {args.tenant} to set to {args.status}"
+              + (f", {len(skipped)} skipped" if skipped else ""))
         for action in todo:
             print(f"  {action['controlId']}: {action['status']} -> {args.status}  ({action['title']})")
         if args.dry_run or not todo:

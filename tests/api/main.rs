@@ -23,6 +23,7 @@ mod overview;
 mod ownership;
 mod persisted_state;
 mod privacy;
+mod readme;
 mod realtime;
 mod score;
 mod security;
