@@ -610,3 +610,129 @@ db_test!(goals_report_zone_progress_and_the_projected_trend, |app| {
         "one goal"
     );
 });
+
+db_test!(
+    goals_can_be_updated_and_deleted_by_operators_of_their_tenant_only,
+    |app| {
+        let t = app.tenant().create().await;
+        let other = app.tenant().create().await;
+        let future = (Utc::now().date_naive() + Days::new(120)).to_string();
+        let later = (Utc::now().date_naive() + Days::new(200)).to_string();
+        let fields = "goal { id targetPercentage targetDate note } goals { goals { id } } userErrors { field message code }";
+        let set = app
+        .set_score_goal(
+            &t.operator,
+            json!({ "tenantSlug": t.slug, "targetPercentage": 70, "targetDate": future, "note": "board ask" }),
+            fields,
+        )
+        .payload()
+        .await;
+        let id = set["goal"]["id"].as_str().unwrap().to_string();
+
+        // A partial update: the target changes, the date and note stay.
+        let updated = app
+            .update_score_goal(
+                &t.operator,
+                json!({ "goalId": id, "targetPercentage": 82.5 }),
+                fields,
+            )
+            .payload()
+            .await;
+        assert_eq!(updated["userErrors"], json!([]), "{updated}");
+        assert_eq!(updated["goal"]["targetPercentage"], json!(82.5));
+        assert_eq!(updated["goal"]["targetDate"], json!(future));
+        assert_eq!(updated["goal"]["note"], "board ask");
+        // The date moves and `null` clears the note.
+        let moved = app
+            .update_score_goal(
+                &t.operator,
+                json!({ "goalId": id, "targetDate": later, "note": null }),
+                fields,
+            )
+            .payload()
+            .await;
+        assert_eq!(moved["goal"]["targetDate"], json!(later));
+        assert_eq!(moved["goal"]["note"], Value::Null);
+
+        // Bad input changes nothing.
+        for (input, field) in [
+            (json!({ "goalId": id, "targetPercentage": 0 }), "targetPercentage"),
+            (
+                json!({ "goalId": id, "targetPercentage": 101 }),
+                "targetPercentage",
+            ),
+            (json!({ "goalId": id, "targetDate": "2020-01-01" }), "targetDate"),
+        ] {
+            let refused = app.update_score_goal(&t.operator, input, fields).payload().await;
+            assert_eq!(refused["userErrors"][0]["code"], "BAD_USER_INPUT", "{refused}");
+            assert_eq!(refused["userErrors"][0]["field"][1], field, "{refused}");
+        }
+        let goals_of = |slug: String, token: String| {
+            let app = &app;
+            async move {
+                app.query_tenant(
+                    &token,
+                    &slug,
+                    "goals { goals { id targetPercentage targetDate note } }",
+                )
+                .payload()
+                .await["goals"]["goals"]
+                    .clone()
+            }
+        };
+        let unchanged = goals_of(t.slug.clone(), t.reader.clone()).await;
+        assert_eq!(
+            unchanged,
+            json!([{ "id": id, "targetPercentage": 82.5, "targetDate": later, "note": null }])
+        );
+
+        // A READER may not; another tenant's OPERATOR and ADMIN get NOT_FOUND, like a goal that does
+        // not exist, and a tampered id is NOT_FOUND too.
+        let forbidden = app
+            .update_score_goal(&t.reader, json!({ "goalId": id, "targetPercentage": 50 }), fields)
+            .send()
+            .await;
+        assert_eq!(
+            forbidden["errors"][0]["extensions"]["code"], "FORBIDDEN",
+            "{forbidden}"
+        );
+        for token in [&other.operator, &other.admin] {
+            let hidden = app
+                .update_score_goal(token, json!({ "goalId": id, "targetPercentage": 50 }), fields)
+                .payload()
+                .await;
+            assert_eq!(hidden["userErrors"][0]["code"], "NOT_FOUND", "{hidden}");
+            let hidden = app
+                .delete_score_goal(
+                    token,
+                    json!({ "goalId": id }),
+                    "deletedGoalId userErrors { code }",
+                )
+                .payload()
+                .await;
+            assert_eq!(hidden["userErrors"][0]["code"], "NOT_FOUND", "{hidden}");
+        }
+        let missing = app
+            .delete_score_goal(
+                &t.operator,
+                json!({ "goalId": "U2NvcmVHb2FsOjk5OTk5OQ" }),
+                "deletedGoalId userErrors { code }",
+            )
+            .payload()
+            .await;
+        assert_eq!(missing["userErrors"][0]["code"], "NOT_FOUND", "{missing}");
+        assert_eq!(goals_of(t.slug.clone(), t.reader.clone()).await, unchanged);
+
+        let deleted = app
+            .delete_score_goal(
+                &t.operator,
+                json!({ "goalId": id }),
+                "deletedGoalId goals { goals { id } } userErrors { code }",
+            )
+            .payload()
+            .await;
+        assert_eq!(deleted["deletedGoalId"], json!(id));
+        assert_eq!(deleted["goals"]["goals"], json!([]));
+        assert_eq!(goals_of(t.slug.clone(), t.reader.clone()).await, json!([]));
+    }
+);

@@ -235,6 +235,10 @@ mutations! {
     set_score_zones: "setScoreZones"("SetScoreZonesInput");
     /// `setScoreGoal`: a tenant's dated score goal.
     set_score_goal: "setScoreGoal"("SetScoreGoalInput");
+    /// `updateScoreGoal`: changes a goal's target, date or note.
+    update_score_goal: "updateScoreGoal"("UpdateScoreGoalInput");
+    /// `deleteScoreGoal`: deletes a goal.
+    delete_score_goal: "deleteScoreGoal"("DeleteScoreGoalInput");
     /// `createTenant`: a new tenant (SERVICE_ADMIN).
     create_tenant: "createTenant"("CreateTenantInput");
     /// `updateTenant`: a tenant's settings.

@@ -69,6 +69,51 @@ pub struct SetScoreGoalPayload {
     pub user_errors: Vec<UserError>,
 }
 
+/// Input of `updateScoreGoal`: the goal and what changes (omitted fields keep their value).
+#[derive(InputObject)]
+pub struct UpdateScoreGoalInput {
+    /// `ScoreGoal.id`.
+    pub goal_id: async_graphql::ID,
+    /// Above 0, at most 100.
+    pub target_percentage: Option<f64>,
+    /// In the future.
+    pub target_date: Option<Date>,
+    /// A new note; `null` or an empty string removes it.
+    pub note: async_graphql::MaybeUndefined<String>,
+}
+
+/// Result of `updateScoreGoal`.
+#[derive(SimpleObject)]
+pub struct UpdateScoreGoalPayload {
+    /// The goal as it now stands, with its progress and projection.
+    pub goal: Option<ScoreGoal>,
+    /// All of the tenant's zones and goals after the change.
+    pub goals: Option<ScoreGoals>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Input of `deleteScoreGoal`.
+#[derive(InputObject)]
+pub struct DeleteScoreGoalInput {
+    /// `ScoreGoal.id`.
+    pub goal_id: async_graphql::ID,
+}
+
+/// Result of `deleteScoreGoal`.
+#[derive(SimpleObject)]
+pub struct DeleteScoreGoalPayload {
+    /// The id of the goal deleted.
+    pub deleted_goal_id: Option<async_graphql::ID>,
+    /// The tenant's zones and remaining goals.
+    pub goals: Option<ScoreGoals>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// A goal id from the API; anything that is not one answers like a goal that does not exist.
+fn goal_id(id: &async_graphql::ID) -> AppResult<i64> {
+    crate::graphql::ids::decode_i64(id, "ScoreGoal").ok_or(AppError::NotFound("score goal"))
+}
+
 #[Object]
 impl HistoryMutation {
     /// Sets the tenant's score zones (OPERATOR).
@@ -129,6 +174,79 @@ impl HistoryMutation {
         Ok(SetScoreGoalPayload {
             goal,
             goals: Some(all.into()),
+            user_errors,
+        })
+    }
+
+    /// Changes a goal's target, date or note (OPERATOR of its tenant). Validated like
+    /// `setScoreGoal`; a goal of a tenant you hold no role on is `NOT_FOUND`.
+    async fn update_score_goal(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateScoreGoalInput,
+    ) -> Result<UpdateScoreGoalPayload> {
+        let result = async {
+            let id = goal_id(&input.goal_id)?;
+            let changes = goals::GoalChanges {
+                target_percentage: input
+                    .target_percentage
+                    .map(|t| percentage("targetPercentage", t))
+                    .transpose()?,
+                target_date: input.target_date.map(|d| d.0),
+                note: match input.note {
+                    async_graphql::MaybeUndefined::Undefined => None,
+                    async_graphql::MaybeUndefined::Null => Some(None),
+                    async_graphql::MaybeUndefined::Value(n) => Some(Some(n)),
+                },
+            };
+            goals::update_goal(db(ctx), viewer(ctx)?, id, changes, Utc::now()).await
+        }
+        .await;
+        let (saved, user_errors) = split(result)?;
+        let Some((saved, slug)) = saved else {
+            return Ok(UpdateScoreGoalPayload {
+                goal: None,
+                goals: None,
+                user_errors,
+            });
+        };
+        let all = current_goals(ctx, &slug).await?;
+        let goal = all
+            .goals
+            .iter()
+            .find(|g| g.id == saved.id)
+            .cloned()
+            .map(Into::into);
+        Ok(UpdateScoreGoalPayload {
+            goal,
+            goals: Some(all.into()),
+            user_errors,
+        })
+    }
+
+    /// Deletes a goal (OPERATOR of its tenant); a goal of a tenant you hold no role on is
+    /// `NOT_FOUND`.
+    async fn delete_score_goal(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteScoreGoalInput,
+    ) -> Result<DeleteScoreGoalPayload> {
+        let result = async {
+            let id = goal_id(&input.goal_id)?;
+            goals::delete_goal(db(ctx), viewer(ctx)?, id).await
+        }
+        .await;
+        let (slug, user_errors) = split(result)?;
+        let Some(slug) = slug else {
+            return Ok(DeleteScoreGoalPayload {
+                deleted_goal_id: None,
+                goals: None,
+                user_errors,
+            });
+        };
+        Ok(DeleteScoreGoalPayload {
+            deleted_goal_id: Some(input.goal_id),
+            goals: Some(current_goals(ctx, &slug).await?.into()),
             user_errors,
         })
     }

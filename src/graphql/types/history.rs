@@ -557,6 +557,8 @@ impl From<Zones> for ScoreZones {
 /// A dated target and where the tenant stands against it.
 #[derive(SimpleObject)]
 pub struct ScoreGoal {
+    /// Global object id (pass it to `updateScoreGoal` and `deleteScoreGoal`).
+    pub id: async_graphql::ID,
     pub target_percentage: f64,
     pub target_date: Date,
     pub note: Option<String>,
@@ -573,6 +575,7 @@ pub struct ScoreGoal {
 impl From<GoalProgress> for ScoreGoal {
     fn from(g: GoalProgress) -> Self {
         ScoreGoal {
+            id: crate::graphql::ids::encode("ScoreGoal", g.id),
             target_percentage: present(g.target_percentage),
             target_date: Date(g.target_date),
             note: g.note,

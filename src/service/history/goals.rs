@@ -93,27 +93,7 @@ pub async fn set_goal(
 ) -> AppResult<score_goal::Model> {
     let tenant = tenants::by_slug(db, viewer, tenant_slug).await?;
     viewer.require(tenant.id, Role::Operator)?;
-    if target_percentage <= Decimal::ZERO || target_percentage > Decimal::ONE_HUNDRED {
-        return Err(AppError::bad_input(
-            "targetPercentage",
-            "targetPercentage must be above 0 and at most 100",
-        ));
-    }
-    if target_date <= now.date_naive() {
-        return Err(AppError::bad_input(
-            "targetDate",
-            "targetDate must be in the future",
-        ));
-    }
-    if let Some(n) = note.as_deref().filter(|n| !n.is_empty()) {
-        crate::service::check_text("note", n, true)?;
-    }
-    if note.as_ref().is_some_and(|n| n.chars().count() > NOTE_MAX_CHARS) {
-        return Err(AppError::bad_input(
-            "note",
-            "note must be at most 10000 characters",
-        ));
-    }
+    check_goal(target_percentage, target_date, note.as_deref(), now)?;
     let txn = crate::db::begin_write(db).await?;
     let goal = score_goal::ActiveModel {
         tenant_id: Set(tenant.id),
@@ -128,6 +108,116 @@ pub async fn set_goal(
     .await?;
     txn.commit().await?;
     Ok(goal)
+}
+
+/// The rules of a goal: a target above 0 and at most 100, a date in the future, a note of at
+/// most 10,000 characters of safe text.
+fn check_goal(
+    target_percentage: Decimal,
+    target_date: NaiveDate,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    if target_percentage <= Decimal::ZERO || target_percentage > Decimal::ONE_HUNDRED {
+        return Err(AppError::bad_input(
+            "targetPercentage",
+            "targetPercentage must be above 0 and at most 100",
+        ));
+    }
+    if target_date <= now.date_naive() {
+        return Err(AppError::bad_input(
+            "targetDate",
+            "targetDate must be in the future",
+        ));
+    }
+    if let Some(n) = note.filter(|n| !n.is_empty()) {
+        crate::service::check_text("note", n, true)?;
+    }
+    if note.is_some_and(|n| n.chars().count() > NOTE_MAX_CHARS) {
+        return Err(AppError::bad_input(
+            "note",
+            "note must be at most 10000 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A goal by id for a viewer with `needed` on its tenant; a goal of a tenant the viewer holds no
+/// role on answers `NOT_FOUND` exactly like one that does not exist.
+async fn goal_for<C: ConnectionTrait>(
+    conn: &C,
+    viewer: &Viewer,
+    goal_id: i64,
+    needed: Role,
+) -> AppResult<score_goal::Model> {
+    let goal = score_goal::Entity::find_by_id(goal_id)
+        .one(conn)
+        .await?
+        .filter(|g| viewer.role_on(g.tenant_id).is_some())
+        .ok_or(AppError::NotFound("score goal"))?;
+    viewer.require(goal.tenant_id, needed)?;
+    Ok(goal)
+}
+
+/// What `updateScoreGoal` changes; `None` keeps a field, `Some(None)` clears the note.
+#[derive(Clone, Debug, Default)]
+pub struct GoalChanges {
+    pub target_percentage: Option<Decimal>,
+    pub target_date: Option<NaiveDate>,
+    pub note: Option<Option<String>>,
+}
+
+/// `updateScoreGoal` (OPERATOR): changes a goal's target, date or note, checked like a new goal
+/// (a goal whose date has passed may only be moved to a future date). Returns the goal and its
+/// tenant's slug.
+pub async fn update_goal(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    goal_id: i64,
+    changes: GoalChanges,
+    now: DateTime<Utc>,
+) -> AppResult<(score_goal::Model, String)> {
+    let txn = crate::db::begin_write(db).await?;
+    let goal = goal_for(&txn, viewer, goal_id, Role::Operator).await?;
+    let target = changes
+        .target_percentage
+        .unwrap_or_else(|| Points::from_storage(goal.target_percentage).round_dp(4));
+    let date = changes.target_date.unwrap_or(goal.target_date);
+    let note = match &changes.note {
+        Some(n) => n.clone(),
+        None => goal.note.clone(),
+    };
+    check_goal(target, date, note.as_deref(), now)?;
+    let tenant = entity::tenant::Entity::find_by_id(goal.tenant_id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("score goal"))?;
+    let mut active: score_goal::ActiveModel = goal.into();
+    if let Some(t) = changes.target_percentage {
+        active.target_percentage = Set(Points::from_decimal(t).to_storage());
+    }
+    if let Some(d) = changes.target_date {
+        active.target_date = Set(d);
+    }
+    if changes.note.is_some() {
+        active.note = Set(note.filter(|n| !n.trim().is_empty()));
+    }
+    let saved = active.update(&txn).await?;
+    txn.commit().await?;
+    Ok((saved, tenant.slug))
+}
+
+/// `deleteScoreGoal` (OPERATOR): deletes a goal; returns its tenant's slug.
+pub async fn delete_goal(db: &DatabaseConnection, viewer: &Viewer, goal_id: i64) -> AppResult<String> {
+    let txn = crate::db::begin_write(db).await?;
+    let goal = goal_for(&txn, viewer, goal_id, Role::Operator).await?;
+    let tenant = entity::tenant::Entity::find_by_id(goal.tenant_id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound("score goal"))?;
+    score_goal::Entity::delete_by_id(goal.id).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(tenant.slug)
 }
 
 /// The zones with the zone the current score is in.
