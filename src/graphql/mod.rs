@@ -6,6 +6,7 @@ pub mod ids;
 pub(crate) mod limits;
 pub mod loaders;
 pub mod mutation;
+mod nodes;
 mod null_propagation;
 pub mod pagination;
 pub mod pipeline;

@@ -1,7 +1,8 @@
 //! The query root.
 
-use crate::graphql::types::{Control, License, Node, Principal, Tenant, ViewerInfo};
-use crate::graphql::{db, ids, pagination, viewer};
+use crate::error::AppError;
+use crate::graphql::types::{Control, License, Node, Tenant, ViewerInfo};
+use crate::graphql::{db, nodes, pagination, viewer};
 use crate::service;
 use crate::service::catalog::ControlFilter;
 use async_graphql::connection::Connection;
@@ -47,43 +48,25 @@ impl Query {
         Ok(Some(Tenant(t)))
     }
 
-    /// Any object by its global id; `null` when it does not exist or is not accessible.
+    /// Any object by its global id; `null` when it does not exist or the caller may not see it
+    /// (another tenant's id, a malformed id and an id never issued answer alike).
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
-        let viewer = viewer(ctx)?;
-        let Some((ty, key)) = ids::decode(&id) else {
-            return Ok(None);
-        };
-        let node = match ty.as_str() {
-            "Tenant" => match key.parse::<i64>() {
-                Ok(tid) => service::access::tenants::by_id(db(ctx), viewer, tid)
-                    .await
-                    .ok()
-                    .map(|t| Node::Tenant(Tenant(t))),
-                Err(_) => None,
-            },
-            "Control" => service::catalog::control(db(ctx), viewer, &key)
-                .await?
-                .map(|c| Node::Control(Control(c))),
-            "Principal" => match key.parse::<i64>() {
-                Ok(pid) => service::access::visible_principal(db(ctx), viewer, pid)
-                    .await?
-                    .map(|p| {
-                        Node::Principal(Principal {
-                            id: p.id,
-                            name: p.name,
-                        })
-                    }),
-                Err(_) => None,
-            },
-            "ImprovementAction" => match key.parse::<i64>() {
-                Ok(aid) => crate::graphql::types::action_node(ctx, aid)
-                    .await?
-                    .map(Node::ImprovementAction),
-                Err(_) => None,
-            },
-            _ => None,
-        };
-        Ok(node)
+        Ok(nodes::resolve(ctx, std::slice::from_ref(&id))
+            .await?
+            .pop()
+            .flatten())
+    }
+
+    /// Objects by their global ids, one entry per id in the same order: `null` for each id that
+    /// `node` would answer `null` for. At most 100 ids (`BAD_USER_INPUT` beyond).
+    #[graphql(complexity = "ids.len().clamp(1, nodes::MAX_NODES) * child_complexity")]
+    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Node>>> {
+        if ids.len() > nodes::MAX_NODES {
+            return Err(
+                AppError::bad_input("ids", format!("nodes takes at most {} ids", nodes::MAX_NODES)).into(),
+            );
+        }
+        nodes::resolve(ctx, &ids).await
     }
 
     /// The control catalog, ordered by control id.

@@ -19,6 +19,7 @@ mod history_cache;
 mod http;
 mod idempotency;
 mod input_safety;
+mod nodes;
 mod overview;
 mod ownership;
 mod persisted_state;

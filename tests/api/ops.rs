@@ -411,6 +411,18 @@ impl TestApp {
             &["node"],
         )
     }
+
+    /// `nodes(ids) { <fields> }`: objects by their global ids, one entry per id.
+    pub fn query_nodes(&self, auth: impl Into<Auth>, ids: impl Into<Value>, fields: &str) -> Op {
+        self.op(
+            auth,
+            "query",
+            &["$ids: [ID!]!"],
+            format!("nodes(ids: $ids) {{ {fields} }}"),
+            json!({ "ids": ids.into() }),
+            &["nodes"],
+        )
+    }
 }
 
 /// `{ "slug": slug }` with the arguments of `args` beside it.

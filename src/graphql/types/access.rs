@@ -13,7 +13,7 @@ pub struct ApiToken(pub TokenInfo);
 #[Object]
 impl ApiToken {
     /// Global id (pass it to `revokeApiToken`).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode("ApiToken", self.0.token.id)
     }
     /// What the token is for.
@@ -36,7 +36,8 @@ impl ApiToken {
             name: self.0.principal_name.clone(),
         }
     }
-    /// The principal's role on this tenant.
+    /// The principal's role on the tenant whose `apiTokens` lists it. Fetched by `node` or
+    /// `nodes`, with no tenant to see it from: its only role, `null` when it holds several.
     async fn role(&self) -> Option<Role> {
         self.0.role.map(Role::from)
     }
@@ -106,7 +107,8 @@ pub struct AuditEntry(pub AuditRow);
 
 #[Object]
 impl AuditEntry {
-    async fn id(&self) -> ID {
+    /// Global object id.
+    pub async fn id(&self) -> ID {
         ids::encode("AuditEntry", self.0.entry.id)
     }
     /// `TOKEN_CREATED`, `TOKEN_REVOKED`, `TENANT_CREATED`, `TENANT_UPDATED`, `LICENSE_SET`,

@@ -266,7 +266,7 @@ pub struct Tag(pub tag::Model);
 #[Object]
 impl Tag {
     /// Global object id.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode("Tag", self.0.id)
     }
     async fn name(&self) -> &str {
@@ -290,7 +290,7 @@ pub struct Note(pub NoteWithAuthor);
 #[Object]
 impl Note {
     /// Global object id.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode("Note", self.0.note.id)
     }
     async fn body(&self) -> &str {

@@ -296,12 +296,4 @@ pub(crate) mod resolve {
         };
         Ok(ImprovementAction::new(state, id))
     }
-
-    /// `node(id)` for an `ImprovementAction:<row id>`: `None` when missing or another tenant's.
-    pub async fn action_node(ctx: &Context<'_>, action_id: i64) -> Result<Option<ImprovementAction>> {
-        let Some(t) = actions::tenant_of_action(db(ctx), viewer(ctx)?, action_id).await? else {
-            return Ok(None);
-        };
-        Ok(ImprovementAction::new(tenant_state(ctx, &t).await?, action_id))
-    }
 }

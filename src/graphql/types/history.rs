@@ -64,8 +64,9 @@ pub struct StatusCount {
 
 #[Object]
 impl ScoreSnapshot {
-    /// Stable id for client caches: the tenant and the day.
-    async fn id(&self) -> async_graphql::ID {
+    /// Stable id for client caches: the tenant and the day (`node` resolves it while the day is
+    /// in the tenant's history).
+    pub async fn id(&self) -> async_graphql::ID {
         crate::graphql::ids::encode("ScoreSnapshot", self.key())
     }
     async fn day(&self) -> Date {

@@ -17,7 +17,6 @@ pub mod workflow;
 pub use access::{ApiToken, AuditEntry, Principal, RoleGrant};
 pub use action::{ImprovementAction, Note, Tag};
 pub use catalog::{Control, License};
-pub(crate) use groups::resolve::action_node;
 pub use groups::{
     GroupBy, ImprovementActionFilterInput, ImprovementActionGroup, ImprovementActionOrderField,
     ImprovementActionOrderInput, OrderDirection, WhatIfChangeInput,
@@ -29,7 +28,9 @@ pub use viewer::{TenantAccess, ViewerInfo};
 
 pub use crate::domain::present::{Presentable, present};
 
-/// The GraphQL `Node` interface (Relay global object identification).
+/// An object with a global id that `node` and `nodes` resolve (Relay global object
+/// identification). Every object type with an `id` is one, except `CategoryScore` (see there)
+/// and `Viewer`, whose id is its principal's (`node` answers it with the `Principal`).
 // Values live for one resolver call; boxing the variants would buy nothing measurable.
 #[allow(clippy::large_enum_variant)]
 #[derive(async_graphql::Interface)]
@@ -39,4 +40,14 @@ pub enum Node {
     Control(Control),
     ImprovementAction(ImprovementAction),
     Principal(Principal),
+    Tag(Tag),
+    Note(Note),
+    ShareLink(workflow::ShareLink),
+    ActionEvent(workflow::ActionEvent),
+    DeviceException(workflow::DeviceException),
+    TenantLicense(TenantLicense),
+    ApiToken(ApiToken),
+    AuditEntry(AuditEntry),
+    SecureScore(SecureScore),
+    ScoreSnapshot(history::ScoreSnapshot),
 }

@@ -82,8 +82,9 @@ pub(crate) fn view(views: &ScoreViews, points: &Points) -> ScoreView {
 impl SecureScore {
     /// Stable id for client caches: the live score of a tenant keeps one id (so a mutation's
     /// `tenant { secureScore { … } }` updates what a cache holds), and each what-if answer has
-    /// its own.
-    async fn id(&self) -> ID {
+    /// its own. `node` resolves the live score's id to the score now; a what-if answer's id
+    /// resolves to `null`, since the id keeps only a digest of the question, not the question.
+    pub async fn id(&self) -> ID {
         ids::encode("SecureScore", self.key())
     }
     /// Σ max of the applicable, non-deprecated actions (its percentage is 100, or 0 when there
@@ -127,7 +128,8 @@ impl SecureScore {
     }
 }
 
-/// The score views of one category.
+/// The score views of one category. Not a `Node`: it is a part of its score, whose id its own
+/// id extends; refetch that `SecureScore` or `ScoreSnapshot` to refresh it.
 #[derive(SimpleObject)]
 pub struct CategoryScore {
     /// Stable id for client caches: the tenant's live score, a day of its history or a what-if

@@ -286,7 +286,7 @@ pub struct TenantLicense(pub tenant_license::Model);
 #[Object]
 impl TenantLicense {
     /// Stable id for client caches (one holding of one SKU by one tenant).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode("TenantLicense", self.0.id)
     }
     async fn sku(&self) -> &str {

@@ -6,7 +6,8 @@ use crate::graphql::{db, ids, loaders};
 use crate::service;
 use async_graphql::{ComplexObject, Context, ID, Object, Result, SimpleObject};
 
-/// The authenticated caller.
+/// The authenticated caller. Not a `Node`: its `id` is its principal's, which `node` resolves
+/// to the `Principal`.
 pub struct ViewerInfo(pub Viewer);
 
 #[Object(name = "Viewer")]

@@ -16,7 +16,8 @@ pub struct ShareLink(pub LinkInfo);
 
 #[Object]
 impl ShareLink {
-    async fn id(&self) -> ID {
+    /// Global object id (pass it to `revokeShareLink`).
+    pub async fn id(&self) -> ID {
         ids::encode("ShareLink", self.0.link.id)
     }
     async fn platform(&self) -> SharePlatform {
@@ -101,7 +102,8 @@ pub struct ActionEvent {
 
 #[Object]
 impl ActionEvent {
-    async fn id(&self) -> ID {
+    /// Global object id.
+    pub async fn id(&self) -> ID {
         ids::encode("ActionEvent", self.event.id)
     }
     async fn kind(&self) -> EventKind {
@@ -160,7 +162,8 @@ pub struct DeviceException(pub device_exception::Model);
 
 #[Object]
 impl DeviceException {
-    async fn id(&self) -> ID {
+    /// Global object id.
+    pub async fn id(&self) -> ID {
         ids::encode("DeviceException", self.0.id)
     }
     async fn scope(&self) -> ExceptionScope {

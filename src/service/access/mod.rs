@@ -439,24 +439,136 @@ pub async fn remove_tenant_grant(
     ))
 }
 
-/// Whether the viewer may see a principal (`node(id:)`): itself, as a SERVICE_ADMIN, or as ADMIN
-/// of a tenant the principal holds a role on.
-pub async fn visible_principal(
+/// The principals among `ids` that the viewer may see (`node`, `nodes`): itself, every one as a
+/// SERVICE_ADMIN, and those holding a role on a tenant the viewer administers. Others are left
+/// out exactly like ids that do not exist.
+pub async fn visible_principals(
     db: &DatabaseConnection,
     viewer: &Viewer,
-    principal_id: i64,
-) -> AppResult<Option<principal::Model>> {
-    let Some(p) = principal::Entity::find_by_id(principal_id).one(db).await? else {
-        return Ok(None);
-    };
-    if viewer.service_admin || p.id == viewer.principal_id {
-        return Ok(Some(p));
+    ids: &[i64],
+) -> AppResult<Vec<principal::Model>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
-    let shares = grants_of(db, p.id)
+    let found = principal::Entity::find()
+        .filter(principal::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    if viewer.service_admin {
+        return Ok(found);
+    }
+    let grants = grants_of_all(db, found.iter().map(|p| p.id)).await?;
+    Ok(found
+        .into_iter()
+        .filter(|p| {
+            p.id == viewer.principal_id
+                || grants.get(&p.id).is_some_and(|g| {
+                    g.iter()
+                        .any(|(tenant_id, _)| viewer.role_on(*tenant_id) == Some(Role::Admin))
+                })
+        })
+        .collect())
+}
+
+/// The roles of several principals, by principal id (one query).
+async fn grants_of_all<C: ConnectionTrait>(
+    conn: &C,
+    principal_ids: impl IntoIterator<Item = i64>,
+) -> AppResult<HashMap<i64, Vec<(i64, Role)>>> {
+    let mut out: HashMap<i64, Vec<(i64, Role)>> = HashMap::new();
+    for g in role_grant::Entity::find()
+        .filter(role_grant::Column::PrincipalId.is_in(principal_ids))
+        .order_by_asc(role_grant::Column::TenantId)
+        .all(conn)
         .await?
-        .iter()
-        .any(|(tenant_id, _)| viewer.role_on(*tenant_id) == Some(Role::Admin));
-    Ok(shares.then_some(p))
+    {
+        out.entry(g.principal_id).or_default().push((g.tenant_id, g.role));
+    }
+    Ok(out)
+}
+
+/// The tokens among `ids` that some `apiTokens` list shows the viewer: a SERVICE_ADMIN sees the
+/// tokens of every principal holding a role on a tenant, a tenant ADMIN only those it manages
+/// (see the module header). Everything else is left out exactly like an id never issued. With no
+/// tenant to see it from, `role` is the principal's role when it holds exactly one.
+pub async fn api_tokens_by_ids(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    ids: &[i64],
+) -> AppResult<Vec<TokenInfo>> {
+    if ids.is_empty() || (!viewer.service_admin && viewer.tenant_ids().is_empty()) {
+        return Ok(Vec::new());
+    }
+    let rows = api_token::Entity::find()
+        .filter(api_token::Column::Id.is_in(ids.iter().copied()))
+        .find_also_related(principal::Entity)
+        .all(db)
+        .await?;
+    let grants = grants_of_all(db, rows.iter().map(|(t, _)| t.principal_id)).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(token, principal)| {
+            let principal = principal?;
+            let grants = grants.get(&principal.id).map_or(&[][..], Vec::as_slice);
+            let visible = if viewer.service_admin {
+                !grants.is_empty()
+            } else {
+                tenant_admin_manages(viewer, &principal, grants)
+            };
+            visible.then(|| TokenInfo {
+                role: audit_tenant(grants).and_then(|_| grants.first().map(|(_, r)| *r)),
+                principal_name: principal.name,
+                token,
+            })
+        })
+        .collect())
+}
+
+/// The entries among `ids` that the viewer may read in a tenant's `auditLog` (any role on that
+/// tenant). Service-level entries, which no tenant's log shows, are left out like ids that do
+/// not exist, and so are other tenants' entries.
+pub async fn audit_entries_by_ids(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    ids: &[i64],
+) -> AppResult<Vec<AuditEntry>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<audit_log::Model> = audit_log::Entity::find()
+        .filter(audit_log::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|e| e.tenant_id.is_some_and(|t| viewer.role_on(t).is_some()))
+        .collect();
+    with_actor_names(db, rows).await
+}
+
+/// Audit rows with the names of the principals who acted (one query).
+async fn with_actor_names(
+    db: &DatabaseConnection,
+    rows: Vec<audit_log::Model>,
+) -> AppResult<Vec<AuditEntry>> {
+    let actor_ids: Vec<i64> = rows.iter().filter_map(|r| r.actor_id).collect();
+    let names: HashMap<i64, String> = if actor_ids.is_empty() {
+        HashMap::new()
+    } else {
+        principal::Entity::find()
+            .filter(principal::Column::Id.is_in(actor_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.name))
+            .collect()
+    };
+    Ok(rows
+        .into_iter()
+        .map(|entry| AuditEntry {
+            actor_name: entry.actor_id.and_then(|id| names.get(&id).cloned()),
+            entry,
+        })
+        .collect())
 }
 
 /// Number of audit entries of a tenant (any role may read the audit log, SPEC §7 "all queries").
@@ -486,23 +598,5 @@ pub async fn audit_log_range(
         .limit(end.saturating_sub(start) as u64)
         .all(db)
         .await?;
-    let actor_ids: Vec<i64> = rows.iter().filter_map(|r| r.actor_id).collect();
-    let names: HashMap<i64, String> = if actor_ids.is_empty() {
-        HashMap::new()
-    } else {
-        principal::Entity::find()
-            .filter(principal::Column::Id.is_in(actor_ids))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|p| (p.id, p.name))
-            .collect()
-    };
-    Ok(rows
-        .into_iter()
-        .map(|entry| AuditEntry {
-            actor_name: entry.actor_id.and_then(|id| names.get(&id).cloned()),
-            entry,
-        })
-        .collect())
+    with_actor_names(db, rows).await
 }

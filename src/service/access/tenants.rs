@@ -52,6 +52,46 @@ pub async fn by_id(db: &DatabaseConnection, viewer: &Viewer, id: i64) -> AppResu
         .ok_or(AppError::NotFound("tenant"))
 }
 
+/// The tenants among `ids` that the caller holds a role on (one query, none for ids it holds no
+/// role on); others are left out exactly like ids that do not exist.
+pub async fn visible_by_ids(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    ids: &[i64],
+) -> AppResult<Vec<tenant::Model>> {
+    let ids: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| viewer.role_on(*id).is_some())
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(tenant::Entity::find()
+        .filter(tenant::Column::Id.is_in(ids))
+        .all(db)
+        .await?)
+}
+
+/// The licence holdings among `ids` that the caller may read (READER of their tenant, as
+/// `Tenant.licenses`); other tenants' are left out exactly like ids that do not exist.
+pub async fn licenses_by_ids(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    ids: &[i64],
+) -> AppResult<Vec<tenant_license::Model>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(tenant_license::Entity::find()
+        .filter(tenant_license::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|l| viewer.role_on(l.tenant_id).is_some())
+        .collect())
+}
+
 /// The licences a tenant holds, ordered by SKU.
 pub async fn licenses(
     db: &DatabaseConnection,

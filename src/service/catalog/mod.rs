@@ -67,13 +67,19 @@ pub async fn controls(
     Ok(rows)
 }
 
-/// One control by id.
-pub async fn control(
+/// The controls of the service catalog among `ids` (one query). Any caller reads the catalog.
+pub async fn controls_by_ids(
     db: &DatabaseConnection,
     _viewer: &Viewer,
-    id: &str,
-) -> AppResult<Option<control::Model>> {
-    Ok(control::Entity::find_by_id(id.to_string()).one(db).await?)
+    ids: &[String],
+) -> AppResult<Vec<control::Model>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(control::Entity::find()
+        .filter(control::Column::Id.is_in(ids.iter().cloned()))
+        .all(db)
+        .await?)
 }
 
 /// A licence SKU with the plans it grants.

@@ -6,11 +6,13 @@ use crate::error::{AppError, AppResult};
 use crate::service::NOTE_MAX_CHARS;
 use crate::service::access::tenants;
 use crate::service::state::persisted::Change;
+use crate::service::workflow::actions::NoteWithAuthor;
 use crate::service::workflow::events::{self, Actor, NewEvent};
 use crate::service::workflow::{ActionRef, resolve};
 use chrono::{DateTime, Utc};
-use entity::note;
+use entity::{note, principal};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, ModelTrait, Set};
+use std::collections::HashMap;
 
 fn validate_body(body: &str) -> AppResult<String> {
     crate::service::check_text("body", body, true)?;
@@ -162,4 +164,44 @@ pub async fn delete(
     tenants::touch_with(&txn, n.tenant_id, now, Change::Unchanged).await?;
     txn.commit().await?;
     Ok(n)
+}
+
+/// The notes among `ids` that the caller may read (READER of their tenant, as
+/// `ImprovementAction.notes`), with their authors' names. Another tenant's note is left out
+/// exactly like an id that does not exist.
+pub async fn by_ids<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    viewer: &Viewer,
+    ids: &[i64],
+) -> AppResult<Vec<NoteWithAuthor>> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let notes: Vec<note::Model> = note::Entity::find()
+        .filter(note::Column::Id.is_in(ids.iter().copied()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter(|n| viewer.role_on(n.tenant_id).is_some())
+        .collect();
+    let authors: Vec<i64> = notes.iter().filter_map(|n| n.author_id).collect();
+    let names: HashMap<i64, String> = if authors.is_empty() {
+        HashMap::new()
+    } else {
+        principal::Entity::find()
+            .filter(principal::Column::Id.is_in(authors))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.name))
+            .collect()
+    };
+    Ok(notes
+        .into_iter()
+        .map(|note| NoteWithAuthor {
+            author_name: note.author_id.and_then(|id| names.get(&id).cloned()),
+            note,
+        })
+        .collect())
 }

@@ -172,6 +172,41 @@ pub async fn list<C: ConnectionTrait>(
         .collect())
 }
 
+/// The share links among `ids` that the caller may list (READER of their tenant, as
+/// `ImprovementAction.shareLinks`), with their creators' names. Another tenant's link is left out
+/// exactly like an id that does not exist.
+pub async fn by_ids<C: ConnectionTrait>(conn: &C, viewer: &Viewer, ids: &[i64]) -> AppResult<Vec<LinkInfo>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let links: Vec<share_link::Model> = share_link::Entity::find()
+        .filter(share_link::Column::Id.is_in(ids.iter().copied()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter(|l| viewer.role_on(l.tenant_id).is_some())
+        .collect();
+    let creators: Vec<i64> = links.iter().filter_map(|l| l.created_by).collect();
+    let names: std::collections::HashMap<i64, String> = if creators.is_empty() {
+        std::collections::HashMap::new()
+    } else {
+        principal::Entity::find()
+            .filter(principal::Column::Id.is_in(creators))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.name))
+            .collect()
+    };
+    Ok(links
+        .into_iter()
+        .map(|link| {
+            let creator = link.created_by.and_then(|id| names.get(&id).cloned());
+            LinkInfo { link, creator }
+        })
+        .collect())
+}
+
 /// `revokeShareLink` (OPERATOR). Revoking twice is harmless.
 pub async fn revoke(
     db: &DatabaseConnection,

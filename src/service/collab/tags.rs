@@ -54,6 +54,25 @@ pub async fn list<C: ConnectionTrait>(
         .await?)
 }
 
+/// The tags among `ids` that the caller may read (READER of their tenant, as `Tenant.tags`), in
+/// one query. Another tenant's tag is left out exactly like an id that does not exist.
+pub async fn by_ids<C: ConnectionTrait>(
+    conn: &C,
+    viewer: &Viewer,
+    ids: &[i64],
+) -> AppResult<Vec<tag::Model>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(tag::Entity::find()
+        .filter(tag::Column::Id.is_in(ids.iter().copied()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter(|t| viewer.role_on(t.tenant_id).is_some())
+        .collect())
+}
+
 async fn name_taken<C: ConnectionTrait>(
     conn: &C,
     tenant_id: i64,

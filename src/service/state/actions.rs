@@ -353,23 +353,37 @@ pub async fn groups<C: ConnectionTrait>(
     Ok(group(&selected, by, &tags))
 }
 
-/// The tenant an action belongs to, when the caller may read it; `None` for a missing action
-/// and for another tenant's alike, so ids reveal nothing across tenants.
-pub async fn tenant_of_action<C: ConnectionTrait>(
+/// The tenants of the actions among `action_ids` that the caller may read, by action id (two
+/// queries for any number of ids); missing actions and other tenants' are left out alike.
+pub async fn tenants_of_actions<C: ConnectionTrait>(
     conn: &C,
     viewer: &Viewer,
-    action_id: i64,
-) -> AppResult<Option<tenant::Model>> {
-    let Some(row) = improvement_action::Entity::find_by_id(action_id)
-        .one(conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    if viewer.role_on(row.tenant_id).is_none() {
-        return Ok(None);
+    action_ids: &[i64],
+) -> AppResult<HashMap<i64, tenant::Model>> {
+    if action_ids.is_empty() {
+        return Ok(HashMap::new());
     }
-    Ok(tenant::Entity::find_by_id(row.tenant_id).one(conn).await?)
+    let rows: Vec<improvement_action::Model> = improvement_action::Entity::find()
+        .filter(improvement_action::Column::Id.is_in(action_ids.iter().copied()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter(|row| viewer.role_on(row.tenant_id).is_some())
+        .collect();
+    if rows.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let tenants: HashMap<i64, tenant::Model> = tenant::Entity::find()
+        .filter(tenant::Column::Id.is_in(rows.iter().map(|r| r.tenant_id)))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| Some((row.id, tenants.get(&row.tenant_id)?.clone())))
+        .collect())
 }
 
 /// Tags of a batch of actions, by action id (every id present, untagged ones with none), sorted

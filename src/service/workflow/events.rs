@@ -158,6 +158,42 @@ pub async fn list<C: ConnectionTrait>(
         .collect())
 }
 
+/// The events among `ids` that the caller may list (READER of their tenant, as `scoreEvents` and
+/// `ImprovementAction.history`), each with its action's control id. Another tenant's event is
+/// left out exactly like an id that does not exist.
+pub async fn by_ids<C: ConnectionTrait>(
+    conn: &C,
+    viewer: &Viewer,
+    ids: &[i64],
+) -> AppResult<Vec<(action_event::Model, String)>> {
+    use entity::improvement_action;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let events: Vec<action_event::Model> = action_event::Entity::find()
+        .filter(action_event::Column::Id.is_in(ids.iter().copied()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter(|e| viewer.role_on(e.tenant_id).is_some())
+        .collect();
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let controls: std::collections::HashMap<i64, String> = improvement_action::Entity::find()
+        .filter(improvement_action::Column::Id.is_in(events.iter().map(|e| e.action_id)))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.control_id))
+        .collect();
+    Ok(events
+        .into_iter()
+        .filter_map(|e| controls.get(&e.action_id).cloned().map(|c| (e, c)))
+        .collect())
+}
+
 /// An event's points before the change: exact where recorded (events since exact points),
 /// otherwise the rounded integer.
 pub fn points_before(e: &action_event::Model) -> Option<Points> {

@@ -686,6 +686,26 @@ pub async fn record_device_exception(
     Ok((r, exception))
 }
 
+/// The device exceptions among `ids` that the caller may read (READER of their tenant: every
+/// role reads the `EXCEPTION_RECORDED` events that carry them). Another tenant's exception is
+/// left out exactly like an id that does not exist.
+pub async fn device_exceptions_by_ids<C: ConnectionTrait>(
+    conn: &C,
+    viewer: &Viewer,
+    ids: &[i64],
+) -> AppResult<Vec<device_exception::Model>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(device_exception::Entity::find()
+        .filter(device_exception::Column::Id.is_in(ids.iter().copied()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter(|e| viewer.role_on(e.tenant_id).is_some())
+        .collect())
+}
+
 /// Input of `recordImplementationProgress`.
 #[derive(Clone, Debug)]
 pub struct ProgressInput {

@@ -1,0 +1,263 @@
+//! Relay object identification: `node(id)` and `nodes(ids)` turn global ids back into objects.
+//!
+//! Every lookup goes through a service function that returns only what the caller may see by
+//! the rules of the field that lists the object, so another tenant's id, a malformed id, an id
+//! with the wrong type prefix and an id never issued all answer `null` alike and reveal nothing.
+//! Ids are grouped by type and each type is looked up with one batched service call, so `nodes`
+//! costs a query or two per type asked for, not per id; tenant states come from the request's
+//! cache, loaded once per tenant.
+
+use crate::graphql::loaders::{tenant_overview, tenant_state};
+use crate::graphql::types::history::ScoreSnapshot;
+use crate::graphql::types::workflow::{ActionEvent, DeviceException, ShareLink};
+use crate::graphql::types::{
+    ApiToken, AuditEntry, Control, ImprovementAction, Node, Note, Principal, SecureScore, Tag, Tenant,
+    TenantLicense,
+};
+use crate::graphql::{db, ids, viewer};
+use crate::service;
+use async_graphql::{Context, ID, Result};
+use chrono::{NaiveDate, Utc};
+use std::collections::HashMap;
+
+/// Most ids one `nodes` call takes.
+pub const MAX_NODES: usize = 100;
+
+/// What one well-formed global id of a `Node` type asks for.
+enum Wanted {
+    Tenant(i64),
+    Control(String),
+    ImprovementAction(i64),
+    Principal(i64),
+    Tag(i64),
+    Note(i64),
+    ShareLink(i64),
+    ActionEvent(i64),
+    DeviceException(i64),
+    TenantLicense(i64),
+    ApiToken(i64),
+    AuditEntry(i64),
+    /// A tenant's live score (what-if answers have no id that can be resolved).
+    SecureScore(i64),
+    /// One day of a tenant's score history.
+    ScoreSnapshot(i64, NaiveDate),
+}
+
+/// A numeric key exactly as `ids::encode` writes it (`007` or `+7` is not the id of row 7).
+fn number(key: &str) -> Option<i64> {
+    key.parse::<i64>().ok().filter(|n| n.to_string() == key)
+}
+
+/// What `id` asks for; `None` for a malformed id or a type that is not a `Node`.
+fn parse(id: &ID) -> Option<Wanted> {
+    let (ty, key) = ids::decode(id)?;
+    Some(match ty.as_str() {
+        "Tenant" => Wanted::Tenant(number(&key)?),
+        "Control" => Wanted::Control(key),
+        "ImprovementAction" => Wanted::ImprovementAction(number(&key)?),
+        "Principal" => Wanted::Principal(number(&key)?),
+        "Tag" => Wanted::Tag(number(&key)?),
+        "Note" => Wanted::Note(number(&key)?),
+        "ShareLink" => Wanted::ShareLink(number(&key)?),
+        "ActionEvent" => Wanted::ActionEvent(number(&key)?),
+        "DeviceException" => Wanted::DeviceException(number(&key)?),
+        "TenantLicense" => Wanted::TenantLicense(number(&key)?),
+        "ApiToken" => Wanted::ApiToken(number(&key)?),
+        "AuditEntry" => Wanted::AuditEntry(number(&key)?),
+        "SecureScore" => Wanted::SecureScore(number(&key)?),
+        "ScoreSnapshot" => {
+            let (tenant, day_text) = key.split_once(':')?;
+            let day: NaiveDate = day_text.parse().ok()?;
+            // The canonical form only, like the numeric keys.
+            if day.to_string() != day_text {
+                return None;
+            }
+            Wanted::ScoreSnapshot(number(tenant)?, day)
+        }
+        _ => return None,
+    })
+}
+
+/// The keys of one kind among the wanted ids, for one batched lookup.
+fn keys<K>(wanted: &[Option<Wanted>], pick: impl Fn(&Wanted) -> Option<K>) -> Vec<K> {
+    wanted.iter().flatten().filter_map(pick).collect()
+}
+
+/// The objects behind `ids`, in order: `None` for every id the caller cannot see (whatever the
+/// reason), so the answer never tells a forbidden id from a missing one.
+pub async fn resolve(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>> {
+    let (db, viewer) = (db(ctx), viewer(ctx)?);
+    let wanted: Vec<Option<Wanted>> = ids.iter().map(parse).collect();
+
+    let tenant_ids = keys(&wanted, |w| match w {
+        Wanted::Tenant(id) | Wanted::SecureScore(id) | Wanted::ScoreSnapshot(id, _) => Some(*id),
+        _ => None,
+    });
+    let tenants: HashMap<i64, entity::tenant::Model> =
+        service::access::tenants::visible_by_ids(db, viewer, &tenant_ids)
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t))
+            .collect();
+    let control_ids = keys(&wanted, |w| match w {
+        Wanted::Control(id) => Some(id.clone()),
+        _ => None,
+    });
+    let controls: HashMap<String, entity::control::Model> =
+        service::catalog::controls_by_ids(db, viewer, &control_ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect();
+    let action_ids = keys(&wanted, |w| match w {
+        Wanted::ImprovementAction(id) => Some(*id),
+        _ => None,
+    });
+    let action_tenants = service::workflow::actions::tenants_of_actions(db, viewer, &action_ids).await?;
+    let principal_ids = keys(&wanted, |w| match w {
+        Wanted::Principal(id) => Some(*id),
+        _ => None,
+    });
+    let principals: HashMap<i64, entity::principal::Model> =
+        service::access::visible_principals(db, viewer, &principal_ids)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+    let tag_ids = keys(&wanted, |w| match w {
+        Wanted::Tag(id) => Some(*id),
+        _ => None,
+    });
+    let tags: HashMap<i64, entity::tag::Model> = service::collab::tags::by_ids(db, viewer, &tag_ids)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect();
+    let note_ids = keys(&wanted, |w| match w {
+        Wanted::Note(id) => Some(*id),
+        _ => None,
+    });
+    let notes: HashMap<i64, _> = service::collab::notes::by_ids(db, viewer, &note_ids)
+        .await?
+        .into_iter()
+        .map(|n| (n.note.id, n))
+        .collect();
+    let link_ids = keys(&wanted, |w| match w {
+        Wanted::ShareLink(id) => Some(*id),
+        _ => None,
+    });
+    let links: HashMap<i64, _> = service::collab::share::by_ids(db, viewer, &link_ids)
+        .await?
+        .into_iter()
+        .map(|l| (l.link.id, l))
+        .collect();
+    let event_ids = keys(&wanted, |w| match w {
+        Wanted::ActionEvent(id) => Some(*id),
+        _ => None,
+    });
+    let events: HashMap<i64, _> = service::workflow::events::by_ids(db, viewer, &event_ids)
+        .await?
+        .into_iter()
+        .map(|(e, control_id)| (e.id, (e, control_id)))
+        .collect();
+    let exception_ids = keys(&wanted, |w| match w {
+        Wanted::DeviceException(id) => Some(*id),
+        _ => None,
+    });
+    let exceptions: HashMap<i64, _> = service::workflow::device_exceptions_by_ids(db, viewer, &exception_ids)
+        .await?
+        .into_iter()
+        .map(|e| (e.id, e))
+        .collect();
+    let license_ids = keys(&wanted, |w| match w {
+        Wanted::TenantLicense(id) => Some(*id),
+        _ => None,
+    });
+    let licenses: HashMap<i64, _> = service::access::tenants::licenses_by_ids(db, viewer, &license_ids)
+        .await?
+        .into_iter()
+        .map(|l| (l.id, l))
+        .collect();
+    let token_ids = keys(&wanted, |w| match w {
+        Wanted::ApiToken(id) => Some(*id),
+        _ => None,
+    });
+    let tokens: HashMap<i64, _> = service::access::api_tokens_by_ids(db, viewer, &token_ids)
+        .await?
+        .into_iter()
+        .map(|t| (t.token.id, t))
+        .collect();
+    let entry_ids = keys(&wanted, |w| match w {
+        Wanted::AuditEntry(id) => Some(*id),
+        _ => None,
+    });
+    let entries: HashMap<i64, _> = service::access::audit_entries_by_ids(db, viewer, &entry_ids)
+        .await?
+        .into_iter()
+        .map(|e| (e.entry.id, e))
+        .collect();
+
+    let today = Utc::now().date_naive();
+    let mut out = Vec::with_capacity(wanted.len());
+    for w in &wanted {
+        let node = match w {
+            None => None,
+            Some(Wanted::Tenant(id)) => tenants.get(id).cloned().map(|t| Node::Tenant(Tenant(t))),
+            Some(Wanted::Control(id)) => controls.get(id).cloned().map(|c| Node::Control(Control(c))),
+            Some(Wanted::ImprovementAction(id)) => match action_tenants.get(id) {
+                // The state holds only applicable actions: others answer `null` as in lists.
+                Some(t) => {
+                    ImprovementAction::new(tenant_state(ctx, t).await?, *id).map(Node::ImprovementAction)
+                }
+                None => None,
+            },
+            Some(Wanted::Principal(id)) => principals.get(id).map(|p| {
+                Node::Principal(Principal {
+                    id: p.id,
+                    name: p.name.clone(),
+                })
+            }),
+            Some(Wanted::Tag(id)) => tags.get(id).cloned().map(|t| Node::Tag(Tag(t))),
+            Some(Wanted::Note(id)) => notes.get(id).cloned().map(|n| Node::Note(Note(n))),
+            Some(Wanted::ShareLink(id)) => links.get(id).cloned().map(|l| Node::ShareLink(ShareLink(l))),
+            Some(Wanted::ActionEvent(id)) => events
+                .get(id)
+                .cloned()
+                .map(|(event, control_id)| Node::ActionEvent(ActionEvent { event, control_id })),
+            Some(Wanted::DeviceException(id)) => exceptions
+                .get(id)
+                .cloned()
+                .map(|e| Node::DeviceException(DeviceException(e))),
+            Some(Wanted::TenantLicense(id)) => licenses
+                .get(id)
+                .cloned()
+                .map(|l| Node::TenantLicense(TenantLicense(l))),
+            Some(Wanted::ApiToken(id)) => tokens.get(id).cloned().map(|t| Node::ApiToken(ApiToken(t))),
+            Some(Wanted::AuditEntry(id)) => entries.get(id).cloned().map(|e| Node::AuditEntry(AuditEntry(e))),
+            Some(Wanted::SecureScore(id)) => match tenants.get(id) {
+                Some(t) => Some(Node::SecureScore(SecureScore::new(
+                    tenant_overview(ctx, t).await?,
+                ))),
+                None => None,
+            },
+            Some(Wanted::ScoreSnapshot(id, day)) => match tenants.get(id) {
+                Some(t) => {
+                    let live = tenant_state(ctx, t).await?;
+                    service::history::snapshots::history(db, viewer, &live, *day, *day, today)
+                        .await?
+                        .into_iter()
+                        .next()
+                        .map(|score| {
+                            Node::ScoreSnapshot(ScoreSnapshot {
+                                tenant_id: t.id,
+                                score,
+                            })
+                        })
+                }
+                None => None,
+            },
+        };
+        out.push(node);
+    }
+    Ok(out)
+}
