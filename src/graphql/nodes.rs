@@ -113,7 +113,7 @@ pub async fn resolve(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>>
         Wanted::ImprovementAction(id) => Some(*id),
         _ => None,
     });
-    let action_tenants = service::workflow::actions::tenants_of_actions(db, viewer, &action_ids).await?;
+    let action_tenants = service::state::actions::tenants_of_actions(db, viewer, &action_ids).await?;
     let principal_ids = keys(&wanted, |w| match w {
         Wanted::Principal(id) => Some(*id),
         _ => None,
