@@ -23,6 +23,8 @@ pub struct ControlFilterInput {
     pub include_deprecated: Option<bool>,
 }
 
+/// All queries. Every query but `sharedAction` needs a bearer token; tenant data needs a role on
+/// the tenant (READER and up).
 #[Object]
 impl Query {
     /// The caller: principal, roles and tenants.
@@ -39,7 +41,11 @@ impl Query {
     }
 
     /// A tenant by slug; `NOT_FOUND` when absent or not accessible.
-    async fn tenant(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Tenant>> {
+    async fn tenant(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The tenant's slug, e.g. `contoso`.")] slug: String,
+    ) -> Result<Option<Tenant>> {
         let (t, along) = service::state::cache::tenant_by_slug(db(ctx), viewer(ctx)?, &slug).await?;
         crate::graphql::loaders::loaders(ctx)?
             .states
@@ -48,7 +54,11 @@ impl Query {
     }
 
     /// Any object by its global id; `null` when it does not exist or is not accessible.
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A global id, as found in any `id` field.")] id: ID,
+    ) -> Result<Option<Node>> {
         let viewer = viewer(ctx)?;
         let Some((ty, key)) = ids::decode(&id) else {
             return Ok(None);
@@ -90,11 +100,20 @@ impl Query {
     async fn controls(
         &self,
         ctx: &Context<'_>,
-        filter: Option<ControlFilterInput>,
+        #[graphql(desc = "Which controls to list (default: every non-deprecated control).")] filter: Option<
+            ControlFilterInput,
+        >,
+        #[graphql(
+            desc = "Number of controls from the start (1 to 100; default 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "Cursor (`endCursor` of the previous page) to continue after.")] after: Option<
+            String,
+        >,
+        #[graphql(desc = "Number of controls from the end (1 to 100).")] last: Option<i32>,
+        #[graphql(desc = "Cursor (`startCursor` of the next page) to continue before.")] before: Option<
+            String,
+        >,
     ) -> Result<Connection<String, Control, pagination::TotalCount>> {
         let viewer = viewer(ctx)?;
         let f = filter.unwrap_or_default();
@@ -114,7 +133,7 @@ impl Query {
     async fn shared_action(
         &self,
         ctx: &Context<'_>,
-        token: String,
+        #[graphql(desc = "The token of the share link (from its URL).")] token: String,
     ) -> Result<Option<crate::graphql::types::workflow::SharedAction>> {
         let view = service::collab::share::open(db(ctx), &token, chrono::Utc::now()).await?;
         Ok(Some(crate::graphql::types::workflow::SharedAction(view)))

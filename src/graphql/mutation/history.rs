@@ -36,8 +36,11 @@ async fn current_goals(ctx: &Context<'_>, slug: &str) -> AppResult<goals::Goals>
 /// Input of `setScoreZones`: percentages, `0 ≤ okayFrom < goodFrom ≤ 100`.
 #[derive(InputObject)]
 pub struct SetScoreZonesInput {
+    /// The tenant (OPERATOR).
     pub tenant_slug: String,
+    /// Percentage from which the score is OKAY.
     pub okay_from: f64,
+    /// Percentage from which the score is GOOD (above `okayFrom`, at most 100).
     pub good_from: f64,
 }
 
@@ -46,6 +49,7 @@ pub struct SetScoreZonesInput {
 pub struct SetScoreZonesPayload {
     /// The tenant's zones (with the current zone) and goals after the change.
     pub goals: Option<ScoreGoals>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
@@ -53,9 +57,13 @@ pub struct SetScoreZonesPayload {
 /// (in the future).
 #[derive(InputObject)]
 pub struct SetScoreGoalInput {
+    /// The tenant (OPERATOR).
     pub tenant_slug: String,
+    /// The percentage to reach: above 0, at most 100.
     pub target_percentage: f64,
+    /// The day to reach it by (in the future).
     pub target_date: Date,
+    /// What the goal is for (optional).
     pub note: Option<String>,
 }
 
@@ -66,6 +74,7 @@ pub struct SetScoreGoalPayload {
     pub goal: Option<ScoreGoal>,
     /// All of the tenant's zones and goals after the change.
     pub goals: Option<ScoreGoals>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
@@ -75,7 +84,7 @@ impl HistoryMutation {
     async fn set_score_zones(
         &self,
         ctx: &Context<'_>,
-        input: SetScoreZonesInput,
+        #[graphql(desc = "What to do: see `SetScoreZonesInput`.")] input: SetScoreZonesInput,
     ) -> Result<SetScoreZonesPayload> {
         let result = async {
             let okay = percentage("okayFrom", input.okay_from)?;
@@ -95,7 +104,7 @@ impl HistoryMutation {
     async fn set_score_goal(
         &self,
         ctx: &Context<'_>,
-        input: SetScoreGoalInput,
+        #[graphql(desc = "What to do: see `SetScoreGoalInput`.")] input: SetScoreGoalInput,
     ) -> Result<SetScoreGoalPayload> {
         let result = async {
             let target = percentage("targetPercentage", input.target_percentage)?;

@@ -13,6 +13,8 @@ use entity::control;
 /// Microsoft Graph import (`source: TENANT_PROFILE`), which only that tenant sees.
 pub struct Control(pub control::Model);
 
+/// A security control of the catalog: what to do, what it is worth and what it needs. Any
+/// authenticated caller may read the catalog.
 #[Object]
 impl Control {
     /// Global object id.
@@ -31,6 +33,7 @@ impl Control {
             crate::graphql::types::enums::ControlSource::ServiceCatalog
         }
     }
+    /// Short title.
     async fn title(&self) -> &str {
         &self.0.title
     }
@@ -42,6 +45,7 @@ impl Control {
     async fn service(&self) -> &str {
         &self.0.service
     }
+    /// Points for full implementation (service catalog controls: more than 0, at most 10).
     async fn max_points(&self) -> f64 {
         present(Points::from_storage(self.0.max_points))
     }
@@ -49,12 +53,15 @@ impl Control {
     async fn tier(&self) -> &str {
         self.0.tier.as_str()
     }
+    /// How much users notice it.
     async fn user_impact(&self) -> &str {
         self.0.user_impact.as_str()
     }
+    /// What implementing it costs.
     async fn implementation_cost(&self) -> &str {
         self.0.implementation_cost.as_str()
     }
+    /// Threats it mitigates (e.g. `PasswordCracking`), as the vendor names them.
     async fn threats(&self) -> &[String] {
         &self.0.threats.0
     }
@@ -66,9 +73,11 @@ impl Control {
     async fn remediation(&self) -> &str {
         &self.0.remediation
     }
+    /// What users notice when it is implemented.
     async fn user_impact_description(&self) -> &str {
         &self.0.user_impact_description
     }
+    /// What must be in place first (licences, roles, other settings).
     async fn prerequisites(&self) -> &str {
         &self.0.prerequisites
     }
@@ -79,6 +88,7 @@ impl Control {
             .as_deref()
             .and_then(crate::domain::sanitize::safe_url)
     }
+    /// Documentation links.
     async fn learn_more_urls(&self) -> Vec<&str> {
         crate::domain::sanitize::safe_urls(&self.0.learn_more_urls.0)
     }
@@ -86,9 +96,11 @@ impl Control {
     async fn required_license_plans(&self) -> &[String] {
         &self.0.required_license_plans.0
     }
+    /// Rank published by the vendor (1 = most important); `null` when unknown.
     async fn vendor_rank(&self) -> Option<i32> {
         self.0.vendor_rank
     }
+    /// Deprecated controls count for no tenant; their actions keep status and history.
     async fn deprecated(&self) -> bool {
         self.0.deprecated
     }
@@ -98,6 +110,7 @@ impl Control {
     async fn origin(&self) -> &str {
         &self.0.origin
     }
+    /// When the control last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
@@ -106,11 +119,15 @@ impl Control {
 /// A purchasable licence SKU.
 pub struct License(pub LicenseWithPlans);
 
+/// A licence SKU and the plans it grants. Any authenticated caller may read them; SERVICE_ADMINs
+/// manage them (`upsertLicense`).
 #[Object]
 impl License {
+    /// The SKU, e.g. `M365_E5`.
     async fn sku(&self) -> &str {
         &self.0.license.sku
     }
+    /// Display name, e.g. `Microsoft 365 E5`.
     async fn name(&self) -> &str {
         &self.0.license.name
     }

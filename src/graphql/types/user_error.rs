@@ -8,6 +8,7 @@ use async_graphql::SimpleObject;
 pub struct UserError {
     /// Path to the offending input field (e.g. `["input", "status"]`), empty when not tied to one.
     pub field: Vec<String>,
+    /// What went wrong, for people.
     pub message: String,
     /// Stable code: `BAD_USER_INPUT`, `CONFLICT`, `STATUS_LOCKED`, `DEVICE_STATUS_MANAGED_EXTERNALLY`,
     /// `NOTHING_TO_UNDO`, `NOT_FOUND`, …

@@ -9,6 +9,7 @@ use async_graphql::{ComplexObject, Context, ID, Object, Result, SimpleObject};
 /// The authenticated caller.
 pub struct ViewerInfo(pub Viewer);
 
+/// The caller: the principal its token authenticates as, and its tenants.
 #[Object(name = "Viewer")]
 impl ViewerInfo {
     /// Global id of the principal.
@@ -41,6 +42,7 @@ impl ViewerInfo {
 pub struct TenantAccess {
     /// `READER`, `OPERATOR` or `ADMIN`.
     pub role: String,
+    /// The tenant.
     pub tenant: Tenant,
 }
 
