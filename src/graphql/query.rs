@@ -1,5 +1,6 @@
 //! The query root.
 
+use crate::graphql::types::enums::Category;
 use crate::graphql::types::{Control, License, Node, Principal, Tenant, ViewerInfo};
 use crate::graphql::{db, ids, pagination, viewer};
 use crate::service;
@@ -12,9 +13,10 @@ pub struct Query;
 
 /// Filter of the control catalog.
 #[derive(InputObject, Default)]
+#[graphql(name = "ControlFilter")]
 pub struct ControlFilterInput {
     /// Any of these categories.
-    pub categories: Option<Vec<String>>,
+    pub categories: Option<Vec<Category>>,
     /// Any of these services.
     pub services: Option<Vec<String>>,
     /// Case-insensitive text in the id or title.
@@ -118,7 +120,12 @@ impl Query {
         let viewer = viewer(ctx)?;
         let f = filter.unwrap_or_default();
         let filter = ControlFilter {
-            categories: f.categories.unwrap_or_default(),
+            categories: f
+                .categories
+                .into_iter()
+                .flatten()
+                .map(|c| crate::domain::enums::Category::from(c).as_str().to_string())
+                .collect(),
             services: f.services.unwrap_or_default(),
             search: f.search,
             include_deprecated: f.include_deprecated.unwrap_or(false),

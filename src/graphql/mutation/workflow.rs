@@ -7,7 +7,7 @@ use crate::domain::enums as d;
 use crate::error::{AppError, AppResult};
 use crate::graphql::loaders::states;
 use crate::graphql::types::enums::{ExceptionJustification, ExceptionScope, SharePlatform, Status};
-use crate::graphql::types::user_error::split;
+use crate::graphql::types::user_error::{UserErrorCode, split};
 use crate::graphql::types::workflow::{DeviceException, PlannerTask, ShareLink};
 use crate::graphql::types::{ImprovementAction, Note, SecureScore, Tag, Tenant, UserError};
 use crate::graphql::{config, db, ids, viewer};
@@ -503,7 +503,7 @@ impl WorkflowMutation {
                     review_by: item.review_by,
                     expected_version: item.expected_version,
                 }),
-                Err(e) => user_errors.push(item_error(i, e)),
+                Err(e) => user_errors.push(item_error(i, e)?),
             }
         }
         if !user_errors.is_empty() {
@@ -533,7 +533,10 @@ impl WorkflowMutation {
                 changed: false,
                 score: None,
                 tenants: vec![],
-                user_errors: errors.into_iter().map(|e| item_error(e.index, e.error)).collect(),
+                user_errors: errors
+                    .into_iter()
+                    .map(|e| item_error(e.index, e.error))
+                    .collect::<Result<_>>()?,
             }),
             Some(Ok(applied)) => {
                 let mut actions = Vec::new();
@@ -871,16 +874,21 @@ impl WorkflowMutation {
     }
 }
 
-fn item_error(index: usize, e: AppError) -> UserError {
+/// The user error of one failing item; errors that are never user errors (authorisation,
+/// internal) stay top-level.
+fn item_error(index: usize, e: AppError) -> Result<UserError> {
+    let Some(code) = UserErrorCode::of(&e) else {
+        return Err(e.into());
+    };
     let mut field = vec!["input".to_string(), "items".to_string(), index.to_string()];
     if let AppError::BadUserInput { field: f, .. } = &e {
         field.extend(f.iter().cloned());
     }
-    UserError {
+    Ok(UserError {
         field,
         message: e.message(),
-        code: e.code().to_string(),
-    }
+        code,
+    })
 }
 
 async fn action_tags(ctx: &Context<'_>, input: ActionTagsInput, attach: bool) -> Result<ActionTagsPayload> {

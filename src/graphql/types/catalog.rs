@@ -2,6 +2,7 @@
 
 use crate::domain::points::Points;
 use crate::graphql::ids;
+use crate::graphql::types::enums::{ActionType, Category, Level, Tier};
 use crate::graphql::types::present;
 use crate::service::catalog::LicenseWithPlans;
 use async_graphql::{ID, Object};
@@ -37,9 +38,9 @@ impl Control {
     async fn title(&self) -> &str {
         &self.0.title
     }
-    /// `IDENTITY`, `DEVICE`, `APPS`, `DATA` or `INFRASTRUCTURE`.
-    async fn category(&self) -> &str {
-        self.0.category.as_str()
+    /// The category it scores in.
+    async fn category(&self) -> Category {
+        self.0.category.into()
     }
     /// Product family, as the vendor spells it (e.g. `AzureAD`, `MDO`).
     async fn service(&self) -> &str {
@@ -49,25 +50,25 @@ impl Control {
     async fn max_points(&self) -> f64 {
         present(Points::from_storage(self.0.max_points))
     }
-    /// `CORE`, `DEFENSE_IN_DEPTH` or `ADVANCED`.
-    async fn tier(&self) -> &str {
-        self.0.tier.as_str()
+    /// Complexity tier.
+    async fn tier(&self) -> Tier {
+        self.0.tier.into()
     }
     /// How much users notice it.
-    async fn user_impact(&self) -> &str {
-        self.0.user_impact.as_str()
+    async fn user_impact(&self) -> Level {
+        self.0.user_impact.into()
     }
     /// What implementing it costs.
-    async fn implementation_cost(&self) -> &str {
-        self.0.implementation_cost.as_str()
+    async fn implementation_cost(&self) -> Level {
+        self.0.implementation_cost.into()
     }
     /// Threats it mitigates (e.g. `PasswordCracking`), as the vendor names them.
     async fn threats(&self) -> &[String] {
         &self.0.threats.0
     }
-    /// `CONFIG`, `REVIEW` or `BEHAVIOR`.
-    async fn action_type(&self) -> &str {
-        self.0.action_type.as_str()
+    /// Kind of action.
+    async fn action_type(&self) -> ActionType {
+        self.0.action_type.into()
     }
     /// Implementation steps.
     async fn remediation(&self) -> &str {

@@ -5,6 +5,7 @@
 use crate::domain::cohort::SeatBand as DomainSeatBand;
 use crate::domain::goals::Zone;
 use crate::domain::privacy::LicenseTier as DomainLicenseTier;
+use crate::error::AppError;
 use crate::graphql::types::enums::{Category, Status};
 use crate::graphql::types::score::view;
 use crate::graphql::types::{CategoryScore, ScoreView, present};
@@ -12,7 +13,7 @@ use crate::service::history::comparisons::{
     CohortAnswer, CohortSpec, DayComparison, ExcludedCell as DomainExcludedCell, Suppression,
 };
 use crate::service::history::goals::{GoalProgress, Goals, Zones};
-use crate::service::history::snapshots::DailyScore;
+use crate::service::history::snapshots::{DailyScore, SOURCE_COMPUTED, SOURCE_IMPORTED, SOURCE_LIVE};
 use crate::service::history::trends;
 use async_graphql::{
     Enum, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value,
@@ -76,14 +77,18 @@ impl ScoreSnapshot {
     async fn day(&self) -> Date {
         Date(self.score.day)
     }
-    /// `COMPUTED` (written by this service at the end of the day), `IMPORTED` (from Microsoft
-    /// Graph) or `LIVE` (today, computed now).
-    async fn source(&self) -> &str {
-        &self.score.source
+    /// Where the figures come from.
+    async fn source(&self) -> async_graphql::Result<SnapshotSource> {
+        match self.score.source.as_str() {
+            SOURCE_COMPUTED => Ok(SnapshotSource::Computed),
+            SOURCE_IMPORTED => Ok(SnapshotSource::Imported),
+            SOURCE_LIVE => Ok(SnapshotSource::Live),
+            other => Err(AppError::from(anyhow::anyhow!("unknown snapshot source {other:?}")).into()),
+        }
     }
     /// Whether this is today's live score rather than a stored snapshot.
     async fn live(&self) -> bool {
-        self.score.source == "LIVE"
+        self.score.source == SOURCE_LIVE
     }
     /// Σ max of the applicable actions that day.
     async fn max_score(&self) -> ScoreView {
@@ -161,7 +166,7 @@ pub struct RegressedAction {
     /// Title of the action.
     pub title: String,
     /// The category it scores in.
-    pub category: String,
+    pub category: Category,
     /// When it regressed.
     pub occurred_at: DateTime<Utc>,
     /// Its points before, rounded to 2 places.
@@ -212,7 +217,7 @@ impl From<trends::Trends> for ScoreTrends {
                 .map(|r| RegressedAction {
                     control_id: r.control_id,
                     title: r.title,
-                    category: r.category.to_string(),
+                    category: r.category.into(),
                     occurred_at: r.occurred_at,
                     points_before: present(&r.points_before),
                     points_after: present(&r.points_after),
@@ -222,6 +227,17 @@ impl From<trends::Trends> for ScoreTrends {
                 .collect(),
         }
     }
+}
+
+/// Where the figures of a day's score come from.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum SnapshotSource {
+    /// Computed and stored by this service at the end of the day.
+    Computed,
+    /// Imported from Microsoft Graph (the vendor's figures for the day).
+    Imported,
+    /// Today's score, computed now; not final until the day is over.
+    Live,
 }
 
 /// Which organisations to compare with.

@@ -77,8 +77,8 @@ impl SharedAction {
         &self.0.title
     }
     /// The category it scores in.
-    async fn category(&self) -> &str {
-        self.0.category.as_str()
+    async fn category(&self) -> Category {
+        self.0.category.into()
     }
     /// Product family, e.g. `AzureAD`.
     async fn service(&self) -> &str {
