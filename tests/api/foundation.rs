@@ -194,6 +194,7 @@ fn every_part_of_the_schema_is_described_and_closed_sets_are_enums() {
         "code",
         "ScoreSnapshot.source",
     ];
+    let mut problems = Vec::new();
     let doc = parse_schema(securescore::graphql::sdl()).expect("the SDL parses");
     let text = |d: &Option<Positioned<String>>| d.as_ref().map(|d| d.node.clone());
     // (where, description, type) of everything that needs a description.
@@ -210,6 +211,12 @@ fn every_part_of_the_schema_is_described_and_closed_sets_are_enums() {
             continue;
         };
         let (t, name) = (&t.node, t.node.name.node.as_str());
+        // Inputs end in `Input`, filters in `Filter`, orders in `Order`.
+        let suffix = ["Input", "Filter", "Order"].iter().any(|s| name.ends_with(s));
+        let doubled = ["FilterInput", "OrderInput"].iter().any(|s| name.ends_with(s));
+        if matches!(t.kind, TypeKind::InputObject(_)) && (!suffix || doubled) {
+            problems.push(format!("{name}: name an input `…Input`, `…Filter` or `…Order`"));
+        }
         parts.push((name.to_string(), text(&t.description), None));
         let fields = match &t.kind {
             TypeKind::Object(o) => &o.fields[..],
@@ -234,7 +241,6 @@ fn every_part_of_the_schema_is_described_and_closed_sets_are_enums() {
             parts.push((what, text(&f.description), Some(f.ty.node.to_string())));
         }
     }
-    let mut problems = Vec::new();
     for (what, desc, ty) in &parts {
         match desc.as_deref().map(str::trim) {
             None | Some("") => problems.push(format!("{what}: no description")),

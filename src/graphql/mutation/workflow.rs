@@ -138,7 +138,7 @@ pub struct SetActionStatusPayload {
 
 /// One item of `bulkSetActionStatus`.
 #[derive(InputObject)]
-pub struct BulkStatusItem {
+pub struct BulkStatusItemInput {
     /// Global id of the action (`ImprovementAction.id`); or give `controlId`.
     pub action_id: Option<ID>,
     /// Control id of the action (e.g. `AdminMFAV2`) in the tenant `tenantSlug`.
@@ -160,7 +160,7 @@ pub struct BulkSetActionStatusInput {
     /// Tenant of items that name their action by `controlId`.
     pub tenant_slug: Option<String>,
     /// The changes, at most one per action; applied all together or not at all.
-    pub items: Vec<BulkStatusItem>,
+    pub items: Vec<BulkStatusItemInput>,
 }
 
 /// What one item of a bulk status change did.

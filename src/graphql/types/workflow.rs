@@ -219,6 +219,7 @@ impl DeviceException {
 
 /// Filter of `scoreEvents`.
 #[derive(InputObject, Default)]
+#[graphql(name = "EventFilter")]
 pub struct EventFilterInput {
     /// Any of these kinds.
     pub kinds: Option<Vec<EventKind>>,
