@@ -39,7 +39,7 @@ pub fn build_schema(
     grants: Arc<GrantsCache>,
     states: crate::service::state::States,
 ) -> AppSchema {
-    let builder = Schema::build(Query, Mutation::default(), Subscription)
+    let builder = builder()
         .data(db)
         .data(hub)
         // Running subscriptions re-authenticate with it (see `subscription`).
@@ -67,9 +67,34 @@ pub fn build_schema(
 /// The public schema as SDL, exactly as the server answers introspection: every description and
 /// the `@specifiedBy` URL of scalars that have one (`schema.graphql` is this text).
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation::default(), Subscription)
+    builder()
         .finish()
         .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
+}
+
+/// The schema's types, with descriptions for API users where async-graphql's own would say
+/// nothing (connections) or speak of Rust types (`DateTime`).
+fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
+    use crate::graphql::types::{AuditEntry, Control, ImprovementAction, workflow::ActionEvent};
+    type Page<T> = async_graphql::connection::Connection<String, T, pagination::TotalCount>;
+    Schema::build(Query, Mutation::default(), Subscription)
+        .override_output_type_description::<chrono::DateTime<chrono::Utc>>(
+            "A point in time as an RFC 3339 string, e.g. `2026-11-27T14:05:00+00:00`. Answers are \
+             in UTC (fractional seconds when there are any); inputs may carry any offset.",
+        )
+        .override_output_type_description::<Page<ActionEvent>>(
+            "A page of action events, with the total over all pages (Relay cursor connection).",
+        )
+        .override_output_type_description::<Page<AuditEntry>>(
+            "A page of audit entries, with the total over all pages (Relay cursor connection).",
+        )
+        .override_output_type_description::<Page<Control>>(
+            "A page of controls, with the total over all pages (Relay cursor connection).",
+        )
+        .override_output_type_description::<Page<ImprovementAction>>(
+            "A page of improvement actions, with the total over all pages (Relay cursor \
+             connection).",
+        )
 }
 
 /// What one request carries into the resolvers.

@@ -1,6 +1,7 @@
 //! The query root.
 
 use crate::error::AppError;
+use crate::graphql::types::enums::Category;
 use crate::graphql::types::{Control, License, Node, Tenant, ViewerInfo};
 use crate::graphql::{db, nodes, pagination, viewer};
 use crate::service;
@@ -13,9 +14,10 @@ pub struct Query;
 
 /// Filter of the control catalog.
 #[derive(InputObject, Default)]
+#[graphql(name = "ControlFilter")]
 pub struct ControlFilterInput {
     /// Any of these categories.
-    pub categories: Option<Vec<String>>,
+    pub categories: Option<Vec<Category>>,
     /// Any of these services.
     pub services: Option<Vec<String>>,
     /// Case-insensitive text in the id or title.
@@ -24,6 +26,8 @@ pub struct ControlFilterInput {
     pub include_deprecated: Option<bool>,
 }
 
+/// All queries. Every query but `sharedAction` needs a bearer token; tenant data needs a role on
+/// the tenant (READER and up).
 #[Object]
 impl Query {
     /// The caller: principal, roles and tenants.
@@ -40,7 +44,11 @@ impl Query {
     }
 
     /// A tenant by slug; `NOT_FOUND` when absent or not accessible.
-    async fn tenant(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Tenant>> {
+    async fn tenant(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The tenant's slug, e.g. `contoso`.")] slug: String,
+    ) -> Result<Option<Tenant>> {
         let (t, along) = service::state::cache::tenant_by_slug(db(ctx), viewer(ctx)?, &slug).await?;
         crate::graphql::loaders::loaders(ctx)?
             .states
@@ -50,7 +58,11 @@ impl Query {
 
     /// Any object by its global id; `null` when it does not exist or the caller may not see it
     /// (another tenant's id, a malformed id and an id never issued answer alike).
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A global id, as found in any `id` field.")] id: ID,
+    ) -> Result<Option<Node>> {
         Ok(nodes::resolve(ctx, std::slice::from_ref(&id))
             .await?
             .pop()
@@ -60,7 +72,11 @@ impl Query {
     /// Objects by their global ids, one entry per id in the same order: `null` for each id that
     /// `node` would answer `null` for. At most 100 ids (`BAD_USER_INPUT` beyond).
     #[graphql(complexity = "ids.len().clamp(1, nodes::MAX_NODES) * child_complexity")]
-    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Node>>> {
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global ids, as found in any `id` field (at most 100).")] ids: Vec<ID>,
+    ) -> Result<Vec<Option<Node>>> {
         if ids.len() > nodes::MAX_NODES {
             return Err(
                 AppError::bad_input("ids", format!("nodes takes at most {} ids", nodes::MAX_NODES)).into(),
@@ -73,16 +89,30 @@ impl Query {
     async fn controls(
         &self,
         ctx: &Context<'_>,
-        filter: Option<ControlFilterInput>,
+        #[graphql(desc = "Which controls to list (default: every non-deprecated control).")] filter: Option<
+            ControlFilterInput,
+        >,
+        #[graphql(
+            desc = "Number of controls from the start (1 to 100; default 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "Cursor (`endCursor` of the previous page) to continue after.")] after: Option<
+            String,
+        >,
+        #[graphql(desc = "Number of controls from the end (1 to 100).")] last: Option<i32>,
+        #[graphql(desc = "Cursor (`startCursor` of the next page) to continue before.")] before: Option<
+            String,
+        >,
     ) -> Result<Connection<String, Control, pagination::TotalCount>> {
         let viewer = viewer(ctx)?;
         let f = filter.unwrap_or_default();
         let filter = ControlFilter {
-            categories: f.categories.unwrap_or_default(),
+            categories: f
+                .categories
+                .into_iter()
+                .flatten()
+                .map(|c| crate::domain::enums::Category::from(c).as_str().to_string())
+                .collect(),
             services: f.services.unwrap_or_default(),
             search: f.search,
             include_deprecated: f.include_deprecated.unwrap_or(false),
@@ -97,7 +127,7 @@ impl Query {
     async fn shared_action(
         &self,
         ctx: &Context<'_>,
-        token: String,
+        #[graphql(desc = "The token of the share link (from its URL).")] token: String,
     ) -> Result<Option<crate::graphql::types::workflow::SharedAction>> {
         let view = service::collab::share::open(db(ctx), &token, chrono::Utc::now()).await?;
         Ok(Some(crate::graphql::types::workflow::SharedAction(view)))

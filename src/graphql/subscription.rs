@@ -203,6 +203,9 @@ where
     .boxed()
 }
 
+/// Live updates over WebSocket (`graphql-transport-ws`, or the legacy `graphql-ws`). Each needs
+/// a role on the tenant (READER and up) and ends with `NOT_FOUND` when the role is removed, or
+/// `UNAUTHENTICATED` when the token is revoked or expires.
 #[SubscriptionRoot]
 impl Subscription {
     /// The tenant's score now, then again after every committed change to the tenant (from any
@@ -211,7 +214,7 @@ impl Subscription {
     async fn score_updated(
         &self,
         ctx: &Context<'_>,
-        tenant_slug: String,
+        #[graphql(desc = "The tenant's slug.")] tenant_slug: String,
     ) -> Result<BoxStream<'static, Result<SecureScore>>> {
         // Subscribed before the first read, so nothing committed after that read is missed.
         let changes = hub(ctx)?.subscribe();
@@ -231,8 +234,8 @@ impl Subscription {
     async fn action_events(
         &self,
         ctx: &Context<'_>,
-        tenant_slug: String,
-        kinds: Option<Vec<EventKind>>,
+        #[graphql(desc = "The tenant's slug.")] tenant_slug: String,
+        #[graphql(desc = "Only these kinds of events (default: all).")] kinds: Option<Vec<EventKind>>,
     ) -> Result<BoxStream<'static, Result<ActionEvent>>> {
         let changes = hub(ctx)?.subscribe();
         let access = Access::start(ctx, &tenant_slug).await?;

@@ -170,6 +170,103 @@ fn schema_graphql_is_up_to_date() {
     }
 }
 
+/// Every type, field, argument, enum value and input field of the public schema has a description
+/// written for API users (no Rust type names leaking from library defaults), and fields whose
+/// values form a closed set are enums rather than strings.
+#[test]
+fn every_part_of_the_schema_is_described_and_closed_sets_are_enums() {
+    use async_graphql::parser::types::{InputValueDefinition, TypeKind, TypeSystemDefinition};
+    use async_graphql::{Positioned, parser::parse_schema};
+    // Rust-ish text that library defaults put in names and descriptions.
+    let rustish = ["<Utc>", "<FixedOffset>", "NaiveDate", "Implement the", "::"];
+    // Fields (by name, or `Type.field`) whose values form a closed set: enums, not strings.
+    let closed = [
+        "category",
+        "categories",
+        "tier",
+        "tiers",
+        "userImpact",
+        "userImpacts",
+        "implementationCost",
+        "implementationCosts",
+        "actionType",
+        "role",
+        "code",
+        "ScoreSnapshot.source",
+    ];
+    let mut problems = Vec::new();
+    let doc = parse_schema(securescore::graphql::sdl()).expect("the SDL parses");
+    let text = |d: &Option<Positioned<String>>| d.as_ref().map(|d| d.node.clone());
+    // (where, description, type) of everything that needs a description.
+    let mut parts: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+    let inputs = |parts: &mut Vec<_>, owner: &str, values: &[Positioned<InputValueDefinition>]| {
+        for v in values {
+            let v = &v.node;
+            let ty = Some(v.ty.node.to_string());
+            parts.push((format!("{owner}.{}", v.name.node), text(&v.description), ty));
+        }
+    };
+    for def in &doc.definitions {
+        let TypeSystemDefinition::Type(t) = def else {
+            continue;
+        };
+        let (t, name) = (&t.node, t.node.name.node.as_str());
+        // Inputs end in `Input`, filters in `Filter`, orders in `Order`.
+        let suffix = ["Input", "Filter", "Order"].iter().any(|s| name.ends_with(s));
+        let doubled = ["FilterInput", "OrderInput"].iter().any(|s| name.ends_with(s));
+        if matches!(t.kind, TypeKind::InputObject(_)) && (!suffix || doubled) {
+            problems.push(format!("{name}: name an input `…Input`, `…Filter` or `…Order`"));
+        }
+        parts.push((name.to_string(), text(&t.description), None));
+        let fields = match &t.kind {
+            TypeKind::Object(o) => &o.fields[..],
+            TypeKind::Interface(i) => &i.fields[..],
+            TypeKind::Enum(e) => {
+                for v in &e.values {
+                    let what = format!("{name}.{}", v.node.value.node);
+                    parts.push((what, text(&v.node.description), None));
+                }
+                &[]
+            }
+            TypeKind::InputObject(i) => {
+                inputs(&mut parts, name, &i.fields);
+                &[]
+            }
+            _ => &[],
+        };
+        for f in fields {
+            let f = &f.node;
+            let what = format!("{name}.{}", f.name.node);
+            inputs(&mut parts, &format!("{what}()"), &f.arguments);
+            parts.push((what, text(&f.description), Some(f.ty.node.to_string())));
+        }
+    }
+    for (what, desc, ty) in &parts {
+        match desc.as_deref().map(str::trim) {
+            None | Some("") => problems.push(format!("{what}: no description")),
+            Some(d) => {
+                for r in rustish.iter().filter(|r| d.contains(*r) || what.contains(*r)) {
+                    problems.push(format!("{what}: `{r}` is Rust, not API"));
+                }
+            }
+        }
+        let field = what.rsplit('.').next().unwrap_or_default();
+        let named = ty.as_deref().map(|t| t.trim_matches(['[', ']', '!']));
+        if named == Some("String") && (closed.contains(&field) || closed.contains(&what.as_str())) {
+            let ty = ty.as_deref().unwrap_or_default();
+            problems.push(format!(
+                "{what}: `{ty}`, but its values form a closed set (use an enum)"
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} problems in the public schema:\n  {}",
+        problems.len(),
+        problems.join("\n  ")
+    );
+}
+
 /// What introspection says of every type, field, argument and enum value, one line each, in
 /// schema order: the live schema as clients see it.
 fn live_lines(schema: &serde_json::Value) -> Vec<String> {

@@ -319,14 +319,14 @@ const COMPARE: &str = "day tenantPercentage \
      excludedCells { industry seatBand licenseTier reason } noise { cells meanStandardDeviation } } \
      vendorBenchmarks { source basis basisValue averageScore figures { name value } }";
 
-/// Asserts a cohort's noisy mean is within four standard deviations of its stated noise of the
+/// Asserts a cohort's noisy mean is within six standard deviations of its stated noise of the
 /// true mean, and its quartiles are ordered within 0–100.
 fn assert_near(c: &Value, true_mean: f64, why: &str) {
     let f = &c["figures"];
     let mean = f["meanPercentage"].as_f64().expect("mean");
     let sd = c["noise"]["meanStandardDeviation"].as_f64().expect("σ");
     assert!(
-        (mean - true_mean).abs() <= 4.0 * sd,
+        (mean - true_mean).abs() <= 6.0 * sd,
         "{why}: {mean} vs {true_mean} (σ {sd}): {c:#}"
     );
     let q: Vec<f64> = ["p25Percentage", "medianPercentage", "p75Percentage"]

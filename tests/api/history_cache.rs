@@ -198,7 +198,7 @@ db_test!(a_past_day_rewritten_by_another_process_is_seen_at_once, |app| {
     );
 
     // ... and its ADMIN deletes the imported day through it.
-    let delete = "mutation($slug: String!, $day: NaiveDate!) { deleteImportedHistory(input: \
+    let delete = "mutation($slug: String!, $day: Date!) { deleteImportedHistory(input: \
                   { tenantSlug: $slug, from: $day, to: $day }) { deletedSnapshots userErrors { code } } }";
     let deleted = gql_at(
         &other,

@@ -336,7 +336,7 @@ impl TestApp {
             &[
                 "$from: DateTime",
                 "$to: DateTime",
-                "$filter: EventFilterInput",
+                "$filter: EventFilter",
                 "$first: Int",
                 "$after: String",
                 "$last: Int",

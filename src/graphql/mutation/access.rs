@@ -35,7 +35,9 @@ pub struct CreateApiTokenPayload {
     /// The secret to send as `Authorization: Bearer <secret>`. Shown here once: only its hash is
     /// stored, so it cannot be listed or recovered later.
     pub secret: Option<String>,
+    /// The token created (without its secret, which is in `secret`).
     pub api_token: Option<ApiToken>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
@@ -49,7 +51,9 @@ pub struct RevokeApiTokenInput {
 /// The result of `revokeApiToken`.
 #[derive(SimpleObject)]
 pub struct RevokeApiTokenPayload {
+    /// The token, now revoked.
     pub api_token: Option<ApiToken>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
@@ -108,7 +112,7 @@ impl AccessMutation {
     async fn create_api_token(
         &self,
         ctx: &Context<'_>,
-        input: CreateApiTokenInput,
+        #[graphql(desc = "What to do: see `CreateApiTokenInput`.")] input: CreateApiTokenInput,
     ) -> Result<CreateApiTokenPayload> {
         let new = NewApiToken {
             tenant_slug: input.tenant_slug,
@@ -137,7 +141,7 @@ impl AccessMutation {
     async fn revoke_api_token(
         &self,
         ctx: &Context<'_>,
-        input: RevokeApiTokenInput,
+        #[graphql(desc = "What to do: see `RevokeApiTokenInput`.")] input: RevokeApiTokenInput,
     ) -> Result<RevokeApiTokenPayload> {
         let viewer = viewer(ctx)?;
         let result = match ids::decode_i64(&input.id, "ApiToken") {
@@ -155,7 +159,11 @@ impl AccessMutation {
     /// Gives a principal a role on a tenant, or changes the role it holds there
     /// (SERVICE_ADMIN only; tenant roles get `FORBIDDEN`). Takes effect on the principal's next
     /// request.
-    async fn grant_role(&self, ctx: &Context<'_>, input: GrantRoleInput) -> Result<GrantRolePayload> {
+    async fn grant_role(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to do: see `GrantRoleInput`.")] input: GrantRoleInput,
+    ) -> Result<GrantRolePayload> {
         let result = access::grant_role(
             db(ctx),
             viewer(ctx)?,
@@ -183,7 +191,7 @@ impl AccessMutation {
     async fn remove_tenant_grant(
         &self,
         ctx: &Context<'_>,
-        input: RemoveTenantGrantInput,
+        #[graphql(desc = "What to do: see `RemoveTenantGrantInput`.")] input: RemoveTenantGrantInput,
     ) -> Result<RemoveTenantGrantPayload> {
         let result = access::remove_tenant_grant(
             db(ctx),

@@ -152,7 +152,11 @@ impl CatalogMutation {
     /// Creates a control of the service catalog (SERVICE_ADMIN). Every tenant that takes its
     /// controls from the service catalog and has the control's service enabled gets it as a
     /// `TO_ADDRESS` action, in the same transaction. An existing id is `BAD_USER_INPUT`.
-    async fn create_control(&self, ctx: &Context<'_>, input: CreateControlInput) -> Result<ControlPayload> {
+    async fn create_control(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to do: see `CreateControlInput`.")] input: CreateControlInput,
+    ) -> Result<ControlPayload> {
         let viewer = viewer(ctx)?;
         // The role first, so a caller who may not do this learns nothing from validation.
         viewer.require_service_admin()?;
@@ -187,7 +191,11 @@ impl CatalogMutation {
 
     /// Changes a control of the service catalog (SERVICE_ADMIN); `NOT_FOUND` for an unknown id.
     /// A change that changes nothing writes nothing. Scores of every tenant follow at once.
-    async fn update_control(&self, ctx: &Context<'_>, input: UpdateControlInput) -> Result<ControlPayload> {
+    async fn update_control(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to do: see `UpdateControlInput`.")] input: UpdateControlInput,
+    ) -> Result<ControlPayload> {
         let viewer = viewer(ctx)?;
         viewer.require_service_admin()?;
         let max_points = match input.max_points.map(points).transpose() {
@@ -223,7 +231,7 @@ impl CatalogMutation {
     async fn deprecate_control(
         &self,
         ctx: &Context<'_>,
-        input: DeprecateControlInput,
+        #[graphql(desc = "What to do: see `DeprecateControlInput`.")] input: DeprecateControlInput,
     ) -> Result<ControlPayload> {
         let patch = ControlPatch {
             id: input.id,
@@ -238,7 +246,7 @@ impl CatalogMutation {
     async fn upsert_license(
         &self,
         ctx: &Context<'_>,
-        input: UpsertLicenseInput,
+        #[graphql(desc = "What to do: see `UpsertLicenseInput`.")] input: UpsertLicenseInput,
     ) -> Result<UpsertLicensePayload> {
         let entry = LicenseEntry {
             sku: input.sku,

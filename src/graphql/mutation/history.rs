@@ -36,8 +36,11 @@ async fn current_goals(ctx: &Context<'_>, slug: &str) -> AppResult<goals::Goals>
 /// Input of `setScoreZones`: percentages, `0 ≤ okayFrom < goodFrom ≤ 100`.
 #[derive(InputObject)]
 pub struct SetScoreZonesInput {
+    /// The tenant (OPERATOR).
     pub tenant_slug: String,
+    /// Percentage from which the score is OKAY.
     pub okay_from: f64,
+    /// Percentage from which the score is GOOD (above `okayFrom`, at most 100).
     pub good_from: f64,
 }
 
@@ -46,6 +49,7 @@ pub struct SetScoreZonesInput {
 pub struct SetScoreZonesPayload {
     /// The tenant's zones (with the current zone) and goals after the change.
     pub goals: Option<ScoreGoals>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
@@ -53,9 +57,13 @@ pub struct SetScoreZonesPayload {
 /// (in the future).
 #[derive(InputObject)]
 pub struct SetScoreGoalInput {
+    /// The tenant (OPERATOR).
     pub tenant_slug: String,
+    /// The percentage to reach: above 0, at most 100.
     pub target_percentage: f64,
+    /// The day to reach it by (in the future).
     pub target_date: Date,
+    /// What the goal is for (optional).
     pub note: Option<String>,
 }
 
@@ -66,6 +74,7 @@ pub struct SetScoreGoalPayload {
     pub goal: Option<ScoreGoal>,
     /// All of the tenant's zones and goals after the change.
     pub goals: Option<ScoreGoals>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
@@ -89,6 +98,7 @@ pub struct UpdateScoreGoalPayload {
     pub goal: Option<ScoreGoal>,
     /// All of the tenant's zones and goals after the change.
     pub goals: Option<ScoreGoals>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
@@ -106,6 +116,7 @@ pub struct DeleteScoreGoalPayload {
     pub deleted_goal_id: Option<async_graphql::ID>,
     /// The tenant's zones and remaining goals.
     pub goals: Option<ScoreGoals>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
@@ -120,7 +131,7 @@ impl HistoryMutation {
     async fn set_score_zones(
         &self,
         ctx: &Context<'_>,
-        input: SetScoreZonesInput,
+        #[graphql(desc = "What to do: see `SetScoreZonesInput`.")] input: SetScoreZonesInput,
     ) -> Result<SetScoreZonesPayload> {
         let result = async {
             let okay = percentage("okayFrom", input.okay_from)?;
@@ -140,7 +151,7 @@ impl HistoryMutation {
     async fn set_score_goal(
         &self,
         ctx: &Context<'_>,
-        input: SetScoreGoalInput,
+        #[graphql(desc = "What to do: see `SetScoreGoalInput`.")] input: SetScoreGoalInput,
     ) -> Result<SetScoreGoalPayload> {
         let result = async {
             let target = percentage("targetPercentage", input.target_percentage)?;
@@ -183,7 +194,7 @@ impl HistoryMutation {
     async fn update_score_goal(
         &self,
         ctx: &Context<'_>,
-        input: UpdateScoreGoalInput,
+        #[graphql(desc = "What to do: see `UpdateScoreGoalInput`.")] input: UpdateScoreGoalInput,
     ) -> Result<UpdateScoreGoalPayload> {
         let result = async {
             let id = goal_id(&input.goal_id)?;
@@ -229,7 +240,7 @@ impl HistoryMutation {
     async fn delete_score_goal(
         &self,
         ctx: &Context<'_>,
-        input: DeleteScoreGoalInput,
+        #[graphql(desc = "What to do: see `DeleteScoreGoalInput`.")] input: DeleteScoreGoalInput,
     ) -> Result<DeleteScoreGoalPayload> {
         let result = async {
             let id = goal_id(&input.goal_id)?;

@@ -1,6 +1,7 @@
 //! `importMicrosoftGraph` and `configureGraphSync` (ADMIN): bring a tenant's Microsoft Secure
 //! Score data in from Graph exports, once or on a schedule.
 
+use crate::graphql::types::history::Date;
 use crate::graphql::types::import::{GraphImportResult, GraphSyncSettings};
 use crate::graphql::types::user_error::split;
 use crate::graphql::types::{Tenant, UserError};
@@ -8,7 +9,7 @@ use crate::graphql::{config, db, viewer};
 use crate::service::graph::import::{self as graph_import, ImportDocuments, Importer};
 use crate::service::graph::sync::{self as graph_sync, SyncSettings};
 use async_graphql::{Context, InputObject, Json, Object, Result, SimpleObject};
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use serde_json::Value;
 
 #[derive(Default)]
@@ -17,6 +18,7 @@ pub struct ImportMutation;
 /// Documents exported from Microsoft Graph, as returned by the API.
 #[derive(InputObject)]
 pub struct ImportMicrosoftGraphInput {
+    /// The tenant to import into (ADMIN).
     pub tenant_slug: String,
     /// The body of `GET /security/secureScores` (`{"value": [...]}`, one record per day), or a
     /// single record.
@@ -32,36 +34,44 @@ pub struct ImportMicrosoftGraphInput {
 /// The result of `importMicrosoftGraph`.
 #[derive(SimpleObject)]
 pub struct ImportMicrosoftGraphPayload {
+    /// The tenant, after the import.
     pub tenant: Option<Tenant>,
+    /// What the import did (or would do).
     pub result: Option<GraphImportResult>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
 /// Which imported history to delete.
 #[derive(InputObject)]
 pub struct DeleteImportedHistoryInput {
+    /// The tenant whose imported history to delete (ADMIN).
     pub tenant_slug: String,
     /// First day to delete (inclusive); the oldest when absent.
-    pub from: Option<NaiveDate>,
+    pub from: Option<Date>,
     /// Last day to delete (inclusive); the newest when absent.
-    pub to: Option<NaiveDate>,
+    pub to: Option<Date>,
 }
 
 /// The result of `deleteImportedHistory`.
 #[derive(SimpleObject)]
 pub struct DeleteImportedHistoryPayload {
+    /// The tenant, after the deletion.
     pub tenant: Option<Tenant>,
     /// Imported daily snapshots deleted.
     pub deleted_snapshots: Option<i64>,
     /// Vendor benchmark rows deleted.
     pub deleted_benchmarks: Option<i64>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
 /// Scheduled sync settings of a tenant.
 #[derive(InputObject)]
 pub struct ConfigureGraphSyncInput {
+    /// The tenant to configure (ADMIN).
     pub tenant_slug: String,
+    /// Whether the server imports the tenant on schedule.
     pub enabled: bool,
     /// The Azure AD (Entra) tenant id of the organisation.
     pub azure_tenant_id: String,
@@ -75,8 +85,11 @@ pub struct ConfigureGraphSyncInput {
 /// The result of `configureGraphSync`.
 #[derive(SimpleObject)]
 pub struct ConfigureGraphSyncPayload {
+    /// The tenant configured.
     pub tenant: Option<Tenant>,
+    /// The sync settings as stored.
     pub sync: Option<GraphSyncSettings>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
@@ -97,14 +110,14 @@ impl ImportMutation {
     async fn delete_imported_history(
         &self,
         ctx: &Context<'_>,
-        input: DeleteImportedHistoryInput,
+        #[graphql(desc = "What to do: see `DeleteImportedHistoryInput`.")] input: DeleteImportedHistoryInput,
     ) -> Result<DeleteImportedHistoryPayload> {
         let result = crate::service::history::snapshots::delete_imported_history(
             db(ctx),
             viewer(ctx)?,
             &input.tenant_slug,
-            input.from,
-            input.to,
+            input.from.map(|d| d.0),
+            input.to.map(|d| d.0),
             Utc::now(),
         )
         .await;
@@ -137,7 +150,7 @@ impl ImportMutation {
     async fn import_microsoft_graph(
         &self,
         ctx: &Context<'_>,
-        input: ImportMicrosoftGraphInput,
+        #[graphql(desc = "What to do: see `ImportMicrosoftGraphInput`.")] input: ImportMicrosoftGraphInput,
     ) -> Result<ImportMicrosoftGraphPayload> {
         let docs = ImportDocuments {
             secure_scores: input.secure_scores.0,
@@ -166,7 +179,7 @@ impl ImportMutation {
     async fn configure_graph_sync(
         &self,
         ctx: &Context<'_>,
-        input: ConfigureGraphSyncInput,
+        #[graphql(desc = "What to do: see `ConfigureGraphSyncInput`.")] input: ConfigureGraphSyncInput,
     ) -> Result<ConfigureGraphSyncPayload> {
         let settings = SyncSettings {
             tenant_slug: input.tenant_slug,

@@ -16,6 +16,7 @@ pub struct TenantMutation;
 pub struct CreateTenantInput {
     /// Unique slug: 2 to 64 lowercase letters, digits and inner dashes.
     pub slug: String,
+    /// Display name.
     pub name: String,
     /// Industry code, e.g. `finance` (default `other`).
     pub industry: Option<String>,
@@ -30,7 +31,9 @@ pub struct CreateTenantInput {
 /// The result of `createTenant`.
 #[derive(SimpleObject)]
 pub struct CreateTenantPayload {
+    /// The tenant created.
     pub tenant: Option<Tenant>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
@@ -39,9 +42,13 @@ pub struct CreateTenantPayload {
 pub struct UpdateTenantInput {
     /// The tenant to change.
     pub slug: String,
+    /// New display name.
     pub name: Option<String>,
+    /// New industry code, e.g. `finance`.
     pub industry: Option<String>,
+    /// New number of licensed users (0 or more).
     pub seat_count: Option<i64>,
+    /// New number of active users (0 or more).
     pub active_user_count: Option<i64>,
     /// The full new list. Under the `SERVICE_CATALOG` source the controls of these services
     /// apply: a newly enabled service adds its actions, a disabled one's actions stop counting
@@ -55,43 +62,55 @@ pub struct UpdateTenantInput {
 /// The result of `updateTenant`.
 #[derive(SimpleObject)]
 pub struct UpdateTenantPayload {
+    /// The tenant, after the change.
     pub tenant: Option<Tenant>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
 /// A tenant's holding of a licence SKU (replaces the existing holding of that SKU).
 #[derive(InputObject)]
 pub struct SetTenantLicenseInput {
+    /// The tenant (ADMIN).
     pub tenant_slug: String,
     /// A SKU from `licenses`, e.g. `M365_E5`.
     pub sku: String,
+    /// Seats bought (0 or more).
     pub seats_purchased: i64,
     /// At most `seatsPurchased`.
     pub seats_assigned: i64,
+    /// When the licence ends; never when absent.
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// The result of `setTenantLicense`.
 #[derive(SimpleObject)]
 pub struct SetTenantLicensePayload {
+    /// The tenant, after the change.
     pub tenant: Option<Tenant>,
+    /// The holding as stored.
     pub license: Option<TenantLicense>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
 /// Which holding to remove.
 #[derive(InputObject)]
 pub struct RemoveTenantLicenseInput {
+    /// The tenant (ADMIN).
     pub tenant_slug: String,
+    /// The SKU whose holding to remove, e.g. `M365_E5`.
     pub sku: String,
 }
 
 /// The result of `removeTenantLicense`.
 #[derive(SimpleObject)]
 pub struct RemoveTenantLicensePayload {
+    /// The tenant, after the change.
     pub tenant: Option<Tenant>,
     /// The SKU that was removed.
     pub removed_sku: Option<String>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
@@ -103,7 +122,7 @@ impl TenantMutation {
     async fn create_tenant(
         &self,
         ctx: &Context<'_>,
-        input: CreateTenantInput,
+        #[graphql(desc = "What to do: see `CreateTenantInput`.")] input: CreateTenantInput,
     ) -> Result<CreateTenantPayload> {
         let new = NewTenant {
             slug: input.slug,
@@ -125,7 +144,7 @@ impl TenantMutation {
     async fn update_tenant(
         &self,
         ctx: &Context<'_>,
-        input: UpdateTenantInput,
+        #[graphql(desc = "What to do: see `UpdateTenantInput`.")] input: UpdateTenantInput,
     ) -> Result<UpdateTenantPayload> {
         let change = TenantUpdate {
             slug: input.slug,
@@ -148,7 +167,7 @@ impl TenantMutation {
     async fn set_tenant_license(
         &self,
         ctx: &Context<'_>,
-        input: SetTenantLicenseInput,
+        #[graphql(desc = "What to do: see `SetTenantLicenseInput`.")] input: SetTenantLicenseInput,
     ) -> Result<SetTenantLicensePayload> {
         let holding = LicenseHolding {
             tenant_slug: input.tenant_slug,
@@ -174,7 +193,7 @@ impl TenantMutation {
     async fn remove_tenant_license(
         &self,
         ctx: &Context<'_>,
-        input: RemoveTenantLicenseInput,
+        #[graphql(desc = "What to do: see `RemoveTenantLicenseInput`.")] input: RemoveTenantLicenseInput,
     ) -> Result<RemoveTenantLicensePayload> {
         let result =
             tenants::remove_license(db(ctx), viewer(ctx)?, &input.tenant_slug, &input.sku, Utc::now()).await;

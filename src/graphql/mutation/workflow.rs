@@ -7,7 +7,7 @@ use crate::domain::enums as d;
 use crate::error::{AppError, AppResult};
 use crate::graphql::loaders::states;
 use crate::graphql::types::enums::{ExceptionJustification, ExceptionScope, SharePlatform, Status};
-use crate::graphql::types::user_error::split;
+use crate::graphql::types::user_error::{UserErrorCode, split};
 use crate::graphql::types::workflow::{DeviceException, PlannerTask, ShareLink};
 use crate::graphql::types::{ImprovementAction, Note, SecureScore, Tag, Tenant, UserError};
 use crate::graphql::{config, db, ids, viewer};
@@ -101,8 +101,11 @@ async fn status_payload(ctx: &Context<'_>, result: AppResult<Applied>) -> Result
 /// Input of `setActionStatus`.
 #[derive(InputObject)]
 pub struct SetActionStatusInput {
+    /// Global id of the action (`ImprovementAction.id`); or give `tenantSlug` and `controlId`.
     pub action_id: Option<ID>,
+    /// Tenant of the action named by `controlId`.
     pub tenant_slug: Option<String>,
+    /// Control id of the action (e.g. `AdminMFAV2`), with `tenantSlug`.
     pub control_id: Option<String>,
     /// Any status but `COMPLETED`, which only the system sets.
     pub status: Status,
@@ -117,6 +120,7 @@ pub struct SetActionStatusInput {
 /// Result of a status change.
 #[derive(SimpleObject)]
 pub struct SetActionStatusPayload {
+    /// The action, as it stands after the change.
     pub action: Option<ImprovementAction>,
     /// The tenant's score after the change.
     pub score: Option<SecureScore>,
@@ -128,17 +132,25 @@ pub struct SetActionStatusPayload {
     /// event, no new `version`, no note), so scripts can re-apply a desired state safely. Also
     /// `false` when there are `userErrors`.
     pub changed: bool,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
 /// One item of `bulkSetActionStatus`.
 #[derive(InputObject)]
-pub struct BulkStatusItem {
+pub struct BulkStatusItemInput {
+    /// Global id of the action (`ImprovementAction.id`); or give `controlId`.
     pub action_id: Option<ID>,
+    /// Control id of the action (e.g. `AdminMFAV2`) in the tenant `tenantSlug`.
     pub control_id: Option<String>,
+    /// The new status: any but `COMPLETED`, which only the system sets.
     pub status: Status,
+    /// Why; also kept as a note on the action.
     pub comment: Option<String>,
+    /// When to review a risk acceptance or resolution; past it the action returns to `TO_ADDRESS`.
     pub review_by: Option<DateTime<Utc>>,
+    /// The action's `version` the change is based on; a stale one fails the whole call with
+    /// `CONFLICT`.
     pub expected_version: Option<i64>,
 }
 
@@ -147,7 +159,8 @@ pub struct BulkStatusItem {
 pub struct BulkSetActionStatusInput {
     /// Tenant of items that name their action by `controlId`.
     pub tenant_slug: Option<String>,
-    pub items: Vec<BulkStatusItem>,
+    /// The changes, at most one per action; applied all together or not at all.
+    pub items: Vec<BulkStatusItemInput>,
 }
 
 /// What one item of a bulk status change did.
@@ -163,6 +176,8 @@ pub struct BulkStatusItemResult {
 /// Result of a bulk status change.
 #[derive(SimpleObject)]
 pub struct BulkSetActionStatusPayload {
+    /// The actions named by the items, as they stand after the change (empty when there are
+    /// `userErrors`).
     pub actions: Vec<ImprovementAction>,
     /// One entry per item, in input order (empty when there are `userErrors`).
     pub items: Vec<BulkStatusItemResult>,
@@ -180,52 +195,78 @@ pub struct BulkSetActionStatusPayload {
 /// Input of `undoActionStatus`.
 #[derive(InputObject)]
 pub struct UndoActionStatusInput {
+    /// Global id of the action (`ImprovementAction.id`); or give `tenantSlug` and `controlId`.
     pub action_id: Option<ID>,
+    /// Tenant of the action named by `controlId`.
     pub tenant_slug: Option<String>,
+    /// Control id of the action (e.g. `AdminMFAV2`), with `tenantSlug`.
     pub control_id: Option<String>,
+    /// Why; kept on the `UNDONE` event.
     pub comment: Option<String>,
 }
 
 /// Input of `recordDeviceException`.
 #[derive(InputObject)]
 pub struct RecordDeviceExceptionInput {
+    /// Global id of the DEVICE action (`ImprovementAction.id`); or give `tenantSlug` and
+    /// `controlId`.
     pub action_id: Option<ID>,
+    /// Tenant of the action named by `controlId`.
     pub tenant_slug: Option<String>,
+    /// Control id of the action, with `tenantSlug`.
     pub control_id: Option<String>,
+    /// Every device (`GLOBAL`, which sets the status) or one device group.
     pub scope: ExceptionScope,
+    /// Why; for `GLOBAL`, decides the status it sets.
     pub justification: ExceptionJustification,
+    /// The explanation (required).
     pub comment: String,
+    /// When the exception ends; never when absent.
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// Result of `recordDeviceException`.
 #[derive(SimpleObject)]
 pub struct RecordDeviceExceptionPayload {
+    /// The exception recorded.
     pub exception: Option<DeviceException>,
+    /// The action, as it stands after the change.
     pub action: Option<ImprovementAction>,
+    /// The tenant's score after the change.
     pub score: Option<SecureScore>,
     /// The tenant after the change (see `SetActionStatusPayload.tenant`).
     pub tenant: Option<Tenant>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
 /// Input of `recordImplementationProgress` (what scanners and sync jobs send).
 #[derive(InputObject)]
 pub struct RecordImplementationProgressInput {
+    /// Global id of the action (`ImprovementAction.id`); or give `tenantSlug` and `controlId`.
     pub action_id: Option<ID>,
+    /// Tenant of the action named by `controlId`.
     pub tenant_slug: Option<String>,
+    /// Control id of the action (e.g. `AdminMFAV2`), with `tenantSlug`.
     pub control_id: Option<String>,
+    /// Units implemented: 0 to `total`.
     pub implemented: i64,
+    /// Units to implement in all (0 or more).
     pub total: i64,
+    /// The scanner's text about the current implementation; unchanged when absent.
     pub implementation_status: Option<String>,
+    /// Users the action affects (0 or more); unchanged when absent.
     pub users_affected: Option<i64>,
 }
 
 /// Input of `addActionNote`.
 #[derive(InputObject)]
 pub struct AddActionNoteInput {
+    /// Global id of the action (`ImprovementAction.id`); or give `tenantSlug` and `controlId`.
     pub action_id: Option<ID>,
+    /// Tenant of the action named by `controlId`.
     pub tenant_slug: Option<String>,
+    /// Control id of the action (e.g. `AdminMFAV2`), with `tenantSlug`.
     pub control_id: Option<String>,
     /// 1 to 10,000 characters.
     pub body: String,
@@ -234,28 +275,34 @@ pub struct AddActionNoteInput {
 /// Input of `updateActionNote`.
 #[derive(InputObject)]
 pub struct UpdateActionNoteInput {
+    /// Global id of the note (`Note.id`).
     pub id: ID,
+    /// The new text: 1 to 10,000 characters.
     pub body: String,
 }
 
 /// Input of `deleteActionNote`.
 #[derive(InputObject)]
 pub struct DeleteActionNoteInput {
+    /// Global id of the note (`Note.id`).
     pub id: ID,
 }
 
 /// Result of note mutations.
 #[derive(SimpleObject)]
 pub struct ActionNotePayload {
+    /// The note added, edited or deleted; `null` when there are `userErrors`.
     pub note: Option<Note>,
     /// The action the note belongs to, as it stands now.
     pub action: Option<ImprovementAction>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
 /// Input of `createTag`.
 #[derive(InputObject)]
 pub struct CreateTagInput {
+    /// The tenant the tag belongs to.
     pub tenant_slug: String,
     /// 1 to 64 characters, unique (case-insensitively) in the tenant.
     pub name: String,
@@ -266,21 +313,27 @@ pub struct CreateTagInput {
 /// Input of `updateTag`.
 #[derive(InputObject)]
 pub struct UpdateTagInput {
+    /// Global id of the tag (`Tag.id`).
     pub id: ID,
+    /// New name (1 to 64 characters, unique in the tenant); unchanged when absent.
     pub name: Option<String>,
+    /// New colour `#rrggbb`; unchanged when absent.
     pub color: Option<String>,
 }
 
 /// Input of `deleteTag`.
 #[derive(InputObject)]
 pub struct DeleteTagInput {
+    /// Global id of the tag (`Tag.id`).
     pub id: ID,
 }
 
 /// Result of tag mutations.
 #[derive(SimpleObject)]
 pub struct TagPayload {
+    /// The tag created, changed or deleted.
     pub tag: Option<Tag>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
@@ -289,28 +342,37 @@ pub struct TagPayload {
 pub struct ActionTagsInput {
     /// Tenant of actions named by `controlIds`.
     pub tenant_slug: Option<String>,
+    /// Global ids of the actions (`ImprovementAction.id`); combine with or replace `controlIds`.
     pub action_ids: Option<Vec<ID>>,
+    /// Control ids of the actions (e.g. `AdminMFAV2`) in the tenant `tenantSlug`.
     pub control_ids: Option<Vec<String>>,
+    /// Global ids of the tags (`Tag.id`) to attach or detach; tags of the actions' tenant only.
     pub tag_ids: Vec<ID>,
 }
 
 /// Result of `addActionTags` / `removeActionTags`.
 #[derive(SimpleObject)]
 pub struct ActionTagsPayload {
+    /// The actions named, as they stand after the change.
     pub actions: Vec<ImprovementAction>,
     /// Whether any tag was attached or detached. `false` when every tag was already attached
     /// (`addActionTags`) or not attached (`removeActionTags`): a successful no-op that wrote
     /// nothing. Also `false` when there are `userErrors`.
     pub changed: bool,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
 /// Input of `createShareLink`.
 #[derive(InputObject)]
 pub struct CreateShareLinkInput {
+    /// Global id of the action (`ImprovementAction.id`); or give `tenantSlug` and `controlId`.
     pub action_id: Option<ID>,
+    /// Tenant of the action named by `controlId`.
     pub tenant_slug: Option<String>,
+    /// Control id of the action (e.g. `AdminMFAV2`), with `tenantSlug`.
     pub control_id: Option<String>,
+    /// Where the link is meant to be posted; decides the extra fields of the payload.
     pub platform: SharePlatform,
     /// Lifetime in days: default 30, at most 365.
     pub expires_in_days: Option<i64>,
@@ -319,8 +381,11 @@ pub struct CreateShareLinkInput {
 /// Result of `createShareLink`. `token` and `url` are shown only here, once.
 #[derive(SimpleObject)]
 pub struct CreateShareLinkPayload {
+    /// The link created.
     pub share_link: Option<ShareLink>,
+    /// The link's secret token (for `sharedAction(token:)`); shown only here.
     pub token: Option<String>,
+    /// The URL of the read-only share page, carrying the token; shown only here.
     pub url: Option<String>,
     /// For EMAIL: a `mailto:` URL with subject and body.
     pub mailto_url: Option<String>,
@@ -328,19 +393,23 @@ pub struct CreateShareLinkPayload {
     pub teams_url: Option<String>,
     /// For PLANNER: a ready task.
     pub planner_task: Option<PlannerTask>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
 /// Input of `revokeShareLink`.
 #[derive(InputObject)]
 pub struct RevokeShareLinkInput {
+    /// Global id of the share link (`ShareLink.id`).
     pub id: ID,
 }
 
 /// Result of `revokeShareLink`.
 #[derive(SimpleObject)]
 pub struct RevokeShareLinkPayload {
+    /// The link, now revoked.
     pub share_link: Option<ShareLink>,
+    /// Why nothing was written, when something was refused.
     pub user_errors: Vec<UserError>,
 }
 
@@ -392,7 +461,7 @@ impl WorkflowMutation {
     async fn set_action_status(
         &self,
         ctx: &Context<'_>,
-        input: SetActionStatusInput,
+        #[graphql(desc = "What to do: see `SetActionStatusInput`.")] input: SetActionStatusInput,
     ) -> Result<SetActionStatusPayload> {
         let viewer = viewer(ctx)?;
         let result = async {
@@ -415,7 +484,7 @@ impl WorkflowMutation {
     async fn bulk_set_action_status(
         &self,
         ctx: &Context<'_>,
-        input: BulkSetActionStatusInput,
+        #[graphql(desc = "What to do: see `BulkSetActionStatusInput`.")] input: BulkSetActionStatusInput,
     ) -> Result<BulkSetActionStatusPayload> {
         let viewer = viewer(ctx)?;
         let mut changes = Vec::with_capacity(input.items.len());
@@ -434,7 +503,7 @@ impl WorkflowMutation {
                     review_by: item.review_by,
                     expected_version: item.expected_version,
                 }),
-                Err(e) => user_errors.push(item_error(i, e)),
+                Err(e) => user_errors.push(item_error(i, e)?),
             }
         }
         if !user_errors.is_empty() {
@@ -464,7 +533,10 @@ impl WorkflowMutation {
                 changed: false,
                 score: None,
                 tenants: vec![],
-                user_errors: errors.into_iter().map(|e| item_error(e.index, e.error)).collect(),
+                user_errors: errors
+                    .into_iter()
+                    .map(|e| item_error(e.index, e.error))
+                    .collect::<Result<_>>()?,
             }),
             Some(Ok(applied)) => {
                 let mut actions = Vec::new();
@@ -519,7 +591,7 @@ impl WorkflowMutation {
     async fn undo_action_status(
         &self,
         ctx: &Context<'_>,
-        input: UndoActionStatusInput,
+        #[graphql(desc = "What to do: see `UndoActionStatusInput`.")] input: UndoActionStatusInput,
     ) -> Result<SetActionStatusPayload> {
         let viewer = viewer(ctx)?;
         let result = async {
@@ -536,7 +608,7 @@ impl WorkflowMutation {
     async fn record_device_exception(
         &self,
         ctx: &Context<'_>,
-        input: RecordDeviceExceptionInput,
+        #[graphql(desc = "What to do: see `RecordDeviceExceptionInput`.")] input: RecordDeviceExceptionInput,
     ) -> Result<RecordDeviceExceptionPayload> {
         let viewer = viewer(ctx)?;
         let result = async {
@@ -577,6 +649,7 @@ impl WorkflowMutation {
     async fn record_implementation_progress(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "What to do: see `RecordImplementationProgressInput`.")]
         input: RecordImplementationProgressInput,
     ) -> Result<SetActionStatusPayload> {
         let viewer = viewer(ctx)?;
@@ -598,7 +671,7 @@ impl WorkflowMutation {
     async fn add_action_note(
         &self,
         ctx: &Context<'_>,
-        input: AddActionNoteInput,
+        #[graphql(desc = "What to do: see `AddActionNoteInput`.")] input: AddActionNoteInput,
     ) -> Result<ActionNotePayload> {
         let viewer = viewer(ctx)?;
         let result = async {
@@ -613,7 +686,7 @@ impl WorkflowMutation {
     async fn update_action_note(
         &self,
         ctx: &Context<'_>,
-        input: UpdateActionNoteInput,
+        #[graphql(desc = "What to do: see `UpdateActionNoteInput`.")] input: UpdateActionNoteInput,
     ) -> Result<ActionNotePayload> {
         let viewer = viewer(ctx)?;
         let result = async {
@@ -628,7 +701,7 @@ impl WorkflowMutation {
     async fn delete_action_note(
         &self,
         ctx: &Context<'_>,
-        input: DeleteActionNoteInput,
+        #[graphql(desc = "What to do: see `DeleteActionNoteInput`.")] input: DeleteActionNoteInput,
     ) -> Result<ActionNotePayload> {
         let viewer = viewer(ctx)?;
         let result = async {
@@ -640,7 +713,11 @@ impl WorkflowMutation {
     }
 
     /// Creates a tenant-scoped tag (OPERATOR).
-    async fn create_tag(&self, ctx: &Context<'_>, input: CreateTagInput) -> Result<TagPayload> {
+    async fn create_tag(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to do: see `CreateTagInput`.")] input: CreateTagInput,
+    ) -> Result<TagPayload> {
         let viewer = viewer(ctx)?;
         let result = tags::create(
             db(ctx),
@@ -659,7 +736,11 @@ impl WorkflowMutation {
     }
 
     /// Renames and/or recolours a tag (OPERATOR).
-    async fn update_tag(&self, ctx: &Context<'_>, input: UpdateTagInput) -> Result<TagPayload> {
+    async fn update_tag(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to do: see `UpdateTagInput`.")] input: UpdateTagInput,
+    ) -> Result<TagPayload> {
         let viewer = viewer(ctx)?;
         let result = async {
             let id = global_id(&input.id, "Tag", "tag")?;
@@ -682,7 +763,11 @@ impl WorkflowMutation {
     }
 
     /// Deletes a tag and detaches it from every action (OPERATOR); returns the deleted tag.
-    async fn delete_tag(&self, ctx: &Context<'_>, input: DeleteTagInput) -> Result<TagPayload> {
+    async fn delete_tag(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to do: see `DeleteTagInput`.")] input: DeleteTagInput,
+    ) -> Result<TagPayload> {
         let viewer = viewer(ctx)?;
         let result = async {
             let id = global_id(&input.id, "Tag", "tag")?;
@@ -698,7 +783,11 @@ impl WorkflowMutation {
 
     /// Attaches tags to actions, all or nothing (OPERATOR; at most 50 tags per action). Tags
     /// already attached stay as they are, without an event (`changed: false` when all were).
-    async fn add_action_tags(&self, ctx: &Context<'_>, input: ActionTagsInput) -> Result<ActionTagsPayload> {
+    async fn add_action_tags(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to do: see `ActionTagsInput`.")] input: ActionTagsInput,
+    ) -> Result<ActionTagsPayload> {
         action_tags(ctx, input, true).await
     }
 
@@ -707,7 +796,7 @@ impl WorkflowMutation {
     async fn remove_action_tags(
         &self,
         ctx: &Context<'_>,
-        input: ActionTagsInput,
+        #[graphql(desc = "What to do: see `ActionTagsInput`.")] input: ActionTagsInput,
     ) -> Result<ActionTagsPayload> {
         action_tags(ctx, input, false).await
     }
@@ -716,7 +805,7 @@ impl WorkflowMutation {
     async fn create_share_link(
         &self,
         ctx: &Context<'_>,
-        input: CreateShareLinkInput,
+        #[graphql(desc = "What to do: see `CreateShareLinkInput`.")] input: CreateShareLinkInput,
     ) -> Result<CreateShareLinkPayload> {
         let viewer = viewer(ctx)?;
         let base = config(ctx).public_base_url();
@@ -769,7 +858,7 @@ impl WorkflowMutation {
     async fn revoke_share_link(
         &self,
         ctx: &Context<'_>,
-        input: RevokeShareLinkInput,
+        #[graphql(desc = "What to do: see `RevokeShareLinkInput`.")] input: RevokeShareLinkInput,
     ) -> Result<RevokeShareLinkPayload> {
         let viewer = viewer(ctx)?;
         let result = async {
@@ -785,16 +874,21 @@ impl WorkflowMutation {
     }
 }
 
-fn item_error(index: usize, e: AppError) -> UserError {
+/// The user error of one failing item; errors that are never user errors (authorisation,
+/// internal) stay top-level.
+fn item_error(index: usize, e: AppError) -> Result<UserError> {
+    let Some(code) = UserErrorCode::of(&e) else {
+        return Err(e.into());
+    };
     let mut field = vec!["input".to_string(), "items".to_string(), index.to_string()];
     if let AppError::BadUserInput { field: f, .. } = &e {
         field.extend(f.iter().cloned());
     }
-    UserError {
+    Ok(UserError {
         field,
         message: e.message(),
-        code: e.code().to_string(),
-    }
+        code,
+    })
 }
 
 async fn action_tags(ctx: &Context<'_>, input: ActionTagsInput, attach: bool) -> Result<ActionTagsPayload> {

@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 /// An API token. The secret is shown once, by `createApiToken`, and never again.
 pub struct ApiToken(pub TokenInfo);
 
+/// An API token: a secret that authenticates as one principal. Listed to the tenant's ADMINs and
+/// SERVICE_ADMINs; the secret itself is shown only once, by `createApiToken`.
 #[Object]
 impl ApiToken {
     /// Global id (pass it to `revokeApiToken`).
@@ -41,12 +43,15 @@ impl ApiToken {
     async fn role(&self) -> Option<Role> {
         self.0.role.map(Role::from)
     }
+    /// When the token was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.token.created_at
     }
+    /// When the token stops working; `null` when it never expires.
     async fn expires_at(&self) -> Option<DateTime<Utc>> {
         self.0.token.expires_at
     }
+    /// When the token was revoked; `null` while not revoked.
     async fn revoked_at(&self) -> Option<DateTime<Utc>> {
         self.0.token.revoked_at
     }
@@ -68,6 +73,7 @@ pub struct Principal {
     pub name: String,
 }
 
+/// Who a token authenticates as: a person, a pipeline or an MSP. Its roles are per tenant.
 #[Object]
 impl Principal {
     /// Global object id (pass it to `grantRole` and `removeTenantGrant`).
@@ -83,6 +89,7 @@ impl Principal {
 /// A principal's role on one tenant.
 pub struct RoleGrant(pub GrantInfo);
 
+/// A principal's role on a tenant, as listed to the tenant's ADMINs and SERVICE_ADMINs.
 #[Object]
 impl RoleGrant {
     /// The principal holding the role.
@@ -105,9 +112,11 @@ impl RoleGrant {
 /// One administrative change: who did what to which object, when.
 pub struct AuditEntry(pub AuditRow);
 
+/// One administrative change to a tenant (tokens, grants, settings, licences). Readable by anyone
+/// with a role on the tenant (READER and up).
 #[Object]
 impl AuditEntry {
-    /// Global object id.
+    /// Global id of the entry.
     pub async fn id(&self) -> ID {
         ids::encode("AuditEntry", self.0.entry.id)
     }
@@ -128,6 +137,7 @@ impl AuditEntry {
     async fn detail(&self) -> Option<Json<serde_json::Value>> {
         self.0.entry.detail.clone().map(Json)
     }
+    /// When the change was made.
     async fn occurred_at(&self) -> DateTime<Utc> {
         self.0.entry.occurred_at
     }

@@ -45,6 +45,8 @@ impl ImprovementAction {
     }
 }
 
+/// One control as it stands in one tenant: its status, progress and points. READERs read it;
+/// OPERATORs change it.
 #[Object]
 impl ImprovementAction {
     /// Global object id.
@@ -59,9 +61,11 @@ impl ImprovementAction {
     async fn control(&self) -> Control {
         Control(entity::control::Model::clone(&self.a().control))
     }
+    /// Short title of the control.
     async fn title(&self) -> &str {
         &self.a().control.title
     }
+    /// The category it scores in.
     async fn category(&self) -> Category {
         self.a().scored.category.into()
     }
@@ -69,12 +73,15 @@ impl ImprovementAction {
     async fn service(&self) -> &str {
         &self.a().control.service
     }
+    /// Threats it mitigates, as the vendor names them.
     async fn threats(&self) -> &[String] {
         &self.a().control.threats.0
     }
+    /// Complexity tier.
     async fn tier(&self) -> Tier {
         self.a().scored.tier.into()
     }
+    /// How much users notice it.
     async fn user_impact(&self) -> Level {
         self.a().scored.user_impact.into()
     }
@@ -82,9 +89,11 @@ impl ImprovementAction {
     async fn user_impact_description(&self) -> &str {
         &self.a().control.user_impact_description
     }
+    /// What implementing it costs.
     async fn implementation_cost(&self) -> Level {
         self.a().scored.implementation_cost.into()
     }
+    /// Kind of action.
     async fn action_type(&self) -> ActionType {
         self.a().control.action_type.into()
     }
@@ -92,6 +101,7 @@ impl ImprovementAction {
     async fn users_affected(&self) -> i64 {
         self.a().row.users_affected
     }
+    /// Where the tenant stands on it.
     async fn status(&self) -> Status {
         self.a().scored.status.into()
     }
@@ -137,6 +147,7 @@ impl ImprovementAction {
     async fn remediation(&self) -> &str {
         &self.a().control.remediation
     }
+    /// Documentation links.
     async fn learn_more_urls(&self) -> Vec<&str> {
         crate::domain::sanitize::safe_urls(&self.a().control.learn_more_urls.0)
     }
@@ -157,7 +168,7 @@ impl ImprovementAction {
             present(Points::from_storage(a.control.max_points))
         }
     }
-    /// Points achieved (SPEC §2), rounded to 2 places from the exact value.
+    /// Points achieved: `maxPoints` when COMPLETED or RESOLVED_*, 0 when RISK_ACCEPTED, `maxPoints × implemented / total` when TO_ADDRESS or PLANNED; rounded to 2 places from the exact value.
     async fn points_achieved(&self) -> f64 {
         present(&self.a().achieved)
     }
@@ -188,9 +199,11 @@ impl ImprovementAction {
     async fn version(&self) -> i64 {
         self.a().row.version
     }
+    /// When the status last changed.
     async fn status_changed_at(&self) -> DateTime<Utc> {
         self.a().row.status_changed_at
     }
+    /// When anything about the action last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.a().row.updated_at
     }
@@ -207,8 +220,10 @@ impl ImprovementAction {
     async fn history(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Number of events to return (1 to 100; default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor (`endCursor` of the previous page) to continue after.")] after: Option<
+            String,
+        >,
     ) -> Result<
         async_graphql::connection::Connection<
             String,
@@ -263,12 +278,15 @@ impl ImprovementAction {
 /// A tenant-scoped label on actions.
 pub struct Tag(pub tag::Model);
 
+/// A tenant's label for grouping its actions (e.g. `Q3 plan`). READERs read tags; OPERATORs manage
+/// them.
 #[Object]
 impl Tag {
     /// Global object id.
     pub async fn id(&self) -> ID {
         ids::encode("Tag", self.0.id)
     }
+    /// 1 to 64 characters, unique (case-insensitively) in the tenant.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -276,9 +294,11 @@ impl Tag {
     async fn color(&self) -> &str {
         &self.0.color
     }
+    /// When the tag was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// When the tag was last renamed or recoloured.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
@@ -287,12 +307,14 @@ impl Tag {
 /// A free-text note on an action.
 pub struct Note(pub NoteWithAuthor);
 
+/// A note on an improvement action. READERs read notes; OPERATORs write them.
 #[Object]
 impl Note {
     /// Global object id.
     pub async fn id(&self) -> ID {
         ids::encode("Note", self.0.note.id)
     }
+    /// The text (1 to 10,000 characters).
     async fn body(&self) -> &str {
         &self.0.note.body
     }
@@ -300,6 +322,7 @@ impl Note {
     async fn author_name(&self) -> Option<&str> {
         self.0.author_name.as_deref()
     }
+    /// When it was written.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.note.created_at
     }

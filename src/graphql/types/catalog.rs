@@ -2,6 +2,7 @@
 
 use crate::domain::points::Points;
 use crate::graphql::ids;
+use crate::graphql::types::enums::{ActionType, Category, Level, Tier};
 use crate::graphql::types::present;
 use crate::service::catalog::LicenseWithPlans;
 use async_graphql::{ID, Object};
@@ -13,6 +14,8 @@ use entity::control;
 /// Microsoft Graph import (`source: TENANT_PROFILE`), which only that tenant sees.
 pub struct Control(pub control::Model);
 
+/// A security control of the catalog: what to do, what it is worth and what it needs. Any
+/// authenticated caller may read the catalog.
 #[Object]
 impl Control {
     /// Global object id.
@@ -31,44 +34,51 @@ impl Control {
             crate::graphql::types::enums::ControlSource::ServiceCatalog
         }
     }
+    /// Short title.
     async fn title(&self) -> &str {
         &self.0.title
     }
-    /// `IDENTITY`, `DEVICE`, `APPS`, `DATA` or `INFRASTRUCTURE`.
-    async fn category(&self) -> &str {
-        self.0.category.as_str()
+    /// The category it scores in.
+    async fn category(&self) -> Category {
+        self.0.category.into()
     }
     /// Product family, as the vendor spells it (e.g. `AzureAD`, `MDO`).
     async fn service(&self) -> &str {
         &self.0.service
     }
+    /// Points for full implementation (service catalog controls: more than 0, at most 10).
     async fn max_points(&self) -> f64 {
         present(Points::from_storage(self.0.max_points))
     }
-    /// `CORE`, `DEFENSE_IN_DEPTH` or `ADVANCED`.
-    async fn tier(&self) -> &str {
-        self.0.tier.as_str()
+    /// Complexity tier.
+    async fn tier(&self) -> Tier {
+        self.0.tier.into()
     }
-    async fn user_impact(&self) -> &str {
-        self.0.user_impact.as_str()
+    /// How much users notice it.
+    async fn user_impact(&self) -> Level {
+        self.0.user_impact.into()
     }
-    async fn implementation_cost(&self) -> &str {
-        self.0.implementation_cost.as_str()
+    /// What implementing it costs.
+    async fn implementation_cost(&self) -> Level {
+        self.0.implementation_cost.into()
     }
+    /// Threats it mitigates (e.g. `PasswordCracking`), as the vendor names them.
     async fn threats(&self) -> &[String] {
         &self.0.threats.0
     }
-    /// `CONFIG`, `REVIEW` or `BEHAVIOR`.
-    async fn action_type(&self) -> &str {
-        self.0.action_type.as_str()
+    /// Kind of action.
+    async fn action_type(&self) -> ActionType {
+        self.0.action_type.into()
     }
     /// Implementation steps.
     async fn remediation(&self) -> &str {
         &self.0.remediation
     }
+    /// What users notice when it is implemented.
     async fn user_impact_description(&self) -> &str {
         &self.0.user_impact_description
     }
+    /// What must be in place first (licences, roles, other settings).
     async fn prerequisites(&self) -> &str {
         &self.0.prerequisites
     }
@@ -79,6 +89,7 @@ impl Control {
             .as_deref()
             .and_then(crate::domain::sanitize::safe_url)
     }
+    /// Documentation links.
     async fn learn_more_urls(&self) -> Vec<&str> {
         crate::domain::sanitize::safe_urls(&self.0.learn_more_urls.0)
     }
@@ -86,9 +97,11 @@ impl Control {
     async fn required_license_plans(&self) -> &[String] {
         &self.0.required_license_plans.0
     }
+    /// Rank published by the vendor (1 = most important); `null` when unknown.
     async fn vendor_rank(&self) -> Option<i32> {
         self.0.vendor_rank
     }
+    /// Deprecated controls count for no tenant; their actions keep status and history.
     async fn deprecated(&self) -> bool {
         self.0.deprecated
     }
@@ -98,6 +111,7 @@ impl Control {
     async fn origin(&self) -> &str {
         &self.0.origin
     }
+    /// When the control last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
@@ -106,11 +120,15 @@ impl Control {
 /// A purchasable licence SKU.
 pub struct License(pub LicenseWithPlans);
 
+/// A licence SKU and the plans it grants. Any authenticated caller may read them; SERVICE_ADMINs
+/// manage them (`upsertLicense`).
 #[Object]
 impl License {
+    /// The SKU, e.g. `M365_E5`.
     async fn sku(&self) -> &str {
         &self.0.license.sku
     }
+    /// Display name, e.g. `Microsoft 365 E5`.
     async fn name(&self) -> &str {
         &self.0.license.name
     }

@@ -4,14 +4,19 @@
 use crate::domain::enums as d;
 use async_graphql::Enum;
 
-/// Status of an improvement action (SPEC §2).
+/// Where a tenant stands on an improvement action.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "d::Status")]
 pub enum Status {
+    /// Open: earns `maxPoints × implemented / total`.
     ToAddress,
+    /// Work is planned: earns like TO_ADDRESS, and its remaining points count in the `planned` view.
     Planned,
+    /// The tenant accepts the risk: earns nothing, is left out of lists by default, and may carry a `reviewBy` date.
     RiskAccepted,
+    /// Covered by a third-party product: earns `maxPoints`, but not in the `verified` view.
     ResolvedThirdParty,
+    /// Covered by another mitigation: earns `maxPoints`, but not in the `verified` view.
     ResolvedAlternateMitigation,
     /// Set by the system when all of `total` is implemented; users cannot set it.
     Completed,
@@ -21,10 +26,15 @@ pub enum Status {
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "d::Category")]
 pub enum Category {
+    /// Accounts, sign-in and access (e.g. Azure AD / Entra ID).
     Identity,
+    /// Managed devices and their vulnerabilities.
     Device,
+    /// Applications such as mail, collaboration and cloud apps.
     Apps,
+    /// Information protection and data loss prevention.
     Data,
+    /// Cloud resources and networks.
     Infrastructure,
 }
 
@@ -32,8 +42,11 @@ pub enum Category {
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "d::Tier")]
 pub enum Tier {
+    /// Basic hygiene every organisation should have.
     Core,
+    /// Further layers of protection.
     DefenseInDepth,
+    /// Demanding controls for mature organisations.
     Advanced,
 }
 
@@ -41,9 +54,13 @@ pub enum Tier {
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "d::Level")]
 pub enum Level {
+    /// Low.
     Low,
+    /// Moderate.
     Moderate,
+    /// High.
     High,
+    /// Not stated by the vendor.
     Unknown,
 }
 
@@ -51,8 +68,11 @@ pub enum Level {
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "d::ActionType")]
 pub enum ActionType {
+    /// A setting to configure.
     Config,
+    /// Something to review regularly (e.g. a report or a list of accounts).
     Review,
+    /// A practice for people to follow.
     Behavior,
 }
 
@@ -60,8 +80,11 @@ pub enum ActionType {
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "d::Role")]
 pub enum Role {
+    /// Reads everything of the tenant: scores, actions, history, audit log, export.
     Reader,
+    /// READER, plus statuses, exceptions, progress, notes, tags, share links, goals and what-if.
     Operator,
+    /// OPERATOR, plus tenant settings, licences, imports, the tenant's tokens and grants.
     Admin,
 }
 
@@ -69,7 +92,9 @@ pub enum Role {
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "d::ExceptionScope")]
 pub enum ExceptionScope {
+    /// Every device: sets the action's status until the exception expires.
     Global,
+    /// One device group: recorded only; the status stays `TO_ADDRESS`.
     DeviceGroup,
 }
 
@@ -77,9 +102,13 @@ pub enum ExceptionScope {
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "d::ExceptionJustification")]
 pub enum ExceptionJustification {
+    /// A third-party product covers it (status `RESOLVED_THIRD_PARTY`).
     ThirdPartyControl,
+    /// Another mitigation covers it (status `RESOLVED_ALTERNATE_MITIGATION`).
     AlternateMitigation,
+    /// The risk is accepted (status `RISK_ACCEPTED`).
     RiskAccepted,
+    /// Remediation is planned (status `PLANNED`).
     PlannedRemediation,
 }
 
@@ -87,9 +116,13 @@ pub enum ExceptionJustification {
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "d::SharePlatform")]
 pub enum SharePlatform {
+    /// A plain link.
     Link,
+    /// An email: the payload carries a `mailtoUrl`.
     Email,
+    /// A Microsoft Teams message: the payload carries a `teamsUrl`.
     Teams,
+    /// A Microsoft Planner task: the payload carries a `plannerTask`.
     Planner,
 }
 
@@ -97,24 +130,39 @@ pub enum SharePlatform {
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "d::EventKind")]
 pub enum EventKind {
+    /// The status (or its review date) was set by hand.
     StatusChanged,
+    /// Implementation progress was recorded without completing or regressing the action.
     ProgressChanged,
+    /// Progress reached `total`: the system set `COMPLETED`.
     Completed,
+    /// A completed action fell back below `total`.
     Regressed,
+    /// A `reviewBy` date or a device exception passed: the action returned to `TO_ADDRESS`.
     Expired,
+    /// A device exception was recorded.
     ExceptionRecorded,
+    /// A note was added.
     NoteAdded,
+    /// A note was edited.
     NoteEdited,
+    /// A note was deleted.
     NoteDeleted,
+    /// A tag was attached.
     TagAdded,
+    /// A tag was detached.
     TagRemoved,
+    /// A share link was created.
     Shared,
+    /// A share link was revoked.
     ShareRevoked,
+    /// A status change was undone with `undoActionStatus`.
     Undone,
+    /// A Microsoft Graph import changed the action.
     Imported,
 }
 
-/// Which controls apply to a tenant (SPEC §1 Applicability).
+/// Which controls apply to a tenant.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "d::CatalogSource")]
 pub enum CatalogSource {
@@ -125,7 +173,7 @@ pub enum CatalogSource {
     MicrosoftGraph,
 }
 
-/// Who defines a control as a tenant sees it (SPEC §1a).
+/// Who defines a control as a tenant sees it.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum ControlSource {
     /// The service catalog, shared by all tenants and managed by SERVICE_ADMINs.

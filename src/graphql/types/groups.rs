@@ -13,11 +13,15 @@ use async_graphql::{Enum, InputObject, SimpleObject};
 pub struct ImprovementActionFilterInput {
     /// Any of these statuses (default: all but RISK_ACCEPTED).
     pub statuses: Option<Vec<Status>>,
+    /// Any of these categories.
     pub categories: Option<Vec<Category>>,
     /// Any of these services, e.g. `AzureAD` (case-insensitive).
     pub services: Option<Vec<String>>,
+    /// Any of these tiers.
     pub tiers: Option<Vec<Tier>>,
+    /// Any of these user impacts.
     pub user_impacts: Option<Vec<Level>>,
+    /// Any of these implementation costs.
     pub implementation_costs: Option<Vec<Level>>,
     /// Only actions the tenant is (`true`) or is not (`false`) licensed for.
     pub licensed: Option<bool>,
@@ -62,19 +66,25 @@ pub enum ImprovementActionOrderField {
     /// The tenant's priority order (rank 1 first); unranked actions always come last.
     #[default]
     Rank,
+    /// Points left to gain.
     PointsRemaining,
+    /// Points the action is worth.
     MaxPoints,
+    /// Percentage points the score gains when the action is finished.
     ScoreImpact,
     /// Case-insensitive.
     Title,
+    /// When the action last changed.
     UpdatedAt,
 }
 
 /// Sort direction.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
 pub enum OrderDirection {
+    /// Smallest first (for `RANK`: rank 1 first).
     #[default]
     Asc,
+    /// Largest first.
     Desc,
 }
 
@@ -82,8 +92,10 @@ pub enum OrderDirection {
 #[derive(InputObject, Default)]
 #[graphql(name = "ImprovementActionOrder")]
 pub struct ImprovementActionOrderInput {
+    /// What to order by (default `RANK`).
     #[graphql(default)]
     pub field: ImprovementActionOrderField,
+    /// Ascending or descending (default `ASC`).
     #[graphql(default)]
     pub direction: OrderDirection,
 }
@@ -108,9 +120,13 @@ impl From<ImprovementActionOrderInput> for ActionOrder {
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(name = "ImprovementActionGroupBy")]
 pub enum GroupBy {
+    /// One bucket per category.
     Category,
+    /// One bucket per status.
     Status,
+    /// One bucket per product family.
     Service,
+    /// One bucket per tier.
     Tier,
     /// An action counts in the bucket of each of its tags; untagged ones in `(untagged)`.
     Tag,
@@ -136,9 +152,11 @@ pub struct ImprovementActionGroup {
     pub key: String,
     /// Actions in the bucket.
     pub count: i32,
+    /// Σ points achieved by the bucket's actions.
     pub points_achieved: f64,
     /// Σ max of the bucket's actions.
     pub points_available: f64,
+    /// `pointsAvailable − pointsAchieved`.
     pub points_remaining: f64,
 }
 
@@ -158,9 +176,13 @@ impl From<actions::Group> for ImprovementActionGroup {
 /// `total` is given, full progress completes the action and less regresses a completed one.
 #[derive(InputObject)]
 pub struct WhatIfChangeInput {
+    /// Control id of the action, e.g. `AdminMFAV2`.
     pub control_id: String,
+    /// The status to assume; the action's own when absent.
     pub status: Option<Status>,
+    /// Units implemented to assume (0 to `total`).
     pub implemented: Option<i64>,
+    /// Units to implement in all to assume.
     pub total: Option<i64>,
 }
 

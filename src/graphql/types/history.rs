@@ -5,6 +5,7 @@
 use crate::domain::cohort::SeatBand as DomainSeatBand;
 use crate::domain::goals::Zone;
 use crate::domain::privacy::LicenseTier as DomainLicenseTier;
+use crate::error::AppError;
 use crate::graphql::types::enums::{Category, Status};
 use crate::graphql::types::score::view;
 use crate::graphql::types::{CategoryScore, ScoreView, present};
@@ -12,7 +13,7 @@ use crate::service::history::comparisons::{
     CohortAnswer, CohortSpec, DayComparison, ExcludedCell as DomainExcludedCell, Suppression,
 };
 use crate::service::history::goals::{GoalProgress, Goals, Zones};
-use crate::service::history::snapshots::DailyScore;
+use crate::service::history::snapshots::{DailyScore, SOURCE_COMPUTED, SOURCE_IMPORTED, SOURCE_LIVE};
 use crate::service::history::trends;
 use async_graphql::{
     Enum, InputObject, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value,
@@ -58,10 +59,14 @@ impl ScoreSnapshot {
 /// Number of actions in one status.
 #[derive(SimpleObject)]
 pub struct StatusCount {
+    /// The status.
     pub status: Status,
+    /// Actions in it.
     pub count: i64,
 }
 
+/// The tenant's score on one day: a stored end-of-day snapshot, an imported one, or today's live
+/// score.
 #[Object]
 impl ScoreSnapshot {
     /// Stable id for client caches: the tenant and the day (`node` resolves it while the day is
@@ -69,33 +74,44 @@ impl ScoreSnapshot {
     pub async fn id(&self) -> async_graphql::ID {
         crate::graphql::ids::encode("ScoreSnapshot", self.key())
     }
+    /// The day (UTC).
     async fn day(&self) -> Date {
         Date(self.score.day)
     }
-    /// `COMPUTED` (written by this service at the end of the day), `IMPORTED` (from Microsoft
-    /// Graph) or `LIVE` (today, computed now).
-    async fn source(&self) -> &str {
-        &self.score.source
+    /// Where the figures come from.
+    async fn source(&self) -> async_graphql::Result<SnapshotSource> {
+        match self.score.source.as_str() {
+            SOURCE_COMPUTED => Ok(SnapshotSource::Computed),
+            SOURCE_IMPORTED => Ok(SnapshotSource::Imported),
+            SOURCE_LIVE => Ok(SnapshotSource::Live),
+            other => Err(AppError::from(anyhow::anyhow!("unknown snapshot source {other:?}")).into()),
+        }
     }
     /// Whether this is today's live score rather than a stored snapshot.
     async fn live(&self) -> bool {
-        self.score.source == "LIVE"
+        self.score.source == SOURCE_LIVE
     }
+    /// Σ max of the applicable actions that day.
     async fn max_score(&self) -> ScoreView {
         view(&self.score.overall, &self.score.overall.max_score)
     }
+    /// Points achieved that day.
     async fn current(&self) -> ScoreView {
         view(&self.score.overall, &self.score.overall.current)
     }
+    /// `current` plus what the PLANNED actions would have added.
     async fn planned(&self) -> ScoreView {
         view(&self.score.overall, &self.score.overall.planned)
     }
+    /// What the licences held allowed that day.
     async fn current_license(&self) -> ScoreView {
         view(&self.score.overall, &self.score.overall.current_license)
     }
+    /// Like `currentLicense`, except that RISK_ACCEPTED actions stay as they were.
     async fn achievable(&self) -> ScoreView {
         view(&self.score.overall, &self.score.overall.achievable)
     }
+    /// Points resting on confirmed implementation that day.
     async fn verified(&self) -> ScoreView {
         view(&self.score.overall, &self.score.overall.verified)
     }
@@ -131,8 +147,11 @@ impl ScoreSnapshot {
 /// One day of a trend.
 #[derive(SimpleObject)]
 pub struct TrendDay {
+    /// The day (UTC).
     pub day: Date,
+    /// Sum of the day's increases of an action's points.
     pub points_gained: f64,
+    /// Sum of the day's decreases of an action's points (a positive number).
     pub points_lost: f64,
     /// Actions that fell back from COMPLETED.
     pub regressions: u32,
@@ -143,13 +162,21 @@ pub struct TrendDay {
 /// An action that fell back from COMPLETED.
 #[derive(SimpleObject)]
 pub struct RegressedAction {
+    /// Control id of the action.
     pub control_id: String,
+    /// Title of the action.
     pub title: String,
-    pub category: String,
+    /// The category it scores in.
+    pub category: Category,
+    /// When it regressed.
     pub occurred_at: DateTime<Utc>,
+    /// Its points before, rounded to 2 places.
     pub points_before: f64,
+    /// Its points after, rounded to 2 places.
     pub points_after: f64,
+    /// `pointsBefore − pointsAfter`.
     pub points_lost: f64,
+    /// The comment recorded with the regression, if any.
     pub comment: Option<String>,
 }
 
@@ -191,7 +218,7 @@ impl From<trends::Trends> for ScoreTrends {
                 .map(|r| RegressedAction {
                     control_id: r.control_id,
                     title: r.title,
-                    category: r.category.to_string(),
+                    category: r.category.into(),
                     occurred_at: r.occurred_at,
                     points_before: present(&r.points_before),
                     points_after: present(&r.points_after),
@@ -201,6 +228,17 @@ impl From<trends::Trends> for ScoreTrends {
                 .collect(),
         }
     }
+}
+
+/// Where the figures of a day's score come from.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum SnapshotSource {
+    /// Computed and stored by this service at the end of the day.
+    Computed,
+    /// Imported from Microsoft Graph (the vendor's figures for the day).
+    Imported,
+    /// Today's score, computed now; not final until the day is over.
+    Live,
 }
 
 /// Which organisations to compare with.
@@ -230,20 +268,26 @@ pub enum LicenseTier {
     P2,
 }
 
-/// Seat bands of SPEC §8.
+/// A tenant's size by licensed seats (`Tenant.seatCount`), for cohorts.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "DomainSeatBand")]
 pub enum SeatBand {
+    /// 1 to 100 seats.
     #[graphql(name = "SEATS_1_100")]
     B1To100,
+    /// 101 to 500 seats.
     #[graphql(name = "SEATS_101_500")]
     B101To500,
+    /// 501 to 1,000 seats.
     #[graphql(name = "SEATS_501_1000")]
     B501To1000,
+    /// 1,001 to 5,000 seats.
     #[graphql(name = "SEATS_1001_5000")]
     B1001To5000,
+    /// 5,001 to 10,000 seats.
     #[graphql(name = "SEATS_5001_10000")]
     B5001To10000,
+    /// More than 10,000 seats.
     #[graphql(name = "SEATS_10001_PLUS")]
     B10001Plus,
 }
@@ -253,8 +297,11 @@ pub enum SeatBand {
 /// they select a union of cells (industry × seat band × licence tier).
 #[derive(InputObject)]
 pub struct CohortInput {
+    /// Which organisations to compare with.
     pub kind: CohortKind,
+    /// Industry codes of the members (e.g. `finance`); `CUSTOM` only.
     pub industries: Option<Vec<String>>,
+    /// Seat bands of the members; `CUSTOM` only.
     pub seat_bands: Option<Vec<SeatBand>>,
     /// Licence tiers of the members.
     pub license_tiers: Option<Vec<LicenseTier>>,
@@ -305,8 +352,11 @@ pub enum SuppressionReason {
 /// cohorts of many hundreds of tenants only.
 #[derive(SimpleObject)]
 pub struct CohortCategory {
+    /// The category.
     pub category: Category,
+    /// Average points of the cohort's tenants in the category (noisy).
     pub average_points: f64,
+    /// Average maximum of the cohort's tenants in the category (noisy).
     pub average_max: f64,
 }
 
@@ -321,8 +371,11 @@ pub struct CohortFigures {
     /// Quartiles of the percentages, from a noisy histogram of 10-point buckets (interpolated
     /// within a bucket).
     pub p25_percentage: f64,
+    /// Median of the percentages (see `p25Percentage`).
     pub median_percentage: f64,
+    /// Third quartile of the percentages (see `p25Percentage`).
     pub p75_percentage: f64,
+    /// Average points and maximum per category, all five categories.
     pub categories: Vec<CohortCategory>,
 }
 
@@ -336,9 +389,13 @@ pub enum ExclusionReason {
 /// A cell (industry × seat band × licence tier) of a cohort left out of its figures.
 #[derive(SimpleObject)]
 pub struct ExcludedCell {
+    /// Industry code of the cell (e.g. `finance`).
     pub industry: String,
+    /// Seat band of the cell.
     pub seat_band: SeatBand,
+    /// Licence tier of the cell.
     pub license_tier: LicenseTier,
+    /// Why it was left out.
     pub reason: ExclusionReason,
     /// E.g. `fewer than 5 tenants you cannot read`.
     pub message: String,
@@ -356,18 +413,21 @@ pub struct CohortNoise {
     /// Standard deviation of the noise on `meanPercentage`, in percentage points (`null` when
     /// there are no figures).
     pub mean_standard_deviation: Option<f64>,
+    /// A sentence for people saying how the figures are protected.
     pub description: String,
 }
 
 /// One cohort on one day: figures, or why there are none.
 #[derive(SimpleObject)]
 pub struct CohortComparison {
+    /// Which kind of cohort this is.
     pub kind: CohortKind,
     /// The cohort compared with, e.g. `ALL`, `BAND:SEATS_101_500`, `INDUSTRY:finance`,
     /// `CUSTOM:INDUSTRY:finance;TIER:P2`.
     pub key: String,
     /// `null` when suppressed.
     pub figures: Option<CohortFigures>,
+    /// Why there are no figures; `null` when there are.
     pub suppressed_reason: Option<SuppressionReason>,
     /// Human-readable reason, e.g. `every cell has fewer than 5 tenants you cannot read`.
     pub suppressed_message: Option<String>,
@@ -381,7 +441,9 @@ pub struct CohortComparison {
 /// One figure of a vendor benchmark (e.g. `identityScore`), as reported.
 #[derive(SimpleObject)]
 pub struct VendorFigure {
+    /// Name of the figure, e.g. `identityScore`.
     pub name: String,
+    /// Its value, as reported.
     pub value: f64,
 }
 
@@ -395,17 +457,23 @@ pub struct VendorBenchmark {
     pub basis: String,
     /// The cohort within the basis (e.g. a seat range or an industry).
     pub basis_value: String,
+    /// The vendor's average score of the cohort.
     pub average_score: f64,
+    /// Further figures of the benchmark, as reported.
     pub figures: Vec<VendorFigure>,
 }
 
 /// One day of a comparison.
 #[derive(SimpleObject)]
 pub struct Comparison {
+    /// The day compared.
     pub day: Date,
     /// The tenant's own percentage that day (live for today), `null` without a snapshot.
     pub tenant_percentage: Option<f64>,
+    /// One entry per cohort asked for, in the order asked.
     pub cohorts: Vec<CohortComparison>,
+    /// The vendor's published averages for that day, from Microsoft Graph imports (empty without
+    /// them).
     pub vendor_benchmarks: Vec<VendorBenchmark>,
 }
 
@@ -528,8 +596,11 @@ impl From<DayComparison> for Comparison {
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "Zone")]
 pub enum ScoreZone {
+    /// Below `okayFrom`.
     Bad,
+    /// From `okayFrom`, below `goodFrom`.
     Okay,
+    /// From `goodFrom`.
     Good,
 }
 
@@ -537,10 +608,13 @@ pub enum ScoreZone {
 /// `goodFrom`.
 #[derive(SimpleObject)]
 pub struct ScoreZones {
+    /// Percentage from which the score is OKAY.
     pub okay_from: f64,
+    /// Percentage from which the score is GOOD.
     pub good_from: f64,
     /// The zone the current score is in.
     pub current_zone: ScoreZone,
+    /// When the zones were last set.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -560,9 +634,13 @@ impl From<Zones> for ScoreZones {
 pub struct ScoreGoal {
     /// Global object id (pass it to `updateScoreGoal` and `deleteScoreGoal`).
     pub id: async_graphql::ID,
+    /// The percentage to reach (above 0, at most 100).
     pub target_percentage: f64,
+    /// The day to reach it by.
     pub target_date: Date,
+    /// What the goal is for, if given.
     pub note: Option<String>,
+    /// When the goal was set.
     pub created_at: DateTime<Utc>,
     /// Current percentage ÷ target (1 or more once reached).
     pub progress: f64,

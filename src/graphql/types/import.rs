@@ -3,10 +3,11 @@
 
 use crate::domain::points::Points;
 use crate::graphql::types::enums::Category;
+use crate::graphql::types::history::Date;
 use crate::graphql::types::present;
 use crate::service::graph::import::{ImportGap as GapRow, ImportReport, ScoreDiscrepancy as DiscrepancyRow};
 use async_graphql::SimpleObject;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use entity::graph_sync_config;
 
 /// What an import did (or, for a dry run, would do).
@@ -20,13 +21,21 @@ pub struct GraphImportResult {
     pub records: i32,
     /// Control profiles read.
     pub profiles: i32,
+    /// Control profiles created for the tenant.
     pub controls_created: i32,
+    /// Control profiles of the tenant changed.
     pub controls_updated: i32,
+    /// Improvement actions created.
     pub actions_created: i32,
+    /// Improvement actions whose status or progress changed.
     pub actions_updated: i32,
+    /// Notes added from the vendor's state comments.
     pub notes_added: i32,
+    /// Daily snapshots written (created or replaced).
     pub snapshots_written: i32,
+    /// Vendor benchmark rows written.
     pub benchmarks_written: i32,
+    /// Action events written.
     pub events_written: i32,
     /// Controls found in the scores but missing from the profiles, and what was done about each.
     pub gaps: Vec<ImportGap>,
@@ -53,18 +62,22 @@ pub struct ImportWarning {
 /// A control present in the scores but missing from the profiles.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct ImportGap {
+    /// The control id found in the scores.
     pub control_id: String,
+    /// What was done about it.
     pub message: String,
     /// Max points used: derived as `score / scoreInPercentage × 100`, or from the tenant's
     /// earlier profile or the service catalog's entry.
     pub max_points: Option<f64>,
+    /// The category used, when one could be found.
     pub category: Option<Category>,
 }
 
 /// One day on which the vendor's totals differ from ours.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct ScoreDiscrepancy {
-    pub day: NaiveDate,
+    /// The day (UTC).
+    pub day: Date,
     /// `currentScore` as reported by the vendor.
     pub vendor_current_score: f64,
     /// `maxScore` as reported by the vendor.
@@ -128,7 +141,7 @@ impl From<&GapRow> for ImportGap {
 impl From<&DiscrepancyRow> for ScoreDiscrepancy {
     fn from(d: &DiscrepancyRow) -> Self {
         ScoreDiscrepancy {
-            day: d.day,
+            day: Date(d.day),
             vendor_current_score: present(d.vendor_current_score),
             vendor_max_score: present(d.vendor_max_score),
             recomputed_current: present(&d.recomputed_current),
@@ -145,14 +158,19 @@ impl From<&DiscrepancyRow> for ScoreDiscrepancy {
 /// A tenant's scheduled Microsoft Graph sync settings.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct GraphSyncSettings {
+    /// Whether the server imports the tenant on schedule.
     pub enabled: bool,
+    /// The Azure AD (Entra) tenant id of the organisation.
     pub azure_tenant_id: String,
+    /// Application (client) id of the app registration used.
     pub client_id: String,
     /// Name of the server's environment variable that holds the client secret (never the secret).
     pub client_secret_env: String,
+    /// When a scheduled sync last ran; `null` before the first.
     pub last_sync_at: Option<DateTime<Utc>>,
     /// `OK` or `FAILED` after a sync ran.
     pub last_status: Option<String>,
+    /// Why the last sync failed; `null` after a successful one.
     pub last_error: Option<String>,
 }
 

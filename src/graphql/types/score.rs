@@ -78,6 +78,8 @@ pub(crate) fn view(views: &ScoreViews, points: &Points) -> ScoreView {
     }
 }
 
+/// A tenant's score: every view overall and per category. Views are nested: `current ≤ achievable ≤
+/// currentLicense ≤ maxScore`.
 #[Object]
 impl SecureScore {
     /// Stable id for client caches: the live score of a tenant keeps one id (so a mutation's
@@ -135,12 +137,19 @@ pub struct CategoryScore {
     /// Stable id for client caches: the tenant's live score, a day of its history or a what-if
     /// answer, and the category.
     pub id: ID,
+    /// The category these views are of.
     pub category: Category,
+    /// Σ max of the category's applicable, non-deprecated actions.
     pub max_score: ScoreView,
+    /// Points achieved in the category.
     pub current: ScoreView,
+    /// `current` plus what the category's PLANNED actions would add when done.
     pub planned: ScoreView,
+    /// What the licences held allow in the category.
     pub current_license: ScoreView,
+    /// Like `currentLicense`, except that RISK_ACCEPTED actions stay as they are.
     pub achievable: ScoreView,
+    /// Points in the category resting on confirmed implementation.
     pub verified: ScoreView,
 }
 

@@ -17,15 +17,19 @@ use entity::{tenant, tenant_license};
 /// One organisation.
 pub struct Tenant(pub tenant::Model);
 
+/// An organisation whose secure score is tracked. Every field needs a role on it (READER and up)
+/// unless it says otherwise.
 #[Object]
 impl Tenant {
     /// Global object id.
     pub async fn id(&self) -> ID {
         ids::encode("Tenant", self.0.id)
     }
+    /// Unique, URL-safe name, e.g. `contoso`.
     async fn slug(&self) -> &str {
         &self.0.slug
     }
+    /// Display name.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -37,6 +41,7 @@ impl Tenant {
     async fn seat_count(&self) -> i64 {
         self.0.seat_count
     }
+    /// Users active recently.
     async fn active_user_count(&self) -> i64 {
         self.0.active_user_count
     }
@@ -58,9 +63,11 @@ impl Tenant {
     async fn enabled_services(&self) -> &[String] {
         &self.0.enabled_services.0
     }
+    /// When the tenant was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// When the tenant's settings last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
@@ -75,7 +82,13 @@ impl Tenant {
     }
     /// The score views that would result from hypothetical statuses or progress of some actions;
     /// writes nothing (OPERATOR).
-    async fn what_if(&self, ctx: &Context<'_>, changes: Vec<WhatIfChangeInput>) -> Result<SecureScore> {
+    async fn what_if(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The hypothetical changes, at most one per action.")] changes: Vec<
+            WhatIfChangeInput,
+        >,
+    ) -> Result<SecureScore> {
         resolve::what_if(ctx, &self.0, changes).await
     }
     /// The tenant's improvement actions, filtered and ordered (default: by rank, without
@@ -85,12 +98,21 @@ impl Tenant {
     async fn improvement_actions(
         &self,
         ctx: &Context<'_>,
-        filter: Option<ImprovementActionFilterInput>,
-        order_by: Option<ImprovementActionOrderInput>,
+        #[graphql(desc = "Which actions (default: all but RISK_ACCEPTED ones).")] filter: Option<
+            ImprovementActionFilterInput,
+        >,
+        #[graphql(desc = "The order (default: by rank).")] order_by: Option<ImprovementActionOrderInput>,
+        #[graphql(
+            desc = "Number of actions from the start (1 to 100; default 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "Cursor (`endCursor` of the previous page) to continue after.")] after: Option<
+            String,
+        >,
+        #[graphql(desc = "Number of actions from the end (1 to 100).")] last: Option<i32>,
+        #[graphql(desc = "Cursor (`startCursor` of the next page) to continue before.")] before: Option<
+            String,
+        >,
     ) -> Result<Connection<String, ImprovementAction, pagination::TotalCount>> {
         resolve::improvement_actions(ctx, &self.0, filter, order_by, first, after, last, before).await
     }
@@ -98,8 +120,10 @@ impl Tenant {
     async fn improvement_action_groups(
         &self,
         ctx: &Context<'_>,
-        group_by: GroupBy,
-        filter: Option<ImprovementActionFilterInput>,
+        #[graphql(desc = "What to bucket the actions by.")] group_by: GroupBy,
+        #[graphql(desc = "Which actions to count (default: all but RISK_ACCEPTED ones).")] filter: Option<
+            ImprovementActionFilterInput,
+        >,
     ) -> Result<Vec<ImprovementActionGroup>> {
         resolve::improvement_action_groups(ctx, &self.0, group_by, filter).await
     }
@@ -107,7 +131,7 @@ impl Tenant {
     async fn improvement_action(
         &self,
         ctx: &Context<'_>,
-        control_id: String,
+        #[graphql(desc = "The control id, e.g. `AdminMFAV2`.")] control_id: String,
     ) -> Result<Option<ImprovementAction>> {
         resolve::improvement_action(ctx, &self.0, &control_id).await
     }
@@ -136,13 +160,22 @@ impl Tenant {
     async fn score_events(
         &self,
         ctx: &Context<'_>,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-        filter: Option<crate::graphql::types::workflow::EventFilterInput>,
+        #[graphql(desc = "Earliest time (inclusive); no limit when absent.")] from: Option<DateTime<Utc>>,
+        #[graphql(desc = "Latest time (exclusive); no limit when absent.")] to: Option<DateTime<Utc>>,
+        #[graphql(desc = "Which events (default: all).")] filter: Option<
+            crate::graphql::types::workflow::EventFilterInput,
+        >,
+        #[graphql(
+            desc = "Number of events from the start (1 to 100; default 20 when neither `first` nor `last` is given)."
+        )]
         first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "Cursor (`endCursor` of the previous page) to continue after.")] after: Option<
+            String,
+        >,
+        #[graphql(desc = "Number of events from the end (1 to 100).")] last: Option<i32>,
+        #[graphql(desc = "Cursor (`startCursor` of the next page) to continue before.")] before: Option<
+            String,
+        >,
     ) -> Result<Connection<String, crate::graphql::types::workflow::ActionEvent, pagination::TotalCount>>
     {
         let args = pagination::PageArgs::new(first, after, last, before)?;
@@ -171,8 +204,8 @@ impl Tenant {
     async fn score_history(
         &self,
         ctx: &Context<'_>,
-        from: history::Date,
-        to: history::Date,
+        #[graphql(desc = "First day (inclusive, UTC).")] from: history::Date,
+        #[graphql(desc = "Last day (inclusive, UTC); at most 400 days after `from`.")] to: history::Date,
     ) -> Result<Vec<history::ScoreSnapshot>> {
         let live = tenant_state(ctx, &self.0).await?;
         let series = service::history::snapshots::history(
@@ -197,8 +230,8 @@ impl Tenant {
     async fn trends(
         &self,
         ctx: &Context<'_>,
-        from: history::Date,
-        to: history::Date,
+        #[graphql(desc = "First day (inclusive, UTC).")] from: history::Date,
+        #[graphql(desc = "Last day (inclusive, UTC).")] to: history::Date,
     ) -> Result<history::ScoreTrends> {
         let t = service::history::trends::trends(db(ctx), viewer(ctx)?, self.0.id, from.0, to.0).await?;
         Ok(t.into())
@@ -212,8 +245,9 @@ impl Tenant {
     async fn comparisons(
         &self,
         ctx: &Context<'_>,
-        from: history::Date,
-        to: history::Date,
+        #[graphql(desc = "First day (inclusive, UTC).")] from: history::Date,
+        #[graphql(desc = "Last day (inclusive, UTC; days after today are left out).")] to: history::Date,
+        #[graphql(desc = "The cohorts to compare with (default: ALL_TENANTS, SIMILAR_SIZE, SAME_INDUSTRY).")]
         cohorts: Option<Vec<history::CohortInput>>,
     ) -> Result<Vec<history::Comparison>> {
         use service::history::comparisons::CohortSpec;
@@ -258,8 +292,10 @@ impl Tenant {
     async fn audit_log(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Number of entries to return (1 to 100; default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor (`endCursor` of the previous page) to continue after.")] after: Option<
+            String,
+        >,
     ) -> Result<Connection<String, AuditEntry, pagination::TotalCount>> {
         let (db, viewer) = (db(ctx), viewer(ctx)?);
         let args = pagination::PageArgs::new(first, after, None, None)?;
@@ -283,21 +319,26 @@ impl Tenant {
 /// A tenant's holding of a licence.
 pub struct TenantLicense(pub tenant_license::Model);
 
+/// A tenant's holding of a licence SKU.
 #[Object]
 impl TenantLicense {
     /// Stable id for client caches (one holding of one SKU by one tenant).
     pub async fn id(&self) -> ID {
         ids::encode("TenantLicense", self.0.id)
     }
+    /// The SKU held, e.g. `M365_E5`.
     async fn sku(&self) -> &str {
         &self.0.license_sku
     }
+    /// Seats bought.
     async fn seats_purchased(&self) -> i64 {
         self.0.seats_purchased
     }
+    /// Seats assigned to users (at most `seatsPurchased`).
     async fn seats_assigned(&self) -> i64 {
         self.0.seats_assigned
     }
+    /// When the licence ends; `null` for never. An expired licence grants nothing.
     async fn expires_at(&self) -> Option<DateTime<Utc>> {
         self.0.expires_at
     }

@@ -1,25 +1,60 @@
 //! `userErrors { field message code }`: business-rule and validation failures of mutations.
 
+use crate::domain::rules::NothingToUndo;
 use crate::error::AppError;
-use async_graphql::SimpleObject;
+use async_graphql::{Enum, SimpleObject};
 
 /// A business-rule or validation failure; nothing was written.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct UserError {
     /// Path to the offending input field (e.g. `["input", "status"]`), empty when not tied to one.
     pub field: Vec<String>,
+    /// What went wrong, for people.
     pub message: String,
-    /// Stable code: `BAD_USER_INPUT`, `CONFLICT`, `STATUS_LOCKED`, `DEVICE_STATUS_MANAGED_EXTERNALLY`,
-    /// `NOTHING_TO_UNDO`, `NOT_FOUND`, …
-    pub code: String,
+    /// What went wrong, for programs: stable across releases.
+    pub code: UserErrorCode,
 }
 
-impl UserError {
-    pub fn new(field: &[&str], message: impl Into<String>, code: &str) -> Self {
-        UserError {
-            field: field.iter().map(|s| s.to_string()).collect(),
-            message: message.into(),
-            code: code.to_string(),
+/// Why a mutation wrote nothing: the `code` of a `UserError`. Authentication, authorisation and
+/// internal failures are never user errors: they are top-level errors with `extensions.code`
+/// (`UNAUTHENTICATED`, `FORBIDDEN`, `RATE_LIMITED`, `INTERNAL`).
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum UserErrorCode {
+    /// An input value is invalid (out of range, malformed, too long, `COMPLETED` asked for by
+    /// hand, …); `field` names it.
+    BadUserInput,
+    /// Something the input names does not exist or is not accessible to the caller.
+    NotFound,
+    /// The action changed since the `expectedVersion` given, or the change clashes with what
+    /// exists (e.g. a duplicate name).
+    Conflict,
+    /// The action is COMPLETED: its status cannot be changed by hand.
+    StatusLocked,
+    /// The status of a DEVICE action changes only through `recordDeviceException`.
+    DeviceStatusManagedExternally,
+    /// `undoActionStatus` found no change of the caller's it may undo (the message says why).
+    NothingToUndo,
+}
+
+impl UserErrorCode {
+    /// The code of an error that is a user error; `None` for the errors that stay top-level
+    /// (authentication, authorisation, rate limits and internal errors; SPEC §10).
+    pub fn of(error: &AppError) -> Option<UserErrorCode> {
+        match error {
+            AppError::BadUserInput { .. } => Some(Self::BadUserInput),
+            AppError::NotFound(_) => Some(Self::NotFound),
+            AppError::Conflict(_) => Some(Self::Conflict),
+            AppError::Rule { code, .. } => match *code {
+                "BAD_USER_INPUT" => Some(Self::BadUserInput),
+                "STATUS_LOCKED" => Some(Self::StatusLocked),
+                "DEVICE_STATUS_MANAGED_EXTERNALLY" => Some(Self::DeviceStatusManagedExternally),
+                NothingToUndo::CODE => Some(Self::NothingToUndo),
+                _ => None,
+            },
+            AppError::Unauthenticated
+            | AppError::Forbidden { .. }
+            | AppError::RateLimited { .. }
+            | AppError::Internal(_) => None,
         }
     }
 }
@@ -29,31 +64,66 @@ impl UserError {
 pub fn split<T>(result: Result<T, AppError>) -> async_graphql::Result<(Option<T>, Vec<UserError>)> {
     match result {
         Ok(v) => Ok((Some(v), Vec::new())),
-        Err(
-            e @ (AppError::Unauthenticated
-            | AppError::Forbidden { .. }
-            | AppError::Internal(_)
-            | AppError::RateLimited { .. }),
-        ) => Err(e.into()),
-        Err(AppError::BadUserInput { field, message }) => {
-            let mut path = vec!["input".to_string()];
-            path.extend(field);
+        Err(e) => {
+            let Some(code) = UserErrorCode::of(&e) else {
+                return Err(e.into());
+            };
+            let mut field = vec!["input".to_string()];
+            if let AppError::BadUserInput { field: path, .. } = &e {
+                field.extend(path.iter().cloned());
+            }
             Ok((
                 None,
                 vec![UserError {
-                    field: path,
-                    message,
-                    code: "BAD_USER_INPUT".into(),
+                    field,
+                    message: e.message(),
+                    code,
                 }],
             ))
         }
-        Err(e) => Ok((
-            None,
-            vec![UserError {
-                field: vec!["input".into()],
-                message: e.message(),
-                code: e.code().into(),
-            }],
-        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::rules::RuleViolation;
+
+    #[test]
+    fn every_rule_violation_is_a_user_error_with_its_own_code() {
+        let violations = [
+            RuleViolation::CompletedIsSystemOnly,
+            RuleViolation::StatusLocked,
+            RuleViolation::DeviceStatusManagedExternally,
+        ];
+        for v in violations {
+            let e = AppError::Rule {
+                code: v.code(),
+                message: v.message(),
+            };
+            let code = UserErrorCode::of(&e).unwrap_or_else(|| panic!("{} has no UserErrorCode", v.code()));
+            assert_eq!(
+                async_graphql::InputType::to_value(&code).to_string(),
+                v.code(),
+                "{v:?}"
+            );
+        }
+        let undo = AppError::Rule {
+            code: NothingToUndo::CODE,
+            message: String::new(),
+        };
+        assert_eq!(UserErrorCode::of(&undo), Some(UserErrorCode::NothingToUndo));
+    }
+
+    #[test]
+    fn authorisation_and_internal_failures_are_not_user_errors() {
+        for e in [
+            AppError::Unauthenticated,
+            AppError::Forbidden { needed: "ADMIN" },
+            AppError::RateLimited { retry_after_secs: 1 },
+            AppError::Internal(anyhow::anyhow!("boom")),
+        ] {
+            assert_eq!(UserErrorCode::of(&e), None, "{}", e.code());
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The caller: principal, roles and the tenants it can see.
 
 use crate::auth::Viewer;
+use crate::graphql::types::enums::Role;
 use crate::graphql::types::{Tenant, present};
 use crate::graphql::{db, ids, loaders};
 use crate::service;
@@ -10,6 +11,7 @@ use async_graphql::{ComplexObject, Context, ID, Object, Result, SimpleObject};
 /// to the `Principal`.
 pub struct ViewerInfo(pub Viewer);
 
+/// The caller: the principal its token authenticates as, and its tenants.
 #[Object(name = "Viewer")]
 impl ViewerInfo {
     /// Global id of the principal.
@@ -28,7 +30,7 @@ impl ViewerInfo {
             .filter_map(|t| {
                 let role = self.0.role_on(t.id)?;
                 Some(TenantAccess {
-                    role: role.as_str().to_string(),
+                    role: role.into(),
                     tenant: Tenant(t),
                 })
             })
@@ -40,8 +42,9 @@ impl ViewerInfo {
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct TenantAccess {
-    /// `READER`, `OPERATOR` or `ADMIN`.
-    pub role: String,
+    /// The caller's role on the tenant.
+    pub role: Role,
+    /// The tenant.
     pub tenant: Tenant,
 }
 

@@ -14,12 +14,15 @@ use entity::{action_event, device_exception};
 /// A share link to one action. The token itself is shown only once, on creation.
 pub struct ShareLink(pub LinkInfo);
 
+/// A read-only link to one action, for people without a token. Its token is shown only when it is
+/// created.
 #[Object]
 impl ShareLink {
-    /// Global object id (pass it to `revokeShareLink`).
+    /// Global id (pass it to `revokeShareLink`).
     pub async fn id(&self) -> ID {
         ids::encode("ShareLink", self.0.link.id)
     }
+    /// Where it was meant to be posted.
     async fn platform(&self) -> SharePlatform {
         self.0.link.platform.into()
     }
@@ -27,12 +30,15 @@ impl ShareLink {
     async fn created_by(&self) -> Option<&str> {
         self.0.creator.as_deref()
     }
+    /// When it was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.link.created_at
     }
+    /// When it stops working.
     async fn expires_at(&self) -> DateTime<Utc> {
         self.0.link.expires_at
     }
+    /// When it was last opened; `null` when never.
     async fn last_used_at(&self) -> Option<DateTime<Utc>> {
         self.0.link.last_used_at
     }
@@ -40,9 +46,11 @@ impl ShareLink {
     async fn use_count(&self) -> i64 {
         self.0.link.use_count
     }
+    /// Whether it was revoked.
     async fn revoked(&self) -> bool {
         self.0.link.revoked_at.is_some()
     }
+    /// When it was revoked; `null` while not revoked.
     async fn revoked_at(&self) -> Option<DateTime<Utc>> {
         self.0.link.revoked_at
     }
@@ -51,7 +59,9 @@ impl ShareLink {
 /// What a PLANNER share carries: a ready task.
 #[derive(SimpleObject)]
 pub struct PlannerTask {
+    /// Task title.
     pub title: String,
+    /// Task description, with the link.
     pub description: String,
 }
 
@@ -59,32 +69,42 @@ pub struct PlannerTask {
 /// or tenant details.
 pub struct SharedAction(pub SharedView);
 
+/// The reduced, read-only view of an action behind a share link: no tenant, notes, tags or history.
 #[Object]
 impl SharedAction {
+    /// Title of the action.
     async fn title(&self) -> &str {
         &self.0.title
     }
-    async fn category(&self) -> &str {
-        self.0.category.as_str()
+    /// The category it scores in.
+    async fn category(&self) -> Category {
+        self.0.category.into()
     }
+    /// Product family, e.g. `AzureAD`.
     async fn service(&self) -> &str {
         &self.0.service
     }
+    /// Where the tenant stands on it.
     async fn status(&self) -> Status {
         self.0.status.into()
     }
+    /// Points achieved, rounded to 2 places.
     async fn points_achieved(&self) -> f64 {
         present(&self.0.points_achieved)
     }
+    /// Points the action is worth.
     async fn max_points(&self) -> f64 {
         present(&self.0.max_points)
     }
+    /// Implementation steps.
     async fn remediation(&self) -> &str {
         &self.0.remediation
     }
+    /// The "Manage" deep link.
     async fn action_url(&self) -> Option<&str> {
         self.0.action_url.as_deref()
     }
+    /// Documentation links.
     async fn learn_more_urls(&self) -> &[String] {
         &self.0.learn_more_urls
     }
@@ -100,12 +120,15 @@ pub struct ActionEvent {
     pub control_id: String,
 }
 
+/// One change to an improvement action (status, progress, note, tag, share link, import…), as
+/// recorded in its history. Readable by anyone with a role on the tenant (READER and up).
 #[Object]
 impl ActionEvent {
-    /// Global object id.
+    /// Global id of the event.
     pub async fn id(&self) -> ID {
         ids::encode("ActionEvent", self.event.id)
     }
+    /// What happened.
     async fn kind(&self) -> EventKind {
         self.event.kind.into()
     }
@@ -121,12 +144,15 @@ impl ActionEvent {
     async fn actor(&self) -> &str {
         &self.event.actor_name
     }
+    /// When it happened.
     async fn occurred_at(&self) -> DateTime<Utc> {
         self.event.occurred_at
     }
+    /// The action's status before the change; `null` when the event did not concern the status.
     async fn status_before(&self) -> Option<Status> {
         self.event.status_before.map(Into::into)
     }
+    /// The action's status after the change; `null` when the event did not concern the status.
     async fn status_after(&self) -> Option<Status> {
         self.event.status_after.map(Into::into)
     }
@@ -148,6 +174,7 @@ impl ActionEvent {
             _ => None,
         }
     }
+    /// The comment given with the change, if any.
     async fn comment(&self) -> Option<&str> {
         self.event.comment.as_deref()
     }
@@ -160,24 +187,31 @@ impl ActionEvent {
 /// A vulnerability-management exception on a DEVICE action.
 pub struct DeviceException(pub device_exception::Model);
 
+/// A vulnerability-management exception recorded on a DEVICE action.
 #[Object]
 impl DeviceException {
-    /// Global object id.
+    /// Global id of the exception.
     pub async fn id(&self) -> ID {
         ids::encode("DeviceException", self.0.id)
     }
+    /// Whether it covers every device or only a device group.
     async fn scope(&self) -> ExceptionScope {
         self.0.scope.into()
     }
+    /// Why the exception was made.
     async fn justification(&self) -> ExceptionJustification {
         self.0.justification.into()
     }
+    /// The explanation given.
     async fn comment(&self) -> &str {
         &self.0.comment
     }
+    /// When the exception ends (a `GLOBAL` one then returns the action to `TO_ADDRESS`); `null` for
+    /// never.
     async fn expires_at(&self) -> Option<DateTime<Utc>> {
         self.0.expires_at
     }
+    /// When it was recorded.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -185,6 +219,7 @@ impl DeviceException {
 
 /// Filter of `scoreEvents`.
 #[derive(InputObject, Default)]
+#[graphql(name = "EventFilter")]
 pub struct EventFilterInput {
     /// Any of these kinds.
     pub kinds: Option<Vec<EventKind>>,

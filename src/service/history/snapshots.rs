@@ -48,6 +48,8 @@ const LEASE_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
 pub const SOURCE_COMPUTED: &str = "COMPUTED";
 /// Snapshot `source` of a day written by an import (the snapshot job leaves these alone).
 pub const SOURCE_IMPORTED: &str = "IMPORTED";
+/// Source of today's score, computed when asked (never stored).
+pub const SOURCE_LIVE: &str = "LIVE";
 
 /// The first moment after day `day` (its end, exclusive).
 pub fn end_of_day(day: NaiveDate) -> DateTime<Utc> {
@@ -565,7 +567,7 @@ impl DailyScore {
         }
         DailyScore {
             day: today,
-            source: "LIVE".to_string(),
+            source: SOURCE_LIVE.to_string(),
             overall: s.score.overall.clone(),
             categories: s.score.categories.clone(),
             status_counts: counts.into_iter().collect(),
