@@ -1184,3 +1184,106 @@ async fn the_background_task_syncs_enabled_tenants_at_the_interval() {
     assert_eq!(snaps, 3, "the background task imported the tenant");
     unsafe { std::env::remove_var(&env) };
 }
+
+db_test!(graph_sync_status_is_readable_and_admins_can_run_it_now, |app| {
+    let secret = format!("now-{}", uuid::Uuid::new_v4());
+    let (base, token_url, _hits) = fake_graph::start(&secret).await;
+    let app = spawn_app_with(app.backend, |c| {
+        c.graph_base_url = base;
+        c.graph_token_url = token_url;
+    })
+    .await;
+    let t = app.tenant().create().await;
+    let other = app.tenant().create().await;
+    const STATUS: &str = "graphSync { enabled lastSyncAt lastStatus lastError }";
+    const RUN: &str =
+        "sync { lastSyncAt lastStatus lastError } result { snapshotsWritten } userErrors { code message }";
+    let status = |token: String| {
+        let app = &app;
+        let slug = t.slug.clone();
+        async move { app.query_tenant(&token, &slug, STATUS).payload().await["graphSync"].clone() }
+    };
+    assert_eq!(
+        status(t.reader.clone()).await,
+        Value::Null,
+        "nothing configured yet"
+    );
+    let none = app
+        .run_graph_sync_now(&t.admin, json!({ "tenantSlug": t.slug }), RUN)
+        .payload()
+        .await;
+    assert_eq!(none["userErrors"][0]["code"], "NOT_FOUND", "{none}");
+
+    let env = format!("SECURESCORE_TEST_NOW_SECRET_{}", uuid::Uuid::new_v4().simple()).to_uppercase();
+    // SAFETY: the variable name is unique to this test and nothing else reads or writes it.
+    unsafe { std::env::set_var(&env, &secret) };
+    let input = json!({
+        "tenantSlug": t.slug, "enabled": false, "azureTenantId": AZURE_ID, "clientId": "client-1",
+        "clientSecretEnv": env
+    });
+    app.configure_graph_sync(&t.admin, input, CONFIGURE)
+        .payload()
+        .await;
+    let before = status(t.reader.clone()).await;
+    assert_eq!(before["enabled"], false);
+    assert_eq!(before["lastStatus"], Value::Null);
+
+    // Only the tenant's ADMIN may run it; another tenant's ADMIN finds no such tenant.
+    let forbidden = app
+        .run_graph_sync_now(&t.operator, json!({ "tenantSlug": t.slug }), RUN)
+        .send()
+        .await;
+    assert_eq!(
+        forbidden["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{forbidden}"
+    );
+    let hidden = app
+        .run_graph_sync_now(&other.admin, json!({ "tenantSlug": t.slug }), RUN)
+        .payload()
+        .await;
+    assert_eq!(hidden["userErrors"][0]["code"], "NOT_FOUND", "{hidden}");
+    assert_eq!(
+        status(t.reader.clone()).await["lastStatus"],
+        Value::Null,
+        "nothing ran"
+    );
+
+    // A disabled sync still runs on demand.
+    let ran = app
+        .run_graph_sync_now(&t.admin, json!({ "tenantSlug": t.slug }), RUN)
+        .payload()
+        .await;
+    assert_eq!(ran["userErrors"], json!([]), "{ran}");
+    assert_eq!(ran["sync"]["lastStatus"], "OK", "{ran}");
+    assert_eq!(ran["result"]["snapshotsWritten"], 3, "{ran}");
+    let after = status(t.reader.clone()).await;
+    assert_eq!(after["lastStatus"], "OK");
+    assert!(after["lastSyncAt"].is_string());
+    assert_eq!(snapshots(&app, t.id).await.len(), 3);
+
+    // A failed run is an outcome: recorded and readable, the secret nowhere in it.
+    // SAFETY: as above.
+    unsafe { std::env::set_var(&env, "wrong") };
+    let failed = app
+        .run_graph_sync_now(&t.admin, json!({ "tenantSlug": t.slug }), RUN)
+        .payload()
+        .await;
+    assert_eq!(failed["userErrors"], json!([]), "{failed}");
+    assert_eq!(failed["sync"]["lastStatus"], "FAILED", "{failed}");
+    assert_eq!(failed["result"], Value::Null);
+    let seen = status(t.reader.clone()).await;
+    assert_eq!(seen["lastStatus"], "FAILED");
+    let error = seen["lastError"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("401") && !error.contains("wrong") && !error.contains(&secret),
+        "{error}"
+    );
+    // Another tenant's members see nothing of it.
+    let foreign = app.query_tenant(&other.reader, &t.slug, STATUS).send().await;
+    assert_eq!(
+        foreign["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{foreign}"
+    );
+    // SAFETY: as above.
+    unsafe { std::env::remove_var(&env) };
+});

@@ -267,6 +267,8 @@ mutations! {
     import_microsoft_graph: "importMicrosoftGraph"("ImportMicrosoftGraphInput");
     /// `configureGraphSync`: a tenant's scheduled Microsoft Graph sync.
     configure_graph_sync: "configureGraphSync"("ConfigureGraphSyncInput");
+    /// `runGraphSyncNow`: runs a tenant's Graph sync at once.
+    run_graph_sync_now: "runGraphSyncNow"("RunGraphSyncNowInput");
     /// `deleteImportedHistory`: deletes a tenant's imported snapshots up to a day.
     delete_imported_history: "deleteImportedHistory"("DeleteImportedHistoryInput");
 }

@@ -93,6 +93,26 @@ pub struct ConfigureGraphSyncPayload {
     pub user_errors: Vec<UserError>,
 }
 
+/// Input of `runGraphSyncNow`.
+#[derive(InputObject)]
+pub struct RunGraphSyncNowInput {
+    /// The tenant to sync (ADMIN); it needs sync settings (`configureGraphSync`).
+    pub tenant_slug: String,
+}
+
+/// The result of `runGraphSyncNow`.
+#[derive(SimpleObject)]
+pub struct RunGraphSyncNowPayload {
+    /// The tenant as it stands after the run.
+    pub tenant: Option<Tenant>,
+    /// The sync settings with this run's outcome (`lastStatus`, `lastError`, `lastSyncAt`).
+    pub sync: Option<GraphSyncSettings>,
+    /// What the import changed, when the run succeeded; `null` when it failed (see `sync`).
+    pub result: Option<GraphImportResult>,
+    /// Why nothing ran, when something was refused (no sync settings: `NOT_FOUND`).
+    pub user_errors: Vec<UserError>,
+}
+
 /// A `controlProfiles` value as pages: a list of pages stays a list, anything else is one page.
 fn pages(v: Option<Value>) -> Vec<Value> {
     match v {
@@ -198,6 +218,33 @@ impl ImportMutation {
             tenant,
             sync,
             user_errors,
+        })
+    }
+
+    /// Runs the tenant's Microsoft Graph sync now (ADMIN), enabled or not, and waits for it: the
+    /// same fetch and import as a scheduled run, with the outcome recorded on the settings. A
+    /// failed run is reported in `sync.lastStatus` / `sync.lastError`, not as an error.
+    async fn run_graph_sync_now(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to do: see `RunGraphSyncNowInput`.")] input: RunGraphSyncNowInput,
+    ) -> Result<RunGraphSyncNowPayload> {
+        let config = crate::graphql::config(ctx);
+        let result = graph_sync::run_now(db(ctx), viewer(ctx)?, config, &input.tenant_slug, Utc::now()).await;
+        let (done, user_errors) = split(result)?;
+        Ok(match done {
+            Some((t, s, report)) => RunGraphSyncNowPayload {
+                tenant: Some(Tenant(t)),
+                sync: Some(s.into()),
+                result: report.as_ref().map(GraphImportResult::from),
+                user_errors,
+            },
+            None => RunGraphSyncNowPayload {
+                tenant: None,
+                sync: None,
+                result: None,
+                user_errors,
+            },
         })
     }
 }

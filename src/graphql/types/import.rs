@@ -155,6 +155,15 @@ impl From<&DiscrepancyRow> for ScoreDiscrepancy {
     }
 }
 
+/// How a Microsoft Graph sync ended.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GraphSyncOutcome {
+    /// Fetched and imported.
+    Ok,
+    /// Failed; `lastError` says why (the export is unchanged).
+    Failed,
+}
+
 /// A tenant's scheduled Microsoft Graph sync settings.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct GraphSyncSettings {
@@ -168,8 +177,8 @@ pub struct GraphSyncSettings {
     pub client_secret_env: String,
     /// When a scheduled sync last ran; `null` before the first.
     pub last_sync_at: Option<DateTime<Utc>>,
-    /// `OK` or `FAILED` after a sync ran.
-    pub last_status: Option<String>,
+    /// How the last sync ended; `null` before the first.
+    pub last_status: Option<GraphSyncOutcome>,
     /// Why the last sync failed; `null` after a successful one.
     pub last_error: Option<String>,
 }
@@ -182,7 +191,13 @@ impl From<graph_sync_config::Model> for GraphSyncSettings {
             client_id: m.client_id,
             client_secret_env: m.client_secret_env,
             last_sync_at: m.last_sync_at,
-            last_status: m.last_status,
+            last_status: m.last_status.as_deref().map(|s| {
+                if s == "OK" {
+                    GraphSyncOutcome::Ok
+                } else {
+                    GraphSyncOutcome::Failed
+                }
+            }),
             last_error: m.last_error,
         }
     }

@@ -71,6 +71,19 @@ impl Tenant {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
+    /// The tenant's scheduled Microsoft Graph sync: its settings and the outcome of the last
+    /// run (`lastSyncAt`, `lastStatus`, `lastError`); `null` when none was configured. Any role
+    /// may read it; `configureGraphSync` and `runGraphSyncNow` need ADMIN.
+    async fn graph_sync(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Option<crate::graphql::types::import::GraphSyncSettings>> {
+        Ok(
+            crate::service::graph::sync::status(db(ctx), viewer(ctx)?, self.0.id)
+                .await?
+                .map(Into::into),
+        )
+    }
     /// The licences the tenant holds.
     async fn licenses(&self, ctx: &Context<'_>) -> Result<Vec<TenantLicense>> {
         let rows = service::access::tenants::licenses(db(ctx), viewer(ctx)?, self.0.id).await?;

@@ -305,6 +305,53 @@ pub async fn configure(
     Ok((t, row))
 }
 
+/// `Tenant.graphSync` (READER): the tenant's sync settings and the outcome of its last run;
+/// `None` when no sync was ever configured.
+pub async fn status(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    tenant_id: i64,
+) -> AppResult<Option<graph_sync_config::Model>> {
+    viewer.require(tenant_id, Role::Reader)?;
+    Ok(graph_sync_config::Entity::find_by_id(tenant_id).one(db).await?)
+}
+
+/// `runGraphSyncNow` (ADMIN): syncs the tenant at once, enabled or not, and records the outcome
+/// on its settings like a scheduled run. A failed run (the secret's variable unset, Graph
+/// refusing the credentials, a malformed export) is an outcome, recorded as `FAILED` with its
+/// error, not an error of the call; a tenant without sync settings is `NOT_FOUND`.
+pub async fn run_now(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    config: &Config,
+    tenant_slug: &str,
+    now: DateTime<Utc>,
+) -> AppResult<(tenant::Model, graph_sync_config::Model, Option<ImportReport>)> {
+    let t = tenants::by_slug(db, viewer, tenant_slug).await?;
+    viewer.require(t.id, Role::Admin)?;
+    let cfg = graph_sync_config::Entity::find_by_id(t.id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound(
+            "Graph sync settings (configureGraphSync first)",
+        ))?;
+    let client = GraphClient::from_config(config).map_err(AppError::Internal)?;
+    let report = sync_tenant(db, &client, &cfg, config.import_max_bytes, now)
+        .await
+        .ok();
+    let cfg = graph_sync_config::Entity::find_by_id(t.id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound(
+            "Graph sync settings (configureGraphSync first)",
+        ))?;
+    let t = tenant::Entity::find_by_id(t.id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("tenant"))?;
+    Ok((t, cfg, report))
+}
+
 /// Syncs one tenant now and records the outcome on its settings row.
 pub async fn sync_tenant(
     db: &DatabaseConnection,
