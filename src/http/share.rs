@@ -25,6 +25,41 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The JSON answer: exactly the fields and types of GraphQL's `sharedAction`, so a client can
+/// read either (points as numbers rounded to 2 places, `linkExpiresAt`).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SharedActionJson<'a> {
+    title: &'a str,
+    category: crate::domain::enums::Category,
+    service: &'a str,
+    status: crate::domain::enums::Status,
+    points_achieved: f64,
+    max_points: f64,
+    remediation: &'a str,
+    action_url: Option<&'a str>,
+    learn_more_urls: &'a [String],
+    /// RFC 3339 as GraphQL's `DateTime` writes it.
+    link_expires_at: String,
+}
+
+impl<'a> From<&'a share::SharedView> for SharedActionJson<'a> {
+    fn from(v: &'a share::SharedView) -> Self {
+        SharedActionJson {
+            title: &v.title,
+            category: v.category,
+            service: &v.service,
+            status: v.status,
+            points_achieved: crate::domain::present::present(&v.points_achieved),
+            max_points: crate::domain::present::present(&v.max_points),
+            remediation: &v.remediation,
+            action_url: v.action_url.as_deref(),
+            learn_more_urls: &v.learn_more_urls,
+            link_expires_at: v.expires_at.to_rfc3339(),
+        }
+    }
+}
+
 /// What a share page may load: nothing (it has no script, style, image or form).
 pub const SHARE_PAGE_CSP: &str =
     "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -66,7 +101,7 @@ async fn page(state: AppState, token: String, headers: HeaderMap) -> Response {
     };
     let no_store = [(CACHE_CONTROL, "no-store")];
     if json {
-        return (no_store, axum::Json(view)).into_response();
+        return (no_store, axum::Json(SharedActionJson::from(&view))).into_response();
     }
     let links: String = view
         .learn_more_urls

@@ -96,9 +96,34 @@ fn noon(day: NaiveDate) -> DateTime<Utc> {
 
 async fn history(app: &TestApp, t: &TenantFixture, from: NaiveDate, to: NaiveDate) -> Value {
     let fields = format!("day source live {SCORE} statusCounts {{ status count }}");
-    app.query_score_history(&t.reader, &t.slug, from, to, &fields)
+    let days = app
+        .query_score_history(&t.reader, &t.slug, from, to, &fields)
         .payload()
-        .await
+        .await;
+    // Stored and live days list their status counts in one order: the `Status` enum's.
+    const ORDER: [&str; 6] = [
+        "TO_ADDRESS",
+        "PLANNED",
+        "RISK_ACCEPTED",
+        "RESOLVED_THIRD_PARTY",
+        "RESOLVED_ALTERNATE_MITIGATION",
+        "COMPLETED",
+    ];
+    for day in days.as_array().expect("a list of days") {
+        let positions: Vec<usize> = day["statusCounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                ORDER
+                    .iter()
+                    .position(|s| c["status"] == *s)
+                    .expect("a known status")
+            })
+            .collect();
+        assert!(positions.is_sorted(), "statusCounts out of order: {day}");
+    }
+    days
 }
 
 /// The figures of a history entry that the live score also has.

@@ -1152,6 +1152,7 @@ db_test!(
             );
             let view: Value = resp.json().await.unwrap();
             assert_eq!(view["title"], title.as_str());
+            assert_eq!(&view, shared, "the JSON view is sharedAction's, field for field");
             let text = view.to_string();
             for leak in [
                 secret_note,

@@ -123,14 +123,16 @@ impl ScoreSnapshot {
             .map(|(c, v)| CategoryScore::new(&format!("day:{}", self.key()), (*c).into(), v))
             .collect()
     }
-    /// Number of actions per status at the end of the day.
+    /// Number of actions per status at the end of the day, in the order of the `Status` enum
+    /// (stored and live days alike).
     async fn status_counts(&self) -> Vec<StatusCount> {
-        self.score
-            .status_counts
-            .iter()
+        let mut counts = self.score.status_counts.clone();
+        counts.sort_by_key(|(s, _)| *s);
+        counts
+            .into_iter()
             .map(|(s, n)| StatusCount {
-                status: (*s).into(),
-                count: *n,
+                status: s.into(),
+                count: n,
             })
             .collect()
     }
