@@ -41,6 +41,7 @@ enum Wanted {
     SecureScore(i64),
     /// One day of a tenant's score history.
     ScoreSnapshot(i64, NaiveDate),
+    ScoreGoal(i64),
 }
 
 /// A numeric key exactly as `ids::encode` writes it (`007` or `+7` is not the id of row 7).
@@ -65,6 +66,7 @@ fn parse(id: &ID) -> Option<Wanted> {
         "ApiToken" => Wanted::ApiToken(number(&key)?),
         "AuditEntry" => Wanted::AuditEntry(number(&key)?),
         "SecureScore" => Wanted::SecureScore(number(&key)?),
+        "ScoreGoal" => Wanted::ScoreGoal(number(&key)?),
         "ScoreSnapshot" => {
             let (tenant, day_text) = key.split_once(':')?;
             let day: NaiveDate = day_text.parse().ok()?;
@@ -196,6 +198,11 @@ pub async fn resolve(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>>
         .into_iter()
         .map(|e| (e.entry.id, e))
         .collect();
+    let goal_ids = keys(&wanted, |w| match w {
+        Wanted::ScoreGoal(id) => Some(*id),
+        _ => None,
+    });
+    let goal_tenants = service::history::goals::tenants_of_goals(db, viewer, &goal_ids).await?;
 
     let today = Utc::now().date_naive();
     let mut out = Vec::with_capacity(wanted.len());
@@ -238,6 +245,19 @@ pub async fn resolve(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>>
                 Some(t) => Some(Node::SecureScore(SecureScore::new(
                     tenant_overview(ctx, t).await?,
                 ))),
+                None => None,
+            },
+            Some(Wanted::ScoreGoal(id)) => match goal_tenants.get(id) {
+                // Progress and projection come with the tenant's goals, as `Tenant.goals` has them.
+                Some(t) => {
+                    let live = tenant_state(ctx, t).await?;
+                    service::history::goals::goals(db, viewer, &live, today)
+                        .await?
+                        .goals
+                        .into_iter()
+                        .find(|g| g.id == *id)
+                        .map(|g| Node::ScoreGoal(g.into()))
+                }
                 None => None,
             },
             Some(Wanted::ScoreSnapshot(id, day)) => match tenants.get(id) {

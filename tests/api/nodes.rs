@@ -124,6 +124,14 @@ async fn world(app: &TestApp) -> World {
         .payload()
         .await;
     let principal = app.principal_id_of(&t.reader).await;
+    let goal = app
+        .set_score_goal(
+            &t.operator,
+            json!({ "tenantSlug": slug, "targetPercentage": 80, "targetDate": (today + chrono::Days::new(90)).to_string() }),
+            "goal { id }",
+        )
+        .payload()
+        .await;
     let objects = vec![
         ("Tenant", text(&tenant["id"])),
         ("Control", text(&action["control"]["id"])),
@@ -139,6 +147,7 @@ async fn world(app: &TestApp) -> World {
         ("AuditEntry", text(&tenant["auditLog"]["edges"][0]["node"]["id"])),
         ("SecureScore", text(&tenant["secureScore"]["id"])),
         ("ScoreSnapshot", text(&days[0]["id"])),
+        ("ScoreGoal", text(&goal["goal"]["id"])),
     ];
     World { tenant: t, objects }
 }

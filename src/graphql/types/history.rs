@@ -633,9 +633,10 @@ impl From<Zones> for ScoreZones {
 
 /// A dated target and where the tenant stands against it.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct ScoreGoal {
-    /// Global object id (pass it to `updateScoreGoal` and `deleteScoreGoal`).
-    pub id: async_graphql::ID,
+    #[graphql(skip)]
+    pub goal_id: i64,
     /// The percentage to reach (above 0, at most 100).
     pub target_percentage: f64,
     /// The day to reach it by.
@@ -656,7 +657,7 @@ pub struct ScoreGoal {
 impl From<GoalProgress> for ScoreGoal {
     fn from(g: GoalProgress) -> Self {
         ScoreGoal {
-            id: crate::graphql::ids::encode("ScoreGoal", g.id),
+            goal_id: g.id,
             target_percentage: present(g.target_percentage),
             target_date: Date(g.target_date),
             note: g.note,
@@ -665,6 +666,14 @@ impl From<GoalProgress> for ScoreGoal {
             projected_percentage_at_target: g.projected_percentage_at_target.map(present),
             on_track: g.on_track,
         }
+    }
+}
+
+#[async_graphql::ComplexObject]
+impl ScoreGoal {
+    /// Global object id (pass it to `updateScoreGoal` and `deleteScoreGoal`, or to `node`).
+    pub async fn id(&self) -> async_graphql::ID {
+        crate::graphql::ids::encode("ScoreGoal", self.goal_id)
     }
 }
 

@@ -50,4 +50,5 @@ pub enum Node {
     AuditEntry(AuditEntry),
     SecureScore(SecureScore),
     ScoreSnapshot(history::ScoreSnapshot),
+    ScoreGoal(history::ScoreGoal),
 }

@@ -159,6 +159,38 @@ async fn goal_for<C: ConnectionTrait>(
     Ok(goal)
 }
 
+/// The tenants of the goals among `ids` that the viewer may read (READER or more on the
+/// goal's tenant), by goal id; the others are left out, exactly like ids that do not exist.
+pub async fn tenants_of_goals(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    ids: &[i64],
+) -> AppResult<std::collections::HashMap<i64, entity::tenant::Model>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let goals = score_goal::Entity::find()
+        .filter(score_goal::Column::Id.is_in(ids.to_vec()))
+        .all(db)
+        .await?;
+    let tenant_ids: Vec<i64> = goals
+        .iter()
+        .map(|g| g.tenant_id)
+        .filter(|t| viewer.role_on(*t).is_some())
+        .collect();
+    let tenants: std::collections::HashMap<i64, entity::tenant::Model> = entity::tenant::Entity::find()
+        .filter(entity::tenant::Column::Id.is_in(tenant_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect();
+    Ok(goals
+        .into_iter()
+        .filter_map(|g| tenants.get(&g.tenant_id).map(|t| (g.id, t.clone())))
+        .collect())
+}
+
 /// What `updateScoreGoal` changes; `None` keeps a field, `Some(None)` clears the note.
 #[derive(Clone, Debug, Default)]
 pub struct GoalChanges {
