@@ -761,3 +761,43 @@ db_test!(
         assert_eq!(goals_of(t.slug.clone(), t.reader.clone()).await, json!([]));
     }
 );
+
+db_test!(history_queries_without_dates_cover_the_last_30_days, |app| {
+    let t = app.tenant().create().await;
+    let today = Utc::now().date_naive();
+    let body = app
+        .gql(
+            Some(&t.reader),
+            "query($s: String!) { tenant(slug: $s) { scoreHistory { day live } trends { days { day } } comparisons { day } } }",
+            json!({ "s": t.slug }),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let tenant = &body["data"]["tenant"];
+    let history = tenant["scoreHistory"].as_array().unwrap();
+    assert_eq!(
+        history.last().unwrap(),
+        &json!({ "day": today.to_string(), "live": true })
+    );
+    let days: Vec<&str> = tenant["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["day"].as_str().unwrap())
+        .collect();
+    assert_eq!(days.len(), 30, "{days:?}");
+    assert_eq!(days[0], (today - Days::new(29)).to_string());
+    assert_eq!(days[29], today.to_string());
+    // `from` alone runs to today; `to` alone starts 29 days before it.
+    let to = today - Days::new(10);
+    let body = app
+        .gql(
+            Some(&t.reader),
+            "query($s: String!, $to: Date!) { tenant(slug: $s) { comparisons(to: $to) { day } } }",
+            json!({ "s": t.slug, "to": to.to_string() }),
+        )
+        .await;
+    let days = body["data"]["tenant"]["comparisons"].as_array().unwrap();
+    assert_eq!(days.len(), 30, "{body}");
+    assert_eq!(days[0]["day"], json!((to - Days::new(29)).to_string()));
+});

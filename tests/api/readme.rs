@@ -62,6 +62,24 @@ fn user_errors(value: &Value, found: &mut Vec<Value>) {
     }
 }
 
+/// Lists that an example about history must not answer empty (the demo has 90 days of it).
+fn empty_history(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                if matches!(key.as_str(), "scoreHistory" | "comparisons" | "snapshots")
+                    && v.as_array().is_some_and(Vec::is_empty)
+                {
+                    found.push(key.clone());
+                }
+                empty_history(v, found);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| empty_history(v, found)),
+        _ => {}
+    }
+}
+
 /// What only a SERVICE_ADMIN may call.
 const SERVICE_ADMIN_FIELDS: [&str; 8] = [
     "createTenant",
@@ -163,6 +181,9 @@ async fn run_readme(app: &TestApp, tokens: &securescore::seed::DemoTokens) {
                 let mut found = Vec::new();
                 user_errors(&body["data"], &mut found);
                 assert!(found.is_empty(), "{at}: userErrors {found:?}");
+                let mut empty = Vec::new();
+                empty_history(&body["data"], &mut empty);
+                assert!(empty.is_empty(), "{at}: no data in {empty:?}: {body}");
                 ran += 1;
             }
             "sh" => {

@@ -631,6 +631,14 @@ impl From<Zones> for ScoreZones {
     }
 }
 
+/// The days a history query covers: `to` defaults to today (UTC) and `from` to 29 days before
+/// `to`, so a query without dates asks for the last 30 days.
+pub fn default_range(from: Option<Date>, to: Option<Date>) -> (Date, Date) {
+    let to = to.unwrap_or_else(|| Date(Utc::now().date_naive()));
+    let from = from.unwrap_or_else(|| Date(to.0 - chrono::Days::new(29)));
+    (from, to)
+}
+
 /// A dated target and where the tenant stands against it.
 #[derive(SimpleObject)]
 #[graphql(complex)]

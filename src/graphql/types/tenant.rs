@@ -217,9 +217,13 @@ impl Tenant {
     async fn score_history(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "First day (inclusive, UTC).")] from: history::Date,
-        #[graphql(desc = "Last day (inclusive, UTC); at most 400 days after `from`.")] to: history::Date,
+        #[graphql(desc = "First day (inclusive, UTC); default: 29 days before `to` (30 days in all).")] from: Option<
+            history::Date,
+        >,
+        #[graphql(desc = "Last day (inclusive, UTC; default: today); at most 400 days after `from`.")]
+        to: Option<history::Date>,
     ) -> Result<Vec<history::ScoreSnapshot>> {
+        let (from, to) = history::default_range(from, to);
         let live = tenant_state(ctx, &self.0).await?;
         let series = service::history::snapshots::history(
             db(ctx),
@@ -243,9 +247,12 @@ impl Tenant {
     async fn trends(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "First day (inclusive, UTC).")] from: history::Date,
-        #[graphql(desc = "Last day (inclusive, UTC).")] to: history::Date,
+        #[graphql(desc = "First day (inclusive, UTC); default: 29 days before `to` (30 days in all).")] from: Option<
+            history::Date,
+        >,
+        #[graphql(desc = "Last day (inclusive, UTC; default: today).")] to: Option<history::Date>,
     ) -> Result<history::ScoreTrends> {
+        let (from, to) = history::default_range(from, to);
         let t = service::history::trends::trends(db(ctx), viewer(ctx)?, self.0.id, from.0, to.0).await?;
         Ok(t.into())
     }
@@ -258,12 +265,16 @@ impl Tenant {
     async fn comparisons(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "First day (inclusive, UTC).")] from: history::Date,
-        #[graphql(desc = "Last day (inclusive, UTC; days after today are left out).")] to: history::Date,
+        #[graphql(desc = "First day (inclusive, UTC); default: 29 days before `to` (30 days in all).")] from: Option<
+            history::Date,
+        >,
+        #[graphql(desc = "Last day (inclusive, UTC; days after today are left out; default: today).")]
+        to: Option<history::Date>,
         #[graphql(desc = "The cohorts to compare with (default: ALL_TENANTS, SIMILAR_SIZE, SAME_INDUSTRY).")]
         cohorts: Option<Vec<history::CohortInput>>,
     ) -> Result<Vec<history::Comparison>> {
         use service::history::comparisons::CohortSpec;
+        let (from, to) = history::default_range(from, to);
         let specs = match cohorts {
             Some(c) => c.into_iter().map(Into::into).collect(),
             None => vec![
