@@ -120,10 +120,15 @@ impl AuditEntry {
     pub async fn id(&self) -> ID {
         ids::encode("AuditEntry", self.0.entry.id)
     }
-    /// `TOKEN_CREATED`, `TOKEN_REVOKED`, `TENANT_CREATED`, `TENANT_UPDATED`, `LICENSE_SET`,
-    /// `LICENSE_REMOVED`, `ROLE_GRANTED`, `GRANT_REMOVED`.
-    async fn action(&self) -> &str {
-        &self.0.entry.action
+    /// What was done.
+    async fn action(&self) -> async_graphql::Result<crate::graphql::types::enums::AuditAction> {
+        crate::graphql::types::enums::AuditAction::of_stored(&self.0.entry.action).ok_or_else(|| {
+            crate::error::AppError::Internal(anyhow::anyhow!(
+                "unknown audit action {:?}",
+                self.0.entry.action
+            ))
+            .into()
+        })
     }
     /// What was changed, e.g. `ApiToken:12` or `TenantLicense:M365_E5`.
     async fn target(&self) -> &str {

@@ -105,11 +105,13 @@ impl Control {
     async fn deprecated(&self) -> bool {
         self.0.deprecated
     }
-    /// Where the control comes from: `CATALOG` (the shipped catalog), `ADMIN` (created by a
-    /// SERVICE_ADMIN) or `TENANT_PROFILE` (the tenant's own profile from its Graph import; see
-    /// `source`).
-    async fn origin(&self) -> &str {
-        &self.0.origin
+    /// Where the control comes from: the shipped catalog, a SERVICE_ADMIN, or the tenant's own
+    /// profile from its Graph import (see `source`).
+    async fn origin(&self) -> async_graphql::Result<crate::graphql::types::enums::ControlOrigin> {
+        crate::graphql::types::enums::ControlOrigin::of_stored(&self.0.origin).ok_or_else(|| {
+            crate::error::AppError::Internal(anyhow::anyhow!("unknown control origin {:?}", self.0.origin))
+                .into()
+        })
     }
     /// When the control last changed.
     async fn updated_at(&self) -> DateTime<Utc> {

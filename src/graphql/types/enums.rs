@@ -182,3 +182,95 @@ pub enum ControlSource {
     /// in that tenant.
     TenantProfile,
 }
+
+/// What an audit entry records.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum AuditAction {
+    /// An API token was created (`createApiToken`, `securescore token create`).
+    TokenCreated,
+    /// An API token was revoked.
+    TokenRevoked,
+    /// A tenant was created.
+    TenantCreated,
+    /// A tenant's settings changed (`updateTenant`).
+    TenantUpdated,
+    /// A licence holding was set (`setTenantLicense`).
+    LicenseSet,
+    /// A licence holding was removed.
+    LicenseRemoved,
+    /// A principal was given a role, or another role (`grantRole`, `securescore grant`).
+    RoleGranted,
+    /// A principal's role on the tenant was removed (`removeTenantGrant`).
+    GrantRemoved,
+    /// A SERVICE_ADMIN was created.
+    ServiceAdminCreated,
+    /// A service-catalog control was created.
+    ControlCreated,
+    /// A service-catalog control changed.
+    ControlUpdated,
+    /// A licence SKU was created or changed.
+    LicenseSkuUpserted,
+    /// Catalog files were loaded (`securescore load-catalog`).
+    CatalogLoaded,
+    /// The tenant's Microsoft Graph sync settings were set (`configureGraphSync`).
+    GraphSyncConfigured,
+    /// A Microsoft Graph export was imported (by a person or the scheduled sync).
+    GraphImported,
+    /// Imported history was deleted (`deleteImportedHistory`).
+    ImportedHistoryDeleted,
+}
+
+impl AuditAction {
+    /// The action of a stored `audit_log.action`; `None` for a value this server does not write.
+    pub fn of_stored(action: &str) -> Option<Self> {
+        Some(match action {
+            "TOKEN_CREATED" => AuditAction::TokenCreated,
+            "TOKEN_REVOKED" => AuditAction::TokenRevoked,
+            "TENANT_CREATED" => AuditAction::TenantCreated,
+            "TENANT_UPDATED" => AuditAction::TenantUpdated,
+            "LICENSE_SET" => AuditAction::LicenseSet,
+            "LICENSE_REMOVED" => AuditAction::LicenseRemoved,
+            "ROLE_GRANTED" => AuditAction::RoleGranted,
+            "GRANT_REMOVED" => AuditAction::GrantRemoved,
+            "SERVICE_ADMIN_CREATED" => AuditAction::ServiceAdminCreated,
+            "CONTROL_CREATED" => AuditAction::ControlCreated,
+            "CONTROL_UPDATED" => AuditAction::ControlUpdated,
+            "LICENSE_SKU_UPSERTED" => AuditAction::LicenseSkuUpserted,
+            "CATALOG_LOADED" => AuditAction::CatalogLoaded,
+            "GRAPH_SYNC_CONFIGURED" => AuditAction::GraphSyncConfigured,
+            "GRAPH_IMPORTED" => AuditAction::GraphImported,
+            "IMPORTED_HISTORY_DELETED" => AuditAction::ImportedHistoryDeleted,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a control comes from.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum ControlOrigin {
+    /// The catalog shipped with the server.
+    Catalog,
+    /// Created by a SERVICE_ADMIN (`createControl`, `securescore load-catalog`).
+    Admin,
+    /// A tenant's own profile from its Microsoft Graph import.
+    TenantProfile,
+}
+
+impl ControlOrigin {
+    /// The origin of a stored `control.origin`; `None` for a value this server does not write.
+    pub fn of_stored(origin: &str) -> Option<Self> {
+        Some(match origin {
+            "CATALOG" => ControlOrigin::Catalog,
+            "ADMIN" => ControlOrigin::Admin,
+            "TENANT_PROFILE" => ControlOrigin::TenantProfile,
+            _ => return None,
+        })
+    }
+}
+
+/// Who computed a benchmark figure.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum BenchmarkSource {
+    /// The vendor (Microsoft Graph `averageComparativeScores`), imported as reported.
+    Vendor,
+}

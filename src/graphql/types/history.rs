@@ -454,7 +454,7 @@ pub struct VendorFigure {
 #[derive(SimpleObject)]
 pub struct VendorBenchmark {
     /// Always `VENDOR`: marks the figure as the vendor's.
-    pub source: String,
+    pub source: crate::graphql::types::enums::BenchmarkSource,
     /// `AllTenants`, `TotalSeats`, `IndustryTypes`, …
     pub basis: String,
     /// The cohort within the basis (e.g. a seat range or an industry).
@@ -569,7 +569,7 @@ impl From<DayComparison> for Comparison {
                 .vendor_benchmarks
                 .into_iter()
                 .map(|b| VendorBenchmark {
-                    source: "VENDOR".to_string(),
+                    source: crate::graphql::types::enums::BenchmarkSource::Vendor,
                     basis: b.basis,
                     basis_value: b.basis_value,
                     average_score: present(crate::domain::points::Points::from_storage(b.average_score)),
