@@ -33,6 +33,22 @@ async fn current_goals(ctx: &Context<'_>, slug: &str) -> AppResult<goals::Goals>
     goals::goals(db, viewer, &state, now.date_naive()).await
 }
 
+/// One goal of the tenant after a committed change, with all its zones and goals.
+async fn goal_and_all(
+    ctx: &Context<'_>,
+    slug: &str,
+    goal_id: i64,
+) -> AppResult<(Option<ScoreGoal>, ScoreGoals)> {
+    let all = current_goals(ctx, slug).await?;
+    let goal = all
+        .goals
+        .iter()
+        .find(|g| g.id == goal_id)
+        .cloned()
+        .map(Into::into);
+    Ok((goal, all.into()))
+}
+
 /// Input of `setScoreZones`: percentages, `0 ≤ okayFrom < goodFrom ≤ 100`.
 #[derive(InputObject)]
 pub struct SetScoreZonesInput {
@@ -175,16 +191,10 @@ impl HistoryMutation {
                 user_errors,
             });
         };
-        let all = current_goals(ctx, &input.tenant_slug).await?;
-        let goal = all
-            .goals
-            .iter()
-            .find(|g| g.id == saved.id)
-            .cloned()
-            .map(Into::into);
+        let (goal, goals) = goal_and_all(ctx, &input.tenant_slug, saved.id).await?;
         Ok(SetScoreGoalPayload {
             goal,
-            goals: Some(all.into()),
+            goals: Some(goals),
             user_errors,
         })
     }
@@ -221,16 +231,10 @@ impl HistoryMutation {
                 user_errors,
             });
         };
-        let all = current_goals(ctx, &slug).await?;
-        let goal = all
-            .goals
-            .iter()
-            .find(|g| g.id == saved.id)
-            .cloned()
-            .map(Into::into);
+        let (goal, goals) = goal_and_all(ctx, &slug, saved.id).await?;
         Ok(UpdateScoreGoalPayload {
             goal,
-            goals: Some(all.into()),
+            goals: Some(goals),
             user_errors,
         })
     }
