@@ -42,6 +42,16 @@ enum Wanted {
     /// One day of a tenant's score history.
     ScoreSnapshot(i64, NaiveDate),
     ScoreGoal(i64),
+    /// A category of a tenant's live score (`None`) or of one day of its history.
+    CategoryScore(i64, Option<NaiveDate>, ID),
+}
+
+/// A day key `tenant:YYYY-MM-DD` in its canonical form only.
+fn tenant_day(key: &str) -> Option<(i64, NaiveDate)> {
+    let (tenant, day_text) = key.split_once(':')?;
+    let day: NaiveDate = day_text.parse().ok()?;
+    (day.to_string() == day_text).then_some(())?;
+    Some((number(tenant)?, day))
 }
 
 /// A numeric key exactly as `ids::encode` writes it (`007` or `+7` is not the id of row 7).
@@ -68,13 +78,20 @@ fn parse(id: &ID) -> Option<Wanted> {
         "SecureScore" => Wanted::SecureScore(number(&key)?),
         "ScoreGoal" => Wanted::ScoreGoal(number(&key)?),
         "ScoreSnapshot" => {
-            let (tenant, day_text) = key.split_once(':')?;
-            let day: NaiveDate = day_text.parse().ok()?;
-            // The canonical form only, like the numeric keys.
-            if day.to_string() != day_text {
-                return None;
+            let (tenant, day) = tenant_day(&key)?;
+            Wanted::ScoreSnapshot(tenant, day)
+        }
+        "CategoryScore" => {
+            // `<tenant>:<CATEGORY>` (the live score) or `day:<tenant>:<day>:<CATEGORY>`; a
+            // what-if answer's key is a digest and resolves to nothing.
+            let (scope, _category) = key.rsplit_once(':')?;
+            match scope.strip_prefix("day:") {
+                Some(day_key) => {
+                    let (tenant, day) = tenant_day(day_key)?;
+                    Wanted::CategoryScore(tenant, Some(day), id.clone())
+                }
+                None => Wanted::CategoryScore(number(scope)?, None, id.clone()),
             }
-            Wanted::ScoreSnapshot(number(tenant)?, day)
         }
         _ => return None,
     })
@@ -92,7 +109,10 @@ pub async fn resolve(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>>
     let wanted: Vec<Option<Wanted>> = ids.iter().map(parse).collect();
 
     let tenant_ids = keys(&wanted, |w| match w {
-        Wanted::Tenant(id) | Wanted::SecureScore(id) | Wanted::ScoreSnapshot(id, _) => Some(*id),
+        Wanted::Tenant(id)
+        | Wanted::SecureScore(id)
+        | Wanted::ScoreSnapshot(id, _)
+        | Wanted::CategoryScore(id, _, _) => Some(*id),
         _ => None,
     });
     let tenants: HashMap<i64, entity::tenant::Model> =
@@ -257,6 +277,33 @@ pub async fn resolve(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>>
                         .into_iter()
                         .find(|g| g.id == *id)
                         .map(|g| Node::ScoreGoal(g.into()))
+                }
+                None => None,
+            },
+            Some(Wanted::CategoryScore(tenant_id, day, wanted_id)) => match tenants.get(tenant_id) {
+                Some(t) => {
+                    let categories = match day {
+                        None => SecureScore::new(tenant_overview(ctx, t).await?).category_scores(),
+                        Some(day) => {
+                            let live = tenant_state(ctx, t).await?;
+                            service::history::snapshots::history(db, viewer, &live, *day, *day, today)
+                                .await?
+                                .into_iter()
+                                .next()
+                                .map(|score| {
+                                    ScoreSnapshot {
+                                        tenant_id: t.id,
+                                        score,
+                                    }
+                                    .category_scores()
+                                })
+                                .unwrap_or_default()
+                        }
+                    };
+                    categories
+                        .into_iter()
+                        .find(|c| c.global_id == *wanted_id)
+                        .map(Node::CategoryScore)
                 }
                 None => None,
             },

@@ -110,7 +110,7 @@ async fn world(app: &TestApp) -> World {
         .query_tenant(
             &t.reader,
             &slug,
-            "id secureScore { id } auditLog(first: 1) { edges { node { id } } }",
+            "id secureScore { id categories { id } } auditLog(first: 1) { edges { node { id } } }",
         )
         .payload()
         .await;
@@ -120,7 +120,7 @@ async fn world(app: &TestApp) -> World {
         .await;
     let today = chrono::Utc::now().date_naive();
     let days = app
-        .query_score_history(&t.reader, &slug, today, today, "id")
+        .query_score_history(&t.reader, &slug, today, today, "id categories { id }")
         .payload()
         .await;
     let principal = app.principal_id_of(&t.reader).await;
@@ -148,6 +148,11 @@ async fn world(app: &TestApp) -> World {
         ("SecureScore", text(&tenant["secureScore"]["id"])),
         ("ScoreSnapshot", text(&days[0]["id"])),
         ("ScoreGoal", text(&goal["goal"]["id"])),
+        (
+            "CategoryScore",
+            text(&tenant["secureScore"]["categories"][0]["id"]),
+        ),
+        ("CategoryScore", text(&days[0]["categories"][1]["id"])),
     ];
     World { tenant: t, objects }
 }

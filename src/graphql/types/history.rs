@@ -54,6 +54,15 @@ impl ScoreSnapshot {
     fn key(&self) -> String {
         format!("{}:{}", self.tenant_id, self.score.day)
     }
+
+    /// The day's views per category, as `categories` answers them.
+    pub(crate) fn category_scores(&self) -> Vec<CategoryScore> {
+        self.score
+            .categories
+            .iter()
+            .map(|(c, v)| CategoryScore::new(&format!("day:{}", self.key()), (*c).into(), v))
+            .collect()
+    }
 }
 
 /// Number of actions in one status.
@@ -117,11 +126,7 @@ impl ScoreSnapshot {
     }
     /// Every view per category.
     async fn categories(&self) -> Vec<CategoryScore> {
-        self.score
-            .categories
-            .iter()
-            .map(|(c, v)| CategoryScore::new(&format!("day:{}", self.key()), (*c).into(), v))
-            .collect()
+        self.category_scores()
     }
     /// Number of actions per status at the end of the day, in the order of the `Status` enum
     /// (stored and live days alike).

@@ -29,8 +29,8 @@ pub use viewer::{TenantAccess, ViewerInfo};
 pub use crate::domain::present::{Presentable, present};
 
 /// An object with a global id that `node` and `nodes` resolve (Relay global object
-/// identification). Every object type with an `id` is one, except `CategoryScore` (see there)
-/// and `Viewer`, whose id is its principal's (`node` answers it with the `Principal`).
+/// identification). Every object type with an `id` is one, except `Viewer`, whose id is its
+/// principal's (`node` answers it with the `Principal`).
 // Values live for one resolver call; boxing the variants would buy nothing measurable.
 #[allow(clippy::large_enum_variant)]
 #[derive(async_graphql::Interface)]
@@ -51,4 +51,5 @@ pub enum Node {
     SecureScore(SecureScore),
     ScoreSnapshot(history::ScoreSnapshot),
     ScoreGoal(history::ScoreGoal),
+    CategoryScore(CategoryScore),
 }

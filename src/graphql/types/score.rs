@@ -78,6 +78,18 @@ pub(crate) fn view(views: &ScoreViews, points: &Points) -> ScoreView {
     }
 }
 
+impl SecureScore {
+    /// The score's views per category, as `categories` answers them.
+    pub(crate) fn category_scores(&self) -> Vec<CategoryScore> {
+        self.state
+            .score
+            .categories
+            .iter()
+            .map(|(c, v)| CategoryScore::new(&self.key(), (*c).into(), v))
+            .collect()
+    }
+}
+
 /// A tenant's score: every view overall and per category. Views are nested: `current ≤ achievable ≤
 /// currentLicense ≤ maxScore`.
 #[Object]
@@ -117,12 +129,7 @@ impl SecureScore {
     }
     /// Every view per category, all five categories always present.
     async fn categories(&self) -> Vec<CategoryScore> {
-        self.state
-            .score
-            .categories
-            .iter()
-            .map(|(c, v)| CategoryScore::new(&self.key(), (*c).into(), v))
-            .collect()
+        self.category_scores()
     }
     /// When the tenant or any of its actions last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
@@ -130,13 +137,13 @@ impl SecureScore {
     }
 }
 
-/// The score views of one category. Not a `Node`: it is a part of its score, whose id its own
-/// id extends; refetch that `SecureScore` or `ScoreSnapshot` to refresh it.
+/// The score views of one category, a part of its score (the tenant's live score, a day of its
+/// history or a what-if answer), whose id its own id extends.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct CategoryScore {
-    /// Stable id for client caches: the tenant's live score, a day of its history or a what-if
-    /// answer, and the category.
-    pub id: ID,
+    #[graphql(skip)]
+    pub global_id: ID,
     /// The category these views are of.
     pub category: Category,
     /// Σ max of the category's applicable, non-deprecated actions.
@@ -153,11 +160,20 @@ pub struct CategoryScore {
     pub verified: ScoreView,
 }
 
+#[async_graphql::ComplexObject]
+impl CategoryScore {
+    /// Global object id: the score's and the category. `node` resolves the live score's and a
+    /// history day's categories; a what-if answer's resolve to `null`, like the answer itself.
+    pub async fn id(&self) -> ID {
+        self.global_id.clone()
+    }
+}
+
 impl CategoryScore {
     /// The views of `category` within the score whose id key is `score_key`.
     pub(crate) fn new(score_key: &str, category: Category, v: &ScoreViews) -> Self {
         CategoryScore {
-            id: ids::encode(
+            global_id: ids::encode(
                 "CategoryScore",
                 format!(
                     "{score_key}:{}",
