@@ -152,6 +152,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     tracing::info!(%addr, "listening");
     println!("securescore is listening on http://{addr}");
+    println!("Dashboard: {base}/");
     println!("GraphQL playground: {base}/graphql");
     let tokens_file = &app.state.config.demo_tokens_file;
     if let Some(tokens) = &app.demo_tokens {

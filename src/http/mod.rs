@@ -1,6 +1,7 @@
-//! The axum router: GraphQL over HTTP and over WebSocket (subscriptions), the playground, health
-//! checks, Prometheus metrics and request tracing.
+//! The axum router: GraphQL over HTTP and over WebSocket (subscriptions), the dashboard, the
+//! playground, health checks, Prometheus metrics and request tracing.
 
+mod dashboard;
 mod export;
 mod graphql_http;
 mod health;
@@ -107,6 +108,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/graphql", get(graphql_http::get).post(graphql_http::post))
         .route("/graphql/assets/{*path}", get(playground::asset))
+        .route("/", get(dashboard::page))
+        .route("/tenants", get(dashboard::page))
+        .route("/tenants/{*rest}", get(dashboard::page))
+        .route("/dashboard/assets/{*path}", get(dashboard::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/share/{token}", get(share::get))
