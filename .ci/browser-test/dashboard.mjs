@@ -6,6 +6,7 @@
 //   - the overview shows exactly the API's numbers (score tile, a toggled view, every category);
 //   - a status change in the action flyout changes the score tile without a reload, another
 //     tab's tile follows live (subscriptions), and undo brings both back;
+//   - the actions list pages and filters as the API does, with its state in the URL;
 //   - the history page lists the change and downloads the CSV export;
 //   - a READER sees no write control; Escape closes the flyout; sign-out forgets the token; the
 //     token is never in localStorage.
@@ -162,9 +163,10 @@ try {
       viewer.tenants.length, { timeout: TIMEOUT });
     for (const access of viewer.tenants) {
       const row = page.locator(`tr[data-tenant-slug="${access.tenant.slug}"]`);
-      const text = await row.innerText();
-      expect(text.includes(percent(access.currentScorePercentage)),
-        `${access.tenant.slug}'s row shows ${percent(access.currentScorePercentage)}: ${text}`);
+      const expected = percent(access.currentScorePercentage);
+      await row.filter({ hasText: expected }).waitFor({ timeout: TIMEOUT }).catch(async () => {
+        throw new Error(`${access.tenant.slug}'s row shows no ${expected}: ${await row.innerText()}`);
+      });
     }
     await page.screenshot({ path: `${artifacts}/dashboard-tenants.png`, fullPage: true });
     await page.context().close();
@@ -223,6 +225,31 @@ try {
     await waitForText(admin.locator('[data-testid="score-points"]'), points(after.current.points), 'the other tab, live');
     await waitForText(admin.locator('[data-testid="score-percentage"]'), percent(after.current.percentage), 'the other tab, live');
     await operator.screenshot({ path: `${artifacts}/dashboard-flyout.png` });
+  });
+
+  await step('the actions list filters and pages through the API, kept in the URL', async () => {
+    const all = await api(tokens.operator, `query($slug: String!) { tenant(slug: $slug) {
+        all: improvementActions(first: 1) { totalCount }
+        open: improvementActions(first: 1, filter: { statuses: [TO_ADDRESS] }) { totalCount } } }`, { slug });
+    const page = await tab('actions list');
+    await signIn(page, `/tenants/${slug}/actions`, tokens.reader);
+    const info = page.locator('[data-testid="page-info"]');
+    const total = all.tenant.all.totalCount;
+    await waitForText(info, `1–${Math.min(25, total)} of ${total}`, 'first page');
+    expect(await page.locator('tr[data-control-id]').count() === Math.min(25, total), 'one row per action');
+    if (total > 25) {
+      await page.getByRole('button', { name: /Next/ }).click();
+      await waitForText(info, `26–${Math.min(50, total)} of ${total}`, 'second page');
+      expect(new URL(page.url()).searchParams.has('after'), `the cursor is in the URL: ${page.url()}`);
+      await page.reload();
+      await waitForText(info, `26–${Math.min(50, total)} of ${total}`, 'second page after a reload');
+    }
+    await page.goto(`${base}/tenants/${slug}/actions?status=TO_ADDRESS`);
+    const open = all.tenant.open.totalCount;
+    await waitForText(info, `1–${Math.min(25, open)} of ${open}`, 'filtered by status');
+    const statuses = await page.locator('tr[data-control-id]').evaluateAll((rows) => rows.map((r) => r.dataset.status));
+    expect(statuses.every((s) => s === 'TO_ADDRESS'), `only TO_ADDRESS rows: ${statuses}`);
+    await page.context().close();
   });
 
   await step('the history page lists the change and downloads the CSV export', async () => {

@@ -90,3 +90,56 @@ export function closeMenusOnOutsideClick(root) {
   document.addEventListener('click', listener);
   return () => document.removeEventListener('click', listener);
 }
+
+/**
+ * The loader of a list page that shows one page of a cursor connection. `state` holds the page's
+ * cursor (`after`, `before`, `page`), which `ctx.setQuery(queryOf(state))` keeps in the URL.
+ * `fetchPage(cursorVariables, signal)` runs the query; `connectionOf(data)` picks the connection.
+ * Returns `load({ quiet })`, which supersedes a load in flight, marks `busy` with `aria-busy`
+ * (unless quiet), starts again on the first page when a shared URL's cursor no longer fits,
+ * forgets the cursor once back at the start, and calls `draw(data, connection)`; errors go to
+ * `fail(err, quiet)`.
+ */
+export function pagedLoader({ ctx, state, queryOf, pageSize, busy, fetchPage, connectionOf, draw, fail }) {
+  let seq = 0;
+  let controller = null;
+  const cursor = () => (state.before
+    ? { last: pageSize, before: state.before }
+    : { first: pageSize, after: state.after });
+  const firstPage = () => {
+    state.after = null;
+    state.before = null;
+    state.page = 1;
+    ctx.setQuery(queryOf(state));
+  };
+  return async function load({ quiet = false } = {}) {
+    const mine = ++seq;
+    controller?.abort();
+    const own = new AbortController();
+    controller = own;
+    const abort = () => own.abort();
+    ctx.signal.addEventListener('abort', abort, { once: true });
+    if (!quiet) busy.setAttribute('aria-busy', 'true');
+    try {
+      let data;
+      try {
+        data = await fetchPage(cursor(), own.signal);
+      } catch (err) {
+        if (err?.code !== 'BAD_USER_INPUT' || !(state.after || state.before)) throw err;
+        firstPage();
+        data = await fetchPage(cursor(), own.signal);
+      }
+      if (mine !== seq) return;
+      const connection = connectionOf(data);
+      // Back at the start (e.g. Previous from page 2): forget the cursor.
+      if (!connection.pageInfo.hasPreviousPage && state.page !== 1) firstPage();
+      draw(data, connection);
+    } catch (err) {
+      if (err?.name === 'AbortError' || mine !== seq) return;
+      fail(err, quiet);
+    } finally {
+      ctx.signal.removeEventListener('abort', abort);
+      if (mine === seq) busy.removeAttribute('aria-busy');
+    }
+  };
+}

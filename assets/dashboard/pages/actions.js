@@ -9,7 +9,7 @@ import {
   errorBox, fmtDate, fmtDelta, fmtPercent, fmtPoints, h, humanize, loading, replace, statusBadge,
 } from '../dom.js';
 import { createFlyout } from '../flyout.js';
-import { closeMenusOnOutsideClick, debounce, filterMenu, plural, tagChip } from '../widgets.js';
+import { closeMenusOnOutsideClick, debounce, filterMenu, pagedLoader, plural, tagChip } from '../widgets.js';
 
 const PAGE_SIZE = 25;
 
@@ -143,8 +143,6 @@ export async function render(ctx) {
   const base = `/tenants/${encodeURIComponent(slug)}/actions`;
   let state = readState(ctx.query);
   let meta = null;
-  let listSeq = 0;
-  let listController = null;
   let lastList = null;
 
   // Page-level data: tags, services, threats, the score.
@@ -342,60 +340,31 @@ export async function render(ctx) {
   }
 
   // --- the list ---
-  async function load({ quiet = false } = {}) {
-    const seq = ++listSeq;
-    listController?.abort();
-    listController = new AbortController();
-    const abortList = () => listController?.abort();
-    ctx.signal.addEventListener('abort', abortList, { once: true });
-    if (!quiet) listBox.setAttribute('aria-busy', 'true');
-    const variables = {
+  const load = pagedLoader({
+    ctx,
+    state,
+    queryOf,
+    pageSize: PAGE_SIZE,
+    busy: listBox,
+    fetchPage: (cursor, signal) => gql(LIST_QUERY, {
       slug,
       filter: filterOf(state),
       orderBy: { field: state.order, direction: state.direction },
       groupBy: state.groupBy ?? 'CATEGORY',
       grouped: Boolean(state.groupBy),
-      ...(state.before ? { last: PAGE_SIZE, before: state.before } : { first: PAGE_SIZE, after: state.after }),
-    };
-    try {
-      let result;
-      try {
-        result = await gql(LIST_QUERY, variables, { signal: listController.signal });
-      } catch (err) {
-        // A cursor of a shared URL that no longer fits: start again on the first page.
-        if (err?.code === 'BAD_USER_INPUT' && (state.after || state.before)) {
-          state.after = null;
-          state.before = null;
-          state.page = 1;
-          ctx.setQuery(queryOf(state));
-          delete variables.after;
-          delete variables.before;
-          delete variables.last;
-          variables.first = PAGE_SIZE;
-          result = await gql(LIST_QUERY, variables, { signal: listController.signal });
-        } else throw err;
-      }
-      if (seq !== listSeq) return;
-      const connection = result.tenant.improvementActions;
-      // Back at the start (e.g. Previous from page 2): forget the cursor.
-      if (!connection.pageInfo.hasPreviousPage && state.page !== 1) {
-        state.page = 1;
-        state.after = null;
-        state.before = null;
-        ctx.setQuery(queryOf(state));
-      }
+      ...cursor,
+    }, { signal }),
+    connectionOf: (data) => data.tenant.improvementActions,
+    draw: (data, connection) => {
       lastList = connection;
-      drawGroups(result.tenant.improvementActionGroups ?? null);
+      drawGroups(data.tenant.improvementActionGroups ?? null);
       drawList(connection);
       drawPager(connection);
-    } catch (err) {
-      if (err?.name === 'AbortError' || seq !== listSeq) return;
+    },
+    fail: (err, quiet) => {
       if (!quiet) replace(listBox, errorBox(err, { title: 'The actions could not be loaded' }));
-    } finally {
-      ctx.signal.removeEventListener('abort', abortList);
-      if (seq === listSeq) listBox.removeAttribute('aria-busy');
-    }
-  }
+    },
+  });
 
   function drawGroups(groups) {
     if (!groups) {

@@ -8,7 +8,7 @@ import {
 } from '../dom.js';
 import { EVENT } from '../fragments.js';
 import { EVENT_LABELS, deltaBadge, statusChange } from '../flyout.js';
-import { closeMenusOnOutsideClick, debounce, filterMenu } from '../widgets.js';
+import { closeMenusOnOutsideClick, debounce, filterMenu, pagedLoader } from '../widgets.js';
 
 const PAGE_SIZE = 25;
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
@@ -72,8 +72,6 @@ function queryOf(s) {
 export async function render(ctx) {
   const slug = ctx.params.slug;
   let state = readState(ctx.query);
-  let seq = 0;
-  let controller = null;
   let last = null;
   const fresh = new Set(); // ids of events that arrived live, highlighted once
   let missed = 0; // live events not shown (not on the first page)
@@ -249,61 +247,36 @@ export async function render(ctx) {
   }
 
   // --- list ---
-  async function load({ quiet = false } = {}) {
-    const mine = ++seq;
-    controller?.abort();
-    controller = new AbortController();
-    const abort = () => controller?.abort();
-    ctx.signal.addEventListener('abort', abort, { once: true });
-    if (!quiet) listBox.setAttribute('aria-busy', 'true');
-    const filter = {};
-    if (state.kinds.length) filter.kinds = state.kinds;
-    if (state.categories.length) filter.categories = state.categories;
-    if (state.controls.length) filter.controlIds = state.controls;
-    const variables = {
-      slug,
-      from: `${state.from}T00:00:00Z`,
-      to: `${nextDay(state.to)}T00:00:00Z`,
-      filter,
-      ...(state.before ? { last: PAGE_SIZE, before: state.before } : { first: PAGE_SIZE, after: state.after }),
-    };
-    try {
-      let data;
-      try {
-        data = await gql(QUERY, variables, { signal: controller.signal });
-      } catch (err) {
-        if (err?.code === 'BAD_USER_INPUT' && (state.after || state.before)) {
-          state.after = null;
-          state.before = null;
-          state.page = 1;
-          ctx.setQuery(queryOf(state));
-          delete variables.after;
-          delete variables.before;
-          delete variables.last;
-          variables.first = PAGE_SIZE;
-          data = await gql(QUERY, variables, { signal: controller.signal });
-        } else throw err;
-      }
-      if (mine !== seq) return;
-      const connection = data.tenant.scoreEvents;
-      if (!connection.pageInfo.hasPreviousPage && state.page !== 1) {
-        state.page = 1;
-        state.after = null;
-        state.before = null;
-        ctx.setQuery(queryOf(state));
-      }
+  const load = pagedLoader({
+    ctx,
+    state,
+    queryOf,
+    pageSize: PAGE_SIZE,
+    busy: listBox,
+    fetchPage: (cursor, signal) => {
+      const filter = {};
+      if (state.kinds.length) filter.kinds = state.kinds;
+      if (state.categories.length) filter.categories = state.categories;
+      if (state.controls.length) filter.controlIds = state.controls;
+      return gql(QUERY, {
+        slug,
+        from: `${state.from}T00:00:00Z`,
+        to: `${nextDay(state.to)}T00:00:00Z`,
+        filter,
+        ...cursor,
+      }, { signal });
+    },
+    connectionOf: (data) => data.tenant.scoreEvents,
+    draw: (data, connection) => {
       last = connection;
       drawList(connection);
       drawPager(connection);
       drawNewer();
-    } catch (err) {
-      if (err?.name === 'AbortError' || mine !== seq) return;
+    },
+    fail: (err, quiet) => {
       if (!quiet) replace(listBox, errorBox(err, { title: 'The history could not be loaded' }));
-    } finally {
-      ctx.signal.removeEventListener('abort', abort);
-      if (mine === seq) listBox.removeAttribute('aria-busy');
-    }
-  }
+    },
+  });
 
   function drawList(connection) {
     const n = connection.totalCount;
