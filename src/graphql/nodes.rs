@@ -7,6 +7,7 @@
 //! costs a query or two per type asked for, not per id; tenant states come from the request's
 //! cache, loaded once per tenant.
 
+use crate::error::AppResult;
 use crate::graphql::loaders::{tenant_overview, tenant_state};
 use crate::graphql::types::history::ScoreSnapshot;
 use crate::graphql::types::workflow::{ActionEvent, DeviceException, ShareLink};
@@ -19,6 +20,9 @@ use crate::service;
 use async_graphql::{Context, ID, Result};
 use chrono::{NaiveDate, Utc};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::future::Future;
+use std::hash::Hash;
 
 /// Most ids one `nodes` call takes.
 pub const MAX_NODES: usize = 100;
@@ -102,127 +106,123 @@ fn keys<K>(wanted: &[Option<Wanted>], pick: impl Fn(&Wanted) -> Option<K>) -> Ve
     wanted.iter().flatten().filter_map(pick).collect()
 }
 
+/// The row id of one kind of wanted object: `id_of!(Tag)` picks the id of a `Wanted::Tag`.
+macro_rules! id_of {
+    ($kind:ident) => {
+        |w: &Wanted| match w {
+            Wanted::$kind(id) => Some(*id),
+            _ => None,
+        }
+    };
+}
+
+/// One batched lookup: `fetch` the objects with these keys (no query for none), indexed by
+/// `key_of`.
+async fn lookup<K, T, Fut>(
+    keys: Vec<K>,
+    fetch: impl FnOnce(Vec<K>) -> Fut,
+    key_of: impl Fn(&T) -> K,
+) -> Result<HashMap<K, T>>
+where
+    K: Eq + Hash,
+    Fut: Future<Output = AppResult<Vec<T>>>,
+{
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(fetch(keys).await?.into_iter().map(|t| (key_of(&t), t)).collect())
+}
+
 /// The objects behind `ids`, in order: `None` for every id the caller cannot see (whatever the
 /// reason), so the answer never tells a forbidden id from a missing one.
 pub async fn resolve(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>> {
     let (db, viewer) = (db(ctx), viewer(ctx)?);
     let wanted: Vec<Option<Wanted>> = ids.iter().map(parse).collect();
 
-    let tenant_ids = keys(&wanted, |w| match w {
-        Wanted::Tenant(id)
-        | Wanted::SecureScore(id)
-        | Wanted::ScoreSnapshot(id, _)
-        | Wanted::CategoryScore(id, _, _) => Some(*id),
-        _ => None,
-    });
-    let tenants: HashMap<i64, entity::tenant::Model> =
-        service::access::tenants::visible_by_ids(db, viewer, &tenant_ids)
-            .await?
-            .into_iter()
-            .map(|t| (t.id, t))
-            .collect();
-    let control_ids = keys(&wanted, |w| match w {
-        Wanted::Control(id) => Some(id.clone()),
-        _ => None,
-    });
-    let controls: HashMap<String, entity::control::Model> =
-        service::catalog::controls_by_ids(db, viewer, &control_ids)
-            .await?
-            .into_iter()
-            .map(|c| (c.id.clone(), c))
-            .collect();
-    let action_ids = keys(&wanted, |w| match w {
-        Wanted::ImprovementAction(id) => Some(*id),
-        _ => None,
-    });
-    let action_tenants = service::state::actions::tenants_of_actions(db, viewer, &action_ids).await?;
-    let principal_ids = keys(&wanted, |w| match w {
-        Wanted::Principal(id) => Some(*id),
-        _ => None,
-    });
-    let principals: HashMap<i64, entity::principal::Model> =
-        service::access::visible_principals(db, viewer, &principal_ids)
-            .await?
-            .into_iter()
-            .map(|p| (p.id, p))
-            .collect();
-    let tag_ids = keys(&wanted, |w| match w {
-        Wanted::Tag(id) => Some(*id),
-        _ => None,
-    });
-    let tags: HashMap<i64, entity::tag::Model> = service::collab::tags::by_ids(db, viewer, &tag_ids)
-        .await?
-        .into_iter()
-        .map(|t| (t.id, t))
-        .collect();
-    let note_ids = keys(&wanted, |w| match w {
-        Wanted::Note(id) => Some(*id),
-        _ => None,
-    });
-    let notes: HashMap<i64, _> = service::collab::notes::by_ids(db, viewer, &note_ids)
-        .await?
-        .into_iter()
-        .map(|n| (n.note.id, n))
-        .collect();
-    let link_ids = keys(&wanted, |w| match w {
-        Wanted::ShareLink(id) => Some(*id),
-        _ => None,
-    });
-    let links: HashMap<i64, _> = service::collab::share::by_ids(db, viewer, &link_ids)
-        .await?
-        .into_iter()
-        .map(|l| (l.link.id, l))
-        .collect();
-    let event_ids = keys(&wanted, |w| match w {
-        Wanted::ActionEvent(id) => Some(*id),
-        _ => None,
-    });
-    let events: HashMap<i64, _> = service::workflow::events::by_ids(db, viewer, &event_ids)
-        .await?
-        .into_iter()
-        .map(|(e, control_id)| (e.id, (e, control_id)))
-        .collect();
-    let exception_ids = keys(&wanted, |w| match w {
-        Wanted::DeviceException(id) => Some(*id),
-        _ => None,
-    });
-    let exceptions: HashMap<i64, _> = service::workflow::device_exceptions_by_ids(db, viewer, &exception_ids)
-        .await?
-        .into_iter()
-        .map(|e| (e.id, e))
-        .collect();
-    let license_ids = keys(&wanted, |w| match w {
-        Wanted::TenantLicense(id) => Some(*id),
-        _ => None,
-    });
-    let licenses: HashMap<i64, _> = service::access::tenants::licenses_by_ids(db, viewer, &license_ids)
-        .await?
-        .into_iter()
-        .map(|l| (l.id, l))
-        .collect();
-    let token_ids = keys(&wanted, |w| match w {
-        Wanted::ApiToken(id) => Some(*id),
-        _ => None,
-    });
-    let tokens: HashMap<i64, _> = service::access::api_tokens_by_ids(db, viewer, &token_ids)
-        .await?
-        .into_iter()
-        .map(|t| (t.token.id, t))
-        .collect();
-    let entry_ids = keys(&wanted, |w| match w {
-        Wanted::AuditEntry(id) => Some(*id),
-        _ => None,
-    });
-    let entries: HashMap<i64, _> = service::access::audit_entries_by_ids(db, viewer, &entry_ids)
-        .await?
-        .into_iter()
-        .map(|e| (e.entry.id, e))
-        .collect();
-    let goal_ids = keys(&wanted, |w| match w {
-        Wanted::ScoreGoal(id) => Some(*id),
-        _ => None,
-    });
-    let goal_tenants = service::history::goals::tenants_of_goals(db, viewer, &goal_ids).await?;
+    let tenants = lookup(
+        keys(&wanted, |w| match w {
+            Wanted::Tenant(id)
+            | Wanted::SecureScore(id)
+            | Wanted::ScoreSnapshot(id, _)
+            | Wanted::CategoryScore(id, _, _) => Some(*id),
+            _ => None,
+        }),
+        |ids| async move { service::access::tenants::visible_by_ids(db, viewer, &ids).await },
+        |t| t.id,
+    )
+    .await?;
+    let controls = lookup(
+        keys(&wanted, |w| match w {
+            Wanted::Control(id) => Some(id.clone()),
+            _ => None,
+        }),
+        |ids| async move { service::catalog::controls_by_ids(db, viewer, &ids).await },
+        |c| c.id.clone(),
+    )
+    .await?;
+    let action_tenants =
+        service::state::actions::tenants_of_actions(db, viewer, &keys(&wanted, id_of!(ImprovementAction)))
+            .await?;
+    let principals = lookup(
+        keys(&wanted, id_of!(Principal)),
+        |ids| async move { service::access::visible_principals(db, viewer, &ids).await },
+        |p| p.id,
+    )
+    .await?;
+    let tags = lookup(
+        keys(&wanted, id_of!(Tag)),
+        |ids| async move { service::collab::tags::by_ids(db, viewer, &ids).await },
+        |t| t.id,
+    )
+    .await?;
+    let notes = lookup(
+        keys(&wanted, id_of!(Note)),
+        |ids| async move { service::collab::notes::by_ids(db, viewer, &ids).await },
+        |n| n.note.id,
+    )
+    .await?;
+    let links = lookup(
+        keys(&wanted, id_of!(ShareLink)),
+        |ids| async move { service::collab::share::by_ids(db, viewer, &ids).await },
+        |l| l.link.id,
+    )
+    .await?;
+    let events = lookup(
+        keys(&wanted, id_of!(ActionEvent)),
+        |ids| async move { service::workflow::events::by_ids(db, viewer, &ids).await },
+        |(e, _)| e.id,
+    )
+    .await?;
+    let exceptions = lookup(
+        keys(&wanted, id_of!(DeviceException)),
+        |ids| async move { service::workflow::device_exceptions_by_ids(db, viewer, &ids).await },
+        |e| e.id,
+    )
+    .await?;
+    let licenses = lookup(
+        keys(&wanted, id_of!(TenantLicense)),
+        |ids| async move { service::access::tenants::licenses_by_ids(db, viewer, &ids).await },
+        |l| l.id,
+    )
+    .await?;
+    let tokens = lookup(
+        keys(&wanted, id_of!(ApiToken)),
+        |ids| async move { service::access::api_tokens_by_ids(db, viewer, &ids).await },
+        |t| t.token.id,
+    )
+    .await?;
+    let entries = lookup(
+        keys(&wanted, id_of!(AuditEntry)),
+        |ids| async move { service::access::audit_entries_by_ids(db, viewer, &ids).await },
+        |e| e.entry.id,
+    )
+    .await?;
+    let goal_tenants =
+        service::history::goals::tenants_of_goals(db, viewer, &keys(&wanted, id_of!(ScoreGoal))).await?;
+    // Goals and past days are read once per tenant and per tenant and day, however many of
+    // their ids are asked for.
+    let mut goals_of: HashMap<i64, Vec<service::history::goals::GoalProgress>> = HashMap::new();
+    let mut days_of: HashMap<(i64, NaiveDate), Option<ScoreSnapshot>> = HashMap::new();
 
     let today = Utc::now().date_naive();
     let mut out = Vec::with_capacity(wanted.len());
@@ -270,12 +270,18 @@ pub async fn resolve(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>>
             Some(Wanted::ScoreGoal(id)) => match goal_tenants.get(id) {
                 // Progress and projection come with the tenant's goals, as `Tenant.goals` has them.
                 Some(t) => {
-                    let live = tenant_state(ctx, t).await?;
-                    service::history::goals::goals(db, viewer, &live, today)
-                        .await?
-                        .goals
-                        .into_iter()
+                    if let Entry::Vacant(slot) = goals_of.entry(t.id) {
+                        let live = tenant_state(ctx, t).await?;
+                        slot.insert(
+                            service::history::goals::goals(db, viewer, &live, today)
+                                .await?
+                                .goals,
+                        );
+                    }
+                    goals_of[&t.id]
+                        .iter()
                         .find(|g| g.id == *id)
+                        .cloned()
                         .map(|g| Node::ScoreGoal(g.into()))
                 }
                 None => None,
@@ -284,21 +290,10 @@ pub async fn resolve(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>>
                 Some(t) => {
                     let categories = match day {
                         None => SecureScore::new(tenant_overview(ctx, t).await?).category_scores(),
-                        Some(day) => {
-                            let live = tenant_state(ctx, t).await?;
-                            service::history::snapshots::history(db, viewer, &live, *day, *day, today)
-                                .await?
-                                .into_iter()
-                                .next()
-                                .map(|score| {
-                                    ScoreSnapshot {
-                                        tenant_id: t.id,
-                                        score,
-                                    }
-                                    .category_scores()
-                                })
-                                .unwrap_or_default()
-                        }
+                        Some(day) => past_day(ctx, &mut days_of, t, *day, today)
+                            .await?
+                            .map(ScoreSnapshot::category_scores)
+                            .unwrap_or_default(),
                     };
                     categories
                         .into_iter()
@@ -308,23 +303,38 @@ pub async fn resolve(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>>
                 None => None,
             },
             Some(Wanted::ScoreSnapshot(id, day)) => match tenants.get(id) {
-                Some(t) => {
-                    let live = tenant_state(ctx, t).await?;
-                    service::history::snapshots::history(db, viewer, &live, *day, *day, today)
-                        .await?
-                        .into_iter()
-                        .next()
-                        .map(|score| {
-                            Node::ScoreSnapshot(ScoreSnapshot {
-                                tenant_id: t.id,
-                                score,
-                            })
-                        })
-                }
+                Some(t) => past_day(ctx, &mut days_of, t, *day, today)
+                    .await?
+                    .cloned()
+                    .map(Node::ScoreSnapshot),
                 None => None,
             },
         };
         out.push(node);
     }
     Ok(out)
+}
+
+/// One day of a tenant's history, read once per request however many ids name it.
+async fn past_day<'a>(
+    ctx: &Context<'_>,
+    days: &'a mut HashMap<(i64, NaiveDate), Option<ScoreSnapshot>>,
+    tenant: &entity::tenant::Model,
+    day: NaiveDate,
+    today: NaiveDate,
+) -> Result<Option<&'a ScoreSnapshot>> {
+    let key = (tenant.id, day);
+    if let Entry::Vacant(slot) = days.entry(key) {
+        let live = tenant_state(ctx, tenant).await?;
+        let snapshot = service::history::snapshots::history(db(ctx), viewer(ctx)?, &live, day, day, today)
+            .await?
+            .into_iter()
+            .next()
+            .map(|score| ScoreSnapshot {
+                tenant_id: tenant.id,
+                score,
+            });
+        slot.insert(snapshot);
+    }
+    Ok(days[&key].as_ref())
 }

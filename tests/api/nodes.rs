@@ -481,3 +481,57 @@ async fn nodes_looks_up_each_type_with_one_query_whatever_the_number_of_ids() {
         assert_eq!(reads, 1, "one read of {table}: {statements:#?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_reads_a_tenants_goals_and_a_day_once_however_many_of_their_ids() {
+    let (app, log) = spawn_app_recording_statements(Backend::Sqlite).await;
+    let t = app.tenant().create().await;
+    let today = chrono::Utc::now().date_naive();
+    let mut goals = Vec::new();
+    for days in [30, 60, 90] {
+        let goal = app
+            .set_score_goal(
+                &t.operator,
+                json!({ "tenantSlug": t.slug, "targetPercentage": 50 + days / 3,
+                        "targetDate": (today + chrono::Days::new(days)).to_string() }),
+                "goal { id }",
+            )
+            .payload()
+            .await;
+        goals.push(text(&goal["goal"]["id"]));
+    }
+    let days = app
+        .query_score_history(&t.reader, &t.slug, today, today, "id categories { id }")
+        .payload()
+        .await;
+    let mut day_ids = vec![text(&days[0]["id"])];
+    day_ids.extend(
+        days[0]["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| text(&c["id"])),
+    );
+    assert!(day_ids.len() > 3, "{days}");
+
+    // Statements that read goals or days, for one `nodes` call.
+    let reads = async |ids: Vec<String>| {
+        log.clear();
+        let nodes = app.query_nodes(&t.reader, json!(ids), "id").payload().await;
+        assert!(nodes.as_array().unwrap().iter().all(|n| !n.is_null()), "{nodes}");
+        let statements = log.statements();
+        ["\"score_goal\"", "\"score_snapshot\""].map(|table| {
+            statements
+                .iter()
+                .filter(|s| s.contains(&format!("FROM {table}")))
+                .count()
+        })
+    };
+    let one = reads(vec![goals[0].clone(), day_ids[0].clone()]).await;
+    let all = reads(goals.iter().chain(&day_ids).cloned().collect()).await;
+    assert!(one[0] > 0, "goals are read from the database: {one:?}");
+    assert_eq!(
+        all, one,
+        "as many reads for every goal and category of a day as for one of each"
+    );
+}

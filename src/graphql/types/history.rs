@@ -44,6 +44,7 @@ impl ScalarType for Date {
 
 /// One day of a tenant's score: a stored snapshot (final once the day is over), or today's live
 /// score.
+#[derive(Clone)]
 pub struct ScoreSnapshot {
     pub tenant_id: i64,
     pub score: DailyScore,
