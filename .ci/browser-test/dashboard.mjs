@@ -14,7 +14,7 @@
 //
 // Usage: node dashboard.mjs <server base url> <tokens.json> <artifacts dir>
 //   tokens.json: {"tenant": "<slug>", "reader": "...", "operator": "...", "admin": "...", "msp": "..."}
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 import { mkdirSync, readFileSync } from 'node:fs';
 
 const [base, tokensFile, artifacts = '.'] = process.argv.slice(2);
@@ -54,21 +54,7 @@ async function score(token) {
 const points = (v) => String(v);
 const percent = (v) => `${v} %`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  // Without the background-networking flags Chromium keeps calling Google's hosts, which this
-  // machine's closed network refuses; --no-sandbox because CI runs as root.
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const browser = await launch();
 
 /** A new browser tab for `who`, offline but for this server, with its console watched. */
 async function tab(who, { width = 1280, height = 800, colorScheme = 'light', expectedErrors = [] } = {}) {

@@ -3,7 +3,7 @@
 // headers editor, runs the default `viewer` query and checks the result pane shows the viewer.
 //
 // Usage: node playground.mjs <server base url> <API token> <expected viewer name> [screenshot.png]
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const [base, token, expectedName, screenshot] = process.argv.slice(2);
 if (!base || !token || !expectedName) {
@@ -12,21 +12,7 @@ if (!base || !token || !expectedName) {
 }
 
 const problems = [];
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  // Without the background-networking flags Chromium keeps calling Google's hosts, which this
-  // machine's closed network refuses; --no-sandbox because CI runs as root.
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 800 } });
   const local = new Set();
