@@ -13,6 +13,8 @@ import {
   loading, replace, statusBadge, zoneBadge,
 } from '../dom.js';
 import { SECURE_SCORE } from '../fragments.js';
+import { insightSections } from '../insights.js';
+import { debounce } from '../widgets.js';
 
 /** The views one can include next to the current score, in the order shown. */
 const EXTRA_VIEWS = ['planned', 'currentLicense', 'achievable', 'verified'];
@@ -155,12 +157,16 @@ export async function render(ctx) {
     actionsBody);
 
   const chartSection = buildChartSection();
+  // Why it moved, what peers did and the best plan: one query each (insights.js).
+  const insights = insightSections(ctx);
+  const refreshInsights = debounce(() => insights.refresh(), 500);
+  ctx.onCleanup(() => refreshInsights.cancel());
 
   const root = h('div', { class: 'page-overview' },
     h('header', { class: 'ov-head' },
       h('p', { class: 'ov-kicker' }, 'Overview'),
       h('h1', {}, tenantName)),
-    h('div', { class: 'ov-grid' }, tile, categories, chartSection.el, actions));
+    h('div', { class: 'ov-grid' }, tile, categories, chartSection.el, actions, insights.els));
   replace(ctx.main, root);
 
   // --- score tile ---------------------------------------------------------------------------------
@@ -417,7 +423,10 @@ export async function render(ctx) {
     if (overviewPending) return;
     const same = before && before.updatedAt === score.updatedAt && before.current.pointsExact === score.current.pointsExact
       && before.planned.pointsExact === score.planned.pointsExact && before.maxScore.pointsExact === score.maxScore.pointsExact;
-    if (!same || !state.actions) scheduleRefresh();
+    if (!same || !state.actions) {
+      scheduleRefresh();
+      refreshInsights();
+    }
   });
 
   // --- history chart ------------------------------------------------------------------------------
