@@ -959,6 +959,9 @@ mod tests {
             .sum()
     }
 
+    /// A life with its end-of-day states and its log.
+    type Lived = (Life, Vec<ActionProgress>, Vec<(usize, LoggedEvent)>);
+
     fn arb_residual() -> impl Strategy<Value = Option<(i64, i64, bool, bool)>> {
         prop::option::weighted(
             0.3,
@@ -979,7 +982,7 @@ mod tests {
             residuals in (arb_residual(), arb_residual()),
         ) {
             let mut next_id = 0;
-            let lived: Vec<(Life, Vec<ActionProgress>, Vec<(usize, LoggedEvent)>)> = lives
+            let lived: Vec<Lived> = lives
                 .into_iter()
                 .map(|l| { let (ends, log) = live(&l, &mut next_id); (l, ends, log) })
                 .collect();

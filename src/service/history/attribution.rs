@@ -185,18 +185,28 @@ fn validate(from: NaiveDate, to: NaiveDate, today: NaiveDate, retention_days: u3
     Ok(())
 }
 
-/// `Tenant.scoreChange` (READER): the change of `view` from the end of `from` to the end of `to`
-/// (default: the first day the history shows within the 30 days up to `to`; today), by cause.
+/// What `Tenant.scoreChange` asks.
+#[derive(Clone, Copy, Debug)]
+pub struct ChangeQuery {
+    /// The first day; default: the first day the history shows within the 30 days up to `to`.
+    pub from: Option<NaiveDate>,
+    /// The last day; default: today.
+    pub to: Option<NaiveDate>,
+    pub view: ViewKind,
+}
+
+/// `Tenant.scoreChange` (READER): the change of the view from the end of `from` to the end of
+/// `to`, by cause. `live` is the tenant's current state (read first, so due expiries are applied);
+/// `retention_days` is how long the history keeps computed snapshots.
 pub async fn score_change<C: ConnectionTrait>(
     conn: &C,
     viewer: &Viewer,
     live: &TenantState,
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
-    view: ViewKind,
+    query: ChangeQuery,
     retention_days: u32,
     now: DateTime<Utc>,
 ) -> AppResult<ScoreChange> {
+    let ChangeQuery { from, to, view } = query;
     let tenant = &live.tenant;
     viewer.require(tenant.id, Role::Reader)?;
     let today = now.date_naive();
