@@ -185,7 +185,9 @@ fn source(s: &str) -> Result<SnapshotSource, AppError> {
         SOURCE_COMPUTED => Ok(SnapshotSource::Computed),
         SOURCE_IMPORTED => Ok(SnapshotSource::Imported),
         SOURCE_LIVE => Ok(SnapshotSource::Live),
-        other => Err(AppError::from(anyhow::anyhow!("unknown snapshot source {other:?}"))),
+        other => Err(AppError::from(anyhow::anyhow!(
+            "unknown snapshot source {other:?}"
+        ))),
     }
 }
 

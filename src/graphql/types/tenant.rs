@@ -270,7 +270,9 @@ impl Tenant {
             desc = "First day (inclusive, UTC; it needs a day `scoreHistory` shows); default: the first day the history shows within the 30 days up to `to`."
         )]
         from: Option<history::Date>,
-        #[graphql(desc = "Last day (UTC, at most today; it needs a day `scoreHistory` shows); default: today.")]
+        #[graphql(
+            desc = "Last day (UTC, at most today; it needs a day `scoreHistory` shows); default: today."
+        )]
         to: Option<history::Date>,
         #[graphql(
             desc = "The view whose change is explained (default: CURRENT).",
