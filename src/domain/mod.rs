@@ -5,6 +5,7 @@
 //! layer (the only place that touches the database) stay a thin sequence of load → decide → write.
 //!
 //! - [`applicability`]: which controls apply to a tenant (its catalog source).
+//! - [`attribution`]: why a score view moved between two days, by cause, exactly.
 //! - [`enums`]: statuses, categories, tiers, levels, roles and other closed vocabularies.
 //! - [`points`]: exact rational points; rounding only for presentation.
 //! - [`present`]: the 2-place rounding of figures shown to clients.
@@ -19,6 +20,7 @@
 //! - [`tokens`]: API token and share-link secrets.
 
 pub mod applicability;
+pub mod attribution;
 pub mod cohort;
 pub mod enums;
 pub mod goals;

@@ -28,6 +28,7 @@ mod privacy;
 mod readme;
 mod realtime;
 mod score;
+mod score_change;
 mod security;
 mod service_admin;
 mod tooling;

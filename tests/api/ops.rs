@@ -371,6 +371,33 @@ impl TestApp {
         )
     }
 
+    /// `tenant(slug) { scoreChange(from, to, view) { <fields> } }`; `args` holds the arguments
+    /// given (`from`, `to`, `view`); those absent are left out of the call.
+    pub fn query_score_change(&self, auth: impl Into<Auth>, slug: &str, args: Value, fields: &str) -> Op {
+        let (mut declarations, mut call) = (Vec::new(), Vec::new());
+        let mut variables = json!({ "slug": slug });
+        for (name, ty) in [("from", "Date!"), ("to", "Date!"), ("view", "ScoreViewKind!")] {
+            if let Some(v) = args.get(name) {
+                declarations.push(format!("${name}: {ty}"));
+                call.push(format!("{name}: ${name}"));
+                variables[name] = v.clone();
+            }
+        }
+        let call = if call.is_empty() {
+            String::new()
+        } else {
+            format!("({})", call.join(", "))
+        };
+        let declarations: Vec<&str> = declarations.iter().map(String::as_str).collect();
+        self.tenant_op(
+            auth,
+            &declarations,
+            format!("scoreChange{call} {{ {fields} }}"),
+            variables,
+            &["tenant", "scoreChange"],
+        )
+    }
+
     /// `tenant(slug) { comparisons(from, to, cohorts) { <fields> } }`; `cohorts` null asks for
     /// the default cohorts.
     pub fn query_comparisons(

@@ -9,6 +9,7 @@ mod groups;
 pub mod history;
 pub mod import;
 mod score;
+pub mod score_change;
 mod tenant;
 pub mod user_error;
 mod viewer;

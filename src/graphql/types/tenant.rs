@@ -3,6 +3,7 @@
 use crate::graphql::loaders::tenant_state;
 use crate::graphql::types::groups::resolve;
 use crate::graphql::types::history;
+use crate::graphql::types::score_change;
 use crate::graphql::types::{
     ApiToken, AuditEntry, GroupBy, ImprovementAction, ImprovementActionFilterInput, ImprovementActionGroup,
     ImprovementActionOrderInput, RoleGrant, SecureScore, WhatIfChangeInput,
@@ -255,6 +256,46 @@ impl Tenant {
         let (from, to) = history::default_range(from, to);
         let t = service::history::trends::trends(db(ctx), viewer(ctx)?, self.0.id, from.0, to.0).await?;
         Ok(t.into())
+    }
+    /// Why a score view moved between the end of `from` and the end of `to`: the change as
+    /// `scoreHistory` shows it (stored or imported snapshots, today's live score), split into
+    /// causes whose point deltas add up exactly to it, each with the actions and events behind
+    /// it, and the percentage change split into what more points and what a bigger or smaller
+    /// maximum did. Reconstructed from the event log; what the log cannot explain (e.g. vendor
+    /// totals of imported days) is one `UNATTRIBUTED` cause.
+    async fn score_change(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "First day (inclusive, UTC; it needs a day `scoreHistory` shows); default: the first day the history shows within the 30 days up to `to`."
+        )]
+        from: Option<history::Date>,
+        #[graphql(
+            desc = "Last day (UTC, at most today; it needs a day `scoreHistory` shows); default: today."
+        )]
+        to: Option<history::Date>,
+        #[graphql(
+            desc = "The view whose change is explained (default: CURRENT).",
+            default_with = "score_change::ScoreViewKind::Current"
+        )]
+        view: score_change::ScoreViewKind,
+    ) -> Result<score_change::ScoreChange> {
+        let live = tenant_state(ctx, &self.0).await?;
+        let query = service::history::attribution::ChangeQuery {
+            from: from.map(|d| d.0),
+            to: to.map(|d| d.0),
+            view: view.into(),
+        };
+        let change = service::history::attribution::score_change(
+            db(ctx),
+            viewer(ctx)?,
+            &live,
+            query,
+            crate::graphql::config(ctx).snapshot_retention_days,
+            Utc::now(),
+        )
+        .await?;
+        Ok(score_change::ScoreChange::new(change)?)
     }
     /// Per day from `from` to `to` (up to today): this tenant's percentage, each cohort's
     /// figures (or why they are withheld), and the vendor's benchmarks. Default cohorts:

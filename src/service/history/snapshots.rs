@@ -76,7 +76,7 @@ pub fn validate_range(from: NaiveDate, to: NaiveDate) -> AppResult<()> {
 }
 
 /// `(implementedBefore, totalBefore)` from a progress event's data.
-fn progress_before(data: Option<&serde_json::Value>) -> Option<(i64, i64)> {
+pub(crate) fn progress_before(data: Option<&serde_json::Value>) -> Option<(i64, i64)> {
     let data = data?;
     Some((
         data.get("implementedBefore")?.as_i64()?,
