@@ -47,6 +47,9 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Days of daily snapshots before today.
 const HISTORY_DAYS: u32 = 90;
+/// Steps in which an action's progress rises to today's over the history, each one a
+/// `PROGRESS_CHANGED` (or, for the last step of a completed action, `COMPLETED`) event.
+const PROGRESS_STEPS: i64 = 3;
 
 /// The RNG seed: a constant, so the demo is the same on every first start.
 const SEED: u64 = 0x5EC5_C08E;
@@ -415,7 +418,8 @@ struct Plan {
     start_implemented: i64,
     /// Day the user status changed from `start_user_status` to `user_status`.
     status_day: u32,
-    /// Day by which progress reached `implemented` (linear from `start_implemented`).
+    /// Day by which progress reached `implemented` (in `PROGRESS_STEPS` steps from
+    /// `start_implemented`).
     progress_day: u32,
     review_by: Option<DateTime<Utc>>,
     /// Temporary regressions: (first day, day it was complete again, implemented meanwhile).
@@ -435,8 +439,10 @@ impl Plan {
         let implemented = if t >= self.progress_day {
             self.implemented
         } else {
-            self.start_implemented
-                + (self.implemented - self.start_implemented) * i64::from(t) / i64::from(self.progress_day)
+            // In PROGRESS_STEPS steps, each recorded by an event (see `progress_days`), so the
+            // event log explains every snapshot.
+            let steps = i64::from(t) * PROGRESS_STEPS / i64::from(self.progress_day);
+            self.start_implemented + (self.implemented - self.start_implemented) * steps / PROGRESS_STEPS
         };
         let user = if t >= self.status_day {
             self.user_status
@@ -448,6 +454,13 @@ impl Plan {
         } else {
             (user, implemented)
         }
+    }
+
+    /// The days on which progress changed (at most `PROGRESS_STEPS`, the last `progress_day`).
+    fn progress_days(&self) -> Vec<u32> {
+        (1..=self.progress_day)
+            .filter(|&t| self.at(t).1 != self.at(t - 1).1)
+            .collect()
     }
 
     fn points(&self, status: Status, implemented: i64) -> Points {
@@ -961,7 +974,7 @@ fn action_row(
             p.implemented, p.total, p.unit
         )
     };
-    let changes = i64::from(p.status_day > 0) + 2 * p.dips.len() as i64 + i64::from(p.progress_day > 0);
+    let changes = i64::from(p.status_day > 0) + 2 * p.dips.len() as i64 + p.progress_days().len() as i64;
     row.status = Set(p.status);
     row.implemented = Set(p.implemented);
     row.total = Set(p.total);
@@ -1022,26 +1035,21 @@ async fn write_history(
             body.to_string(),
         ));
     }
-    if p.progress_day > 0 && p.status == Status::Completed {
-        let mut ev = event(
-            EventKind::Completed,
-            p.at(p.progress_day - 1),
-            p.at(p.progress_day),
-        );
-        ev.comment = Some(format!("All {} {} now meet the recommendation.", p.total, p.unit));
-        evs.push((clock.during(p.progress_day, rng), Actor::System, ev));
-    } else if p.progress_day > 0 && p.implemented > p.start_implemented {
-        let (status, implemented) = p.at(p.progress_day);
-        let mut ev = event(
-            EventKind::ProgressChanged,
-            (status, p.start_implemented),
-            (status, implemented),
-        );
-        ev.comment = Some(format!(
-            "Progress {} → {} of {} {}.",
-            p.start_implemented, p.implemented, p.total, p.unit
-        ));
-        evs.push((clock.during(p.progress_day, rng), Actor::System, ev));
+    for t in p.progress_days() {
+        let (before, after) = (p.at(t - 1), p.at(t));
+        let completed = after.0 == Status::Completed && before.0 != Status::Completed;
+        let kind = if completed {
+            EventKind::Completed
+        } else {
+            EventKind::ProgressChanged
+        };
+        let mut ev = event(kind, before, after);
+        ev.comment = Some(if completed {
+            format!("All {} {} now meet the recommendation.", p.total, p.unit)
+        } else {
+            format!("Progress {} → {} of {} {}.", before.1, after.1, p.total, p.unit)
+        });
+        evs.push((clock.during(t, rng), Actor::System, ev));
     }
     for &(from, to, low) in &p.dips {
         let mut down = event(EventKind::Regressed, p.at(from - 1), p.at(from));

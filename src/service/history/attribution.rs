@@ -13,8 +13,9 @@
 //! - **What the log does not record** — the catalog as it was (controls re-weighted or
 //!   deprecated after a day was written), a vendor's totals on imported days, licences removed —
 //!   shows as the difference between a snapshot and its reconstruction. It goes to CATALOG for a
-//!   computed day when a control that counts was changed after the day was written, else to
-//!   UNATTRIBUTED, so the causes always add up to the difference of the two days' figures.
+//!   computed day when a control that counts was changed (not just created) after the day was
+//!   written, else to UNATTRIBUTED, so the causes always add up to the difference of the two
+//!   days' figures.
 
 use crate::auth::Viewer;
 use crate::domain::attribution::{
@@ -314,7 +315,11 @@ pub async fn score_change<C: ConnectionTrait>(
             .into_iter()
             .enumerate()
         {
-            if counted.is_some() && written.is_some_and(|w| control.updated_at > w) {
+            // Changed after the day was written, and not merely created after it (a catalog
+            // loaded after a backfilled day was not changed since).
+            if counted.is_some()
+                && written.is_some_and(|w| control.updated_at > w && control.updated_at > control.created_at)
+            {
                 changed_since[i] = true;
             }
         }
