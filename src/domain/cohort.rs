@@ -318,10 +318,31 @@ mod tests {
             (80.0, 30.0, 40.0, 60.0, 87.5, "half way from p75 to 100"),
             (0.0, 30.0, 40.0, 60.0, 0.0, "nothing"),
             (100.0, 30.0, 40.0, 60.0, 100.0, "everything"),
-            (40.0, 40.0, 40.0, 40.0, 50.0, "all quartiles equal: the middle of 25..75"),
-            (40.0, 30.0, 40.0, 40.0, 62.5, "median and p75 equal: the middle of 50..75"),
+            (
+                40.0,
+                40.0,
+                40.0,
+                40.0,
+                50.0,
+                "all quartiles equal: the middle of 25..75",
+            ),
+            (
+                40.0,
+                30.0,
+                40.0,
+                40.0,
+                62.5,
+                "median and p75 equal: the middle of 50..75",
+            ),
             (120.0, 30.0, 40.0, 60.0, 100.0, "clamped above"),
-            (50.0, 60.0, 40.0, 30.0, 20.8333, "quartiles out of order are put in order (60, 60, 60)"),
+            (
+                50.0,
+                60.0,
+                40.0,
+                30.0,
+                20.8333,
+                "quartiles out of order are put in order (60, 60, 60)",
+            ),
         ];
         for (x, q1, q2, q3, expected, why) in cases {
             let got = percentile_from_quartiles(x, q1, q2, q3);

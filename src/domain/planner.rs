@@ -165,9 +165,7 @@ fn solve_words<const W: usize>(
 ) -> Result<Plan, TooLarge> {
     // Every value as an integer over the least common denominator.
     let fractions: Vec<_> = eligible.iter().map(|&i| candidates[i].points.to_big()).collect();
-    let denominator = fractions
-        .iter()
-        .fold(BigInt::one(), |acc, f| acc.lcm(f.denom()));
+    let denominator = fractions.iter().fold(BigInt::one(), |acc, f| acc.lcm(f.denom()));
     let scaled: Vec<BigInt> = fractions
         .iter()
         .map(|f| f.numer() * (&denominator / f.denom()))
@@ -189,7 +187,10 @@ fn table<V: Amount, const W: usize>(
     values: &[V],
     limits: Limits,
 ) -> Result<Plan, TooLarge> {
-    let efforts: Vec<u64> = eligible.iter().map(|&i| u64::from(candidates[i].effort)).collect();
+    let efforts: Vec<u64> = eligible
+        .iter()
+        .map(|&i| u64::from(candidates[i].effort))
+        .collect();
     let n = eligible.len() as u64;
     let capacity = limits.budget.min(efforts.iter().sum());
     // The count matters only when it can bind: when fewer actions are allowed than could fit.
@@ -309,8 +310,7 @@ mod tests {
                 None => true,
                 Some((bp, be, bs)) => {
                     points > *bp
-                        || (points == *bp
-                            && (effort < *be || (effort == *be && better_ranked(&set, bs, n))))
+                        || (points == *bp && (effort < *be || (effort == *be && better_ranked(&set, bs, n))))
                 }
             };
             if better {
@@ -387,9 +387,17 @@ mod tests {
         // other set does as well: the one holding the best-ranked action wins.
         let (a, b, cc, d) = (c(3, "1"), c(6, "9"), c(4, "5"), c(5, "5"));
         let ranked = [cc.clone(), a.clone(), b.clone(), d.clone()];
-        assert_eq!(solve(&ranked, limits(9, None)).expect("small").chosen, vec![0, 3], "C ranks first");
+        assert_eq!(
+            solve(&ranked, limits(9, None)).expect("small").chosen,
+            vec![0, 3],
+            "C ranks first"
+        );
         let ranked = [a, cc, d, b];
-        assert_eq!(solve(&ranked, limits(9, None)).expect("small").chosen, vec![0, 3], "A ranks first");
+        assert_eq!(
+            solve(&ranked, limits(9, None)).expect("small").chosen,
+            vec![0, 3],
+            "A ranks first"
+        );
     }
 
     #[test]
@@ -424,7 +432,10 @@ mod tests {
         assert!(err.steps > MAX_STEPS || err.cells > 0, "{err:?}");
         assert!(err.to_string().contains("maxActions"), "says what to do");
         // Without a binding count the same candidates are cheap.
-        assert_eq!(solve(&cs, limits(9000, None)).expect("one column").chosen.len(), 1000);
+        assert_eq!(
+            solve(&cs, limits(9000, None)).expect("one column").chosen.len(),
+            1000
+        );
     }
 
     #[test]
@@ -436,12 +447,20 @@ mod tests {
         let plan = solve(&cs, limits(600, Some(60))).expect("within limits");
         assert!(plan.chosen.len() <= 60 && plan.effort <= 600);
         // Generous for a debug build on a shared machine; release is ~10× faster.
-        assert!(start.elapsed() < std::time::Duration::from_secs(20), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     fn arb_candidates() -> impl Strategy<Value = Vec<Candidate>> {
         prop::collection::vec(
-            (0u32..10, -2i64..40, prop::sample::select(vec![1i64, 2, 3, 4, 6, 7, 10_000])),
+            (
+                0u32..10,
+                -2i64..40,
+                prop::sample::select(vec![1i64, 2, 3, 4, 6, 7, 10_000]),
+            ),
             0..=12,
         )
         .prop_map(|raw| {

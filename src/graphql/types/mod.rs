@@ -8,6 +8,7 @@ pub mod enums;
 mod groups;
 pub mod history;
 pub mod import;
+pub mod planning;
 mod score;
 mod tenant;
 pub mod user_error;
