@@ -179,6 +179,41 @@ pub fn suppressed(count: usize, k: usize) -> bool {
     count < k
 }
 
+/// Where `percentage` stands in a cohort of which only the quartiles are known: the percentile
+/// (0–100) of a piecewise-linear distribution through (0 %, 0), (p25, 25), (median, 50),
+/// (p75, 75) and (100 %, 100). Where that distribution is flat at `percentage` (equal quartiles),
+/// the middle of the flat stretch. An estimate: cohort quartiles are noisy and interpolated in a
+/// histogram. Inputs are clamped to 0–100 and the quartiles put in order.
+pub fn percentile_from_quartiles(percentage: f64, p25: f64, median: f64, p75: f64) -> f64 {
+    let clamp = |x: f64| if x.is_finite() { x.clamp(0.0, 100.0) } else { 0.0 };
+    let x = clamp(percentage);
+    let q1 = clamp(p25);
+    let q2 = clamp(median).max(q1);
+    let q3 = clamp(p75).max(q2);
+    let knots = [(0.0, 0.0), (25.0, q1), (50.0, q2), (75.0, q3), (100.0, 100.0)];
+    // Between the first percentile whose value reaches x and the last whose value does not
+    // pass it (the distribution is continuous and non-decreasing, so both exist).
+    let along = |(p0, v0): (f64, f64), (p1, v1): (f64, f64)| {
+        if v1 > v0 {
+            p0 + (x - v0) / (v1 - v0) * (p1 - p0)
+        } else {
+            p0
+        }
+    };
+    let first = knots
+        .windows(2)
+        .find(|w| w[1].1 >= x)
+        .map(|w| if w[0].1 >= x { w[0].0 } else { along(w[0], w[1]) })
+        .unwrap_or(100.0);
+    let last = knots
+        .windows(2)
+        .rev()
+        .find(|w| w[0].1 <= x)
+        .map(|w| if w[1].1 <= x { w[1].0 } else { along(w[0], w[1]) })
+        .unwrap_or(0.0);
+    ((first + last) / 2.0).clamp(0.0, 100.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,6 +306,48 @@ mod tests {
         let dist = distribution(&[Decimal::MAX, Decimal::MAX]).expect("non-empty");
         assert_eq!(dist.mean, Decimal::MAX, "mean of two maxima");
         assert_eq!(dist.median, Decimal::MAX, "median of two maxima");
+    }
+
+    #[test]
+    fn percentiles_interpolate_between_the_quartiles() {
+        let cases = [
+            (40.0, 30.0, 40.0, 60.0, 50.0, "at the median"),
+            (30.0, 30.0, 40.0, 60.0, 25.0, "at p25"),
+            (50.0, 30.0, 40.0, 60.0, 62.5, "half way from median to p75"),
+            (15.0, 30.0, 40.0, 60.0, 12.5, "half way from 0 to p25"),
+            (80.0, 30.0, 40.0, 60.0, 87.5, "half way from p75 to 100"),
+            (0.0, 30.0, 40.0, 60.0, 0.0, "nothing"),
+            (100.0, 30.0, 40.0, 60.0, 100.0, "everything"),
+            (
+                40.0,
+                40.0,
+                40.0,
+                40.0,
+                50.0,
+                "all quartiles equal: the middle of 25..75",
+            ),
+            (
+                40.0,
+                30.0,
+                40.0,
+                40.0,
+                62.5,
+                "median and p75 equal: the middle of 50..75",
+            ),
+            (120.0, 30.0, 40.0, 60.0, 100.0, "clamped above"),
+            (
+                50.0,
+                60.0,
+                40.0,
+                30.0,
+                20.8333,
+                "quartiles out of order are put in order (60, 60, 60)",
+            ),
+        ];
+        for (x, q1, q2, q3, expected, why) in cases {
+            let got = percentile_from_quartiles(x, q1, q2, q3);
+            assert!((got - expected).abs() < 1e-3, "{why}: {got}");
+        }
     }
 
     #[test]

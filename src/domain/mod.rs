@@ -11,6 +11,7 @@
 //! - [`present`]: the 2-place rounding of figures shown to clients.
 //! - [`scoring`]: points of one action and the score views of a tenant.
 //! - [`ranking`]: priority and rank of improvement actions.
+//! - [`planner`]: the best set of actions within an effort budget (an exact 0/1 knapsack).
 //! - [`rules`]: who may set which status, completion/regression, exceptions, expiry.
 //! - [`licensing`]: whether an action is licensed and the seat shortfall.
 //! - [`cohort`]: seat bands, cohort statistics and k-anonymity.
@@ -25,6 +26,7 @@ pub mod cohort;
 pub mod enums;
 pub mod goals;
 pub mod licensing;
+pub mod planner;
 pub mod points;
 pub mod present;
 pub mod privacy;
@@ -45,7 +47,7 @@ pub use enums::{
 pub use goals::{Zone, linear_trend, project, zone};
 pub use licensing::{HeldLicense, Licensing, licensing};
 pub use points::{Points, STORAGE_SCALE};
-pub use ranking::{RankInput, compare_priority, is_rankable, priority, rank};
+pub use ranking::{RankInput, compare_priority, effort, is_rankable, priority, rank};
 pub use rules::{
     NothingToUndo, ProgressTransition, RuleViolation, StatusEvent, UndoTarget, already_holds,
     check_user_status_change, exception_status, is_expired, status_accepts_review_by, status_after_progress,

@@ -30,7 +30,7 @@ pub struct RankInput<'a> {
 
 impl RankInput<'_> {
     /// The divisor of the priority formula (always 3..=9).
-    fn effort(&self) -> u32 {
+    pub fn effort(&self) -> u32 {
         effort(self.implementation_cost, self.user_impact, self.tier)
     }
 
@@ -45,7 +45,9 @@ impl RankInput<'_> {
     }
 }
 
-fn effort(implementation_cost: Level, user_impact: Level, tier: Tier) -> u32 {
+/// An action's effort: `w(implementation_cost) + w(user_impact) + complexity(tier)`, the
+/// divisor of the priority formula (3..=9); also the effort units of a plan (`planner`).
+pub fn effort(implementation_cost: Level, user_impact: Level, tier: Tier) -> u32 {
     implementation_cost.weight() + user_impact.weight() + tier.complexity()
 }
 

@@ -30,6 +30,8 @@
 //!   appends to.
 //! - [`collab`]: notes, tags and share links on actions.
 //! - [`history`]: daily snapshots (and the snapshot job), cohort comparisons, trends and goals.
+//! - [`planning`]: the best plan within an effort budget, its outcome and standing among other
+//!   organisations, and applying it (`workflow::mark_planned`).
 //! - [`graph`]: Microsoft Graph `parse` (pure), `import` (writes) and scheduled `sync`.
 //! - [`export`]: CSV and JSON exports of a tenant, for the HTTP export handlers.
 
@@ -41,6 +43,7 @@ pub mod export;
 pub mod graph;
 pub mod history;
 pub mod notify;
+pub mod planning;
 pub mod state;
 pub mod workflow;
 
@@ -60,8 +63,9 @@ pub const BULK_MAX_ITEMS: usize = 500;
 #[cfg(test)]
 mod tests {
     /// The groups in layer order, lowest first (the module map above).
-    const LAYERS: [&str; 10] = [
-        "notify", "audit", "state", "access", "catalog", "workflow", "collab", "history", "graph", "export",
+    const LAYERS: [&str; 11] = [
+        "notify", "audit", "state", "access", "catalog", "workflow", "collab", "history", "planning",
+        "graph", "export",
     ];
 
     /// Every `crate::service::<group>` a group's source names (comments excluded).

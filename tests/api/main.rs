@@ -24,6 +24,7 @@ mod nodes;
 mod overview;
 mod ownership;
 mod persisted_state;
+mod planning;
 mod privacy;
 mod readme;
 mod realtime;

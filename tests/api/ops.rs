@@ -271,6 +271,8 @@ mutations! {
     run_graph_sync_now: "runGraphSyncNow"("RunGraphSyncNowInput");
     /// `deleteImportedHistory`: deletes a tenant's imported snapshots up to a day.
     delete_imported_history: "deleteImportedHistory"("DeleteImportedHistoryInput");
+    /// `applyPlan`: marks a plan's actions `PLANNED`, all or nothing.
+    apply_plan: "applyPlan"("ApplyPlanInput");
 }
 
 impl TestApp {
@@ -426,6 +428,17 @@ impl TestApp {
             format!("whatIf(changes: $changes) {{ {fields} }}"),
             json!({ "slug": slug, "changes": changes }),
             &["tenant", "whatIf"],
+        )
+    }
+
+    /// `tenant(slug) { plan(input) { <fields> } }`: the best plan within an effort budget.
+    pub fn query_plan(&self, auth: impl Into<Auth>, slug: &str, input: Value, fields: &str) -> Op {
+        self.tenant_op(
+            auth,
+            &["$input: PlanInput!"],
+            format!("plan(input: $input) {{ {fields} }}"),
+            json!({ "slug": slug, "input": input }),
+            &["tenant", "plan"],
         )
     }
 

@@ -6,6 +6,7 @@ mod access;
 mod catalog;
 mod history;
 mod import;
+mod planning;
 mod tenants;
 mod workflow;
 
@@ -16,6 +17,7 @@ pub struct Mutation(
     catalog::CatalogMutation,
     history::HistoryMutation,
     import::ImportMutation,
+    planning::PlanningMutation,
     tenants::TenantMutation,
     workflow::WorkflowMutation,
 );

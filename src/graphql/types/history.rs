@@ -485,6 +485,19 @@ pub struct Comparison {
     pub vendor_benchmarks: Vec<VendorBenchmark>,
 }
 
+/// The comparison privacy settings of the server (COHORT_MIN_SIZE, COMPARISON_EPSILON,
+/// COMPARISON_NOISE_SECRET).
+pub(crate) fn privacy(ctx: &async_graphql::Context<'_>) -> crate::service::history::comparisons::Privacy {
+    let config = crate::graphql::config(ctx);
+    crate::service::history::comparisons::Privacy {
+        params: crate::domain::privacy::Params {
+            k: config.cohort_min_size,
+            epsilon: config.comparison_epsilon,
+        },
+        configured_secret: config.comparison_noise_secret.clone(),
+    }
+}
+
 /// A noisy statistic rounded to 2 places, as every figure is presented.
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
@@ -500,7 +513,7 @@ fn excluded(e: DomainExcludedCell) -> ExcludedCell {
     }
 }
 
-fn cohort(a: CohortAnswer) -> CohortComparison {
+pub(crate) fn cohort(a: CohortAnswer) -> CohortComparison {
     let kind = match a.spec {
         CohortSpec::AllTenants => CohortKind::AllTenants,
         CohortSpec::SimilarSize => CohortKind::SimilarSize,

@@ -325,14 +325,7 @@ impl Tenant {
             ],
         };
         let live = tenant_state(ctx, &self.0).await?;
-        let config = crate::graphql::config(ctx);
-        let privacy = service::history::comparisons::Privacy {
-            params: crate::domain::privacy::Params {
-                k: config.cohort_min_size,
-                epsilon: config.comparison_epsilon,
-            },
-            configured_secret: config.comparison_noise_secret.clone(),
-        };
+        let privacy = history::privacy(ctx);
         let days = service::history::comparisons::compare(
             db(ctx),
             viewer(ctx)?,
@@ -345,6 +338,18 @@ impl Tenant {
         )
         .await?;
         Ok(days.into_iter().map(Into::into).collect())
+    }
+    /// The actions that gain the most points within an effort budget (exactly: a 0/1
+    /// knapsack over the ranked actions, effort = the ranking divisor), with the score views
+    /// after them and where that percentage would stand in the `ALL_TENANTS` cohort. Writes
+    /// nothing; `applyPlan` marks a plan `PLANNED`. `BAD_USER_INPUT` for a negative budget or
+    /// `maxActions`.
+    async fn plan(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to plan: see `PlanInput`.")] input: crate::graphql::types::planning::PlanInput,
+    ) -> Result<crate::graphql::types::planning::Plan> {
+        crate::graphql::types::planning::plan(ctx, &self.0, input).await
     }
     /// Score zones and dated goals with progress and the trend-based projection.
     async fn goals(&self, ctx: &Context<'_>) -> Result<history::ScoreGoals> {

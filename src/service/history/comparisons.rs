@@ -216,6 +216,22 @@ pub async fn noise_secret<C: ConnectionTrait>(conn: &C, configured: Option<&str>
     Ok(row.value.into_bytes())
 }
 
+/// The latest day on or before `day` whose cells were aggregated (`None` before the first
+/// snapshot job): the day a standing "now" is judged against (`planning`).
+pub async fn latest_aggregated_day<C: ConnectionTrait>(
+    conn: &C,
+    day: NaiveDate,
+) -> AppResult<Option<NaiveDate>> {
+    use sea_orm::QueryOrder;
+    Ok(cohort_aggregate::Entity::find()
+        .filter(cohort_aggregate::Column::Day.lte(day))
+        .filter(cohort_aggregate::Column::CohortKey.starts_with(crate::domain::privacy::CELL_PREFIX))
+        .order_by_desc(cohort_aggregate::Column::Day)
+        .one(conn)
+        .await?
+        .map(|row| row.day))
+}
+
 /// A cohort to compare with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CohortSpec {

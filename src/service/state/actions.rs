@@ -243,6 +243,12 @@ pub struct WhatIfChange {
 /// completes the action, less progress regresses a completed one), as it would on a real update.
 pub fn what_if(viewer: &Viewer, state: &TenantState, changes: &[WhatIfChange]) -> AppResult<TenantState> {
     viewer.require(state.tenant.id, Role::Operator)?;
+    hypothetical(state, changes)
+}
+
+/// [`what_if`] without the role check, for callers that checked their own (a plan's outcome is
+/// read by READERs: `planning`).
+pub fn hypothetical(state: &TenantState, changes: &[WhatIfChange]) -> AppResult<TenantState> {
     let mut rows = state.rows();
     let index: HashMap<&str, usize> = state
         .actions

@@ -460,6 +460,152 @@ pub async fn bulk_set_status(
     Ok(Ok(applied))
 }
 
+/// One action of a plan to mark `PLANNED` (`applyPlan`).
+#[derive(Clone, Debug)]
+pub struct PlanItem {
+    pub action: ActionRef,
+    /// The action's `version` the plan was made from; a stale one is a `CONFLICT`.
+    pub expected_version: Option<i64>,
+}
+
+/// The comment of the exceptions `mark_planned` records on DEVICE actions when the caller gave
+/// none (an exception needs one).
+pub const PLAN_EXCEPTION_COMMENT: &str = "Planned with applyPlan";
+
+/// `applyPlan`: marks the actions of a plan `PLANNED` (OPERATOR), all or none, in one
+/// transaction. Every item must name an open action (`TO_ADDRESS` or `PLANNED`) with points
+/// remaining, at most once, at its expected version; an item already `PLANNED` is a no-op. A
+/// DEVICE action, whose status users can't set (SPEC §2), is planned the way SPEC §2 allows: a
+/// `GLOBAL` exception with justification `PLANNED_REMEDIATION` (its comment: `comment`, or
+/// [`PLAN_EXCEPTION_COMMENT`]). Other actions get a `STATUS_CHANGED` event, and `comment`
+/// becomes a note on each changed one, as in a bulk change. When any item fails nothing is
+/// written and each failing item is named.
+pub async fn mark_planned(
+    db: &DatabaseConnection,
+    viewer: &Viewer,
+    items: Vec<PlanItem>,
+    comment: Option<String>,
+    now: DateTime<Utc>,
+) -> AppResult<Result<Vec<Applied>, Vec<ItemError>>> {
+    if items.len() > crate::service::BULK_MAX_ITEMS {
+        return Err(AppError::bad_input(
+            "actions",
+            format!("a plan holds at most {} actions", crate::service::BULK_MAX_ITEMS),
+        ));
+    }
+    check_comment(comment.as_deref())?;
+    if items.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let comment = comment.filter(|c| !c.trim().is_empty());
+    let txn = crate::db::begin_write(db).await?;
+    let mut resolved = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut tenants_touched = std::collections::BTreeSet::new();
+    for (index, item) in items.iter().enumerate() {
+        let mut r = match resolve(&txn, viewer, &item.action, Role::Operator).await {
+            Ok(r) => r,
+            Err(e @ (AppError::Internal(_) | AppError::Forbidden { .. } | AppError::Unauthenticated)) => {
+                return Err(e);
+            }
+            Err(error) => {
+                errors.push(ItemError { index, error });
+                continue;
+            }
+        };
+        if !seen.insert(r.action.id) {
+            errors.push(ItemError {
+                index,
+                error: AppError::bad_input("controlId", "the same action appears twice in one plan"),
+            });
+            continue;
+        }
+        if expire_row(&txn, &mut r, now).await? {
+            tenants_touched.insert(r.tenant.id);
+        }
+        let change = StatusChange {
+            action: item.action.clone(),
+            status: Status::Planned,
+            comment: comment.clone(),
+            review_by: None,
+            expected_version: item.expected_version,
+        };
+        let max = r.points(Status::Completed, r.action.implemented, r.action.total);
+        let open = matches!(r.status(), Status::ToAddress | Status::Planned) && r.current_points() < max;
+        let checked = if let Some(expected) = item.expected_version.filter(|v| *v != r.action.version) {
+            Err(AppError::Conflict(format!(
+                "expectedVersion {expected} is stale: action {} is at version {}",
+                r.control.id, r.action.version
+            )))
+        } else if r.status() == Status::Completed {
+            Err(rule(RuleViolation::StatusLocked))
+        } else if !open {
+            Err(AppError::bad_input(
+                "controlId",
+                format!(
+                    "action {} is {} with {} points remaining: only TO_ADDRESS and PLANNED actions with \
+                     points remaining can be planned",
+                    r.control.id,
+                    r.status().as_str(),
+                    (&max - &r.current_points()).round2()
+                ),
+            ))
+        } else if r.category() == Category::Device {
+            Ok(())
+        } else {
+            validate_change(&change, &r, now)
+        };
+        match checked {
+            Ok(()) => resolved.push((change, r)),
+            Err(e @ (AppError::Internal(_) | AppError::Unauthenticated)) => return Err(e),
+            Err(error) => errors.push(ItemError { index, error }),
+        }
+    }
+    if !errors.is_empty() {
+        return Ok(Err(errors));
+    }
+    let actor = Actor::of(viewer);
+    let mut applied = Vec::with_capacity(resolved.len());
+    for (change, mut r) in resolved {
+        let changed = r.status() != Status::Planned;
+        if changed {
+            if r.category() == Category::Device {
+                let text = change.comment.as_deref().unwrap_or(PLAN_EXCEPTION_COMMENT).trim();
+                write_exception(
+                    &txn,
+                    &actor,
+                    &mut r,
+                    ExceptionScope::Global,
+                    ExceptionJustification::PlannedRemediation,
+                    text,
+                    None,
+                    now,
+                )
+                .await?;
+            } else {
+                r.action = apply_change(
+                    &txn,
+                    &actor,
+                    &change,
+                    &r,
+                    EventKind::StatusChanged,
+                    Default::default(),
+                    now,
+                )
+                .await?;
+            }
+            tenants_touched.insert(r.tenant.id);
+        }
+        applied.push(Applied { resolved: r, changed });
+    }
+    for t in tenants_touched {
+        tenants::touch(&txn, t, now).await?;
+    }
+    txn.commit().await?;
+    Ok(Ok(applied))
+}
+
 /// The kinds of event that change an action's status (or its review date): the history undo
 /// reads.
 const STATUS_EVENTS: [EventKind; 7] = [
@@ -626,6 +772,36 @@ pub async fn record_device_exception(
             "expiresAt must be in the future",
         ));
     }
+    let exception = write_exception(
+        &txn,
+        &Actor::of(viewer),
+        &mut r,
+        input.scope,
+        input.justification,
+        comment,
+        input.expires_at,
+        now,
+    )
+    .await?;
+    tenants::touch(&txn, r.tenant.id, now).await?;
+    txn.commit().await?;
+    Ok((r, exception))
+}
+
+/// Records a checked exception on a resolved DEVICE action and sets the status it implies, with
+/// its `EXCEPTION_RECORDED` event, in the caller's transaction (`COMPLETED` is `STATUS_LOCKED`).
+/// The caller bumps the tenant's version.
+#[allow(clippy::too_many_arguments)]
+async fn write_exception<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    r: &mut Resolved,
+    scope: ExceptionScope,
+    justification: ExceptionJustification,
+    comment: &str,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> AppResult<device_exception::Model> {
     let current = r.status();
     if current == Status::Completed {
         return Err(rule(RuleViolation::StatusLocked));
@@ -635,26 +811,29 @@ pub async fn record_device_exception(
     let exception = device_exception::ActiveModel {
         tenant_id: Set(r.tenant.id),
         action_id: Set(r.action.id),
-        scope: Set(input.scope),
-        justification: Set(input.justification),
+        scope: Set(scope),
+        justification: Set(justification),
         comment: Set(comment.to_string()),
-        expires_at: Set(input.expires_at),
-        created_by: Set(Some(viewer.principal_id)),
+        expires_at: Set(expires_at),
+        created_by: Set(match actor {
+            Actor::Principal { id, .. } => Some(*id),
+            _ => None,
+        }),
         created_at: Set(now),
         ended_at: Set(None),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(conn)
     .await?;
-    let new_status = exception_status(input.scope, input.justification).unwrap_or(current);
+    let new_status = exception_status(scope, justification).unwrap_or(current);
     let points_before = r.current_points();
     let review_by = if new_status != current {
-        input.expires_at
+        expires_at
     } else {
         r.action.review_by
     };
     r.action = write_action(
-        &txn,
+        conn,
         &r.action,
         new_status,
         r.action.implemented,
@@ -672,18 +851,16 @@ pub async fn record_device_exception(
     ev.comment = Some(comment.to_string());
     let mut data = serde_json::json!({
         "exceptionId": exception.id,
-        "scope": input.scope.as_str(),
-        "justification": input.justification.as_str(),
-        "expiresAt": input.expires_at,
+        "scope": scope.as_str(),
+        "justification": justification.as_str(),
+        "expiresAt": expires_at,
     });
     if let Some(at) = review_by_before {
         data["reviewByBefore"] = serde_json::json!(at);
     }
     ev.data = Some(data);
-    events::record(&txn, &Actor::of(viewer), ev, now).await?;
-    tenants::touch(&txn, r.tenant.id, now).await?;
-    txn.commit().await?;
-    Ok((r, exception))
+    events::record(conn, actor, ev, now).await?;
+    Ok(exception)
 }
 
 /// The device exceptions among `ids` that the caller may read (READER of their tenant: every
