@@ -8,6 +8,8 @@
 //     tab's tile follows live (subscriptions), and undo brings both back;
 //   - the actions list pages and filters as the API does, with its state in the URL;
 //   - the history page lists the change and downloads the CSV export;
+//   - "why it moved" and "best plan" show the API's scoreChange and plan; applying the plan
+//     marks its actions PLANNED;
 //   - a READER sees no write control; Escape closes the flyout; sign-out forgets the token; the
 //     token is never in localStorage.
 // Screenshots (light, dark, narrow, flyout, tenants, history) go to the artifacts directory.
@@ -279,6 +281,35 @@ try {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow <= 1, `the page is ${overflow}px wider than the window`);
     await page.screenshot({ path: `${artifacts}/dashboard-narrow.png`, fullPage: true });
+    await page.context().close();
+  });
+
+  await step('the overview explains the change and plans within a budget; a writer applies the plan', async () => {
+    const from = new Date(Date.now() - 29 * 86_400_000).toISOString().slice(0, 10);
+    const expected = (await api(tokens.operator, `query($slug: String!, $from: Date) { tenant(slug: $slug) {
+        scoreChange(from: $from) { pointsDelta causes { cause } }
+        plan(input: { effortBudget: 20 }) { pointsGained actions { action { controlId status } } } } }`,
+    { slug, from })).tenant;
+    const page = await tab('insights');
+    await signIn(page, `/tenants/${slug}`, tokens.operator);
+    const signed = (v) => `${v > 0 ? '+' : ''}${v}`;
+    const why = page.locator('[data-testid="why-summary"]');
+    await why.filter({ hasText: `Change ${signed(expected.scoreChange.pointsDelta)} points` }).waitFor({ timeout: TIMEOUT })
+      .catch(async () => { throw new Error(`why it moved: ${await why.innerText()} vs ${expected.scoreChange.pointsDelta}`); });
+    const causes = await page.locator('[data-testid="why-it-moved"] li.in-cause').evaluateAll((els) => els.map((e) => e.dataset.cause));
+    expect(expected.scoreChange.causes.every((c) => causes.includes(c.cause)), `causes shown ${causes}`);
+    const plan = page.locator('[data-testid="plan-summary"]');
+    await plan.filter({ hasText: `${signed(expected.plan.pointsGained)} points` }).waitFor({ timeout: TIMEOUT })
+      .catch(async () => { throw new Error(`plan: ${await plan.innerText()} vs ${expected.plan.pointsGained}`); });
+    await page.getByRole('button', { name: /Planned$/ }).click();
+    await page.locator('[data-testid="best-plan"]').getByRole('status').filter({ hasText: 'marked Planned' })
+      .waitFor({ timeout: TIMEOUT });
+    const ids = expected.plan.actions.map((a) => a.action.controlId);
+    const now = await api(tokens.operator, `query($slug: String!) { tenant(slug: $slug) {
+        improvementActions(first: 100, filter: { statuses: [PLANNED] }) { nodes { controlId } } } }`, { slug });
+    const planned = new Set(now.tenant.improvementActions.nodes.map((a) => a.controlId));
+    expect(ids.every((id) => planned.has(id)), `every action of the plan is PLANNED: ${ids}`);
+    await page.screenshot({ path: `${artifacts}/dashboard-insights.png`, fullPage: true });
     await page.context().close();
   });
 
