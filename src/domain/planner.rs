@@ -493,5 +493,20 @@ mod tests {
             );
             prop_assert_eq!(plan, expected);
         }
+
+        /// Few distinct efforts and values: many equally good sets, so the tie-breaks decide.
+        #[test]
+        fn breaks_ties_like_the_brute_force(
+            raw in prop::collection::vec((1u32..4, 1i64..4), 0..=12),
+            budget in 0u64..20,
+            max_actions in prop::option::of(0u64..6),
+        ) {
+            let cs: Vec<Candidate> = raw
+                .into_iter()
+                .map(|(effort, points)| Candidate { effort, points: Points::from_integer(points) })
+                .collect();
+            let l = limits(budget, max_actions);
+            prop_assert_eq!(solve(&cs, l).expect("small"), brute_force(&cs, l));
+        }
     }
 }

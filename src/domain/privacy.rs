@@ -20,13 +20,21 @@
 //! centred sum / noisy count; quartiles from the noisy histogram; category averages = noisy
 //! sums / noisy count, all clamped to their possible range. No I/O and no clock here; the secret
 //! and the day are passed in.
+//!
+//! **Peer adoption** of a control (how many organisations of a cohort completed, resolved,
+//! planned or risk-accepted it) uses the same cells, k rule and secret. Each member of a cell is
+//! in exactly one [`AdoptionClass`] per control, so adding or removing one tenant changes one
+//! class count of the control by 1 (L1 sensitivity 1): Laplace noise of scale 1/ε on each of the
+//! five counts makes a control's counts ε-private per cell and day. The noise is fixed per cell,
+//! day and control ([`adoption_seed`]). Across controls budgets add up (basic composition): the
+//! statuses of N controls of one organisation are together protected at N·ε per day.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::cohort::SeatBand;
-use super::enums::{Category, UnknownValue};
+use super::enums::{Category, Status, UnknownValue};
 
 /// A tenant's licence tier on a day: the highest tier whose plan it holds (an unexpired licence
 /// with at least one seat purchased). Ordered: `NONE` < `P1` < `P2`.
@@ -290,6 +298,143 @@ pub fn noise(seed: &[u8; 32], params: &Params) -> Totals {
     t
 }
 
+/// Where a tenant stands on one control, for peer adoption: its status at the end of the day,
+/// or [`AdoptionClass::Other`] (to address, no such action, or the control does not apply).
+/// The classes partition a cell's members for every control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AdoptionClass {
+    Completed,
+    /// `RESOLVED_THIRD_PARTY` or `RESOLVED_ALTERNATE_MITIGATION`.
+    Resolved,
+    Planned,
+    RiskAccepted,
+    Other,
+}
+
+/// Number of [`AdoptionClass`]es.
+pub const ADOPTION_CLASSES: usize = 5;
+
+impl AdoptionClass {
+    /// Every class, in index order.
+    pub const ALL: [Self; ADOPTION_CLASSES] = [
+        Self::Completed,
+        Self::Resolved,
+        Self::Planned,
+        Self::RiskAccepted,
+        Self::Other,
+    ];
+
+    /// The class of an applicable action's status (`None`: no applicable action).
+    pub fn of(status: Option<Status>) -> AdoptionClass {
+        match status {
+            Some(Status::Completed) => Self::Completed,
+            Some(Status::ResolvedThirdParty | Status::ResolvedAlternateMitigation) => Self::Resolved,
+            Some(Status::Planned) => Self::Planned,
+            Some(Status::RiskAccepted) => Self::RiskAccepted,
+            Some(Status::ToAddress) | None => Self::Other,
+        }
+    }
+
+    /// Its index in counts (`ALL` order).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// One letter, for storing a member's classes compactly: `C`, `R`, `P`, `A`, `-`.
+    pub fn letter(self) -> char {
+        match self {
+            Self::Completed => 'C',
+            Self::Resolved => 'R',
+            Self::Planned => 'P',
+            Self::RiskAccepted => 'A',
+            Self::Other => '-',
+        }
+    }
+
+    /// The class of a letter written by [`AdoptionClass::letter`] (anything else is `Other`).
+    pub fn of_letter(letter: u8) -> AdoptionClass {
+        match letter {
+            b'C' => Self::Completed,
+            b'R' => Self::Resolved,
+            b'P' => Self::Planned,
+            b'A' => Self::RiskAccepted,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// Counts of a cohort's members per [`AdoptionClass`] for one control (exact, or noisy).
+pub type AdoptionCounts = [f64; ADOPTION_CLASSES];
+
+/// The seed of a control's adoption noise in a cell on a day: HMAC-SHA256(secret, version ‖
+/// cell key ‖ day ‖ control id); independent of the comparison noise of the cell.
+pub fn adoption_seed(secret: &[u8], cell: &Cell, day: NaiveDate, control_id: &str) -> [u8; 32] {
+    let message = format!(
+        "securescore/adoption-noise/v1\n{}\n{day}\n{control_id}",
+        cell.key()
+    );
+    hmac_sha256(secret, message.as_bytes())
+}
+
+/// The noise of one control's class counts in one cell on one day: Laplace(1/ε) each.
+pub fn adoption_noise(seed: &[u8; 32], epsilon: f64) -> AdoptionCounts {
+    let scale = 1.0 / epsilon;
+    let mut out = [0.0; ADOPTION_CLASSES];
+    for (i, n) in out.iter_mut().enumerate() {
+        *n = laplace(seed, i as u32 + 1, scale);
+    }
+    out
+}
+
+/// Adoption figures published for a union of noisy cells: shares of the (noisy) members.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdoptionShares {
+    /// The noisy number of members counted (the sum of the clamped class counts), rounded.
+    pub size: usize,
+    /// Share (0–1) per class, in [`AdoptionClass::ALL`] order; they sum to 1 (or are all 0
+    /// when nothing is left).
+    pub shares: [f64; ADOPTION_CLASSES],
+}
+
+impl AdoptionShares {
+    /// Share of one class.
+    pub fn of(&self, class: AdoptionClass) -> f64 {
+        self.shares[class.index()]
+    }
+
+    /// Completed, resolved, planned or risk-accepted.
+    pub fn adopted(&self) -> f64 {
+        self.done() + self.of(AdoptionClass::Planned) + self.of(AdoptionClass::RiskAccepted)
+    }
+
+    /// Completed or resolved.
+    pub fn done(&self) -> f64 {
+        self.of(AdoptionClass::Completed) + self.of(AdoptionClass::Resolved)
+    }
+}
+
+/// The shares of noisy class counts (post-processing only: negative counts count as 0).
+pub fn publish_adoption(noisy: &AdoptionCounts) -> AdoptionShares {
+    let clamped: Vec<f64> = noisy.iter().map(|c| c.max(0.0)).collect();
+    let total: f64 = clamped.iter().sum();
+    let mut shares = [0.0; ADOPTION_CLASSES];
+    if total > 0.0 {
+        for (s, c) in shares.iter_mut().zip(&clamped) {
+            *s = c / total;
+        }
+    }
+    AdoptionShares {
+        size: total.round() as usize,
+        shares,
+    }
+}
+
+/// The standard deviation of the noise on a published count of `classes` classes summed over
+/// `cells` cells (each class count carries Laplace(1/ε), variance 2/ε²).
+pub fn adoption_count_std_dev(epsilon: f64, cells: usize, classes: usize) -> f64 {
+    (2.0 * (cells * classes) as f64).sqrt() / epsilon
+}
+
 /// Figures published for a union of noisy cells.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Published {
@@ -433,6 +578,87 @@ mod tests {
             ..cell.clone()
         };
         assert_ne!(a, noise(&cell_seed(b"s1", &other, day), &p), "another cell");
+    }
+
+    #[test]
+    fn adoption_noise_is_fixed_per_cell_day_and_control_and_differs_otherwise() {
+        let cell = Cell {
+            industry: "finance".into(),
+            band: SeatBand::B1To100,
+            tier: LicenseTier::None,
+        };
+        let day = NaiveDate::from_ymd_opt(2026, 11, 27).expect("date");
+        let a = adoption_noise(&adoption_seed(b"s", &cell, day, "AdminMFAV2"), 1.0);
+        assert_eq!(
+            a,
+            adoption_noise(&adoption_seed(b"s", &cell, day, "AdminMFAV2"), 1.0),
+            "same inputs, same noise"
+        );
+        let other_cell = Cell {
+            tier: LicenseTier::P2,
+            ..cell.clone()
+        };
+        for (other, why) in [
+            (adoption_seed(b"t", &cell, day, "AdminMFAV2"), "another secret"),
+            (
+                adoption_seed(b"s", &other_cell, day, "AdminMFAV2"),
+                "another cell",
+            ),
+            (
+                adoption_seed(b"s", &cell, day.succ_opt().expect("d"), "AdminMFAV2"),
+                "another day",
+            ),
+            (
+                adoption_seed(b"s", &cell, day, "MFARegistrationV2"),
+                "another control",
+            ),
+        ] {
+            assert_ne!(a, adoption_noise(&other, 1.0), "{why}");
+        }
+        assert_ne!(
+            adoption_seed(b"s", &cell, day, "X"),
+            cell_seed(b"s", &cell, day),
+            "independent of the comparison noise"
+        );
+        // Scale 1/ε: E|L| = 1/ε over many controls.
+        let n = 4000;
+        let mean_abs: f64 = (0..n)
+            .map(|i| adoption_noise(&adoption_seed(b"s", &cell, day, &format!("c{i}")), 2.0)[0].abs())
+            .sum::<f64>()
+            / n as f64;
+        assert!((mean_abs - 0.5).abs() < 0.05, "E|L| = 1/ε: {mean_abs}");
+    }
+
+    #[test]
+    fn adoption_classes_partition_the_statuses_and_publish_as_shares() {
+        let cases = [
+            (Some(Status::Completed), AdoptionClass::Completed),
+            (Some(Status::ResolvedThirdParty), AdoptionClass::Resolved),
+            (Some(Status::ResolvedAlternateMitigation), AdoptionClass::Resolved),
+            (Some(Status::Planned), AdoptionClass::Planned),
+            (Some(Status::RiskAccepted), AdoptionClass::RiskAccepted),
+            (Some(Status::ToAddress), AdoptionClass::Other),
+            (None, AdoptionClass::Other),
+        ];
+        for (status, class) in cases {
+            assert_eq!(AdoptionClass::of(status), class, "{status:?}");
+            assert_eq!(
+                AdoptionClass::of_letter(class.letter() as u8),
+                class,
+                "letter of {class:?}"
+            );
+        }
+        let p = publish_adoption(&[3.0, 1.0, 2.0, -1.5, 4.0]);
+        assert_eq!(p.size, 10, "negative counts count as 0");
+        assert!((p.adopted() - 0.6).abs() < 1e-12, "{p:?}");
+        assert!((p.done() - 0.4).abs() < 1e-12, "{p:?}");
+        assert_eq!(p.of(AdoptionClass::RiskAccepted), 0.0);
+        let empty = publish_adoption(&[-1.0, -2.0, 0.0, 0.0, -0.5]);
+        assert_eq!(
+            (empty.size, empty.adopted(), empty.done()),
+            (0, 0.0, 0.0),
+            "nothing left"
+        );
     }
 
     #[test]

@@ -16,6 +16,8 @@
 
 use crate::auth::Viewer;
 use crate::error::AppError;
+use crate::service::history::adoption::AdoptionAnswer;
+use crate::service::history::comparisons::CohortSpec;
 use crate::service::state::actions::{self, NoteWithAuthor};
 use crate::service::state::cache::ReadAlong;
 use crate::service::state::{States, TenantState};
@@ -162,6 +164,9 @@ pub struct RequestLoaders {
     /// Stored snapshots by (tenant, from, to), read once for `scoreHistory` and `comparisons`
     /// of the same range.
     snapshots: Mutex<HashMap<SnapshotRange, Arc<Vec<score_snapshot::Model>>>>,
+    /// Peer adoption by (tenant, cohort): one answer covers every action of the tenant, so a
+    /// page of actions with their `peerAdoption` computes it once.
+    adoption: Mutex<HashMap<(i64, String), Arc<AdoptionAnswer>>>,
 }
 
 /// A tenant id and a range of days.
@@ -175,6 +180,7 @@ impl RequestLoaders {
             notes: DataLoader::with_cache(NoteLoader(db.clone()), tokio::spawn, HashMapCache::default()),
             states: TenantStateCache::default(),
             snapshots: Mutex::default(),
+            adoption: Mutex::default(),
         }
     }
 
@@ -195,6 +201,29 @@ impl RequestLoaders {
         let rows = Arc::new(crate::service::history::snapshots::of_tenant(db, tenant_id, from, to).await?);
         memo.insert((tenant_id, from, to), rows.clone());
         Ok(rows)
+    }
+
+    /// The peer adoption answer for a tenant and cohort, computed by `compute` at most once per
+    /// request (the lock is held while computing, so concurrent resolvers wait for the one
+    /// computation). No authorisation here: `compute` is the service call, which checks it.
+    pub async fn adoption<F, Fut>(
+        &self,
+        tenant_id: i64,
+        spec: &CohortSpec,
+        compute: F,
+    ) -> Result<Arc<AdoptionAnswer>, AppError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<AdoptionAnswer, AppError>>,
+    {
+        let key = (tenant_id, format!("{spec:?}"));
+        let mut memo = self.adoption.lock().await;
+        if let Some(a) = memo.get(&key) {
+            return Ok(a.clone());
+        }
+        let a = Arc::new(compute().await?);
+        memo.insert(key, a.clone());
+        Ok(a)
     }
 
     /// Loads the tags and/or notes of a page of actions in one query each, so the page's items

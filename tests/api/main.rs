@@ -23,6 +23,7 @@ mod input_safety;
 mod nodes;
 mod overview;
 mod ownership;
+mod peers;
 mod persisted_state;
 mod planning;
 mod privacy;

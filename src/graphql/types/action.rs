@@ -207,6 +207,26 @@ impl ImprovementAction {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.a().row.updated_at
     }
+    /// What organisations like this tenant did about the same control: the shares of a cohort
+    /// (default `ALL_TENANTS`; the cohorts of `comparisons`) that completed, resolved, planned or
+    /// risk-accepted it at the end of the latest day with figures. Private like comparisons:
+    /// tenants you can read never count, cells (industry × seat band × licence tier) with fewer
+    /// than k others are left out and listed, and the counts carry Laplace noise fixed per cell,
+    /// day and control; withheld with the reason when nothing is left.
+    async fn peer_adoption(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The cohort (default: ALL_TENANTS).")] cohort: Option<
+            crate::graphql::types::history::CohortInput,
+        >,
+    ) -> Result<crate::graphql::types::peers::PeerAdoption> {
+        let spec = crate::graphql::types::peers::spec_of(cohort);
+        let answer = crate::graphql::types::peers::answer(ctx, &self.state, spec).await?;
+        Ok(crate::graphql::types::peers::PeerAdoption::of(
+            &answer,
+            &self.a().control.id,
+        ))
+    }
     /// Tags on the action, by name.
     async fn tags(&self, ctx: &Context<'_>) -> Result<Vec<Tag>> {
         let id = self.a().row.id;

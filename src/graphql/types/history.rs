@@ -503,7 +503,7 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-fn excluded(e: DomainExcludedCell) -> ExcludedCell {
+pub(crate) fn excluded(e: DomainExcludedCell) -> ExcludedCell {
     ExcludedCell {
         industry: e.cell.industry,
         seat_band: e.cell.band.into(),
@@ -513,13 +513,18 @@ fn excluded(e: DomainExcludedCell) -> ExcludedCell {
     }
 }
 
-pub(crate) fn cohort(a: CohortAnswer) -> CohortComparison {
-    let kind = match a.spec {
+/// The kind of a cohort spec.
+pub(crate) fn kind_of(spec: &CohortSpec) -> CohortKind {
+    match spec {
         CohortSpec::AllTenants => CohortKind::AllTenants,
         CohortSpec::SimilarSize => CohortKind::SimilarSize,
         CohortSpec::SameIndustry => CohortKind::SameIndustry,
         CohortSpec::Custom { .. } => CohortKind::Custom,
-    };
+    }
+}
+
+pub(crate) fn cohort(a: CohortAnswer) -> CohortComparison {
+    let kind = kind_of(&a.spec);
     let (figures, reason, message) = match a.figures {
         Ok(f) => (
             Some(CohortFigures {

@@ -8,6 +8,7 @@ pub mod enums;
 mod groups;
 pub mod history;
 pub mod import;
+pub mod peers;
 pub mod planning;
 mod score;
 pub mod score_change;

@@ -351,6 +351,18 @@ impl Tenant {
     ) -> Result<crate::graphql::types::planning::Plan> {
         crate::graphql::types::planning::plan(ctx, &self.0, input).await
     }
+    /// "What most of your peers have done and you haven't": the tenant's open actions
+    /// (`TO_ADDRESS`, `PLANNED` or `RISK_ACCEPTED`, with points remaining) ordered by the share of
+    /// the cohort's organisations that completed or resolved the same control (noisy, published
+    /// figures, with the privacy rules of `comparisons`: see `ImprovementAction.peerAdoption`).
+    async fn peer_gaps(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The cohort (default: ALL_TENANTS).")] cohort: Option<history::CohortInput>,
+        #[graphql(desc = "Number of actions to return (1 to 100; default 10).")] first: Option<i32>,
+    ) -> Result<crate::graphql::types::peers::PeerGaps> {
+        crate::graphql::types::peers::peer_gaps(ctx, &self.0, cohort, first).await
+    }
     /// Score zones and dated goals with progress and the trend-based projection.
     async fn goals(&self, ctx: &Context<'_>) -> Result<history::ScoreGoals> {
         let live = tenant_state(ctx, &self.0).await?;

@@ -76,6 +76,11 @@ impl Versions {
         self.days.iter().map(|(d, v)| (*d, *v))
     }
 
+    /// The database's random epoch (what keys a process's cached entries to one database).
+    pub fn epoch(&self) -> Option<&str> {
+        self.epoch.as_deref()
+    }
+
     /// The stored noise secret, when one was there (and the range has stored history).
     pub fn stored_secret(&self) -> Option<&str> {
         self.secret.as_deref()

@@ -22,6 +22,8 @@
 //! (`cache`), checked against the days' versions in one query; only what depends on the caller
 //! is computed per request. Vendor benchmarks imported from Microsoft Graph are returned beside
 //! ours, as reported (they are the vendor's figures, not ours).
+//!
+//! The cells also carry peer adoption per control (`super::adoption`), written here with them.
 
 use crate::auth::Viewer;
 use crate::domain::cohort::SeatBand;
@@ -162,7 +164,10 @@ pub async fn write_aggregates<C: ConnectionTrait>(
             ..Default::default()
         });
     }
-    let keys: Vec<String> = cells.keys().map(Cell::key).collect();
+    let mut keys: Vec<String> = cells.keys().map(Cell::key).collect();
+    if super::adoption::in_window(day, now) {
+        keys.extend(cells.keys().map(super::adoption::key));
+    }
     cohort_aggregate::Entity::delete_many()
         .filter(cohort_aggregate::Column::Day.eq(day))
         .filter(cohort_aggregate::Column::CohortKey.is_not_in(keys))
@@ -183,6 +188,8 @@ pub async fn write_aggregates<C: ConnectionTrait>(
             .exec_without_returning(conn)
             .await?;
     }
+    let members: Vec<(Cell, Vec<i64>)> = cells.into_values().map(|d| (d.cell, d.members)).collect();
+    super::adoption::write(conn, day, now, &members, &tenants).await?;
     Ok(written)
 }
 
@@ -314,7 +321,7 @@ fn set<T: Ord>(v: Vec<T>) -> Option<BTreeSet<T>> {
 }
 
 /// A cohort resolved to conditions on cells.
-struct Selector {
+pub(crate) struct Selector {
     /// `None`: any industry.
     industries: Option<BTreeSet<String>>,
     bands: Option<BTreeSet<SeatBand>>,
@@ -322,7 +329,7 @@ struct Selector {
 }
 
 impl Selector {
-    fn of(spec: &CohortSpec, asker: &tenant::Model) -> AppResult<Selector> {
+    pub(crate) fn of(spec: &CohortSpec, asker: &tenant::Model) -> AppResult<Selector> {
         Ok(match spec {
             CohortSpec::AllTenants => Selector {
                 industries: None,
@@ -374,7 +381,7 @@ impl Selector {
         })
     }
 
-    fn contains(&self, cell: &Cell) -> bool {
+    pub(crate) fn contains(&self, cell: &Cell) -> bool {
         self.industries
             .as_ref()
             .is_none_or(|s| s.contains(&cell.industry))
@@ -385,7 +392,7 @@ impl Selector {
     /// Every cell the cohort names when its industries are explicit, so an empty cell and a
     /// small one are reported alike; with any industry, only cells that exist can be listed.
     /// In the cells' order (industries, bands and tiers each ascending).
-    fn named_cells(&self) -> Vec<Cell> {
+    pub(crate) fn named_cells(&self) -> Vec<Cell> {
         let Some(industries) = &self.industries else {
             return Vec::new();
         };
@@ -413,7 +420,8 @@ impl Selector {
     }
 }
 
-fn key_of_spec(spec: &CohortSpec, asker: &tenant::Model) -> String {
+/// The cohort key of a spec, e.g. `ALL`, `BAND:SEATS_101_500`, `CUSTOM:INDUSTRY:finance`.
+pub(crate) fn key_of_spec(spec: &CohortSpec, asker: &tenant::Model) -> String {
     match spec {
         CohortSpec::AllTenants => "ALL".to_string(),
         CohortSpec::SimilarSize => format!("BAND:{}", SeatBand::of(asker.seat_count)),
