@@ -8,7 +8,8 @@
 //     tab's tile follows live (subscriptions), and undo brings both back;
 //   - the actions list pages and filters as the API does, with its state in the URL;
 //   - the history page lists the change and downloads the CSV export;
-//   - "why it moved" and "best plan" show the API's scoreChange and plan; applying the plan
+//   - "why it moved", "what peers did" and "best plan" show the API's scoreChange, peerGaps and
+//     plan; applying the plan
 //     marks its actions PLANNED;
 //   - a READER sees no write control; Escape closes the flyout; sign-out forgets the token; the
 //     token is never in localStorage.
@@ -284,7 +285,7 @@ try {
     await page.context().close();
   });
 
-  await step('the overview explains the change and plans within a budget; a writer applies the plan', async () => {
+  await step('the overview explains the change, lists what peers did and plans within a budget; a writer applies the plan', async () => {
     const from = new Date(Date.now() - 29 * 86_400_000).toISOString().slice(0, 10);
     const expected = (await api(tokens.operator, `query($slug: String!, $from: Date) { tenant(slug: $slug) {
         scoreChange(from: $from) { pointsDelta causes { cause } }
@@ -298,6 +299,17 @@ try {
       .catch(async () => { throw new Error(`why it moved: ${await why.innerText()} vs ${expected.scoreChange.pointsDelta}`); });
     const causes = await page.locator('[data-testid="why-it-moved"] li.in-cause').evaluateAll((els) => els.map((e) => e.dataset.cause));
     expect(expected.scoreChange.causes.every((c) => causes.includes(c.cause)), `causes shown ${causes}`);
+    const gaps = (await api(tokens.operator, `query($slug: String!) { tenant(slug: $slug) {
+        peerGaps(first: 8) { suppressedReason actions { action { controlId } } } } }`, { slug })).tenant.peerGaps;
+    const peerRows = page.locator('[data-testid="what-peers-did"] tr[data-control-id]');
+    if (gaps.suppressedReason) {
+      await page.locator(`[data-testid="what-peers-did"] [data-reason="${gaps.suppressedReason}"]`).waitFor({ timeout: TIMEOUT });
+    } else {
+      await peerRows.first().waitFor({ timeout: TIMEOUT });
+      const shown = await peerRows.evaluateAll((rows) => rows.map((r) => r.dataset.controlId));
+      const wanted = gaps.actions.map((g) => g.action.controlId);
+      expect(JSON.stringify(shown) === JSON.stringify(wanted), `peers' gaps ${shown} vs the API's ${wanted}`);
+    }
     const plan = page.locator('[data-testid="plan-summary"]');
     await plan.filter({ hasText: `${signed(expected.plan.pointsGained)} points` }).waitFor({ timeout: TIMEOUT })
       .catch(async () => { throw new Error(`plan: ${await plan.innerText()} vs ${expected.plan.pointsGained}`); });

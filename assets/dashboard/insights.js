@@ -63,6 +63,21 @@ const PLAN = `query BestPlan($slug: String!, $input: PlanInput!) {
   }
 }`;
 
+const PEER_GAPS = `query WhatPeersDid($slug: String!, $cohort: CohortInput) {
+  tenant(slug: $slug) {
+    id
+    peerGaps(cohort: $cohort, first: 8) {
+      day kind suppressedReason suppressedMessage
+      actions {
+        action { id controlId title category status }
+        adoption { size donePercent completedPercent resolvedPercent plannedPercent riskAcceptedPercent }
+      }
+    }
+  }
+}`;
+
+const COHORTS = { ALL_TENANTS: 'All organisations', SIMILAR_SIZE: 'Similar size', SAME_INDUSTRY: 'Same industry' };
+
 const APPLY_PLAN = `mutation ApplyPlan($input: ApplyPlanInput!) {
   applyPlan(input: $input) {
     changed
@@ -90,11 +105,13 @@ export function insightSections(ctx) {
   const slug = ctx.params.slug;
   const base = `/tenants/${encodeURIComponent(slug)}`;
   const why = whySection(ctx, slug, base);
+  const peers = peersSection(ctx, slug, base);
   const plan = planSection(ctx, slug, base);
   return {
-    els: [why.el, plan.el],
+    els: [why.el, peers.el, plan.el],
     refresh: () => {
       why.load({ quiet: true });
+      peers.load({ quiet: true });
       plan.load({ quiet: true });
     },
   };
@@ -165,6 +182,75 @@ function whySection(ctx, slug, base) {
     }));
     replace(body, summary, list,
       h('p', { class: 'hint' }, 'The causes add up exactly to the change; open one for its actions.'));
+  }
+
+  load();
+  return { el, load };
+}
+
+// --- what peers did -------------------------------------------------------------------------------
+
+function peersSection(ctx, slug, base) {
+  const state = { kind: 'ALL_TENANTS' };
+  const body = h('div', { class: 'in-body' }, loading('Asking what peers did'));
+  const cohortSelect = h('select', { id: 'in-peers-cohort', onchange: () => { state.kind = cohortSelect.value; load(); } },
+    Object.entries(COHORTS).map(([kind, label]) => h('option', { value: kind, selected: kind === state.kind }, label)));
+  const el = h('section', { class: 'card in-peers', 'data-testid': 'what-peers-did', 'aria-labelledby': 'in-peers-title' },
+    h('div', { class: 'ov-section-head' },
+      h('h2', { id: 'in-peers-title' }, 'What peers did that you have not'),
+      h('span', { class: 'in-controls' },
+        h('label', { for: 'in-peers-cohort', class: 'visually-hidden' }, 'Compare with'), cohortSelect)),
+    body);
+  let seq = 0;
+
+  async function load({ quiet = false } = {}) {
+    const mine = ++seq;
+    if (!quiet) replace(body, loading('Asking what peers did'));
+    try {
+      const data = await gql(PEER_GAPS, { slug, cohort: { kind: state.kind } }, { signal: ctx.signal });
+      if (mine === seq) draw(data.tenant.peerGaps);
+    } catch (err) {
+      if (err?.name === 'AbortError' || mine !== seq) return;
+      replace(body, errorBox(err, { title: 'Peer figures could not be loaded' }));
+    }
+  }
+
+  function draw(gaps) {
+    if (gaps.suppressedReason) {
+      replace(body, h('p', { class: 'muted', dataset: { reason: gaps.suppressedReason } },
+        gaps.suppressedMessage ?? `No figures: ${humanize(gaps.suppressedReason)}.`));
+      return;
+    }
+    if (gaps.actions.length === 0) {
+      replace(body, h('p', { class: 'muted' }, 'Nothing open that your peers have done.'));
+      return;
+    }
+    const rows = gaps.actions.map(({ action, adoption }) => {
+      const bar = h('span', { class: 'in-bar gain', 'aria-hidden': 'true' });
+      bar.style.width = `${Math.max(0, Math.min(100, adoption.donePercent))}%`;
+      return h('tr', { dataset: { controlId: action.controlId } },
+        h('td', {}, actionLink(base, action.controlId, action.title)),
+        h('td', {}, statusBadge(action.status)),
+        h('td', { class: 'num' }, h('span', { class: 'in-bar-track in-inline' }, bar), ' ', fmtPercent(adoption.donePercent)),
+        h('td', { class: 'num' }, fmtPercent(adoption.plannedPercent)),
+        h('td', { class: 'num' }, fmtPercent(adoption.riskAcceptedPercent)));
+    });
+    const size = gaps.actions[0].adoption.size;
+    replace(body,
+      h('p', { class: 'in-summary' },
+        'Your open actions, by the share of the cohort ',
+        `(${COHORTS[gaps.kind] ?? humanize(gaps.kind)}: about ${size} organisations`,
+        gaps.day ? `, ${fmtDate(gaps.day)}` : '', ') that completed or resolved them.'),
+      h('div', { class: 'table-wrap' }, h('table', { class: 'in-peers-table' },
+        h('thead', {}, h('tr', {},
+          h('th', { scope: 'col' }, 'Improvement action'),
+          h('th', { scope: 'col' }, 'Your status'),
+          h('th', { scope: 'col', class: 'num' }, 'Peers done'),
+          h('th', { scope: 'col', class: 'num' }, 'Planned'),
+          h('th', { scope: 'col', class: 'num' }, 'Risk accepted'))),
+        h('tbody', {}, rows))),
+      h('p', { class: 'hint' },
+        'Only organisations you cannot see count, groups of fewer than k are left out, and every figure carries fixed privacy noise.'));
   }
 
   load();
