@@ -28,6 +28,10 @@ const ACTION = `
   notes { id body authorName createdAt updatedAt }
   shareLinks { id platform createdBy createdAt expiresAt lastUsedAt useCount revoked revokedAt }
   history(first: 20) { totalCount nodes { ${EVENT} } }
+  peerAdoption {
+    day suppressedMessage
+    figures { size donePercent completedPercent resolvedPercent plannedPercent riskAcceptedPercent }
+  }
 `;
 
 const SCORE = 'score { id current { points max percentage } }';
@@ -325,8 +329,9 @@ export function createFlyout(options) {
     const tagsBox = h('div', {});
     const shareList = h('div', {});
     const historyBox = h('div', {});
+    const peersBox = h('div', {});
     sections = {
-      glance, implementation, statusBox, notesList, tagsBox, shareList, historyBox,
+      glance, implementation, peersBox, statusBox, notesList, tagsBox, shareList, historyBox,
       statusForm: null, statusKind: null,
       noteForm: canWrite ? noteForm() : null,
       shareTools: canWrite ? shareTools() : null,
@@ -334,6 +339,7 @@ export function createFlyout(options) {
     replace(body,
       section('glance', 'At a glance', glance),
       section('implementation', 'Implementation', implementation),
+      section('peers', 'What peers did', peersBox),
       canWrite ? section('status', 'Change the status', statusBox) : null,
       section('notes', 'Notes', sections.noteForm?.el ?? null, notesList),
       section('tags', 'Tags', tagsBox),
@@ -352,11 +358,31 @@ export function createFlyout(options) {
       a.service);
     paintGlance(a);
     paintImplementation(a);
+    paintPeers(a);
     if (canWrite) paintStatus(a, remote);
     paintNotes(a);
     paintTags(a);
     paintShareLinks(a);
     paintHistory(a);
+  }
+
+  // --- what peers did (ALL_TENANTS cohort, privacy-protected figures) ---
+
+  function paintPeers(a) {
+    const adoption = a.peerAdoption;
+    const f = adoption?.figures;
+    if (!f) {
+      replace(sections.peersBox, h('p', { class: 'hint' }, adoption?.suppressedMessage ?? 'No peer figures yet.'));
+      return;
+    }
+    const fact = (label, value) => h('div', { class: 'fact' }, h('dt', {}, label), h('dd', {}, fmtPercent(value)));
+    replace(sections.peersBox,
+      h('p', { class: 'hint' }, `Of about ${f.size} other organisations${adoption.day ? ` on ${fmtDate(adoption.day)}` : ''}, with privacy noise:`),
+      h('dl', { class: 'facts', 'data-testid': 'peer-adoption' },
+        fact('Completed', f.completedPercent),
+        fact('Resolved by other means', f.resolvedPercent),
+        fact('Planned', f.plannedPercent),
+        fact('Risk accepted', f.riskAcceptedPercent)));
   }
 
   // --- at a glance ---
