@@ -1293,9 +1293,21 @@ mod tests {
     fn a_simulated_action_completes_when_progress_is_full_and_regresses_during_a_dip() {
         let p = plan(100, 100, Status::Completed);
         assert_eq!(p.at(0), (Status::ToAddress, 0), "day 0 is the start state");
-        assert_eq!(p.at(10), (Status::Planned, 0), "status changed on day 10, progress not yet");
-        assert_eq!(p.at(17), (Status::Planned, 33), "the first of three progress steps");
-        assert_eq!(p.progress_days(), vec![17, 34, 50], "each step on its day, the last one complete");
+        assert_eq!(
+            p.at(10),
+            (Status::Planned, 0),
+            "status changed on day 10, progress not yet"
+        );
+        assert_eq!(
+            p.at(17),
+            (Status::Planned, 33),
+            "the first of three progress steps"
+        );
+        assert_eq!(
+            p.progress_days(),
+            vec![17, 34, 50],
+            "each step on its day, the last one complete"
+        );
         assert_eq!(p.at(50), (Status::Completed, 100), "complete on the progress day");
         assert_eq!(p.at(61), (Status::ToAddress, 40), "regressed during the dip");
         assert_eq!(p.at(63), (Status::Completed, 100), "complete again after the dip");
