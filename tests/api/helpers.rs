@@ -567,3 +567,53 @@ pub fn run_cli(url: &str, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Writes a snapshot of `current` out of `max` (storage units, all in IDENTITY) for `day`
+/// straight into the database, with `source` (`COMPUTED` or `IMPORTED`), as if a job or an
+/// import had written it.
+pub async fn insert_flat_snapshot(
+    app: &TestApp,
+    tenant_id: i64,
+    day: chrono::NaiveDate,
+    current: i64,
+    max: i64,
+    source: &str,
+) {
+    use entity::score_snapshot;
+    use entity::types::{CategoryFigure, CategoryFigures, StatusCounts};
+    use sea_orm::{ActiveModelTrait, Set};
+    score_snapshot::ActiveModel {
+        tenant_id: Set(tenant_id),
+        day: Set(day),
+        max_score: Set(max),
+        current: Set(current),
+        planned: Set(current),
+        current_license: Set(max),
+        achievable: Set(max),
+        verified: Set(current),
+        categories: Set(CategoryFigures(vec![CategoryFigure {
+            category: "IDENTITY".into(),
+            max_score: max,
+            current,
+            planned: current,
+            current_license: max,
+            achievable: max,
+            verified: current,
+        }])),
+        status_counts: Set(StatusCounts::default()),
+        source: Set(source.to_string()),
+        vendor_current_score: Set(None),
+        vendor_max_score: Set(None),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .expect("snapshot inserted");
+}
+
+/// A COMPUTED snapshot of `pct` % (points out of 100, all in IDENTITY), written directly.
+pub async fn insert_percentage_snapshot(app: &TestApp, tenant_id: i64, day: chrono::NaiveDate, pct: f64) {
+    let current = (pct * 10_000.0).round() as i64;
+    insert_flat_snapshot(app, tenant_id, day, current, 1_000_000, "COMPUTED").await;
+}

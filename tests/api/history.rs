@@ -7,7 +7,6 @@
 use crate::db_test;
 use crate::helpers::*;
 use chrono::{DateTime, Days, Duration, NaiveDate, Utc};
-use entity::types::{CategoryFigure, CategoryFigures, StatusCounts};
 use entity::{action_event, improvement_action, score_snapshot, tenant};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
@@ -196,7 +195,7 @@ db_test!(
         let t = app.tenant().create().await;
         let other = app.tenant().create().await;
         let imported_day = today();
-        insert_snapshot(&app, other.id, imported_day, 420_000, 1_000_000, "IMPORTED").await;
+        insert_flat_snapshot(&app, other.id, imported_day, 420_000, 1_000_000, "IMPORTED").await;
         let now = Utc::now() + Duration::days(1);
         let first = snapshots::snapshot_day(&app.db, imported_day, now)
             .await
@@ -300,44 +299,6 @@ async fn racing_snapshot_jobs_on_postgres_leave_one_row_per_tenant_day() {
     }
 }
 
-async fn insert_snapshot(
-    app: &TestApp,
-    tenant_id: i64,
-    day: NaiveDate,
-    current: i64,
-    max: i64,
-    source: &str,
-) {
-    score_snapshot::ActiveModel {
-        tenant_id: Set(tenant_id),
-        day: Set(day),
-        max_score: Set(max),
-        current: Set(current),
-        planned: Set(current),
-        current_license: Set(max),
-        achievable: Set(max),
-        verified: Set(current),
-        categories: Set(CategoryFigures(vec![CategoryFigure {
-            category: "IDENTITY".into(),
-            max_score: max,
-            current,
-            planned: current,
-            current_license: max,
-            achievable: max,
-            verified: current,
-        }])),
-        status_counts: Set(StatusCounts::default()),
-        source: Set(source.to_string()),
-        vendor_current_score: Set(None),
-        vendor_max_score: Set(None),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    }
-    .insert(&app.db)
-    .await
-    .expect("snapshot inserted");
-}
-
 const COMPARE: &str = "day tenantPercentage \
      cohorts { kind key suppressedReason suppressedMessage figures { size meanPercentage p25Percentage \
      medianPercentage p75Percentage categories { category averagePoints averageMax } } \
@@ -375,7 +336,7 @@ db_test!(
             .create()
             .await;
         let day = days_ago(1);
-        insert_snapshot(&app, asker.id, day, 900_000, 1_000_000, "COMPUTED").await;
+        insert_flat_snapshot(&app, asker.id, day, 900_000, 1_000_000, "COMPUTED").await;
         // Others: 250-seat technology firms at 10–50 % (one cell), a 15 000-seat bank at 60 %,
         // and a 250-seat bank at 70 % (cells of one member besides the asker).
         let others = [
@@ -395,7 +356,7 @@ db_test!(
                 .services(&["NoSuchService"])
                 .create()
                 .await;
-            insert_snapshot(&app, t.id, day, pct * 10_000, 1_000_000, "COMPUTED").await;
+            insert_flat_snapshot(&app, t.id, day, pct * 10_000, 1_000_000, "COMPUTED").await;
         }
         entity::vendor_benchmark::ActiveModel {
             tenant_id: Set(asker.id),
@@ -598,8 +559,8 @@ db_test!(goals_report_zone_progress_and_the_projected_trend, |app| {
     let p = (live * 100.0).round() as i64; // hundredths of a percent, as presented
     assert!(p > 300, "the tenant has some points: {live}");
     let max = 100 * 10_000;
-    insert_snapshot(&app, t.id, days_ago(2), (p - 200) * 100, max, "COMPUTED").await;
-    insert_snapshot(&app, t.id, days_ago(1), (p - 100) * 100, max, "COMPUTED").await;
+    insert_flat_snapshot(&app, t.id, days_ago(2), (p - 200) * 100, max, "COMPUTED").await;
+    insert_flat_snapshot(&app, t.id, days_ago(1), (p - 100) * 100, max, "COMPUTED").await;
 
     let ok = json!({ "tenantSlug": t.slug, "okayFrom": 1, "goodFrom": 99 });
     let p = zones(&t.operator, ok).payload().await;

@@ -8,10 +8,9 @@ use crate::db_test;
 use crate::graph_import::realistic;
 use crate::helpers::*;
 use chrono::{Days, NaiveDate, Utc};
-use entity::types::{CategoryFigure, CategoryFigures, StatusCounts};
-use entity::{improvement_action, score_snapshot, tenant};
+use entity::{improvement_action, tenant};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, Database, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, Database, EntityTrait, QueryFilter};
 use securescore::domain::enums::Role;
 use securescore::service::history::{comparisons, snapshots};
 use serde_json::{Value, json};
@@ -67,40 +66,6 @@ fn days_of(history: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A COMPUTED snapshot of `pct` % (points out of 100, all in IDENTITY), written directly.
-async fn snapshot(app: &TestApp, tenant_id: i64, day: NaiveDate, pct: f64) {
-    let current = (pct * 10_000.0).round() as i64;
-    let max = 1_000_000;
-    score_snapshot::ActiveModel {
-        tenant_id: Set(tenant_id),
-        day: Set(day),
-        max_score: Set(max),
-        current: Set(current),
-        planned: Set(current),
-        current_license: Set(max),
-        achievable: Set(max),
-        verified: Set(current),
-        categories: Set(CategoryFigures(vec![CategoryFigure {
-            category: "IDENTITY".into(),
-            max_score: max,
-            current,
-            planned: current,
-            current_license: max,
-            achievable: max,
-            verified: current,
-        }])),
-        status_counts: Set(StatusCounts::default()),
-        source: Set("COMPUTED".into()),
-        vendor_current_score: Set(None),
-        vendor_max_score: Set(None),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    }
-    .insert(&app.db)
-    .await
-    .expect("snapshot inserted");
-}
-
 /// Makes the tenant and its actions a week old, so past days can be snapshotted for it.
 async fn backdate(app: &TestApp, tenant_id: i64) {
     let then = Utc::now() - chrono::Duration::days(7);
@@ -137,7 +102,7 @@ db_test!(a_past_day_rewritten_by_another_process_is_seen_at_once, |app| {
     let t = app.tenant().create().await;
     backdate(&app, t.id).await;
     let (day, later) = (days_ago(2), days_ago(1));
-    snapshot(&app, t.id, day, 40.0).await;
+    insert_percentage_snapshot(&app, t.id, day, 40.0).await;
     let first = history_at(&app.address, &t, day, later).await;
     assert_eq!(days_of(&first), [day.to_string()]);
     assert_eq!(first["scoreHistory"][0]["current"]["percentage"], 40.0);
@@ -228,7 +193,7 @@ db_test!(
                 .services(&["NoSuchService"])
                 .create()
                 .await;
-            snapshot(&app, m.id, day, 30.0 + 8.0 * f64::from(i)).await;
+            insert_percentage_snapshot(&app, m.id, day, 30.0 + 8.0 * f64::from(i)).await;
             members.push(m);
         }
         comparisons::write_aggregates(&app.db, day, Utc::now())
@@ -309,8 +274,8 @@ db_test!(
     |app| {
         let t = app.tenant().create().await;
         let (day, yesterday) = (days_ago(2), days_ago(1));
-        snapshot(&app, t.id, day, 35.0).await;
-        snapshot(&app, t.id, yesterday, 45.0).await;
+        insert_percentage_snapshot(&app, t.id, day, 35.0).await;
+        insert_percentage_snapshot(&app, t.id, yesterday, 45.0).await;
         for d in [day, yesterday] {
             comparisons::write_aggregates(&app.db, d, Utc::now())
                 .await

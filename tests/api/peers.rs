@@ -8,10 +8,9 @@
 use crate::db_test;
 use crate::helpers::*;
 use chrono::{Days, NaiveDate, Utc};
-use entity::types::{CategoryFigure, CategoryFigures, StatusCounts};
-use entity::{improvement_action, score_snapshot, server_setting};
+use entity::{improvement_action, server_setting};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use securescore::domain::enums::Role;
 use securescore::service::history::comparisons;
 use serde_json::{Value, json};
@@ -48,35 +47,7 @@ async fn member(app: &TestApp, industry: &str, statuses: &[(&str, &str)]) -> Ten
         .exec(&app.db)
         .await
         .expect("actions backdated");
-    let (current, max) = (500_000, 1_000_000);
-    score_snapshot::ActiveModel {
-        tenant_id: Set(t.id),
-        day: Set(yesterday()),
-        max_score: Set(max),
-        current: Set(current),
-        planned: Set(current),
-        current_license: Set(max),
-        achievable: Set(max),
-        verified: Set(current),
-        categories: Set(CategoryFigures(vec![CategoryFigure {
-            category: "IDENTITY".into(),
-            max_score: max,
-            current,
-            planned: current,
-            current_license: max,
-            achievable: max,
-            verified: current,
-        }])),
-        status_counts: Set(StatusCounts::default()),
-        source: Set("COMPUTED".into()),
-        vendor_current_score: Set(None),
-        vendor_max_score: Set(None),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    }
-    .insert(&app.db)
-    .await
-    .expect("snapshot inserted");
+    insert_flat_snapshot(app, t.id, yesterday(), 500_000, 1_000_000, "COMPUTED").await;
     t
 }
 

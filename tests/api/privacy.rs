@@ -8,8 +8,7 @@
 use crate::db_test;
 use crate::helpers::*;
 use chrono::{Days, NaiveDate, Utc};
-use entity::types::{CategoryFigure, CategoryFigures, StatusCounts};
-use entity::{score_snapshot, server_setting};
+use entity::server_setting;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use securescore::domain::enums::Role;
@@ -45,40 +44,6 @@ async fn set_secret(app: &TestApp, secret: &str) {
     .expect("secret stored");
 }
 
-/// A snapshot of `pct` % (points out of 100, all in IDENTITY).
-async fn snapshot(app: &TestApp, tenant_id: i64, day: NaiveDate, pct: f64) {
-    let current = (pct * 10_000.0).round() as i64;
-    let max = 1_000_000;
-    score_snapshot::ActiveModel {
-        tenant_id: Set(tenant_id),
-        day: Set(day),
-        max_score: Set(max),
-        current: Set(current),
-        planned: Set(current),
-        current_license: Set(max),
-        achievable: Set(max),
-        verified: Set(current),
-        categories: Set(CategoryFigures(vec![CategoryFigure {
-            category: "IDENTITY".into(),
-            max_score: max,
-            current,
-            planned: current,
-            current_license: max,
-            achievable: max,
-            verified: current,
-        }])),
-        status_counts: Set(StatusCounts::default()),
-        source: Set("COMPUTED".into()),
-        vendor_current_score: Set(None),
-        vendor_max_score: Set(None),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    }
-    .insert(&app.db)
-    .await
-    .expect("snapshot inserted");
-}
-
 /// A tenant of `industry` with 250 seats and no licences (cell `industry × SEATS_101_500 ×
 /// NONE`) and a snapshot of `pct` % on each of `days`.
 async fn member(app: &TestApp, industry: &str, days: &[NaiveDate], pct: f64) -> TenantFixture {
@@ -90,7 +55,7 @@ async fn member(app: &TestApp, industry: &str, days: &[NaiveDate], pct: f64) -> 
         .create()
         .await;
     for day in days {
-        snapshot(app, t.id, *day, pct).await;
+        insert_percentage_snapshot(app, t.id, *day, pct).await;
     }
     t
 }
