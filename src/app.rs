@@ -25,6 +25,8 @@ pub struct App {
     pub demo_tokens: Option<seed::DemoTokens>,
     /// Feeds committed changes to the subscriptions; stops when the app is dropped.
     watcher: crate::service::notify::Watcher,
+    /// Set to `true` when shutting down (WebSockets watch it through `AppState::shutdown`).
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl App {
@@ -70,6 +72,7 @@ impl App {
         );
         let schema = graphql::build_schema(db.clone(), config.clone(), hub, grants.clone(), states.clone());
         let api = graphql::Pipeline::new(schema, &config);
+        let shutdown = tokio::sync::watch::Sender::new(false);
         Ok(App {
             listener,
             state: AppState {
@@ -78,7 +81,9 @@ impl App {
                 api,
                 grants,
                 states,
+                shutdown: shutdown.subscribe(),
             },
+            shutdown,
             demo_tokens,
             watcher,
         })

@@ -396,6 +396,37 @@ pub struct Config {
     /// expired token or a removed role ends the subscription within this time).
     #[arg(long, env = "SUBSCRIPTION_RECHECK_MS", default_value_t = 2_000)]
     pub subscription_recheck_ms: u64,
+    /// Milliseconds a client has to send a complete request head (request line and headers) once
+    /// it started sending one; slower clients are disconnected.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+    /// Milliseconds an HTTP connection may stay open with no request in progress (a new one that
+    /// sent nothing yet, or a keep-alive one between requests) before the server closes it.
+    #[arg(long, env = "IDLE_TIMEOUT_MS", default_value_t = 75_000)]
+    pub idle_timeout_ms: u64,
+    /// Most client connections (HTTP and WebSocket) open at once; a connection beyond it is
+    /// answered `503 Service Unavailable` with `Retry-After` and closed.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 4_096)]
+    pub max_connections: usize,
+    /// Milliseconds a WebSocket has to send `connection_init` after it opens; then it is closed
+    /// with code 4408 (the graphql-transport-ws "Connection initialisation timeout").
+    #[arg(long, env = "WS_INIT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub ws_init_timeout_ms: u64,
+    /// Milliseconds a WebSocket client may take to accept a message the server sends (a
+    /// subscriber that stops reading); then the connection is closed with code 1008 and a reason.
+    #[arg(long, env = "WS_SEND_TIMEOUT_MS", default_value_t = 10_000)]
+    pub ws_send_timeout_ms: u64,
+    /// Milliseconds a shutdown (SIGTERM/SIGINT) waits for requests in progress to finish before
+    /// it closes the connections left; WebSockets are closed at once with code 1001.
+    #[arg(long, env = "SHUTDOWN_DRAIN_MS", default_value_t = 20_000)]
+    pub shutdown_drain_ms: u64,
+    /// Milliseconds `/readyz` waits for the database to answer before it says not ready.
+    #[arg(long, env = "READY_TIMEOUT_MS", default_value_t = 1_000)]
+    pub ready_timeout_ms: u64,
+    /// Milliseconds a request waits for a database connection from the pool (while the database
+    /// cannot be reached, how long before the request fails with SERVICE_UNAVAILABLE).
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000)]
+    pub db_acquire_timeout_ms: u64,
 }
 
 impl Config {
@@ -442,6 +473,21 @@ impl Config {
         }
         if self.anon_rate_limit_per_minute == 0 || self.anon_rate_limit_burst == 0 {
             return Err("ANON_RATE_LIMIT_PER_MINUTE and ANON_RATE_LIMIT_BURST must be at least 1".into());
+        }
+        for (name, value) in [
+            ("HEADER_READ_TIMEOUT_MS", self.header_read_timeout_ms),
+            ("IDLE_TIMEOUT_MS", self.idle_timeout_ms),
+            ("WS_INIT_TIMEOUT_MS", self.ws_init_timeout_ms),
+            ("WS_SEND_TIMEOUT_MS", self.ws_send_timeout_ms),
+            ("READY_TIMEOUT_MS", self.ready_timeout_ms),
+            ("DB_ACQUIRE_TIMEOUT_MS", self.db_acquire_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if self.max_connections == 0 {
+            return Err("MAX_CONNECTIONS must be at least 1".into());
         }
         if self.subscription_recheck_ms == 0 {
             return Err("SUBSCRIPTION_RECHECK_MS must be at least 1".into());
@@ -579,6 +625,14 @@ impl fmt::Debug for Config {
             .field("anon_rate_limit_burst", &self.anon_rate_limit_burst)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("subscription_recheck_ms", &self.subscription_recheck_ms)
+            .field("header_read_timeout_ms", &self.header_read_timeout_ms)
+            .field("idle_timeout_ms", &self.idle_timeout_ms)
+            .field("max_connections", &self.max_connections)
+            .field("ws_init_timeout_ms", &self.ws_init_timeout_ms)
+            .field("ws_send_timeout_ms", &self.ws_send_timeout_ms)
+            .field("shutdown_drain_ms", &self.shutdown_drain_ms)
+            .field("ready_timeout_ms", &self.ready_timeout_ms)
+            .field("db_acquire_timeout_ms", &self.db_acquire_timeout_ms)
             .finish()
     }
 }

@@ -17,7 +17,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     opts.max_connections(config.pool_size())
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_millis(config.db_acquire_timeout_ms))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             // WAL lets readers proceed while one writer commits; NORMAL is durable in WAL mode

@@ -18,4 +18,6 @@ pub struct AppState {
     pub grants: Arc<crate::auth::GrantsCache>,
     /// The process's entrance to tenant states (shared with the schema).
     pub states: crate::service::state::States,
+    /// Becomes `true` when the server starts shutting down: open WebSockets close with 1001.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
