@@ -120,6 +120,11 @@ impl App {
         });
         let upkeep = crate::metrics::spawn_upkeep();
         let watcher = self.watcher;
+        let closing = self.shutdown;
+        let shutdown = async move {
+            shutdown.await;
+            closing.send_replace(true);
+        };
         let router = http::router(self.state);
         let result = axum::serve(
             self.listener,

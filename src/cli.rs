@@ -291,7 +291,7 @@ pub async fn grant(config: Config, args: GrantArgs) -> anyhow::Result<()> {
 /// Keeps the cause chain of internal errors and the message of user errors.
 fn into_anyhow(err: AppError) -> anyhow::Error {
     match err {
-        AppError::Internal(cause) => cause,
+        AppError::Internal(cause) | AppError::Unavailable(cause) => cause,
         other => anyhow::anyhow!(other.message()),
     }
 }

@@ -12,6 +12,16 @@
 //!
 //! The streams are driven by `service::notify`: a notification only says that a tenant changed
 //! or that an event was recorded, and the stream re-reads from the database what it emits.
+//!
+//! **A database outage pauses a stream; it does not end it.** When a read or a re-check finds
+//! the database unreachable (`AppError::is_unavailable`), the stream sends nothing and tries
+//! again with a growing pause ([`Outage`], 250 ms doubling to 5 s); once the database answers,
+//! it re-checks the caller's access, then sends what it would have sent had it seen everything:
+//! `scoreUpdated` the tenant's current score (even if unchanged, so a client knows the stream is
+//! live again), `actionEvents` every event recorded since the last one it sent (from the
+//! database, not from notifications, which may have been lost meanwhile; `service::notify`
+//! re-listens on its own). A stream ends only when the token may no longer read the tenant
+//! (`UNAUTHENTICATED`, `NOT_FOUND`) or on an error that is not an outage.
 
 use crate::auth::{self, GrantsCache, Viewer};
 use crate::domain::enums::Role;
@@ -38,6 +48,56 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 /// Event ids an `actionEvents` stream remembers having sent, to drop repeats after a resync.
 const REMEMBERED_EVENTS: usize = 1024;
 
+/// First and longest pause between attempts to reach the database again during an outage.
+const OUTAGE_FIRST_PAUSE: Duration = Duration::from_millis(250);
+const OUTAGE_LONGEST_PAUSE: Duration = Duration::from_secs(5);
+
+/// Waits out a database outage: each [`Outage::pause`] sleeps a little longer than the last.
+struct Outage {
+    pause: Duration,
+}
+
+impl Outage {
+    fn begin(err: &AppError, stream: &'static str) -> Outage {
+        tracing::warn!(
+            stream,
+            error = %err.message(),
+            "database unavailable; subscription paused until it is back"
+        );
+        Outage {
+            pause: OUTAGE_FIRST_PAUSE,
+        }
+    }
+
+    async fn pause(&mut self) {
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(OUTAGE_LONGEST_PAUSE);
+    }
+}
+
+/// Runs `attempt` until it succeeds or fails with anything but the database's unavailability,
+/// pausing ([`Outage`]) between attempts: a subscription that starts while the database is
+/// away waits for it instead of failing (a client whose socket reconnected during an outage
+/// would otherwise get an error and `complete`, and graphql-ws does not subscribe again).
+pub async fn waiting_out_outages<T, F, Fut>(stream: &'static str, mut attempt: F) -> AppResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = AppResult<T>>,
+{
+    let mut outage: Option<Outage> = None;
+    loop {
+        match attempt().await {
+            Err(err) if err.is_unavailable() => {
+                outage
+                    .get_or_insert_with(|| Outage::begin(&err, stream))
+                    .pause()
+                    .await;
+            }
+            done => return done,
+        }
+    }
+}
+
 /// The subscription root.
 #[derive(Default)]
 pub struct Subscription;
@@ -55,7 +115,9 @@ pub async fn connection_data(db: DatabaseConnection, payload: serde_json::Value)
             "authentication required: send {\"Authorization\": \"Bearer <token>\"} in connection_init",
         ));
     };
-    auth::authenticate(&db, &token, Utc::now())
+    // While the database is away the acknowledgement waits for it, as subscriptions do: a
+    // client reconnecting during an outage is not turned away for good.
+    waiting_out_outages("connection_init", || auth::authenticate(&db, &token, Utc::now()))
         .await
         .map_err(|e| match e {
             AppError::Unauthenticated => {
@@ -94,6 +156,38 @@ pub async fn operation_data(
         request_id: format!("ws-{}", uuid::Uuid::new_v4()),
         client,
         loaders: loaders::RequestLoaders::new(db),
+    })
+}
+
+/// [`operation_data`] for `request`: a subscription waits out a database outage (see
+/// [`waiting_out_outages`]); a query or mutation fails at once with `SERVICE_UNAVAILABLE`, for the
+/// client to retry.
+pub async fn operation_data_for(
+    request: &async_graphql::Request,
+    db: &DatabaseConnection,
+    grants: &GrantsCache,
+    session: &Data,
+    client: Option<IpAddr>,
+) -> AppResult<RequestData> {
+    if !is_subscription(request) {
+        return operation_data(db, grants, session, client).await;
+    }
+    waiting_out_outages("subscription", || operation_data(db, grants, session, client)).await
+}
+
+/// Whether the operation `request` runs is a subscription (a document that does not parse is
+/// not: it fails at once).
+fn is_subscription(request: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::OperationType;
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    doc.operations.iter().any(|(name, op)| {
+        let chosen = match &request.operation_name {
+            Some(wanted) => name.is_some_and(|n| n.as_str() == wanted),
+            None => true,
+        };
+        chosen && op.node.ty == OperationType::Subscription
     })
 }
 
@@ -218,7 +312,7 @@ impl Subscription {
     ) -> Result<BoxStream<'static, Result<SecureScore>>> {
         // Subscribed before the first read, so nothing committed after that read is missed.
         let changes = hub(ctx)?.subscribe();
-        let access = Access::start(ctx, &tenant_slug).await?;
+        let access = waiting_out_outages("scoreUpdated", || Access::start(ctx, &tenant_slug)).await?;
         let watch = ScoreWatch {
             access,
             changes,
@@ -238,8 +332,11 @@ impl Subscription {
         #[graphql(desc = "Only these kinds of events (default: all).")] kinds: Option<Vec<EventKind>>,
     ) -> Result<BoxStream<'static, Result<ActionEvent>>> {
         let changes = hub(ctx)?.subscribe();
-        let access = Access::start(ctx, &tenant_slug).await?;
-        let last_id = notify::last_event_id(&access.db, &access.viewer, access.tenant_id).await?;
+        let access = waiting_out_outages("actionEvents", || Access::start(ctx, &tenant_slug)).await?;
+        let last_id = waiting_out_outages("actionEvents", || {
+            notify::last_event_id(&access.db, &access.viewer, access.tenant_id)
+        })
+        .await?;
         let kinds = kinds
             .unwrap_or_default()
             .into_iter()
@@ -276,6 +373,7 @@ impl ScoreWatch {
                     change = self.changes.recv() => change,
                     () = self.access.due() => match self.access.revalidate().await {
                         Ok(()) => continue,
+                        Err(err) if err.is_unavailable() => return Some(self.recover(err).await),
                         Err(err) => return Some(Err(err)),
                     },
                 };
@@ -289,21 +387,56 @@ impl ScoreWatch {
             match self.read().await {
                 Ok(Some(score)) => return Some(Ok(score)),
                 Ok(None) => continue,
+                Err(err) if err.is_unavailable() => return Some(self.recover(err).await),
                 Err(err) => return Some(Err(err)),
             }
         }
     }
 
+    /// Waits until the database answers again, then checks the caller's access and reads the
+    /// score as it is now, sent even when unchanged.
+    async fn recover(&mut self, err: AppError) -> AppResult<SecureScore> {
+        let mut outage = Outage::begin(&err, "scoreUpdated");
+        loop {
+            outage.pause().await;
+            let attempt = match self.access.revalidate().await {
+                Ok(()) => self.read_now().await,
+                Err(err) => Err(err),
+            };
+            match attempt {
+                Err(err) if err.is_unavailable() => continue,
+                Err(err) => return Err(err),
+                Ok(score) => {
+                    tracing::info!(stream = "scoreUpdated", "database back; subscription resumed");
+                    return Ok(score);
+                }
+            }
+        }
+    }
+
+    /// The score, unless the tenant's version is the one last sent.
     async fn read(&mut self) -> AppResult<Option<SecureScore>> {
-        let viewer = &self.access.viewer;
-        let db = &self.access.db;
-        let tenant = tenants::by_id(db, viewer, self.access.tenant_id).await?;
+        let tenant = tenants::by_id(&self.access.db, &self.access.viewer, self.access.tenant_id).await?;
         if self.last_version.is_some_and(|v| tenant.state_version <= v) {
             return Ok(None);
         }
-        let state = self.access.states.for_viewer(viewer, &tenant, None).await?;
+        self.score_of(&tenant).await.map(Some)
+    }
+
+    /// The score as it is now, whatever was sent before.
+    async fn read_now(&mut self) -> AppResult<SecureScore> {
+        let tenant = tenants::by_id(&self.access.db, &self.access.viewer, self.access.tenant_id).await?;
+        self.score_of(&tenant).await
+    }
+
+    async fn score_of(&mut self, tenant: &entity::tenant::Model) -> AppResult<SecureScore> {
+        let state = self
+            .access
+            .states
+            .for_viewer(&self.access.viewer, tenant, None)
+            .await?;
         self.last_version = Some(state.tenant.state_version);
-        Ok(Some(SecureScore::new(state)))
+        Ok(SecureScore::new(state))
     }
 }
 
@@ -330,6 +463,12 @@ impl EventWatch {
                 change = self.changes.recv() => change,
                 () = self.access.due() => match self.access.revalidate().await {
                     Ok(()) => continue,
+                    Err(err) if err.is_unavailable() => {
+                        if let Err(err) = self.recover(err).await {
+                            return Some(Err(err));
+                        }
+                        continue;
+                    }
                     Err(err) => return Some(Err(err)),
                 },
             };
@@ -346,7 +485,34 @@ impl EventWatch {
             };
             match found {
                 Ok(events) => events.into_iter().for_each(|e| self.accept(e)),
+                Err(err) if err.is_unavailable() => {
+                    if let Err(err) = self.recover(err).await {
+                        return Some(Err(err));
+                    }
+                }
                 Err(err) => return Some(Err(err)),
+            }
+        }
+    }
+
+    /// Waits until the database answers again, then checks the caller's access and queues every
+    /// event recorded since the last one seen.
+    async fn recover(&mut self, err: AppError) -> AppResult<()> {
+        let mut outage = Outage::begin(&err, "actionEvents");
+        loop {
+            outage.pause().await;
+            let attempt = match self.access.revalidate().await {
+                Ok(()) => self.catch_up().await,
+                Err(err) => Err(err),
+            };
+            match attempt {
+                Err(err) if err.is_unavailable() => continue,
+                Err(err) => return Err(err),
+                Ok(events) => {
+                    tracing::info!(stream = "actionEvents", "database back; subscription resumed");
+                    events.into_iter().for_each(|e| self.accept(e));
+                    return Ok(());
+                }
             }
         }
     }

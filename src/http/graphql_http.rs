@@ -6,7 +6,8 @@
 //! document size (`BAD_USER_INPUT`, HTTP 400); the body size is capped earlier by the router's
 //! `DefaultBodyLimit` (HTTP 413). Limits on the parsed document (aliases, depth, complexity) and
 //! the per-token rate limit live in `graphql::limits`; a `RATE_LIMITED` answer becomes HTTP 429
-//! with `Retry-After` here.
+//! with `Retry-After` here, and an answer the database's unavailability left empty
+//! (`SERVICE_UNAVAILABLE`, nothing executed) HTTP 503 with `Retry-After`.
 
 use super::{ClientAddr, playground};
 use crate::auth::{self, Viewer};
@@ -103,6 +104,31 @@ fn request_error(media: MediaType, status: StatusCode, message: &str, code: &str
     (
         status,
         [(CONTENT_TYPE, HeaderValue::from_static(media.as_str()))],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// HTTP 503 with `Retry-After` for a request the database's unavailability kept from running at
+/// all: the error as GraphQL answers it (`SERVICE_UNAVAILABLE`, `retryAfterSeconds`).
+fn unavailable(media: MediaType, err: &crate::error::AppError) -> Response {
+    let error = async_graphql::ErrorExtensions::extend(err);
+    let body = serde_json::json!({ "errors": [{
+        "message": error.message,
+        "extensions": {
+            "code": err.code(),
+            "retryAfterSeconds": crate::error::UNAVAILABLE_RETRY_AFTER_SECS,
+        },
+    }] });
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (CONTENT_TYPE, HeaderValue::from_static(media.as_str())),
+            (
+                RETRY_AFTER,
+                HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER_SECS),
+            ),
+        ],
         body.to_string(),
     )
         .into_response()
@@ -296,6 +322,30 @@ fn rate_limited(response: &BatchResponse) -> Option<u64> {
         .max()
 }
 
+/// Whether the database's unavailability kept every operation of the response from producing
+/// anything: each has a `SERVICE_UNAVAILABLE` error and no data (`null`, or only `null` root
+/// fields). Such a response is HTTP 503 with `Retry-After`, and the whole request can be sent
+/// again; one that produced some data stays HTTP 200, the errors telling which fields to retry.
+fn nothing_executed_for_unavailability(response: &BatchResponse) -> bool {
+    let responses = match response {
+        BatchResponse::Single(r) => std::slice::from_ref(r),
+        BatchResponse::Batch(rs) => rs.as_slice(),
+    };
+    let unavailable = async_graphql::Value::from("SERVICE_UNAVAILABLE");
+    responses.iter().all(|r| {
+        let has_unavailable = r
+            .errors
+            .iter()
+            .any(|e| e.extensions.as_ref().and_then(|x| x.get("code")) == Some(&unavailable));
+        let no_data = match &r.data {
+            async_graphql::Value::Null => true,
+            async_graphql::Value::Object(fields) => fields.values().all(|v| *v == async_graphql::Value::Null),
+            _ => false,
+        };
+        has_unavailable && no_data
+    })
+}
+
 fn is_mutation(request: &async_graphql::Request) -> bool {
     let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
         return false;
@@ -334,6 +384,7 @@ async fn execute(
                 {
                     Ok(viewer) => Auth::Viewer(viewer),
                     Err(crate::error::AppError::Unauthenticated) => Auth::Invalid,
+                    Err(err) if err.is_unavailable() => return unavailable(media, &err),
                     Err(err) => {
                         tracing::error!(error = ?err, "authentication failed");
                         return request_error(
@@ -359,8 +410,11 @@ async fn execute(
         BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(|r| ctx.attach(r)).collect()),
     };
     let response = state.api.execute_batch(batch).await;
-    let retry_after = rate_limited(&response);
+    let unavailable = nothing_executed_for_unavailability(&response);
+    let retry_after =
+        rate_limited(&response).or(unavailable.then_some(crate::error::UNAVAILABLE_RETRY_AFTER_SECS));
     let status = match (&response, media) {
+        _ if unavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ if retry_after.is_some() => StatusCode::TOO_MANY_REQUESTS,
         (BatchResponse::Single(r), MediaType::GraphqlResponseJson) if is_request_error(r) => {
             StatusCode::BAD_REQUEST

@@ -10,7 +10,7 @@
 use super::ClientAddr;
 use crate::auth::GrantsCache;
 use crate::graphql::Pipeline;
-use crate::graphql::subscription::operation_data;
+use crate::graphql::subscription::operation_data_for;
 use crate::http::AppState;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::{Data, ErrorExtensions, Executor};
@@ -115,7 +115,7 @@ impl Executor for Authorising {
         let this = self.clone();
         stream::once(async move {
             let session = session_data.unwrap_or_default();
-            match operation_data(&this.db, &this.grants, &session, this.client).await {
+            match operation_data_for(&request, &this.db, &this.grants, &session, this.client).await {
                 Ok(data) => this.api.execute_stream(request.data(data), session),
                 Err(err) => {
                     tracing::error!(error = ?err, "authorising a WebSocket operation failed");

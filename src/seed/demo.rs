@@ -362,7 +362,7 @@ async fn principal_with_token(
 /// Service errors carry their own message; internal ones keep their cause chain.
 fn into_anyhow(err: AppError) -> anyhow::Error {
     match err {
-        AppError::Internal(cause) => cause,
+        AppError::Internal(cause) | AppError::Unavailable(cause) => cause,
         other => anyhow::anyhow!(other.message()),
     }
 }

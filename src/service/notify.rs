@@ -47,8 +47,9 @@ const BUFFER: usize = 1024;
 /// subscription. `PRAGMA data_version` reads shared memory only, so polling it is cheap.
 const SQLITE_POLL: Duration = Duration::from_millis(50);
 
-/// Longest wait between attempts to get a lost listener connection back.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Longest wait between attempts to get a lost listener connection back: after a database
+/// outage, changes reach subscribers again at most this long after the database is back.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Most events one catch-up read returns (after a resync).
 const CATCH_UP_LIMIT: u64 = 500;
@@ -168,7 +169,7 @@ async fn start_postgres(db: &DatabaseConnection, hub: Hub) -> anyhow::Result<Joi
         .max_connections(1)
         .max_lifetime(None)
         .idle_timeout(None)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(2))
         .connect_lazy_with((*main.connect_options()).clone());
     let connect = move || {
         let pool = pool.clone();
@@ -204,6 +205,7 @@ async fn start_postgres(db: &DatabaseConnection, hub: Hub) -> anyhow::Result<Joi
                         match connect().await {
                             Ok(l) => {
                                 listener = l;
+                                backoff = Duration::from_secs(1);
                                 break;
                             }
                             Err(err) => tracing::warn!(error = %err, "change listener cannot reconnect"),

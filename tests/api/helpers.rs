@@ -119,8 +119,20 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Like [`spawn_app`], with configuration changes.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
-    securescore::telemetry::init("warn");
     let (database_url, dir) = fresh_database(backend).await;
+    let mut app = spawn_app_on(backend, database_url, adjust).await;
+    app._dir = dir;
+    app
+}
+
+/// Like [`spawn_app_with`], on a database URL the caller made (with [`fresh_database`]).
+pub async fn spawn_app_on(
+    backend: Backend,
+    database_url: String,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
+    securescore::telemetry::init("warn");
+    let dir = None;
     let mut config = Config::for_database(database_url.clone());
     config.db_max_connections = Some(5);
     adjust(&mut config);

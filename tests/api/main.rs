@@ -21,6 +21,7 @@ mod http;
 mod idempotency;
 mod input_safety;
 mod nodes;
+mod outage;
 mod overview;
 mod ownership;
 mod peers;

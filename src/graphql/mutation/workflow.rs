@@ -120,7 +120,10 @@ pub struct SetActionStatusInput {
 /// Result of a status change.
 #[derive(SimpleObject)]
 pub struct SetActionStatusPayload {
-    /// The action, as it stands after the change.
+    /// The action as this change left it. Its `version` is the one this change wrote (or, for a
+    /// no-op, the one it found), even when another change committed since: pass it as
+    /// `expectedVersion` next, and a change made meanwhile gives `CONFLICT` instead of being
+    /// overwritten.
     pub action: Option<ImprovementAction>,
     /// The tenant's score after the change.
     pub score: Option<SecureScore>,
@@ -166,7 +169,8 @@ pub struct BulkSetActionStatusInput {
 /// What one item of a bulk status change did.
 #[derive(SimpleObject)]
 pub struct BulkStatusItemResult {
-    /// The action as the bulk change left it.
+    /// The action as the bulk change left it (its `version` the one the change wrote, as in
+    /// `SetActionStatusPayload.action`).
     pub action: Option<ImprovementAction>,
     /// Whether this item changed its action; `false` for an item asking for what already held
     /// (a no-op: no event, no new `version`).
@@ -230,7 +234,8 @@ pub struct RecordDeviceExceptionInput {
 pub struct RecordDeviceExceptionPayload {
     /// The exception recorded.
     pub exception: Option<DeviceException>,
-    /// The action, as it stands after the change.
+    /// The action as this change left it (its `version` the one the change wrote, as in
+    /// `SetActionStatusPayload.action`).
     pub action: Option<ImprovementAction>,
     /// The tenant's score after the change.
     pub score: Option<SecureScore>,

@@ -38,7 +38,8 @@ pub enum UserErrorCode {
 
 impl UserErrorCode {
     /// The code of an error that is a user error; `None` for the errors that stay top-level
-    /// (authentication, authorisation, rate limits and internal errors; SPEC §10).
+    /// (authentication, authorisation, rate limits, an unreachable database and internal errors;
+    /// SPEC §10).
     pub fn of(error: &AppError) -> Option<UserErrorCode> {
         match error {
             AppError::BadUserInput { .. } => Some(Self::BadUserInput),
@@ -54,6 +55,7 @@ impl UserErrorCode {
             AppError::Unauthenticated
             | AppError::Forbidden { .. }
             | AppError::RateLimited { .. }
+            | AppError::Unavailable(_)
             | AppError::Internal(_) => None,
         }
     }

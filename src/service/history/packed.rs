@@ -148,7 +148,7 @@ pub fn pack(row: &score_snapshot::Model) -> AppResult<Vec<u8>> {
     });
     let packed = Packed {
         score: score.map_err(|e| match e {
-            AppError::Internal(e) => format!("{e:#}"),
+            AppError::Internal(e) | AppError::Unavailable(e) => format!("{e:#}"),
             e => e.message(),
         }),
         current: row.current,

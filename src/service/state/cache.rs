@@ -302,26 +302,9 @@ impl StateCache {
                 _ => return Ok(None),
             }
         };
-        let mut rows = Vec::with_capacity(previous.actions.len());
-        let mut replaced = 0;
-        for a in &previous.actions {
-            let row = match changed.iter().find(|r| r.id == a.row.id) {
-                Some(r) => {
-                    replaced += 1;
-                    r.clone()
-                }
-                None => a.model(),
-            };
-            rows.push((row, a.control.clone()));
-        }
-        if replaced != changed.len() {
-            // A row the cached state does not hold (a new action): load instead.
+        let Some(built) = with_rows(&previous, after, changed, now)? else {
             return Ok(None);
-        }
-        let mut built = state::build_shared(after.clone(), rows, &previous.held, now)?;
-        // A change of actions' statuses or progress leaves their tags as they were.
-        built.tags = previous.tags.clone();
-        built.own_profiles = previous.own_profiles;
+        };
         let built = Arc::new(built);
         let valid_until = summary::valid_until(&built, now);
         self.insert(built.clone(), catalog, valid_until);
@@ -373,6 +356,37 @@ impl StateCache {
             },
         );
     }
+}
+
+/// `previous` (a state of the tenant) with the action rows `changed` in place of its own rows of
+/// the same actions, recomputed, as the tenant row `tenant`; `None` when `previous` does not hold
+/// one of them (a new action). A change of actions' statuses or progress leaves their tags and
+/// the tenant's licences as they were.
+pub fn with_rows(
+    previous: &TenantState,
+    tenant: &tenant::Model,
+    changed: &[improvement_action::Model],
+    now: DateTime<Utc>,
+) -> AppResult<Option<TenantState>> {
+    let mut rows = Vec::with_capacity(previous.actions.len());
+    let mut replaced = 0;
+    for a in &previous.actions {
+        let row = match changed.iter().find(|r| r.id == a.row.id) {
+            Some(r) => {
+                replaced += 1;
+                r.clone()
+            }
+            None => a.model(),
+        };
+        rows.push((row, a.control.clone()));
+    }
+    if replaced != changed.len() {
+        return Ok(None);
+    }
+    let mut built = state::build_shared(tenant.clone(), rows, &previous.held, now)?;
+    built.tags = previous.tags.clone();
+    built.own_profiles = previous.own_profiles;
+    Ok(Some(built))
 }
 
 /// What the read path reads in the same statement as a tenant row: the service catalog's
@@ -432,6 +446,38 @@ mod tests {
 
     fn fingerprint() -> Fingerprint {
         (250, None, None)
+    }
+
+    #[test]
+    fn with_rows_shows_the_changed_rows_as_written_and_rescores() {
+        let base = test_support::state(7, 6);
+        let mut written = base.actions[2].model();
+        written.version += 5;
+        written.implemented = written.total;
+        let changed = with_rows(
+            &base,
+            &base.tenant,
+            std::slice::from_ref(&written),
+            test_support::t0(),
+        )
+        .expect("builds")
+        .expect("the row is held");
+        let shown = &changed.actions[changed.position_of(written.id).expect("held")];
+        assert_eq!(shown.row.version, written.version, "the version the change wrote");
+        assert_eq!(shown.row.implemented, written.total);
+        for (a, b) in base.actions.iter().zip(&changed.actions) {
+            if a.row.id != written.id {
+                assert_eq!(a.row, b.row, "the other actions are as they were");
+            }
+        }
+        let mut unknown = written.clone();
+        unknown.id = 999_999;
+        assert!(
+            with_rows(&base, &base.tenant, &[unknown], test_support::t0())
+                .expect("builds")
+                .is_none(),
+            "a row the state does not hold"
+        );
     }
 
     #[test]

@@ -121,7 +121,20 @@ impl States {
         if let Some(state) = self.cache.derive(before, after, changed, now)? {
             return Ok(state);
         }
-        self.cache.get_or_load(&self.db, after, None, now).await
+        let loaded = self.cache.get_or_load(&self.db, after, None, now).await?;
+        // Loaded from the tables when another change to the tenant committed after this one
+        // (its persisted state replaced this change's): the payload still shows the changed
+        // actions exactly as this change wrote them, so a client passing their `version` as
+        // `expectedVersion` next gets CONFLICT instead of silently overwriting the other change.
+        let overtaken = changed.iter().any(|r| {
+            loaded
+                .position_of(r.id)
+                .is_some_and(|i| loaded.actions[i].row.version != r.version)
+        });
+        if overtaken && let Some(state) = cache::with_rows(&loaded, &loaded.tenant, changed, now)? {
+            return Ok(Arc::new(state));
+        }
+        Ok(loaded)
     }
 }
 

@@ -418,12 +418,19 @@ pub async fn bulk_set_status(
                 }
                 match validate_change(c, &r, now) {
                     Ok(()) => resolved.push(r),
-                    Err(e @ (AppError::Internal(_) | AppError::Unauthenticated)) => return Err(e),
+                    Err(
+                        e @ (AppError::Internal(_) | AppError::Unavailable(_) | AppError::Unauthenticated),
+                    ) => return Err(e),
                     Err(error) => errors.push(ItemError { index, error }),
                 }
             }
             // Authorisation failures are top-level errors (SPEC §10), not item errors.
-            Err(e @ (AppError::Internal(_) | AppError::Forbidden { .. } | AppError::Unauthenticated)) => {
+            Err(
+                e @ (AppError::Internal(_)
+                | AppError::Unavailable(_)
+                | AppError::Forbidden { .. }
+                | AppError::Unauthenticated),
+            ) => {
                 return Err(e);
             }
             Err(error) => errors.push(ItemError { index, error }),
@@ -506,7 +513,12 @@ pub async fn mark_planned(
     for (index, item) in items.iter().enumerate() {
         let mut r = match resolve(&txn, viewer, &item.action, Role::Operator).await {
             Ok(r) => r,
-            Err(e @ (AppError::Internal(_) | AppError::Forbidden { .. } | AppError::Unauthenticated)) => {
+            Err(
+                e @ (AppError::Internal(_)
+                | AppError::Unavailable(_)
+                | AppError::Forbidden { .. }
+                | AppError::Unauthenticated),
+            ) => {
                 return Err(e);
             }
             Err(error) => {
@@ -558,7 +570,9 @@ pub async fn mark_planned(
         };
         match checked {
             Ok(()) => resolved.push((change, r)),
-            Err(e @ (AppError::Internal(_) | AppError::Unauthenticated)) => return Err(e),
+            Err(e @ (AppError::Internal(_) | AppError::Unavailable(_) | AppError::Unauthenticated)) => {
+                return Err(e);
+            }
             Err(error) => errors.push(ItemError { index, error }),
         }
     }
