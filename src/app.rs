@@ -1,6 +1,7 @@
 //! One start-up path shared by `main` and the tests: [`App::build`] connects and migrates the
 //! database, seeds it, binds the listener and assembles the router; [`App::run_until_stopped`]
-//! serves until SIGINT/SIGTERM (or the given shutdown future) and drains in-flight requests.
+//! serves until SIGINT/SIGTERM (or the given shutdown future) and drains in-flight requests
+//! (the serve loop and its timeouts are in [`crate::http::serve`]).
 
 use crate::config::Config;
 use crate::graphql;
@@ -101,7 +102,8 @@ impl App {
         &self.state.db
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves until `shutdown` completes, then finishes the requests in progress for at most
+    /// `SHUTDOWN_DRAIN_MS` (see [`http::serve`]).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         // Expiry is also applied on every read and write; the sweep keeps history and
         // snapshots timely for tenants nobody looks at.
@@ -120,19 +122,9 @@ impl App {
         });
         let upkeep = crate::metrics::spawn_upkeep();
         let watcher = self.watcher;
-        let closing = self.shutdown;
-        let shutdown = async move {
-            shutdown.await;
-            closing.send_replace(true);
-        };
+        let limits = http::serve::Limits::from_config(&self.state.config);
         let router = http::router(self.state);
-        let result = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("server error");
+        http::serve::serve(self.listener, router, limits, self.shutdown, shutdown).await;
         sweep.abort();
         if let Some(task) = snapshots {
             task.abort();
@@ -142,7 +134,7 @@ impl App {
         if let Some(task) = graph_sync {
             task.abort();
         }
-        result
+        Ok(())
     }
 
     /// Serves until SIGINT or SIGTERM.

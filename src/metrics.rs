@@ -22,6 +22,8 @@ pub const POOL_MAX: &str = "securescore_db_pool_max_connections";
 pub const SNAPSHOT_JOB_RUNS: &str = "securescore_snapshot_job_runs_total";
 pub const EXPIRY_SWEEP_RUNS: &str = "securescore_expiry_sweep_runs_total";
 pub const EXPIRED_ACTIONS: &str = "securescore_expired_actions_total";
+pub const CONNECTIONS_OPEN: &str = "securescore_http_connections_open";
+pub const CONNECTIONS_REFUSED: &str = "securescore_http_connections_refused_total";
 
 /// Distinct operation names kept as label values per process.
 pub const MAX_OPERATION_NAMES: usize = 200;
@@ -80,11 +82,21 @@ fn describe() {
     );
     describe_counter!(EXPIRY_SWEEP_RUNS, "Runs of the expiry sweep by outcome.");
     describe_counter!(EXPIRED_ACTIONS, "Actions the expiry sweep expired.");
+    describe_gauge!(
+        CONNECTIONS_OPEN,
+        "Client connections open (HTTP, and WebSockets upgraded from them)."
+    );
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections answered 503 and closed because MAX_CONNECTIONS were open."
+    );
     for outcome in ["ok", "error"] {
         ::metrics::counter!(SNAPSHOT_JOB_RUNS, "outcome" => outcome).increment(0);
         ::metrics::counter!(EXPIRY_SWEEP_RUNS, "outcome" => outcome).increment(0);
     }
     ::metrics::counter!(EXPIRED_ACTIONS).increment(0);
+    ::metrics::counter!(CONNECTIONS_REFUSED).increment(0);
+    ::metrics::gauge!(CONNECTIONS_OPEN).increment(0.0);
     for field in ["scoreUpdated", "actionEvents"] {
         ::metrics::gauge!(SUBSCRIPTIONS, "field" => field).increment(0.0);
     }
@@ -170,6 +182,29 @@ impl Drop for SubscriptionGauge {
     fn drop(&mut self) {
         ::metrics::gauge!(SUBSCRIPTIONS, "field" => self.0).decrement(1.0);
     }
+}
+
+/// Counts an open client connection for as long as it lives.
+pub struct ConnectionGauge(());
+
+impl ConnectionGauge {
+    pub fn open() -> ConnectionGauge {
+        init();
+        ::metrics::gauge!(CONNECTIONS_OPEN).increment(1.0);
+        ConnectionGauge(())
+    }
+}
+
+impl Drop for ConnectionGauge {
+    fn drop(&mut self) {
+        ::metrics::gauge!(CONNECTIONS_OPEN).decrement(1.0);
+    }
+}
+
+/// One connection refused because `MAX_CONNECTIONS` were open.
+pub fn record_connection_refused() {
+    init();
+    ::metrics::counter!(CONNECTIONS_REFUSED).increment(1);
 }
 
 /// The label value of an operation name (see the module docs).

@@ -7,6 +7,7 @@ mod graphql_http;
 mod health;
 mod metrics;
 mod playground;
+pub mod serve;
 mod share;
 mod state;
 mod ws;
