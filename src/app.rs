@@ -120,6 +120,13 @@ impl App {
         });
         let upkeep = crate::metrics::spawn_upkeep();
         let watcher = self.watcher;
+        // The WebSockets learn of the shutdown through `AppState::shutdown` and close themselves
+        // (1001): axum's graceful shutdown does not track upgraded connections.
+        let signal = self.shutdown;
+        let shutdown = async move {
+            shutdown.await;
+            signal.send_replace(true);
+        };
         let router = http::router(self.state);
         let result = axum::serve(
             self.listener,

@@ -22,6 +22,7 @@ pub const POOL_MAX: &str = "securescore_db_pool_max_connections";
 pub const SNAPSHOT_JOB_RUNS: &str = "securescore_snapshot_job_runs_total";
 pub const EXPIRY_SWEEP_RUNS: &str = "securescore_expiry_sweep_runs_total";
 pub const EXPIRED_ACTIONS: &str = "securescore_expired_actions_total";
+pub const WS_CLOSED_SLOW: &str = "securescore_ws_closed_slow_total";
 
 /// Distinct operation names kept as label values per process.
 pub const MAX_OPERATION_NAMES: usize = 200;
@@ -80,11 +81,16 @@ fn describe() {
     );
     describe_counter!(EXPIRY_SWEEP_RUNS, "Runs of the expiry sweep by outcome.");
     describe_counter!(EXPIRED_ACTIONS, "Actions the expiry sweep expired.");
+    describe_counter!(
+        WS_CLOSED_SLOW,
+        "WebSockets closed (code 1008) because the client did not read its messages in time."
+    );
     for outcome in ["ok", "error"] {
         ::metrics::counter!(SNAPSHOT_JOB_RUNS, "outcome" => outcome).increment(0);
         ::metrics::counter!(EXPIRY_SWEEP_RUNS, "outcome" => outcome).increment(0);
     }
     ::metrics::counter!(EXPIRED_ACTIONS).increment(0);
+    ::metrics::counter!(WS_CLOSED_SLOW).increment(0);
     for field in ["scoreUpdated", "actionEvents"] {
         ::metrics::gauge!(SUBSCRIPTIONS, "field" => field).increment(0.0);
     }
@@ -153,6 +159,12 @@ pub fn record_expiry_sweep_run(outcome: &str, expired: usize) {
     init();
     ::metrics::counter!(EXPIRY_SWEEP_RUNS, "outcome" => outcome.to_string()).increment(1);
     ::metrics::counter!(EXPIRED_ACTIONS).increment(expired as u64);
+}
+
+/// One WebSocket closed because its client did not read (see `http::ws_guard`).
+pub fn record_ws_closed_slow() {
+    init();
+    ::metrics::counter!(WS_CLOSED_SLOW).increment(1);
 }
 
 /// Counts an open subscription for as long as it lives.

@@ -10,6 +10,7 @@ mod playground;
 mod share;
 mod state;
 mod ws;
+mod ws_guard;
 
 pub use state::AppState;
 
