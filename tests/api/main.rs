@@ -35,3 +35,4 @@ mod security;
 mod service_admin;
 mod tooling;
 mod workflow;
+mod ws_limits;
