@@ -7,6 +7,7 @@ mod helpers;
 mod ops;
 
 mod clients;
+mod crash;
 mod dashboard;
 mod demo;
 mod errors;
