@@ -24,6 +24,7 @@ pub const EXPIRY_SWEEP_RUNS: &str = "securescore_expiry_sweep_runs_total";
 pub const EXPIRED_ACTIONS: &str = "securescore_expired_actions_total";
 pub const CONNECTIONS_OPEN: &str = "securescore_http_connections_open";
 pub const CONNECTIONS_REFUSED: &str = "securescore_http_connections_refused_total";
+pub const WS_CLOSED_SLOW: &str = "securescore_ws_closed_slow_total";
 
 /// Distinct operation names kept as label values per process.
 pub const MAX_OPERATION_NAMES: usize = 200;
@@ -90,6 +91,10 @@ fn describe() {
         CONNECTIONS_REFUSED,
         "Connections answered 503 and closed because MAX_CONNECTIONS were open."
     );
+    describe_counter!(
+        WS_CLOSED_SLOW,
+        "WebSockets closed (code 1008) because the client did not read its messages in time."
+    );
     for outcome in ["ok", "error"] {
         ::metrics::counter!(SNAPSHOT_JOB_RUNS, "outcome" => outcome).increment(0);
         ::metrics::counter!(EXPIRY_SWEEP_RUNS, "outcome" => outcome).increment(0);
@@ -97,6 +102,7 @@ fn describe() {
     ::metrics::counter!(EXPIRED_ACTIONS).increment(0);
     ::metrics::counter!(CONNECTIONS_REFUSED).increment(0);
     ::metrics::gauge!(CONNECTIONS_OPEN).increment(0.0);
+    ::metrics::counter!(WS_CLOSED_SLOW).increment(0);
     for field in ["scoreUpdated", "actionEvents"] {
         ::metrics::gauge!(SUBSCRIPTIONS, "field" => field).increment(0.0);
     }
@@ -165,6 +171,12 @@ pub fn record_expiry_sweep_run(outcome: &str, expired: usize) {
     init();
     ::metrics::counter!(EXPIRY_SWEEP_RUNS, "outcome" => outcome.to_string()).increment(1);
     ::metrics::counter!(EXPIRED_ACTIONS).increment(expired as u64);
+}
+
+/// One WebSocket closed because its client did not read (see `http::ws_guard`).
+pub fn record_ws_closed_slow() {
+    init();
+    ::metrics::counter!(WS_CLOSED_SLOW).increment(1);
 }
 
 /// Counts an open subscription for as long as it lives.

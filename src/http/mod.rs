@@ -11,6 +11,7 @@ pub mod serve;
 mod share;
 mod state;
 mod ws;
+mod ws_guard;
 
 pub use state::AppState;
 

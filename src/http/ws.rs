@@ -6,8 +6,14 @@
 //! operation on it is authorised again with the token's current state by [`Authorising`], the
 //! executor the socket runs operations through. Messages are capped at `MAX_BODY_BYTES`, like
 //! HTTP bodies.
+//!
+//! The socket itself is served by `ws_guard`, which bounds what async-graphql leaves open: a
+//! socket that sends no `connection_init` within `WS_INIT_TIMEOUT_MS` is closed with 4408, one
+//! whose client does not read its messages within `WS_SEND_TIMEOUT_MS` with 1008, and every
+//! socket with 1001 when the server shuts down.
 
 use super::ClientAddr;
+use super::ws_guard::{Endpoint, Guard};
 use crate::auth::GrantsCache;
 use crate::graphql::Pipeline;
 use crate::graphql::subscription::operation_data_for;
@@ -24,6 +30,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use sea_orm::DatabaseConnection;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// `GET /graphql/ws`.
 pub async fn handler(
@@ -82,9 +89,24 @@ fn accept(
                 grants: state.grants.clone(),
                 client,
             };
-            GraphQLWebSocket::new(socket, executor, protocol)
-                .on_connection_init(move |payload| crate::graphql::subscription::connection_data(db, payload))
-                .serve()
+            let guard = Guard {
+                init_timeout: Duration::from_millis(state.config.ws_init_timeout_ms),
+                send_timeout: Duration::from_millis(state.config.ws_send_timeout_ms),
+                shutdown: state.shutdown.clone(),
+            };
+            guard.serve(socket, move |endpoint| {
+                let Endpoint {
+                    incoming,
+                    outgoing,
+                    initialised,
+                } = endpoint;
+                GraphQLWebSocket::new_with_pair(outgoing, incoming, executor, protocol)
+                    .on_connection_init(move |payload| {
+                        initialised.mark();
+                        crate::graphql::subscription::connection_data(db, payload)
+                    })
+                    .serve()
+            })
         })
         .into_response()
 }

@@ -8,6 +8,7 @@ mod ops;
 
 mod clients;
 mod connections;
+mod crash;
 mod dashboard;
 mod demo;
 mod errors;
@@ -37,3 +38,4 @@ mod security;
 mod service_admin;
 mod tooling;
 mod workflow;
+mod ws_limits;

@@ -33,13 +33,26 @@ pub(crate) struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
 
 impl Ws {
     pub(crate) async fn open(address: &str, path: &str) -> Ws {
+        Ws::open_with(address, path, "graphql-transport-ws").await
+    }
+
+    /// Opens a connection speaking `protocol`: `graphql-transport-ws`, or `graphql-ws` (the
+    /// legacy subscriptions-transport-ws protocol).
+    pub(crate) async fn open_with(address: &str, path: &str, protocol: &'static str) -> Ws {
+        let host = address.trim_start_matches("http://");
+        let tcp = TcpStream::connect(host).await.expect("TCP connection");
+        Ws::open_on(tcp, address, path, protocol).await
+    }
+
+    /// Like [`Ws::open_with`], over a TCP connection to `address` the caller made (e.g. one with
+    /// a small receive buffer).
+    pub(crate) async fn open_on(tcp: TcpStream, address: &str, path: &str, protocol: &'static str) -> Ws {
         let url = format!("{}{path}", address.replacen("http://", "ws://", 1));
         let mut request = url.into_client_request().expect("ws request");
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            HeaderValue::from_static("graphql-transport-ws"),
-        );
-        let (ws, response) = tokio_tungstenite::connect_async(request)
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol));
+        let (ws, response) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
             .await
             .expect("WebSocket handshake");
         assert_eq!(
@@ -47,7 +60,7 @@ impl Ws {
                 .headers()
                 .get("sec-websocket-protocol")
                 .map(|v| v.as_bytes()),
-            Some(&b"graphql-transport-ws"[..]),
+            Some(protocol.as_bytes()),
             "the server speaks the protocol asked for"
         );
         Ws(ws)
