@@ -11,6 +11,7 @@
 //! checked by `groups_import_only_lower_groups` below):
 //!
 //! - [`notify`]: the change feed behind the GraphQL subscriptions.
+//! - [`alerts`]: alerts for webhooks, written to the outbox in the change's transaction.
 //! - [`audit`]: the audit log of administrative changes, written in the change's transaction.
 //! - [`state`]: a tenant's scored state (actions, controls, licences, score) and the read side
 //!   of its action lists. **Its one entrance is [`state::States`]**, which checks the viewer's
@@ -36,6 +37,7 @@
 //! - [`export`]: CSV and JSON exports of a tenant, for the HTTP export handlers.
 
 pub mod access;
+pub mod alerts;
 pub mod audit;
 pub mod catalog;
 pub mod collab;
@@ -63,8 +65,8 @@ pub const BULK_MAX_ITEMS: usize = 500;
 #[cfg(test)]
 mod tests {
     /// The groups in layer order, lowest first (the module map above).
-    const LAYERS: [&str; 11] = [
-        "notify", "audit", "state", "access", "catalog", "workflow", "collab", "history", "planning",
+    const LAYERS: [&str; 12] = [
+        "notify", "alerts", "audit", "state", "access", "catalog", "workflow", "collab", "history", "planning",
         "graph", "export",
     ];
 
