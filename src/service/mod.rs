@@ -66,8 +66,8 @@ pub const BULK_MAX_ITEMS: usize = 500;
 mod tests {
     /// The groups in layer order, lowest first (the module map above).
     const LAYERS: [&str; 12] = [
-        "notify", "alerts", "audit", "state", "access", "catalog", "workflow", "collab", "history", "planning",
-        "graph", "export",
+        "notify", "alerts", "audit", "state", "access", "catalog", "workflow", "collab", "history",
+        "planning", "graph", "export",
     ];
 
     /// Every `crate::service::<group>` a group's source names (comments excluded).

@@ -19,35 +19,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Like `db_test!`, but the server starts as a first start with `SEED_DEMO` does; the body gets
-/// the app and the demo tokens it printed.
-macro_rules! demo_test {
-    ($name:ident, |$app:ident, $tokens:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let ($app, $tokens) = spawn_demo_app(Backend::Sqlite).await;
-                $body
-            }
-            #[cfg_attr(
-                not(postgres_tests),
-                ignore = "needs TEST_DATABASE_URL (a PostgreSQL database)"
-            )]
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                assert!(
-                    postgres_enabled(),
-                    "TEST_DATABASE_URL is not set: the PostgreSQL variant cannot run"
-                );
-                let ($app, $tokens) = spawn_demo_app(Backend::Postgres).await;
-                $body
-            }
-        }
-    };
-}
-
 /// The named demo tenants, without the anonymous peer organisations (`peer-…`) seeded beside
 /// them for comparisons.
 async fn demo_tenants(app: &TestApp) -> Vec<tenant::Model> {
@@ -59,7 +30,7 @@ async fn demo_tenants(app: &TestApp) -> Vec<tenant::Model> {
         .unwrap()
 }
 
-demo_test!(
+crate::demo_test!(
     the_demo_has_tenants_of_every_size_with_every_status_and_90_days_of_history,
     |app, _tokens| {
         let tenants = demo_tenants(&app).await;
@@ -254,7 +225,7 @@ demo_test!(
     }
 );
 
-demo_test!(
+crate::demo_test!(
     the_printed_tokens_work_for_their_roles_and_the_msp_reads_every_demo_tenant,
     |app, tokens| {
         let roles = |token: &str| {
@@ -309,7 +280,7 @@ demo_test!(
 const DEMO_COMPARE: &str = "day cohorts { kind suppressedReason figures { size meanPercentage } \
      excludedCells { industry } }";
 
-demo_test!(
+crate::demo_test!(
     comparisons_show_figures_for_every_demo_tenant_thanks_to_unreadable_peer_organisations,
     |app, tokens| {
         // The peers: anonymous tenants in the cell of every demo tenant, readable by no token.
@@ -431,7 +402,7 @@ demo_test!(
     }
 );
 
-demo_test!(
+crate::demo_test!(
     a_second_start_on_the_same_database_seeds_nothing,
     |app, _tokens| {
         let before = tenant::Entity::find().count(&app.db).await.unwrap();

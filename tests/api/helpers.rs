@@ -33,16 +33,18 @@ pub enum Backend {
     Postgres,
 }
 
-/// Runs a test body on SQLite, and on PostgreSQL too when `TEST_DATABASE_URL` is set.
+/// Runs a test body on SQLite, and on PostgreSQL too when `TEST_DATABASE_URL` is set (reported
+/// as ignored, never as passed, without it), each on what `$start` (an async function of the
+/// [`Backend`]) starts, bound to the pattern `$bind`.
 #[macro_export]
-macro_rules! db_test {
-    ($name:ident, |$app:ident| $body:block) => {
+macro_rules! each_backend {
+    ($name:ident, $start:expr, |$bind:pat_param| $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let $app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await;
+                let $bind = ($start)($crate::helpers::Backend::Sqlite).await;
                 $body
             }
             #[cfg_attr(
@@ -55,10 +57,37 @@ macro_rules! db_test {
                     $crate::helpers::postgres_enabled(),
                     "TEST_DATABASE_URL is not set: the PostgreSQL variant cannot run"
                 );
-                let $app = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await;
+                let $bind = ($start)($crate::helpers::Backend::Postgres).await;
                 $body
             }
         }
+    };
+}
+
+/// Runs a test body on SQLite, and on PostgreSQL too when `TEST_DATABASE_URL` is set, each on a
+/// fresh app ([`spawn_app`]; with a configuration change: `db_test!(name, config: |c| …, |app| …)`).
+#[macro_export]
+macro_rules! db_test {
+    ($name:ident, |$app:ident| $body:block) => {
+        $crate::each_backend!($name, $crate::helpers::spawn_app, |$app| $body);
+    };
+    ($name:ident, config: $adjust:expr, |$app:ident| $body:block) => {
+        $crate::each_backend!(
+            $name,
+            |backend| $crate::helpers::spawn_app_with(backend, $adjust),
+            |$app| $body
+        );
+    };
+}
+
+/// Like `db_test!`, but the server starts as a first start with `SEED_DEMO` does; the body gets
+/// the app and the demo tokens it printed.
+#[macro_export]
+macro_rules! demo_test {
+    ($name:ident, |$app:ident, $tokens:ident| $body:block) => {
+        $crate::each_backend!($name, $crate::helpers::spawn_demo_app, |($app, $tokens)| {
+            $body
+        });
     };
 }
 

@@ -485,7 +485,7 @@ async fn adoption_of_a_whole_list_is_one_computation() {
     );
 }
 
-crate::demo_db_test!(the_demo_tenants_see_what_their_peers_did, |app, tokens| {
+crate::demo_test!(the_demo_tenants_see_what_their_peers_did, |app, tokens| {
     let slug = &tokens.tenant_slug;
     // The README's question, for the tenant's own reader and for the MSP reading every demo
     // tenant (six peers per cell are left for it).

@@ -9,38 +9,6 @@ use crate::helpers::*;
 use securescore::domain::points::Points;
 use serde_json::{Value, json};
 
-/// Like `db_test!`, but the server starts with the demo data; the body gets the app and the
-/// demo tokens (also used by `peers.rs`).
-#[macro_export]
-macro_rules! demo_db_test {
-    ($name:ident, |$app:ident, $tokens:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[allow(unused_imports)]
-            use $crate::helpers::{Backend, postgres_enabled, spawn_demo_app};
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let ($app, $tokens) = spawn_demo_app(Backend::Sqlite).await;
-                $body
-            }
-            #[cfg_attr(
-                not(postgres_tests),
-                ignore = "needs TEST_DATABASE_URL (a PostgreSQL database)"
-            )]
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                assert!(
-                    postgres_enabled(),
-                    "TEST_DATABASE_URL is not set: the PostgreSQL variant cannot run"
-                );
-                let ($app, $tokens) = spawn_demo_app(Backend::Postgres).await;
-                $body
-            }
-        }
-    };
-}
-
 const PLAN: &str = "effortBudget totalEffort pointsGained pointsGainedExact percentageGained candidates \
      actions { effort pointsGained pointsGainedExact action { controlId status rank version } } \
      score { current { points pointsExact percentage } planned { pointsExact } maxScore { pointsExact } \
@@ -200,7 +168,7 @@ fn check_plan(plan: &Value, actions: &[Value], input: &Value, why: &str) {
     assert_eq!(points, best, "{why}: points add up");
 }
 
-crate::demo_db_test!(plans_are_optimal_on_every_demo_tenant, |app, tokens| {
+crate::demo_test!(plans_are_optimal_on_every_demo_tenant, |app, tokens| {
     let viewer = app
         .query_viewer(&tokens.msp, "tenants { tenant { slug } }")
         .payload()

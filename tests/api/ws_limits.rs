@@ -3,7 +3,7 @@
 //! stays open; a client that stops reading is closed (1008, or the connection dropped) and
 //! counted, and the server and other clients carry on; a shutdown closes every socket with 1001.
 
-use crate::helpers::{Backend, TenantFixture, TestApp, postgres_enabled, set_status_at, spawn_app_with};
+use crate::helpers::{TenantFixture, TestApp, set_status_at};
 use crate::realtime::{Received, SCORE_SUBSCRIPTION, WAIT, Ws};
 use securescore::app::App;
 use securescore::config::Config;
@@ -23,34 +23,6 @@ const SEND_TIMEOUT_MS: u64 = 500;
 /// Both subprotocols: graphql-transport-ws, and `graphql-ws`, the legacy
 /// subscriptions-transport-ws.
 const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
-
-/// Like `db_test!`, on an app whose configuration `adjust` changes.
-macro_rules! ws_test {
-    ($name:ident, $adjust:expr, |$app:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let $app = spawn_app_with(Backend::Sqlite, $adjust).await;
-                $body
-            }
-            #[cfg_attr(
-                not(postgres_tests),
-                ignore = "needs TEST_DATABASE_URL (a PostgreSQL database)"
-            )]
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                assert!(
-                    postgres_enabled(),
-                    "TEST_DATABASE_URL is not set: the PostgreSQL variant cannot run"
-                );
-                let $app = spawn_app_with(Backend::Postgres, $adjust).await;
-                $body
-            }
-        }
-    };
-}
 
 /// Initialises `ws` with the tenant's reader token in `protocol`; panics unless acknowledged.
 async fn init(ws: &mut Ws, t: &TenantFixture) {
@@ -103,9 +75,9 @@ async fn flip(app: &TestApp, t: &TenantFixture, round: usize) -> Value {
     .await
 }
 
-ws_test!(
+crate::db_test!(
     a_socket_that_sends_no_connection_init_is_closed_with_4408_in_both_protocols,
-    |c: &mut Config| c.ws_init_timeout_ms = INIT_TIMEOUT_MS,
+    config: |c: &mut Config| c.ws_init_timeout_ms = INIT_TIMEOUT_MS,
     |app| {
         for protocol in PROTOCOLS {
             let opened = Instant::now();
@@ -126,9 +98,9 @@ ws_test!(
     }
 );
 
-ws_test!(
+crate::db_test!(
     an_initialised_socket_outlives_the_init_timeout_and_receives_its_subscription,
-    |c: &mut Config| c.ws_init_timeout_ms = INIT_TIMEOUT_MS,
+    config: |c: &mut Config| c.ws_init_timeout_ms = INIT_TIMEOUT_MS,
     |app| {
         let t = app.tenant().create().await;
         for (round, protocol) in PROTOCOLS.into_iter().enumerate() {
@@ -199,9 +171,9 @@ async fn open_with_small_receive_buffer(app: &TestApp) -> Ws {
     Ws::open_on(tcp, &app.address, "/graphql/ws", "graphql-transport-ws").await
 }
 
-ws_test!(
+crate::db_test!(
     a_client_that_stops_reading_is_closed_and_the_others_carry_on,
-    |c: &mut Config| {
+    config: |c: &mut Config| {
         c.ws_send_timeout_ms = SEND_TIMEOUT_MS;
         c.rate_limit_per_minute = 100_000;
         c.rate_limit_burst = 10_000;
@@ -299,43 +271,39 @@ ws_test!(
     }
 );
 
-ws_test!(
-    a_shutdown_closes_every_socket_with_1001,
-    |_: &mut Config| {},
-    |app| {
-        let t = app.tenant().create().await;
-        // A server process on the test's database whose shutdown the test controls.
-        let mut config = Config::for_database(app.database_url.clone());
-        config.db_max_connections = Some(5);
-        let server = App::build(config).await.expect("the app builds");
-        let address = format!("http://{}", server.local_addr());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let running = tokio::spawn(server.run_until(async move {
-            let _ = stopped.await;
-        }));
+crate::db_test!(a_shutdown_closes_every_socket_with_1001, |app| {
+    let t = app.tenant().create().await;
+    // A server process on the test's database whose shutdown the test controls.
+    let mut config = Config::for_database(app.database_url.clone());
+    config.db_max_connections = Some(5);
+    let server = App::build(config).await.expect("the app builds");
+    let address = format!("http://{}", server.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run_until(async move {
+        let _ = stopped.await;
+    }));
 
-        let mut subscribed = Ws::connect(&address, &t.reader).await;
-        subscribed
-            .subscribe("s", SCORE_SUBSCRIPTION, json!({ "slug": t.slug }))
-            .await;
-        subscribed.next_payload("s").await;
-        let mut uninitialised = Ws::open_with(&address, "/graphql/ws", "graphql-ws").await;
+    let mut subscribed = Ws::connect(&address, &t.reader).await;
+    subscribed
+        .subscribe("s", SCORE_SUBSCRIPTION, json!({ "slug": t.slug }))
+        .await;
+    subscribed.next_payload("s").await;
+    let mut uninitialised = Ws::open_with(&address, "/graphql/ws", "graphql-ws").await;
 
-        stop.send(()).expect("the server is running");
-        for (ws, which) in [
-            (&mut subscribed, "a socket with a subscription"),
-            (&mut uninitialised, "a legacy socket without connection_init"),
-        ] {
-            match ws.recv().await {
-                Received::Closed(code, reason) => {
-                    assert_eq!((code, reason.as_str()), (1001, "server shutting down"), "{which}")
-                }
-                other => panic!("{which}: expected a close frame, got {other:?}"),
+    stop.send(()).expect("the server is running");
+    for (ws, which) in [
+        (&mut subscribed, "a socket with a subscription"),
+        (&mut uninitialised, "a legacy socket without connection_init"),
+    ] {
+        match ws.recv().await {
+            Received::Closed(code, reason) => {
+                assert_eq!((code, reason.as_str()), (1001, "server shutting down"), "{which}")
             }
+            other => panic!("{which}: expected a close frame, got {other:?}"),
         }
-        running
-            .await
-            .expect("the server task")
-            .expect("the server stopped cleanly");
     }
-);
+    running
+        .await
+        .expect("the server task")
+        .expect("the server stopped cleanly");
+});
