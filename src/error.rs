@@ -143,6 +143,19 @@ impl AppError {
         }
     }
 
+    /// Whether this error fails a whole request rather than one item of it (a bulk change's
+    /// item, a user error): authentication, authorisation, an unreachable database and internal
+    /// errors stay top-level (SPEC §10).
+    pub fn fails_the_whole_request(&self) -> bool {
+        matches!(
+            self,
+            AppError::Unauthenticated
+                | AppError::Forbidden { .. }
+                | AppError::Unavailable(_)
+                | AppError::Internal(_)
+        )
+    }
+
     /// Whether this is the database's unavailability (retryable), however it was wrapped.
     pub fn is_unavailable(&self) -> bool {
         match self {

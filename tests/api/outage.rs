@@ -125,6 +125,26 @@ async fn wait_ready(app: &TestApp, want: u16, within: Duration) -> Duration {
     }
 }
 
+/// The current score of a `scoreUpdated` payload.
+fn current(payload: &Value) -> &Value {
+    &payload["data"]["scoreUpdated"]["current"]
+}
+
+/// Reads subscription `s` until it shows the planned score `planned`.
+async fn until_planned(scores: &mut Ws, planned: &Value) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let next = scores
+            .try_next_payload("s", Duration::from_secs(20))
+            .await
+            .expect("the changed score");
+        if next["data"]["scoreUpdated"]["planned"] == *planned {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the change never arrived: {next:#}");
+    }
+}
+
 const EVENTS: &str =
     "subscription($slug: String!) { actionEvents(tenantSlug: $slug) { kind controlId statusAfter } }";
 
@@ -220,28 +240,19 @@ async fn clients_carry_on_by_themselves_across_a_database_outage() {
     }
     late.subscribe("s", SCORE_SUBSCRIPTION, vars.clone()).await;
     let late_first = late.next_payload("s").await;
-    assert_eq!(
-        late_first["data"]["scoreUpdated"]["current"],
-        first["data"]["scoreUpdated"]["current"]
-    );
+    assert_eq!(current(&late_first), current(&first));
     let started = idle
         .try_next_payload("late", Duration::from_secs(15))
         .await
         .expect("the subscription started during the outage begins after it");
-    assert_eq!(
-        started["data"]["scoreUpdated"]["current"],
-        first["data"]["scoreUpdated"]["current"]
-    );
+    assert_eq!(current(&started), current(&first));
 
     // Back: the score subscription sends the current score without being asked.
     let resumed = scores
         .try_next_payload("s", Duration::from_secs(15))
         .await
         .expect("the current score once the database is back");
-    assert_eq!(
-        resumed["data"]["scoreUpdated"]["current"],
-        first["data"]["scoreUpdated"]["current"]
-    );
+    assert_eq!(current(&resumed), current(&first));
 
     // And goes on: a change made now reaches both subscriptions.
     let after = set_status_at(
@@ -253,17 +264,7 @@ async fn clients_carry_on_by_themselves_across_a_database_outage() {
         "{ current { points } planned { points } }",
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let next = scores
-            .try_next_payload("s", Duration::from_secs(20))
-            .await
-            .expect("the changed score");
-        if next["data"]["scoreUpdated"]["planned"] == after["planned"] {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the change never arrived: {next:#}");
-    }
+    until_planned(&mut scores, &after["planned"]).await;
     let event = events
         .try_next_payload("e", Duration::from_secs(20))
         .await
@@ -363,17 +364,7 @@ async fn a_subscriber_does_not_notice_its_servers_database_connections_being_ter
     // The next change still reaches the subscriber (through a reconnected listener, or the
     // stream's own recovery), and the stream never ended.
     let after = set_status_with_retries(&app, &t).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let next = scores
-            .try_next_payload("s", Duration::from_secs(20))
-            .await
-            .expect("the changed score");
-        if next["data"]["scoreUpdated"]["planned"] == after {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the change never arrived: {next:#}");
-    }
+    until_planned(&mut scores, &after).await;
 }
 
 /// Sets AdminMFAV2 PLANNED, retrying what the connections' loss refused; the planned score after.

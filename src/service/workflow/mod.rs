@@ -418,21 +418,12 @@ pub async fn bulk_set_status(
                 }
                 match validate_change(c, &r, now) {
                     Ok(()) => resolved.push(r),
-                    Err(
-                        e @ (AppError::Internal(_) | AppError::Unavailable(_) | AppError::Unauthenticated),
-                    ) => return Err(e),
+                    Err(e) if e.fails_the_whole_request() => return Err(e),
                     Err(error) => errors.push(ItemError { index, error }),
                 }
             }
             // Authorisation failures are top-level errors (SPEC §10), not item errors.
-            Err(
-                e @ (AppError::Internal(_)
-                | AppError::Unavailable(_)
-                | AppError::Forbidden { .. }
-                | AppError::Unauthenticated),
-            ) => {
-                return Err(e);
-            }
+            Err(e) if e.fails_the_whole_request() => return Err(e),
             Err(error) => errors.push(ItemError { index, error }),
         }
     }
@@ -513,14 +504,7 @@ pub async fn mark_planned(
     for (index, item) in items.iter().enumerate() {
         let mut r = match resolve(&txn, viewer, &item.action, Role::Operator).await {
             Ok(r) => r,
-            Err(
-                e @ (AppError::Internal(_)
-                | AppError::Unavailable(_)
-                | AppError::Forbidden { .. }
-                | AppError::Unauthenticated),
-            ) => {
-                return Err(e);
-            }
+            Err(e) if e.fails_the_whole_request() => return Err(e),
             Err(error) => {
                 errors.push(ItemError { index, error });
                 continue;
@@ -570,9 +554,7 @@ pub async fn mark_planned(
         };
         match checked {
             Ok(()) => resolved.push((change, r)),
-            Err(e @ (AppError::Internal(_) | AppError::Unavailable(_) | AppError::Unauthenticated)) => {
-                return Err(e);
-            }
+            Err(e) if e.fails_the_whole_request() => return Err(e),
             Err(error) => errors.push(ItemError { index, error }),
         }
     }
