@@ -38,6 +38,18 @@ fn app_error(e: AppError) -> Response {
         AppError::NotFound(_) => error(StatusCode::NOT_FOUND, "NOT_FOUND", "tenant not found"),
         AppError::Forbidden { .. } => error(StatusCode::FORBIDDEN, e.code(), &e.message()),
         AppError::BadUserInput { .. } => error(StatusCode::BAD_REQUEST, e.code(), &e.message()),
+        unavailable if unavailable.is_unavailable() => {
+            let mut resp = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                &unavailable.message(),
+            );
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER_SECS),
+            );
+            resp
+        }
         other => {
             tracing::error!(error = ?other, "export failed");
             error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error")

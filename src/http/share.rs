@@ -94,6 +94,18 @@ async fn page(state: AppState, token: String, headers: HeaderMap) -> Response {
                 (StatusCode::NOT_FOUND, Html("<!doctype html><title>Not found</title><p>This link is unknown, expired or revoked.</p>".to_string())).into_response()
             };
         }
+        Err(e) if e.is_unavailable() => {
+            tracing::warn!(error = %e.message(), "cannot open a share link: database unavailable");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER_SECS),
+                )],
+                "the database cannot be reached right now; retry in a moment",
+            )
+                .into_response();
+        }
         Err(e) => {
             tracing::error!(error = ?e, "cannot open a share link");
             return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();

@@ -212,6 +212,19 @@ async fn clients_carry_on_by_themselves_across_a_database_outage() {
     );
     assert!(body.to_string().contains("retry"), "{body:#}");
 
+    // So is an export.
+    let export = app
+        .client
+        .get(format!("{}/export/{}/actions.csv", app.address, t.slug))
+        .bearer_auth(&t.reader)
+        .send()
+        .await
+        .expect("export answers");
+    assert_eq!(export.status().as_u16(), 503);
+    assert!(export.headers().contains_key("retry-after"));
+    let body: Value = export.json().await.expect("JSON error");
+    assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE", "{body:#}");
+
     // The subscriptions pause: no error, no `complete` (try_next_payload fails on either).
     assert_eq!(scores.try_next_payload("s", Duration::from_secs(3)).await, None);
     assert_eq!(
