@@ -36,6 +36,17 @@
 //! A WebSocket leaves this watchdog when it is upgraded (hyper's connection ends there); its
 //! timeouts are the WebSocket handler's.
 //!
+//! # Socket options
+//!
+//! Each accepted socket gets this option (when it cannot be set, that is logged at debug level
+//! and the connection is served without it):
+//! - **TCP keepalive**: after [`KEEPALIVE_TIME`] (60 s) without traffic the kernel probes the
+//!   peer every [`KEEPALIVE_INTERVAL`] (10 s) and ends the connection after
+//!   [`KEEPALIVE_RETRIES`] (5) unanswered probes, about 110 s after a peer vanished without a
+//!   FIN or a reset (its machine died, its network went away). Reads then fail, so the
+//!   connection ends and frees its slot. This matters for WebSockets, which are quiet for long
+//!   times by design and outside the watchdog.
+//!
 //! # The connection bound
 //!
 //! Each connection holds one of `MAX_CONNECTIONS` slots for as long as it is open. The slot lives
@@ -71,6 +82,7 @@ use axum::extract::ConnectInfo;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
+use socket2::{SockRef, TcpKeepalive};
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -106,6 +118,17 @@ const REFUSAL_READ_LIMIT: usize = 64 * 1024;
 
 /// The body of the answer to a connection beyond the bound.
 const REFUSAL_BODY: &str = "Too many open connections; retry in a second.\n";
+
+/// TCP keepalive on accepted sockets: the first probe after this long without traffic, then one
+/// every [`KEEPALIVE_INTERVAL`]; after [`KEEPALIVE_RETRIES`] unanswered probes the kernel ends the
+/// connection (about 110 s after its peer vanished).
+pub const KEEPALIVE_TIME: Duration = Duration::from_secs(60);
+
+/// The time between two unanswered keepalive probes.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Unanswered keepalive probes after which the kernel ends the connection.
+pub const KEEPALIVE_RETRIES: u32 = 5;
 
 /// The whole answer to a connection beyond the bound, written straight to the socket.
 static REFUSAL: LazyLock<String> = LazyLock::new(|| {
@@ -295,6 +318,19 @@ async fn refuse(mut stream: TcpStream) {
     }
 }
 
+/// Sets the option of an accepted socket (see the module docs). If it cannot be set, that is logged
+/// at debug level and the connection served without it: it is a safeguard, not a requirement.
+fn configure_socket(stream: &TcpStream) {
+    let socket = SockRef::from(stream);
+    let keepalive = TcpKeepalive::new()
+        .with_time(KEEPALIVE_TIME)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_RETRIES);
+    if let Err(err) = socket.set_tcp_keepalive(&keepalive) {
+        tracing::debug!(error = %err, "setting TCP keepalive on a connection failed");
+    }
+}
+
 /// One of the `MAX_CONNECTIONS` places, held by a connection for as long as it is open.
 struct Slot {
     _permit: OwnedSemaphorePermit,
@@ -311,6 +347,7 @@ async fn serve_connection(
     limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    configure_socket(&stream);
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(TrackedIo {
         stream,
@@ -562,5 +599,33 @@ mod tests {
             "{head}"
         );
         assert_eq!(body, REFUSAL_BODY);
+    }
+
+    #[tokio::test]
+    async fn an_accepted_socket_gets_tcp_keepalive() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bound");
+        let address = listener.local_addr().expect("a local address");
+        let _client = TcpStream::connect(address).await.expect("connected");
+        let (accepted, _) = listener.accept().await.expect("accepted");
+        let socket = SockRef::from(&accepted);
+        assert!(!socket.keepalive().expect("SO_KEEPALIVE read"), "off by default");
+
+        configure_socket(&accepted);
+        assert!(socket.keepalive().expect("SO_KEEPALIVE read"));
+        assert_eq!(
+            socket.tcp_keepalive_time().expect("TCP_KEEPIDLE read"),
+            KEEPALIVE_TIME
+        );
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            assert_eq!(
+                socket.tcp_keepalive_interval().expect("TCP_KEEPINTVL read"),
+                KEEPALIVE_INTERVAL
+            );
+            assert_eq!(
+                socket.tcp_keepalive_retries().expect("TCP_KEEPCNT read"),
+                KEEPALIVE_RETRIES
+            );
+        }
     }
 }
