@@ -400,8 +400,10 @@ pub struct Config {
     /// it started sending one; slower clients are disconnected.
     #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
     pub header_read_timeout_ms: u64,
-    /// Milliseconds an HTTP connection may stay open with no request in progress (a new one that
-    /// sent nothing yet, or a keep-alive one between requests) before the server closes it.
+    /// Milliseconds an HTTP connection may do nothing before the server closes it: with no request
+    /// in progress (a new one that sent nothing yet, or a keep-alive one between requests), or
+    /// waiting for the client to read a response (no write to it making progress; that one is
+    /// reset). A client reading slowly but steadily is never cut.
     #[arg(long, env = "IDLE_TIMEOUT_MS", default_value_t = 75_000)]
     pub idle_timeout_ms: u64,
     /// Most client connections (HTTP and WebSocket) open at once; a connection beyond it is

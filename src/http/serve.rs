@@ -16,6 +16,12 @@
 //! arrive while a request is in progress, such as a pipelined next request, start no head: if
 //! they are not a complete head when the response ends, the idle timeout bounds the rest.)
 //!
+//! Whatever the request state, the connection is *waiting for the client to read* from the
+//! moment a write to the socket returns `Pending` (what was sent fills the client's receive
+//! window and this socket's send buffer) until a write makes progress again; the socket wrapper
+//! notices both. This can outlast the request: hyper holds a body like a static asset or a
+//! GraphQL answer whole, so its request is over when it starts sending the bytes.
+//!
 //! A watchdog in each connection's task acts on that state:
 //! - **Idle** for `IDLE_TIMEOUT_MS`: the connection is told to shut down gracefully, which
 //!   closes an idle HTTP/1.1 connection at once (the client reads end of file). This covers a
@@ -25,9 +31,18 @@
 //!   response (the client reads end of file), as nginx's `client_header_timeout` and Go's
 //!   `ReadHeaderTimeout` do. The clock starts at the head's first byte, so a keep-alive
 //!   connection's idle time does not count against it, and its first byte ends the idle time.
-//! - **A request in progress** is never cut here: the router's 30 s timeout bounds a handler
-//!   (its reading of the request body included). Sending a response is not bounded either,
-//!   however slowly the client reads it.
+//! - **Waiting for the client to read** for `IDLE_TIMEOUT_MS` without a write making
+//!   progress: the connection is dropped, with a reset rather than a close (the client reads
+//!   what it had received, then gets `ECONNRESET`), so that the kernel does not go on holding the
+//!   unsent bytes for a client that does not read, as nginx's `reset_timedout_connection` does.
+//!   A connection doing nothing for `IDLE_TIMEOUT_MS` is closed, whether it waits for a request
+//!   or for the client to read. Every write that makes progress starts the wait anew, so a client
+//!   that reads slowly but steadily is never cut (see `TCP_NOTSENT_LOWAT` below for how much
+//!   reading makes progress), and the time spent waiting counts for neither the idle nor the
+//!   header timeout: both start again at the last progress.
+//! - **A request in progress** whose writes are not blocked is never cut here: the router's
+//!   30 s timeout bounds a handler (its reading of the request body included), and a response
+//!   body the server is slow to produce (an export reading its pages) is not bounded.
 //!
 //! hyper's own `header_read_timeout` is switched off: its clock starts whenever the connection
 //! is ready for a head, keep-alive idle time included, so it would cut idle connections after
@@ -35,6 +50,26 @@
 //!
 //! A WebSocket leaves this watchdog when it is upgraded (hyper's connection ends there); its
 //! timeouts are the WebSocket handler's.
+//!
+//! # Socket options
+//!
+//! Each accepted socket gets two options (one that cannot be set is logged at debug level and
+//! the connection is served without it):
+//! - **TCP keepalive**: after [`KEEPALIVE_TIME`] (60 s) without traffic the kernel probes the
+//!   peer every [`KEEPALIVE_INTERVAL`] (10 s) and ends the connection after
+//!   [`KEEPALIVE_RETRIES`] (5) unanswered probes, about 110 s after a peer vanished without a
+//!   FIN or a reset (its machine died, its network went away). Reads then fail, so the
+//!   connection ends and frees its slot. This matters for WebSockets, which are quiet for long
+//!   times by design and outside the watchdog.
+//! - **`TCP_NOTSENT_LOWAT`** (Linux only), [`NOTSENT_LOWAT`] (16 KiB): the socket takes a write
+//!   only while it holds less than that which it has not sent yet. Without it, a write can fill a
+//!   send buffer the kernel grows to several MB, and the next write stays blocked until about a
+//!   third of that has been sent: a client would have to read MBs within `IDLE_TIMEOUT_MS` for
+//!   the watchdog to see progress (a client reading 40 KiB/s was cut in the tests). With it, a
+//!   write makes progress each time the client has read about 16 KiB (a little more when the
+//!   kernel sends large segments), so with the default 75 s a client reading a couple of
+//!   kilobytes a second is never cut. It limits only the bytes not sent yet, not those in
+//!   flight, so it does not limit throughput; the price is more, smaller writes.
 //!
 //! # The connection bound
 //!
@@ -71,6 +106,7 @@ use axum::extract::ConnectInfo;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
+use socket2::{SockRef, TcpKeepalive};
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -106,6 +142,23 @@ const REFUSAL_READ_LIMIT: usize = 64 * 1024;
 
 /// The body of the answer to a connection beyond the bound.
 const REFUSAL_BODY: &str = "Too many open connections; retry in a second.\n";
+
+/// TCP keepalive on accepted sockets: the first probe after this long without traffic, then one
+/// every [`KEEPALIVE_INTERVAL`]; after [`KEEPALIVE_RETRIES`] unanswered probes the kernel ends the
+/// connection (about 110 s after its peer vanished).
+pub const KEEPALIVE_TIME: Duration = Duration::from_secs(60);
+
+/// The time between two unanswered keepalive probes.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Unanswered keepalive probes after which the kernel ends the connection.
+pub const KEEPALIVE_RETRIES: u32 = 5;
+
+/// `TCP_NOTSENT_LOWAT` on accepted sockets: the most bytes a socket takes that it has not sent
+/// yet, so that a write makes progress whenever the client has read about this much (see the
+/// module docs).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub const NOTSENT_LOWAT: u32 = 16 * 1024;
 
 /// The whole answer to a connection beyond the bound, written straight to the socket.
 static REFUSAL: LazyLock<String> = LazyLock::new(|| {
@@ -295,6 +348,23 @@ async fn refuse(mut stream: TcpStream) {
     }
 }
 
+/// Sets the options of an accepted socket (see the module docs). One that cannot be set is logged
+/// at debug level and the connection served without it: it is a safeguard, not a requirement.
+fn configure_socket(stream: &TcpStream) {
+    let socket = SockRef::from(stream);
+    let keepalive = TcpKeepalive::new()
+        .with_time(KEEPALIVE_TIME)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_RETRIES);
+    if let Err(err) = socket.set_tcp_keepalive(&keepalive) {
+        tracing::debug!(error = %err, "setting TCP keepalive on a connection failed");
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(err) = socket.set_tcp_notsent_lowat(NOTSENT_LOWAT) {
+        tracing::debug!(error = %err, "setting TCP_NOTSENT_LOWAT on a connection failed");
+    }
+}
+
 /// One of the `MAX_CONNECTIONS` places, held by a connection for as long as it is open.
 struct Slot {
     _permit: OwnedSemaphorePermit,
@@ -311,10 +381,12 @@ async fn serve_connection(
     limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    configure_socket(&stream);
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(TrackedIo {
         stream,
         activity: activity.clone(),
+        write_blocked: false,
         _slot: slot,
     });
     let service = hyper::service::service_fn({
@@ -346,7 +418,7 @@ async fn serve_connection(
         let due = activity.due(&limits);
         let deadline = match due {
             Due::Nothing => None,
-            Due::Head(at) | Due::Idle(at) => Some(at),
+            Due::Head(at) | Due::Idle(at) | Due::Stalled(at) => Some(at),
         };
         tokio::select! {
             result = conn.as_mut() => {
@@ -365,6 +437,11 @@ async fn serve_connection(
                 match activity.due(&limits) {
                     Due::Head(at) if at <= Instant::now() => {
                         tracing::debug!(%peer, "request head not complete within HEADER_READ_TIMEOUT_MS; closing");
+                        return;
+                    }
+                    Due::Stalled(at) if at <= Instant::now() => {
+                        tracing::debug!(%peer, "no write progress for IDLE_TIMEOUT_MS (the client does not read); resetting the connection");
+                        activity.lock().reset_on_close = true;
                         return;
                     }
                     Due::Idle(at) if at <= Instant::now() => {
@@ -397,6 +474,11 @@ struct ActivityState {
     idle_since: Instant,
     /// When the first byte of the next request head arrived, if it did.
     head_started: Option<Instant>,
+    /// Since when writes are blocked (a write returned `Pending` and none made progress since).
+    write_blocked_since: Option<Instant>,
+    /// Set when the watchdog drops the connection because the client does not read: the socket
+    /// is then reset rather than closed (see [`TrackedIo`]'s `Drop`).
+    reset_on_close: bool,
 }
 
 /// The next deadline of a connection.
@@ -408,6 +490,8 @@ enum Due {
     Head(Instant),
     /// The idle connection is closed then.
     Idle(Instant),
+    /// Writes are blocked: unless one makes progress by then, the connection is dropped.
+    Stalled(Instant),
 }
 
 impl Activity {
@@ -417,6 +501,8 @@ impl Activity {
                 in_progress: 0,
                 idle_since: Instant::now(),
                 head_started: None,
+                write_blocked_since: None,
+                reset_on_close: false,
             }),
             changed: Notify::new(),
         }
@@ -429,7 +515,9 @@ impl Activity {
 
     fn due(&self, limits: &Limits) -> Due {
         let state = self.lock();
-        if state.in_progress > 0 {
+        if let Some(blocked) = state.write_blocked_since {
+            Due::Stalled(blocked + limits.idle_timeout)
+        } else if state.in_progress > 0 {
             Due::Nothing
         } else if let Some(started) = state.head_started {
             Due::Head(started + limits.header_read_timeout)
@@ -445,6 +533,26 @@ impl Activity {
             state.head_started = Some(Instant::now());
             drop(state);
             self.changed.notify_one();
+        }
+    }
+
+    /// A write would block: the client has not read what was sent yet.
+    fn write_blocked(&self) {
+        self.lock().write_blocked_since = Some(Instant::now());
+        self.changed.notify_one();
+    }
+
+    /// A write made progress after being blocked: the client reads. The time spent waiting for
+    /// it counts for neither the idle nor the header timeout, so both start again now.
+    fn write_progressed(&self) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        state.write_blocked_since = None;
+        if state.in_progress == 0 {
+            state.idle_since = now;
+            if state.head_started.is_some() {
+                state.head_started = Some(now);
+            }
         }
     }
 }
@@ -508,7 +616,42 @@ impl hyper::body::Body for TrackedBody {
 struct TrackedIo {
     stream: TcpStream,
     activity: Arc<Activity>,
+    /// Whether the last write returned `Pending`: the activity's `write_blocked_since`, kept
+    /// here too so that a write locks the activity only when this changes.
+    write_blocked: bool,
     _slot: Slot,
+}
+
+impl TrackedIo {
+    /// Notes a write's outcome for the watchdog: blocked, or progress after being blocked.
+    fn wrote(&mut self, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        match &polled {
+            Poll::Pending if !self.write_blocked => {
+                self.write_blocked = true;
+                self.activity.write_blocked();
+            }
+            Poll::Ready(Ok(n)) if *n > 0 && self.write_blocked => {
+                self.write_blocked = false;
+                self.activity.write_progressed();
+            }
+            _ => {}
+        }
+        polled
+    }
+}
+
+impl Drop for TrackedIo {
+    fn drop(&mut self) {
+        // Closed normally, the socket would keep the bytes the client did not read, and the
+        // kernel would go on trying to deliver them (in FIN-WAIT-1, for as long as the client
+        // keeps its window shut and answers probes). A reset frees them at once, as nginx's
+        // `reset_timedout_connection` does.
+        if self.activity.lock().reset_on_close
+            && let Err(err) = SockRef::from(&self.stream).set_linger(Some(Duration::ZERO))
+        {
+            tracing::debug!(error = %err, "setting SO_LINGER to reset a connection failed");
+        }
+    }
 }
 
 impl AsyncRead for TrackedIo {
@@ -525,7 +668,9 @@ impl AsyncRead for TrackedIo {
 
 impl AsyncWrite for TrackedIo {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.wrote(polled)
     }
 
     fn poll_write_vectored(
@@ -533,7 +678,9 @@ impl AsyncWrite for TrackedIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.wrote(polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -562,5 +709,37 @@ mod tests {
             "{head}"
         );
         assert_eq!(body, REFUSAL_BODY);
+    }
+
+    #[tokio::test]
+    async fn an_accepted_socket_gets_tcp_keepalive_and_a_small_unsent_limit() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bound");
+        let address = listener.local_addr().expect("a local address");
+        let _client = TcpStream::connect(address).await.expect("connected");
+        let (accepted, _) = listener.accept().await.expect("accepted");
+        let socket = SockRef::from(&accepted);
+        assert!(!socket.keepalive().expect("SO_KEEPALIVE read"), "off by default");
+
+        configure_socket(&accepted);
+        assert!(socket.keepalive().expect("SO_KEEPALIVE read"));
+        assert_eq!(
+            socket.tcp_keepalive_time().expect("TCP_KEEPIDLE read"),
+            KEEPALIVE_TIME
+        );
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            assert_eq!(
+                socket.tcp_keepalive_interval().expect("TCP_KEEPINTVL read"),
+                KEEPALIVE_INTERVAL
+            );
+            assert_eq!(
+                socket.tcp_keepalive_retries().expect("TCP_KEEPCNT read"),
+                KEEPALIVE_RETRIES
+            );
+            assert_eq!(
+                socket.tcp_notsent_lowat().expect("TCP_NOTSENT_LOWAT read"),
+                NOTSENT_LOWAT
+            );
+        }
     }
 }

@@ -1,17 +1,19 @@
 //! The connection layer (issue 22, `src/http/serve.rs`), over raw TCP against the real server:
 //! the header-read timeout cuts a request head sent too slowly but not an idle connection; the
 //! idle timeout closes new and keep-alive connections with no request in progress, never one
-//! whose request is in progress; `MAX_CONNECTIONS` (WebSockets included) is answered with 503 and
-//! `Retry-After`; a shutdown finishes the requests in progress and cuts what outlives
-//! `SHUTDOWN_DRAIN_MS`. These are transport tests: they run on SQLite only.
+//! whose request is in progress; a response the client does not read is cut after the idle
+//! timeout, one it reads slowly but steadily never is; `MAX_CONNECTIONS` (WebSockets included) is
+//! answered with 503 and `Retry-After`; a shutdown finishes the requests in progress and cuts
+//! what outlives `SHUTDOWN_DRAIN_MS`. These are transport tests: they run on SQLite only.
 
-use crate::helpers::{Backend, fresh_database, spawn_app_with};
+use crate::helpers::{Backend, TenantFixture, TestApp, fresh_database, spawn_app_with};
 use crate::realtime::Ws;
+use chrono::{Days, NaiveDate, Utc};
 use securescore::app::App;
 use securescore::config::Config;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{Instant, timeout};
 
 /// The longest any step here waits for the server: far above every timeout the tests set, so a
@@ -447,4 +449,313 @@ async fn a_shutdown_cuts_what_outlives_the_drain_time() {
         "returned after {took:?}, before the drain time"
     );
     closed_by_server(&mut stuck).await;
+}
+
+/// More than the socket buffers at both ends can hold (Linux grows a send buffer to 4 MiB at most
+/// by default): a client that does not read this much leaves the server's writes blocked.
+const LARGE: usize = 8 * 1024 * 1024;
+
+/// The playground's largest asset, about 1 MB: a body hyper holds whole, so its request is over
+/// (and the connection has no request in progress) while the bytes are still being sent.
+const LARGE_ASSET: &str = "/graphql/assets/graphiql@3.9.0/graphiql.min.js";
+
+/// Days of snapshots that make a tenant's `history.json` larger than [`LARGE`] (a day is about
+/// 500 bytes of it; the tests check the size).
+const HISTORY_DAYS: u64 = 20_000;
+
+/// The slow reader's pace: this many bytes every [`SLOW_PAUSE`], 40 KiB/s.
+const SLOW_READ: usize = 4 * 1024;
+const SLOW_PAUSE: Duration = Duration::from_millis(100);
+
+/// Connects with a small receive buffer (4 KiB asked; Linux doubles it), so that what the client
+/// does not read backs up into the server's socket rather than into the client's.
+async fn connect_small_window(address: &str) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("a socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF set");
+    let address = address
+        .trim_start_matches("http://")
+        .parse()
+        .expect("a socket address");
+    socket.connect(address).await.expect("TCP connect")
+}
+
+/// A tenant with [`HISTORY_DAYS`] daily snapshots from 1970 on, written straight into the
+/// database (in batches: one by one would take most of a minute).
+async fn tenant_with_long_history(app: &TestApp) -> TenantFixture {
+    use entity::score_snapshot;
+    use entity::types::{CategoryFigure, CategoryFigures, StatusCounts};
+    use sea_orm::{EntityTrait, Set};
+    let tenant = app.tenant().create().await;
+    let first = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a day");
+    let rows: Vec<_> = (0..HISTORY_DAYS)
+        .map(|i| {
+            let current = 500_000 + (i % 1_000) as i64;
+            score_snapshot::ActiveModel {
+                tenant_id: Set(tenant.id),
+                day: Set(first + Days::new(i)),
+                max_score: Set(1_000_000),
+                current: Set(current),
+                planned: Set(current),
+                current_license: Set(1_000_000),
+                achievable: Set(1_000_000),
+                verified: Set(current),
+                categories: Set(CategoryFigures(vec![CategoryFigure {
+                    category: "IDENTITY".into(),
+                    max_score: 1_000_000,
+                    current,
+                    planned: current,
+                    current_license: 1_000_000,
+                    achievable: 1_000_000,
+                    verified: current,
+                }])),
+                status_counts: Set(StatusCounts::default()),
+                source: Set("COMPUTED".into()),
+                vendor_current_score: Set(None),
+                vendor_max_score: Set(None),
+                created_at: Set(Utc::now()),
+                ..Default::default()
+            }
+        })
+        .collect();
+    for batch in rows.chunks(1_000) {
+        score_snapshot::Entity::insert_many(batch.to_vec())
+            .exec(&app.db)
+            .await
+            .expect("snapshots inserted");
+    }
+    tenant
+}
+
+/// The head of a `GET` of the tenant's `history.json` (a streamed body, so its request is in
+/// progress for as long as it is being sent), with `extra` header lines.
+fn history_head(tenant: &TenantFixture, extra: &str) -> String {
+    format!(
+        "GET /export/{}/history.json HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {}\r\n{extra}\r\n",
+        tenant.slug, tenant.reader
+    )
+}
+
+/// A whole response body fetched by an HTTP client that reads at full speed: what the tests'
+/// raw clients must receive.
+async fn fetch(app: &TestApp, path: &str, token: Option<&str>) -> Vec<u8> {
+    let mut request = app.client.get(format!("{}{path}", app.address));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("an answer");
+    assert_eq!(response.status(), reqwest::StatusCode::OK, "{path}");
+    response.bytes().await.expect("the whole body").to_vec()
+}
+
+/// Reads what a connection has left until the server ends it (end of file or a reset), and
+/// returns how many bytes that was; panics if that takes longer than [`PATIENCE`].
+async fn drain(stream: &mut TcpStream) -> usize {
+    timeout(PATIENCE, async {
+        let mut total = 0;
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) => return total,
+                Ok(n) => total += n,
+                Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => return total,
+                Err(err) => panic!("reading the rest failed: {err}"),
+            }
+        }
+    })
+    .await
+    .expect("the connection ends within PATIENCE")
+}
+
+/// A client reading responses off a raw connection, at full speed or slowly.
+struct Reader {
+    stream: TcpStream,
+    /// Bytes read but not consumed yet.
+    buf: Vec<u8>,
+}
+
+impl Reader {
+    /// One read into the buffer; panics if the server ended the connection.
+    async fn read_some(&mut self, at_most: usize) {
+        let mut chunk = vec![0u8; at_most];
+        let n = timeout(PATIENCE, self.stream.read(&mut chunk))
+            .await
+            .expect("data within PATIENCE")
+            .expect("the connection is still open");
+        assert!(n > 0, "the server closed the connection");
+        self.buf.extend_from_slice(&chunk[..n]);
+    }
+
+    /// Reads [`SLOW_READ`] bytes every [`SLOW_PAUSE`] for `duration`.
+    async fn read_slowly_for(&mut self, duration: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < duration {
+            self.read_some(SLOW_READ).await;
+            tokio::time::sleep(SLOW_PAUSE).await;
+        }
+    }
+
+    /// The next `n` bytes.
+    async fn take(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            self.read_some(64 * 1024).await;
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    /// The next line, without its CRLF.
+    async fn line(&mut self) -> String {
+        loop {
+            if let Some(at) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = self.take(at + 2).await;
+                return String::from_utf8(line[..at].to_vec()).expect("an ASCII line");
+            }
+            self.read_some(64 * 1024).await;
+        }
+    }
+
+    /// The next response: its status line, header names in lower case, and its body, either
+    /// `Content-Length` long or chunked.
+    async fn response(&mut self) -> (String, Vec<(String, String)>, Vec<u8>) {
+        let status_line = self.line().await;
+        let mut headers = Vec::new();
+        loop {
+            let line = self.line().await;
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) = line.split_once(':').expect("a header line");
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+        }
+        let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        let body = if let Some(length) = header("content-length") {
+            self.take(length.parse().expect("a numeric Content-Length")).await
+        } else {
+            assert_eq!(header("transfer-encoding").as_deref(), Some("chunked"));
+            let mut body = Vec::new();
+            loop {
+                let size = usize::from_str_radix(&self.line().await, 16).expect("a chunk size");
+                if size == 0 {
+                    assert_eq!(self.line().await, "", "no trailers");
+                    break body;
+                }
+                body.extend(self.take(size).await);
+                assert_eq!(self.line().await, "", "a chunk ends with CRLF");
+            }
+        };
+        (status_line, headers, body)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_the_client_does_not_read_is_cut_after_the_idle_timeout() {
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.idle_timeout_ms = 1_000;
+        c.max_connections = 1;
+    })
+    .await;
+    let tenant = tenant_with_long_history(&app).await;
+
+    // A client that asks for the export and reads none of it: the server's writes block with
+    // its request in progress.
+    let mut stalled = connect_small_window(&app.address).await;
+    stalled
+        .write_all(history_head(&tenant, "").as_bytes())
+        .await
+        .expect("request sent");
+    let sent = Instant::now();
+
+    // It holds the server's only connection slot, so another connection is refused until the
+    // server cuts it.
+    let (cut_after, probe) = loop {
+        let mut probe = connect(&app.address).await;
+        probe.write_all(HEALTHZ.as_bytes()).await.expect("sent");
+        let response = read_response(&mut probe).await;
+        if response.status_line == "HTTP/1.1 200 OK" {
+            break (sent.elapsed(), probe);
+        }
+        assert_eq!(
+            response.status_line, "HTTP/1.1 503 Service Unavailable",
+            "{response:?}"
+        );
+        assert!(
+            sent.elapsed() < PATIENCE,
+            "the connection that does not read was not cut"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        cut_after >= Duration::from_millis(800),
+        "cut after {cut_after:?}, before the idle timeout"
+    );
+
+    // The client got a part of the export, then end of file or a reset. (The whole export is
+    // read on the connection that now has the slot.)
+    let mut reader = Reader {
+        stream: probe,
+        buf: Vec::new(),
+    };
+    reader
+        .stream
+        .write_all(history_head(&tenant, "").as_bytes())
+        .await
+        .expect("request sent");
+    let (status_line, _, whole) = reader.response().await;
+    assert_eq!(status_line, "HTTP/1.1 200 OK");
+    assert!(whole.len() > LARGE, "the export is only {} bytes", whole.len());
+    let received = drain(&mut stalled).await;
+    assert!(
+        received < whole.len(),
+        "received {received} of {} bytes",
+        whole.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_reading_large_responses_slowly_but_steadily_receives_them_whole() {
+    let app = spawn_app_with(Backend::Sqlite, |c| c.idle_timeout_ms = 1_000).await;
+    let tenant = tenant_with_long_history(&app).await;
+    let asset = fetch(&app, LARGE_ASSET, None).await;
+    let export = fetch(
+        &app,
+        &format!("/export/{}/history.json", tenant.slug),
+        Some(&tenant.reader),
+    )
+    .await;
+    assert!(
+        asset.len() + export.len() > LARGE,
+        "{} + {} bytes",
+        asset.len(),
+        export.len()
+    );
+
+    // Both requests at once on one keep-alive connection: the export (its request is in
+    // progress while it is sent), then the asset (its request is over once hyper holds the whole
+    // body, while the bytes are still being sent). Each response is read slowly for several
+    // idle timeouts, then at full speed.
+    let mut stream = connect_small_window(&app.address).await;
+    let requests = format!(
+        "{}GET {LARGE_ASSET} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+        history_head(&tenant, "")
+    );
+    stream
+        .write_all(requests.as_bytes())
+        .await
+        .expect("requests sent");
+    let mut reader = Reader {
+        stream,
+        buf: Vec::new(),
+    };
+
+    reader.read_slowly_for(Duration::from_millis(2_500)).await;
+    let (status_line, _, body) = reader.response().await;
+    assert_eq!(status_line, "HTTP/1.1 200 OK");
+    assert_eq!(body.len(), export.len());
+    assert!(body == export, "the export arrived altered");
+
+    reader.read_slowly_for(Duration::from_millis(2_500)).await;
+    let (status_line, _, body) = reader.response().await;
+    assert_eq!(status_line, "HTTP/1.1 200 OK");
+    assert_eq!(body.len(), asset.len());
+    assert!(body == asset, "the asset arrived altered");
+    assert_eq!(drain(&mut reader.stream).await, 0, "nothing after the asset");
 }
