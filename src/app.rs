@@ -120,6 +120,10 @@ impl App {
                 self.state.config.snapshot_retention_days,
             )
         });
+        let webhooks = crate::service::webhooks::deliver::spawn(
+            self.state.db.clone(),
+            crate::service::webhooks::Settings::from_config(&self.state.config),
+        );
         let upkeep = crate::metrics::spawn_upkeep();
         let watcher = self.watcher;
         let limits = http::serve::Limits::from_config(&self.state.config);
@@ -130,6 +134,7 @@ impl App {
             task.abort();
         }
         upkeep.abort();
+        webhooks.stop().await;
         drop(watcher);
         if let Some(task) = graph_sync {
             task.abort();

@@ -429,6 +429,40 @@ pub struct Config {
     /// cannot be reached, how long before the request fails with SERVICE_UNAVAILABLE).
     #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000)]
     pub db_acquire_timeout_ms: u64,
+
+    // Webhooks (issue 19).
+    /// Key the webhook signing secrets are derived from (any string; keep it private). When
+    /// unset, one is generated at first use and stored in the database, so every server process
+    /// on the database shares it. Changing it invalidates every endpoint's secret.
+    #[arg(long, env = "WEBHOOK_SIGNING_KEY")]
+    pub webhook_signing_key: Option<String>,
+    /// Allow webhook endpoints with `http:` URLs and private, loopback or link-local addresses
+    /// (tests and closed networks only; production refuses them at registration and at each send).
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE_TARGETS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private_targets: bool,
+    /// Milliseconds between two looks of the delivery worker for due webhook deliveries.
+    #[arg(long, env = "WEBHOOK_POLL_MS", default_value_t = 500)]
+    pub webhook_poll_ms: u64,
+    /// Milliseconds before the first retry of a failed delivery (the base of the exponential
+    /// backoff, doubled per attempt, with full jitter).
+    #[arg(long, env = "WEBHOOK_RETRY_BASE_MS", default_value_t = 10_000)]
+    pub webhook_retry_base_ms: u64,
+    /// Longest wait between two attempts of a delivery, in milliseconds.
+    #[arg(long, env = "WEBHOOK_RETRY_MAX_MS", default_value_t = 3_600_000)]
+    pub webhook_retry_max_ms: u64,
+    /// Seconds after its creation a delivery is retried; then it is FAILED.
+    #[arg(long, env = "WEBHOOK_RETRY_WINDOW_SECS", default_value_t = 90_000)]
+    pub webhook_retry_window_secs: u64,
+    /// Milliseconds one delivery attempt may take in all (connecting at most 5 s of it).
+    #[arg(long, env = "WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+    /// Failed deliveries in a row after which an endpoint is paused (when they also span
+    /// WEBHOOK_PAUSE_AFTER_SECS).
+    #[arg(long, env = "WEBHOOK_PAUSE_AFTER_FAILURES", default_value_t = 20)]
+    pub webhook_pause_after_failures: u32,
+    /// Seconds the failures in a row must span before an endpoint is paused.
+    #[arg(long, env = "WEBHOOK_PAUSE_AFTER_SECS", default_value_t = 3_600)]
+    pub webhook_pause_after_secs: u64,
 }
 
 impl Config {
@@ -487,6 +521,26 @@ impl Config {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
             }
+        }
+        if self.webhook_signing_key.as_deref() == Some("") {
+            return Err("WEBHOOK_SIGNING_KEY must not be empty (unset it to generate one)".into());
+        }
+        for (name, value) in [
+            ("WEBHOOK_POLL_MS", self.webhook_poll_ms),
+            ("WEBHOOK_RETRY_BASE_MS", self.webhook_retry_base_ms),
+            ("WEBHOOK_RETRY_WINDOW_SECS", self.webhook_retry_window_secs),
+            ("WEBHOOK_TIMEOUT_MS", self.webhook_timeout_ms),
+            (
+                "WEBHOOK_PAUSE_AFTER_FAILURES",
+                u64::from(self.webhook_pause_after_failures),
+            ),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if self.webhook_retry_max_ms < self.webhook_retry_base_ms {
+            return Err("WEBHOOK_RETRY_MAX_MS must be at least WEBHOOK_RETRY_BASE_MS".into());
         }
         if self.max_connections == 0 {
             return Err("MAX_CONNECTIONS must be at least 1".into());
@@ -635,6 +689,21 @@ impl fmt::Debug for Config {
             .field("shutdown_drain_ms", &self.shutdown_drain_ms)
             .field("ready_timeout_ms", &self.ready_timeout_ms)
             .field("db_acquire_timeout_ms", &self.db_acquire_timeout_ms)
+            .field(
+                "webhook_signing_key",
+                &self.webhook_signing_key.as_ref().map(|_| "***"),
+            )
+            .field(
+                "webhook_allow_private_targets",
+                &self.webhook_allow_private_targets,
+            )
+            .field("webhook_poll_ms", &self.webhook_poll_ms)
+            .field("webhook_retry_base_ms", &self.webhook_retry_base_ms)
+            .field("webhook_retry_max_ms", &self.webhook_retry_max_ms)
+            .field("webhook_retry_window_secs", &self.webhook_retry_window_secs)
+            .field("webhook_timeout_ms", &self.webhook_timeout_ms)
+            .field("webhook_pause_after_failures", &self.webhook_pause_after_failures)
+            .field("webhook_pause_after_secs", &self.webhook_pause_after_secs)
             .finish()
     }
 }

@@ -34,3 +34,5 @@ pub mod tenant_license;
 pub mod tenant_state;
 pub mod types;
 pub mod vendor_benchmark;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;

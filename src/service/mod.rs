@@ -25,6 +25,8 @@
 //!   workflow's expiry to `States::new` ([`state::ExpireDue`]).
 //! - [`access`]: tenants (`access::tenants`: lookup scoped to the caller, creation, settings,
 //!   licences, `touch`), principals, API tokens and role grants.
+//! - [`webhooks`]: a tenant's webhook endpoints, their delivery log, and the delivery worker
+//!   that sends the outbox `alerts` writes (signed, retried, leased).
 //! - [`catalog`]: the service catalog of controls and licences (SERVICE_ADMIN).
 //! - [`workflow`]: status changes, bulk changes, undo, device exceptions, progress and expiry
 //!   (with the expiry sweep `app` runs); `workflow::events` is the event log every write
@@ -47,6 +49,7 @@ pub mod history;
 pub mod notify;
 pub mod planning;
 pub mod state;
+pub mod webhooks;
 pub mod workflow;
 
 /// Checks a text a user typed (`domain::sanitize::check_user_text`): `BAD_USER_INPUT` naming
@@ -65,9 +68,9 @@ pub const BULK_MAX_ITEMS: usize = 500;
 #[cfg(test)]
 mod tests {
     /// The groups in layer order, lowest first (the module map above).
-    const LAYERS: [&str; 12] = [
-        "notify", "alerts", "audit", "state", "access", "catalog", "workflow", "collab", "history",
-        "planning", "graph", "export",
+    const LAYERS: [&str; 13] = [
+        "notify", "alerts", "audit", "state", "access", "webhooks", "catalog", "workflow", "collab",
+        "history", "planning", "graph", "export",
     ];
 
     /// Every `crate::service::<group>` a group's source names (comments excluded).

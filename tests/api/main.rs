@@ -37,5 +37,6 @@ mod score_change;
 mod security;
 mod service_admin;
 mod tooling;
+mod webhooks;
 mod workflow;
 mod ws_limits;

@@ -8,6 +8,7 @@ mod history;
 mod import;
 mod planning;
 mod tenants;
+mod webhooks;
 mod workflow;
 
 /// All mutations.
@@ -19,5 +20,6 @@ pub struct Mutation(
     import::ImportMutation,
     planning::PlanningMutation,
     tenants::TenantMutation,
+    webhooks::WebhookMutation,
     workflow::WorkflowMutation,
 );

@@ -218,6 +218,18 @@ pub enum AuditAction {
     GraphImported,
     /// Imported history was deleted (`deleteImportedHistory`).
     ImportedHistoryDeleted,
+    /// A webhook endpoint was registered (`createWebhookEndpoint`).
+    WebhookEndpointCreated,
+    /// A webhook endpoint changed, was paused by hand or resumed (`updateWebhookEndpoint`).
+    WebhookEndpointUpdated,
+    /// A webhook endpoint was deleted with its delivery log.
+    WebhookEndpointDeleted,
+    /// A webhook endpoint was given a new secret (`rotateWebhookSecret`).
+    WebhookSecretRotated,
+    /// A webhook delivery was queued again (`redeliverWebhookDelivery`).
+    WebhookDeliveryRequeued,
+    /// A test event was queued to a webhook endpoint (`sendTestWebhookEvent`).
+    WebhookTestEventSent,
 }
 
 impl AuditAction {
@@ -240,6 +252,12 @@ impl AuditAction {
             "GRAPH_SYNC_CONFIGURED" => AuditAction::GraphSyncConfigured,
             "GRAPH_IMPORTED" => AuditAction::GraphImported,
             "IMPORTED_HISTORY_DELETED" => AuditAction::ImportedHistoryDeleted,
+            "WEBHOOK_ENDPOINT_CREATED" => AuditAction::WebhookEndpointCreated,
+            "WEBHOOK_ENDPOINT_UPDATED" => AuditAction::WebhookEndpointUpdated,
+            "WEBHOOK_ENDPOINT_DELETED" => AuditAction::WebhookEndpointDeleted,
+            "WEBHOOK_SECRET_ROTATED" => AuditAction::WebhookSecretRotated,
+            "WEBHOOK_DELIVERY_REQUEUED" => AuditAction::WebhookDeliveryRequeued,
+            "WEBHOOK_TEST_EVENT_SENT" => AuditAction::WebhookTestEventSent,
             _ => return None,
         })
     }

@@ -15,6 +15,7 @@ pub mod score_change;
 mod tenant;
 pub mod user_error;
 mod viewer;
+pub mod webhooks;
 pub mod workflow;
 
 pub use access::{ApiToken, AuditEntry, Principal, RoleGrant};

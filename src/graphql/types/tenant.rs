@@ -85,6 +85,17 @@ impl Tenant {
                 .map(Into::into),
         )
     }
+    /// The tenant's webhook endpoints, oldest first (ADMIN; other roles get `FORBIDDEN`).
+    async fn webhook_endpoints(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<crate::graphql::types::webhooks::WebhookEndpoint>> {
+        let rows = service::webhooks::endpoints(db(ctx), viewer(ctx)?, self.0.id).await?;
+        Ok(rows
+            .into_iter()
+            .map(crate::graphql::types::webhooks::WebhookEndpoint)
+            .collect())
+    }
     /// The licences the tenant holds.
     async fn licenses(&self, ctx: &Context<'_>) -> Result<Vec<TenantLicense>> {
         let rows = service::access::tenants::licenses(db(ctx), viewer(ctx)?, self.0.id).await?;

@@ -5,6 +5,7 @@ use crate::auth::Viewer;
 use crate::domain::enums::{EventKind, Status};
 use crate::domain::points::Points;
 use crate::error::AppResult;
+use crate::service::alerts::{self, Alert, AlertKind};
 use chrono::{DateTime, Utc};
 use entity::action_event;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
@@ -96,7 +97,84 @@ pub async fn record<C: ConnectionTrait>(
     .await?;
     // Subscribers of `actionEvents` learn of it once this transaction commits.
     crate::service::notify::event_recorded(conn, row.tenant_id, row.id).await?;
+    if let Some(kind) = alert_kind(&row) {
+        raise_alert(conn, &row, kind, now).await?;
+    }
     Ok(row)
+}
+
+/// The webhook alert an event is, if any: a regression, or the end of a risk acceptance or of
+/// an exception (a third-party / alternate-mitigation resolution whose review date passed, or a
+/// DEVICE exception that ended).
+fn alert_kind(event: &action_event::Model) -> Option<AlertKind> {
+    match event.kind {
+        EventKind::Regressed => Some(AlertKind::ActionRegressed),
+        EventKind::Expired => match event.status_before {
+            Some(Status::RiskAccepted) => Some(AlertKind::RiskAcceptanceExpired),
+            Some(Status::ResolvedThirdParty | Status::ResolvedAlternateMitigation) => {
+                Some(AlertKind::ExceptionExpired)
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Raises `kind` for `event` in its transaction; reads the action and its control's title only
+/// when an endpoint of the tenant listens.
+async fn raise_alert<C: ConnectionTrait>(
+    conn: &C,
+    event: &action_event::Model,
+    kind: AlertKind,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    use entity::{control, improvement_action, tenant_control};
+    use sea_orm::EntityTrait;
+    if !alerts::has_subscribers(conn, event.tenant_id, kind).await? {
+        return Ok(());
+    }
+    let Some(action) = improvement_action::Entity::find_by_id(event.action_id)
+        .one(conn)
+        .await?
+    else {
+        return Ok(());
+    };
+    let title = match tenant_control::Entity::find_by_id((event.tenant_id, action.control_id.clone()))
+        .one(conn)
+        .await?
+    {
+        Some(profile) => Some(profile.title),
+        None => control::Entity::find_by_id(action.control_id.clone())
+            .one(conn)
+            .await?
+            .map(|c| c.title),
+    };
+    let points = |p: Option<Points>| p.map(|p| p.to_f64());
+    let data = serde_json::json!({
+        "action": {
+            "id": alerts::global_id("ImprovementAction", action.id),
+            "controlId": action.control_id,
+            "title": title,
+        },
+        "eventId": alerts::global_id("ActionEvent", event.id),
+        "statusBefore": event.status_before.map(|s| s.as_str()),
+        "statusAfter": event.status_after.map(|s| s.as_str()),
+        "pointsBefore": points(points_before(event)),
+        "pointsAfter": points(points_after(event)),
+        "comment": event.comment,
+        "actor": event.actor_name,
+        "occurredAt": event.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    });
+    alerts::raise(
+        conn,
+        Alert {
+            tenant_id: event.tenant_id,
+            kind,
+            data,
+        },
+        now,
+    )
+    .await
 }
 
 /// Filter of an event listing.

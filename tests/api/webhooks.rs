@@ -1,0 +1,785 @@
+//! Signed webhooks from the durable outbox (issue 19): a local receiver on 127.0.0.1 (allowed by
+//! `WEBHOOK_ALLOW_PRIVATE_TARGETS`, which production leaves off) records what the server sends,
+//! verifies signatures with the secret `createWebhookEndpoint` showed, and answers as each test
+//! tells it (500, 410, or too slowly). Retries use short backoffs through
+//! `WEBHOOK_RETRY_BASE_MS` / `WEBHOOK_RETRY_MAX_MS`, and the worker polls every 25 ms.
+
+use crate::helpers::*;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use hmac::{Hmac, Mac};
+use securescore::app::App;
+use securescore::config::Config;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How the receiver answers one request.
+#[derive(Clone, Copy, Debug)]
+enum Answer {
+    Status(u16),
+    /// Sleeps this long, then answers 200.
+    Sleep(u64),
+}
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+struct Received {
+    headers: HeaderMap,
+    body: String,
+}
+
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<Received>>>,
+    /// Answers for the next requests, in order; then `otherwise`.
+    script: Arc<Mutex<VecDeque<Answer>>>,
+    otherwise: Arc<Mutex<Option<Answer>>>,
+}
+
+impl Receiver {
+    async fn start() -> (Receiver, String) {
+        let receiver = Receiver::default();
+        let router = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(receiver.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        (receiver, url)
+    }
+    fn then(&self, answers: &[Answer]) {
+        self.script.lock().unwrap().extend(answers.iter().copied());
+    }
+    fn always(&self, answer: Answer) {
+        *self.otherwise.lock().unwrap() = Some(answer);
+    }
+    fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+    /// Requests per `X-Securescore-Delivery` (event id).
+    fn per_event(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for r in self.received() {
+            *counts.entry(header(&r, "x-securescore-delivery")).or_default() += 1;
+        }
+        counts
+    }
+    async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "expected {n} requests, got {}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) -> (StatusCode, String) {
+    r.got.lock().unwrap().push(Received { headers, body });
+    let answer = r
+        .script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .or(*r.otherwise.lock().unwrap())
+        .unwrap_or(Answer::Status(200));
+    match answer {
+        Answer::Status(code) => (StatusCode::from_u16(code).unwrap(), format!("answered {code}")),
+        Answer::Sleep(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            (StatusCode::OK, "late".into())
+        }
+    }
+}
+
+fn header(r: &Received, name: &str) -> String {
+    r.headers
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+/// Checks `X-Securescore-Signature: t=…,v1=…` as a receiver would: HMAC-SHA256 with the secret
+/// over `<t>.<body>`, and a timestamp within 5 minutes.
+fn verify(r: &Received, secret: &str) -> bool {
+    let sig = header(r, "x-securescore-signature");
+    let mut t = None;
+    let mut v1 = None;
+    for part in sig.split(',') {
+        match part.split_once('=') {
+            Some(("t", value)) => t = value.parse::<i64>().ok(),
+            Some(("v1", value)) => v1 = Some(value.to_string()),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(v1)) = (t, v1) else {
+        return false;
+    };
+    if (chrono::Utc::now().timestamp() - t).abs() > 300 {
+        return false;
+    }
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{}", r.body).as_bytes());
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    expected == v1
+}
+
+/// The test configuration: private targets allowed, fast polls and short backoffs.
+fn fast(config: &mut Config) {
+    config.webhook_allow_private_targets = true;
+    config.webhook_poll_ms = 25;
+    config.webhook_retry_base_ms = 40;
+    config.webhook_retry_max_ms = 200;
+    config.webhook_timeout_ms = 2_000;
+}
+
+/// Runs a test on SQLite, and on PostgreSQL when `TEST_DATABASE_URL` is set.
+macro_rules! hooks_test {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[cfg_attr(
+                not(postgres_tests),
+                ignore = "needs TEST_DATABASE_URL (a PostgreSQL database)"
+            )]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                assert!(
+                    $crate::helpers::postgres_enabled(),
+                    "TEST_DATABASE_URL is not set"
+                );
+                super::$name($crate::helpers::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+const ENDPOINT: &str = "id url description events scoreDropPoints enabled pausedReason pausedAt consecutiveFailures secretPrefix";
+const DELIVERY: &str = "id eventId type status attempts lastStatusCode lastError responseExcerpt nextAttemptAt createdAt deliveredAt redelivery payload";
+
+async fn create_endpoint(app: &TestApp, token: &str, input: Value) -> Value {
+    app.gql(
+        Some(token),
+        &format!(
+            "mutation($input: CreateWebhookEndpointInput!) {{ createWebhookEndpoint(input: $input) {{ \
+             endpoint {{ {ENDPOINT} }} secret userErrors {{ field message code }} }} }}"
+        ),
+        json!({ "input": input }),
+    )
+    .await
+}
+
+/// Registers an endpoint for `events` at `url`; returns (endpoint id, secret).
+async fn endpoint(app: &TestApp, t: &TenantFixture, url: &str, events: &[&str]) -> (String, String) {
+    let body = create_endpoint(
+        app,
+        &t.admin,
+        json!({ "tenantSlug": t.slug, "url": url, "events": events, "description": "test receiver" }),
+    )
+    .await;
+    let p = &data_of(body)["createWebhookEndpoint"];
+    assert_eq!(p["userErrors"], json!([]), "{p:#}");
+    (
+        p["endpoint"]["id"].as_str().unwrap().to_string(),
+        p["secret"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn mutate(
+    app: &TestApp,
+    token: &str,
+    field: &str,
+    input_type: &str,
+    input: Value,
+    fields: &str,
+) -> Value {
+    app.gql(
+        Some(token),
+        &format!("mutation($input: {input_type}!) {{ {field}(input: $input) {{ {fields} }} }}"),
+        json!({ "input": input }),
+    )
+    .await
+}
+
+async fn send_test(app: &TestApp, t: &TenantFixture, endpoint_id: &str) -> Value {
+    let body = mutate(
+        app,
+        &t.admin,
+        "sendTestWebhookEvent",
+        "WebhookEndpointIdInput",
+        json!({ "endpointId": endpoint_id }),
+        &format!("delivery {{ {DELIVERY} }} userErrors {{ code message }}"),
+    )
+    .await;
+    let p = data_of(body)["sendTestWebhookEvent"].clone();
+    assert_eq!(p["userErrors"], json!([]), "{p:#}");
+    p["delivery"].clone()
+}
+
+/// The tenant's endpoints with their deliveries (newest first), as its ADMIN.
+async fn endpoints(app: &TestApp, t: &TenantFixture) -> Vec<Value> {
+    let data = app
+        .gql_ok(
+            &t.admin,
+            &format!(
+                "query($slug: String!) {{ tenant(slug: $slug) {{ webhookEndpoints {{ {ENDPOINT} \
+                 deliveries(first: 100) {{ {DELIVERY} }} }} }} }}"
+            ),
+            json!({ "slug": t.slug }),
+        )
+        .await;
+    data["tenant"]["webhookEndpoints"].as_array().unwrap().clone()
+}
+
+/// Waits until the endpoint's newest delivery satisfies `done`; returns it.
+async fn wait_delivery(app: &TestApp, t: &TenantFixture, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let all = endpoints(app, t).await;
+        let newest = all[0]["deliveries"][0].clone();
+        if done(&newest) {
+            return newest;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "delivery never got there: {newest:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn progress(app: &TestApp, t: &TenantFixture, control: &str, implemented: i64, total: i64) {
+    let input =
+        json!({ "tenantSlug": t.slug, "controlId": control, "implemented": implemented, "total": total });
+    let p = app
+        .record_implementation_progress(&t.operator, input, "userErrors { code }")
+        .payload()
+        .await;
+    assert_eq!(p["userErrors"], json!([]), "{control} {implemented}/{total}");
+}
+
+hooks_test!(a_regression_is_delivered_signed_with_the_documented_payload_and_headers);
+async fn a_regression_is_delivered_signed_with_the_documented_payload_and_headers(backend: Backend) {
+    let app = spawn_app_with(backend, fast).await;
+    let t = app.tenant().create().await;
+    let (receiver, url) = Receiver::start().await;
+    let (endpoint_id, secret) = endpoint(&app, &t, &url, &["ACTION_REGRESSED"]).await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    progress(&app, &t, "AdminMFAV2", 4, 4).await;
+    progress(&app, &t, "AdminMFAV2", 1, 4).await;
+    let got = receiver.wait_for(1, Duration::from_secs(20)).await;
+    let r = &got[0];
+    assert!(
+        verify(r, &secret),
+        "signature verifies with the secret shown once: {:?}",
+        r.headers
+    );
+    assert!(!verify(r, "whsec_wrong"), "and not with another");
+    assert_eq!(header(r, "content-type"), "application/json");
+    assert_eq!(header(r, "user-agent"), "securescore-webhooks/1");
+    assert_eq!(header(r, "x-securescore-event"), "action.regressed");
+    let body: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        header(r, "x-securescore-delivery"),
+        body["id"].as_str().unwrap(),
+        "event id header = payload id"
+    );
+    assert_eq!(body["type"], "action.regressed");
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["tenant"]["slug"], t.slug.as_str());
+    assert!(body["tenant"]["id"].is_string());
+    assert!(body["createdAt"].as_str().unwrap().ends_with('Z'));
+    let data = &body["data"];
+    assert_eq!(data["action"]["controlId"], "AdminMFAV2");
+    assert!(
+        data["action"]["title"].as_str().is_some_and(|s| !s.is_empty()),
+        "{data:#}"
+    );
+    assert_eq!(data["statusBefore"], "COMPLETED");
+    assert_eq!(data["statusAfter"], "TO_ADDRESS");
+    assert!(
+        data["pointsBefore"].as_f64().unwrap() > data["pointsAfter"].as_f64().unwrap(),
+        "{data:#}"
+    );
+    // The delivery log shows it delivered, with the exact body sent.
+    let d = wait_delivery(&app, &t, |d| d["status"] == "DELIVERED").await;
+    assert_eq!(d["payload"].as_str().unwrap(), r.body);
+    assert_eq!(d["eventId"], body["id"]);
+    assert_eq!(d["type"], "ACTION_REGRESSED");
+    assert_eq!(d["attempts"], 1);
+    assert_eq!(d["lastStatusCode"], 200);
+    assert_eq!(d["responseExcerpt"], "answered 200");
+    assert_eq!(d["nextAttemptAt"], Value::Null);
+    // The completion before it was no regression: only one request came.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 1);
+    let _ = endpoint_id;
+}
+
+hooks_test!(a_tenant_without_endpoints_or_subscriptions_gets_nothing_queued);
+async fn a_tenant_without_endpoints_or_subscriptions_gets_nothing_queued(backend: Backend) {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let app = spawn_app_with(backend, fast).await;
+    let t = app.tenant().create().await;
+    progress(&app, &t, "AdminMFAV2", 4, 4).await;
+    progress(&app, &t, "AdminMFAV2", 1, 4).await;
+    let (receiver, url) = Receiver::start().await;
+    endpoint(&app, &t, &url, &["IMPORT_FINISHED"]).await;
+    progress(&app, &t, "AdminMFAV2", 4, 4).await;
+    progress(&app, &t, "AdminMFAV2", 1, 4).await;
+    let queued = entity::webhook_delivery::Entity::find()
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        queued, 0,
+        "no endpoint, then one that wants other events: nothing queued"
+    );
+    assert!(receiver.received().is_empty());
+}
+
+hooks_test!(failures_are_retried_with_the_same_event_id_until_the_endpoint_accepts);
+async fn failures_are_retried_with_the_same_event_id_until_the_endpoint_accepts(backend: Backend) {
+    let app = spawn_app_with(backend, fast).await;
+    let t = app.tenant().create().await;
+    let (receiver, url) = Receiver::start().await;
+    receiver.then(&[Answer::Status(500), Answer::Status(503), Answer::Status(500)]);
+    let (endpoint_id, secret) = endpoint(&app, &t, &url, &["TEST"]).await;
+    let queued = send_test(&app, &t, &endpoint_id).await;
+    assert_eq!(queued["status"], "PENDING");
+    let got = receiver.wait_for(4, Duration::from_secs(20)).await;
+    let ids: Vec<String> = got.iter().map(|r| header(r, "x-securescore-delivery")).collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "one event id across attempts: {ids:?}"
+    );
+    assert_eq!(ids[0], queued["eventId"].as_str().unwrap());
+    assert!(
+        got.iter().all(|r| verify(r, &secret) && r.body == got[0].body),
+        "same body, each signed"
+    );
+    let d = wait_delivery(&app, &t, |d| d["status"] == "DELIVERED").await;
+    assert_eq!(d["attempts"], 4);
+    assert_eq!(d["lastStatusCode"], 200);
+    assert_eq!(d["lastError"], Value::Null);
+    let e = &endpoints(&app, &t).await[0];
+    assert_eq!(e["consecutiveFailures"], 0, "a success resets the count");
+    assert_eq!(e["pausedReason"], Value::Null);
+}
+
+hooks_test!(a_timeout_counts_as_a_failed_attempt);
+async fn a_timeout_counts_as_a_failed_attempt(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        fast(c);
+        c.webhook_timeout_ms = 300;
+        c.webhook_retry_base_ms = 1_500;
+        c.webhook_retry_max_ms = 1_500;
+    })
+    .await;
+    let t = app.tenant().create().await;
+    let (receiver, url) = Receiver::start().await;
+    receiver.then(&[Answer::Sleep(2_000)]);
+    let (endpoint_id, _) = endpoint(&app, &t, &url, &["TEST"]).await;
+    send_test(&app, &t, &endpoint_id).await;
+    let failed = wait_delivery(&app, &t, |d| d["attempts"] == 1).await;
+    assert_eq!(failed["status"], "PENDING");
+    assert_eq!(failed["lastError"], "timed out");
+    assert_eq!(failed["lastStatusCode"], Value::Null);
+    assert!(failed["nextAttemptAt"].is_string());
+    let d = wait_delivery(&app, &t, |d| d["status"] == "DELIVERED").await;
+    assert_eq!(d["attempts"], 2);
+    assert_eq!(receiver.per_event().values().copied().collect::<Vec<_>>(), [2]);
+}
+
+/// Builds a server on `database_url` that stops when the returned sender fires.
+async fn stoppable(
+    database_url: &str,
+    adjust: impl FnOnce(&mut Config),
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let mut config = Config::for_database(database_url.to_string());
+    config.db_max_connections = Some(5);
+    adjust(&mut config);
+    let app = App::build(config).await.expect("app builds");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    (stop, task)
+}
+
+/// A worker that looks once at start and then not for an hour: the app that serves the test's
+/// GraphQL requests without delivering.
+fn idle_worker(config: &mut Config) {
+    config.webhook_allow_private_targets = true;
+    config.webhook_poll_ms = 3_600_000;
+}
+
+hooks_test!(a_delivery_pending_when_the_server_stops_is_delivered_by_the_next_one);
+async fn a_delivery_pending_when_the_server_stops_is_delivered_by_the_next_one(backend: Backend) {
+    let app = spawn_app_with(backend, idle_worker).await;
+    let t = app.tenant().create().await;
+    let (receiver, url) = Receiver::start().await;
+    receiver.always(Answer::Status(500));
+    let (endpoint_id, secret) = endpoint(&app, &t, &url, &["TEST"]).await;
+    let queued = send_test(&app, &t, &endpoint_id).await;
+    let (stop, first) = stoppable(&app.database_url, fast).await;
+    receiver.wait_for(2, Duration::from_secs(20)).await;
+    stop.send(()).unwrap();
+    first.await.unwrap().unwrap();
+    let before = wait_delivery(&app, &t, |d| d["status"] == "PENDING").await;
+    let attempts = before["attempts"].as_i64().unwrap();
+    assert!(attempts >= 2, "{before:#}");
+    // Stopped: nobody sends any more.
+    let seen = receiver.received().len();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), seen, "no worker runs while stopped");
+    receiver.always(Answer::Status(200));
+    let (stop, second) = stoppable(&app.database_url, fast).await;
+    let d = wait_delivery(&app, &t, |d| d["status"] == "DELIVERED").await;
+    assert_eq!(d["eventId"], queued["eventId"]);
+    assert!(d["attempts"].as_i64().unwrap() > attempts);
+    let last = receiver.received().pop().unwrap();
+    assert_eq!(
+        header(&last, "x-securescore-delivery"),
+        queued["eventId"].as_str().unwrap()
+    );
+    assert!(verify(&last, &secret));
+    stop.send(()).unwrap();
+    second.await.unwrap().unwrap();
+}
+
+hooks_test!(two_processes_on_one_database_deliver_each_event_once);
+async fn two_processes_on_one_database_deliver_each_event_once(backend: Backend) {
+    let app = spawn_app_with(backend, fast).await;
+    spawn_another_process(&app, fast).await;
+    let t = app.tenant().create().await;
+    let (receiver, url) = Receiver::start().await;
+    // A little latency so both workers are busy at once.
+    receiver.always(Answer::Sleep(20));
+    let (endpoint_id, _) = endpoint(&app, &t, &url, &["TEST"]).await;
+    const N: usize = 40;
+    for _ in 0..N {
+        send_test(&app, &t, &endpoint_id).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while receiver.per_event().len() < N {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {N} delivered",
+            receiver.per_event().len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let counts = receiver.per_event();
+    assert_eq!(counts.len(), N);
+    assert!(counts.values().all(|n| *n == 1), "each event once: {counts:?}");
+}
+
+hooks_test!(endpoint_urls_must_be_https_and_public_unless_configured_otherwise);
+async fn endpoint_urls_must_be_https_and_public_unless_configured_otherwise(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let t = app.tenant().create().await;
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "https://10.0.0.1/",
+        "https://[::ffff:127.0.0.1]/",
+        "https://169.254.169.254/",
+    ] {
+        let body = create_endpoint(
+            &app,
+            &t.admin,
+            json!({ "tenantSlug": t.slug, "url": url, "events": ["TEST"] }),
+        )
+        .await;
+        let p = &data_of(body)["createWebhookEndpoint"];
+        assert_eq!(p["endpoint"], Value::Null, "{url}");
+        assert_eq!(p["secret"], Value::Null, "{url}");
+        assert_eq!(p["userErrors"][0]["code"], "BAD_USER_INPUT", "{url}: {p:#}");
+        assert_eq!(p["userErrors"][0]["field"], json!(["input", "url"]), "{url}");
+    }
+    let body = create_endpoint(
+        &app,
+        &t.admin,
+        json!({ "tenantSlug": t.slug, "url": "https://93.184.216.34/hook", "events": ["SCORE_DROPPED"] }),
+    )
+    .await;
+    let p = &data_of(body)["createWebhookEndpoint"];
+    assert_eq!(
+        p["userErrors"][0]["field"],
+        json!(["input", "scoreDropPoints"]),
+        "{p:#}"
+    );
+    let body = create_endpoint(
+        &app,
+        &t.admin,
+        json!({ "tenantSlug": t.slug, "url": "https://93.184.216.34/hook", "events": ["SCORE_DROPPED"], "scoreDropPoints": 5 }),
+    )
+    .await;
+    let p = &data_of(body)["createWebhookEndpoint"];
+    assert_eq!(p["userErrors"], json!([]), "a public https address passes: {p:#}");
+    assert_eq!(p["endpoint"]["scoreDropPoints"], 5.0);
+}
+
+hooks_test!(only_the_tenants_admin_manages_endpoints);
+async fn only_the_tenants_admin_manages_endpoints(backend: Backend) {
+    let app = spawn_app_with(backend, idle_worker).await;
+    let t = app.tenant().create().await;
+    let other = app.tenant().create().await;
+    let (_receiver, url) = Receiver::start().await;
+    for token in [&t.reader, &t.operator] {
+        let body = create_endpoint(
+            &app,
+            token,
+            json!({ "tenantSlug": t.slug, "url": url, "events": ["TEST"] }),
+        )
+        .await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body:#}");
+        let body = app
+            .gql(
+                Some(token),
+                "query($slug: String!) { tenant(slug: $slug) { webhookEndpoints { id } } }",
+                json!({ "slug": t.slug }),
+            )
+            .await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("FORBIDDEN"),
+            "READER/OPERATOR cannot list: {body:#}"
+        );
+    }
+    // Another tenant's ADMIN: its slug and its ids are NOT_FOUND.
+    let body = create_endpoint(
+        &app,
+        &other.admin,
+        json!({ "tenantSlug": t.slug, "url": url, "events": ["TEST"] }),
+    )
+    .await;
+    assert_eq!(
+        data_of(body)["createWebhookEndpoint"]["userErrors"][0]["code"],
+        "NOT_FOUND"
+    );
+    let (endpoint_id, _) = endpoint(&app, &t, &url, &["TEST"]).await;
+    let delivery = send_test(&app, &t, &endpoint_id).await;
+    for (field, input_type, input) in [
+        (
+            "sendTestWebhookEvent",
+            "WebhookEndpointIdInput",
+            json!({ "endpointId": endpoint_id }),
+        ),
+        (
+            "rotateWebhookSecret",
+            "WebhookEndpointIdInput",
+            json!({ "endpointId": endpoint_id }),
+        ),
+        (
+            "deleteWebhookEndpoint",
+            "WebhookEndpointIdInput",
+            json!({ "endpointId": endpoint_id }),
+        ),
+        (
+            "updateWebhookEndpoint",
+            "UpdateWebhookEndpointInput",
+            json!({ "endpointId": endpoint_id, "enabled": false }),
+        ),
+        (
+            "redeliverWebhookDelivery",
+            "RedeliverWebhookDeliveryInput",
+            json!({ "deliveryId": delivery["id"] }),
+        ),
+    ] {
+        let body = mutate(
+            &app,
+            &other.admin,
+            field,
+            input_type,
+            input.clone(),
+            "userErrors { code }",
+        )
+        .await;
+        assert_eq!(
+            data_of(body)[field]["userErrors"][0]["code"],
+            "NOT_FOUND",
+            "{field} by another tenant's ADMIN"
+        );
+        let body = mutate(&app, &t.operator, field, input_type, input, "userErrors { code }").await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("FORBIDDEN"),
+            "{field} by the OPERATOR: {body:#}"
+        );
+    }
+    let still = endpoints(&app, &t).await;
+    assert_eq!(still.len(), 1);
+    assert_eq!(still[0]["enabled"], true);
+}
+
+hooks_test!(redeliver_and_rotate_and_delete_do_what_they_say);
+async fn redeliver_and_rotate_and_delete_do_what_they_say(backend: Backend) {
+    let app = spawn_app_with(backend, fast).await;
+    let t = app.tenant().create().await;
+    let (receiver, url) = Receiver::start().await;
+    let (endpoint_id, secret) = endpoint(&app, &t, &url, &["TEST"]).await;
+    let first = send_test(&app, &t, &endpoint_id).await;
+    let delivered = wait_delivery(&app, &t, |d| d["status"] == "DELIVERED").await;
+    let body: Value = serde_json::from_str(delivered["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(body["type"], "test");
+    let rotated = mutate(
+        &app,
+        &t.admin,
+        "rotateWebhookSecret",
+        "WebhookEndpointIdInput",
+        json!({ "endpointId": endpoint_id }),
+        "endpoint { secretPrefix } secret userErrors { code }",
+    )
+    .await;
+    let new_secret = data_of(rotated)["rotateWebhookSecret"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(new_secret, secret);
+    let again = mutate(
+        &app,
+        &t.admin,
+        "redeliverWebhookDelivery",
+        "RedeliverWebhookDeliveryInput",
+        json!({ "deliveryId": first["id"] }),
+        &format!("delivery {{ {DELIVERY} }} userErrors {{ code }}"),
+    )
+    .await;
+    let copy = data_of(again)["redeliverWebhookDelivery"]["delivery"].clone();
+    assert_eq!(copy["eventId"], first["eventId"], "same event id");
+    assert_eq!(copy["payload"], delivered["payload"], "same body");
+    assert_eq!(copy["attempts"], 0);
+    assert_eq!(copy["redelivery"], true);
+    let got = receiver.wait_for(2, Duration::from_secs(20)).await;
+    assert_eq!(got[1].body, got[0].body);
+    assert!(verify(&got[1], &new_secret), "signed with the rotated secret");
+    assert!(!verify(&got[1], &secret));
+    let log = &endpoints(&app, &t).await[0]["deliveries"];
+    assert_eq!(log.as_array().unwrap().len(), 2, "the log keeps both: {log:#}");
+    let deleted = mutate(
+        &app,
+        &t.admin,
+        "deleteWebhookEndpoint",
+        "WebhookEndpointIdInput",
+        json!({ "endpointId": endpoint_id }),
+        "deletedEndpointId userErrors { code }",
+    )
+    .await;
+    assert_eq!(
+        data_of(deleted)["deleteWebhookEndpoint"]["deletedEndpointId"],
+        endpoint_id.as_str()
+    );
+    assert!(endpoints(&app, &t).await.is_empty());
+    let audit = app
+        .gql_ok(
+            &t.admin,
+            "query($slug: String!) { tenant(slug: $slug) { auditLog(first: 20) { nodes { action } } } }",
+            json!({ "slug": t.slug }),
+        )
+        .await;
+    let actions: Vec<&str> = audit["tenant"]["auditLog"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "WEBHOOK_ENDPOINT_CREATED",
+        "WEBHOOK_SECRET_ROTATED",
+        "WEBHOOK_DELIVERY_REQUEUED",
+        "WEBHOOK_ENDPOINT_DELETED",
+    ] {
+        assert!(actions.contains(&expected), "{expected} in {actions:?}");
+    }
+}
+
+hooks_test!(an_endpoint_that_keeps_failing_is_paused_and_resumes_when_enabled);
+async fn an_endpoint_that_keeps_failing_is_paused_and_resumes_when_enabled(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        fast(c);
+        c.webhook_pause_after_failures = 3;
+        c.webhook_pause_after_secs = 0;
+    })
+    .await;
+    let t = app.tenant().create().await;
+    let (receiver, url) = Receiver::start().await;
+    receiver.always(Answer::Status(500));
+    let (endpoint_id, _) = endpoint(&app, &t, &url, &["TEST"]).await;
+    send_test(&app, &t, &endpoint_id).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let paused = loop {
+        let e = endpoints(&app, &t).await[0].clone();
+        if e["pausedAt"].is_string() {
+            break e;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never paused: {e:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        paused["pausedReason"]
+            .as_str()
+            .unwrap()
+            .contains("3 deliveries failed in a row"),
+        "{paused:#}"
+    );
+    assert_eq!(
+        paused["deliveries"][0]["status"], "PENDING",
+        "its deliveries wait"
+    );
+    let seen = receiver.received().len();
+    assert_eq!(seen, 3);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), seen, "nothing is sent while paused");
+    receiver.always(Answer::Status(200));
+    let resumed = mutate(
+        &app,
+        &t.admin,
+        "updateWebhookEndpoint",
+        "UpdateWebhookEndpointInput",
+        json!({ "endpointId": endpoint_id, "enabled": true }),
+        &format!("endpoint {{ {ENDPOINT} }} userErrors {{ code }}"),
+    )
+    .await;
+    let e = data_of(resumed)["updateWebhookEndpoint"]["endpoint"].clone();
+    assert_eq!(e["pausedAt"], Value::Null);
+    assert_eq!(e["consecutiveFailures"], 0);
+    wait_delivery(&app, &t, |d| d["status"] == "DELIVERED").await;
+
+    // A 410 Gone pauses at once.
+    receiver.always(Answer::Status(410));
+    send_test(&app, &t, &endpoint_id).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let e = endpoints(&app, &t).await[0].clone();
+        if e["pausedAt"].is_string() {
+            assert!(e["pausedReason"].as_str().unwrap().contains("410"), "{e:#}");
+            assert_eq!(e["consecutiveFailures"], 1);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "410 never paused: {e:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
