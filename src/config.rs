@@ -427,6 +427,10 @@ pub struct Config {
     /// cannot be reached, how long before the request fails with SERVICE_UNAVAILABLE).
     #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000)]
     pub db_acquire_timeout_ms: u64,
+    /// Most days ahead a risk acceptance's `reviewBy` may be (`requestRiskAcceptance`): every
+    /// accepted risk is reviewed at least this often.
+    #[arg(long, env = "RISK_ACCEPTANCE_MAX_DAYS", default_value_t = 365)]
+    pub risk_acceptance_max_days: u32,
 }
 
 impl Config {
@@ -513,6 +517,9 @@ impl Config {
         }
         if self.import_max_bytes < 1024 {
             return Err("IMPORT_MAX_BYTES must be at least 1024".into());
+        }
+        if !(1..=3650).contains(&self.risk_acceptance_max_days) {
+            return Err("RISK_ACCEPTANCE_MAX_DAYS must be 1 to 3650".into());
         }
         for (name, url) in [
             ("GRAPH_BASE_URL", &self.graph_base_url),
@@ -633,6 +640,7 @@ impl fmt::Debug for Config {
             .field("shutdown_drain_ms", &self.shutdown_drain_ms)
             .field("ready_timeout_ms", &self.ready_timeout_ms)
             .field("db_acquire_timeout_ms", &self.db_acquire_timeout_ms)
+            .field("risk_acceptance_max_days", &self.risk_acceptance_max_days)
             .finish()
     }
 }

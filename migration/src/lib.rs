@@ -20,6 +20,7 @@ mod m20261201_000010_comparison_privacy;
 mod m20261202_000011_tenant_state;
 mod m20261206_000012_history_versions;
 mod m20261206_000013_tenant_summary;
+mod m20261206_000015_risk_acceptance;
 mod util;
 
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_tenant_state::Migration),
             Box::new(m20261206_000012_history_versions::Migration),
             Box::new(m20261206_000013_tenant_summary::Migration),
+            Box::new(m20261206_000015_risk_acceptance::Migration),
         ]
     }
 }
