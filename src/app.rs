@@ -121,6 +121,10 @@ impl App {
             )
         });
         let upkeep = crate::metrics::spawn_upkeep();
+        let reminders = crate::service::workflow::risk::spawn_reminder_sweep(
+            self.state.db.clone(),
+            crate::service::workflow::risk::REMINDER_SWEEP_EVERY,
+        );
         let watcher = self.watcher;
         let limits = http::serve::Limits::from_config(&self.state.config);
         let router = http::router(self.state);
@@ -130,6 +134,7 @@ impl App {
             task.abort();
         }
         upkeep.abort();
+        reminders.abort();
         drop(watcher);
         if let Some(task) = graph_sync {
             task.abort();
