@@ -7,6 +7,7 @@ mod catalog;
 mod history;
 mod import;
 mod planning;
+mod risk;
 mod tenants;
 mod workflow;
 
@@ -18,6 +19,7 @@ pub struct Mutation(
     history::HistoryMutation,
     import::ImportMutation,
     planning::PlanningMutation,
+    risk::RiskMutation,
     tenants::TenantMutation,
     workflow::WorkflowMutation,
 );
