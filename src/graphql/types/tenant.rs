@@ -397,26 +397,9 @@ impl Tenant {
         let args = pagination::PageArgs::new(first, after, None, None)?;
         let filter = filter.unwrap_or_default().into();
         let rows = service::workflow::risk::register(db, viewer, self.0.id, &filter, Utc::now()).await?;
-        let total = rows.len();
-        let (start, end) = args.window(total);
-        let mut conn = Connection::with_additional_fields(
-            start > 0,
-            end < total,
-            pagination::TotalCount { total_count: total },
-        );
-        conn.edges.extend(
-            rows.into_iter()
-                .enumerate()
-                .skip(start)
-                .take(end - start)
-                .map(|(i, e)| {
-                    Edge::new(
-                        pagination::encode_cursor(i),
-                        RiskAcceptance::new(e, Some(state.clone())),
-                    )
-                }),
-        );
-        Ok(conn)
+        Ok(pagination::paginate(rows, &args, |e| {
+            RiskAcceptance::new(e, Some(state.clone()))
+        }))
     }
     /// Administrative changes (tokens, settings, licences), newest first.
     #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
