@@ -125,6 +125,10 @@ impl App {
             crate::service::webhooks::Settings::from_config(&self.state.config),
         );
         let upkeep = crate::metrics::spawn_upkeep();
+        let reminders = crate::service::workflow::risk::spawn_reminder_sweep(
+            self.state.db.clone(),
+            crate::service::workflow::risk::REMINDER_SWEEP_EVERY,
+        );
         let watcher = self.watcher;
         let limits = http::serve::Limits::from_config(&self.state.config);
         let router = http::router(self.state);
@@ -135,6 +139,7 @@ impl App {
         }
         upkeep.abort();
         webhooks.stop().await;
+        reminders.abort();
         drop(watcher);
         if let Some(task) = graph_sync {
             task.abort();

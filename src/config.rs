@@ -463,6 +463,10 @@ pub struct Config {
     /// Seconds the failures in a row must span before an endpoint is paused.
     #[arg(long, env = "WEBHOOK_PAUSE_AFTER_SECS", default_value_t = 3_600)]
     pub webhook_pause_after_secs: u64,
+    /// Most days ahead a risk acceptance's `reviewBy` may be (`requestRiskAcceptance`): every
+    /// accepted risk is reviewed at least this often.
+    #[arg(long, env = "RISK_ACCEPTANCE_MAX_DAYS", default_value_t = 365)]
+    pub risk_acceptance_max_days: u32,
 }
 
 impl Config {
@@ -569,6 +573,9 @@ impl Config {
         }
         if self.import_max_bytes < 1024 {
             return Err("IMPORT_MAX_BYTES must be at least 1024".into());
+        }
+        if !(1..=3650).contains(&self.risk_acceptance_max_days) {
+            return Err("RISK_ACCEPTANCE_MAX_DAYS must be 1 to 3650".into());
         }
         for (name, url) in [
             ("GRAPH_BASE_URL", &self.graph_base_url),
@@ -704,6 +711,7 @@ impl fmt::Debug for Config {
             .field("webhook_timeout_ms", &self.webhook_timeout_ms)
             .field("webhook_pause_after_failures", &self.webhook_pause_after_failures)
             .field("webhook_pause_after_secs", &self.webhook_pause_after_secs)
+            .field("risk_acceptance_max_days", &self.risk_acceptance_max_days)
             .finish()
     }
 }

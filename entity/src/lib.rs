@@ -21,6 +21,7 @@ pub mod license;
 pub mod license_plan;
 pub mod note;
 pub mod principal;
+pub mod risk_acceptance;
 pub mod role_grant;
 pub mod score_goal;
 pub mod score_snapshot;

@@ -20,6 +20,9 @@ pub struct Model {
     /// `SERVICE_CATALOG` (applicable controls by enabled services) or `MICROSOFT_GRAPH`
     /// (exactly the controls of the latest Graph export).
     pub catalog_source: CatalogSource,
+    /// Whether `RISK_ACCEPTED` needs an approved risk acceptance (`requestRiskAcceptance`), so a
+    /// direct status change to it is refused. Default false.
+    pub risk_acceptance_requires_approval: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

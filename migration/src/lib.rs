@@ -21,6 +21,7 @@ mod m20261202_000011_tenant_state;
 mod m20261206_000012_history_versions;
 mod m20261206_000013_tenant_summary;
 mod m20261206_000014_webhooks;
+mod m20261206_000015_risk_acceptance;
 mod util;
 
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_history_versions::Migration),
             Box::new(m20261206_000013_tenant_summary::Migration),
             Box::new(m20261206_000014_webhooks::Migration),
+            Box::new(m20261206_000015_risk_acceptance::Migration),
         ]
     }
 }

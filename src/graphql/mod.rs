@@ -95,6 +95,9 @@ fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
             "A page of improvement actions, with the total over all pages (Relay cursor \
              connection).",
         )
+        .override_output_type_description::<Page<crate::graphql::types::risk::RiskAcceptance>>(
+            "A page of risk acceptances, with the total over all pages (Relay cursor connection).",
+        )
 }
 
 /// What one request carries into the resolvers.

@@ -10,6 +10,7 @@
 use crate::error::AppResult;
 use crate::graphql::loaders::{tenant_overview, tenant_state};
 use crate::graphql::types::history::ScoreSnapshot;
+use crate::graphql::types::risk::RiskAcceptance;
 use crate::graphql::types::workflow::{ActionEvent, DeviceException, ShareLink};
 use crate::graphql::types::{
     ApiToken, AuditEntry, Control, ImprovementAction, Node, Note, Principal, SecureScore, Tag, Tenant,
@@ -48,6 +49,7 @@ enum Wanted {
     ScoreGoal(i64),
     /// A category of a tenant's live score (`None`) or of one day of its history.
     CategoryScore(i64, Option<NaiveDate>, ID),
+    RiskAcceptance(i64),
 }
 
 /// A day key `tenant:YYYY-MM-DD` in its canonical form only.
@@ -81,6 +83,7 @@ fn parse(id: &ID) -> Option<Wanted> {
         "AuditEntry" => Wanted::AuditEntry(number(&key)?),
         "SecureScore" => Wanted::SecureScore(number(&key)?),
         "ScoreGoal" => Wanted::ScoreGoal(number(&key)?),
+        "RiskAcceptance" => Wanted::RiskAcceptance(number(&key)?),
         "ScoreSnapshot" => {
             let (tenant, day) = tenant_day(&key)?;
             Wanted::ScoreSnapshot(tenant, day)
@@ -217,6 +220,12 @@ pub async fn resolve(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>>
         |e| e.entry.id,
     )
     .await?;
+    let acceptances = lookup(
+        keys(&wanted, id_of!(RiskAcceptance)),
+        |ids| async move { service::workflow::risk::by_ids(db, viewer, &ids).await },
+        |e| e.row.id,
+    )
+    .await?;
     let goal_tenants =
         service::history::goals::tenants_of_goals(db, viewer, &keys(&wanted, id_of!(ScoreGoal))).await?;
     // Goals and past days are read once per tenant and per tenant and day, however many of
@@ -261,6 +270,10 @@ pub async fn resolve(ctx: &Context<'_>, ids: &[ID]) -> Result<Vec<Option<Node>>>
                 .map(|l| Node::TenantLicense(TenantLicense(l))),
             Some(Wanted::ApiToken(id)) => tokens.get(id).cloned().map(|t| Node::ApiToken(ApiToken(t))),
             Some(Wanted::AuditEntry(id)) => entries.get(id).cloned().map(|e| Node::AuditEntry(AuditEntry(e))),
+            Some(Wanted::RiskAcceptance(id)) => acceptances
+                .get(id)
+                .cloned()
+                .map(|e| Node::RiskAcceptance(RiskAcceptance::new(e, None))),
             Some(Wanted::SecureScore(id)) => match tenants.get(id) {
                 Some(t) => Some(Node::SecureScore(SecureScore::new(
                     tenant_overview(ctx, t).await?,

@@ -32,6 +32,7 @@ mod planning;
 mod privacy;
 mod readme;
 mod realtime;
+mod risk;
 mod score;
 mod score_change;
 mod security;

@@ -273,6 +273,14 @@ mutations! {
     delete_imported_history: "deleteImportedHistory"("DeleteImportedHistoryInput");
     /// `applyPlan`: marks a plan's actions `PLANNED`, all or nothing.
     apply_plan: "applyPlan"("ApplyPlanInput");
+    /// `requestRiskAcceptance`: asks to accept the risk of an action.
+    request_risk_acceptance: "requestRiskAcceptance"("RequestRiskAcceptanceInput");
+    /// `approveRiskAcceptance`: approves a requested risk acceptance.
+    approve_risk_acceptance: "approveRiskAcceptance"("ApproveRiskAcceptanceInput");
+    /// `rejectRiskAcceptance`: rejects a requested risk acceptance.
+    reject_risk_acceptance: "rejectRiskAcceptance"("RejectRiskAcceptanceInput");
+    /// `withdrawRiskAcceptance`: withdraws a requested risk acceptance.
+    withdraw_risk_acceptance: "withdrawRiskAcceptance"("WithdrawRiskAcceptanceInput");
 }
 
 impl TestApp {

@@ -7,6 +7,7 @@ mod catalog;
 mod history;
 mod import;
 mod planning;
+mod risk;
 mod tenants;
 mod webhooks;
 mod workflow;
@@ -19,6 +20,7 @@ pub struct Mutation(
     history::HistoryMutation,
     import::ImportMutation,
     planning::PlanningMutation,
+    risk::RiskMutation,
     tenants::TenantMutation,
     webhooks::WebhookMutation,
     workflow::WorkflowMutation,

@@ -57,6 +57,10 @@ pub struct UpdateTenantInput {
     /// Which controls apply: switch a tenant whose score came from Microsoft Graph back to the
     /// service catalog (or to its latest export again).
     pub catalog_source: Option<crate::graphql::types::enums::CatalogSource>,
+    /// Whether `RISK_ACCEPTED` needs an approved `requestRiskAcceptance` (decided by an ADMIN
+    /// other than the requester): when true, a direct change to RISK_ACCEPTED is refused with
+    /// `APPROVAL_REQUIRED`. Default false.
+    pub risk_acceptance_requires_approval: Option<bool>,
 }
 
 /// The result of `updateTenant`.
@@ -154,6 +158,7 @@ impl TenantMutation {
             active_user_count: input.active_user_count,
             enabled_services: input.enabled_services,
             catalog_source: input.catalog_source.map(Into::into),
+            risk_acceptance_requires_approval: input.risk_acceptance_requires_approval,
         };
         let result = tenants::update(db(ctx), viewer(ctx)?, &change, Utc::now()).await;
         let (tenant, user_errors) = split(result)?;

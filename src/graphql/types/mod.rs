@@ -10,6 +10,7 @@ pub mod history;
 pub mod import;
 pub mod peers;
 pub mod planning;
+pub mod risk;
 mod score;
 pub mod score_change;
 mod tenant;
@@ -56,4 +57,5 @@ pub enum Node {
     ScoreSnapshot(history::ScoreSnapshot),
     ScoreGoal(history::ScoreGoal),
     CategoryScore(CategoryScore),
+    RiskAcceptance(risk::RiskAcceptance),
 }

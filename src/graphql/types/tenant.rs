@@ -380,6 +380,38 @@ impl Tenant {
         let g = service::history::goals::goals(db(ctx), viewer(ctx)?, &live, Utc::now().date_naive()).await?;
         Ok(g.into())
     }
+    /// Whether `RISK_ACCEPTED` needs an approved risk acceptance (`requestRiskAcceptance`, decided
+    /// by an ADMIN other than the requester); when true a direct change to it is refused with
+    /// `APPROVAL_REQUIRED`. Set by an ADMIN with `updateTenant`.
+    async fn risk_acceptance_requires_approval(&self) -> bool {
+        self.0.risk_acceptance_requires_approval
+    }
+    /// The risk register: the tenant's risk acceptances (default: the APPROVED ones), soonest
+    /// review date first, with owner, requester, approver, age, expiry and points at stake.
+    /// Pending requests: `filter: { state: [REQUESTED] }`.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
+    async fn risk_register(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which acceptances; default: the APPROVED ones.")] filter: Option<
+            crate::graphql::types::risk::RiskRegisterFilter,
+        >,
+        #[graphql(desc = "Number of entries to return (1 to 100; default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor (`endCursor` of the previous page) to continue after.")] after: Option<
+            String,
+        >,
+    ) -> Result<Connection<String, crate::graphql::types::risk::RiskAcceptance, pagination::TotalCount>> {
+        use crate::graphql::types::risk::RiskAcceptance;
+        // The state first: reading it applies due expiries, which end expired acceptances.
+        let state = tenant_state(ctx, &self.0).await?;
+        let (db, viewer) = (db(ctx), viewer(ctx)?);
+        let args = pagination::PageArgs::new(first, after, None, None)?;
+        let filter = filter.unwrap_or_default().into();
+        let rows = service::workflow::risk::register(db, viewer, self.0.id, &filter, Utc::now()).await?;
+        Ok(pagination::paginate(rows, &args, |e| {
+            RiskAcceptance::new(e, Some(state.clone()))
+        }))
+    }
     /// Administrative changes (tokens, settings, licences), newest first.
     #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
     async fn audit_log(

@@ -34,6 +34,11 @@ pub enum UserErrorCode {
     DeviceStatusManagedExternally,
     /// `undoActionStatus` found no change of the caller's it may undo (the message says why).
     NothingToUndo,
+    /// The tenant requires approval for RISK_ACCEPTED (`riskAcceptanceRequiresApproval`): use
+    /// `requestRiskAcceptance`.
+    ApprovalRequired,
+    /// The requester of a risk acceptance cannot approve or reject it: another ADMIN must.
+    SelfApproval,
 }
 
 impl UserErrorCode {
@@ -50,6 +55,8 @@ impl UserErrorCode {
                 "STATUS_LOCKED" => Some(Self::StatusLocked),
                 "DEVICE_STATUS_MANAGED_EXTERNALLY" => Some(Self::DeviceStatusManagedExternally),
                 NothingToUndo::CODE => Some(Self::NothingToUndo),
+                crate::service::workflow::risk::APPROVAL_REQUIRED => Some(Self::ApprovalRequired),
+                crate::service::workflow::risk::SELF_APPROVAL => Some(Self::SelfApproval),
                 _ => None,
             },
             AppError::Unauthenticated
@@ -115,6 +122,23 @@ mod tests {
             message: String::new(),
         };
         assert_eq!(UserErrorCode::of(&undo), Some(UserErrorCode::NothingToUndo));
+        for (code, expected) in [
+            (
+                crate::service::workflow::risk::APPROVAL_REQUIRED,
+                UserErrorCode::ApprovalRequired,
+            ),
+            (
+                crate::service::workflow::risk::SELF_APPROVAL,
+                UserErrorCode::SelfApproval,
+            ),
+        ] {
+            let e = AppError::Rule {
+                code,
+                message: String::new(),
+            };
+            assert_eq!(UserErrorCode::of(&e), Some(expected));
+            assert_eq!(async_graphql::InputType::to_value(&expected).to_string(), code);
+        }
     }
 
     #[test]

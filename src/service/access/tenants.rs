@@ -381,6 +381,7 @@ pub struct TenantUpdate {
     pub active_user_count: Option<i64>,
     pub enabled_services: Option<Vec<String>>,
     pub catalog_source: Option<CatalogSource>,
+    pub risk_acceptance_requires_approval: Option<bool>,
 }
 
 /// Updates a tenant's settings (ADMIN). What applies follows at once (SPEC §1): enabling a
@@ -421,6 +422,9 @@ pub async fn update(
     validate_services(&next.enabled_services)?;
 
     let source = change.catalog_source.unwrap_or(current.catalog_source);
+    let requires_approval = change
+        .risk_acceptance_requires_approval
+        .unwrap_or(current.risk_acceptance_requires_approval);
     let txn = crate::db::begin_write(db).await?;
     let mut detail = serde_json::Map::new();
     let mut changed = |field: &str, from: serde_json::Value, to: serde_json::Value| {
@@ -444,6 +448,11 @@ pub async fn update(
         json!(next.enabled_services),
     );
     changed("catalogSource", json!(current.catalog_source), json!(source));
+    changed(
+        "riskAcceptanceRequiresApproval",
+        json!(current.risk_acceptance_requires_approval),
+        json!(requires_approval),
+    );
     let tenant_id = current.id;
     let mut active: tenant::ActiveModel = current.into();
     active.name = Set(name);
@@ -452,6 +461,7 @@ pub async fn update(
     active.active_user_count = Set(next.active_user_count);
     active.enabled_services = Set(StringList(next.enabled_services.clone()));
     active.catalog_source = Set(source);
+    active.risk_acceptance_requires_approval = Set(requires_approval);
     let updated = active.update(&txn).await?;
     controls::ensure_action_rows(&txn, &updated, controls::ORIGIN_APPLICABLE, now).await?;
     touch(&txn, tenant_id, now).await?;

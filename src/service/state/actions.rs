@@ -531,6 +531,7 @@ mod tests {
             azure_tenant_id: None,
             state_version: 0,
             catalog_source: crate::domain::enums::CatalogSource::ServiceCatalog,
+            risk_acceptance_requires_approval: false,
             created_at: t0(),
             updated_at: t0(),
         };

@@ -26,6 +26,7 @@ pub fn state(id: i64, n: usize) -> TenantState {
         azure_tenant_id: None,
         state_version: 0,
         catalog_source: CatalogSource::ServiceCatalog,
+        risk_acceptance_requires_approval: false,
         created_at: t0(),
         updated_at: t0(),
     };

@@ -10,6 +10,7 @@
 //! `changed: false`, so scripts can re-apply a desired state.
 
 pub mod events;
+pub mod risk;
 
 use crate::auth::Viewer;
 use crate::domain::enums::{Category, EventKind, ExceptionJustification, ExceptionScope, Role, Status};
@@ -190,7 +191,7 @@ async fn write_action<C: ConnectionTrait>(
         am.status_changed_at = Set(now);
     }
     extra(&mut am);
-    improvement_action::Entity::update_many()
+    let updated = improvement_action::Entity::update_many()
         .set(am)
         .filter(improvement_action::Column::Id.eq(row.id))
         .filter(improvement_action::Column::Version.eq(row.version))
@@ -202,7 +203,9 @@ async fn write_action<C: ConnectionTrait>(
                 "action {} was changed by someone else (version {} is stale); reload and retry",
                 row.control_id, row.version
             ))
-        })
+        })?;
+    risk::on_action_written(conn, row, &updated, now).await?;
+    Ok(updated)
 }
 
 /// Input of a status change.
@@ -225,6 +228,7 @@ fn validate_change(c: &StatusChange, r: &Resolved, now: DateTime<Utc>) -> AppRes
         )));
     }
     check_user_status_change(r.category(), r.status(), c.status).map_err(rule)?;
+    risk::check_direct(&r.tenant, c.status, holds(c, r))?;
     if let Some(at) = c.review_by {
         if !status_accepts_review_by(c.status) {
             return Err(AppError::bad_input(
@@ -685,6 +689,7 @@ pub async fn undo_status(
             message: format!("nothing to undo on {}: {why}", r.control.id),
         }
     })?;
+    risk::check_direct(&r.tenant, target.status, false)?;
     let change = StatusChange {
         action,
         status: target.status,
