@@ -161,6 +161,29 @@ pub async fn has_subscribers<C: ConnectionTrait>(
     Ok(kinds.iter().any(|k| k.0.iter().any(|n| n == kind.name())))
 }
 
+/// Which of `kinds` an enabled, unpaused endpoint of the tenant wants (one read, as
+/// [`has_subscribers`]).
+pub async fn subscribed<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: i64,
+    kinds: &[AlertKind],
+) -> AppResult<Vec<AlertKind>> {
+    let wanted = webhook_endpoint::Entity::find()
+        .select_only()
+        .column(webhook_endpoint::Column::EventKinds)
+        .filter(webhook_endpoint::Column::TenantId.eq(tenant_id))
+        .filter(webhook_endpoint::Column::Enabled.eq(true))
+        .filter(webhook_endpoint::Column::PausedAt.is_null())
+        .into_tuple::<entity::types::StringList>()
+        .all(conn)
+        .await?;
+    Ok(kinds
+        .iter()
+        .copied()
+        .filter(|k| wanted.iter().any(|w| w.0.iter().any(|n| n == k.name())))
+        .collect())
+}
+
 /// A new PENDING outbox row of `endpoint`, due now.
 pub fn outbox_row(
     endpoint: &webhook_endpoint::Model,

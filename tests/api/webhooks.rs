@@ -148,27 +148,11 @@ fn fast(config: &mut Config) {
     config.webhook_timeout_ms = 2_000;
 }
 
-/// Runs a test on SQLite, and on PostgreSQL when `TEST_DATABASE_URL` is set.
+/// Runs a test function of the backend on SQLite, and on PostgreSQL when `TEST_DATABASE_URL`
+/// is set.
 macro_rules! hooks_test {
     ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name($crate::helpers::Backend::Sqlite).await
-            }
-            #[cfg_attr(
-                not(postgres_tests),
-                ignore = "needs TEST_DATABASE_URL (a PostgreSQL database)"
-            )]
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                assert!(
-                    $crate::helpers::postgres_enabled(),
-                    "TEST_DATABASE_URL is not set"
-                );
-                super::$name($crate::helpers::Backend::Postgres).await
-            }
-        }
+        crate::each_backend!($name, $name, |()| {});
     };
 }
 
@@ -448,8 +432,10 @@ async fn a_delivery_pending_when_the_server_stops_is_delivered_by_the_next_one(b
     stop.send(()).unwrap();
     first.await.unwrap().unwrap();
     let before = wait_delivery(&app, &t, |d| d["status"] == "PENDING").await;
+    // The receiver saw two attempts; the second may have been cut by the stop before its
+    // outcome was recorded (its lease is given up, and it is tried again).
     let attempts = before["attempts"].as_i64().unwrap();
-    assert!(attempts >= 2, "{before:#}");
+    assert!(attempts >= 1, "{before:#}");
     // Stopped: nobody sends any more.
     let seen = receiver.received().len();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -782,4 +768,136 @@ async fn an_endpoint_that_keeps_failing_is_paused_and_resumes_when_enabled(backe
         assert!(tokio::time::Instant::now() < deadline, "410 never paused: {e:#}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The tenant's current score (points and percentage) as the API answers it.
+async fn score_now(app: &TestApp, t: &TenantFixture) -> (f64, f64) {
+    let data = app
+        .gql_ok(
+            &t.reader,
+            "query($slug: String!) { tenant(slug: $slug) { secureScore { current { points percentage } } } }",
+            json!({ "slug": t.slug }),
+        )
+        .await;
+    let current = &data["tenant"]["secureScore"]["current"];
+    (
+        current["points"].as_f64().unwrap(),
+        current["percentage"].as_f64().unwrap(),
+    )
+}
+
+hooks_test!(a_score_drop_past_the_threshold_and_into_a_worse_zone_alerts_once);
+async fn a_score_drop_past_the_threshold_and_into_a_worse_zone_alerts_once(backend: Backend) {
+    let app = spawn_app_with(backend, fast).await;
+    let t = app.tenant().create().await;
+    let (receiver, url) = Receiver::start().await;
+    progress(&app, &t, "AdminMFAV2", 4, 4).await;
+    let (points, percentage) = score_now(&app, &t).await;
+    // The day started where the score is now; the zone is GOOD from just below it.
+    let yesterday = chrono::Utc::now().date_naive() - chrono::Days::new(1);
+    insert_flat_snapshot(
+        &app,
+        t.id,
+        yesterday,
+        (points * 10_000.0).round() as i64,
+        1_000 * 10_000,
+        "COMPUTED",
+    )
+    .await;
+    let good_from = (percentage * 100.0).floor() / 100.0;
+    let zones = app
+        .set_score_zones(
+            &t.operator,
+            json!({ "tenantSlug": t.slug, "okayFrom": 0.0, "goodFrom": good_from }),
+            "userErrors { code }",
+        )
+        .payload()
+        .await;
+    assert_eq!(zones["userErrors"], json!([]), "{zones:#}");
+    let input = json!({ "tenantSlug": t.slug, "url": url, "events": ["SCORE_DROPPED", "SCORE_ZONE_DROPPED"],
+                        "description": "drops", "scoreDropPoints": 1.0 });
+    let created = data_of(create_endpoint(&app, &t.admin, input).await)["createWebhookEndpoint"].clone();
+    assert_eq!(created["userErrors"], json!([]), "{created:#}");
+
+    // A small regression (a quarter of the control) drops the score past 1 point and below GOOD.
+    progress(&app, &t, "AdminMFAV2", 1, 4).await;
+    let (after, _) = score_now(&app, &t).await;
+    assert!(
+        points - after > 1.0,
+        "the regression costs more than the threshold: {points} → {after}"
+    );
+    let got = receiver.wait_for(2, Duration::from_secs(20)).await;
+    let mut kinds: Vec<String> = got.iter().map(|r| header(r, "x-securescore-event")).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["score.dropped", "score.zone_dropped"]);
+    for r in &got {
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        let data = &body["data"];
+        match body["type"].as_str().unwrap() {
+            "score.dropped" => {
+                assert!(
+                    (data["pointsAtDayStart"].as_f64().unwrap() - points).abs() < 1e-6,
+                    "{data:#}"
+                );
+                assert!(
+                    (data["pointsAfter"].as_f64().unwrap() - after).abs() < 1e-6,
+                    "{data:#}"
+                );
+                assert!(
+                    (data["dropPoints"].as_f64().unwrap() - (points - after)).abs() < 1e-6,
+                    "{data:#}"
+                );
+            }
+            _ => {
+                assert_eq!(data["zoneBefore"], "GOOD", "{data:#}");
+                assert_eq!(data["zoneAfter"], "OKAY", "{data:#}");
+            }
+        }
+    }
+    // A further drop the same day: the threshold was crossed already, and the zone stays OKAY.
+    progress(&app, &t, "AdminMFAV2", 0, 4).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 2, "nothing new");
+}
+
+hooks_test!(imports_that_finish_and_imports_that_fail_are_announced);
+async fn imports_that_finish_and_imports_that_fail_are_announced(backend: Backend) {
+    let app = spawn_app_with(backend, fast).await;
+    let t = app.tenant().create().await;
+    let (receiver, url) = Receiver::start().await;
+    endpoint(&app, &t, &url, &["IMPORT_FINISHED", "IMPORT_FAILED"]).await;
+    let (scores, profiles) = crate::graph_import::realistic();
+    let done = crate::graph_import::import(&app, &t.admin, &t.slug, &scores, Some(&profiles)).await;
+    assert_eq!(done["userErrors"], json!([]), "{done:#}");
+    let refused =
+        crate::graph_import::import(&app, &t.admin, &t.slug, &json!({ "value": "not a list" }), None).await;
+    assert_ne!(refused["userErrors"], json!([]), "{refused:#}");
+    let got = receiver.wait_for(2, Duration::from_secs(20)).await;
+    // Deliveries are not ordered: find each by its type.
+    let of = |kind: &str| -> Value {
+        let found: Vec<&Received> = got
+            .iter()
+            .filter(|r| header(r, "x-securescore-event") == kind)
+            .collect();
+        assert_eq!(found.len(), 1, "one {kind}");
+        serde_json::from_str(&found[0].body).unwrap()
+    };
+    let finished = of("import.finished");
+    assert!(finished["data"]["records"].as_u64().unwrap() > 0, "{finished:#}");
+    let failed = of("import.failed");
+    assert_eq!(failed["data"]["code"], "BAD_USER_INPUT", "{failed:#}");
+    // Another tenant's admin cannot make this tenant's endpoints hear of a failure.
+    let other = app.tenant().create().await;
+    let refused =
+        crate::graph_import::import(&app, &other.admin, &t.slug, &json!({ "value": [] }), None).await;
+    assert!(
+        refused.is_null() || refused["userErrors"] != json!([]),
+        "{refused:#}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "nothing for an import the caller may not run"
+    );
 }

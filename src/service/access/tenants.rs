@@ -6,6 +6,7 @@ use crate::auth::{TOKEN_PREFIX, Viewer};
 use crate::domain::enums::{CatalogSource, Role};
 use crate::domain::tokens::{display_prefix, generate_secret, hash_secret};
 use crate::error::{AppError, AppResult};
+use crate::service::alerts::{self, Alert, AlertKind};
 use crate::service::state::controls;
 use crate::service::state::persisted::Change;
 use chrono::{DateTime, Utc};
@@ -316,10 +317,111 @@ pub async fn touch_with<C: ConnectionTrait>(
         .await?
         .pop()
         .ok_or(AppError::NotFound("tenant"))?;
+    // Score alerts compare the overview before and after: read the one before only when an
+    // endpoint listens (one indexed read otherwise).
+    let score_kinds = [AlertKind::ScoreZoneDropped, AlertKind::ScoreDropped];
+    let listening = alerts::subscribed(conn, tenant_id, &score_kinds).await?;
+    let before = if listening.is_empty() {
+        None
+    } else {
+        let previous = tenant::Model {
+            state_version: touched.state_version - 1,
+            ..touched.clone()
+        };
+        crate::service::state::persisted::load_summary(conn, &previous).await?
+    };
     crate::service::state::persisted::persist(conn, &touched, change, now).await?;
+    if let Some(before) = before {
+        raise_score_alerts(conn, &listening, &before, &touched, now).await?;
+    }
     // Delivered by PostgreSQL only if this transaction commits (see `service::notify`).
     crate::service::notify::tenant_changed(conn, tenant_id).await?;
     Ok(touched)
+}
+
+/// `score.zone_dropped` (the percentage fell into a worse zone of the tenant's score zones) and
+/// `score.dropped` (the current score fell below the day's start, the latest snapshot before
+/// today; each endpoint hears when the drop passes its `scoreDropPoints`, see
+/// `alerts::crosses_drop_threshold`), for the change that left `touched`, in its transaction.
+async fn raise_score_alerts<C: ConnectionTrait>(
+    conn: &C,
+    listening: &[AlertKind],
+    before: &crate::service::state::summary::Summary,
+    touched: &tenant::Model,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    use crate::domain::goals::{Zone, zone};
+    use crate::domain::points::Points;
+    use entity::{score_snapshot, score_zone};
+    use sea_orm::QueryOrder;
+    let Some(after) = crate::service::state::persisted::load_summary(conn, touched).await? else {
+        return Ok(());
+    };
+    let (points_before, max_before) = before.current_and_max();
+    let (points_after, max_after) = after.current_and_max();
+    let (pct_before, pct_after) = (
+        points_before.percent_of(&max_before),
+        points_after.percent_of(&max_after),
+    );
+    let name = |z: Zone| match z {
+        Zone::Bad => "BAD",
+        Zone::Okay => "OKAY",
+        Zone::Good => "GOOD",
+    };
+    if listening.contains(&AlertKind::ScoreZoneDropped)
+        && let Some(zones) = score_zone::Entity::find_by_id(touched.id).one(conn).await?
+    {
+        let (okay, good) = (
+            Points::from_storage(zones.okay_from),
+            Points::from_storage(zones.good_from),
+        );
+        let (zone_before, zone_after) = (zone(&pct_before, &okay, &good), zone(&pct_after, &okay, &good));
+        if zone_after < zone_before {
+            let data = serde_json::json!({
+                "zoneBefore": name(zone_before),
+                "zoneAfter": name(zone_after),
+                "percentageBefore": pct_before.round2(),
+                "percentageAfter": pct_after.round2(),
+                "pointsBefore": points_before.to_f64(),
+                "pointsAfter": points_after.to_f64(),
+                "maxScore": max_after.to_f64(),
+            });
+            let alert = Alert {
+                tenant_id: touched.id,
+                kind: AlertKind::ScoreZoneDropped,
+                data,
+            };
+            alerts::raise(conn, alert, now).await?;
+        }
+    }
+    if listening.contains(&AlertKind::ScoreDropped) && points_after < points_before {
+        let today = now.date_naive();
+        let start = score_snapshot::Entity::find()
+            .filter(score_snapshot::Column::TenantId.eq(touched.id))
+            .filter(score_snapshot::Column::Day.lt(today))
+            .order_by_desc(score_snapshot::Column::Day)
+            .one(conn)
+            .await?;
+        if let Some(start) = start {
+            let at_start = Points::from_storage(start.current);
+            let drop = at_start.clone() - points_after.clone();
+            let data = serde_json::json!({
+                "day": today,
+                "pointsAtDayStart": at_start.to_f64(),
+                "pointsBefore": points_before.to_f64(),
+                "pointsAfter": points_after.to_f64(),
+                "dropPoints": drop.to_f64(),
+                "maxScore": max_after.to_f64(),
+            });
+            let alert = Alert {
+                tenant_id: touched.id,
+                kind: AlertKind::ScoreDropped,
+                data,
+            };
+            alerts::raise(conn, alert, now).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Creates a tenant (SERVICE_ADMIN only, SPEC §7). The SERVICE_ADMIN does not become the

@@ -22,6 +22,7 @@ use crate::domain::points::{Points, STORAGE_SCALE, round2_decimal as round2};
 use crate::domain::rules::status_after_progress;
 use crate::error::{AppError, AppResult};
 use crate::service::access::tenants;
+use crate::service::alerts::{self, Alert, AlertKind};
 use crate::service::collab::notes;
 use crate::service::history::snapshots::SOURCE_IMPORTED;
 use crate::service::state::controls;
@@ -187,6 +188,53 @@ pub async fn import(
         let t = tenants::by_slug(db, v, tenant_slug).await?;
         v.require(t.id, Role::Admin)?;
     }
+    let result = import_checked(db, importer, tenant_slug, docs, max_bytes, dry_run, now).await;
+    if let Err(err) = &result
+        && !dry_run
+        && !err.fails_the_whole_request()
+    {
+        import_failed(db, tenant_slug, err, now).await?;
+    }
+    result
+}
+
+/// Raises `import.failed` for the tenant `tenant_slug` (when it exists) in a transaction of its
+/// own: the import's was rolled back.
+async fn import_failed(
+    db: &DatabaseConnection,
+    tenant_slug: &str,
+    err: &AppError,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let Some(tenant) = tenant::Entity::find()
+        .filter(tenant::Column::Slug.eq(tenant_slug))
+        .one(db)
+        .await?
+    else {
+        return Ok(());
+    };
+    let txn = crate::db::begin_write(db).await?;
+    let data = serde_json::json!({ "code": err.code(), "message": err.message() });
+    let alert = Alert {
+        tenant_id: tenant.id,
+        kind: AlertKind::ImportFailed,
+        data,
+    };
+    alerts::raise(&txn, alert, now).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// [`import`] once the caller was authorised.
+async fn import_checked(
+    db: &DatabaseConnection,
+    importer: Importer<'_>,
+    tenant_slug: &str,
+    docs: &ImportDocuments,
+    max_bytes: usize,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> AppResult<ImportReport> {
     check_size(docs, max_bytes)?;
     let parsed = parse(docs)?;
     let txn = crate::db::begin_write(db).await?;
@@ -265,12 +313,29 @@ pub async fn import(
         .one(&txn)
         .await?
         .ok_or(AppError::NotFound("tenant"))?;
-    report.tenant = Some(tenant);
     if dry_run {
         txn.rollback().await?;
     } else {
+        let data = serde_json::json!({
+            "records": report.records,
+            "profiles": report.profiles,
+            "actionsCreated": report.actions_created,
+            "actionsUpdated": report.actions_updated,
+            "snapshotsWritten": report.snapshots_written,
+            "eventsWritten": report.events_written,
+            "gaps": report.gaps.len(),
+            "discrepancies": report.discrepancies.len(),
+            "warnings": report.warnings.len(),
+        });
+        let alert = Alert {
+            tenant_id: tenant.id,
+            kind: AlertKind::ImportFinished,
+            data,
+        };
+        alerts::raise(&txn, alert, now).await?;
         txn.commit().await?;
     }
+    report.tenant = Some(tenant);
     Ok(report)
 }
 

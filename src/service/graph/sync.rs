@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::domain::enums::Role;
 use crate::error::{AppError, AppResult};
 use crate::service::access::tenants;
+use crate::service::alerts::{self, Alert, AlertKind};
 use crate::service::graph::import::{self as graph_import, ImportDocuments, ImportReport, Importer};
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, Utc};
@@ -363,17 +364,39 @@ pub async fn sync_tenant(
     let outcome = run_sync(db, client, cfg, import_max_bytes, now).await;
     let mut am: graph_sync_config::ActiveModel = cfg.clone().into();
     am.last_sync_at = Set(Some(now));
-    match &outcome {
-        Ok(_) => {
+    let alert = match &outcome {
+        Ok(report) => {
             am.last_status = Set(Some("OK".into()));
             am.last_error = Set(None);
+            let data = serde_json::json!({
+                "records": report.records,
+                "actionsUpdated": report.actions_updated,
+                "snapshotsWritten": report.snapshots_written,
+                "discrepancies": report.discrepancies.len(),
+            });
+            Alert {
+                tenant_id: cfg.tenant_id,
+                kind: AlertKind::GraphSyncFinished,
+                data,
+            }
         }
         Err(e) => {
             am.last_status = Set(Some("FAILED".into()));
             am.last_error = Set(Some(format!("{e:#}")));
+            Alert {
+                tenant_id: cfg.tenant_id,
+                kind: AlertKind::GraphSyncFailed,
+                data: serde_json::json!({ "error": format!("{e:#}") }),
+            }
         }
-    }
-    am.update(db).await.context("cannot record the sync outcome")?;
+    };
+    // The outcome and its alert together.
+    let txn = crate::db::begin_write(db).await?;
+    am.update(&txn).await.context("cannot record the sync outcome")?;
+    alerts::raise(&txn, alert, now)
+        .await
+        .map_err(|e| anyhow!("cannot record the sync alert: {}", e.message()))?;
+    txn.commit().await.context("cannot record the sync outcome")?;
     outcome
 }
 

@@ -98,6 +98,11 @@ pub fn valid_until(state: &TenantState, now: DateTime<Utc>) -> Option<DateTime<U
 }
 
 impl Summary {
+    /// The overall current score and maximum (for score alerts).
+    pub fn current_and_max(&self) -> (Points, Points) {
+        (self.overall.0[1].clone(), self.overall.0[0].clone())
+    }
+
     /// The overview of a complete state computed with the catalog `fingerprint`.
     pub fn of(
         state: &TenantState,
