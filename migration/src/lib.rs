@@ -22,6 +22,7 @@ mod m20261206_000012_history_versions;
 mod m20261206_000013_tenant_summary;
 mod m20261206_000014_webhooks;
 mod m20261206_000015_risk_acceptance;
+mod m20261206_000016_exception_reminders;
 mod util;
 
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000013_tenant_summary::Migration),
             Box::new(m20261206_000014_webhooks::Migration),
             Box::new(m20261206_000015_risk_acceptance::Migration),
+            Box::new(m20261206_000016_exception_reminders::Migration),
         ]
     }
 }

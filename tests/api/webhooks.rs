@@ -901,3 +901,53 @@ async fn imports_that_finish_and_imports_that_fail_are_announced(backend: Backen
         "nothing for an import the caller may not run"
     );
 }
+
+hooks_test!(a_device_exception_ending_soon_is_reminded_of_once_per_threshold);
+async fn a_device_exception_ending_soon_is_reminded_of_once_per_threshold(backend: Backend) {
+    use securescore::service::workflow::risk::send_reminders;
+    let app = spawn_app_with(backend, fast).await;
+    let t = app.tenant().services(&["AzureAD", "MDATP"]).create().await;
+    let (receiver, url) = Receiver::start().await;
+    endpoint(&app, &t, &url, &["EXCEPTION_EXPIRING"]).await;
+    let now = chrono::Utc::now();
+    let ends = now + chrono::Duration::days(20);
+    let recorded = app
+        .record_device_exception(
+            &t.operator,
+            json!({
+                "tenantSlug": t.slug, "controlId": "scid_2010", "scope": "DEVICE_GROUP",
+                "justification": "PLANNED_REMEDIATION", "comment": "next sprint", "expiresAt": ends,
+            }),
+            "exception { id } userErrors { code message }",
+        )
+        .payload()
+        .await;
+    assert_eq!(recorded["userErrors"], json!([]), "{recorded:#}");
+    // 20 days before its end: within 30 days, once however often the sweep runs.
+    assert_eq!(send_reminders(&app.db, now).await.unwrap(), 1);
+    assert_eq!(send_reminders(&app.db, now).await.unwrap(), 0);
+    // 6 days before: the 7-day reminder.
+    let later = ends - chrono::Duration::days(6);
+    assert_eq!(send_reminders(&app.db, later).await.unwrap(), 1);
+    assert_eq!(send_reminders(&app.db, later).await.unwrap(), 0);
+    // The first is delivered now; the second was raised at a later "now", so it is due then:
+    // both are in the endpoint's log.
+    let got = receiver.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(header(&got[0], "x-securescore-event"), "exception.expiring");
+    let logged = endpoints(&app, &t).await[0]["deliveries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let mut days: Vec<i64> = logged
+        .iter()
+        .map(|d| {
+            assert_eq!(d["type"], "EXCEPTION_EXPIRING");
+            let body: Value = serde_json::from_str(d["payload"].as_str().unwrap()).unwrap();
+            assert_eq!(body["data"]["controlId"], "scid_2010", "{body:#}");
+            assert_eq!(body["data"]["scope"], "DEVICE_GROUP", "{body:#}");
+            body["data"]["thresholdDays"].as_i64().unwrap()
+        })
+        .collect();
+    days.sort();
+    assert_eq!(days, [7, 30]);
+}

@@ -624,6 +624,69 @@ pub async fn send_reminders(db: &DatabaseConnection, now: DateTime<Utc>) -> AppR
         txn.commit().await?;
         sent += 1;
     }
+    Ok(sent + send_exception_reminders(db, now).await?)
+}
+
+/// The reminders of device exceptions that end within a threshold smaller than the last one
+/// reminded of: one `exception.expiring` alert each, sent once like those of risk acceptances.
+async fn send_exception_reminders(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<usize> {
+    use entity::device_exception;
+    let horizon = now + Duration::days(i64::from(REMINDER_DAYS[0]));
+    let due = device_exception::Entity::find()
+        .filter(device_exception::Column::EndedAt.is_null())
+        .filter(device_exception::Column::ExpiresAt.gt(now))
+        .filter(device_exception::Column::ExpiresAt.lte(horizon))
+        .all(db)
+        .await?;
+    let mut sent = 0;
+    for row in due {
+        let Some(expires_at) = row.expires_at else {
+            continue;
+        };
+        let Some(days) = threshold(expires_at - now) else {
+            continue;
+        };
+        if row.last_reminder_days.is_some_and(|last| last <= days) {
+            continue;
+        }
+        let txn = crate::db::begin_write(db).await?;
+        let update = device_exception::Entity::update_many()
+            .col_expr(device_exception::Column::LastReminderDays, Expr::value(days))
+            .filter(device_exception::Column::Id.eq(row.id))
+            .filter(device_exception::Column::EndedAt.is_null());
+        let update = match row.last_reminder_days {
+            Some(last) => update.filter(device_exception::Column::LastReminderDays.eq(last)),
+            None => update.filter(device_exception::Column::LastReminderDays.is_null()),
+        };
+        if update.exec(&txn).await?.rows_affected != 1 {
+            // Another process sent it (or the exception ended) meanwhile.
+            continue;
+        }
+        let control_id = improvement_action::Entity::find_by_id(row.action_id)
+            .one(&txn)
+            .await?
+            .map(|a| a.control_id)
+            .unwrap_or_default();
+        let data = json!({
+            "exceptionId": alerts::global_id("DeviceException", row.id),
+            "actionId": alerts::global_id("ImprovementAction", row.action_id),
+            "controlId": control_id,
+            "scope": row.scope.as_str(),
+            "justification": row.justification.as_str(),
+            "comment": row.comment,
+            "expiresAt": expires_at,
+            "daysLeft": days_left(expires_at, now),
+            "thresholdDays": days,
+        });
+        let alert = Alert {
+            tenant_id: row.tenant_id,
+            kind: AlertKind::ExceptionExpiring,
+            data,
+        };
+        alerts::raise(&txn, alert, now).await?;
+        txn.commit().await?;
+        sent += 1;
+    }
     Ok(sent)
 }
 
