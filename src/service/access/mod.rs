@@ -9,6 +9,7 @@
 //! instead ([`remove_tenant_grant`]). A SERVICE_ADMIN manages every token and grants roles on
 //! any tenant ([`grant_role`]).
 
+pub mod secrets;
 pub mod tenants;
 
 use crate::auth::Viewer;

@@ -1142,7 +1142,9 @@ async fn expire_rows(
 /// Runs the expiry sweep every `every` until the process stops.
 pub fn spawn_expiry_sweep(db: DatabaseConnection, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
+        // The first sweep one period after the start, not at once: reads and writes expire what
+        // they touch anyway, and a sweep racing a server's first requests helps nobody.
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         loop {
             tick.tick().await;
             match expire_all_due(&db, Utc::now()).await {
