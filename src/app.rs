@@ -107,10 +107,11 @@ impl App {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         // Expiry is also applied on every read and write; the sweep keeps history and
         // snapshots timely for tenants nobody looks at.
-        let sweep = crate::service::workflow::spawn_expiry_sweep(
+        let sweep = crate::service::workflow::start_expiry_sweep(
             self.state.db.clone(),
             std::time::Duration::from_secs(60),
-        );
+        )
+        .await;
         let graph_sync = crate::service::graph::sync::spawn(self.state.db.clone(), &self.state.config);
         // Snapshots of the days that ended; the job's lease makes it safe to run in every process.
         let snapshots = (self.state.config.snapshot_interval_secs > 0).then(|| {

@@ -1139,26 +1139,35 @@ async fn expire_rows(
     Ok(count)
 }
 
-/// Runs the expiry sweep every `every` until the process stops.
-pub fn spawn_expiry_sweep(db: DatabaseConnection, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+/// The background sweep: expires due actions of all tenants once now, before the server accepts
+/// its first request (a sweep racing the first requests would expire actions between their
+/// steps), then every `every`.
+pub async fn start_expiry_sweep(
+    db: DatabaseConnection,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    sweep_once(&db).await;
     tokio::spawn(async move {
-        // The first sweep one period after the start, not at once: reads and writes expire what
-        // they touch anyway, and a sweep racing a server's first requests helps nobody.
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         loop {
             tick.tick().await;
-            match expire_all_due(&db, Utc::now()).await {
-                Ok(n) => {
-                    crate::metrics::record_expiry_sweep_run("ok", n);
-                    if n > 0 {
-                        tracing::info!(expired = n, "expiry sweep");
-                    }
-                }
-                Err(e) => {
-                    crate::metrics::record_expiry_sweep_run("error", 0);
-                    tracing::warn!(error = ?e, "expiry sweep failed");
-                }
-            }
+            sweep_once(&db).await;
         }
     })
+}
+
+/// One run of the expiry sweep, counted in the metrics.
+async fn sweep_once(db: &DatabaseConnection) {
+    match expire_all_due(db, Utc::now()).await {
+        Ok(n) => {
+            crate::metrics::record_expiry_sweep_run("ok", n);
+            if n > 0 {
+                tracing::info!(expired = n, "expiry sweep");
+            }
+        }
+        Err(e) => {
+            crate::metrics::record_expiry_sweep_run("error", 0);
+            tracing::warn!(error = ?e, "expiry sweep failed");
+        }
+    }
 }
