@@ -516,8 +516,11 @@ crate::demo_test!(the_demo_tenants_see_what_their_peers_did, |app, tokens| {
                 ["TO_ADDRESS", "PLANNED", "RISK_ACCEPTED"].contains(&g["action"]["status"].as_str().unwrap())
             );
             let size = g["adoption"]["size"].as_i64().unwrap();
+            // 48 to 55 organisations, plus Laplace(1/ε) noise on each of 5 classes in 8 cells,
+            // each clamped at zero (so biased upwards by about half a member per empty class):
+            // a sum of 40 noises, not a tight figure.
             assert!(
-                (20..=80).contains(&size),
+                (20..=140).contains(&size),
                 "about 48 to 55 organisations, noisy: {size}"
             );
         }
