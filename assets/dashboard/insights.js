@@ -260,7 +260,9 @@ function peersSection(ctx, slug, base) {
 // --- best plan --------------------------------------------------------------------------------------
 
 function planSection(ctx, slug, base) {
-  const state = { budget: 20, maxActions: '', onlyLicensed: true, plan: null };
+  // `notice`: what the last "Mark … Planned" did, kept across the quiet reloads that follow it
+  // (its own, and the ones live updates start), until the user asks for another plan.
+  const state = { budget: 20, maxActions: '', onlyLicensed: true, plan: null, notice: null };
   const body = h('div', { class: 'in-body' }, loading('Planning'));
   const budget = h('input', { id: 'in-plan-budget', type: 'number', min: '0', max: '1000', step: '1', value: String(state.budget) });
   const maxActions = h('input', { id: 'in-plan-max', type: 'number', min: '1', max: '100', step: '1', placeholder: 'any' });
@@ -296,7 +298,10 @@ function planSection(ctx, slug, base) {
 
   async function load({ quiet = false } = {}) {
     const mine = ++seq;
-    if (!quiet) replace(body, loading('Planning'));
+    if (!quiet) {
+      state.notice = null;
+      replace(body, loading('Planning'));
+    }
     try {
       const data = await gql(PLAN, { slug, input: input() }, { signal: ctx.signal });
       if (mine !== seq) return;
@@ -336,7 +341,8 @@ function planSection(ctx, slug, base) {
         h('td', {}, p.action ? statusBadge(p.action.status) : '–'),
         h('td', { class: 'num' }, String(p.effort)),
         h('td', { class: 'num' }, delta(p.pointsGained)))))));
-    const message = h('div', { class: 'in-message' });
+    const message = h('div', { class: 'in-message' },
+      state.notice ? h('p', { class: 'calm', role: 'status' }, state.notice) : null);
     const open = plan.actions.filter((p) => p.action && p.action.status !== 'PLANNED');
     const apply = ctx.canWrite && open.length > 0
       ? h('button', {
@@ -360,6 +366,7 @@ function planSection(ctx, slug, base) {
             const n = payload.changedActions.length;
             const text = n === 0 ? 'Nothing changed: every action was already planned.' : `${n} action${n === 1 ? '' : 's'} marked Planned.`;
             announce(text);
+            state.notice = text;
             replace(message, h('p', { class: 'calm', role: 'status' }, text));
             load({ quiet: true });
           } catch (err) {
