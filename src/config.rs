@@ -444,7 +444,7 @@ pub struct Config {
     #[arg(long, env = "WEBHOOK_POLL_MS", default_value_t = 500)]
     pub webhook_poll_ms: u64,
     /// Milliseconds before the first retry of a failed delivery (the base of the exponential
-    /// backoff, doubled per attempt, with full jitter).
+    /// backoff, doubled per attempt, with jitter between half and all of it).
     #[arg(long, env = "WEBHOOK_RETRY_BASE_MS", default_value_t = 10_000)]
     pub webhook_retry_base_ms: u64,
     /// Longest wait between two attempts of a delivery, in milliseconds.

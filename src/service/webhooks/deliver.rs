@@ -1,6 +1,6 @@
 //! The delivery worker: every `WEBHOOK_POLL_MS` it claims due outbox rows with a lease and POSTs
 //! them, signed, to their endpoints; records the outcome; retries failures with exponential
-//! backoff and full jitter until the retry window ends; pauses endpoints that keep failing.
+//! backoff and equal jitter until the retry window ends; pauses endpoints that keep failing.
 //!
 //! Claiming is one statement that sets a lease (`claimed_until`, `claimed_by`) on at most
 //! [`BATCH`] due rows and returns them. On PostgreSQL the rows are chosen with
@@ -276,14 +276,15 @@ fn describe(err: reqwest::Error) -> String {
     }
 }
 
-/// The wait before attempt `attempts + 1`: a random duration up to
-/// min(max, base × 2^(attempts − 1)) ("full jitter").
+/// The wait before attempt `attempts + 1`: a random duration between half of and all of
+/// min(max, base × 2^(attempts − 1)) ("equal jitter": spread out like full jitter, but never an
+/// immediate retry that hits a failing receiver again at once).
 pub fn backoff(settings: &Settings, attempts: i32) -> chrono::Duration {
     let exp = settings
         .retry_base_ms
         .saturating_mul(1_u64 << (attempts.clamp(1, 40) - 1))
         .min(settings.retry_max_ms);
-    chrono::Duration::milliseconds(rand::rng().random_range(0..=exp) as i64)
+    chrono::Duration::milliseconds(rand::rng().random_range(exp / 2..=exp) as i64)
 }
 
 /// Writes an attempt's outcome (only while this worker holds the lease) and the endpoint's
@@ -407,15 +408,16 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_from_the_base_up_to_the_cap_with_full_jitter() {
+    fn backoff_doubles_from_the_base_up_to_the_cap_with_equal_jitter() {
         let s = settings();
         for attempts in 1..30 {
             let cap = (10_000_u64 << (attempts - 1).min(20)).min(3_600_000) as i64;
             for _ in 0..20 {
                 let wait = backoff(&s, attempts).num_milliseconds();
                 assert!(
-                    (0..=cap).contains(&wait),
-                    "attempt {attempts}: {wait} ms beyond {cap}"
+                    (cap / 2..=cap).contains(&wait),
+                    "attempt {attempts}: {wait} ms outside {}..={cap}",
+                    cap / 2
                 );
             }
         }
