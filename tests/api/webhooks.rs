@@ -951,3 +951,86 @@ async fn a_device_exception_ending_soon_is_reminded_of_once_per_threshold(backen
     days.sort();
     assert_eq!(days, [7, 30]);
 }
+
+hooks_test!(a_device_group_exception_that_ends_is_announced_once_and_changes_no_points);
+async fn a_device_group_exception_that_ends_is_announced_once_and_changes_no_points(backend: Backend) {
+    use securescore::service::workflow::risk::end_lapsed_group_exceptions;
+    let app = spawn_app_with(backend, fast).await;
+    let t = app.tenant().services(&["AzureAD", "MDATP"]).create().await;
+    let other = app.tenant().services(&["AzureAD", "MDATP"]).create().await;
+    let (receiver, url) = Receiver::start().await;
+    endpoint(&app, &t, &url, &["EXCEPTION_EXPIRED"]).await;
+    let (other_receiver, other_url) = Receiver::start().await;
+    endpoint(&app, &other, &other_url, &["EXCEPTION_EXPIRED"]).await;
+    let ends = chrono::Utc::now() + chrono::Duration::days(2);
+    let recorded = app
+        .record_device_exception(
+            &t.operator,
+            json!({
+                "tenantSlug": t.slug, "controlId": "scid_2010", "scope": "DEVICE_GROUP",
+                "justification": "PLANNED_REMEDIATION", "comment": "next sprint", "expiresAt": ends,
+            }),
+            "exception { id } userErrors { code message }",
+        )
+        .payload()
+        .await;
+    assert_eq!(recorded["userErrors"], json!([]), "{recorded:#}");
+    let exception_id = recorded["exception"]["id"].as_str().unwrap().to_string();
+    async fn score(app: &TestApp, t: &TenantFixture) -> Value {
+        app.gql_ok(
+            &t.reader,
+            "query($slug: String!) { tenant(slug: $slug) { secureScore { current { pointsExact percentage } } } }",
+            json!({ "slug": t.slug }),
+        )
+        .await["tenant"]["secureScore"]
+            .clone()
+    }
+    async fn ended_at(app: &TestApp, t: &TenantFixture, id: &str) -> Value {
+        app.gql_ok(
+            &t.reader,
+            "query($id: ID!) { node(id: $id) { ... on DeviceException { endedAt } } }",
+            json!({ "id": id }),
+        )
+        .await["node"]["endedAt"]
+            .clone()
+    }
+    let before = score(&app, &t).await;
+    // Not before its end; once after it, however often the sweep runs.
+    let just_before = ends - chrono::Duration::seconds(1);
+    assert_eq!(
+        end_lapsed_group_exceptions(&app.db, just_before).await.unwrap(),
+        0
+    );
+    assert_eq!(ended_at(&app, &t, &exception_id).await, Value::Null);
+    let after = ends + chrono::Duration::seconds(30);
+    assert_eq!(end_lapsed_group_exceptions(&app.db, after).await.unwrap(), 1);
+    assert_eq!(end_lapsed_group_exceptions(&app.db, after).await.unwrap(), 0);
+    assert!(ended_at(&app, &t, &exception_id).await.is_string());
+    assert_eq!(
+        score(&app, &t).await,
+        before,
+        "a DEVICE_GROUP exception sets no points"
+    );
+    let logged = endpoints(&app, &t).await[0]["deliveries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(logged.len(), 1, "{logged:#?}");
+    assert_eq!(logged[0]["type"], "EXCEPTION_EXPIRED");
+    let body: Value = serde_json::from_str(logged[0]["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(body["type"], "exception.expired");
+    assert_eq!(body["data"]["exceptionId"], exception_id.as_str(), "{body:#}");
+    assert_eq!(body["data"]["scope"], "DEVICE_GROUP", "{body:#}");
+    assert_eq!(body["data"]["controlId"], "scid_2010", "{body:#}");
+    assert!(body["data"]["endedAt"].is_string(), "{body:#}");
+    // The other tenant hears nothing, and cannot read the exception.
+    assert!(
+        endpoints(&app, &other).await[0]["deliveries"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(other_receiver.received().is_empty());
+    assert_eq!(ended_at(&app, &other, &exception_id).await, Value::Null);
+    drop(receiver);
+}

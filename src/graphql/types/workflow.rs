@@ -215,6 +215,12 @@ impl DeviceException {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// When it stopped holding: a `GLOBAL` one when its action expired or the status it set was
+    /// undone, a `DEVICE_GROUP` one at its `expiresAt` (the expiry sweep marks it within a minute
+    /// and raises `exception.expired`); `null` while it holds.
+    async fn ended_at(&self) -> Option<DateTime<Utc>> {
+        self.0.ended_at
+    }
 }
 
 /// Filter of `scoreEvents`.

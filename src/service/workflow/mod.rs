@@ -1156,9 +1156,16 @@ pub async fn start_expiry_sweep(
     })
 }
 
-/// One run of the expiry sweep, counted in the metrics.
+/// One run of the expiry sweep, counted in the metrics: due actions, then lapsed `DEVICE_GROUP`
+/// exceptions (`risk::end_lapsed_group_exceptions`).
 async fn sweep_once(db: &DatabaseConnection) {
-    match expire_all_due(db, Utc::now()).await {
+    let now = Utc::now();
+    match risk::end_lapsed_group_exceptions(db, now).await {
+        Ok(n) if n > 0 => tracing::info!(ended = n, "device group exceptions ended"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = ?e, "ending lapsed device group exceptions failed"),
+    }
+    match expire_all_due(db, now).await {
         Ok(n) => {
             crate::metrics::record_expiry_sweep_run("ok", n);
             if n > 0 {

@@ -18,8 +18,11 @@
 //! threshold, recorded with the acceptance (`last_reminder_days`, guarded by its old value) in the
 //! alert's transaction, so several processes send each reminder once.
 //!
-//! What this module does not do: device exceptions (their expiry is `expire_row`'s) get no
-//! reminders here, since `device_exception` has no column to record one was sent.
+//! Device exceptions are reminded of the same way (`exception.expiring`, recorded in
+//! `device_exception.last_reminder_days`). A `GLOBAL` exception ends with its action's expiry
+//! (`expire_row`, which raises its alert from the `EXPIRED` event); a `DEVICE_GROUP` one changes
+//! no status, so [`end_lapsed_group_exceptions`] (run by the expiry sweep) marks it ended when its
+//! `expiresAt` passes and raises `exception.expired` for it, once.
 
 use super::{ActionRef, Resolved, check_comment, expire_row, resolve, rule, touch_for, write_status};
 use crate::auth::Viewer;
@@ -662,22 +665,9 @@ async fn send_exception_reminders(db: &DatabaseConnection, now: DateTime<Utc>) -
             // Another process sent it (or the exception ended) meanwhile.
             continue;
         }
-        let control_id = improvement_action::Entity::find_by_id(row.action_id)
-            .one(&txn)
-            .await?
-            .map(|a| a.control_id)
-            .unwrap_or_default();
-        let data = json!({
-            "exceptionId": alerts::global_id("DeviceException", row.id),
-            "actionId": alerts::global_id("ImprovementAction", row.action_id),
-            "controlId": control_id,
-            "scope": row.scope.as_str(),
-            "justification": row.justification.as_str(),
-            "comment": row.comment,
-            "expiresAt": expires_at,
-            "daysLeft": days_left(expires_at, now),
-            "thresholdDays": days,
-        });
+        let mut data = exception_data(&txn, &row).await?;
+        data["daysLeft"] = json!(days_left(expires_at, now));
+        data["thresholdDays"] = json!(days);
         let alert = Alert {
             tenant_id: row.tenant_id,
             kind: AlertKind::ExceptionExpiring,
@@ -688,6 +678,72 @@ async fn send_exception_reminders(db: &DatabaseConnection, now: DateTime<Utc>) -
         sent += 1;
     }
     Ok(sent)
+}
+
+/// What an `exception.*` alert says of a device exception: its id, action, control, scope,
+/// justification, comment and end.
+async fn exception_data<C: ConnectionTrait>(
+    conn: &C,
+    row: &entity::device_exception::Model,
+) -> AppResult<serde_json::Value> {
+    let control_id = improvement_action::Entity::find_by_id(row.action_id)
+        .one(conn)
+        .await?
+        .map(|a| a.control_id)
+        .unwrap_or_default();
+    Ok(json!({
+        "exceptionId": alerts::global_id("DeviceException", row.id),
+        "actionId": alerts::global_id("ImprovementAction", row.action_id),
+        "controlId": control_id,
+        "scope": row.scope.as_str(),
+        "justification": row.justification.as_str(),
+        "comment": row.comment,
+        "expiresAt": row.expires_at,
+    }))
+}
+
+/// Ends the `DEVICE_GROUP` exceptions whose `expiresAt` passed by `now` (`endedAt` = their
+/// `expiresAt`) and raises one `exception.expired` alert for each, in a transaction guarded by
+/// `endedAt` still being empty, so concurrent sweeps announce each once. A `DEVICE_GROUP`
+/// exception sets no status, so nothing else changes: no event, no points. Returns how many
+/// ended.
+pub async fn end_lapsed_group_exceptions(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<usize> {
+    use entity::device_exception::{self, Column as E};
+    use entity::enums::ExceptionScope;
+    let due = device_exception::Entity::find()
+        .filter(E::EndedAt.is_null())
+        .filter(E::Scope.eq(ExceptionScope::DeviceGroup))
+        .filter(E::ExpiresAt.lte(now))
+        .all(db)
+        .await?;
+    let mut ended = 0;
+    for row in due {
+        let Some(expires_at) = row.expires_at else {
+            continue;
+        };
+        let txn = crate::db::begin_write(db).await?;
+        let update = device_exception::Entity::update_many()
+            .col_expr(E::EndedAt, Expr::value(expires_at))
+            .filter(E::Id.eq(row.id))
+            .filter(E::EndedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if update.rows_affected != 1 {
+            // Another process ended it meanwhile.
+            continue;
+        }
+        let mut data = exception_data(&txn, &row).await?;
+        data["endedAt"] = json!(expires_at);
+        let alert = Alert {
+            tenant_id: row.tenant_id,
+            kind: AlertKind::ExceptionExpired,
+            data,
+        };
+        alerts::raise(&txn, alert, now).await?;
+        txn.commit().await?;
+        ended += 1;
+    }
+    Ok(ended)
 }
 
 /// Runs [`send_reminders`] every `every` until the process stops.
