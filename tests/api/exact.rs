@@ -51,16 +51,6 @@ async fn tenant_with(app: &TestApp, services: &[&str]) -> TenantFixture {
     t
 }
 
-async fn progress(app: &TestApp, t: &TenantFixture, control_id: &str, implemented: i64, total: i64) {
-    let input =
-        json!({ "tenantSlug": t.slug, "controlId": control_id, "implemented": implemented, "total": total });
-    let p = app
-        .record_implementation_progress(&t.operator, input, "userErrors { code message }")
-        .payload()
-        .await;
-    assert_eq!(p["userErrors"], json!([]), "progress of {control_id}");
-}
-
 const SCORE: &str = r#"
   secureScore { maxScore { points } current { points pointsExact percentage }
     categories { category current { points pointsExact percentage } maxScore { points } } }

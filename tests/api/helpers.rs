@@ -520,6 +520,32 @@ pub async fn spawn_another_recording_process(
     (address, log)
 }
 
+/// Sets an action's status as the tenant's operator; fails the test on any user error.
+pub async fn set_status(app: &TestApp, t: &TenantFixture, control: &str, status: &str) {
+    let input = json!({ "tenantSlug": t.slug, "controlId": control, "status": status });
+    let p = app
+        .set_action_status(&t.operator, input, "userErrors { code message }")
+        .payload()
+        .await;
+    assert_eq!(p["userErrors"], json!([]), "{control} → {status}: {p:#}");
+}
+
+/// Records an action's implementation progress as the tenant's operator; fails the test on any
+/// user error.
+pub async fn progress(app: &TestApp, t: &TenantFixture, control: &str, implemented: i64, total: i64) {
+    let input =
+        json!({ "tenantSlug": t.slug, "controlId": control, "implemented": implemented, "total": total });
+    let p = app
+        .record_implementation_progress(&t.operator, input, "userErrors { code message }")
+        .payload()
+        .await;
+    assert_eq!(
+        p["userErrors"],
+        json!([]),
+        "{control} {implemented}/{total}: {p:#}"
+    );
+}
+
 /// Sets an action's status through the server at `address` as the tenant's operator and returns
 /// the payload's `score`, selected with `score_selection`; fails the test on any user error.
 pub async fn set_status_at(

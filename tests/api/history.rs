@@ -30,25 +30,6 @@ async fn secure_score(app: &TestApp, t: &TenantFixture) -> Value {
     app.query_tenant(&t.reader, &t.slug, &fields).payload().await["secureScore"].clone()
 }
 
-async fn set_status(app: &TestApp, t: &TenantFixture, control: &str, status: &str) {
-    let input = json!({ "tenantSlug": t.slug, "controlId": control, "status": status });
-    let p = app
-        .set_action_status(&t.operator, input, "userErrors { code }")
-        .payload()
-        .await;
-    assert_eq!(p["userErrors"], json!([]), "{control} → {status}");
-}
-
-async fn progress(app: &TestApp, t: &TenantFixture, control: &str, implemented: i64, total: i64) {
-    let input =
-        json!({ "tenantSlug": t.slug, "controlId": control, "implemented": implemented, "total": total });
-    let p = app
-        .record_implementation_progress(&t.operator, input, "userErrors { code }")
-        .payload()
-        .await;
-    assert_eq!(p["userErrors"], json!([]), "{control} {implemented}/{total}");
-}
-
 /// Moves the tenant and its actions back in time, so past days can hold their state.
 async fn backdate_tenant(app: &TestApp, tenant_id: i64, to: DateTime<Utc>) {
     tenant::Entity::update_many()

@@ -139,16 +139,6 @@ async fn another_admin(app: &TestApp, t: &TenantFixture) -> String {
     app.principal_with("second admin", &[(t.id, Role::Admin)]).await.0
 }
 
-async fn progress(app: &TestApp, t: &TenantFixture, control: &str, implemented: i64, total: i64) {
-    let input =
-        json!({ "tenantSlug": t.slug, "controlId": control, "implemented": implemented, "total": total });
-    let p = app
-        .record_implementation_progress(&t.operator, input, "userErrors { code }")
-        .payload()
-        .await;
-    ok(&p);
-}
-
 db_test!(
     a_request_changes_nothing_and_an_approval_by_another_admin_accepts_the_risk,
     |app| {

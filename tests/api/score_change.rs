@@ -83,25 +83,6 @@ async fn move_events(app: &TestApp, tenant_id: i64, at: DateTime<Utc>) {
         .expect("events moved");
 }
 
-async fn set_status(app: &TestApp, t: &TenantFixture, control: &str, status: &str) {
-    let input = json!({ "tenantSlug": t.slug, "controlId": control, "status": status });
-    let p = app
-        .set_action_status(&t.operator, input, "userErrors { code }")
-        .payload()
-        .await;
-    assert_eq!(p["userErrors"], json!([]), "{control} → {status}");
-}
-
-async fn progress(app: &TestApp, t: &TenantFixture, control: &str, implemented: i64, total: i64) {
-    let input =
-        json!({ "tenantSlug": t.slug, "controlId": control, "implemented": implemented, "total": total });
-    let p = app
-        .record_implementation_progress(&t.operator, input, "userErrors { code }")
-        .payload()
-        .await;
-    assert_eq!(p["userErrors"], json!([]), "{control} {implemented}/{total}");
-}
-
 async fn change(app: &TestApp, token: &str, slug: &str, args: Value) -> Value {
     app.query_score_change(token, slug, args, CHANGE).payload().await
 }

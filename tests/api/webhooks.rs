@@ -250,16 +250,6 @@ async fn wait_delivery(app: &TestApp, t: &TenantFixture, done: impl Fn(&Value) -
     }
 }
 
-async fn progress(app: &TestApp, t: &TenantFixture, control: &str, implemented: i64, total: i64) {
-    let input =
-        json!({ "tenantSlug": t.slug, "controlId": control, "implemented": implemented, "total": total });
-    let p = app
-        .record_implementation_progress(&t.operator, input, "userErrors { code }")
-        .payload()
-        .await;
-    assert_eq!(p["userErrors"], json!([]), "{control} {implemented}/{total}");
-}
-
 hooks_test!(a_regression_is_delivered_signed_with_the_documented_payload_and_headers);
 async fn a_regression_is_delivered_signed_with_the_documented_payload_and_headers(backend: Backend) {
     let app = spawn_app_with(backend, fast).await;
@@ -902,15 +892,8 @@ async fn imports_that_finish_and_imports_that_fail_are_announced(backend: Backen
     );
 }
 
-hooks_test!(a_device_exception_ending_soon_is_reminded_of_once_per_threshold);
-async fn a_device_exception_ending_soon_is_reminded_of_once_per_threshold(backend: Backend) {
-    use securescore::service::workflow::risk::send_reminders;
-    let app = spawn_app_with(backend, fast).await;
-    let t = app.tenant().services(&["AzureAD", "MDATP"]).create().await;
-    let (receiver, url) = Receiver::start().await;
-    endpoint(&app, &t, &url, &["EXCEPTION_EXPIRING"]).await;
-    let now = chrono::Utc::now();
-    let ends = now + chrono::Duration::days(20);
+/// Records a DEVICE_GROUP exception on `scid_2010` that ends at `ends`; returns its id.
+async fn group_exception(app: &TestApp, t: &TenantFixture, ends: chrono::DateTime<chrono::Utc>) -> String {
     let recorded = app
         .record_device_exception(
             &t.operator,
@@ -923,6 +906,19 @@ async fn a_device_exception_ending_soon_is_reminded_of_once_per_threshold(backen
         .payload()
         .await;
     assert_eq!(recorded["userErrors"], json!([]), "{recorded:#}");
+    recorded["exception"]["id"].as_str().unwrap().to_string()
+}
+
+hooks_test!(a_device_exception_ending_soon_is_reminded_of_once_per_threshold);
+async fn a_device_exception_ending_soon_is_reminded_of_once_per_threshold(backend: Backend) {
+    use securescore::service::workflow::risk::send_reminders;
+    let app = spawn_app_with(backend, fast).await;
+    let t = app.tenant().services(&["AzureAD", "MDATP"]).create().await;
+    let (receiver, url) = Receiver::start().await;
+    endpoint(&app, &t, &url, &["EXCEPTION_EXPIRING"]).await;
+    let now = chrono::Utc::now();
+    let ends = now + chrono::Duration::days(20);
+    group_exception(&app, &t, ends).await;
     // 20 days before its end: within 30 days, once however often the sweep runs.
     assert_eq!(send_reminders(&app.db, now).await.unwrap(), 1);
     assert_eq!(send_reminders(&app.db, now).await.unwrap(), 0);
@@ -963,19 +959,7 @@ async fn a_device_group_exception_that_ends_is_announced_once_and_changes_no_poi
     let (other_receiver, other_url) = Receiver::start().await;
     endpoint(&app, &other, &other_url, &["EXCEPTION_EXPIRED"]).await;
     let ends = chrono::Utc::now() + chrono::Duration::days(2);
-    let recorded = app
-        .record_device_exception(
-            &t.operator,
-            json!({
-                "tenantSlug": t.slug, "controlId": "scid_2010", "scope": "DEVICE_GROUP",
-                "justification": "PLANNED_REMEDIATION", "comment": "next sprint", "expiresAt": ends,
-            }),
-            "exception { id } userErrors { code message }",
-        )
-        .payload()
-        .await;
-    assert_eq!(recorded["userErrors"], json!([]), "{recorded:#}");
-    let exception_id = recorded["exception"]["id"].as_str().unwrap().to_string();
+    let exception_id = group_exception(&app, &t, ends).await;
     async fn score(app: &TestApp, t: &TenantFixture) -> Value {
         app.gql_ok(
             &t.reader,
