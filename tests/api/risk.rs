@@ -432,15 +432,7 @@ db_test!(actions_that_cannot_take_a_risk_acceptance_are_refused, |app| {
     let done = request(&app, &t.operator, &t, "AdminMFAV2", json!(days_ahead(30))).await;
     assert_eq!(code(&done), "STATUS_LOCKED", "{done:#}");
     // Already RISK_ACCEPTED (directly, the setting being off).
-    let direct = app
-        .set_action_status(
-            &t.operator,
-            json!({ "tenantSlug": t.slug, "controlId": "MFARegistrationV2", "status": "RISK_ACCEPTED" }),
-            "userErrors { code }",
-        )
-        .payload()
-        .await;
-    ok(&direct);
+    set_status(&app, &t, "MFARegistrationV2", "RISK_ACCEPTED").await;
     let accepted = request(&app, &t.operator, &t, "MFARegistrationV2", json!(days_ahead(30))).await;
     assert_eq!(code(&accepted), "CONFLICT", "{accepted:#}");
 });
@@ -594,15 +586,7 @@ db_test!(
             "TO_ADDRESS"
         );
         // Moving the accepted action away and undoing it would restore RISK_ACCEPTED: refused.
-        let p = app
-            .set_action_status(
-                &t.operator,
-                json!({ "tenantSlug": t.slug, "controlId": "AdminMFAV2", "status": "PLANNED" }),
-                "userErrors { code }",
-            )
-            .payload()
-            .await;
-        ok(&p);
+        set_status(&app, &t, "AdminMFAV2", "PLANNED").await;
         let undo = app
             .undo_action_status(
                 &t.operator,
@@ -613,15 +597,7 @@ db_test!(
             .await;
         assert_eq!(code(&undo), "APPROVAL_REQUIRED", "{undo:#}");
         // Other statuses are unaffected.
-        let p = app
-            .set_action_status(
-                &t.operator,
-                json!({ "tenantSlug": t.slug, "controlId": "MFARegistrationV2", "status": "RESOLVED_THIRD_PARTY" }),
-                "userErrors { code }",
-            )
-            .payload()
-            .await;
-        ok(&p);
+        set_status(&app, &t, "MFARegistrationV2", "RESOLVED_THIRD_PARTY").await;
 
         // The governed way still works.
         let req = requested(&app, &t, "SelfServicePasswordReset", days_ahead(30)).await;
@@ -700,15 +676,7 @@ db_test!(
         ok(&approve(&app, &admin2, &req["id"])
             .await
             .payload_of("approveRiskAcceptance"));
-        let p = app
-            .set_action_status(
-                &t.operator,
-                json!({ "tenantSlug": t.slug, "controlId": "AdminMFAV2", "status": "PLANNED" }),
-                "userErrors { code }",
-            )
-            .payload()
-            .await;
-        ok(&p);
+        set_status(&app, &t, "AdminMFAV2", "PLANNED").await;
         let ended = register(&app, &t.reader, &t, json!({ "state": ["ENDED"] })).await;
         assert_eq!(ended.len(), 1);
         assert_eq!(ended[0]["id"], req["id"]);
