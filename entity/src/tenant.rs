@@ -1,6 +1,6 @@
 //! One organisation.
 use crate::enums::CatalogSource;
-use crate::types::StringList;
+use crate::types::{DayList, StringList};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -23,6 +23,9 @@ pub struct Model {
     /// Whether `RISK_ACCEPTED` needs an approved risk acceptance (`requestRiskAcceptance`), so a
     /// direct status change to it is refused. Default false.
     pub risk_acceptance_requires_approval: bool,
+    /// Days before a risk acceptance's review date or a device exception's end at which a
+    /// reminder is raised, largest first; `None` for the default (30, 7, 1).
+    pub reminder_days: Option<DayList>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

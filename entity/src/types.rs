@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
 pub struct StringList(pub Vec<String>);
 
+/// A JSON array of whole numbers of days (a tenant's reminder thresholds).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct DayList(pub Vec<i32>);
+
 /// The per-category score figures of a snapshot, in ten-thousandths of a point.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CategoryFigure {

@@ -23,6 +23,7 @@ mod m20261206_000013_tenant_summary;
 mod m20261206_000014_webhooks;
 mod m20261206_000015_risk_acceptance;
 mod m20261206_000016_exception_reminders;
+mod m20261206_000017_reminder_days;
 mod util;
 
 pub struct Migrator;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000014_webhooks::Migration),
             Box::new(m20261206_000015_risk_acceptance::Migration),
             Box::new(m20261206_000016_exception_reminders::Migration),
+            Box::new(m20261206_000017_reminder_days::Migration),
         ]
     }
 }

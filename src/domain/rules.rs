@@ -92,6 +92,49 @@ pub fn is_expired(review_by: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool 
     review_by.is_some_and(|at| at <= now)
 }
 
+/// Reminder thresholds when a tenant chose none: days before a risk acceptance's review date or
+/// a device exception's end at which a reminder is raised, largest first.
+pub const DEFAULT_REMINDER_DAYS: [i32; 3] = [30, 7, 1];
+/// The largest reminder threshold, in days.
+pub const MAX_REMINDER_DAYS: i32 = 365;
+/// The most reminder thresholds a tenant may have.
+pub const MAX_REMINDERS: usize = 5;
+
+/// A tenant's reminder thresholds as given, checked and put in order (largest first): 1 to
+/// [`MAX_REMINDERS`] distinct whole days, each 1 to [`MAX_REMINDER_DAYS`].
+pub fn reminder_thresholds(days: &[i32]) -> Result<Vec<i32>, String> {
+    let mut sorted = days.to_vec();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    if sorted.is_empty() || sorted.len() > MAX_REMINDERS {
+        return Err(format!(
+            "reminderDays must hold 1 to {MAX_REMINDERS} different numbers of days"
+        ));
+    }
+    if sorted.len() != days.len() {
+        return Err("reminderDays must not repeat a number of days".into());
+    }
+    if sorted.iter().any(|d| !(1..=MAX_REMINDER_DAYS).contains(d)) {
+        return Err(format!(
+            "each of reminderDays must be 1 to {MAX_REMINDER_DAYS} days"
+        ));
+    }
+    Ok(sorted)
+}
+
+/// The reminder threshold an end `left` ahead falls within: the smallest of `thresholds` (days,
+/// any order) that is at least `left`; `None` beyond the largest, or once the end passed.
+pub fn reminder_threshold(left: chrono::Duration, thresholds: &[i32]) -> Option<i32> {
+    if left <= chrono::Duration::zero() {
+        return None;
+    }
+    thresholds
+        .iter()
+        .copied()
+        .filter(|days| left <= chrono::Duration::days(i64::from(*days)))
+        .min()
+}
+
 /// What a progress update did to the status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgressTransition {
@@ -707,5 +750,53 @@ mod tests {
             assert_eq!(reason.to_string(), message);
         }
         assert_eq!(NothingToUndo::CODE, "NOTHING_TO_UNDO");
+    }
+
+    #[test]
+    fn reminder_thresholds_are_the_smallest_within_reach() {
+        let d = chrono::Duration::days;
+        let cases = [
+            (d(31), None, "beyond 30 days"),
+            (d(30), Some(30), "exactly 30 days"),
+            (d(29), Some(30), "29 days"),
+            (d(7), Some(7), "exactly 7 days"),
+            (d(6), Some(7), "6 days"),
+            (chrono::Duration::hours(23), Some(1), "under a day"),
+            (chrono::Duration::zero(), None, "passed"),
+        ];
+        for (left, want, why) in cases {
+            assert_eq!(reminder_threshold(left, &DEFAULT_REMINDER_DAYS), want, "{why}");
+        }
+        assert_eq!(reminder_threshold(d(10), &[2, 14]), Some(14), "any order");
+        assert_eq!(reminder_threshold(d(10), &[]), None, "none");
+    }
+
+    #[test]
+    fn reminder_thresholds_are_checked_and_ordered() {
+        assert_eq!(reminder_thresholds(&[1, 30, 7]), Ok(vec![30, 7, 1]));
+        assert_eq!(reminder_thresholds(&[365]), Ok(vec![365]));
+        for bad in [&[][..], &[0], &[366], &[-1], &[7, 7], &[1, 2, 3, 4, 5, 6]] {
+            assert!(reminder_thresholds(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The threshold is within reach, and no smaller one is.
+        #[test]
+        fn a_reminder_threshold_is_the_smallest_that_reaches(
+            days in proptest::collection::btree_set(1..=MAX_REMINDER_DAYS, 1..=MAX_REMINDERS),
+            left_secs in 1_i64..(400 * 86_400),
+        ) {
+            let days: Vec<i32> = days.into_iter().collect();
+            let left = chrono::Duration::seconds(left_secs);
+            let reach = |d: i32| left <= chrono::Duration::days(i64::from(d));
+            match reminder_threshold(left, &days) {
+                Some(t) => {
+                    proptest::prop_assert!(days.contains(&t) && reach(t));
+                    proptest::prop_assert!(days.iter().all(|d| *d >= t || !reach(*d)));
+                }
+                None => proptest::prop_assert!(days.iter().all(|d| !reach(*d))),
+            }
+        }
     }
 }

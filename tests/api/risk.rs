@@ -747,3 +747,89 @@ db_test!(
         assert_eq!(expiring[0]["daysLeft"], 10);
     }
 );
+
+db_test!(
+    a_tenants_own_reminder_days_decide_when_reminders_go_and_bad_lists_change_nothing,
+    |app| {
+        let t = app.tenant().create().await;
+        let other = app.tenant().create().await;
+        async fn reminder_days(app: &TestApp, t: &TenantFixture) -> Value {
+            app.query_tenant(&t.reader, &t.slug, "reminderDays")
+                .payload()
+                .await["reminderDays"]
+                .clone()
+        }
+        async fn last_reminder(app: &TestApp, t: &TenantFixture) -> Value {
+            register(app, &t.reader, t, Value::Null).await[0]["lastReminderDays"].clone()
+        }
+        let set = |t: &TenantFixture, token: &str, days: Value| {
+            app.update_tenant(
+                token,
+                json!({ "slug": t.slug, "reminderDays": days }),
+                "tenant { reminderDays } userErrors { field code message }",
+            )
+        };
+        assert_eq!(reminder_days(&app, &t).await, json!([30, 7, 1]), "the default");
+
+        // Refused lists change nothing; an OPERATOR may not change them.
+        for bad in [
+            json!([]),
+            json!([0]),
+            json!([366]),
+            json!([7, 7]),
+            json!([1, 2, 3, 4, 5, 6]),
+        ] {
+            let p = set(&t, &t.admin, bad.clone()).payload().await;
+            assert_eq!(code(&p), "BAD_USER_INPUT", "{bad}: {p:#}");
+            assert_eq!(
+                p["userErrors"][0]["field"],
+                json!(["input", "reminderDays"]),
+                "{p:#}"
+            );
+        }
+        let body = set(&t, &t.operator, json!([14])).send().await;
+        assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body:#}");
+        assert_eq!(reminder_days(&app, &t).await, json!([30, 7, 1]));
+
+        // Any order, kept largest first; the other tenant keeps the default.
+        let p = set(&t, &t.admin, json!([2, 14])).payload().await;
+        ok(&p);
+        assert_eq!(p["tenant"]["reminderDays"], json!([14, 2]));
+        assert_eq!(reminder_days(&app, &t).await, json!([14, 2]));
+        assert_eq!(reminder_days(&app, &other).await, json!([30, 7, 1]));
+
+        // Both tenants accept a risk for 20 days: the default's 30-day reminder goes to the other
+        // tenant at once; this one's first comes at 14 days, then at 2, and never at 7.
+        let review_by = days_ahead(20);
+        for t in [&t, &other] {
+            let admin2 = another_admin(&app, t).await;
+            let req = requested(&app, t, "AdminMFAV2", review_by).await;
+            ok(&approve(&app, &admin2, &req["id"])
+                .await
+                .payload_of("approveRiskAcceptance"));
+        }
+        let at = |days_before: i64| {
+            let app = &app;
+            async move {
+                send_reminders(&app.db, review_by - Duration::days(days_before))
+                    .await
+                    .expect("reminders sent")
+            }
+        };
+        assert_eq!(send_reminders(&app.db, Utc::now()).await.unwrap(), 1);
+        assert_eq!(last_reminder(&app, &other).await, json!(30));
+        assert_eq!(last_reminder(&app, &t).await, Value::Null, "20 days is beyond 14");
+        assert_eq!(at(13).await, 1, "the 14-day reminder");
+        assert_eq!(last_reminder(&app, &t).await, json!(14));
+        assert_eq!(at(13).await, 0, "once");
+        assert_eq!(at(6).await, 1, "the other tenant's 7-day one; none here");
+        assert_eq!(last_reminder(&app, &t).await, json!(14));
+        assert_eq!(last_reminder(&app, &other).await, json!(7));
+        assert_eq!(
+            at(1).await,
+            2,
+            "this tenant's 2-day reminder and the other's 1-day one"
+        );
+        assert_eq!(last_reminder(&app, &t).await, json!(2));
+    }
+);

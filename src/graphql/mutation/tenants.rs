@@ -61,6 +61,10 @@ pub struct UpdateTenantInput {
     /// other than the requester): when true, a direct change to RISK_ACCEPTED is refused with
     /// `APPROVAL_REQUIRED`. Default false.
     pub risk_acceptance_requires_approval: Option<bool>,
+    /// The full new list of reminder thresholds: days before a risk acceptance's review date or a
+    /// device exception's end at which `risk_acceptance.expiring` / `exception.expiring` is
+    /// raised (1 to 5 different numbers, each 1 to 365; any order). Default 30, 7, 1.
+    pub reminder_days: Option<Vec<i32>>,
 }
 
 /// The result of `updateTenant`.
@@ -159,6 +163,7 @@ impl TenantMutation {
             enabled_services: input.enabled_services,
             catalog_source: input.catalog_source.map(Into::into),
             risk_acceptance_requires_approval: input.risk_acceptance_requires_approval,
+            reminder_days: input.reminder_days,
         };
         let result = tenants::update(db(ctx), viewer(ctx)?, &change, Utc::now()).await;
         let (tenant, user_errors) = split(result)?;

@@ -179,7 +179,7 @@ impl RiskAcceptance {
     async fn points_at_stake_exact(&self, ctx: &Context<'_>) -> Result<Option<String>> {
         Ok(self.at_stake(ctx).await?.map(|p| p.to_exact_string()))
     }
-    /// The smallest reminder threshold (30, 7 or 1 days before `reviewBy`) already sent as a
+    /// The smallest reminder threshold (one of the tenant's `reminderDays` before `reviewBy`) already sent as a
     /// `risk_acceptance.expiring` alert; `null` before the first.
     async fn last_reminder_days(&self) -> Option<i32> {
         self.entry.row.last_reminder_days

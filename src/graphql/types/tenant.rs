@@ -386,6 +386,13 @@ impl Tenant {
     async fn risk_acceptance_requires_approval(&self) -> bool {
         self.0.risk_acceptance_requires_approval
     }
+    /// Days before a risk acceptance's review date or a device exception's end at which a
+    /// reminder (`risk_acceptance.expiring`, `exception.expiring`) is raised, largest first; one
+    /// reminder per threshold, and one only for the smallest when several were passed at once.
+    /// Default 30, 7, 1; set by an ADMIN with `updateTenant`.
+    async fn reminder_days(&self) -> Vec<i32> {
+        service::workflow::risk::reminder_days(&self.0)
+    }
     /// The risk register: the tenant's risk acceptances (default: the APPROVED ones), soonest
     /// review date first, with owner, requester, approver, age, expiry and points at stake.
     /// Pending requests: `filter: { state: [REQUESTED] }`.

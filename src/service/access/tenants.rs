@@ -484,6 +484,8 @@ pub struct TenantUpdate {
     pub enabled_services: Option<Vec<String>>,
     pub catalog_source: Option<CatalogSource>,
     pub risk_acceptance_requires_approval: Option<bool>,
+    /// The full new list of reminder thresholds (days); `Some(vec![])` is refused.
+    pub reminder_days: Option<Vec<i32>>,
 }
 
 /// Updates a tenant's settings (ADMIN). What applies follows at once (SPEC §1): enabling a
@@ -527,6 +529,13 @@ pub async fn update(
     let requires_approval = change
         .risk_acceptance_requires_approval
         .unwrap_or(current.risk_acceptance_requires_approval);
+    let reminder_days = match &change.reminder_days {
+        Some(days) => Some(entity::types::DayList(
+            crate::domain::rules::reminder_thresholds(days)
+                .map_err(|message| AppError::bad_input("reminderDays", message))?,
+        )),
+        None => current.reminder_days.clone(),
+    };
     let txn = crate::db::begin_write(db).await?;
     let mut detail = serde_json::Map::new();
     let mut changed = |field: &str, from: serde_json::Value, to: serde_json::Value| {
@@ -555,6 +564,11 @@ pub async fn update(
         json!(current.risk_acceptance_requires_approval),
         json!(requires_approval),
     );
+    changed(
+        "reminderDays",
+        json!(current.reminder_days.as_ref().map(|d| &d.0)),
+        json!(reminder_days.as_ref().map(|d| &d.0)),
+    );
     let tenant_id = current.id;
     let mut active: tenant::ActiveModel = current.into();
     active.name = Set(name);
@@ -564,6 +578,7 @@ pub async fn update(
     active.enabled_services = Set(StringList(next.enabled_services.clone()));
     active.catalog_source = Set(source);
     active.risk_acceptance_requires_approval = Set(requires_approval);
+    active.reminder_days = Set(reminder_days);
     let updated = active.update(&txn).await?;
     controls::ensure_action_rows(&txn, &updated, controls::ORIGIN_APPLICABLE, now).await?;
     touch(&txn, tenant_id, now).await?;

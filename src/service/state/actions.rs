@@ -532,6 +532,7 @@ mod tests {
             state_version: 0,
             catalog_source: crate::domain::enums::CatalogSource::ServiceCatalog,
             risk_acceptance_requires_approval: false,
+            reminder_days: None,
             created_at: t0(),
             updated_at: t0(),
         };

@@ -27,6 +27,7 @@ pub fn state(id: i64, n: usize) -> TenantState {
         state_version: 0,
         catalog_source: CatalogSource::ServiceCatalog,
         risk_acceptance_requires_approval: false,
+        reminder_days: None,
         created_at: t0(),
         updated_at: t0(),
     };

@@ -14,9 +14,10 @@
 //! way to `RISK_ACCEPTED`: a direct status change to it is refused with `APPROVAL_REQUIRED`.
 //!
 //! Reminders ([`send_reminders`], run hourly by [`spawn_reminder_sweep`]): when an approved
-//! acceptance's review date comes within 30, 7 or 1 days, one `risk_acceptance.expiring` alert per
-//! threshold, recorded with the acceptance (`last_reminder_days`, guarded by its old value) in the
-//! alert's transaction, so several processes send each reminder once.
+//! acceptance's review date comes within one of the tenant's reminder thresholds (`reminderDays`,
+//! default 30, 7 and 1 days), one `risk_acceptance.expiring` alert per threshold, recorded with
+//! the acceptance (`last_reminder_days`, guarded by its old value) in the alert's transaction, so
+//! several processes send each reminder once.
 //!
 //! Device exceptions are reminded of the same way (`exception.expiring`, recorded in
 //! `device_exception.last_reminder_days`). A `GLOBAL` exception ends with its action's expiry
@@ -27,7 +28,9 @@
 use super::{ActionRef, Resolved, check_comment, expire_row, resolve, rule, touch_for, write_status};
 use crate::auth::Viewer;
 use crate::domain::enums::{Category, EventKind, Role, Status};
-use crate::domain::rules::{RuleViolation, is_expired};
+use crate::domain::rules::{
+    DEFAULT_REMINDER_DAYS, MAX_REMINDER_DAYS, RuleViolation, is_expired, reminder_threshold,
+};
 use crate::error::{AppError, AppResult};
 use crate::service::alerts::{self, Alert, AlertKind};
 use crate::service::workflow::events::Actor;
@@ -45,8 +48,6 @@ use serde_json::json;
 pub const APPROVAL_REQUIRED: &str = "APPROVAL_REQUIRED";
 /// The user error code of a requester deciding their own request.
 pub const SELF_APPROVAL: &str = "SELF_APPROVAL";
-/// Days before the review date at which a reminder is sent, largest first.
-pub const REMINDER_DAYS: [i32; 3] = [30, 7, 1];
 /// How often the reminder sweep runs in a server.
 pub const REMINDER_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Longest owner text, in characters.
@@ -548,16 +549,32 @@ async fn entries<C: ConnectionTrait>(conn: &C, rows: Vec<risk_acceptance::Model>
         .collect())
 }
 
-/// The reminder threshold a review date `left` ahead falls within: the smallest of
-/// [`REMINDER_DAYS`] it is within, `None` beyond the largest (or once passed).
-pub fn threshold(left: Duration) -> Option<i32> {
-    if left <= Duration::zero() {
-        return None;
+/// A tenant's reminder thresholds in days, largest first: its `reminderDays`, or the default
+/// (30, 7, 1).
+pub fn reminder_days(tenant: &tenant::Model) -> Vec<i32> {
+    tenant
+        .reminder_days
+        .as_ref()
+        .map(|d| d.0.clone())
+        .unwrap_or_else(|| DEFAULT_REMINDER_DAYS.to_vec())
+}
+
+/// The reminder thresholds of the tenants among `tenant_ids` (one read).
+async fn reminder_days_of(
+    db: &DatabaseConnection,
+    tenant_ids: impl IntoIterator<Item = i64>,
+) -> AppResult<std::collections::HashMap<i64, Vec<i32>>> {
+    let ids: std::collections::BTreeSet<i64> = tenant_ids.into_iter().collect();
+    if ids.is_empty() {
+        return Ok(Default::default());
     }
-    REMINDER_DAYS
-        .into_iter()
-        .rev()
-        .find(|days| left <= Duration::days(i64::from(*days)))
+    Ok(tenant::Entity::find()
+        .filter(tenant::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .iter()
+        .map(|t| (t.id, reminder_days(t)))
+        .collect())
 }
 
 /// Whole days until `review_by`, rounded up (a review date 6.5 days ahead is 7 days left);
@@ -573,16 +590,20 @@ pub fn days_left(review_by: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
 /// missed threshold), in a transaction that records it guarded by the previous value, so
 /// concurrent sweeps send it once. Returns how many reminders were sent.
 pub async fn send_reminders(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<usize> {
-    let horizon = now + Duration::days(i64::from(REMINDER_DAYS[0]));
+    let horizon = now + Duration::days(i64::from(MAX_REMINDER_DAYS));
     let due = risk_acceptance::Entity::find()
         .filter(risk_acceptance::Column::State.eq(State::Approved))
         .filter(risk_acceptance::Column::ReviewBy.gt(now))
         .filter(risk_acceptance::Column::ReviewBy.lte(horizon))
         .all(db)
         .await?;
+    let thresholds = reminder_days_of(db, due.iter().map(|r| r.tenant_id)).await?;
     let mut sent = 0;
     for row in due {
-        let Some(days) = threshold(row.review_by - now) else {
+        let Some(days) = thresholds
+            .get(&row.tenant_id)
+            .and_then(|t| reminder_threshold(row.review_by - now, t))
+        else {
             continue;
         };
         if row.last_reminder_days.is_some_and(|last| last <= days) {
@@ -634,19 +655,23 @@ pub async fn send_reminders(db: &DatabaseConnection, now: DateTime<Utc>) -> AppR
 /// reminded of: one `exception.expiring` alert each, sent once like those of risk acceptances.
 async fn send_exception_reminders(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<usize> {
     use entity::device_exception;
-    let horizon = now + Duration::days(i64::from(REMINDER_DAYS[0]));
+    let horizon = now + Duration::days(i64::from(MAX_REMINDER_DAYS));
     let due = device_exception::Entity::find()
         .filter(device_exception::Column::EndedAt.is_null())
         .filter(device_exception::Column::ExpiresAt.gt(now))
         .filter(device_exception::Column::ExpiresAt.lte(horizon))
         .all(db)
         .await?;
+    let thresholds = reminder_days_of(db, due.iter().map(|r| r.tenant_id)).await?;
     let mut sent = 0;
     for row in due {
         let Some(expires_at) = row.expires_at else {
             continue;
         };
-        let Some(days) = threshold(expires_at - now) else {
+        let Some(days) = thresholds
+            .get(&row.tenant_id)
+            .and_then(|t| reminder_threshold(expires_at - now, t))
+        else {
             continue;
         };
         if row.last_reminder_days.is_some_and(|last| last <= days) {
@@ -767,23 +792,6 @@ pub fn spawn_reminder_sweep(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reminder_thresholds_are_the_smallest_within_reach() {
-        let d = Duration::days;
-        let cases = [
-            (d(31), None, "beyond 30 days"),
-            (d(30), Some(30), "exactly 30 days"),
-            (d(29), Some(30), "29 days"),
-            (d(7), Some(7), "exactly 7 days"),
-            (d(6), Some(7), "6 days"),
-            (Duration::hours(23), Some(1), "under a day"),
-            (Duration::zero(), None, "passed"),
-        ];
-        for (left, want, why) in cases {
-            assert_eq!(threshold(left), want, "{why}");
-        }
-    }
 
     #[test]
     fn days_left_round_up_and_go_negative_once_passed() {
