@@ -126,10 +126,11 @@ impl App {
             crate::service::webhooks::Settings::from_config(&self.state.config),
         );
         let upkeep = crate::metrics::spawn_upkeep();
-        let reminders = crate::service::workflow::risk::spawn_reminder_sweep(
+        let reminders = crate::service::workflow::risk::start_reminder_sweep(
             self.state.db.clone(),
             crate::service::workflow::risk::REMINDER_SWEEP_EVERY,
-        );
+        )
+        .await;
         let watcher = self.watcher;
         let limits = http::serve::Limits::from_config(&self.state.config);
         let router = http::router(self.state);

@@ -13,7 +13,7 @@
 //! The tenant setting `risk_acceptance_requires_approval` ([`check_direct`]) makes this the only
 //! way to `RISK_ACCEPTED`: a direct status change to it is refused with `APPROVAL_REQUIRED`.
 //!
-//! Reminders ([`send_reminders`], run hourly by [`spawn_reminder_sweep`]): when an approved
+//! Reminders ([`send_reminders`], run hourly by [`start_reminder_sweep`]): when an approved
 //! acceptance's review date comes within one of the tenant's reminder thresholds (`reminderDays`,
 //! default 30, 7 and 1 days), one `risk_acceptance.expiring` alert per threshold, recorded with
 //! the acceptance (`last_reminder_days`, guarded by its old value) in the alert's transaction, so
@@ -771,20 +771,26 @@ pub async fn end_lapsed_group_exceptions(db: &DatabaseConnection, now: DateTime<
     Ok(ended)
 }
 
-/// Runs [`send_reminders`] every `every` until the process stops.
-pub fn spawn_reminder_sweep(
+/// Runs [`send_reminders`] once now, before the server accepts its first request (a sweep
+/// racing the first requests could send a reminder between their steps), then every `every`
+/// until the process stops.
+pub async fn start_reminder_sweep(
     db: DatabaseConnection,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
+    async fn once(db: &DatabaseConnection) {
+        match send_reminders(db, Utc::now()).await {
+            Ok(n) if n > 0 => tracing::info!(reminders = n, "risk acceptance reminders sent"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = ?e, "risk acceptance reminder sweep failed"),
+        }
+    }
+    once(&db).await;
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         loop {
             tick.tick().await;
-            match send_reminders(&db, Utc::now()).await {
-                Ok(n) if n > 0 => tracing::info!(reminders = n, "risk acceptance reminders sent"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = ?e, "risk acceptance reminder sweep failed"),
-            }
+            once(&db).await;
         }
     })
 }
