@@ -60,6 +60,12 @@ pub fn decode_cursor(c: &str) -> Option<usize> {
     std::str::from_utf8(&bytes).ok()?.strip_prefix("o:")?.parse().ok()
 }
 
+/// A page size given as `first` (1..=100, `BAD_USER_INPUT` otherwise), or the default, for
+/// lists paged by key rather than by position.
+pub fn page_size(first: Option<i32>) -> Result<usize, AppError> {
+    Ok(size("first", first)?.unwrap_or(DEFAULT_PAGE_SIZE))
+}
+
 impl PageArgs {
     /// Checks sizes (1..=100) and cursors; errors are `BAD_USER_INPUT` naming the argument.
     pub fn new(

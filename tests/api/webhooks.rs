@@ -225,12 +225,16 @@ async fn endpoints(app: &TestApp, t: &TenantFixture) -> Vec<Value> {
             &t.admin,
             &format!(
                 "query($slug: String!) {{ tenant(slug: $slug) {{ webhookEndpoints {{ {ENDPOINT} \
-                 deliveries(first: 100) {{ {DELIVERY} }} }} }} }}"
+                 deliveries(first: 100) {{ nodes {{ {DELIVERY} }} }} }} }} }}"
             ),
             json!({ "slug": t.slug }),
         )
         .await;
-    data["tenant"]["webhookEndpoints"].as_array().unwrap().clone()
+    let mut all = data["tenant"]["webhookEndpoints"].as_array().unwrap().clone();
+    for e in &mut all {
+        e["deliveries"] = e["deliveries"]["nodes"].take();
+    }
+    all
 }
 
 /// Waits until the endpoint's newest delivery satisfies `done`; returns it.
@@ -1017,4 +1021,89 @@ async fn a_device_group_exception_that_ends_is_announced_once_and_changes_no_poi
     assert!(other_receiver.received().is_empty());
     assert_eq!(ended_at(&app, &other, &exception_id).await, Value::Null);
     drop(receiver);
+}
+
+hooks_test!(the_delivery_log_pages_by_key_while_new_deliveries_arrive);
+async fn the_delivery_log_pages_by_key_while_new_deliveries_arrive(backend: Backend) {
+    let app = spawn_app_with(backend, fast).await;
+    let t = app.tenant().create().await;
+    let other = app.tenant().create().await;
+    let (receiver, url) = Receiver::start().await;
+    let (endpoint_id, _) = endpoint(&app, &t, &url, &["TEST"]).await;
+    let mut sent = Vec::new();
+    for _ in 0..5 {
+        sent.push(send_test(&app, &t, &endpoint_id).await["id"].clone());
+    }
+    receiver.wait_for(5, Duration::from_secs(20)).await;
+    let page = |token: &str, args: Value| {
+        let query = "query($slug: String!, $first: Int, $after: String, $status: WebhookDeliveryStatus) { \
+                     tenant(slug: $slug) { webhookEndpoints { deliveries(first: $first, after: $after, \
+                     status: $status) { totalCount pageInfo { hasNextPage hasPreviousPage endCursor } \
+                     nodes { id } } } } }";
+        let vars = merged(json!({ "slug": t.slug }), args);
+        let app = &app;
+        let token = token.to_string();
+        async move { app.gql(Some(&token), query, vars).await }
+    };
+    let ids = |body: &Value| -> Vec<Value> {
+        body["data"]["tenant"]["webhookEndpoints"][0]["deliveries"]["nodes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{body:#}"))
+            .iter()
+            .map(|n| n["id"].clone())
+            .collect()
+    };
+    // Newest first, two at a time.
+    let first = page(&t.admin, json!({ "first": 2 })).await;
+    let conn = &first["data"]["tenant"]["webhookEndpoints"][0]["deliveries"];
+    assert_eq!(conn["totalCount"], 5, "{first:#}");
+    assert_eq!(conn["pageInfo"]["hasNextPage"], true);
+    assert_eq!(conn["pageInfo"]["hasPreviousPage"], false);
+    assert_eq!(ids(&first), [sent[4].clone(), sent[3].clone()]);
+    let cursor = conn["pageInfo"]["endCursor"].clone();
+    // A delivery arriving meanwhile does not move the next page.
+    let newer = send_test(&app, &t, &endpoint_id).await["id"].clone();
+    let second = page(&t.admin, json!({ "first": 2, "after": cursor })).await;
+    assert_eq!(ids(&second), [sent[2].clone(), sent[1].clone()]);
+    let conn = &second["data"]["tenant"]["webhookEndpoints"][0]["deliveries"];
+    assert_eq!(conn["totalCount"], 6);
+    assert_eq!(conn["pageInfo"]["hasPreviousPage"], true);
+    let third = page(
+        &t.admin,
+        json!({ "first": 2, "after": conn["pageInfo"]["endCursor"] }),
+    )
+    .await;
+    assert_eq!(ids(&third), [sent[0].clone()]);
+    assert_eq!(
+        third["data"]["tenant"]["webhookEndpoints"][0]["deliveries"]["pageInfo"]["hasNextPage"],
+        false
+    );
+    let fresh = page(&t.admin, json!({ "first": 1 })).await;
+    assert_eq!(ids(&fresh), [newer]);
+    // The status filter counts what it keeps.
+    receiver.wait_for(6, Duration::from_secs(20)).await;
+    let _ = wait_delivery(&app, &t, |d| d["status"] == "DELIVERED").await;
+    let failed = page(&t.admin, json!({ "status": "FAILED" })).await;
+    assert_eq!(
+        failed["data"]["tenant"]["webhookEndpoints"][0]["deliveries"]["totalCount"], 0,
+        "{failed:#}"
+    );
+    // Bad sizes and cursors are refused; only the tenant's ADMIN reads the log.
+    for bad in [
+        json!({ "first": 0 }),
+        json!({ "first": 101 }),
+        json!({ "after": "nonsense" }),
+    ] {
+        let body = page(&t.admin, bad.clone()).await;
+        assert_eq!(
+            error_code(&body).as_deref(),
+            Some("BAD_USER_INPUT"),
+            "{bad}: {body:#}"
+        );
+    }
+    let body = page(&t.operator, json!({})).await;
+    assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body:#}");
+    let body = page(&other.admin, json!({})).await;
+    assert_eq!(error_code(&body).as_deref(), Some("NOT_FOUND"), "{body:#}");
+    assert_eq!(body["data"]["tenant"], Value::Null, "{body:#}");
 }

@@ -1,8 +1,9 @@
 //! Webhook endpoints and their delivery log (tenant ADMIN only).
 
-use crate::graphql::{db, ids, viewer};
+use crate::graphql::{db, ids, pagination, viewer};
 use crate::service::alerts::AlertKind;
 use crate::service::webhooks::{self, status};
+use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::{webhook_delivery, webhook_endpoint};
@@ -139,30 +140,46 @@ impl WebhookEndpoint {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
-    /// Its delivery log, newest first.
+    /// Its delivery log, newest first. Paged by key: a page's `endCursor` stays valid while new
+    /// deliveries arrive at the top.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(0, 100) as usize * child_complexity")]
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "How many (1 to 100, default 20).")] first: Option<i32>,
-        #[graphql(desc = "Only deliveries older than this one (its `id`), to page on.")] after: Option<ID>,
+        #[graphql(desc = "Number of deliveries to return (1 to 100; default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor (`endCursor` of the previous page) to continue after.")] after: Option<
+            String,
+        >,
         #[graphql(desc = "Only deliveries with this status.")] status: Option<WebhookDeliveryStatus>,
-    ) -> Result<Vec<WebhookDelivery>> {
+    ) -> Result<Connection<String, WebhookDelivery, pagination::TotalCount>> {
+        let first = pagination::page_size(first)?;
         let after = match after {
-            Some(id) => Some(ids::decode_i64(&id, "WebhookDelivery").ok_or(
-                crate::error::AppError::bad_input("after", "after must be a WebhookDelivery id"),
+            Some(cursor) => Some(ids::decode_i64(&ID(cursor), "WebhookDelivery").ok_or(
+                crate::error::AppError::bad_input("after", "after is not a valid cursor"),
             )?),
             None => None,
         };
-        let rows = webhooks::deliveries(
+        let page = webhooks::deliveries(
             db(ctx),
             viewer(ctx)?,
             &self.0,
-            first.unwrap_or(20).max(1) as u64,
+            first as u64,
             after,
             status.map(WebhookDeliveryStatus::as_str),
         )
         .await?;
-        Ok(rows.into_iter().map(WebhookDelivery).collect())
+        let mut conn = Connection::with_additional_fields(
+            after.is_some(),
+            page.more,
+            pagination::TotalCount {
+                total_count: page.total as usize,
+            },
+        );
+        conn.edges.extend(page.rows.into_iter().map(|row| {
+            let cursor = ids::encode("WebhookDelivery", row.id).0;
+            Edge::new(cursor, WebhookDelivery(row))
+        }));
+        Ok(conn)
     }
 }
 

@@ -127,19 +127,38 @@ pub async fn deliveries<C: ConnectionTrait>(
     first: u64,
     after: Option<i64>,
     status: Option<&str>,
-) -> AppResult<Vec<webhook_delivery::Model>> {
+) -> AppResult<DeliveryPage> {
+    use sea_orm::PaginatorTrait;
     viewer.require(endpoint.tenant_id, Role::Admin)?;
-    let mut q = webhook_delivery::Entity::find().filter(webhook_delivery::Column::EndpointId.eq(endpoint.id));
+    let mut all =
+        webhook_delivery::Entity::find().filter(webhook_delivery::Column::EndpointId.eq(endpoint.id));
+    if let Some(status) = status {
+        all = all.filter(webhook_delivery::Column::Status.eq(status));
+    }
+    let total = all.clone().count(conn).await?;
+    let mut q = all;
     if let Some(after) = after {
         q = q.filter(webhook_delivery::Column::Id.lt(after));
     }
-    if let Some(status) = status {
-        q = q.filter(webhook_delivery::Column::Status.eq(status));
-    }
-    Ok(q.order_by_desc(webhook_delivery::Column::Id)
-        .limit(first.clamp(1, 100))
+    let first = first.clamp(1, 100);
+    let mut rows = q
+        .order_by_desc(webhook_delivery::Column::Id)
+        .limit(first + 1)
         .all(conn)
-        .await?)
+        .await?;
+    let more = rows.len() as u64 > first;
+    rows.truncate(first as usize);
+    Ok(DeliveryPage { rows, more, total })
+}
+
+/// A page of an endpoint's delivery log, newest first.
+#[derive(Debug)]
+pub struct DeliveryPage {
+    pub rows: Vec<webhook_delivery::Model>,
+    /// Whether older deliveries follow this page.
+    pub more: bool,
+    /// Deliveries matching the filter, over all pages.
+    pub total: u64,
 }
 
 /// Registers an endpoint (ADMIN) and returns it with its secret, which is shown this once.
