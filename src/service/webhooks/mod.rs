@@ -119,7 +119,8 @@ pub async fn endpoints<C: ConnectionTrait>(
 }
 
 /// An endpoint's deliveries, newest first: at most `first` (1 to 100) older than the delivery
-/// `after`, optionally of one status (ADMIN).
+/// `after`, optionally of one status, with whether older ones follow and how many match in all
+/// (ADMIN).
 pub async fn deliveries<C: ConnectionTrait>(
     conn: &C,
     viewer: &Viewer,
