@@ -98,6 +98,11 @@ fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
         .override_output_type_description::<Page<crate::graphql::types::risk::RiskAcceptance>>(
             "A page of risk acceptances, with the total over all pages (Relay cursor connection).",
         )
+        .override_output_type_description::<Page<crate::graphql::types::webhooks::WebhookDelivery>>(
+            "A page of an endpoint's deliveries, newest first, with the total over all pages \
+             (Relay cursor connection; cursors are keys, so they stay valid as new deliveries \
+             arrive).",
+        )
 }
 
 /// What one request carries into the resolvers.
