@@ -105,47 +105,21 @@ impl App {
     /// Serves until `shutdown` completes, then finishes the requests in progress for at most
     /// `SHUTDOWN_DRAIN_MS` (see [`http::serve`]).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        // Expiry is also applied on every read and write; the sweep keeps history and
-        // snapshots timely for tenants nobody looks at.
-        let sweep = crate::service::workflow::start_expiry_sweep(
-            self.state.db.clone(),
-            std::time::Duration::from_secs(60),
-        )
-        .await;
-        let graph_sync = crate::service::graph::sync::spawn(self.state.db.clone(), &self.state.config);
-        // Snapshots of the days that ended; the job's lease makes it safe to run in every process.
-        let snapshots = (self.state.config.snapshot_interval_secs > 0).then(|| {
-            crate::service::history::snapshots::spawn_snapshot_job(
-                self.state.db.clone(),
-                std::time::Duration::from_secs(self.state.config.snapshot_interval_secs),
-                self.state.config.snapshot_retention_days,
-            )
-        });
-        let webhooks = crate::service::webhooks::deliver::spawn(
-            self.state.db.clone(),
-            crate::service::webhooks::Settings::from_config(&self.state.config),
-        );
+        let jobs = if self.state.config.background_jobs {
+            Some(Jobs::start(&self.state.db, &self.state.config).await)
+        } else {
+            None
+        };
         let upkeep = crate::metrics::spawn_upkeep();
-        let reminders = crate::service::workflow::risk::start_reminder_sweep(
-            self.state.db.clone(),
-            crate::service::workflow::risk::REMINDER_SWEEP_EVERY,
-        )
-        .await;
         let watcher = self.watcher;
         let limits = http::serve::Limits::from_config(&self.state.config);
         let router = http::router(self.state);
         http::serve::serve(self.listener, router, limits, self.shutdown, shutdown).await;
-        sweep.abort();
-        if let Some(task) = snapshots {
-            task.abort();
-        }
         upkeep.abort();
-        webhooks.stop().await;
-        reminders.abort();
-        drop(watcher);
-        if let Some(task) = graph_sync {
-            task.abort();
+        if let Some(jobs) = jobs {
+            jobs.stop().await;
         }
+        drop(watcher);
         Ok(())
     }
 
@@ -204,4 +178,51 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+/// The background jobs of a process (`BACKGROUND_JOBS`); each coordinates with the same job in
+/// other processes through the database.
+struct Jobs {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    webhooks: crate::service::webhooks::deliver::Worker,
+}
+
+impl Jobs {
+    /// Starts them; the first expiry and reminder sweeps complete before this returns, so a
+    /// process serves nothing that is already due.
+    async fn start(db: &DatabaseConnection, config: &Config) -> Self {
+        // Expiry is also applied on every read and write; the sweep keeps history and
+        // snapshots timely for tenants nobody looks at.
+        let mut tasks = vec![
+            crate::service::workflow::start_expiry_sweep(db.clone(), std::time::Duration::from_secs(60))
+                .await,
+            crate::service::workflow::risk::start_reminder_sweep(
+                db.clone(),
+                crate::service::workflow::risk::REMINDER_SWEEP_EVERY,
+            )
+            .await,
+        ];
+        tasks.extend(crate::service::graph::sync::spawn(db.clone(), config));
+        // Snapshots of the days that ended; the job's lease makes it safe to run in every process.
+        if config.snapshot_interval_secs > 0 {
+            tasks.push(crate::service::history::snapshots::spawn_snapshot_job(
+                db.clone(),
+                std::time::Duration::from_secs(config.snapshot_interval_secs),
+                config.snapshot_retention_days,
+            ));
+        }
+        let webhooks = crate::service::webhooks::deliver::spawn(
+            db.clone(),
+            crate::service::webhooks::Settings::from_config(config),
+        );
+        Jobs { tasks, webhooks }
+    }
+
+    /// Stops them; the webhook worker gives up its leases so another process delivers at once.
+    async fn stop(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+        self.webhooks.stop().await;
+    }
 }

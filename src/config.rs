@@ -326,6 +326,13 @@ pub struct Config {
     #[arg(long, env = "SNAPSHOT_RETENTION_DAYS", default_value_t = 400)]
     pub snapshot_retention_days: u32,
 
+    /// Run the background jobs in this process: the expiry and reminder sweeps, the snapshot job,
+    /// the scheduled Graph sync and webhook delivery. Each is safe to run in every process (they
+    /// coordinate through the database); `false` makes an API-only process, for deployments where
+    /// other processes run them. Expiry is applied on every read and write either way.
+    #[arg(long, env = "BACKGROUND_JOBS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub background_jobs: bool,
+
     /// Seconds between runs of the snapshot job (each run snapshots the days that ended and are
     /// not done yet; several server processes coordinate through the database); 0 turns it off.
     #[arg(long, env = "SNAPSHOT_INTERVAL_SECS", default_value_t = 600)]
@@ -671,6 +678,7 @@ impl fmt::Debug for Config {
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("rate_limit_burst", &self.rate_limit_burst)
             .field("snapshot_retention_days", &self.snapshot_retention_days)
+            .field("background_jobs", &self.background_jobs)
             .field("snapshot_interval_secs", &self.snapshot_interval_secs)
             .field("cohort_min_size", &self.cohort_min_size)
             .field("import_max_bytes", &self.import_max_bytes)

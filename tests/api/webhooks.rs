@@ -406,16 +406,16 @@ async fn stoppable(
     (stop, task)
 }
 
-/// A worker that looks once at start and then not for an hour: the app that serves the test's
-/// GraphQL requests without delivering.
-fn idle_worker(config: &mut Config) {
+/// An API-only process (`BACKGROUND_JOBS=false`): it serves the test's GraphQL requests and
+/// delivers nothing.
+fn api_only(config: &mut Config) {
     config.webhook_allow_private_targets = true;
-    config.webhook_poll_ms = 3_600_000;
+    config.background_jobs = false;
 }
 
 hooks_test!(a_delivery_pending_when_the_server_stops_is_delivered_by_the_next_one);
 async fn a_delivery_pending_when_the_server_stops_is_delivered_by_the_next_one(backend: Backend) {
-    let app = spawn_app_with(backend, idle_worker).await;
+    let app = spawn_app_with(backend, api_only).await;
     let t = app.tenant().create().await;
     let (receiver, url) = Receiver::start().await;
     receiver.always(Answer::Status(500));
@@ -447,6 +447,34 @@ async fn a_delivery_pending_when_the_server_stops_is_delivered_by_the_next_one(b
     assert!(verify(&last, &secret));
     stop.send(()).unwrap();
     second.await.unwrap().unwrap();
+}
+
+hooks_test!(an_api_only_process_leaves_deliveries_to_a_process_that_runs_the_jobs);
+async fn an_api_only_process_leaves_deliveries_to_a_process_that_runs_the_jobs(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        fast(c);
+        c.background_jobs = false;
+    })
+    .await;
+    let t = app.tenant().create().await;
+    let (receiver, url) = Receiver::start().await;
+    let (endpoint_id, secret) = endpoint(&app, &t, &url, &["TEST"]).await;
+    let queued = send_test(&app, &t, &endpoint_id).await;
+    // Forty of the fast worker's polls: a process with its jobs on would have delivered by now.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert!(
+        receiver.received().is_empty(),
+        "the API-only process sent nothing"
+    );
+    let pending = wait_delivery(&app, &t, |_| true).await;
+    assert_eq!(pending["status"], "PENDING", "{pending:#}");
+    assert_eq!(pending["attempts"], 0, "{pending:#}");
+    spawn_another_process(&app, fast).await;
+    let delivered = wait_delivery(&app, &t, |d| d["status"] == "DELIVERED").await;
+    assert_eq!(delivered["eventId"], queued["eventId"]);
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "delivered once");
+    assert!(verify(&got[0], &secret));
 }
 
 hooks_test!(two_processes_on_one_database_deliver_each_event_once);
@@ -524,7 +552,7 @@ async fn endpoint_urls_must_be_https_and_public_unless_configured_otherwise(back
 
 hooks_test!(only_the_tenants_admin_manages_endpoints);
 async fn only_the_tenants_admin_manages_endpoints(backend: Backend) {
-    let app = spawn_app_with(backend, idle_worker).await;
+    let app = spawn_app_with(backend, api_only).await;
     let t = app.tenant().create().await;
     let other = app.tenant().create().await;
     let (_receiver, url) = Receiver::start().await;
