@@ -149,20 +149,11 @@ pub async fn has_subscribers<C: ConnectionTrait>(
     tenant_id: i64,
     kind: AlertKind,
 ) -> AppResult<bool> {
-    let kinds = webhook_endpoint::Entity::find()
-        .select_only()
-        .column(webhook_endpoint::Column::EventKinds)
-        .filter(webhook_endpoint::Column::TenantId.eq(tenant_id))
-        .filter(webhook_endpoint::Column::Enabled.eq(true))
-        .filter(webhook_endpoint::Column::PausedAt.is_null())
-        .into_tuple::<entity::types::StringList>()
-        .all(conn)
-        .await?;
-    Ok(kinds.iter().any(|k| k.0.iter().any(|n| n == kind.name())))
+    Ok(!subscribed(conn, tenant_id, &[kind]).await?.is_empty())
 }
 
-/// Which of `kinds` an enabled, unpaused endpoint of the tenant wants (one read, as
-/// [`has_subscribers`]).
+/// Which of `kinds` an enabled, unpaused endpoint of the tenant wants (one read on the
+/// `(tenant_id, enabled)` index).
 pub async fn subscribed<C: ConnectionTrait>(
     conn: &C,
     tenant_id: i64,

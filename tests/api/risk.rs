@@ -789,6 +789,18 @@ db_test!(
         }
         let body = set(&t, &t.operator, json!([14])).send().await;
         assert_eq!(error_code(&body).as_deref(), Some("FORBIDDEN"), "{body:#}");
+        // Another tenant's ADMIN is answered as for a tenant that does not exist.
+        let across = set(&t, &other.admin, json!([14])).send().await;
+        let missing = app
+            .update_tenant(
+                &other.admin,
+                json!({ "slug": "no-such-tenant", "reminderDays": [14] }),
+                "tenant { reminderDays } userErrors { field code message }",
+            )
+            .send()
+            .await;
+        assert_eq!(code(&across["data"]["updateTenant"]), "NOT_FOUND", "{across:#}");
+        assert_eq!(across, missing, "the same answer");
         assert_eq!(reminder_days(&app, &t).await, json!([30, 7, 1]));
 
         // Any order, kept largest first; the other tenant keeps the default.
