@@ -108,6 +108,9 @@ impl App {
         let jobs = if self.state.config.background_jobs {
             Some(Jobs::start(&self.state.db, &self.state.config).await)
         } else {
+            tracing::info!(
+                "background jobs are off (BACKGROUND_JOBS=false): sweeps, snapshots, Graph sync and webhook delivery are left to other processes"
+            );
             None
         };
         let upkeep = crate::metrics::spawn_upkeep();
